@@ -1,0 +1,56 @@
+// The real Env: the one place where wall-clock time, real timers, OS randomness and the disk
+// are touched. Everything else receives these through the Env interfaces.
+import { randomBytes } from 'node:crypto';
+import { SeededRandom } from '../random.js';
+import type { Clock, Env, Random, Storage, TimerId, Transport } from '../types.js';
+import { MemoryStorage } from '../memory-storage.js';
+
+/** The wall clock and Node's timers. `defer` uses setImmediate so that I/O is never starved. */
+export class RealClock implements Clock {
+  now(): number {
+    return Date.now();
+  }
+  setTimeout(fn: () => void, delayMs: number): TimerId {
+    const handle = setTimeout(fn, delayMs);
+    // A pending timer must not keep a finished process alive; the actor system's lifetime is
+    // held by its transport listeners and callers, not by idle timers.
+    handle.unref();
+    return handle;
+  }
+  clearTimeout(id: TimerId): void {
+    clearTimeout(id as ReturnType<typeof setTimeout>);
+  }
+  defer(fn: () => void): void {
+    setImmediate(fn);
+  }
+}
+
+/** A random stream seeded from the OS; seeded streams stay available for tests via `seed`. */
+export function realRandom(seed?: string): Random {
+  return new SeededRandom(seed ?? randomBytes(16).toString('hex'));
+}
+
+/** Resolves after one real macrotask turn: every queued microtask has run by then. */
+export function yieldToMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Monotonic high-resolution time in milliseconds, for measurements only (benchmarks, logs). */
+export function monotonicMs(): number {
+  return performance.now();
+}
+
+export interface RealEnvOptions {
+  transport: Transport;
+  storage?: Storage;
+  seed?: string;
+}
+
+export function realEnv(options: RealEnvOptions): Env {
+  return {
+    clock: new RealClock(),
+    random: realRandom(options.seed),
+    transport: options.transport,
+    storage: options.storage ?? new MemoryStorage(),
+  };
+}

@@ -1,0 +1,5 @@
+export * from './loop.js';
+export * from './clock.js';
+export * from './network.js';
+export * from './disk.js';
+export * from './trace.js';
