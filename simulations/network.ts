@@ -2,7 +2,7 @@
 // duplicated or reordered by draws from the seed, and blocked by partitions. Envelopes travel as
 // CBOR bytes, as they would on a socket, so a message that cannot cross a process fails at send
 // and every receiver gets its own copy.
-import { Encoder } from 'cbor-x';
+import { decodeMessage, encodeMessage } from '../runtime/index.js';
 import type { Envelope, EnvelopeHandler, Random, Transport } from '../runtime/index.js';
 import type { SimLoop } from './loop.js';
 
@@ -40,14 +40,11 @@ export interface NetworkCounters {
   duplicated: number;
 }
 
-// Records would turn plain objects into something else on the far side; plain maps must come
-// back as plain objects.
-const codec = new Encoder({ useRecords: false, mapsAsObjects: true });
-
 /**
  * Messages are plain data (DESIGN.md section 3). cbor-x silently flattens class instances and
  * carries Maps, Sets and Dates through extensions a peer may not share, so anything but plain
- * data is refused here, with the path to the offending value.
+ * data is refused here, with the path to the offending value. The bytes themselves come from the
+ * runtime's codec, the one real transports use.
  */
 function assertPlainData(value: unknown, path: string, ancestors: Set<object>): void {
   switch (typeof value) {
@@ -212,8 +209,12 @@ export class SimNetwork {
     }
   }
 
-  /** The latest listener wins; a stale stop function leaves a newer listener in place. */
+  /**
+   * One listener per node, as in the runtime's MemoryTransport: a second one is a node started
+   * twice. A stale stop function leaves a newer listener in place.
+   */
   private listen(nodeId: string, handler: EnvelopeHandler): () => void {
+    if (this.listeners.has(nodeId)) throw new Error(`SimNetwork: node ${nodeId} already listens`);
     this.listeners.set(nodeId, handler);
     return () => {
       if (this.listeners.get(nodeId) === handler) this.listeners.delete(nodeId);
@@ -223,7 +224,7 @@ export class SimNetwork {
   private send(from: string, to: string, envelope: Envelope): void {
     // Encoding comes first so that a message that cannot be sent fails even when it would be lost.
     assertPlainData(envelope, 'envelope', new Set());
-    const bytes: Uint8Array = codec.encode(envelope);
+    const bytes = encodeMessage(envelope);
     const type = messageType(envelope.message);
     this.counters.sent++;
     if (this.downNodes.has(from)) return this.drop(from, to, type, 'down');
@@ -256,7 +257,7 @@ export class SimNetwork {
     if (this.downNodes.has(to)) return this.drop(from, to, type, 'down');
     const handler = this.listeners.get(to);
     if (handler === undefined) return this.drop(from, to, type, 'noListener');
-    const envelope = codec.decode(bytes) as Envelope;
+    const envelope = decodeMessage(bytes) as Envelope;
     this.counters.delivered++;
     this.trace({ t: this.loop.now(), kind: 'deliver', from, to, ...(type === undefined ? {} : { type }) });
     handler(envelope);

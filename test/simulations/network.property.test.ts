@@ -261,6 +261,11 @@ describe('SimNetwork faults', () => {
     await loop.run();
     expect(got).toEqual([]);
     expect(network.stats().dropped.noListener).toBe(1);
+    const stop = network.transportFor('b').listen('b', () => {});
+    expect(() => network.transportFor('b').listen('b', () => {})).toThrow(/already listens/);
+    stop();
+    stop();
+    network.transportFor('b').listen('b', () => {});
   });
 
   it('gives the same trace for the same seed, and another for another seed', async () => {
