@@ -28,7 +28,7 @@ export interface RuntimeSendEvent extends EventObject {
  */
 export function sendMessage<TContext = unknown, TEvent extends EventObject = EventObject>(
   to: Address | ((args: { context: TContext; event: TEvent }) => Address),
-  message: ((args: { context: TContext; event: TEvent }) => unknown) | { readonly type: string },
+  message: ((args: { context: TContext; event: TEvent }) => unknown) | { readonly type: string; readonly [field: string]: unknown },
 ): never {
   type Args = { context: TContext; event: TEvent };
   const expression = (args: Args): RuntimeSendEvent => ({

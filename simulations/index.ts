@@ -3,3 +3,4 @@ export * from './clock.js';
 export * from './network.js';
 export * from './disk.js';
 export * from './trace.js';
+export * from './demo.js';

@@ -1,0 +1,531 @@
+// The demo scenario: reliable, ordered, exactly-once channels between every pair of nodes,
+// built from supervised xstate actors, run under network faults, node crashes, disk loss and
+// injected actor faults. It exercises the whole runtime (mailboxes, timers on the Env clock,
+// supervision, remote delivery, storage) and checks invariants a real protocol must keep:
+//   - an acknowledged message is never lost, whatever crashes (acks only after a synced write);
+//   - a receiver persists each sender's messages in order, exactly once (no gap, no duplicate);
+//   - liveness: once faults stop, every submitted message is acknowledged.
+import { enqueueActions, setup } from 'xstate';
+import {
+  ActorSystem,
+  InvariantViolation,
+  SeededRandom,
+  assert,
+  fromMachine,
+  messageType,
+  restart,
+  sendMessage,
+  type ActorContext,
+  type InspectionEvent,
+  type KvStore,
+  type Random,
+} from '../runtime/index.js';
+import { SimClock } from './clock.js';
+import { SimStorage } from './disk.js';
+import { SimLoop } from './loop.js';
+import { SimNetwork } from './network.js';
+import { Trace } from './trace.js';
+
+/** Bugs that can be planted on purpose, to prove that the simulator finds them. */
+export const PLANTABLE_BUGS = ['ack-before-persist'] as const;
+export type PlantedBug = (typeof PLANTABLE_BUGS)[number];
+
+/** Everything the seed chose; printed first, so that a run can be understood and replayed. */
+export interface DemoOptions {
+  readonly nodes: number;
+  readonly messagesPerLink: number;
+  readonly delayMsMin: number;
+  readonly delayMsMax: number;
+  readonly lossProbability: number;
+  readonly duplicateProbability: number;
+  readonly reorder: boolean;
+  readonly crashes: boolean;
+  readonly crashMeanIntervalMs: number;
+  readonly partitions: 'off' | 'symmetric' | 'asymmetric';
+  readonly partitionMeanIntervalMs: number;
+  readonly actorFaultProbability: number;
+  readonly diskLatencyMsMax: number;
+  readonly retransmitMs: number;
+  readonly safetyPhaseMs: number;
+  readonly livenessPhaseMsMax: number;
+}
+
+/** Swarm testing: each seed turns fault classes on or off and draws their strengths. */
+export function chooseOptions(random: Random): DemoOptions {
+  const r = random.fork('options');
+  const delayMsMin = r.int(0, 5);
+  return {
+    nodes: r.int(3, 5),
+    messagesPerLink: r.int(5, 30),
+    delayMsMin,
+    delayMsMax: delayMsMin + r.int(1, 60),
+    lossProbability: r.chance(0.7) ? r.int(0, 30) / 100 : 0,
+    duplicateProbability: r.chance(0.5) ? r.int(0, 30) / 100 : 0,
+    reorder: r.chance(0.5),
+    crashes: r.chance(0.7),
+    crashMeanIntervalMs: r.int(500, 4000),
+    partitions: r.pick(['off', 'symmetric', 'asymmetric'] as const),
+    partitionMeanIntervalMs: r.int(1000, 5000),
+    actorFaultProbability: r.chance(0.5) ? r.int(1, 50) / 1000 : 0,
+    diskLatencyMsMax: r.int(0, 30),
+    retransmitMs: r.int(50, 400),
+    safetyPhaseMs: 20_000,
+    livenessPhaseMsMax: 60_000,
+  };
+}
+
+export function describeOptions(options: DemoOptions): string {
+  return Object.entries(options).map(([k, v]) => `${k}=${v}`).join(' ');
+}
+
+export interface DemoRun {
+  readonly seed: string;
+  readonly options: DemoOptions;
+  readonly plantedBug: PlantedBug | undefined;
+  readonly ok: boolean;
+  /** The first violated invariant, or the liveness failure. */
+  readonly failure: string | undefined;
+  readonly traceDigest: string;
+  readonly traceRecords: number;
+  readonly virtualMs: number;
+  readonly events: number;
+  /** Fault counts, to show that the faults actually happened ("sometimes" properties). */
+  readonly faults: { crashes: number; partitions: number; actorRestarts: number; deadLetters: number; networkDropped: number; networkDuplicated: number };
+}
+
+export interface DemoRunOptions {
+  readonly plantedBug?: PlantedBug;
+  /** Streams the trace to this file as JSON Lines. */
+  readonly traceFile?: string;
+  /** Keeps the trace lines in memory (returned by `runDemoWithTrace`). */
+  readonly keepTrace?: boolean;
+}
+
+// ---- the actors -----------------------------------------------------------------------------
+
+type LinkEvent = { type: 'submit'; seq: number } | { type: 'ack'; from: string; upTo: number };
+interface LinkContext {
+  readonly node: string;
+  readonly peerInbox: string;
+  readonly retransmitMs: number;
+  readonly unacked: readonly number[];
+}
+
+/** Sends each submitted message to the peer and retransmits until it is acknowledged. */
+const linkMachine = setup({
+  types: {} as { context: LinkContext; events: LinkEvent; input: Omit<LinkContext, 'unacked'> },
+  delays: { retransmit: ({ context }) => context.retransmitMs },
+  actions: {
+    accept: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'submit' || context.unacked.includes(event.seq)) return;
+      enqueue.assign({ unacked: [...context.unacked, event.seq].sort((a, b) => a - b) });
+      enqueue(sendMessage(context.peerInbox, { type: 'data', from: context.node, seq: event.seq }));
+    }),
+    forget: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ack') return;
+      enqueue.assign({ unacked: context.unacked.filter((seq) => seq > event.upTo) });
+    }),
+    retransmit: enqueueActions(({ context, enqueue }) => {
+      // A window of the oldest unacknowledged messages: the receiver needs them in order.
+      for (const seq of context.unacked.slice(0, 4)) {
+        enqueue(sendMessage(context.peerInbox, { type: 'data', from: context.node, seq }));
+      }
+    }),
+  },
+  guards: {
+    ackCoversAll: ({ context, event }) => event.type === 'ack' && context.unacked.every((seq) => seq <= event.upTo),
+  },
+}).createMachine({
+  id: 'link',
+  initial: 'idle',
+  context: ({ input }) => ({ ...input, unacked: [] }),
+  states: {
+    idle: {
+      on: {
+        submit: { target: 'sending', actions: 'accept' },
+        ack: { actions: 'forget' },
+      },
+    },
+    sending: {
+      after: { retransmit: { target: 'sending', reenter: true, actions: 'retransmit' } },
+      on: {
+        submit: { actions: 'accept' },
+        ack: [{ guard: 'ackCoversAll', target: 'idle', actions: 'forget' }, { actions: 'forget' }],
+      },
+    },
+  },
+});
+
+type InboxEvent = { type: 'data'; from: string; seq: number } | { type: 'persisted'; peer: string; upTo: number };
+interface InboxContext {
+  readonly self: string;
+  readonly disk: string;
+  /** Highest sequence handed to the disk, per sender. */
+  readonly issued: Readonly<Record<string, number>>;
+  /** Highest sequence known durable, per sender: the only thing ever acknowledged. */
+  readonly durable: Readonly<Record<string, number>>;
+}
+
+/** Accepts each sender's messages in order, persists them, and acknowledges what is durable. */
+function inboxMachine(faults: Random, faultProbability: () => number, plantedBug: PlantedBug | undefined) {
+  const nodeOf = (address: string) => address.slice(0, address.indexOf('/'));
+  return setup({
+    types: {} as { context: InboxContext; events: InboxEvent; input: InboxContext },
+    actions: {
+      accept: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'data') return;
+        if (faults.chance(faultProbability())) throw new Error('injected actor fault');
+        const node = nodeOf(context.self);
+        const linkOfSender = `${event.from}/node/link-${node}`;
+        const issued = context.issued[event.from] ?? 0;
+        const durable = context.durable[event.from] ?? 0;
+        if (event.seq === issued + 1) {
+          enqueue.assign({ issued: { ...context.issued, [event.from]: event.seq } });
+          enqueue(sendMessage(context.disk, { type: 'persist', peer: event.from, upTo: event.seq, replyTo: context.self }));
+          if (plantedBug === 'ack-before-persist') enqueue(sendMessage(linkOfSender, { type: 'ack', from: node, upTo: event.seq }));
+        } else if (event.seq <= durable) {
+          // A retransmission of something already durable: the ack was lost, say it again.
+          enqueue(sendMessage(linkOfSender, { type: 'ack', from: node, upTo: durable }));
+        }
+        // Otherwise it is ahead of a gap, or its write is still in flight: the sender retries.
+      }),
+      confirm: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'persisted') return;
+        const durable = context.durable[event.peer] ?? 0;
+        if (event.upTo <= durable) return;
+        assert(event.upTo <= (context.issued[event.peer] ?? 0), () => `inbox ${context.self}: ${event.peer} durable ${event.upTo} beyond issued ${context.issued[event.peer]}`);
+        enqueue.assign({ durable: { ...context.durable, [event.peer]: event.upTo } });
+        enqueue(sendMessage(`${event.peer}/node/link-${nodeOf(context.self)}`, { type: 'ack', from: nodeOf(context.self), upTo: event.upTo }));
+      }),
+    },
+  }).createMachine({
+    id: 'inbox',
+    initial: 'serving',
+    context: ({ input }) => input,
+    states: {
+      serving: {
+        on: {
+          data: { actions: 'accept' },
+          persisted: { actions: 'confirm' },
+        },
+      },
+    },
+  });
+}
+
+/** What a node's disk holds for the inbox, mirrored in memory for actors that restart. */
+interface DiskMirror {
+  readonly issued: Map<string, number>;
+  readonly durable: Map<string, number>;
+}
+
+type PersistMessage = { type: 'persist'; peer: string; upTo: number; replyTo: string };
+
+/** Owns the node's store: writes each persist request with sync, then confirms it. */
+function diskActor(store: KvStore, mirror: DiskMirror) {
+  return {
+    kind: 'disk',
+    create: (ctx: ActorContext) => ({
+      receive: (m: PersistMessage) => {
+        mirror.issued.set(m.peer, Math.max(mirror.issued.get(m.peer) ?? 0, m.upTo));
+        const value = new Uint8Array(4);
+        new DataView(value.buffer).setUint32(0, m.upTo);
+        void store.batch([{ type: 'put', key: `applied/${m.peer}`, value }], { sync: true }).then(() => {
+          mirror.durable.set(m.peer, Math.max(mirror.durable.get(m.peer) ?? 0, m.upTo));
+          ctx.send(m.replyTo, { type: 'persisted', peer: m.peer, upTo: m.upTo });
+        });
+      },
+    }),
+    supervision: restart({ backoffMinMs: 10 }),
+  };
+}
+
+// ---- the simulation -------------------------------------------------------------------------
+
+interface NodeSlot {
+  readonly id: string;
+  system: ActorSystem | undefined;
+  clock: SimClock | undefined;
+  readonly storage: SimStorage;
+  readonly random: Random;
+  incarnation: number;
+  /** True from crash until its restart has finished loading from disk. */
+  down: boolean;
+}
+
+class InvariantFailure extends Error {}
+
+export async function runDemo(seed: string | number, runOptions: DemoRunOptions = {}): Promise<DemoRun> {
+  return (await runDemoWithTrace(seed, runOptions)).run;
+}
+
+export async function runDemoWithTrace(seed: string | number, runOptions: DemoRunOptions = {}): Promise<{ run: DemoRun; trace: readonly string[] }> {
+  const root = new SeededRandom(String(seed));
+  const options = chooseOptions(root);
+  const plantedBug = runOptions.plantedBug;
+  const loop = new SimLoop();
+  const trace = new Trace({ keepLines: runOptions.keepTrace ?? false, ...(runOptions.traceFile ? { filePath: runOptions.traceFile } : {}) });
+  trace.record({ t: 0, kind: 'options', seed: String(seed), options, plantedBug: plantedBug ?? null });
+  const network = new SimNetwork(loop, root.fork('network'), {
+    delayMsMin: options.delayMsMin,
+    delayMsMax: options.delayMsMax,
+    lossProbability: options.lossProbability,
+    duplicateProbability: options.duplicateProbability,
+    reorder: options.reorder,
+    onTrace: (record) => trace.record(record),
+  });
+  const nemesis = root.fork('nemesis');
+  const workload = root.fork('workload');
+  const ids = [...Array(options.nodes).keys()].map((i) => `n${i + 1}`);
+  const slots: NodeSlot[] = ids.map((id) => ({
+    id,
+    system: undefined,
+    clock: undefined,
+    storage: new SimStorage(loop, root.fork(`node/${id}`), { writeLatencyMsMax: options.diskLatencyMsMax }),
+    random: root.fork(`node/${id}`),
+    incarnation: 0,
+    down: true,
+  }));
+  const links: Array<[string, string]> = ids.flatMap((from) => ids.filter((to) => to !== from).map((to): [string, string] => [from, to]));
+  const linkKey = (from: string, to: string) => `${from}->${to}`;
+  const submitted = new Map<string, number>();
+  const acked = new Map<string, number>();
+  const lastPersistRequest = new Map<string, number>();
+  const faults = { crashes: 0, partitions: 0, actorRestarts: 0, deadLetters: 0, networkDropped: 0, networkDuplicated: 0 };
+  let failure: string | undefined;
+  /** Injected actor faults stop with the other faults, at the liveness phase. */
+  let faultsOn = true;
+  const fail = (message: string): void => {
+    if (failure === undefined) {
+      failure = message;
+      trace.record({ t: loop.now(), kind: 'violation', message });
+    }
+  };
+
+  // Invariant checks read the inspection stream of every node; they record, never throw into
+  // the runtime (an exception there would look like an actor failure).
+  const observe = (node: string, event: InspectionEvent): void => {
+    trace.record(traceRecord(node, event));
+    switch (event.type) {
+      case 'message.delivered': {
+        const type = messageType(event.message);
+        if (type === 'ack') {
+          const m = event.message as { from: string; upTo: number };
+          const key = linkKey(node, m.from);
+          acked.set(key, Math.max(acked.get(key) ?? 0, m.upTo));
+        } else if (type === 'persist') {
+          const m = event.message as PersistMessage;
+          const key = linkKey(m.peer, node);
+          const last = lastPersistRequest.get(key) ?? 0;
+          if (m.upTo !== last + 1) fail(`${node} persisted ${m.peer}'s message ${m.upTo} after ${last}: a gap or a duplicate`);
+          lastPersistRequest.set(key, m.upTo);
+        }
+        break;
+      }
+      case 'actor.failed':
+        if (event.error.startsWith('InvariantViolation')) fail(`${event.address}: ${event.error}`);
+        break;
+      case 'actor.restarted':
+        faults.actorRestarts++;
+        break;
+      case 'message.deadLetter':
+        faults.deadLetters++;
+        break;
+      default:
+        break;
+    }
+  };
+
+  const startNode = async (slot: NodeSlot): Promise<void> => {
+    slot.incarnation++;
+    const incarnation = slot.incarnation;
+    const store = await slot.storage.openKv('inbox');
+    const recovered = new Map<string, number>();
+    for (const [key, value] of await store.range({ gte: 'applied/', lt: 'applied0' })) {
+      recovered.set(key.slice('applied/'.length), new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0));
+    }
+    if (slot.incarnation !== incarnation) return;
+    for (const from of ids) {
+      if (from === slot.id) continue;
+      const durable = recovered.get(from) ?? 0;
+      const ackedUpTo = acked.get(linkKey(from, slot.id)) ?? 0;
+      if (durable < ackedUpTo) fail(`lost acknowledged messages: ${slot.id} acknowledged ${from}'s messages up to ${ackedUpTo} but recovered only ${durable}`);
+      lastPersistRequest.set(linkKey(from, slot.id), durable);
+    }
+    const clock = new SimClock(loop);
+    const env = { clock, random: slot.random.fork(`incarnation/${incarnation}`), transport: network.transportFor(slot.id), storage: slot.storage };
+    const system = new ActorSystem({ nodeId: slot.id, env });
+    system.inspect((event) => observe(slot.id, event));
+    system.onRootFailure((f) => fail(`${f.address} failed past its root supervisor: ${String(f.error)}`));
+    slot.system = system;
+    slot.clock = clock;
+    slot.down = false;
+    network.setNodeUp(slot.id, true);
+    const mirror: DiskMirror = { issued: new Map(recovered), durable: new Map(recovered) };
+    const faultsRandom = env.random.fork('actor-faults');
+    const peers = ids.filter((p) => p !== slot.id);
+    system.spawn('node', {
+      kind: 'node',
+      create: (ctx) => ({
+        started: () => {
+          ctx.spawn('disk', diskActor(store, mirror));
+          ctx.spawn('inbox', fromMachine({
+            kind: 'inbox',
+            machine: inboxMachine(faultsRandom, () => (faultsOn ? options.actorFaultProbability : 0), plantedBug),
+            // Rebuilt from the disk's mirror at every restart: nothing lives only in the actor.
+            input: () => ({
+              self: `${slot.id}/node/inbox`,
+              disk: `${slot.id}/node/disk`,
+              issued: Object.fromEntries(mirror.issued),
+              durable: Object.fromEntries(mirror.durable),
+            }),
+            supervision: restart({ backoffMinMs: 20, backoffMaxMs: 2000, restartsMax: 50, onGiveUp: 'escalate' }),
+          }));
+          for (const peer of peers) {
+            ctx.spawn(`link-${peer}`, fromMachine({
+              kind: 'link',
+              machine: linkMachine,
+              input: () => ({ node: slot.id, peerInbox: `${peer}/node/inbox`, retransmitMs: options.retransmitMs }),
+            }));
+          }
+        },
+        receive: () => undefined,
+      }),
+      supervision: restart({ backoffMinMs: 100 }),
+    });
+    // The workload's client resubmits what it has not seen acknowledged, as a client would.
+    for (const peer of peers) {
+      const key = linkKey(slot.id, peer);
+      for (let seq = (acked.get(key) ?? 0) + 1; seq <= (submitted.get(key) ?? 0); seq++) {
+        system.send(`${slot.id}/node/link-${peer}`, { type: 'submit', seq });
+      }
+    }
+    trace.record({ t: loop.now(), kind: 'node.started', node: slot.id, incarnation, recovered: Object.fromEntries(recovered) });
+  };
+
+  const crashNode = (slot: NodeSlot): void => {
+    if (slot.down) return;
+    faults.crashes++;
+    trace.record({ t: loop.now(), kind: 'node.crashed', node: slot.id });
+    slot.down = true;
+    slot.system?.halt();
+    slot.clock?.cancelAll();
+    slot.system = undefined;
+    slot.clock = undefined;
+    network.setNodeUp(slot.id, false);
+    slot.storage.crash();
+  };
+
+  const restartNode = (slot: NodeSlot): void => {
+    if (!slot.down || slot.system !== undefined) return;
+    void startNode(slot).catch((error: unknown) => fail(`restart of ${slot.id} failed: ${String(error)}`));
+  };
+
+  for (const slot of slots) await startNode(slot);
+
+  // Workload: each link's messages are submitted at random times during the safety phase.
+  for (const [from, to] of links) {
+    const key = linkKey(from, to);
+    const times = [...Array(options.messagesPerLink)].map(() => workload.int(0, options.safetyPhaseMs - 1)).sort((a, b) => a - b);
+    times.forEach((at, index) => {
+      loop.schedule(at, () => {
+        submitted.set(key, index + 1);
+        const slot = slots.find((s) => s.id === from) as NodeSlot;
+        slot.system?.send(`${from}/node/link-${to}`, { type: 'submit', seq: index + 1 });
+      });
+    });
+  }
+
+  // Nemesis: crashes and partitions at random times during the safety phase.
+  if (options.crashes) {
+    for (let at = expDelay(nemesis, options.crashMeanIntervalMs); at < options.safetyPhaseMs; at += expDelay(nemesis, options.crashMeanIntervalMs)) {
+      const slot = nemesis.pick(slots);
+      const downtime = nemesis.int(50, 3000);
+      loop.schedule(at, () => {
+        if (slot.down) return;
+        crashNode(slot);
+        loop.schedule(downtime, () => restartNode(slot));
+      });
+    }
+  }
+  if (options.partitions !== 'off') {
+    for (let at = expDelay(nemesis, options.partitionMeanIntervalMs); at < options.safetyPhaseMs; at += expDelay(nemesis, options.partitionMeanIntervalMs)) {
+      const shuffled = [...ids].sort(() => 0).map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);
+      const cut = nemesis.int(1, ids.length - 1);
+      const [a, b] = [shuffled.slice(0, cut), shuffled.slice(cut)];
+      const duration = nemesis.int(100, 4000);
+      const asymmetric = options.partitions === 'asymmetric' && nemesis.chance(0.5);
+      loop.schedule(at, () => {
+        faults.partitions++;
+        trace.record({ t: loop.now(), kind: 'partition', a, b, asymmetric });
+        if (asymmetric) for (const x of a) for (const y of b) network.block(x, y);
+        else network.partition(a, b);
+        loop.schedule(duration, () => {
+          trace.record({ t: loop.now(), kind: 'heal' });
+          network.heal();
+        });
+      });
+    }
+  }
+
+  // Safety phase: faults on.
+  await loop.run({ untilMs: options.safetyPhaseMs, stopWhen: () => failure !== undefined });
+
+  // Liveness phase: faults off, every node up; everything submitted must be acknowledged.
+  if (failure === undefined) {
+    trace.record({ t: loop.now(), kind: 'liveness' });
+    network.heal();
+    network.setLossProbability(0);
+    faultsOn = false;
+    for (const slot of slots) restartNode(slot);
+    const allAcked = () => links.every(([from, to]) => (acked.get(linkKey(from, to)) ?? 0) >= options.messagesPerLink);
+    const deadline = loop.now() + options.livenessPhaseMsMax;
+    await loop.run({ untilMs: deadline, stopWhen: () => failure !== undefined || allAcked() });
+    if (failure === undefined && !allAcked()) {
+      const behind = links.filter(([f, t]) => (acked.get(linkKey(f, t)) ?? 0) < options.messagesPerLink).map(([f, t]) => `${f}->${t} acked ${acked.get(linkKey(f, t)) ?? 0}/${options.messagesPerLink}`);
+      fail(`no liveness: ${options.livenessPhaseMsMax} ms after faults stopped, still unacknowledged: ${behind.join(', ')}`);
+    }
+  }
+  for (const slot of slots) {
+    slot.system?.shutdown();
+    slot.clock?.cancelAll();
+  }
+  const stats = network.stats();
+  faults.networkDropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
+  faults.networkDuplicated = stats.duplicated;
+  trace.record({ t: loop.now(), kind: 'end', failure: failure ?? null, faults });
+  await trace.close();
+  const run: DemoRun = {
+    seed: String(seed),
+    options,
+    plantedBug,
+    ok: failure === undefined,
+    failure,
+    traceDigest: trace.digest(),
+    traceRecords: trace.count,
+    virtualMs: loop.now(),
+    events: loop.eventsProcessed,
+    faults,
+  };
+  return { run, trace: trace.lines };
+}
+
+function expDelay(random: Random, meanMs: number): number {
+  return Math.max(1, Math.round(-Math.log(1 - random.float()) * meanMs));
+}
+
+/** A compact, deterministic record of an inspection event (no session ids, no wall time). */
+function traceRecord(node: string, event: InspectionEvent): Record<string, unknown> {
+  switch (event.type) {
+    case 'message.delivered':
+      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, message: event.message };
+    case 'message.deadLetter':
+      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, type: messageType(event.message) ?? null, reason: event.reason };
+    case 'snapshot.changed':
+      return { t: event.at, node, kind: event.type, address: event.address, state: event.state };
+    default:
+      return { node, ...event, kind: event.type, type: undefined };
+  }
+}
+
+export { InvariantFailure, InvariantViolation };
