@@ -54,3 +54,5 @@ export function realEnv(options: RealEnvOptions): Env {
     storage: options.storage ?? new MemoryStorage(),
   };
 }
+
+export { LevelStorage } from './level-storage.js';

@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import type { KvKey, KvOp, KvStore, Storage } from '../types.js';
+
+/**
+ * The real Storage: one LevelDB database (classic-level) per named store under a node's state
+ * directory. A batch is one atomic LevelDB write; `sync: true` makes it fsync before resolving.
+ */
+export class LevelStorage implements Storage {
+  constructor(private readonly directory: string) {}
+
+  async openKv(name: string): Promise<KvStore> {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) {
+      throw new Error(`store name '${name}' must be letters, digits, '_', '.' or '-', not starting with '.'`);
+    }
+    mkdirSync(this.directory, { recursive: true });
+    const db = new ClassicLevel<string, Uint8Array>(path.join(this.directory, name), { keyEncoding: 'utf8', valueEncoding: 'view' });
+    await db.open();
+    return new LevelKvStore(db);
+  }
+}
+
+class LevelKvStore implements KvStore {
+  constructor(private readonly db: ClassicLevel<string, Uint8Array>) {}
+
+  async get(key: KvKey): Promise<Uint8Array | undefined> {
+    return (await this.db.get(key)) ?? undefined;
+  }
+
+  async batch(ops: readonly KvOp[], options: { sync?: boolean } = {}): Promise<void> {
+    await this.db.batch(
+      ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })),
+      { sync: options.sync ?? false },
+    );
+  }
+
+  async range(options: { gte?: KvKey; lt?: KvKey; limit?: number }): Promise<Array<[KvKey, Uint8Array]>> {
+    const out: Array<[KvKey, Uint8Array]> = [];
+    for await (const [key, value] of this.db.iterator({
+      ...(options.gte !== undefined ? { gte: options.gte } : {}),
+      ...(options.lt !== undefined ? { lt: options.lt } : {}),
+      limit: options.limit ?? -1,
+    })) {
+      out.push([key, value]);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
