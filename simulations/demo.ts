@@ -7,8 +7,6 @@
 //   - liveness: once faults stop, every submitted message is acknowledged.
 import { enqueueActions, setup } from 'xstate';
 import {
-  ActorSystem,
-  InvariantViolation,
   SeededRandom,
   assert,
   fromMachine,
@@ -20,11 +18,7 @@ import {
   type KvStore,
   type Random,
 } from '../runtime/index.js';
-import { SimClock } from './clock.js';
-import { SimStorage } from './disk.js';
-import { SimLoop } from './loop.js';
-import { SimNetwork } from './network.js';
-import { Trace } from './trace.js';
+import { SimCluster, type BootNode } from './cluster.js';
 
 /** Bugs that can be planted on purpose, to prove that the simulator finds them. */
 export const PLANTABLE_BUGS = ['ack-before-persist'] as const;
@@ -242,70 +236,26 @@ function diskActor(store: KvStore, mirror: DiskMirror) {
 
 // ---- the simulation -------------------------------------------------------------------------
 
-interface NodeSlot {
-  readonly id: string;
-  system: ActorSystem | undefined;
-  clock: SimClock | undefined;
-  readonly storage: SimStorage;
-  readonly random: Random;
-  incarnation: number;
-  /** True from crash until its restart has finished loading from disk. */
-  down: boolean;
-}
-
-class InvariantFailure extends Error {}
-
 export async function runDemo(seed: string | number, runOptions: DemoRunOptions = {}): Promise<DemoRun> {
   return (await runDemoWithTrace(seed, runOptions)).run;
 }
 
 export async function runDemoWithTrace(seed: string | number, runOptions: DemoRunOptions = {}): Promise<{ run: DemoRun; trace: readonly string[] }> {
-  const root = new SeededRandom(String(seed));
-  const options = chooseOptions(root);
+  const options = chooseOptions(new SeededRandom(String(seed)));
   const plantedBug = runOptions.plantedBug;
-  const loop = new SimLoop();
-  const trace = new Trace({ keepLines: runOptions.keepTrace ?? false, ...(runOptions.traceFile ? { filePath: runOptions.traceFile } : {}) });
-  trace.record({ t: 0, kind: 'options', seed: String(seed), options, plantedBug: plantedBug ?? null });
-  const network = new SimNetwork(loop, root.fork('network'), {
-    delayMsMin: options.delayMsMin,
-    delayMsMax: options.delayMsMax,
-    lossProbability: options.lossProbability,
-    duplicateProbability: options.duplicateProbability,
-    reorder: options.reorder,
-    onTrace: (record) => trace.record(record),
-  });
-  const nemesis = root.fork('nemesis');
-  const workload = root.fork('workload');
   const ids = [...Array(options.nodes).keys()].map((i) => `n${i + 1}`);
-  const slots: NodeSlot[] = ids.map((id) => ({
-    id,
-    system: undefined,
-    clock: undefined,
-    storage: new SimStorage(loop, root.fork(`node/${id}`), { writeLatencyMsMax: options.diskLatencyMsMax }),
-    random: root.fork(`node/${id}`),
-    incarnation: 0,
-    down: true,
-  }));
   const links: Array<[string, string]> = ids.flatMap((from) => ids.filter((to) => to !== from).map((to): [string, string] => [from, to]));
   const linkKey = (from: string, to: string) => `${from}->${to}`;
   const submitted = new Map<string, number>();
   const acked = new Map<string, number>();
   const lastPersistRequest = new Map<string, number>();
-  const faults = { crashes: 0, partitions: 0, actorRestarts: 0, deadLetters: 0, networkDropped: 0, networkDuplicated: 0 };
-  let failure: string | undefined;
+  const counts = { partitions: 0, actorRestarts: 0, deadLetters: 0 };
   /** Injected actor faults stop with the other faults, at the liveness phase. */
   let faultsOn = true;
-  const fail = (message: string): void => {
-    if (failure === undefined) {
-      failure = message;
-      trace.record({ t: loop.now(), kind: 'violation', message });
-    }
-  };
 
   // Invariant checks read the inspection stream of every node; they record, never throw into
   // the runtime (an exception there would look like an actor failure).
   const observe = (node: string, event: InspectionEvent): void => {
-    trace.record(traceRecord(node, event));
     switch (event.type) {
       case 'message.delivered': {
         const type = messageType(event.message);
@@ -317,53 +267,40 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
           const m = event.message as PersistMessage;
           const key = linkKey(m.peer, node);
           const last = lastPersistRequest.get(key) ?? 0;
-          if (m.upTo !== last + 1) fail(`${node} persisted ${m.peer}'s message ${m.upTo} after ${last}: a gap or a duplicate`);
+          if (m.upTo !== last + 1) cluster.fail(`${node} persisted ${m.peer}'s message ${m.upTo} after ${last}: a gap or a duplicate`);
           lastPersistRequest.set(key, m.upTo);
         }
         break;
       }
-      case 'actor.failed':
-        if (event.error.startsWith('InvariantViolation')) fail(`${event.address}: ${event.error}`);
-        break;
       case 'actor.restarted':
-        faults.actorRestarts++;
+        counts.actorRestarts++;
         break;
       case 'message.deadLetter':
-        faults.deadLetters++;
+        counts.deadLetters++;
         break;
       default:
         break;
     }
   };
 
-  const startNode = async (slot: NodeSlot): Promise<void> => {
-    slot.incarnation++;
-    const incarnation = slot.incarnation;
-    const store = await slot.storage.openKv('inbox');
+  const boot: BootNode = async (node) => {
+    const { system, env } = node;
+    const store = await node.storage.openKv('inbox');
     const recovered = new Map<string, number>();
     for (const [key, value] of await store.range({ gte: 'applied/', lt: 'applied0' })) {
       recovered.set(key.slice('applied/'.length), new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0));
     }
-    if (slot.incarnation !== incarnation) return;
+    if (node.system !== system) return;
     for (const from of ids) {
-      if (from === slot.id) continue;
+      if (from === node.id) continue;
       const durable = recovered.get(from) ?? 0;
-      const ackedUpTo = acked.get(linkKey(from, slot.id)) ?? 0;
-      if (durable < ackedUpTo) fail(`lost acknowledged messages: ${slot.id} acknowledged ${from}'s messages up to ${ackedUpTo} but recovered only ${durable}`);
-      lastPersistRequest.set(linkKey(from, slot.id), durable);
+      const ackedUpTo = acked.get(linkKey(from, node.id)) ?? 0;
+      if (durable < ackedUpTo) cluster.fail(`lost acknowledged messages: ${node.id} acknowledged ${from}'s messages up to ${ackedUpTo} but recovered only ${durable}`);
+      lastPersistRequest.set(linkKey(from, node.id), durable);
     }
-    const clock = new SimClock(loop);
-    const env = { clock, random: slot.random.fork(`incarnation/${incarnation}`), transport: network.transportFor(slot.id), storage: slot.storage };
-    const system = new ActorSystem({ nodeId: slot.id, env });
-    system.inspect((event) => observe(slot.id, event));
-    system.onRootFailure((f) => fail(`${f.address} failed past its root supervisor: ${String(f.error)}`));
-    slot.system = system;
-    slot.clock = clock;
-    slot.down = false;
-    network.setNodeUp(slot.id, true);
     const mirror: DiskMirror = { issued: new Map(recovered), durable: new Map(recovered) };
     const faultsRandom = env.random.fork('actor-faults');
-    const peers = ids.filter((p) => p !== slot.id);
+    const peers = ids.filter((p) => p !== node.id);
     system.spawn('node', {
       kind: 'node',
       create: (ctx) => ({
@@ -374,8 +311,8 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
             machine: inboxMachine(faultsRandom, () => (faultsOn ? options.actorFaultProbability : 0), plantedBug),
             // Rebuilt from the disk's mirror at every restart: nothing lives only in the actor.
             input: () => ({
-              self: `${slot.id}/node/inbox`,
-              disk: `${slot.id}/node/disk`,
+              self: `${node.id}/node/inbox`,
+              disk: `${node.id}/node/disk`,
               issued: Object.fromEntries(mirror.issued),
               durable: Object.fromEntries(mirror.durable),
             }),
@@ -385,7 +322,7 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
             ctx.spawn(`link-${peer}`, fromMachine({
               kind: 'link',
               machine: linkMachine,
-              input: () => ({ node: slot.id, peerInbox: `${peer}/node/inbox`, retransmitMs: options.retransmitMs }),
+              input: () => ({ node: node.id, peerInbox: `${peer}/node/inbox`, retransmitMs: options.retransmitMs }),
             }));
           }
         },
@@ -395,43 +332,42 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
     });
     // The workload's client resubmits what it has not seen acknowledged, as a client would.
     for (const peer of peers) {
-      const key = linkKey(slot.id, peer);
+      const key = linkKey(node.id, peer);
       for (let seq = (acked.get(key) ?? 0) + 1; seq <= (submitted.get(key) ?? 0); seq++) {
-        system.send(`${slot.id}/node/link-${peer}`, { type: 'submit', seq });
+        system.send(`${node.id}/node/link-${peer}`, { type: 'submit', seq });
       }
     }
-    trace.record({ t: loop.now(), kind: 'node.started', node: slot.id, incarnation, recovered: Object.fromEntries(recovered) });
   };
 
-  const crashNode = (slot: NodeSlot): void => {
-    if (slot.down) return;
-    faults.crashes++;
-    trace.record({ t: loop.now(), kind: 'node.crashed', node: slot.id });
-    slot.down = true;
-    slot.system?.halt();
-    slot.clock?.cancelAll();
-    slot.system = undefined;
-    slot.clock = undefined;
-    network.setNodeUp(slot.id, false);
-    slot.storage.crash();
-  };
-
-  const restartNode = (slot: NodeSlot): void => {
-    if (!slot.down || slot.system !== undefined) return;
-    void startNode(slot).catch((error: unknown) => fail(`restart of ${slot.id} failed: ${String(error)}`));
-  };
-
-  for (const slot of slots) await startNode(slot);
+  const cluster = new SimCluster({
+    seed: String(seed),
+    nodeIds: ids,
+    network: {
+      delayMsMin: options.delayMsMin,
+      delayMsMax: options.delayMsMax,
+      lossProbability: options.lossProbability,
+      duplicateProbability: options.duplicateProbability,
+      reorder: options.reorder,
+    },
+    disk: { writeLatencyMsMax: options.diskLatencyMsMax },
+    boot,
+    observe,
+    trace: { keepLines: runOptions.keepTrace ?? false, ...(runOptions.traceFile ? { filePath: runOptions.traceFile } : {}) },
+  });
+  const { loop, network, trace } = cluster;
+  trace.record({ t: 0, kind: 'options', seed: String(seed), options, plantedBug: plantedBug ?? null });
+  const nemesis = cluster.random.fork('nemesis');
+  const workload = cluster.random.fork('workload');
+  cluster.startAll();
 
   // Workload: each link's messages are submitted at random times during the safety phase.
   for (const [from, to] of links) {
     const key = linkKey(from, to);
-    const times = [...Array(options.messagesPerLink)].map(() => workload.int(0, options.safetyPhaseMs - 1)).sort((a, b) => a - b);
+    const times = [...Array(options.messagesPerLink)].map(() => workload.int(1, options.safetyPhaseMs - 1)).sort((a, b) => a - b);
     times.forEach((at, index) => {
       loop.schedule(at, () => {
         submitted.set(key, index + 1);
-        const slot = slots.find((s) => s.id === from) as NodeSlot;
-        slot.system?.send(`${from}/node/link-${to}`, { type: 'submit', seq: index + 1 });
+        cluster.node(from).system?.send(`${from}/node/link-${to}`, { type: 'submit', seq: index + 1 });
       });
     });
   }
@@ -439,24 +375,24 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
   // Nemesis: crashes and partitions at random times during the safety phase.
   if (options.crashes) {
     for (let at = expDelay(nemesis, options.crashMeanIntervalMs); at < options.safetyPhaseMs; at += expDelay(nemesis, options.crashMeanIntervalMs)) {
-      const slot = nemesis.pick(slots);
+      const id = nemesis.pick(ids);
       const downtime = nemesis.int(50, 3000);
       loop.schedule(at, () => {
-        if (slot.down) return;
-        crashNode(slot);
-        loop.schedule(downtime, () => restartNode(slot));
+        if (!cluster.node(id).up) return;
+        cluster.crash(id);
+        loop.schedule(downtime, () => cluster.restart(id));
       });
     }
   }
   if (options.partitions !== 'off') {
     for (let at = expDelay(nemesis, options.partitionMeanIntervalMs); at < options.safetyPhaseMs; at += expDelay(nemesis, options.partitionMeanIntervalMs)) {
-      const shuffled = [...ids].sort(() => 0).map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);
+      const shuffled = ids.map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);
       const cut = nemesis.int(1, ids.length - 1);
       const [a, b] = [shuffled.slice(0, cut), shuffled.slice(cut)];
       const duration = nemesis.int(100, 4000);
       const asymmetric = options.partitions === 'asymmetric' && nemesis.chance(0.5);
       loop.schedule(at, () => {
-        faults.partitions++;
+        counts.partitions++;
         trace.record({ t: loop.now(), kind: 'partition', a, b, asymmetric });
         if (asymmetric) for (const x of a) for (const y of b) network.block(x, y);
         else network.partition(a, b);
@@ -469,38 +405,39 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
   }
 
   // Safety phase: faults on.
-  await loop.run({ untilMs: options.safetyPhaseMs, stopWhen: () => failure !== undefined });
+  await cluster.run(options.safetyPhaseMs);
 
   // Liveness phase: faults off, every node up; everything submitted must be acknowledged.
-  if (failure === undefined) {
+  if (cluster.failure === undefined) {
     trace.record({ t: loop.now(), kind: 'liveness' });
     network.heal();
     network.setLossProbability(0);
     faultsOn = false;
-    for (const slot of slots) restartNode(slot);
+    for (const id of ids) cluster.restart(id);
     const allAcked = () => links.every(([from, to]) => (acked.get(linkKey(from, to)) ?? 0) >= options.messagesPerLink);
-    const deadline = loop.now() + options.livenessPhaseMsMax;
-    await loop.run({ untilMs: deadline, stopWhen: () => failure !== undefined || allAcked() });
-    if (failure === undefined && !allAcked()) {
+    await cluster.run(loop.now() + options.livenessPhaseMsMax, allAcked);
+    if (cluster.failure === undefined && !allAcked()) {
       const behind = links.filter(([f, t]) => (acked.get(linkKey(f, t)) ?? 0) < options.messagesPerLink).map(([f, t]) => `${f}->${t} acked ${acked.get(linkKey(f, t)) ?? 0}/${options.messagesPerLink}`);
-      fail(`no liveness: ${options.livenessPhaseMsMax} ms after faults stopped, still unacknowledged: ${behind.join(', ')}`);
+      cluster.fail(`no liveness: ${options.livenessPhaseMsMax} ms after faults stopped, still unacknowledged: ${behind.join(', ')}`);
     }
   }
-  for (const slot of slots) {
-    slot.system?.shutdown();
-    slot.clock?.cancelAll();
-  }
   const stats = network.stats();
-  faults.networkDropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
-  faults.networkDuplicated = stats.duplicated;
-  trace.record({ t: loop.now(), kind: 'end', failure: failure ?? null, faults });
-  await trace.close();
+  const faults = {
+    crashes: cluster.crashes.count,
+    partitions: counts.partitions,
+    actorRestarts: counts.actorRestarts,
+    deadLetters: counts.deadLetters,
+    networkDropped: Object.values(stats.dropped).reduce((a, b) => a + b, 0),
+    networkDuplicated: stats.duplicated,
+  };
+  trace.record({ t: loop.now(), kind: 'end', failure: cluster.failure ?? null, faults });
+  await cluster.finish();
   const run: DemoRun = {
     seed: String(seed),
     options,
     plantedBug,
-    ok: failure === undefined,
-    failure,
+    ok: cluster.failure === undefined,
+    failure: cluster.failure,
     traceDigest: trace.digest(),
     traceRecords: trace.count,
     virtualMs: loop.now(),
@@ -513,19 +450,3 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
 function expDelay(random: Random, meanMs: number): number {
   return Math.max(1, Math.round(-Math.log(1 - random.float()) * meanMs));
 }
-
-/** A compact, deterministic record of an inspection event (no session ids, no wall time). */
-function traceRecord(node: string, event: InspectionEvent): Record<string, unknown> {
-  switch (event.type) {
-    case 'message.delivered':
-      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, message: event.message };
-    case 'message.deadLetter':
-      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, type: messageType(event.message) ?? null, reason: event.reason };
-    case 'snapshot.changed':
-      return { t: event.at, node, kind: event.type, address: event.address, state: event.state };
-    default:
-      return { node, ...event, kind: event.type, type: undefined };
-  }
-}
-
-export { InvariantFailure, InvariantViolation };

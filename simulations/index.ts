@@ -4,3 +4,4 @@ export * from './network.js';
 export * from './disk.js';
 export * from './trace.js';
 export * from './demo.js';
+export * from './cluster.js';

@@ -1,0 +1,175 @@
+// A simulated cluster: nodes that each run an ActorSystem on a simulated Env (their own clock
+// on the shared loop, a door to the shared network, their own disk), with crash and restart
+// hooks, every inspection event folded into the run's trace, and a first-failure record that
+// scenarios and checkers share. Scenarios say what a node runs (`boot`); the cluster does the rest.
+import { ActorSystem, SeededRandom, messageType, type Env, type InspectionEvent, type Random } from '../runtime/index.js';
+import { SimClock } from './clock.js';
+import { SimStorage, type SimStorageOptions } from './disk.js';
+import { SimLoop } from './loop.js';
+import { SimNetwork, type SimNetworkOptions } from './network.js';
+import { Trace, type TraceOptions } from './trace.js';
+
+export interface SimNode {
+  readonly id: string;
+  /** The running system, or undefined while the node is down. */
+  readonly system: ActorSystem | undefined;
+  readonly env: Env | undefined;
+  /** Survives crashes: what the node's disk held (minus what a crash lost). */
+  readonly storage: SimStorage;
+  /** 1 for the first boot, +1 per restart. */
+  readonly incarnation: number;
+  readonly up: boolean;
+}
+
+/** Builds a node's actors on a fresh system; runs at the first boot and at every restart. */
+export type BootNode = (node: SimNode & { system: ActorSystem; env: Env }) => void | Promise<void>;
+
+export interface SimClusterOptions {
+  readonly seed: string | number;
+  readonly nodeIds: readonly string[];
+  readonly network: Omit<SimNetworkOptions, 'onTrace'>;
+  readonly disk: SimStorageOptions;
+  readonly boot: BootNode;
+  readonly trace?: TraceOptions;
+  /** Called for every inspection event of every node, after it is traced. Must not throw. */
+  readonly observe?: (node: string, event: InspectionEvent) => void;
+}
+
+class NodeSlot implements SimNode {
+  system: ActorSystem | undefined;
+  env: Env | undefined;
+  clock: SimClock | undefined;
+  incarnation = 0;
+  up = false;
+  constructor(readonly id: string, readonly storage: SimStorage, readonly random: Random) {}
+}
+
+export class SimCluster {
+  readonly loop = new SimLoop();
+  readonly random: Random;
+  readonly network: SimNetwork;
+  readonly trace: Trace;
+  readonly crashes: { count: number } = { count: 0 };
+  private readonly slots = new Map<string, NodeSlot>();
+  private failureMessage: string | undefined;
+
+  constructor(private readonly options: SimClusterOptions) {
+    this.random = new SeededRandom(String(options.seed));
+    this.trace = new Trace(options.trace);
+    this.network = new SimNetwork(this.loop, this.random.fork('network'), { ...options.network, onTrace: (record) => this.trace.record(record) });
+    for (const id of options.nodeIds) {
+      const nodeRandom = this.random.fork(`node/${id}`);
+      this.slots.set(id, new NodeSlot(id, new SimStorage(this.loop, nodeRandom, options.disk), nodeRandom));
+    }
+  }
+
+  get nodeIds(): string[] {
+    return [...this.slots.keys()];
+  }
+
+  node(id: string): SimNode {
+    const slot = this.slots.get(id);
+    if (slot === undefined) throw new Error(`no node ${id} in this cluster`);
+    return slot;
+  }
+
+  get nodes(): SimNode[] {
+    return [...this.slots.values()];
+  }
+
+  /** The first failure recorded (an invariant violation, a liveness failure), if any. */
+  get failure(): string | undefined {
+    return this.failureMessage;
+  }
+
+  /** Records a failure; the first one wins and stops `run`. */
+  fail(message: string): void {
+    if (this.failureMessage !== undefined) return;
+    this.failureMessage = message;
+    this.trace.record({ t: this.loop.now(), kind: 'violation', message });
+  }
+
+  /**
+   * Boots every node as an event at the current virtual time. Boots may wait on the disk, whose
+   * completions are loop events, so they finish while `run` drives the loop.
+   */
+  startAll(): void {
+    for (const slot of this.slots.values()) this.restart(slot.id);
+  }
+
+  /** The node's process dies: no stop hooks, timers cancelled, unsynced writes maybe lost. */
+  crash(id: string): void {
+    const slot = this.slots.get(id);
+    if (slot === undefined || !slot.up) return;
+    this.crashes.count++;
+    this.trace.record({ t: this.loop.now(), kind: 'node.crashed', node: id });
+    slot.up = false;
+    slot.system?.halt();
+    slot.clock?.cancelAll();
+    slot.system = undefined;
+    slot.env = undefined;
+    slot.clock = undefined;
+    this.network.setNodeUp(id, false);
+    slot.storage.crash();
+  }
+
+  /** Boots a crashed node again on what its disk kept (as an event at the current virtual time). */
+  restart(id: string): void {
+    const slot = this.slots.get(id);
+    if (slot === undefined || slot.up) return;
+    this.loop.schedule(0, () => {
+      if (slot.up) return;
+      void this.start(slot).catch((error: unknown) => this.fail(`boot of ${id} failed: ${String(error)}`));
+    });
+  }
+
+  /** Runs until `untilMs`, a failure, or `stopWhen`. */
+  async run(untilMs: number, stopWhen?: () => boolean): Promise<void> {
+    await this.loop.run({ untilMs, stopWhen: () => this.failureMessage !== undefined || (stopWhen?.() ?? false) });
+  }
+
+  /** Stops every node cleanly and closes the trace. */
+  async finish(): Promise<void> {
+    for (const slot of this.slots.values()) {
+      slot.system?.shutdown();
+      slot.clock?.cancelAll();
+    }
+    await this.trace.close();
+  }
+
+  private async start(slot: NodeSlot): Promise<void> {
+    slot.incarnation++;
+    const clock = new SimClock(this.loop);
+    const env: Env = { clock, random: slot.random.fork(`incarnation/${slot.incarnation}`), transport: this.network.transportFor(slot.id), storage: slot.storage };
+    const system = new ActorSystem({ nodeId: slot.id, env });
+    system.inspect((event) => {
+      this.trace.record(traceRecord(slot.id, event));
+      if (event.type === 'actor.failed' && event.error.startsWith('InvariantViolation')) this.fail(`${event.address}: ${event.error}`);
+      this.options.observe?.(slot.id, event);
+    });
+    system.onRootFailure((f) => this.fail(`${f.address} failed past its root supervisor: ${String(f.error)}`));
+    slot.system = system;
+    slot.env = env;
+    slot.clock = clock;
+    slot.up = true;
+    this.network.setNodeUp(slot.id, true);
+    await this.options.boot(slot as NodeSlot & { system: ActorSystem; env: Env });
+    this.trace.record({ t: this.loop.now(), kind: 'node.started', node: slot.id, incarnation: slot.incarnation });
+  }
+}
+
+/** A compact, deterministic record of an inspection event (no session ids, no wall time). */
+export function traceRecord(node: string, event: InspectionEvent): Record<string, unknown> {
+  switch (event.type) {
+    case 'message.delivered':
+      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, message: event.message };
+    case 'message.deadLetter':
+      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, type: messageType(event.message) ?? null, reason: event.reason };
+    case 'snapshot.changed':
+      return { t: event.at, node, kind: event.type, address: event.address, state: event.state };
+    default: {
+      const { type, ...rest } = event;
+      return { node, kind: type, ...rest };
+    }
+  }
+}
