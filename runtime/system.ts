@@ -103,6 +103,8 @@ class Cell implements ActorContext {
   idleMs = 0;
   lastActiveAt = 0;
   idleTimer: TimerId | undefined;
+  /** The pending restart of a failed actor, cancelled if the actor stops first. */
+  restartTimer: TimerId | undefined;
   anonymousTimers = 0;
   readonly mailbox: Mailbox;
 
@@ -272,7 +274,10 @@ export class ActorSystem {
     return home;
   }
 
-  /** Subscribes to the inspection stream; returns the unsubscribe function. */
+  /**
+   * Subscribes to the inspection stream; returns the unsubscribe function. Listeners run inside
+   * the runtime's own calls and must not throw.
+   */
   inspect(listener: InspectionListener): () => void {
     this.listeners = [...this.listeners, listener];
     this.inspecting = true;
@@ -321,7 +326,11 @@ export class ActorSystem {
     if (this.halted) return;
     this.halted = true;
     this.unlisten();
-    for (const cell of this.registry.values()) this.clearTimers(cell);
+    for (const cell of this.registry.values()) {
+      this.clearTimers(cell);
+      if (cell.restartTimer !== undefined) this.env.clock.clearTimeout(cell.restartTimer);
+      if (cell.idleTimer !== undefined) this.env.clock.clearTimeout(cell.idleTimer);
+    }
     for (const [replyTo, pending] of this.asks) {
       this.env.clock.clearTimeout(pending.timer);
       pending.reject(new ActorStoppedError(replyTo, 'ask'));
@@ -624,7 +633,10 @@ export class ActorSystem {
         this.emitFailed(cell, error, 'restart');
         const delay = backoffMs(strategy, restarts, this.supervisionRandom.float());
         const incarnation = cell.incarnation;
-        this.env.clock.setTimeout(() => this.restartCell(cell, incarnation), delay);
+        cell.restartTimer = this.env.clock.setTimeout(() => {
+          cell.restartTimer = undefined;
+          this.restartCell(cell, incarnation);
+        }, delay);
         return;
       }
       case 'stop':
@@ -767,6 +779,10 @@ export class ActorSystem {
   }
 
   private clearTimers(cell: Cell): void {
+    if (cell.restartTimer !== undefined && cell.status !== SUSPENDED) {
+      this.env.clock.clearTimeout(cell.restartTimer);
+      cell.restartTimer = undefined;
+    }
     if (cell.timers === undefined) return;
     for (const id of cell.timers.values()) this.env.clock.clearTimeout(id);
     cell.timers.clear();

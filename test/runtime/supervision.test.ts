@@ -215,6 +215,23 @@ describe('stop', () => {
   });
 });
 
+describe('stop during a restart backoff', () => {
+  test('cancels the pending restart', async () => {
+    const bench = new Bench();
+    const system = bench.system();
+    const created: number[] = [];
+    const addr = system.spawn('f', fragile(created, { supervision: restart({ backoffMinMs: 1000, jitter: 0 }) }));
+    system.send(addr, { type: 'boom' });
+    await bench.advance(10);
+    expect(system.info(addr)?.status).toBe('restarting');
+    system.stop(addr);
+    expect(bench.clock.pendingTimers()).toBe(0);
+    await bench.settle();
+    expect(created).toHaveLength(1);
+    expect(bench.ofType('actor.restarted')).toHaveLength(0);
+  });
+});
+
 describe('xstate actors', () => {
   const light = setup({
     types: {} as { context: { cycles: number }; events: { type: 'next' } | { type: 'explode' } | { type: 'ping'; replyTo: string } },

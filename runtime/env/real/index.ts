@@ -11,11 +11,7 @@ export class RealClock implements Clock {
     return Date.now();
   }
   setTimeout(fn: () => void, delayMs: number): TimerId {
-    const handle = setTimeout(fn, delayMs);
-    // A pending timer must not keep a finished process alive; the actor system's lifetime is
-    // held by its transport listeners and callers, not by idle timers.
-    handle.unref();
-    return handle;
+    return setTimeout(fn, delayMs);
   }
   clearTimeout(id: TimerId): void {
     clearTimeout(id as ReturnType<typeof setTimeout>);
