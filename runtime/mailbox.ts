@@ -66,7 +66,7 @@ export class Mailbox {
     if (this.size === 0) {
       this.head = 0;
       // Give the memory back once a burst is over, so idle actors stay small.
-      if (messages.length > 64) {
+      if (messages.length > 16) {
         this.messages = undefined;
         this.senders = undefined;
       }

@@ -82,21 +82,10 @@ type SysItem =
 
 const NO_FAILURE: unique symbol = Symbol('no failure');
 
-/**
- * One actor's runtime record. It is also the actor's ActorContext: one object per actor keeps a
- * resident idle actor small (a million addresses must not mean a million big objects).
- */
-class Cell implements ActorContext {
-  behaviour: Behaviour | undefined;
-  children_: Map<string, Cell> | undefined;
+class CellExtras {
   sys: SysItem[] | undefined;
   timers: Map<string, TimerId> | undefined;
   restarts: RestartWindow | undefined;
-  status = RUNNING;
-  scheduled = false;
-  incarnation = 0;
-  sender: Address | undefined;
-  pendingFailure: unknown = NO_FAILURE;
   pendingStop: StopReason | undefined;
   lastStateKey: string | undefined;
   /** Virtual actors only: idle time before passivation, and when the last message arrived. */
@@ -106,17 +95,46 @@ class Cell implements ActorContext {
   /** The pending restart of a failed actor, cancelled if the actor stops first. */
   restartTimer: TimerId | undefined;
   anonymousTimers = 0;
-  readonly mailbox: Mailbox;
+}
+
+/**
+ * One actor's runtime record. It is also the actor's ActorContext: one object per actor keeps a
+ * resident idle actor small (a million addresses must not mean a million big objects).
+ */
+class Cell implements ActorContext {
+  behaviour: Behaviour | undefined;
+  /** Created by the first message: an actor that is never messaged holds no mailbox. */
+  mailbox: Mailbox | undefined;
+  /** Children, in spawn order, as an intrusive list: no per-parent map to grow and rehash. */
+  firstChild: Cell | undefined;
+  lastChild: Cell | undefined;
+  prevSibling: Cell | undefined;
+  nextSibling: Cell | undefined;
+  status = RUNNING;
+  scheduled = false;
+  incarnation = 0;
+  sender: Address | undefined;
+  pendingFailure: unknown = NO_FAILURE;
+  /** What few actors need (timers, restart history, virtual-actor idling): allocated on first use. */
+  x: CellExtras | undefined;
 
   constructor(
     readonly system: ActorSystem,
     readonly self: Address,
-    readonly name: string,
     readonly parentCell: Cell | undefined,
     readonly props: Props,
-    mailboxDepthMax: number,
-  ) {
-    this.mailbox = new Mailbox(props.mailboxDepthMax ?? mailboxDepthMax);
+  ) {}
+
+  extras(): CellExtras {
+    return (this.x ??= new CellExtras());
+  }
+
+  get depth(): number {
+    return this.mailbox === undefined ? 0 : this.mailbox.length;
+  }
+
+  hasSystemWork(): boolean {
+    return this.x !== undefined && this.x.sys !== undefined && this.x.sys.length > 0;
   }
 
   get nodeId(): string {
@@ -148,7 +166,7 @@ class Cell implements ActorContext {
     this.system.stopCell(target, 'requested');
   }
   children(): Address[] {
-    return this.children_ === undefined ? [] : [...this.children_.values()].map((c) => c.self);
+    return this.system.childrenOf(this).map((c) => c.self);
   }
   setTimer(key: string, delayMs: number, message: unknown): void {
     this.system.setCellTimer(this, key, delayMs, { kind: 'message', message });
@@ -209,7 +227,7 @@ export class ActorSystem {
     this.deadLetters = { total: 0, byReason: {}, recent: [] };
     this.supervisionRandom = options.env.random.fork(`${options.nodeId}/supervision`);
     const guardianProps: Props = { kind: 'guardian', create: () => ({ receive: () => undefined }) };
-    this.guardian = new Cell(this, this.localPrefix, '', undefined, guardianProps, 1);
+    this.guardian = new Cell(this, this.localPrefix, undefined, guardianProps);
     this.guardian.behaviour = guardianProps.create(this.guardian);
     this.unlisten = options.env.transport.listen(options.nodeId, (envelope) => this.receiveRemote(envelope));
   }
@@ -311,7 +329,7 @@ export class ActorSystem {
 
   /** The supervision tree below the node's root. */
   tree(): ActorInfo[] {
-    return this.guardian.children_ === undefined ? [] : [...this.guardian.children_.values()].map((c) => this.describe(c, true));
+    return this.childrenOf(this.guardian).map((c) => this.describe(c, true));
   }
 
   /** Stops every actor (children first), rejects pending asks and stops listening. */
@@ -328,8 +346,8 @@ export class ActorSystem {
     this.unlisten();
     for (const cell of this.registry.values()) {
       this.clearTimers(cell);
-      if (cell.restartTimer !== undefined) this.env.clock.clearTimeout(cell.restartTimer);
-      if (cell.idleTimer !== undefined) this.env.clock.clearTimeout(cell.idleTimer);
+      if (cell.x?.restartTimer !== undefined) this.env.clock.clearTimeout(cell.x.restartTimer);
+      if (cell.x?.idleTimer !== undefined) this.env.clock.clearTimeout(cell.x.idleTimer);
     }
     for (const [replyTo, pending] of this.asks) {
       this.env.clock.clearTimeout(pending.timer);
@@ -355,8 +373,8 @@ export class ActorSystem {
     if (props.supervision !== undefined) validateStrategy(props.supervision);
     const addr = parent === this.guardian ? `${this.localPrefix}${name}` : `${parent.self}/${name}`;
     if (this.registry.has(addr)) throw new ActorNameTakenError(addr);
-    const cell = new Cell(this, addr, name, parent, props, this.mailboxDepthMaxDefault);
-    (parent.children_ ??= new Map()).set(name, cell);
+    const cell = new Cell(this, addr, parent, props);
+    this.linkChild(parent, cell);
     this.registry.set(addr, cell);
     this.startCell(cell, false);
     return addr;
@@ -386,7 +404,7 @@ export class ActorSystem {
         return;
       }
     }
-    const mailbox = cell.mailbox;
+    const mailbox = (cell.mailbox ??= new Mailbox(cell.props.mailboxDepthMax ?? this.mailboxDepthMaxDefault));
     if (!mailbox.push(message, from)) {
       this.overflow(cell, message, from, remote);
       return;
@@ -400,16 +418,17 @@ export class ActorSystem {
       case 'fail':
         this.deadLetter(from, cell.self, message, 'mailboxFull');
         // A remote sender cannot catch an exception thrown here; it learns by timeout or retry.
-        if (!remote) throw new MailboxFullError(cell.self, cell.mailbox.depthMax);
+        if (!remote) throw new MailboxFullError(cell.self, (cell.mailbox as Mailbox).depthMax);
         return;
       case 'dropNewest':
         this.deadLetter(from, cell.self, message, 'droppedNewest');
         return;
       case 'dropOldest': {
-        const oldSender = cell.mailbox.peekSender();
-        const old = cell.mailbox.shift();
+        const mailbox = cell.mailbox as Mailbox;
+        const oldSender = mailbox.peekSender();
+        const old = mailbox.shift();
         this.deadLetter(oldSender, cell.self, old, 'droppedOldest');
-        cell.mailbox.push(message, from);
+        mailbox.push(message, from);
         return;
       }
     }
@@ -445,10 +464,11 @@ export class ActorSystem {
     if (homeCell === undefined || homeCell.status !== RUNNING) return undefined;
     const name = to.slice(slash + 1);
     if (!/^[A-Za-z0-9_.:@$+=-]{1,256}$/.test(name)) return undefined;
-    const cell = new Cell(this, to, name, homeCell, kind.activate(name), this.mailboxDepthMaxDefault);
-    cell.idleMs = kind.idleMs;
-    cell.lastActiveAt = this.env.clock.now();
-    (homeCell.children_ ??= new Map()).set(name, cell);
+    const cell = new Cell(this, to, homeCell, kind.activate(name));
+    const extras = cell.extras();
+    extras.idleMs = kind.idleMs;
+    extras.lastActiveAt = this.env.clock.now();
+    this.linkChild(homeCell, cell);
     this.registry.set(to, cell);
     this.startCell(cell, true);
     this.armIdleTimer(cell, kind.idleMs);
@@ -457,13 +477,14 @@ export class ActorSystem {
 
   private armIdleTimer(cell: Cell, delayMs: number): void {
     const incarnation = cell.incarnation;
-    cell.idleTimer = this.env.clock.setTimeout(() => {
-      cell.idleTimer = undefined;
+    const extras = cell.extras();
+    extras.idleTimer = this.env.clock.setTimeout(() => {
+      extras.idleTimer = undefined;
       if (cell.status === STOPPED) return;
-      const idleFor = this.env.clock.now() - cell.lastActiveAt;
-      const busy = cell.status !== RUNNING || cell.mailbox.length > 0 || (cell.sys !== undefined && cell.sys.length > 0) || cell.incarnation !== incarnation;
-      if (!busy && idleFor >= cell.idleMs) this.stopCell(cell, 'passivated');
-      else this.armIdleTimer(cell, Math.max(1, cell.idleMs - Math.max(0, idleFor)));
+      const idleFor = this.env.clock.now() - extras.lastActiveAt;
+      const busy = cell.status !== RUNNING || cell.depth > 0 || cell.hasSystemWork() || cell.incarnation !== incarnation;
+      if (!busy && idleFor >= extras.idleMs) this.stopCell(cell, 'passivated');
+      else this.armIdleTimer(cell, Math.max(1, extras.idleMs - Math.max(0, idleFor)));
     }, delayMs);
   }
 
@@ -486,7 +507,7 @@ export class ActorSystem {
       cell.scheduled = false;
       if (cell.status !== RUNNING) continue;
       budget -= this.run(cell, Math.min(this.throughputPerActor, budget));
-      if (cell.status === RUNNING && !cell.scheduled && (cell.mailbox.length > 0 || (cell.sys !== undefined && cell.sys.length > 0))) {
+      if (cell.status === RUNNING && !cell.scheduled && (cell.depth > 0 || cell.hasSystemWork())) {
         cell.scheduled = true;
         queue.push(cell);
       }
@@ -507,8 +528,8 @@ export class ActorSystem {
   /** Handles up to `max` messages of one actor; returns how many it handled. */
   private run(cell: Cell, max: number): number {
     let handled = 0;
-    while (cell.sys !== undefined && cell.sys.length > 0 && cell.status === RUNNING) {
-      const item = cell.sys.shift() as SysItem;
+    while (cell.status === RUNNING && cell.hasSystemWork()) {
+      const item = (cell.x as CellExtras).sys?.shift() as SysItem;
       handled++;
       switch (item.kind) {
         case 'message':
@@ -525,6 +546,7 @@ export class ActorSystem {
       }
     }
     const mailbox = cell.mailbox;
+    if (mailbox === undefined) return handled;
     while (handled < max && cell.status === RUNNING && mailbox.length > 0) {
       const sender = mailbox.peekSender();
       const message = mailbox.shift();
@@ -536,7 +558,7 @@ export class ActorSystem {
 
   private invoke(cell: Cell, message: unknown, sender: Address | undefined): void {
     if (this.inspecting) this.emit({ type: 'message.delivered', at: this.env.clock.now(), from: sender, to: cell.self, message });
-    if (cell.idleMs > 0) cell.lastActiveAt = this.env.clock.now();
+    if (cell.x !== undefined && cell.x.idleMs > 0) cell.x.lastActiveAt = this.env.clock.now();
     const behaviour = cell.behaviour as Behaviour;
     const incarnation = cell.incarnation;
     cell.sender = sender;
@@ -583,9 +605,9 @@ export class ActorSystem {
     // A stop requested while the target (or one of its descendants) was mid-turn waits for that
     // turn to end; the ancestor nearest the root wins.
     let target: Cell | undefined;
-    for (let c: Cell | undefined = from; c !== undefined; c = c.parentCell) if (c.pendingStop !== undefined) target = c;
+    for (let c: Cell | undefined = from; c !== undefined; c = c.parentCell) if (c.x?.pendingStop !== undefined) target = c;
     if (target === undefined) return;
-    const reason = target.pendingStop as StopReason;
+    const reason = target.x?.pendingStop as StopReason;
     this.stopCell(target, reason);
   }
 
@@ -594,8 +616,9 @@ export class ActorSystem {
     if (inspectState === undefined) return;
     const state = inspectState.call(cell.behaviour);
     const key = typeof state === 'string' ? state : JSON.stringify(state);
-    if (key === cell.lastStateKey) return;
-    cell.lastStateKey = key;
+    const extras = cell.extras();
+    if (key === extras.lastStateKey) return;
+    extras.lastStateKey = key;
     this.emit({ type: 'snapshot.changed', at: this.env.clock.now(), address: cell.self, state });
   }
 
@@ -623,7 +646,8 @@ export class ActorSystem {
     const now = this.env.clock.now();
     switch (strategy.kind) {
       case 'restart': {
-        const restarts = (cell.restarts ??= new RestartWindow()).record(now, strategy.windowMs);
+        const extras = cell.extras();
+        const restarts = (extras.restarts ??= new RestartWindow()).record(now, strategy.windowMs);
         if (restarts > strategy.restartsMax) {
           this.emitFailed(cell, error, 'gaveUp');
           if (strategy.onGiveUp === 'escalate') this.escalate(cell, error);
@@ -633,8 +657,8 @@ export class ActorSystem {
         this.emitFailed(cell, error, 'restart');
         const delay = backoffMs(strategy, restarts, this.supervisionRandom.float());
         const incarnation = cell.incarnation;
-        cell.restartTimer = this.env.clock.setTimeout(() => {
-          cell.restartTimer = undefined;
+        extras.restartTimer = this.env.clock.setTimeout(() => {
+          extras.restartTimer = undefined;
           this.restartCell(cell, incarnation);
         }, delay);
         return;
@@ -668,16 +692,16 @@ export class ActorSystem {
     this.runStoppedHook(cell, 'restarting');
     cell.incarnation++;
     cell.status = RUNNING;
-    cell.lastStateKey = undefined;
+    if (cell.x !== undefined) cell.x.lastStateKey = undefined;
     if (this.inspecting) {
-      this.emit({ type: 'actor.restarted', at: this.env.clock.now(), address: cell.self, incarnation: cell.incarnation, restartsInWindow: cell.restarts?.count ?? 0 });
+      this.emit({ type: 'actor.restarted', at: this.env.clock.now(), address: cell.self, incarnation: cell.incarnation, restartsInWindow: cell.x?.restarts?.count ?? 0 });
     }
     this.guarded(cell, () => {
       const behaviour = cell.props.create(cell);
       cell.behaviour = behaviour;
       behaviour.started?.(cell);
     });
-    if (cell.status === RUNNING && !cell.scheduled && cell.mailbox.length > 0) this.schedule(cell);
+    if (cell.status === RUNNING && !cell.scheduled && cell.depth > 0) this.schedule(cell);
   }
 
   private emitFailed(cell: Cell, error: unknown, directive: FailureDirective): void {
@@ -690,8 +714,9 @@ export class ActorSystem {
   stopCell(cell: Cell, reason: StopReason): void {
     if (cell.status === STOPPED) return;
     if (this.current !== undefined && this.isAncestorOrSelf(cell, this.current)) {
-      if (cell.pendingStop === undefined) {
-        cell.pendingStop = reason;
+      const extras = cell.extras();
+      if (extras.pendingStop === undefined) {
+        extras.pendingStop = reason;
         this.stopsPending++;
       }
       return;
@@ -704,18 +729,18 @@ export class ActorSystem {
     for (const child of this.childrenOf(cell)) this.stopNow(child, 'parentStopped');
     const wasRunning = cell.status === RUNNING;
     cell.status = STOPPED;
-    if (cell.pendingStop !== undefined) {
-      cell.pendingStop = undefined;
+    if (cell.x?.pendingStop !== undefined) {
+      cell.x.pendingStop = undefined;
       this.stopsPending--;
     }
     this.clearTimers(cell);
-    if (cell.idleTimer !== undefined) this.env.clock.clearTimeout(cell.idleTimer);
+    if (cell.x?.idleTimer !== undefined) this.env.clock.clearTimeout(cell.x.idleTimer);
     if (wasRunning || reason !== 'failed') this.runStoppedHook(cell, reason);
-    for (const { message, sender } of cell.mailbox.drain()) this.deadLetter(sender, cell.self, message, 'actorStopped');
-    cell.sys = undefined;
+    if (cell.mailbox !== undefined) for (const { message, sender } of cell.mailbox.drain()) this.deadLetter(sender, cell.self, message, 'actorStopped');
+    if (cell.x !== undefined) cell.x.sys = undefined;
     this.registry.delete(cell.self);
     const parent = cell.parentCell as Cell;
-    parent.children_?.delete(cell.name);
+    this.unlinkChild(parent, cell);
     if (this.inspecting) this.emit({ type: 'actor.stopped', at: this.env.clock.now(), address: cell.self, reason });
     if (reason !== 'parentStopped' && parent !== this.guardian && parent.status !== STOPPED && parent.behaviour?.childStopped !== undefined) {
       this.enqueueSys(parent, { kind: 'childStopped', child: cell.self, reason });
@@ -738,8 +763,27 @@ export class ActorSystem {
     return false;
   }
 
-  private childrenOf(cell: Cell): Cell[] {
-    return cell.children_ === undefined ? [] : [...cell.children_.values()];
+  /** @internal */
+  childrenOf(cell: Cell): Cell[] {
+    const out: Cell[] = [];
+    for (let c = cell.firstChild; c !== undefined; c = c.nextSibling) out.push(c);
+    return out;
+  }
+
+  private linkChild(parent: Cell, child: Cell): void {
+    child.prevSibling = parent.lastChild;
+    if (parent.lastChild === undefined) parent.firstChild = child;
+    else parent.lastChild.nextSibling = child;
+    parent.lastChild = child;
+  }
+
+  private unlinkChild(parent: Cell, child: Cell): void {
+    if (child.prevSibling === undefined) parent.firstChild = child.nextSibling;
+    else child.prevSibling.nextSibling = child.nextSibling;
+    if (child.nextSibling === undefined) parent.lastChild = child.prevSibling;
+    else child.nextSibling.prevSibling = child.prevSibling;
+    child.prevSibling = undefined;
+    child.nextSibling = undefined;
   }
 
   // ---- timers ---------------------------------------------------------------------------------
@@ -749,7 +793,7 @@ export class ActorSystem {
     if (cell.status === STOPPED) return;
     this.cancelCellTimer(cell, key);
     const incarnation = cell.incarnation;
-    const timers = (cell.timers ??= new Map());
+    const timers = (cell.extras().timers ??= new Map());
     const id = this.env.clock.setTimeout(() => {
       if (timers.get(key) !== id) return;
       timers.delete(key);
@@ -760,36 +804,27 @@ export class ActorSystem {
 
   /** @internal */
   cancelCellTimer(cell: Cell, key: string): void {
-    const id = cell.timers?.get(key);
-    if (id === undefined) return;
+    const timers = cell.x?.timers;
+    const id = timers?.get(key);
+    if (timers === undefined || id === undefined) return;
     this.env.clock.clearTimeout(id);
-    cell.timers?.delete(key);
-  }
-
-  /** @internal A clock whose timers run as turns of `cell` (used by the xstate adapter). */
-  cellClock(cell: Cell): { setTimeout(fn: () => void, delayMs: number): string; clearTimeout(id: unknown): void } {
-    return {
-      setTimeout: (fn, delayMs) => {
-        const key = `$anon${++cell.anonymousTimers}`;
-        this.setCellTimer(cell, key, delayMs, { kind: 'fn', fn });
-        return key;
-      },
-      clearTimeout: (id) => this.cancelCellTimer(cell, id as string),
-    };
+    timers.delete(key);
   }
 
   private clearTimers(cell: Cell): void {
-    if (cell.restartTimer !== undefined && cell.status !== SUSPENDED) {
-      this.env.clock.clearTimeout(cell.restartTimer);
-      cell.restartTimer = undefined;
+    const extras = cell.x;
+    if (extras === undefined) return;
+    if (extras.restartTimer !== undefined && cell.status !== SUSPENDED) {
+      this.env.clock.clearTimeout(extras.restartTimer);
+      extras.restartTimer = undefined;
     }
-    if (cell.timers === undefined) return;
-    for (const id of cell.timers.values()) this.env.clock.clearTimeout(id);
-    cell.timers.clear();
+    if (extras.timers === undefined) return;
+    for (const id of extras.timers.values()) this.env.clock.clearTimeout(id);
+    extras.timers.clear();
   }
 
   private enqueueSys(cell: Cell, item: SysItem): void {
-    (cell.sys ??= []).push(item);
+    (cell.extras().sys ??= []).push(item);
     if (cell.status === RUNNING && !cell.scheduled) this.schedule(cell);
   }
 
@@ -814,7 +849,7 @@ export class ActorSystem {
       address: cell.self,
       kind: cell.props.kind,
       status: cell.status === RUNNING ? 'running' : cell.status === SUSPENDED ? 'restarting' : 'stopped',
-      mailboxDepth: cell.mailbox.length,
+      mailboxDepth: cell.depth,
       restarts: cell.incarnation,
       state: cell.behaviour?.inspectState?.call(cell.behaviour),
       children: deep ? this.childrenOf(cell).map((c) => this.describe(c, true)) : [],

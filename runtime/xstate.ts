@@ -2,7 +2,7 @@ import { type AnyActor, type AnyStateMachine, type EventObject, type InputFrom, 
 import type { ActorContext, Behaviour, Props } from './actor.js';
 import type { Address } from './address.js';
 import { InvariantViolation } from './errors.js';
-import type { ActorSystem, Cell } from './system.js';
+import type { Cell } from './system.js';
 import type { OverflowPolicy } from './mailbox.js';
 import type { SupervisionStrategy } from './supervision.js';
 
@@ -55,32 +55,47 @@ export function fromMachine<TMachine extends AnyStateMachine>(options: MachinePr
   return { kind, create: (ctx) => new MachineBehaviour(machine, ctx, input), ...rest };
 }
 
+const IGNORE_ERRORS = { error: (): void => undefined };
+
 class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<EventObject> {
   private readonly actor: AnyActor;
+  private readonly cell: Cell;
   private failed = false;
 
   constructor(machine: TMachine, ctx: ActorContext, input: ((ctx: ActorContext) => InputFrom<TMachine>) | undefined) {
-    const cell = ctx as Cell;
-    const system: ActorSystem = cell.system;
+    this.cell = ctx as Cell;
+    // The behaviour is its machine's clock: delayed events become timers of this actor on the
+    // Env clock, and run as its turns. The snapshot is checked after every turn.
     this.actor = createActor(machine, {
-      clock: system.cellClock(cell),
+      clock: this,
       ...(input === undefined ? {} : { input: input(ctx) }),
     } as never) as AnyActor;
+    // Without an error observer xstate rethrows an actor's error from a global timer; `check`
+    // hands it to the supervisor instead.
+    this.actor.subscribe(IGNORE_ERRORS);
     this.actor.on('*', (emitted: EventObject) => {
       if (emitted.type === RUNTIME_SEND) {
         const send = emitted as RuntimeSendEvent;
         ctx.send(send.to, send.message);
       }
     });
-    this.actor.subscribe({
-      error: (error: unknown) => {
-        this.failed = true;
-        system.fail(cell, error);
-      },
-      complete: () => {
-        if (!this.failed) ctx.stop();
+  }
+
+  setTimeout(fn: () => void, delayMs: number): string {
+    const extras = this.cell.extras();
+    const key = `$xstate${++extras.anonymousTimers}`;
+    this.cell.system.setCellTimer(this.cell, key, delayMs, {
+      kind: 'fn',
+      fn: () => {
+        fn();
+        this.check();
       },
     });
+    return key;
+  }
+
+  clearTimeout(id: unknown): void {
+    this.cell.system.cancelCellTimer(this.cell, id as string);
   }
 
   started(): void {
@@ -101,12 +116,15 @@ class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<Ev
     return this.actor.getSnapshot().value;
   }
 
+  /** Hands an `error` to the supervisor (by throwing inside the turn); a final state stops the actor. */
   private check(): void {
     const snapshot = this.actor.getSnapshot();
-    if (snapshot.status === 'error' && !this.failed) {
+    if (snapshot.status === 'active' || this.failed) return;
+    if (snapshot.status === 'error') {
       this.failed = true;
       throw snapshot.error;
     }
+    if (snapshot.status === 'done') this.cell.system.stopCell(this.cell, 'completed');
   }
 }
 

@@ -297,6 +297,30 @@ describe('xstate actors', () => {
     expect(bench.ofType('snapshot.changed').map((e) => e.state)).toEqual(['green', 'yellow']);
   });
 
+  test('a failure inside a delayed transition reaches the supervisor too; a machine that reaches a final state stops', async () => {
+    const bench = new Bench();
+    const system = bench.system();
+    const machine = setup({ actions: { fail: () => { throw new Error('late failure'); } } }).createMachine({
+      id: 'timed',
+      initial: 'waiting',
+      states: {
+        waiting: { after: { 500: { target: 'failing' } }, on: { finish: 'done' } },
+        failing: { entry: 'fail' },
+        done: { type: 'final' },
+      },
+    });
+    system.spawn('timed', fromMachine({ kind: 'timed', machine, supervision: restart({ restartsMax: 0 }) }));
+    await bench.advance(499);
+    expect(bench.ofType('actor.failed')).toHaveLength(0);
+    await bench.advance(1);
+    expect(bench.ofType('actor.failed')).toMatchObject([{ address: 'n1/timed', error: 'Error: late failure', directive: 'gaveUp' }]);
+    system.spawn('finisher', fromMachine({ kind: 'timed', machine }));
+    system.send('n1/finisher', { type: 'finish' });
+    await bench.advance(10);
+    expect(system.has('n1/finisher')).toBe(false);
+    expect(bench.ofType('actor.stopped').at(-1)).toMatchObject({ address: 'n1/finisher', reason: 'completed' });
+  });
+
   test('refuses a machine with a delayed raise that has no explicit id', () => {
     const unnamed = setup({}).createMachine({ id: 'm', initial: 'a', states: { a: { entry: raise({ type: 'later' }, { delay: 100 }) } } });
     const named = setup({}).createMachine({ id: 'm', initial: 'a', states: { a: { entry: raise({ type: 'later' }, { delay: 100, id: 'later' }) } } });
