@@ -1,5 +1,5 @@
 import type { ActorContext, AskOptions, Behaviour, Props } from './actor.js';
-import { type Address, ASK_PATH_PREFIX, assertValidSegment, nodeOf } from './address.js';
+import { type Address, ASK_PATH_PREFIX, assertValidSegment, isValidSegment, nodeOf } from './address.js';
 import type { Envelope, Env, TimerId } from './env/types.js';
 import {
   ActorNameTakenError,
@@ -463,7 +463,7 @@ export class ActorSystem {
     const homeCell = this.registry.get(home);
     if (homeCell === undefined || homeCell.status !== RUNNING) return undefined;
     const name = to.slice(slash + 1);
-    if (!/^[A-Za-z0-9_.:@$+=-]{1,256}$/.test(name)) return undefined;
+    if (!isValidSegment(name)) return undefined;
     const cell = new Cell(this, to, homeCell, kind.activate(name));
     const extras = cell.extras();
     extras.idleMs = kind.idleMs;
@@ -503,6 +503,8 @@ export class ActorSystem {
     let budget = this.messagesPerTurnMax;
     const queue = this.runQueue;
     while (this.runHead < queue.length && budget > 0) {
+      // An actor's turn may halt the whole node (a crash hook): nothing more runs then.
+      if (this.halted) return;
       const cell = queue[this.runHead++] as Cell;
       cell.scheduled = false;
       if (cell.status !== RUNNING) continue;

@@ -33,6 +33,8 @@ export interface DemoOptions {
   readonly lossProbability: number;
   readonly duplicateProbability: number;
   readonly reorder: boolean;
+  /** Directed links made slow (delay 100-1000 ms) for the safety phase. */
+  readonly slowLinks: number;
   readonly crashes: boolean;
   readonly crashMeanIntervalMs: number;
   readonly partitions: 'off' | 'symmetric' | 'asymmetric';
@@ -56,6 +58,7 @@ export function chooseOptions(random: Random): DemoOptions {
     lossProbability: r.chance(0.7) ? r.int(0, 30) / 100 : 0,
     duplicateProbability: r.chance(0.5) ? r.int(0, 30) / 100 : 0,
     reorder: r.chance(0.5),
+    slowLinks: r.chance(0.3) ? r.int(1, 3) : 0,
     crashes: r.chance(0.7),
     crashMeanIntervalMs: r.int(500, 4000),
     partitions: r.pick(['off', 'symmetric', 'asymmetric'] as const),
@@ -372,7 +375,12 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
     });
   }
 
-  // Nemesis: crashes and partitions at random times during the safety phase.
+  // Nemesis: slow links for the whole safety phase; crashes and partitions at random times.
+  const slowed = [...Array(options.slowLinks)].map(() => nemesis.pick(links));
+  for (const [from, to] of slowed) {
+    const delayMsMin = nemesis.int(100, 500);
+    network.setLink(from, to, { delayMsMin, delayMsMax: delayMsMin + nemesis.int(0, 500) });
+  }
   if (options.crashes) {
     for (let at = expDelay(nemesis, options.crashMeanIntervalMs); at < options.safetyPhaseMs; at += expDelay(nemesis, options.crashMeanIntervalMs)) {
       const id = nemesis.pick(ids);
@@ -412,6 +420,7 @@ export async function runDemoWithTrace(seed: string | number, runOptions: DemoRu
     trace.record({ t: loop.now(), kind: 'liveness' });
     network.heal();
     network.setLossProbability(0);
+    for (const [from, to] of slowed) network.clearLink(from, to);
     faultsOn = false;
     for (const id of ids) cluster.restart(id);
     const allAcked = () => links.every(([from, to]) => (acked.get(linkKey(from, to)) ?? 0) >= options.messagesPerLink);

@@ -21,6 +21,12 @@ export interface SimNetworkOptions {
   onTrace?: (record: NetworkTraceRecord) => void;
 }
 
+export interface LinkOptions {
+  delayMsMin: number;
+  delayMsMax: number;
+  lossProbability: number;
+}
+
 export type NetworkDropReason = 'loss' | 'partition' | 'down' | 'noListener';
 
 export interface NetworkTraceRecord {
@@ -102,6 +108,8 @@ export class SimNetwork {
   private readonly listeners = new Map<string, EnvelopeHandler>();
   private readonly downNodes = new Set<string>();
   private readonly blocked = new Set<string>();
+  /** Directed links with their own delay and loss. */
+  private readonly links = new Map<string, LinkOptions>();
   /** Latest delivery time per link, which FIFO deliveries may not precede. */
   private readonly lastDeliveryAtMs = new Map<string, number>();
   private readonly counters: NetworkCounters = {
@@ -197,6 +205,23 @@ export class SimNetwork {
     return !this.downNodes.has(nodeId);
   }
 
+  /**
+   * Gives one directed link its own delay range and loss rate (a slow or flaky link, e.g. to a
+   * lagging follower); `clearLink` returns it to the network's defaults. FIFO links stay FIFO.
+   */
+  setLink(from: string, to: string, link: Partial<LinkOptions>): void {
+    const merged: LinkOptions = { ...this.linkOptions(from, to), ...link };
+    if (!(merged.delayMsMin >= 0 && merged.delayMsMax >= merged.delayMsMin && Number.isFinite(merged.delayMsMax))) {
+      throw new RangeError(`SimNetwork.setLink ${from}->${to}: need 0 <= delayMsMin <= delayMsMax, got ${merged.delayMsMin}, ${merged.delayMsMax}`);
+    }
+    assertProbability('lossProbability', merged.lossProbability);
+    this.links.set(linkKey(from, to), merged);
+  }
+
+  clearLink(from: string, to: string): void {
+    this.links.delete(linkKey(from, to));
+  }
+
   /** Changes the loss rate mid-run, e.g. to end a lossy phase before a liveness check. */
   setLossProbability(p: number): void {
     assertProbability('lossProbability', p);
@@ -229,7 +254,7 @@ export class SimNetwork {
     this.counters.sent++;
     if (this.downNodes.has(from)) return this.drop(from, to, type, 'down');
     if (this.isBlocked(from, to)) return this.drop(from, to, type, 'partition');
-    if (this.lossRandom.chance(this.lossProbability)) return this.drop(from, to, type, 'loss');
+    if (this.lossRandom.chance(this.linkOptions(from, to).lossProbability)) return this.drop(from, to, type, 'loss');
     this.scheduleDelivery(from, to, type, bytes);
     if (this.duplicateRandom.chance(this.options.duplicateProbability)) {
       this.counters.duplicated++;
@@ -240,7 +265,7 @@ export class SimNetwork {
 
   private scheduleDelivery(from: string, to: string, type: string | undefined, bytes: Uint8Array): void {
     const now = this.loop.now();
-    let atMs = now + this.drawDelayMs();
+    let atMs = now + this.drawDelayMs(from, to);
     if (!this.options.reorder) {
       // Never before the link's previous delivery; at an equal time the loop's sequence number
       // keeps send order.
@@ -268,8 +293,12 @@ export class SimNetwork {
     this.trace({ t: this.loop.now(), kind: 'drop', from, to, ...(type === undefined ? {} : { type }), reason });
   }
 
-  private drawDelayMs(): number {
-    const { delayMsMin: min, delayMsMax: max } = this.options;
+  private linkOptions(from: string, to: string): LinkOptions {
+    return this.links.get(linkKey(from, to)) ?? { delayMsMin: this.options.delayMsMin, delayMsMax: this.options.delayMsMax, lossProbability: this.lossProbability };
+  }
+
+  private drawDelayMs(from: string, to: string): number {
+    const { delayMsMin: min, delayMsMax: max } = this.linkOptions(from, to);
     if (Number.isInteger(min) && Number.isInteger(max)) return this.delayRandom.int(min, max);
     return min + this.delayRandom.float() * (max - min);
   }

@@ -181,6 +181,27 @@ describe('SimNetwork faults', () => {
     );
   });
 
+  it('a link with its own delay and loss: slow, lossy, still FIFO; clearLink restores the defaults', async () => {
+    const { loop, network, got, send, trace } = setup(3);
+    network.setLink('a', 'b', { delayMsMin: 200, delayMsMax: 400 });
+    network.setLink('a', 'c', { lossProbability: 1 });
+    for (let n = 0; n < 20; n++) send('a', 'b', n);
+    send('a', 'c', 100);
+    send('b', 'a', 101);
+    await loop.run();
+    const arrivals = trace.filter((r) => r.kind === 'deliver' && r.from === 'a' && r.to === 'b').map((r) => r.t);
+    expect(Math.min(...arrivals)).toBeGreaterThanOrEqual(200);
+    expect(Math.max(...arrivals)).toBeLessThanOrEqual(400);
+    expect(got.filter((g) => g.startsWith('a->b')).map((g) => Number(g.split(':')[1]))).toEqual([...Array(20).keys()]);
+    expect(got).not.toContain('a->c:100');
+    expect(got).toContain('b->a:101');
+    network.clearLink('a', 'c');
+    send('a', 'c', 102);
+    await loop.run();
+    expect(got).toContain('a->c:102');
+    expect(() => network.setLink('a', 'b', { delayMsMin: 5, delayMsMax: 1 })).toThrow(RangeError);
+  });
+
   it('drops at delivery what was in flight when a partition began, and unblock lets it through again', async () => {
     const { loop, network, got, send, trace } = setup(1, { delayMsMin: 10, delayMsMax: 10 });
     send('a', 'b', 1);
