@@ -26,9 +26,9 @@ export interface RuntimeSendEvent extends EventObject {
  * types for typed access: `sendMessage<Ctx, PingEvent>(({ event }) => event.replyTo, ...)`. The
  * action is typed `never` so that it fits any machine's action slot.
  */
-export function sendMessage<TContext = unknown, TEvent extends EventObject = EventObject>(
+export function sendMessage<TContext = unknown, TEvent extends EventObject = EventObject, TMessage extends { readonly type: string } = { readonly type: string }>(
   to: Address | ((args: { context: TContext; event: TEvent }) => Address),
-  message: ((args: { context: TContext; event: TEvent }) => unknown) | { readonly type: string; readonly [field: string]: unknown },
+  message: ((args: { context: TContext; event: TEvent }) => unknown) | TMessage,
 ): never {
   type Args = { context: TContext; event: TEvent };
   const expression = (args: Args): RuntimeSendEvent => ({

@@ -1,7 +1,8 @@
 // One node's simulated disk. Writes are visible at once but durable only when a synced batch
 // completes; a crash keeps what was durable plus a random prefix of the unsynced batches, never
 // half a batch. Sync completions are events on the SimLoop, so the order of "write done" against
-// network deliveries and timers is the seed's.
+// network deliveries and timers is the seed's. Two faults are optional: a sync may fail (the
+// batch then stays as unsynced as before), and a crash may tear the last batch it keeps.
 import type { KvKey, KvOp, KvStore, Random, Storage } from '../runtime/index.js';
 import type { SimLoop } from './loop.js';
 
@@ -13,6 +14,30 @@ export interface SimStorageOptions {
    * which skews crashes towards shorter surviving prefixes.
    */
   tornTail?: boolean;
+  /**
+   * Probability that a synced batch's sync fails: its promise rejects with
+   * Error('simulated fsync failure') at the drawn completion time, and the batch (and every
+   * unsynced batch before it) stays pending, that is, not durable: a crash keeps a random prefix
+   * of them as for any unsynced batch, and a later successful sync makes them durable. Drawn per
+   * synced batch, at the time of the write, from a stream of the store's own. Default 0.
+   */
+  syncFailureProbability?: number;
+  /**
+   * Probability, per store and per crash, of a torn write. It models a crash in the middle of
+   * writing the last batch that reaches the disk: of the pending (never acknowledged) batches a
+   * crash keeps, the last one keeps every op, but the value of its last put is cut to a random
+   * shorter length (possibly empty), as if only the first sectors of that value were written.
+   * A batch whose sync completed is never torn; a crash that keeps no pending batch, or whose
+   * last kept batch has no put or ends in an empty value, tears nothing. Readers must detect the
+   * damage (a checksum). Default 0.
+   */
+  tornWriteProbability?: number;
+}
+
+/** What a crash did, beyond losing unsynced batches. */
+export interface SimCrashReport {
+  /** The values cut short by torn writes, at most one per store. */
+  readonly torn: ReadonlyArray<{ readonly store: string; readonly key: KvKey; readonly keptBytes: number; readonly writtenBytes: number }>;
 }
 
 interface PendingBatch {
@@ -31,9 +56,12 @@ class StoreState {
   /** Syncs of one store complete in order, like a device queue. */
   lastCompletionAtMs = 0;
   readonly latencyRandom: Random;
+  /** Separate from the latency stream, so that enabling failures leaves latencies as they were. */
+  readonly syncFailureRandom: Random;
 
-  constructor(latencyRandom: Random) {
+  constructor(latencyRandom: Random, syncFailureRandom: Random) {
     this.latencyRandom = latencyRandom;
+    this.syncFailureRandom = syncFailureRandom;
   }
 }
 
@@ -60,6 +88,23 @@ function copyOps(ops: readonly KvOp[]): KvOp[] {
   });
 }
 
+/**
+ * The batch with the value of its last put cut to a random shorter length, or undefined when it
+ * has no put or the last one's value is empty.
+ */
+function tearLastPut(batch: PendingBatch, random: Random): { batch: PendingBatch; key: KvKey; keptBytes: number; writtenBytes: number } | undefined {
+  for (let i = batch.ops.length - 1; i >= 0; i--) {
+    const op = batch.ops[i] as KvOp;
+    if (op.type !== 'put') continue;
+    if (op.value.byteLength === 0) return undefined;
+    const keptBytes = random.int(0, op.value.byteLength - 1);
+    const ops = [...batch.ops];
+    ops[i] = { type: 'put', key: op.key, value: op.value.slice(0, keptBytes) };
+    return { batch: { seq: batch.seq, ops }, key: op.key, keptBytes, writtenBytes: op.value.byteLength };
+  }
+  return undefined;
+}
+
 /** A promise for a node that has crashed: nothing after the crash may observe an outcome. */
 function never<T>(): Promise<T> {
   return new Promise<T>(() => {});
@@ -70,6 +115,8 @@ export class SimStorage implements Storage {
   private readonly options: SimStorageOptions;
   private readonly random: Random;
   private readonly crashRandom: Random;
+  /** Its own stream, so that enabling torn writes leaves the crash prefixes as they were. */
+  private readonly tornRandom: Random;
   private readonly stores = new Map<string, StoreState>();
   /** Bumped by crash(): handles of an earlier incarnation go dead. */
   private generation = 0;
@@ -81,14 +128,19 @@ export class SimStorage implements Storage {
     if (!(options.writeLatencyMsMax >= 0 && Number.isFinite(options.writeLatencyMsMax))) {
       throw new RangeError(`SimStorage: writeLatencyMsMax must be >= 0, got ${options.writeLatencyMsMax}`);
     }
+    for (const name of ['syncFailureProbability', 'tornWriteProbability'] as const) {
+      const p = options[name];
+      if (p !== undefined && !(p >= 0 && p <= 1)) throw new RangeError(`SimStorage: ${name} must be in [0, 1], got ${p}`);
+    }
     this.loop = loop;
     this.options = { ...options };
     this.random = random.fork('disk');
     this.crashRandom = this.random.fork('crash');
+    this.tornRandom = this.random.fork('torn');
   }
 
   async openKv(name: string): Promise<KvStore> {
-    const state = this.stores.get(name) ?? new StoreState(this.random.fork(`store/${name}`));
+    const state = this.stores.get(name) ?? new StoreState(this.random.fork(`store/${name}`), this.random.fork(`store/${name}/sync-failure`));
     this.stores.set(name, state);
     const generation = this.generation;
     return new SimKvStore(state, {
@@ -99,21 +151,33 @@ export class SimStorage implements Storage {
 
   /**
    * The node died. Each store keeps its durable state plus a random prefix of its unsynced
-   * batches, which then count as durable (they are what the disk holds); syncs in flight never
-   * complete, and handles opened before the crash never answer again.
+   * batches, which then count as durable (they are what the disk holds), the last of them
+   * possibly torn (see `tornWriteProbability`); syncs in flight never complete, and handles
+   * opened before the crash never answer again.
    */
-  crash(): void {
+  crash(): SimCrashReport {
     this.generation++;
     for (const id of this.inflight) this.loop.cancel(id);
     this.inflight.clear();
-    for (const state of this.stores.values()) {
+    const torn: Array<SimCrashReport['torn'][number]> = [];
+    for (const [name, state] of this.stores) {
       let kept = this.crashRandom.int(0, state.pending.length);
       if (this.options.tornTail && kept > 0 && this.crashRandom.chance(0.5)) kept--;
-      for (const batch of state.pending.slice(0, kept)) applyOps(state.durable, batch.ops);
+      const survivors = state.pending.slice(0, kept);
+      const tornWriteProbability = this.options.tornWriteProbability ?? 0;
+      if (survivors.length > 0 && tornWriteProbability > 0 && this.tornRandom.chance(tornWriteProbability)) {
+        const tear = tearLastPut(survivors[survivors.length - 1] as PendingBatch, this.tornRandom);
+        if (tear !== undefined) {
+          survivors[survivors.length - 1] = tear.batch;
+          torn.push({ store: name, key: tear.key, keptBytes: tear.keptBytes, writtenBytes: tear.writtenBytes });
+        }
+      }
+      for (const batch of survivors) applyOps(state.durable, batch.ops);
       state.pending = [];
       state.visible = new Map(state.durable);
       state.lastCompletionAtMs = 0;
     }
+    return { torn };
   }
 
   /** Makes the batch visible now and, if synced, durable after the drawn latency. */
@@ -125,9 +189,17 @@ export class SimStorage implements Storage {
     const now = this.loop.now();
     const atMs = Math.max(now + this.drawLatencyMs(state.latencyRandom), state.lastCompletionAtMs);
     state.lastCompletionAtMs = atMs;
-    return new Promise<void>((resolve) => {
+    // Drawn only when enabled, so that runs without failures keep their streams.
+    const syncFailureProbability = this.options.syncFailureProbability ?? 0;
+    const fails = syncFailureProbability > 0 && state.syncFailureRandom.chance(syncFailureProbability);
+    return new Promise<void>((resolve, reject) => {
       const id = this.loop.schedule(atMs - now, () => {
         this.inflight.delete(id);
+        if (fails) {
+          // The batch stays pending: nothing of it is known to be on the disk.
+          reject(new Error('simulated fsync failure'));
+          return;
+        }
         while (state.pending.length > 0 && (state.pending[0] as PendingBatch).seq <= batch.seq) {
           applyOps(state.durable, (state.pending.shift() as PendingBatch).ops);
         }

@@ -5,3 +5,4 @@ export * from './disk.js';
 export * from './trace.js';
 export * from './demo.js';
 export * from './cluster.js';
+export * from './linearizability.js';

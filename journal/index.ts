@@ -1,0 +1,5 @@
+// The journal's face.
+export * from './log/types.js';
+export * from './errors.js';
+export { MemoryLogStorage, type MemoryLogInit, type LogBase, type AppliedWrite } from './log/memory.js';
+export { KvLogStorage, type KvLogStorageOptions, type KvLogRecovery } from './log/kv.js';

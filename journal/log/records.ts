@@ -1,0 +1,129 @@
+// How the log lies in a key-value store. Keys: `e/` + the entry index as 16 zero-padded hex digits
+// (fixed width, so key order is index order in any byte-ordered store), `h` the hard state, `s`
+// the snapshot. Values: a CBOR record `{ v, crc, payload }` whose payload is the CBOR of the
+// entry, hard state or snapshot and whose crc is the CRC-32 of the payload bytes, so that a torn
+// or damaged value is caught on load rather than handed to Raft.
+import { decodeMessage, encodeMessage } from '../../runtime/index.js';
+import { LogCorruptError } from '../errors.js';
+import { crc32 } from './crc32.js';
+import type { ConfState, Entry, EntryType, HardState, PeerId, Snapshot } from './types.js';
+
+export const HARD_STATE_KEY = 'h';
+export const SNAPSHOT_KEY = 's';
+export const ENTRY_KEY_PREFIX = 'e/';
+/** Above every entry key and below any other `e…` key: '0' follows '/' in ASCII. */
+export const ENTRY_KEY_END = 'e0';
+
+/** The record format; a reader refuses versions it does not know. */
+const RECORD_VERSION = 1;
+const INDEX_HEX_DIGITS = 16;
+
+export function entryKey(index: number): string {
+  return ENTRY_KEY_PREFIX + index.toString(16).padStart(INDEX_HEX_DIGITS, '0');
+}
+
+/** The index an entry key names, or undefined when the key is not a well-formed entry key. */
+export function parseEntryKey(key: string): number | undefined {
+  const hex = key.slice(ENTRY_KEY_PREFIX.length);
+  if (!key.startsWith(ENTRY_KEY_PREFIX) || !/^[0-9a-f]{16}$/.test(hex)) return undefined;
+  const index = parseInt(hex, 16);
+  return Number.isSafeInteger(index) ? index : undefined;
+}
+
+// ---- sealing --------------------------------------------------------------------------------------
+
+function seal(payload: unknown): Uint8Array {
+  const bytes = encodeMessage(payload);
+  return encodeMessage({ v: RECORD_VERSION, crc: crc32(bytes), payload: bytes });
+}
+
+export function sealEntry(entry: Entry): Uint8Array {
+  return seal({ term: entry.term, index: entry.index, type: entry.type, data: entry.data });
+}
+
+export function sealHardState(hardState: HardState): Uint8Array {
+  return seal({ term: hardState.term, vote: hardState.vote, commit: hardState.commit });
+}
+
+export function sealSnapshot(snapshot: Snapshot): Uint8Array {
+  const { index, term, confState } = snapshot.meta;
+  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data });
+}
+
+// ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
+
+/** Checks the record's frame and checksum and decodes its payload. */
+function unseal(key: string, value: Uint8Array): Record<string, unknown> {
+  let record: unknown;
+  try {
+    record = decodeMessage(value);
+  } catch (error) {
+    throw new LogCorruptError(key, `undecodable record (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!isObject(record)) throw new LogCorruptError(key, 'the record is not a map');
+  if (record.v !== RECORD_VERSION) throw new LogCorruptError(key, `unknown record version ${String(record.v)}`);
+  const { crc, payload } = record;
+  if (!(payload instanceof Uint8Array) || typeof crc !== 'number') throw new LogCorruptError(key, 'the record lacks its payload or checksum');
+  const actual = crc32(payload);
+  if (actual !== crc) throw new LogCorruptError(key, `checksum mismatch (stored ${hex32(crc)}, computed ${hex32(actual)})`);
+  let decoded: unknown;
+  try {
+    decoded = decodeMessage(payload);
+  } catch (error) {
+    throw new LogCorruptError(key, `undecodable payload (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!isObject(decoded)) throw new LogCorruptError(key, 'the payload is not a map');
+  return decoded;
+}
+
+export function openEntry(key: string, value: Uint8Array, index: number): Entry {
+  const p = unseal(key, value);
+  const { term, type, data } = p;
+  if (p.index !== index) throw new LogCorruptError(key, `holds entry ${String(p.index)}`);
+  if (!isIndex(term)) throw new LogCorruptError(key, 'bad term');
+  if (!isEntryType(type)) throw new LogCorruptError(key, `bad entry type ${String(type)}`);
+  if (!(data instanceof Uint8Array)) throw new LogCorruptError(key, 'bad entry data');
+  return { term, index, type, data: plainBytes(data) };
+}
+
+export function openHardState(value: Uint8Array): HardState {
+  const key = HARD_STATE_KEY;
+  const { term, vote, commit } = unseal(key, value);
+  if (!isIndex(term) || typeof vote !== 'string' || !isIndex(commit)) throw new LogCorruptError(key, 'bad hard state fields');
+  return { term, vote, commit };
+}
+
+export function openSnapshot(value: Uint8Array): Snapshot {
+  const key = SNAPSHOT_KEY;
+  const { meta, data } = unseal(key, value);
+  if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(data instanceof Uint8Array)) throw new LogCorruptError(key, 'bad snapshot fields');
+  const confState = meta.confState;
+  if (!isObject(confState) || !isPeerList(confState.voters) || !isPeerList(confState.learners)) throw new LogCorruptError(key, 'bad snapshot ConfState');
+  const conf: ConfState = { voters: confState.voters, learners: confState.learners };
+  return { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isIndex(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isEntryType(value: unknown): value is EntryType {
+  return value === 'normal' || value === 'confChange';
+}
+
+function isPeerList(value: unknown): value is PeerId[] {
+  return Array.isArray(value) && value.every((id) => typeof id === 'string');
+}
+
+/** The decoder may hand out a Buffer; callers get a plain Uint8Array view of the same bytes. */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function hex32(value: unknown): string {
+  return typeof value === 'number' ? `0x${value.toString(16).padStart(8, '0')}` : String(value);
+}

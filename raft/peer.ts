@@ -1,0 +1,261 @@
+// The Raft peer actor: the shell around the pure core. Its statechart has three regions: the
+// peer's role (which only follows the core: the algorithm lives once, in the core), the
+// persist/send/apply cycle, and the tick clock. It drives the core with ticks and messages,
+// hands each Ready's write to the log actor (one atomic synced write), sends `messages` at once
+// and `messagesAfterPersist` only once the write is durable, hands committed entries to the
+// applier, and advances. The log actor owns the LogStorage, so the machine itself stays free of I/O.
+import { enqueueActions, setup } from 'xstate';
+import type { LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
+import { RuntimeError, fromMachine, restart, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
+import { RaftCore, type RaftBug } from './core.js';
+import { BadMessageError } from './errors.js';
+import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from './types.js';
+
+/** Messages the peer actor accepts. */
+export type PeerInput =
+  | { readonly type: 'raft.message'; readonly message: Message }
+  | { readonly type: 'raft.propose'; readonly data: Uint8Array; readonly requestId?: string; readonly replyTo?: Address }
+  | { readonly type: 'raft.proposeConfChange'; readonly change: ConfChange; readonly requestId?: string; readonly replyTo?: Address }
+  | { readonly type: 'raft.readIndex'; readonly context: string }
+  | { readonly type: 'raft.transferLeader'; readonly transferee: PeerId }
+  | { readonly type: 'raft.campaign' }
+  | { readonly type: 'raft.status'; readonly replyTo: Address }
+  | { readonly type: 'log.saved'; readonly seq: number }
+  | { readonly type: 'log.saveFailed'; readonly seq: number; readonly error: string };
+
+/** What the peer tells the applier: entries to apply in order, a snapshot to restore, reads. */
+export interface ApplyMessage {
+  readonly type: 'raft.apply';
+  readonly peer: PeerId;
+  readonly snapshot: Snapshot | undefined;
+  readonly entries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+}
+
+/** The answer to a proposal at the peer that took it: accepted at (index, term), or refused. */
+export type ProposeReply =
+  | { readonly type: 'raft.proposed'; readonly requestId: string; readonly index: number; readonly term: number }
+  | { readonly type: 'raft.refused'; readonly requestId: string; readonly code: string; readonly message: string; readonly leader: PeerId };
+
+/** The log actor's input. */
+export type LogInput = { readonly type: 'log.save'; readonly seq: number; readonly write: LogWrite; readonly replyTo: Address };
+
+/** The node's disk failed a synced write: the node must crash (its durable state is unknown). */
+export class StorageFailedError extends RuntimeError {
+  readonly code = 'STORAGE_FAILED';
+  constructor(detail: string) {
+    super(`log storage failed: ${detail}`);
+  }
+}
+
+export interface PeerOptions {
+  readonly id: PeerId;
+  readonly storage: LogStorage;
+  readonly random: Random;
+  /** Where `raft.message`s for a peer go, e.g. (id) => `${id}/raft/peer`. */
+  readonly peerAddress: (peer: PeerId) => Address;
+  /** Where `raft.apply` goes. */
+  readonly applier: Address;
+  /** The log actor (see `logActor`). */
+  readonly log: Address;
+  readonly tickMs: number;
+  readonly config?: Partial<Omit<RaftConfig, 'id'>>;
+  readonly bugs?: readonly RaftBug[];
+}
+
+interface PeerContext {
+  readonly core: RaftCore;
+  readonly self: Address;
+  readonly options: PeerOptions;
+  /** The Ready being persisted, and its sequence number (matched against `log.saved`). */
+  ready: Ready | undefined;
+  seq: number;
+  /** Malformed or unknown messages refused (a counted event, never a crash). */
+  badMessages: number;
+}
+
+const writeOf = (rd: Ready): LogWrite => ({
+  ...(rd.hardState ? { hardState: rd.hardState } : {}),
+  entries: rd.entries,
+  ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+});
+
+const needsPersist = (rd: Ready): boolean => rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
+
+export const peerMachine = setup({
+  types: {} as { context: PeerContext; events: PeerInput; input: { core: RaftCore; self: Address; options: PeerOptions } },
+  delays: { tick: ({ context }) => context.options.tickMs },
+  guards: {
+    hasReady: ({ context }) => context.core.hasReady(),
+    readyNeedsPersist: ({ context }) => context.ready !== undefined && needsPersist(context.ready),
+    isSaved: ({ context, event }) => event.type === 'log.saved' && event.seq === context.seq,
+    roleIsFollower: ({ context }) => context.core.isMember() && !isLearner(context.core) && context.core.role === 'follower',
+    roleIsPreCandidate: ({ context }) => context.core.role === 'preCandidate',
+    roleIsCandidate: ({ context }) => context.core.role === 'candidate',
+    roleIsLeader: ({ context }) => context.core.role === 'leader',
+    roleIsLearner: ({ context }) => context.core.isMember() && isLearner(context.core),
+    roleIsRemoved: ({ context }) => !context.core.isMember(),
+  },
+  actions: {
+    tick: ({ context }) => context.core.tick(),
+    step: ({ context, event }) => {
+      if (event.type !== 'raft.message') return;
+      try {
+        context.core.step(event.message);
+      } catch (error) {
+        if (!(error instanceof BadMessageError)) throw error;
+        context.badMessages++;
+      }
+    },
+    propose: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'raft.propose' && event.type !== 'raft.proposeConfChange') return;
+      const requestId = event.requestId ?? '';
+      try {
+        if (event.type === 'raft.propose') context.core.propose(event.data);
+        else context.core.proposeConfChange(event.change);
+        if (event.replyTo !== undefined && context.core.role === 'leader') {
+          const index = context.core.log.lastIndex();
+          enqueue(sendMessage(event.replyTo, { type: 'raft.proposed', requestId, index, term: context.core.term } satisfies ProposeReply));
+        }
+      } catch (error) {
+        if (!(error instanceof RuntimeError)) throw error;
+        if (event.replyTo !== undefined) {
+          enqueue(sendMessage(event.replyTo, { type: 'raft.refused', requestId, code: error.code, message: error.message, leader: context.core.lead } satisfies ProposeReply));
+        }
+      }
+    }),
+    readIndex: ({ context, event }) => {
+      if (event.type === 'raft.readIndex') context.core.readIndex(event.context);
+    },
+    transferLeader: ({ context, event }) => {
+      if (event.type === 'raft.transferLeader') context.core.transferLeadership(event.transferee);
+    },
+    campaign: ({ context }) => context.core.campaign(),
+    status: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'raft.status') return;
+      enqueue(sendMessage(event.replyTo, { type: 'raft.statusReply', status: context.core.status(), badMessages: context.badMessages }));
+    }),
+    /** Takes the next Ready and sends what may go at once. */
+    takeReady: enqueueActions(({ context, enqueue }) => {
+      const rd = context.core.ready();
+      context.ready = rd;
+      context.seq++;
+      for (const m of rd.messages) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
+      if (needsPersist(rd)) {
+        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write: writeOf(rd), replyTo: context.self } satisfies LogInput));
+      }
+    }),
+    /** The Ready is durable (or needed no write): send the rest, apply, advance. */
+    finishReady: enqueueActions(({ context, enqueue }) => {
+      const rd = context.ready;
+      if (rd === undefined) return;
+      context.ready = undefined;
+      for (const m of rd.messagesAfterPersist) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
+      if (rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.readStates.length > 0) {
+        const apply: ApplyMessage = { type: 'raft.apply', peer: context.options.id, snapshot: rd.snapshot, entries: rd.committedEntries, readStates: rd.readStates };
+        enqueue(sendMessage(context.options.applier, apply));
+      }
+      context.core.advance();
+    }),
+    crash: ({ event }) => {
+      throw new StorageFailedError(event.type === 'log.saveFailed' ? event.error : 'unknown');
+    },
+  },
+}).createMachine({
+  id: 'raftPeer',
+  type: 'parallel',
+  context: ({ input }) => ({ core: input.core, self: input.self, options: input.options, ready: undefined, seq: 0, badMessages: 0 }),
+  on: {
+    'raft.message': { actions: 'step' },
+    'raft.propose': { actions: 'propose' },
+    'raft.proposeConfChange': { actions: 'propose' },
+    'raft.readIndex': { actions: 'readIndex' },
+    'raft.transferLeader': { actions: 'transferLeader' },
+    'raft.campaign': { actions: 'campaign' },
+    'raft.status': { actions: 'status' },
+    'log.saveFailed': { actions: 'crash' },
+  },
+  states: {
+    role: {
+      initial: 'follower',
+      // The role follows the core after every event; the transitions carry no logic of their own.
+      states: {
+        follower: { always: [{ guard: 'roleIsRemoved', target: 'removed' }, { guard: 'roleIsLearner', target: 'learner' }, { guard: 'roleIsPreCandidate', target: 'preCandidate' }, { guard: 'roleIsCandidate', target: 'candidate' }, { guard: 'roleIsLeader', target: 'leader' }] },
+        preCandidate: { always: [{ guard: 'roleIsRemoved', target: 'removed' }, { guard: 'roleIsFollower', target: 'follower' }, { guard: 'roleIsCandidate', target: 'candidate' }, { guard: 'roleIsLeader', target: 'leader' }] },
+        candidate: { always: [{ guard: 'roleIsRemoved', target: 'removed' }, { guard: 'roleIsFollower', target: 'follower' }, { guard: 'roleIsLeader', target: 'leader' }] },
+        leader: { always: [{ guard: 'roleIsRemoved', target: 'removed' }, { guard: 'roleIsLearner', target: 'learner' }, { guard: 'roleIsFollower', target: 'follower' }] },
+        learner: { always: [{ guard: 'roleIsRemoved', target: 'removed' }, { guard: 'roleIsFollower', target: 'follower' }, { guard: 'roleIsLeader', target: 'leader' }] },
+        removed: { always: [{ guard: 'roleIsFollower', target: 'follower' }, { guard: 'roleIsLearner', target: 'learner' }] },
+      },
+    },
+    cycle: {
+      initial: 'idle',
+      states: {
+        idle: { always: { guard: 'hasReady', target: 'taking' } },
+        taking: {
+          entry: 'takeReady',
+          always: [{ guard: 'readyNeedsPersist', target: 'persisting' }, { target: 'idle', actions: 'finishReady' }],
+        },
+        persisting: {
+          on: { 'log.saved': { guard: 'isSaved', target: 'idle', actions: 'finishReady' } },
+        },
+      },
+    },
+    clock: {
+      initial: 'ticking',
+      states: {
+        ticking: { after: { tick: { target: 'ticking', reenter: true, actions: 'tick' } } },
+      },
+    },
+  },
+});
+
+function isLearner(core: RaftCore): boolean {
+  return core.status().learners.includes(core.id);
+}
+
+/** The peer actor's props. Any failure escalates: a Raft peer that fails takes its node down. */
+export function peerActor(options: PeerOptions): Props {
+  return fromMachine({
+    kind: 'raft-peer',
+    machine: peerMachine,
+    // Rebuilt from the durable log at every start: nothing lives only in the actor.
+    input: (ctx: ActorContext) => ({ core: new RaftCore({ ...options.config, id: options.id }, options.storage, options.random, options.bugs ?? []), self: ctx.self, options }),
+    mailboxDepthMax: 100_000,
+    supervision: { kind: 'escalate' },
+  }) as Props;
+}
+
+/** The log actor: owns the LogStorage and performs each write in order, then answers. */
+export function logActor(storage: LogStorage): Props<LogInput> {
+  return {
+    kind: 'raft-log',
+    create: (ctx) => ({
+      receive: (m: LogInput) => {
+        storage.save(m.write).then(
+          () => ctx.send(m.replyTo, { type: 'log.saved', seq: m.seq }),
+          (error: unknown) => ctx.send(m.replyTo, { type: 'log.saveFailed', seq: m.seq, error: error instanceof Error ? error.message : String(error) }),
+        );
+      },
+    }),
+    mailboxDepthMax: 10_000,
+    supervision: { kind: 'escalate' },
+  };
+}
+
+/** Spawns `raft` (a supervisor) with its `log` and `peer` children under `parent`. */
+export function raftProps(options: Omit<PeerOptions, 'log'>): Props {
+  return {
+    kind: 'raft',
+    create: (ctx) => ({
+      started: () => {
+        const log = ctx.spawn('log', logActor(options.storage));
+        ctx.spawn('peer', peerActor({ ...options, log }));
+      },
+      receive: () => undefined,
+    }),
+    supervision: { kind: 'escalate' },
+  };
+}
+
+export { restart };

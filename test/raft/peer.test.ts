@@ -1,0 +1,59 @@
+import { MemoryLogStorage, type Entry } from '../../journal/index.js';
+import { raftProps, type ApplyMessage, type ProposeReply } from '../../raft/index.js';
+import { plain, SeededRandom, type ActorSystem } from '../../runtime/index.js';
+import { Bench } from '../runtime/harness.js';
+
+const text = (s: string) => new TextEncoder().encode(s);
+const untext = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function cluster(ids: string[]) {
+  const bench = new Bench();
+  const applied = new Map<string, Entry[]>();
+  const replies: ProposeReply[] = [];
+  const systems = new Map<string, ActorSystem>();
+  for (const id of ids) {
+    const system = bench.system(id);
+    systems.set(id, system);
+    applied.set(id, []);
+    system.spawn('applier', plain<ApplyMessage>('applier', (m) => { applied.get(id)?.push(...m.entries); }));
+    system.spawn('client', plain<ProposeReply>('client', (m) => { replies.push(m); }));
+    system.spawn('raft', raftProps({
+      id,
+      storage: MemoryLogStorage.create({ voters: ids }),
+      random: new SeededRandom(`raft/${id}`),
+      peerAddress: (peer) => `${peer}/raft/peer`,
+      applier: `${id}/applier`,
+      tickMs: 100,
+    }));
+  }
+  const data = (id: string) => (applied.get(id) ?? []).filter((e) => e.type === 'normal' && e.data.byteLength > 0).map((e) => untext(e.data));
+  return { bench, systems, applied, replies, data };
+}
+
+describe('the Raft peer actor', () => {
+  test('three peers on three actor systems elect a leader and apply proposals everywhere, in order', async () => {
+    const { bench, systems, replies, data } = cluster(['a', 'b', 'c']);
+    await bench.advance(5000);
+    const leaders = [...systems.keys()].filter((id) => systems.get(id)?.info(`${id}/raft/peer`)?.state !== undefined && JSON.stringify(systems.get(id)?.info(`${id}/raft/peer`)?.state).includes('"role":"leader"'));
+    expect(leaders).toHaveLength(1);
+    const leader = leaders[0] as string;
+    for (let i = 0; i < 20; i++) {
+      systems.get('a')?.send('a/raft/peer', { type: 'raft.propose', data: text(`x${i}`), requestId: `r${i}`, replyTo: 'a/client' });
+    }
+    await bench.advance(2000);
+    const expected = [...Array(20).keys()].map((i) => `x${i}`);
+    for (const id of ['a', 'b', 'c']) expect(data(id)).toEqual(expected);
+    if (leader === 'a') expect(replies.filter((r) => r.type === 'raft.proposed')).toHaveLength(20);
+    // The peer's statechart shows its role and its persist cycle.
+    const state = systems.get(leader)?.info(`${leader}/raft/peer`)?.state as { role: string; cycle: string };
+    expect(state.role).toBe('leader');
+    expect(['idle', 'persisting']).toContain(state.cycle);
+  });
+
+  test('a peer that is not the leader and knows none refuses a proposal with a typed error', async () => {
+    const { bench, systems, replies } = cluster(['a', 'b', 'c']);
+    systems.get('a')?.send('a/raft/peer', { type: 'raft.propose', data: text('early'), requestId: 'r0', replyTo: 'a/client' });
+    await bench.advance(1);
+    expect(replies).toEqual([{ type: 'raft.refused', requestId: 'r0', code: 'NOT_LEADER', message: 'a is not the leader and knows of none', leader: '' }]);
+  });
+});
