@@ -479,7 +479,11 @@ export class RaftCore {
         }
         {
           const wasPaused = pr.isPaused();
-          if (!pr.maybeUpdate(m.index)) return;
+          // A probe acknowledged at the match we already knew (after a snapshot, say) tells us
+          // nothing new but that the logs agree there: replicate from it, or the follower would
+          // stay paused until the next heartbeat (etcd does the same).
+          const probeAgreed = pr.state === 'probe' && pr.match === m.index;
+          if (!pr.maybeUpdate(m.index) && !probeAgreed) return;
           if (pr.state === 'probe') pr.becomeReplicate();
           else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
           else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
@@ -1086,6 +1090,13 @@ function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
 
 const isIndex = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
+/** An entry's type and data (a proposal's entry; an append's carries index and term as well). */
+const isEntryBody = (e: unknown): boolean => {
+  if (typeof e !== 'object' || e === null) return false;
+  const entry = e as Record<string, unknown>;
+  return (entry.type === 'normal' || entry.type === 'confChange') && entry.data instanceof Uint8Array;
+};
+
 /** Refuses anything that is not a well-formed message, naming what is wrong. */
 export function validateMessage(m: unknown): asserts m is Message {
   if (typeof m !== 'object' || m === null) throw new BadMessageError('not an object');
@@ -1096,10 +1107,18 @@ export function validateMessage(m: unknown): asserts m is Message {
   switch (msg.type) {
     case 'app':
       if (!isIndex(msg.index) || !isIndex(msg.logTerm) || !isIndex(msg.commit) || !Array.isArray(msg.entries)) throw new BadMessageError('app: index, logTerm, commit and entries are required');
-      for (const e of msg.entries as unknown[]) {
-        const entry = e as Record<string, unknown>;
-        if (typeof e !== 'object' || e === null || !isIndex(entry.index) || !isIndex(entry.term) || !(entry.data instanceof Uint8Array) || (entry.type !== 'normal' && entry.type !== 'confChange')) {
-          throw new BadMessageError('app: malformed entry');
+      {
+        // §5.3: the entries follow (index, logTerm) one by one, in terms that never decrease and
+        // never pass the sender's; anything else would make the follower ack entries it does not
+        // hold, or trip its log's assertions.
+        let index = msg.index as number;
+        let term = msg.logTerm as number;
+        for (const e of msg.entries as unknown[]) {
+          const entry = e as Record<string, unknown>;
+          if (!isEntryBody(e) || !isIndex(entry.index) || !isIndex(entry.term)) throw new BadMessageError('app: malformed entry');
+          if (entry.index !== ++index) throw new BadMessageError(`app: entry index ${String(entry.index)} where ${index} was due`);
+          if ((entry.term as number) < term || (entry.term as number) > (msg.term as number)) throw new BadMessageError(`app: entry ${index} of term ${String(entry.term)} outside [${term}, ${String(msg.term)}]`);
+          term = entry.term as number;
         }
       }
       return;
@@ -1120,14 +1139,23 @@ export function validateMessage(m: unknown): asserts m is Message {
     case 'heartbeatResp':
       if (typeof msg.context !== 'string') throw new BadMessageError('heartbeatResp: context is required');
       return;
-    case 'snap':
+    case 'snap': {
       if (typeof msg.meta !== 'object' || msg.meta === null || !isIndex(msg.offset) || !isIndex(msg.totalBytes) || !(msg.chunk instanceof Uint8Array)) throw new BadMessageError('snap: meta, offset, totalBytes and chunk are required');
+      const meta = msg.meta as Record<string, unknown>;
+      const conf = meta.confState as Record<string, unknown> | null | undefined;
+      const isPeerList = (v: unknown): boolean => Array.isArray(v) && v.every((p) => typeof p === 'string');
+      if (!isIndex(meta.index) || !isIndex(meta.term) || typeof conf !== 'object' || conf === null || !isPeerList(conf.voters) || !isPeerList(conf.learners)) {
+        throw new BadMessageError('snap: meta needs index, term and a confState of voters and learners');
+      }
+      if ((msg.offset as number) + (msg.chunk as Uint8Array).byteLength > (msg.totalBytes as number)) throw new BadMessageError('snap: chunk runs past totalBytes');
       return;
+    }
     case 'snapResp':
       if (!isIndex(msg.snapshotIndex) || !isIndex(msg.offset) || typeof msg.reject !== 'boolean' || !isIndex(msg.installedIndex)) throw new BadMessageError('snapResp: snapshotIndex, offset, reject and installedIndex are required');
       return;
     case 'prop':
-      if (!Array.isArray(msg.entries)) throw new BadMessageError('prop: entries are required');
+      // A forwarded proposal is appended as it is: its entries must be well formed too.
+      if (!Array.isArray(msg.entries) || !msg.entries.every(isEntryBody)) throw new BadMessageError('prop: entries of type and data are required');
       return;
     case 'readIndex':
     case 'readIndexResp':

@@ -24,8 +24,9 @@ export class RaftLog {
     this.offsetInProgress = this.offset;
     const { hardState } = storage.initialState();
     this.committed = hardState.commit;
-    this.applied = first - 1;
-    this.applying = first - 1;
+    // The state machine restarts from the snapshot: entries it covers are not applied again.
+    this.applied = Math.max(first - 1, Math.min(storage.snapshot().meta.index, hardState.commit));
+    this.applying = this.applied;
     assert(this.committed >= first - 1 && this.committed <= last, () => `stored commit ${this.committed} outside the log [${first - 1}, ${last}]`);
   }
 

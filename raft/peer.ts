@@ -5,7 +5,7 @@
 // and `messagesAfterPersist` only once the write is durable, hands committed entries to the
 // applier, and advances. The log actor owns the LogStorage, so the machine itself stays free of I/O.
 import { enqueueActions, setup } from 'xstate';
-import type { LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
+import type { ConfState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
 import { RuntimeError, fromMachine, restart, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
 import { BadMessageError } from './errors.js';
@@ -38,7 +38,10 @@ export type ProposeReply =
   | { readonly type: 'raft.refused'; readonly requestId: string; readonly code: string; readonly message: string; readonly leader: PeerId };
 
 /** The log actor's input. */
-export type LogInput = { readonly type: 'log.save'; readonly seq: number; readonly write: LogWrite; readonly replyTo: Address };
+export type LogInput =
+  | { readonly type: 'log.save'; readonly seq: number; readonly write: LogWrite; readonly replyTo: Address }
+  /** The applier's state at `index`: snapshot it, then compact, keeping `keepEntries` for slow followers. */
+  | { readonly type: 'log.snapshot'; readonly index: number; readonly confState: ConfState; readonly data: Uint8Array; readonly keepEntries: number };
 
 /** The node's disk failed a synced write: the node must crash (its durable state is unknown). */
 export class StorageFailedError extends RuntimeError {
@@ -232,10 +235,22 @@ export function logActor(storage: LogStorage): Props<LogInput> {
     kind: 'raft-log',
     create: (ctx) => ({
       receive: (m: LogInput) => {
-        storage.save(m.write).then(
-          () => ctx.send(m.replyTo, { type: 'log.saved', seq: m.seq }),
-          (error: unknown) => ctx.send(m.replyTo, { type: 'log.saveFailed', seq: m.seq, error: error instanceof Error ? error.message : String(error) }),
-        );
+        switch (m.type) {
+          case 'log.save':
+            storage.save(m.write).then(
+              () => ctx.send(m.replyTo, { type: 'log.saved', seq: m.seq }),
+              (error: unknown) => ctx.send(m.replyTo, { type: 'log.saveFailed', seq: m.seq, error: error instanceof Error ? error.message : String(error) }),
+            );
+            return;
+          case 'log.snapshot': {
+            // Only what the log holds and has committed can be snapshotted; a stale request is dropped.
+            if (m.index <= storage.snapshot().meta.index || m.index > storage.lastIndex() || m.index > storage.initialState().hardState.commit) return;
+            storage.createSnapshot(m.index, m.confState, m.data).then(
+              () => storage.compact(Math.max(0, m.index - m.keepEntries)),
+            ).catch((error: unknown) => ctx.send(ctx.parent ?? ctx.self, { type: 'log.snapshotFailed', error: String(error) }));
+            return;
+          }
+        }
       },
     }),
     mailboxDepthMax: 10_000,

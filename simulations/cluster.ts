@@ -2,7 +2,7 @@
 // on the shared loop, a door to the shared network, their own disk), with crash and restart
 // hooks, every inspection event folded into the run's trace, and a first-failure record that
 // scenarios and checkers share. Scenarios say what a node runs (`boot`); the cluster does the rest.
-import { ActorSystem, SeededRandom, messageType, type Env, type InspectionEvent, type Random } from '../runtime/index.js';
+import { ActorSystem, SeededRandom, messageType, type Env, type InspectionEvent, type Random, type RootFailure } from '../runtime/index.js';
 import { SimClock } from './clock.js';
 import { SimStorage, type SimStorageOptions } from './disk.js';
 import { SimLoop } from './loop.js';
@@ -33,6 +33,11 @@ export interface SimClusterOptions {
   readonly trace?: TraceOptions;
   /** Called for every inspection event of every node, after it is traced. Must not throw. */
   readonly observe?: (node: string, event: InspectionEvent) => void;
+  /**
+   * A failure that escalated past a node's root: 'crash' crashes the node (an expected fault,
+   * such as a failed fsync), 'fail' fails the run (the default: it is a bug).
+   */
+  readonly onRootFailure?: (node: string, failure: RootFailure) => 'crash' | 'fail';
 }
 
 class NodeSlot implements SimNode {
@@ -110,7 +115,8 @@ export class SimCluster {
     slot.env = undefined;
     slot.clock = undefined;
     this.network.setNodeUp(id, false);
-    slot.storage.crash();
+    const report = slot.storage.crash();
+    if (report.torn.length > 0) this.trace.record({ t: this.loop.now(), kind: "disk.torn", node: id, torn: report.torn });
   }
 
   /** Boots a crashed node again on what its disk kept (as an event at the current virtual time). */
@@ -147,7 +153,15 @@ export class SimCluster {
       if (event.type === 'actor.failed' && event.error.startsWith('InvariantViolation')) this.fail(`${event.address}: ${event.error}`);
       this.options.observe?.(slot.id, event);
     });
-    system.onRootFailure((f) => this.fail(`${f.address} failed past its root supervisor: ${String(f.error)}`));
+    system.onRootFailure((f) => {
+      if (this.options.onRootFailure?.(slot.id, f) === 'crash') {
+        this.trace.record({ t: this.loop.now(), kind: 'node.failed', node: slot.id, error: String(f.error) });
+        // The process dies at once; nothing more of this incarnation runs.
+        this.crash(slot.id);
+        return;
+      }
+      this.fail(`${f.address} failed past its root supervisor: ${String(f.error)}`);
+    });
     slot.system = system;
     slot.env = env;
     slot.clock = clock;

@@ -112,7 +112,7 @@ function never<T>(): Promise<T> {
 
 export class SimStorage implements Storage {
   private readonly loop: SimLoop;
-  private readonly options: SimStorageOptions;
+  private options: SimStorageOptions;
   private readonly random: Random;
   private readonly crashRandom: Random;
   /** Its own stream, so that enabling torn writes leaves the crash prefixes as they were. */
@@ -147,6 +147,11 @@ export class SimStorage implements Storage {
       isCurrent: () => generation === this.generation,
       write: (ops, sync) => this.write(state, ops, sync),
     });
+  }
+
+  /** Turns disk faults off (or changes them) mid-run, e.g. for a liveness phase. */
+  setFaults(faults: Pick<SimStorageOptions, 'syncFailureProbability' | 'tornWriteProbability'>): void {
+    this.options = { ...this.options, ...faults };
   }
 
   /**

@@ -6,3 +6,4 @@ export * from './trace.js';
 export * from './demo.js';
 export * from './cluster.js';
 export * from './linearizability.js';
+export * from './raft.js';

@@ -10,7 +10,8 @@ import {
   ENTRY_KEY_END,
   ENTRY_KEY_PREFIX,
   HARD_STATE_KEY,
-  SNAPSHOT_KEY,
+  HARD_STATE_SLOTS,
+  SNAPSHOT_SLOTS,
   entryKey,
   openEntry,
   openHardState,
@@ -66,7 +67,13 @@ export class KvLogStorage implements LogStorage {
   /** Writes not yet settled, which close waits for. */
   private readonly inflight = new Set<Promise<unknown>>();
 
-  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery) {
+  /** The sequence number of the last hard-state record written (slots alternate by it). */
+  private hardSeq: number;
+  private snapshotSeq: number;
+
+  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number) {
+    this.hardSeq = hardSeq;
+    this.snapshotSeq = snapshotSeq;
     this.kv = kv;
     this.mirror = mirror;
     this.recovery = recovery;
@@ -80,18 +87,26 @@ export class KvLogStorage implements LogStorage {
    * the initial snapshot) are one synced batch before open resolves. The storage owns `kv`.
    */
   static async open(kv: KvStore, options: KvLogStorageOptions = {}): Promise<KvLogStorage> {
-    const hardRaw = await kv.get(HARD_STATE_KEY);
-    const snapshotRaw = await kv.get(SNAPSHOT_KEY);
+    const hardSlots = await readSlots(kv, HARD_STATE_SLOTS);
+    const snapshotSlots = await readSlots(kv, SNAPSHOT_SLOTS);
     const stored = await kv.range({ gte: ENTRY_KEY_PREFIX, lt: ENTRY_KEY_END });
     const repairs: KvOp[] = [];
 
-    let hardState: HardState = hardRaw === undefined ? EMPTY_HARD_STATE : openHardState(hardRaw);
-    let snapshot: Snapshot = snapshotRaw === undefined ? EMPTY_SNAPSHOT : openSnapshot(snapshotRaw);
-    const fresh = hardRaw === undefined && snapshotRaw === undefined && stored.length === 0;
+    const newestHard = newestSlot(hardSlots, openHardState, true);
+    let hardState: HardState = newestHard?.hardState ?? EMPTY_HARD_STATE;
+    let hardSeq = newestHard?.seq ?? 0;
+    // The first snapshot record is written by the first open, before anything else: a lone
+    // damaged one beside other records is corruption, not a torn first write.
+    const newestSnapshot = newestSlot(snapshotSlots, openSnapshot, stored.length === 0 && hardSlots.length === 0);
+    let snapshot: Snapshot = newestSnapshot?.snapshot ?? EMPTY_SNAPSHOT;
+    let snapshotSeq = newestSnapshot?.seq ?? 0;
+    // Fresh: nothing readable was ever written (a torn first write counts as nothing).
+    const fresh = newestHard === undefined && newestSnapshot === undefined && stored.length === 0;
     if (fresh && options.initialConfState !== undefined) {
       const { voters, learners } = options.initialConfState;
       snapshot = { meta: { ...EMPTY_SNAPSHOT.meta, confState: { voters: [...voters], learners: [...learners] } }, data: EMPTY_SNAPSHOT.data };
-      repairs.push({ type: 'put', key: SNAPSHOT_KEY, value: sealSnapshot(snapshot) });
+      snapshotSeq++;
+      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: sealSnapshot(snapshot, snapshotSeq) });
     }
 
     const entries: Entry[] = [];
@@ -126,12 +141,20 @@ export class KvLogStorage implements LogStorage {
     }
 
     const lastIndex = snapshot.meta.index + entries.length;
+    if (hardState.commit < snapshot.meta.index) {
+      // A snapshot holds only committed state: a hard state older than it (its newer copy torn)
+      // is raised to it.
+      hardState = { ...hardState, commit: snapshot.meta.index };
+      hardSeq++;
+      repairs.push({ type: 'put', key: HARD_STATE_SLOTS[hardSeq % 2] as string, value: sealHardState(hardState, hardSeq) });
+    }
     let commitLoweredFrom: number | undefined;
     if (hardState.commit > lastIndex) {
       if (tornKey === undefined) throw new LogCorruptError(HARD_STATE_KEY, `commit ${hardState.commit} is beyond the last entry ${lastIndex}`);
       commitLoweredFrom = hardState.commit;
       hardState = { ...hardState, commit: lastIndex };
-      repairs.push({ type: 'put', key: HARD_STATE_KEY, value: sealHardState(hardState) });
+      hardSeq++;
+      repairs.push({ type: 'put', key: HARD_STATE_SLOTS[hardSeq % 2] as string, value: sealHardState(hardState, hardSeq) });
     }
     if (repairs.length > 0) await kv.batch(repairs, { sync: true });
 
@@ -142,7 +165,7 @@ export class KvLogStorage implements LogStorage {
       ...(commitLoweredFrom === undefined ? {} : { commitLoweredFrom }),
       entriesBelowSnapshotDropped: belowSnapshot,
     };
-    return new KvLogStorage(kv, mirror, recovery);
+    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq);
   }
 
   // ---- reads, from the mirror ---------------------------------------------------------------------
@@ -186,9 +209,18 @@ export class KvLogStorage implements LogStorage {
     const baseAfter = this.mirror.compactedTo().index;
     const lastAfter = this.mirror.lastIndex();
 
+    // Order matters only to a simulated tear, which damages the last put of a batch: entries
+    // last (a torn tail entry is dropped at open), and the hard state after the snapshot (a torn
+    // hard state falls back to its other slot; commit is then raised to the snapshot's index).
     const ops: KvOp[] = [];
-    if (write.hardState !== undefined) ops.push({ type: 'put', key: HARD_STATE_KEY, value: sealHardState(write.hardState) });
-    if (write.snapshot !== undefined) ops.push({ type: 'put', key: SNAPSHOT_KEY, value: sealSnapshot(write.snapshot) });
+    if (write.snapshot !== undefined) {
+      this.snapshotSeq++;
+      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(write.snapshot, this.snapshotSeq) });
+    }
+    if (write.hardState !== undefined) {
+      this.hardSeq++;
+      ops.push({ type: 'put', key: HARD_STATE_SLOTS[this.hardSeq % 2] as string, value: sealHardState(write.hardState, this.hardSeq) });
+    }
     // Stored keys were (baseBefore, lastBefore]; the log is now (baseAfter, lastAfter], whose keys
     // are either unchanged or rewritten by `appended`. The rest of the old range goes.
     for (let index = baseBefore + 1; index <= Math.min(lastBefore, baseAfter); index++) ops.push({ type: 'del', key: entryKey(index) });
@@ -200,7 +232,8 @@ export class KvLogStorage implements LogStorage {
   async createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     this.checkUsable();
     const snapshot = this.mirror.applyCreateSnapshot(index, confState, data);
-    await this.write([{ type: 'put', key: SNAPSHOT_KEY, value: sealSnapshot(snapshot) }]);
+    this.snapshotSeq++;
+    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(snapshot, this.snapshotSeq) }]);
     return snapshot;
   }
 
@@ -246,4 +279,33 @@ export class KvLogStorage implements LogStorage {
     this.lastWrite = done;
     return done;
   }
+}
+
+async function readSlots(kv: KvStore, keys: readonly string[]): Promise<Array<{ key: string; raw: Uint8Array }>> {
+  const out: Array<{ key: string; raw: Uint8Array }> = [];
+  for (const key of keys) {
+    const raw = await kv.get(key);
+    if (raw !== undefined) out.push({ key, raw });
+  }
+  return out;
+}
+
+/**
+ * The newest readable record of a two-slot value. A damaged slot is the newest write, torn by a
+ * crash before it was acknowledged; the other slot holds the value before it. A lone damaged slot
+ * is a torn first write: nothing was ever acknowledged. Two damaged slots are real corruption.
+ */
+function newestSlot<T extends { seq: number }>(slots: ReadonlyArray<{ key: string; raw: Uint8Array }>, open: (key: string, raw: Uint8Array) => T, loneDamagedIsTorn: boolean): T | undefined {
+  const readable: T[] = [];
+  let damaged: LogCorruptError | undefined;
+  for (const { key, raw } of slots) {
+    try {
+      readable.push(open(key, raw));
+    } catch (error) {
+      if (!(error instanceof LogCorruptError)) throw error;
+      damaged = error;
+    }
+  }
+  if (readable.length === 0 && damaged !== undefined && (slots.length > 1 || !loneDamagedIsTorn)) throw damaged;
+  return readable.sort((a, b) => b.seq - a.seq)[0];
 }

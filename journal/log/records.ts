@@ -9,7 +9,15 @@ import { crc32 } from './crc32.js';
 import type { ConfState, Entry, EntryType, HardState, PeerId, Snapshot } from './types.js';
 
 export const HARD_STATE_KEY = 'h';
+/**
+ * The hard state is written to two slots in turn, each record carrying a sequence number: a write
+ * torn by a crash damages only the slot being written, and the other still holds the hard state
+ * before it (which is all that was ever acknowledged).
+ */
+export const HARD_STATE_SLOTS = ['h0', 'h1'] as const;
 export const SNAPSHOT_KEY = 's';
+/** The snapshot is written to two slots in turn, like the hard state, for the same reason. */
+export const SNAPSHOT_SLOTS = ['s0', 's1'] as const;
 export const ENTRY_KEY_PREFIX = 'e/';
 /** Above every entry key and below any other `e…` key: '0' follows '/' in ASCII. */
 export const ENTRY_KEY_END = 'e0';
@@ -41,13 +49,13 @@ export function sealEntry(entry: Entry): Uint8Array {
   return seal({ term: entry.term, index: entry.index, type: entry.type, data: entry.data });
 }
 
-export function sealHardState(hardState: HardState): Uint8Array {
-  return seal({ term: hardState.term, vote: hardState.vote, commit: hardState.commit });
+export function sealHardState(hardState: HardState, seq: number): Uint8Array {
+  return seal({ term: hardState.term, vote: hardState.vote, commit: hardState.commit, seq });
 }
 
-export function sealSnapshot(snapshot: Snapshot): Uint8Array {
+export function sealSnapshot(snapshot: Snapshot, seq: number): Uint8Array {
   const { index, term, confState } = snapshot.meta;
-  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data });
+  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data, seq });
 }
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
@@ -86,21 +94,19 @@ export function openEntry(key: string, value: Uint8Array, index: number): Entry 
   return { term, index, type, data: plainBytes(data) };
 }
 
-export function openHardState(value: Uint8Array): HardState {
-  const key = HARD_STATE_KEY;
-  const { term, vote, commit } = unseal(key, value);
-  if (!isIndex(term) || typeof vote !== 'string' || !isIndex(commit)) throw new LogCorruptError(key, 'bad hard state fields');
-  return { term, vote, commit };
+export function openHardState(key: string, value: Uint8Array): { hardState: HardState; seq: number } {
+  const { term, vote, commit, seq } = unseal(key, value);
+  if (!isIndex(term) || typeof vote !== 'string' || !isIndex(commit) || !isIndex(seq)) throw new LogCorruptError(key, 'bad hard state fields');
+  return { hardState: { term, vote, commit }, seq };
 }
 
-export function openSnapshot(value: Uint8Array): Snapshot {
-  const key = SNAPSHOT_KEY;
-  const { meta, data } = unseal(key, value);
-  if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(data instanceof Uint8Array)) throw new LogCorruptError(key, 'bad snapshot fields');
+export function openSnapshot(key: string, value: Uint8Array): { snapshot: Snapshot; seq: number } {
+  const { meta, data, seq } = unseal(key, value);
+  if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(data instanceof Uint8Array) || !isIndex(seq)) throw new LogCorruptError(key, 'bad snapshot fields');
   const confState = meta.confState;
   if (!isObject(confState) || !isPeerList(confState.voters) || !isPeerList(confState.learners)) throw new LogCorruptError(key, 'bad snapshot ConfState');
   const conf: ConfState = { voters: confState.voters, learners: confState.learners };
-  return { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) };
+  return { snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) }, seq };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

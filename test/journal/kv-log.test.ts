@@ -47,7 +47,7 @@ const flipMiddleByte = (value: Uint8Array): Uint8Array => {
 const truncate = (value: Uint8Array): Uint8Array => value.slice(0, Math.floor(value.length / 2));
 
 describe('KvLogStorage layout', () => {
-  test('keys are e/ + 16 hex digits, h and s; key order is index order', async () => {
+  test('keys are e/ + 16 hex digits and the two-slot records h0/h1 and s0/s1; key order is index order', async () => {
     const storage = new MemoryStorage();
     const kv = await storage.openKv('log');
     const log = await KvLogStorage.open(kv, { initialConfState: { voters: ['a'], learners: [] } });
@@ -57,7 +57,8 @@ describe('KvLogStorage layout', () => {
     const keys = raw.map(([k]) => k);
     expect(keys.slice(0, 3)).toEqual(['e/0000000000000001', 'e/0000000000000002', 'e/0000000000000003']);
     expect(keys).toContain('e/0000000000000010');
-    expect(keys.slice(-2)).toEqual(['h', 's']);
+    // One hard state written so far: the first write goes to slot h1 (sequence 1).
+    expect(keys.slice(-2)).toEqual(['h1', 's1']);
     expect(keys.filter((k) => k.startsWith('e/'))).toEqual(Array.from({ length: 23 }, (_, i) => key(i + 1)));
     await log.close();
   });
@@ -92,17 +93,27 @@ describe('KvLogStorage open', () => {
     await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT', key: key(1) });
   });
 
-  test('a damaged hard state is LogCorruptError naming h', async () => {
+  test('a torn hard-state write leaves the previous hard state in the other slot; both damaged is LogCorruptError', async () => {
     const storage = await writtenLog();
-    await damage(storage, 'h', flipMiddleByte);
-    await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT', key: 'h' });
+    const log = await KvLogStorage.open(await storage.openKv('log'));
+    await log.save({ hardState: hard(3, 4, 'b'), entries: [] });
+    await log.close();
+    // Slot h0 holds the newer hard state (sequence 2); tear it.
+    await damage(storage, 'h0', flipMiddleByte);
+    const reopened = await KvLogStorage.open(await storage.openKv('log'));
+    expect(reopened.initialState().hardState).toEqual(hard(2, 3, 'a'));
+    await reopened.close();
+    await damage(storage, 'h1', flipMiddleByte);
+    await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT' });
   });
 
-  test('a damaged snapshot is LogCorruptError naming s', async () => {
+  test('a damaged snapshot beside other records is LogCorruptError naming its slot', async () => {
     const storage = new MemoryStorage();
-    await (await KvLogStorage.open(await storage.openKv('log'), { initialConfState: { voters: ['a', 'b'], learners: [] } })).close();
-    await damage(storage, 's', truncate);
-    await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT', key: 's' });
+    const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: { voters: ['a', 'b'], learners: [] } });
+    await log.save({ hardState: hard(1, 0), entries: entriesOf(1, [1]) });
+    await log.close();
+    await damage(storage, 's1', truncate);
+    await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT', key: 's1' });
   });
 
   test('a gap between entries is LogCorruptError naming the entry after it', async () => {

@@ -18,6 +18,8 @@ export class RaftNetwork {
   queue: Message[] = [];
   /** Every message delivered, for assertions. */
   readonly delivered: Message[] = [];
+  /** An adversary: queued messages it matches are dropped at delivery (checked as they go). */
+  dropIf: ((m: Message) => boolean) | undefined;
   private readonly cut = new Set<string>();
   private readonly random: SeededRandom;
 
@@ -74,12 +76,28 @@ export class RaftNetwork {
     this.queue = [];
     let n = 0;
     for (const m of batch) {
-      if (this.cut.has(`${m.from}->${m.to}`) || !this.peers.has(m.to)) continue;
+      if (this.cut.has(`${m.from}->${m.to}`) || !this.peers.has(m.to) || this.dropIf?.(m) === true) continue;
       this.delivered.push(m);
       this.peer(m.to).core.step(m);
       n++;
     }
     return n;
+  }
+
+  /** Delivers only the queued messages that `pick` matches (in order); the rest stay queued. */
+  deliverWhere(pick: (m: Message) => boolean): number {
+    const chosen = this.queue.filter(pick);
+    this.queue = this.queue.filter((m) => !pick(m));
+    const rest = this.queue;
+    this.queue = chosen;
+    const n = this.deliverAll();
+    this.queue = [...rest, ...this.queue];
+    return n;
+  }
+
+  /** Processes every peer's Readies once, delivering nothing. */
+  processAll(): void {
+    for (const id of this.peers.keys()) this.process(id);
   }
 
   /** Runs Readies and deliveries until nothing moves. */
@@ -97,9 +115,37 @@ export class RaftNetwork {
     for (let i = 0; i < n; i++) this.core(id).tick();
   }
 
-  /** Ticks every peer until one of them campaigns (or `n` ticks). */
+  /** Ticks every peer `n` times. */
   tickAll(n: number): void {
     for (let i = 0; i < n; i++) for (const peer of this.peers.values()) peer.core.tick();
+  }
+
+  /**
+   * Ticks every peer once and stabilizes, until `done` holds; returns the rounds it took. Throws
+   * after `roundsMax` rounds.
+   */
+  tickUntil(done: () => boolean, roundsMax = 200): number {
+    for (let round = 0; round < roundsMax; round++) {
+      if (done()) return round;
+      this.tickAll(1);
+      this.stabilize();
+    }
+    if (done()) return roundsMax;
+    throw new Error(`condition not reached after ${roundsMax} ticks`);
+  }
+
+  /** The peer is gone for good (its messages too). */
+  remove(id: PeerId): void {
+    this.peers.delete(id);
+    this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
+  }
+
+  /** The durable log's (index, term) pairs from the first stored index. */
+  logOf(id: PeerId): Array<[number, number]> {
+    const { storage } = this.peer(id);
+    const out: Array<[number, number]> = [];
+    for (let i = storage.firstIndex(); i <= storage.lastIndex(); i++) out.push([i, storage.term(i)]);
+    return out;
   }
 
   isolate(id: PeerId): void {
@@ -140,6 +186,23 @@ export class RaftNetwork {
 
   appliedData(id: PeerId): string[] {
     return this.peer(id).applied.filter((e) => e.type === 'normal' && e.data.byteLength > 0).map((e) => new TextDecoder().decode(e.data));
+  }
+
+  /** Whether messages from `from` to `to` are dropped (by `isolate`, `partition` or `cutLink`). */
+  isLinkCut(from: PeerId, to: PeerId): boolean {
+    return this.cut.has(`${from}->${to}`);
+  }
+
+  /** Cuts every link between the peers of `group` and all other peers, both ways. */
+  partition(group: readonly PeerId[]): void {
+    const inside = new Set(group);
+    for (const a of inside) {
+      for (const b of this.peers.keys()) {
+        if (inside.has(b)) continue;
+        this.cut.add(`${a}->${b}`);
+        this.cut.add(`${b}->${a}`);
+      }
+    }
   }
 }
 

@@ -1,0 +1,566 @@
+// The Raft workload under the simulator: 3-7 managers, each running the Raft peer actor on a
+// KvLogStorage over its simulated disk, a replicated key-value register on top, and clients that
+// write and read (linearizable reads through ReadIndex), under the full fault mix: loss,
+// duplication, reordering, partitions (also asymmetric), crashes and restarts, torn writes,
+// fsync failures (which crash the node), isolation, and membership changes.
+//
+// Checked after every event: election safety (one leader per term), state-machine safety (no two
+// peers apply different entries at an index; each applies in order), votes durable before they
+// are granted (checked at every restart). At the end: no acknowledged write lost, and the client
+// history is linearizable. A liveness phase heals everything and needs a leader within 10
+// election timeouts and every client operation resolved.
+import { createHash } from 'node:crypto';
+import { KvLogStorage, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
+import { decodeConfChange, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
+import { SeededRandom, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
+import { SimCluster, type BootNode } from './cluster.js';
+import { checkLinearizable, type HistoryOp } from './linearizability.js';
+
+export const RAFT_BUGS: readonly RaftBug[] = ['skipVoteTermCheck', 'commitPreviousTermByCounting', 'ackBeforePersist', 'applyBeforeCommit', 'forgetVoteOnRestart'];
+
+export interface RaftSimOptions {
+  readonly peers: number;
+  readonly delayMsMin: number;
+  readonly delayMsMax: number;
+  readonly lossProbability: number;
+  readonly duplicateProbability: number;
+  readonly reorder: boolean;
+  readonly crashMeanIntervalMs: number;
+  readonly partitions: 'off' | 'symmetric' | 'asymmetric';
+  readonly partitionMeanIntervalMs: number;
+  readonly tornWriteProbability: number;
+  readonly syncFailureProbability: number;
+  readonly diskLatencyMsMax: number;
+  /** A crash right after a write was issued, before its fsync completes (torn and lost writes). */
+  readonly crashDuringWriteProbability: number;
+  readonly membershipChanges: boolean;
+  readonly clients: number;
+  readonly keys: number;
+  readonly opIntervalMsMax: number;
+  readonly snapshotIntervalEntries: number;
+  readonly snapshotTailEntries: number;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly safetyPhaseMs: number;
+}
+
+export function chooseRaftOptions(random: Random): RaftSimOptions {
+  const r = random.fork('options');
+  const delayMsMin = r.int(0, 5);
+  return {
+    peers: r.int(3, 7),
+    delayMsMin,
+    delayMsMax: delayMsMin + r.int(1, 40),
+    lossProbability: r.chance(0.7) ? r.int(0, 20) / 100 : 0,
+    duplicateProbability: r.chance(0.5) ? r.int(0, 20) / 100 : 0,
+    reorder: r.chance(0.5),
+    crashMeanIntervalMs: r.chance(0.8) ? r.int(1500, 6000) : 0,
+    partitions: r.pick(['off', 'symmetric', 'asymmetric', 'asymmetric'] as const),
+    partitionMeanIntervalMs: r.int(2000, 6000),
+    tornWriteProbability: r.chance(0.5) ? r.int(10, 60) / 100 : 0,
+    syncFailureProbability: r.chance(0.3) ? r.int(1, 10) / 1000 : 0,
+    diskLatencyMsMax: r.int(1, 20),
+    crashDuringWriteProbability: r.chance(0.5) ? r.int(10, 50) / 1000 : 0,
+    membershipChanges: r.chance(0.5),
+    clients: r.int(2, 5),
+    keys: r.int(1, 4),
+    opIntervalMsMax: r.int(50, 400),
+    snapshotIntervalEntries: r.int(20, 80),
+    snapshotTailEntries: r.int(0, 10),
+    tickMs: 100,
+    electionTicks: 10,
+    safetyPhaseMs: 30_000,
+  };
+}
+
+export interface RaftSimRun {
+  readonly seed: string;
+  readonly options: RaftSimOptions;
+  readonly bug: RaftBug | undefined;
+  readonly ok: boolean;
+  readonly failure: string | undefined;
+  readonly traceDigest: string;
+  readonly virtualMs: number;
+  readonly events: number;
+  readonly ops: { total: number; ok: number; failed: number; indeterminate: number };
+  /** Rare situations reached ("sometimes" properties). */
+  readonly sometimes: { leaderChanges: number; snapshotInstalls: number; membershipChangesUnderPartition: number; tornWriteRecoveries: number; crashes: number; storageFailures: number };
+}
+
+// ---- the replicated register (the applier) ------------------------------------------------
+
+type KvCommand = { op: 'write'; key: string; value: string; opId: string };
+type KvRequest =
+  | { type: 'kv.write'; key: string; value: string; opId: string; replyTo: Address }
+  | { type: 'kv.read'; key: string; opId: string; replyTo: Address };
+type KvReply = { type: 'kv.ok'; opId: string; value?: string | null } | { type: 'kv.fail'; opId: string; reason: string };
+
+interface KvState {
+  values: Record<string, string>;
+  applied: string[];
+}
+
+function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply) => void } } {
+  return {
+    kind: 'kv',
+    create: (ctx) => {
+      // Rebuilt from the log's snapshot at every start; the peer hands out what follows it.
+      const snapshot = storage.snapshot();
+      let state: KvState = snapshot.data.byteLength > 0 ? (decodeMessage(snapshot.data) as KvState) : { values: {}, applied: [] };
+      let appliedIndex = snapshot.meta.index;
+      let conf: ConfState = snapshot.meta.confState;
+      let lastSnapshotIndex = snapshot.meta.index;
+      const writes = new Map<string, Address>();
+      const reads = new Map<string, { key: string; replyTo: Address }>();
+      let readyReads: Array<{ index: number; context: string }> = [];
+      const peer = `${node}/raft/peer`;
+      const serveReads = () => {
+        const still: typeof readyReads = [];
+        for (const r of readyReads) {
+          const read = reads.get(r.context);
+          if (read === undefined) continue;
+          if (r.index > appliedIndex) {
+            still.push(r);
+            continue;
+          }
+          reads.delete(r.context);
+          ctx.send(read.replyTo, { type: 'kv.ok', opId: r.context, value: state.values[read.key] ?? null } satisfies KvReply);
+        }
+        readyReads = still;
+      };
+      return {
+        receive: (m) => {
+          switch (m.type) {
+            case 'kv.write': {
+              writes.set(m.opId, m.replyTo);
+              const command: KvCommand = { op: 'write', key: m.key, value: m.value, opId: m.opId };
+              ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: m.opId, replyTo: ctx.self });
+              return;
+            }
+            case 'kv.read':
+              reads.set(m.opId, { key: m.key, replyTo: m.replyTo });
+              ctx.send(peer, { type: 'raft.readIndex', context: m.opId });
+              return;
+            case 'raft.refused': {
+              // Refused here: never appended anywhere, a definite failure.
+              const replyTo = writes.get(m.requestId);
+              writes.delete(m.requestId);
+              if (replyTo !== undefined) ctx.send(replyTo, { type: 'kv.fail', opId: m.requestId, reason: m.code } satisfies KvReply);
+              return;
+            }
+            case 'raft.proposed':
+              return;
+            case 'raft.apply': {
+              if (m.snapshot !== undefined) {
+                state = m.snapshot.data.byteLength > 0 ? (decodeMessage(m.snapshot.data) as KvState) : { values: {}, applied: [] };
+                appliedIndex = m.snapshot.meta.index;
+                conf = m.snapshot.meta.confState;
+                lastSnapshotIndex = m.snapshot.meta.index;
+              }
+              for (const entry of m.entries) {
+                if (entry.index <= appliedIndex) continue;
+                appliedIndex = entry.index;
+                if (entry.type === 'confChange') {
+                  conf = nextConf(conf, decodeConfChange(entry.data));
+                  continue;
+                }
+                if (entry.data.byteLength === 0) continue;
+                const command = decodeMessage(entry.data) as KvCommand;
+                state.values[command.key] = command.value;
+                state.applied.push(command.opId);
+                const replyTo = writes.get(command.opId);
+                if (replyTo !== undefined) {
+                  writes.delete(command.opId);
+                  ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
+                }
+              }
+              readyReads.push(...m.readStates);
+              serveReads();
+              if (appliedIndex - lastSnapshotIndex >= options.snapshotIntervalEntries) {
+                lastSnapshotIndex = appliedIndex;
+                ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(state), keepEntries: options.snapshotTailEntries });
+              }
+              return;
+            }
+            default:
+              return;
+          }
+        },
+      };
+    },
+  };
+}
+
+function nextConf(conf: ConfState, change: ConfChange): ConfState {
+  let voters = [...conf.voters];
+  let learners = [...conf.learners];
+  switch (change.type) {
+    case 'addVoter':
+      learners = learners.filter((p) => p !== change.peer);
+      if (!voters.includes(change.peer)) voters.push(change.peer);
+      break;
+    case 'addLearner':
+      if (!voters.includes(change.peer) && !learners.includes(change.peer)) learners.push(change.peer);
+      break;
+    case 'promoteLearner':
+      learners = learners.filter((p) => p !== change.peer);
+      if (!voters.includes(change.peer)) voters.push(change.peer);
+      break;
+    case 'removePeer':
+      voters = voters.filter((p) => p !== change.peer);
+      learners = learners.filter((p) => p !== change.peer);
+      break;
+    case 'forceVoters':
+      voters = [...change.voters];
+      learners = [];
+      break;
+  }
+  return { voters: voters.sort(), learners: learners.sort() };
+}
+
+// ---- the run ------------------------------------------------------------------------------
+
+export interface RaftSimRunOptions {
+  readonly bug?: RaftBug;
+  readonly traceFile?: string;
+}
+
+const hashEntry = (e: Entry): string => `${e.term}/${e.type}/${createHash('sha256').update(e.data).digest('hex').slice(0, 16)}`;
+
+export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOptions = {}): Promise<RaftSimRun> {
+  const options = chooseRaftOptions(new SeededRandom(`raft/${seed}`));
+  const bug = runOptions.bug;
+  const peers = [...Array(options.peers).keys()].map((i) => `m${i + 1}`);
+  const clientNode = 'client';
+  const storages = new Map<PeerId, KvLogStorage>();
+  const history: HistoryOp[] = [];
+  const opsInFlight = new Map<string, HistoryOp>();
+  const sometimes = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, storageFailures: 0 };
+  const leaderOfTerm = new Map<number, PeerId>();
+  let highestLeaderTerm = 0;
+  let currentLeader: PeerId = '';
+  /** Entry identity by index, as first applied anywhere (state-machine safety). */
+  const appliedAt = new Map<number, string>();
+  const lastAppliedBy = new Map<PeerId, number>();
+  /** Votes granted (seen delivered): the voter must still hold them after a restart. */
+  const votesGranted = new Map<PeerId, { term: number; candidate: PeerId }>();
+  let partitioned = false;
+  let faultsOn = true;
+  /** The configuration as committed (from the first application of each conf change). */
+  let membership: ConfState = { voters: [...peers], learners: [] };
+  let now = () => 0;
+
+  const observe = (node: string, event: InspectionEvent): void => {
+    if (event.type !== 'message.delivered') return;
+    if (event.to === `${node}/raft/log` && messageType(event.message) === 'log.save' && faultsOn && options.crashMeanIntervalMs > 0 && options.crashDuringWriteProbability > 0) {
+      if (nemesis.chance(options.crashDuringWriteProbability)) {
+        // The write is issued later in this instant; its fsync completes within the latency.
+        loop.schedule(nemesis.int(1, Math.max(1, options.diskLatencyMsMax)), () => {
+          if (!cluster.node(node).up) return;
+          cluster.crash(node);
+          loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
+        });
+      }
+      return;
+    }
+    const payload = event.message as { type?: string; message?: Message };
+    if (payload.type === 'raft.message' && payload.message !== undefined) {
+      const m = payload.message;
+      if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
+        const known = leaderOfTerm.get(m.term);
+        if (known === undefined) {
+          leaderOfTerm.set(m.term, m.from);
+          if (m.term > highestLeaderTerm) {
+            if (currentLeader !== '' && currentLeader !== m.from) sometimes.leaderChanges++;
+            highestLeaderTerm = m.term;
+            currentLeader = m.from;
+          }
+        } else if (known !== m.from) {
+          cluster.fail(`election safety: two leaders in term ${m.term}: ${known} and ${m.from}`);
+        }
+      } else if (m.type === 'voteResp' && !m.reject) {
+        const previous = votesGranted.get(m.from);
+        if (previous === undefined || m.term > previous.term) votesGranted.set(m.from, { term: m.term, candidate: m.to });
+      }
+      return;
+    }
+    if (payload.type === 'raft.apply' && event.to === `${node}/kv`) {
+      const apply = payload as ApplyMessage;
+      if (apply.snapshot !== undefined) {
+        sometimes.snapshotInstalls++;
+        lastAppliedBy.set(node, apply.snapshot.meta.index);
+      }
+      for (const entry of apply.entries) {
+        const last = lastAppliedBy.get(node) ?? 0;
+        if (entry.index <= last) continue;
+        if (entry.index !== last + 1) cluster.fail(`${node} applied entry ${entry.index} after ${last}: a gap`);
+        lastAppliedBy.set(node, entry.index);
+        const id = hashEntry(entry);
+        const known = appliedAt.get(entry.index);
+        if (known === undefined) {
+          appliedAt.set(entry.index, id);
+          if (entry.type === 'confChange') membership = nextConf(membership, decodeConfChange(entry.data));
+        }
+        else if (known !== id) cluster.fail(`state machine safety: entry ${entry.index} applied as ${known} elsewhere but as ${id} on ${node}`);
+      }
+    }
+  };
+
+  const boot: BootNode = async (node) => {
+    const { system, env } = node;
+    if (node.id === clientNode) {
+      system.spawn('clients', plain<KvReply>('clients', (m) => {
+        const op = opsInFlight.get(m.opId);
+        if (op === undefined) return;
+        opsInFlight.delete(m.opId);
+        const done = op as { completedAt?: number; output?: string | null | boolean; failed?: boolean };
+        if (m.type === 'kv.fail') done.failed = true;
+        else {
+          done.completedAt = now();
+          if (op.op.kind === 'read') done.output = m.value ?? null;
+        }
+      }));
+      return;
+    }
+    const kv = await node.storage.openKv('raft-log');
+    let storage: KvLogStorage;
+    try {
+      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] } });
+    } catch (error) {
+      // Recovery writes can meet a failed fsync too: the node dies again and is restarted later.
+      if (!String(error).includes('simulated fsync failure')) throw error;
+      sometimes.storageFailures++;
+      cluster.crash(node.id);
+      loop.schedule(1000, () => cluster.restart(node.id));
+      return;
+    }
+    if (node.system !== system) return;
+    storages.set(node.id, storage);
+    if (storage.recovery.tornTailDropped > 0) sometimes.tornWriteRecoveries++;
+    const { hardState } = storage.initialState();
+    const granted = votesGranted.get(node.id);
+    if (granted !== undefined && bug !== 'forgetVoteOnRestart') {
+      const kept = hardState.term > granted.term || (hardState.term === granted.term && hardState.vote === granted.candidate);
+      if (!kept) cluster.fail(`vote not durable: ${node.id} granted its vote in term ${granted.term} to ${granted.candidate} but restarted with term ${hardState.term} vote '${hardState.vote}'`);
+    }
+    lastAppliedBy.set(node.id, storage.snapshot().meta.index);
+    system.spawn('kv', kvActor(node.id, storage, options));
+    system.spawn('raft', raftProps({
+      id: node.id,
+      storage,
+      random: env.random.fork('raft'),
+      peerAddress: (peer) => `${peer}/raft/peer`,
+      applier: `${node.id}/kv`,
+      tickMs: options.tickMs,
+      config: { electionTicks: options.electionTicks, heartbeatTicks: 1, snapshotChunkBytes: 512 },
+      ...(bug !== undefined ? { bugs: [bug] } : {}),
+    }));
+  };
+
+  const cluster = new SimCluster({
+    seed: `raft/${seed}`,
+    nodeIds: [...peers, clientNode],
+    network: { delayMsMin: options.delayMsMin, delayMsMax: options.delayMsMax, lossProbability: options.lossProbability, duplicateProbability: options.duplicateProbability, reorder: options.reorder },
+    disk: { writeLatencyMsMax: options.diskLatencyMsMax, tornWriteProbability: options.tornWriteProbability, syncFailureProbability: options.syncFailureProbability },
+    boot,
+    observe,
+    onRootFailure: (node, failure) => {
+      // A failed fsync crashes the node, as it must; any other escalation is a bug.
+      if (hasCode(failure.error, 'STORAGE_FAILED')) {
+        sometimes.storageFailures++;
+        loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
+        return 'crash';
+      }
+      return 'fail';
+    },
+    ...(runOptions.traceFile ? { trace: { filePath: runOptions.traceFile } } : {}),
+  });
+  const { loop, network, trace } = cluster;
+  now = () => loop.now();
+  trace.record({ t: 0, kind: 'options', seed: String(seed), options, bug: bug ?? null });
+  const workload = cluster.random.fork('workload');
+  const nemesis = cluster.random.fork('nemesis');
+  cluster.startAll();
+
+  // Clients: each has at most one operation in flight; an operation unanswered after a while is
+  // indeterminate (the client gives up, as a real one would).
+  let opSeq = 0;
+  let clientsActive = true;
+  const opTimeoutMs = 4000;
+  const issue = (client: string): void => {
+    if (!clientsActive) return;
+    const target = workload.pick(peers);
+    const key = `k${workload.int(1, options.keys)}`;
+    const opId = `${client}.${++opSeq}`;
+    const isWrite = workload.chance(0.6);
+    const op: HistoryOp = isWrite
+      ? { id: opSeq, client, op: { kind: 'write', key, value: opId }, invokedAt: loop.now() }
+      : { id: opSeq, client, op: { kind: 'read', key }, invokedAt: loop.now() };
+    history.push(op);
+    opsInFlight.set(opId, op);
+    const request: KvRequest = isWrite ? { type: 'kv.write', key, value: opId, opId, replyTo: `${clientNode}/clients` } : { type: 'kv.read', key, opId, replyTo: `${clientNode}/clients` };
+    cluster.node(clientNode).system?.send(`${target}/kv`, request, `${clientNode}/clients`);
+    const next = (): void => issue(client);
+    loop.schedule(opTimeoutMs, () => {
+      // Unanswered: indeterminate from here on (completedAt stays undefined).
+      opsInFlight.delete(opId);
+    });
+    const waitForIt = (): void => {
+      if (!opsInFlight.has(opId)) loop.schedule(workload.int(1, options.opIntervalMsMax), next);
+      else loop.schedule(50, waitForIt);
+    };
+    loop.schedule(1, waitForIt);
+  };
+  for (let c = 0; c < options.clients; c++) loop.schedule(500 + workload.int(0, 500), () => issue(`c${c}`));
+
+  // Nemesis.
+  const schedule = (meanMs: number, fn: () => void): void => {
+    if (meanMs <= 0) return;
+    for (let at = expDelay(nemesis, meanMs); at < options.safetyPhaseMs; at += expDelay(nemesis, meanMs)) loop.schedule(at, fn);
+  };
+  schedule(options.crashMeanIntervalMs, () => {
+    const id = nemesis.pick(peers);
+    if (!cluster.node(id).up) return;
+    cluster.crash(id);
+    loop.schedule(nemesis.int(100, 4000), () => cluster.restart(id));
+  });
+  if (options.partitions !== 'off') {
+    schedule(options.partitionMeanIntervalMs, () => {
+      const shuffled = peers.map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);
+      const cut = nemesis.int(1, peers.length - 1);
+      const [a, b] = [shuffled.slice(0, cut), shuffled.slice(cut)];
+      const asymmetric = options.partitions === 'asymmetric' && nemesis.chance(0.5);
+      trace.record({ t: loop.now(), kind: 'partition', a, b, asymmetric });
+      if (asymmetric) for (const x of a) for (const y of b) network.block(x, y);
+      else network.partition(a, b);
+      partitioned = true;
+      loop.schedule(nemesis.int(200, 5000), () => {
+        trace.record({ t: loop.now(), kind: 'heal' });
+        network.heal();
+        partitioned = false;
+      });
+    });
+  }
+  if (options.membershipChanges) {
+    // Remove a voter, then add it back as a learner and promote it: one change at a time.
+    const removed: PeerId[] = [];
+    schedule(5000, () => {
+      const leader = currentLeader;
+      if (leader === '' || !cluster.node(leader).up) return;
+      const change: ConfChange = removed.length > 0
+        ? { type: 'addVoter', peer: removed.shift() as PeerId }
+        : { type: 'removePeer', peer: nemesis.pick(peers.filter((p) => p !== leader)) };
+      if (change.type === 'removePeer' && peers.length <= 3) return;
+      if (change.type === 'removePeer') removed.push(change.peer);
+      if (partitioned) sometimes.membershipChangesUnderPartition++;
+      trace.record({ t: loop.now(), kind: 'confChange', change });
+      cluster.node(leader).system?.send(`${leader}/raft/peer`, { type: 'raft.proposeConfChange', change });
+    });
+  }
+
+  await cluster.run(options.safetyPhaseMs);
+
+  // Liveness: everything heals; a leader within 10 election timeouts; every client op resolved.
+  if (cluster.failure === undefined) {
+    clientsActive = false;
+    faultsOn = false;
+    trace.record({ t: loop.now(), kind: 'liveness' });
+    network.heal();
+    network.setLossProbability(0);
+    for (const node of cluster.nodes) node.storage.setFaults({ syncFailureProbability: 0, tornWriteProbability: 0 });
+    for (const id of peers) cluster.restart(id);
+    const electionMs = options.electionTicks * options.tickMs;
+    const healedAt = loop.now();
+    await cluster.run(healedAt + 10 * electionMs * 2, () => currentLeaderUp() && leaderOfTerm.get(highestLeaderTerm) !== undefined && loop.now() > healedAt + 2 * electionMs);
+    // A final write through every peer must complete: the cluster serves again.
+    const finals: string[] = [];
+    clientsActive = true;
+    // Through every peer still in the configuration (a removed peer hears of no commit).
+    for (const id of peers.filter((p) => membership.voters.includes(p) || membership.learners.includes(p))) {
+      const opId = `final.${id}`;
+      const op: HistoryOp = { id: ++opSeq, client: `final-${id}`, op: { kind: 'write', key: 'k1', value: opId }, invokedAt: loop.now() };
+      history.push(op);
+      opsInFlight.set(opId, op);
+      finals.push(opId);
+      cluster.node(clientNode).system?.send(`${id}/kv`, { type: 'kv.write', key: 'k1', value: opId, opId, replyTo: `${clientNode}/clients` } satisfies KvRequest, `${clientNode}/clients`);
+    }
+    await cluster.run(loop.now() + 30_000, () => finals.every((f) => !opsInFlight.has(f)));
+    const stuck = finals.filter((f) => opsInFlight.has(f) || history.find((h) => h.op.kind === 'write' && h.op.value === f)?.completedAt === undefined);
+    if (cluster.failure === undefined && stuck.length > 0) {
+      // A refused final write (e.g. at a removed peer) is fine; one never answered is not.
+      const unanswered = stuck.filter((f) => opsInFlight.has(f));
+      if (unanswered.length > 0) cluster.fail(`no liveness: after healing, writes ${unanswered.join(', ')} were never answered (leader: ${currentLeader || 'none'})`);
+    }
+    await cluster.run(loop.now() + 5000);
+  }
+
+  function currentLeaderUp(): boolean {
+    return currentLeader !== '' && cluster.node(currentLeader).up;
+  }
+
+  // End checks: acknowledged writes are applied everywhere still in the cluster, and the history
+  // is linearizable.
+  if (cluster.failure === undefined) {
+    const acked = history.filter((h) => h.op.kind === 'write' && h.completedAt !== undefined);
+    const maxApplied = Math.max(...[...lastAppliedBy.values()]);
+    for (const h of acked) {
+      const value = (h.op as { value: string }).value;
+      const found = [...appliedAt.entries()].some(([index]) => index <= maxApplied) && appliedOpIds().has(value);
+      if (!found) {
+        cluster.fail(`acknowledged write lost: ${value} was acknowledged but no peer applied it`);
+        break;
+      }
+    }
+  }
+  if (cluster.failure === undefined) {
+    const result = checkLinearizable(history);
+    if (!result.ok && result.failure !== undefined) cluster.fail(`not linearizable: ${result.failure.message}`);
+  }
+
+  function appliedOpIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const storage of storages.values()) {
+      const snap: Snapshot = storage.snapshot();
+      if (snap.data.byteLength > 0) for (const id of (decodeMessage(snap.data) as KvState).applied) ids.add(id);
+      const first = storage.firstIndex();
+      const last = storage.lastIndex();
+      if (last >= first) {
+        for (const e of storage.entries(first, last + 1)) {
+          if (e.type === 'normal' && e.data.byteLength > 0) ids.add((decodeMessage(e.data) as KvCommand).opId);
+        }
+      }
+    }
+    return ids;
+  }
+
+  const counts = { total: history.length, ok: history.filter((h) => h.completedAt !== undefined).length, failed: history.filter((h) => h.failed === true).length, indeterminate: 0 };
+  counts.indeterminate = counts.total - counts.ok - counts.failed;
+  sometimes.crashes = cluster.crashes.count;
+  trace.record({ t: loop.now(), kind: 'end', failure: cluster.failure ?? null, sometimes, ops: counts });
+  await cluster.finish();
+  return {
+    seed: String(seed),
+    options,
+    bug,
+    ok: cluster.failure === undefined,
+    failure: cluster.failure,
+    traceDigest: trace.digest(),
+    virtualMs: loop.now(),
+    events: loop.eventsProcessed,
+    ops: counts,
+    sometimes,
+  };
+}
+
+function hasCode(error: unknown, code: string): boolean {
+  for (let e: unknown = error; e !== undefined && e !== null; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
+function expDelay(random: Random, meanMs: number): number {
+  return Math.max(1, Math.round(-Math.log(1 - random.float()) * meanMs));
+}
+
+export { messageType };
