@@ -1104,6 +1104,9 @@ export function validateMessage(m: unknown): asserts m is Message {
   if (!MESSAGE_TYPES.includes(msg.type as Message['type'])) throw new BadMessageError(`unknown type ${JSON.stringify(msg.type)}`);
   if (typeof msg.from !== 'string' || typeof msg.to !== 'string') throw new BadMessageError(`${String(msg.type)}: from and to must be strings`);
   if (!isIndex(msg.term)) throw new BadMessageError(`${String(msg.type)}: term must be a non-negative integer`);
+  // Term 0 marks a local request (or one forwarded as is); a peer's message always has a term,
+  // and one without would skip every term check.
+  if (msg.term === 0 && msg.type !== 'prop' && msg.type !== 'readIndex' && msg.type !== 'transferLeader') throw new BadMessageError(`${String(msg.type)}: term 0 is only for local requests`);
   switch (msg.type) {
     case 'app':
       if (!isIndex(msg.index) || !isIndex(msg.logTerm) || !isIndex(msg.commit) || !Array.isArray(msg.entries)) throw new BadMessageError('app: index, logTerm, commit and entries are required');

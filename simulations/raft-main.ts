@@ -11,17 +11,18 @@ const USAGE = `usage: npm run sim:raft -- (--seed S | --seeds N [--from S]) [--b
   --seeds N    run N seeds (at most 100000), starting at --from (default 1)
   --bug NAME   plant a known bug: ${RAFT_BUGS.join(', ')}
   --trace FILE write the trace of a single seed as JSON Lines
-  --quiet      one line per seed`;
+  --quiet      one line per seed
+  --until-failure  stop at the first failing seed (to measure how soon a planted bug is found)`;
 
 function fail(message: string): never {
   console.error(`sim:raft: ${message}\n\n${USAGE}`);
   process.exit(2);
 }
 
-function parse(): { from: number; count: number; bug: RaftBug | undefined; trace: string | undefined; quiet: boolean } {
+function parse(): { from: number; count: number; bug: RaftBug | undefined; trace: string | undefined; quiet: boolean; untilFailure: boolean } {
   let values;
   try {
-    ({ values } = parseArgs({ options: { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, bug: { type: 'string' }, trace: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true }));
+    ({ values } = parseArgs({ options: { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, bug: { type: 'string' }, trace: { type: 'string' }, quiet: { type: 'boolean' }, 'until-failure': { type: 'boolean' }, help: { type: 'boolean' } }, strict: true }));
   } catch (error) {
     fail((error as Error).message);
   }
@@ -42,7 +43,7 @@ function parse(): { from: number; count: number; bug: RaftBug | undefined; trace
   if (seeds !== undefined && (seeds < 1 || seeds > 100_000)) fail(`--seeds must be 1 to 100000, got ${seeds}`);
   if (values.bug !== undefined && !(RAFT_BUGS as readonly string[]).includes(values.bug)) fail(`--bug: unknown bug '${values.bug}'`);
   if (values.trace !== undefined && seed === undefined) fail('--trace needs --seed');
-  return { from: seed ?? from ?? 1, count: seed !== undefined ? 1 : (seeds as number), bug: values.bug as RaftBug | undefined, trace: values.trace, quiet: values.quiet ?? false };
+  return { from: seed ?? from ?? 1, count: seed !== undefined ? 1 : (seeds as number), bug: values.bug as RaftBug | undefined, trace: values.trace, quiet: values.quiet ?? false, untilFailure: values['until-failure'] ?? false };
 }
 
 const args = parse();
@@ -62,6 +63,10 @@ for (let seed = args.from; seed < args.from + args.count; seed++) {
   if (!run.ok) {
     console.log(`  replay: ${replay}`);
     failed.push(String(seed));
+    if (args.untilFailure) {
+      console.log(`first failure at seed ${seed}, after ${seed - args.from + 1} seeds`);
+      break;
+    }
   }
   for (const key of Object.keys(totals) as Array<keyof typeof totals>) if (run.sometimes[key] > 0) totals[key]++;
 }
