@@ -367,10 +367,11 @@ export class RaftCore {
     this.role = 'leader';
     const self = this.prs.get(this.id);
     if (self !== undefined) self.becomeReplicate();
-    // No conf change until the leader has applied everything up to its term's first entry.
-    this.pendingConfIndex = this.log.lastIndex();
     // §5.4.2 / §8: an empty entry of the new term, so that earlier entries can commit.
     this.appendEntries([{ type: 'normal', data: new Uint8Array(0) }]);
+    // No conf change until the leader has applied its term's first entry (testing-anchors §2.4:
+    // a leader commits an entry of its own term before it changes the configuration).
+    this.pendingConfIndex = this.log.lastIndex();
   }
 
   private hup(transfer: boolean): void {
@@ -702,7 +703,10 @@ export class RaftCore {
     if (this.role !== 'leader') return;
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat('');
+      // Every heartbeat carries the newest pending read's context, so that a read whose own
+      // round was lost is still confirmed by a later one (and confirms the earlier reads too).
+      const lastRead = this.pendingReads[this.pendingReads.length - 1];
+      this.bcastHeartbeat(lastRead?.context ?? '');
     }
   }
 
