@@ -6,7 +6,7 @@
 // applier, and advances. The log actor owns the LogStorage, so the machine itself stays free of I/O.
 import { enqueueActions, setup } from 'xstate';
 import type { ConfState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
-import { RuntimeError, fromMachine, restart, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
+import { InvariantViolation, RuntimeError, fromMachine, restart, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
 import { BadMessageError } from './errors.js';
 import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from './types.js';
@@ -237,11 +237,16 @@ export function logActor(storage: LogStorage): Props<LogInput> {
       receive: (m: LogInput) => {
         switch (m.type) {
           case 'log.save':
-            storage.save(m.write).then(
+            // A write the log refuses as breaking Raft's rules is a bug, not a disk fault: it
+            // fails this actor (and so the node) with the violation, rather than passing for
+            // an fsync failure.
+            return storage.save(m.write).then(
               () => ctx.send(m.replyTo, { type: 'log.saved', seq: m.seq }),
-              (error: unknown) => ctx.send(m.replyTo, { type: 'log.saveFailed', seq: m.seq, error: error instanceof Error ? error.message : String(error) }),
+              (error: unknown) => {
+                if (error instanceof InvariantViolation) throw error;
+                ctx.send(m.replyTo, { type: 'log.saveFailed', seq: m.seq, error: error instanceof Error ? error.message : String(error) });
+              },
             );
-            return;
           case 'log.snapshot': {
             // Only what the log holds and has committed can be snapshotted; a stale request is dropped.
             if (m.index <= storage.snapshot().meta.index || m.index > storage.lastIndex() || m.index > storage.initialState().hardState.commit) return;
