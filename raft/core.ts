@@ -77,6 +77,8 @@ export class RaftCore {
   private leadTransferee: PeerId = '';
   /** The index of the latest conf change; another may not be proposed until it is applied. */
   private pendingConfIndex = 0;
+  /** Proposals were appended since the last broadcast (sent at the next `ready()`). */
+  private appendsPending = false;
   private uncommittedBytes = 0;
   private pendingReads: PendingRead[] = [];
   /** Reads that wait for the leader to commit an entry of its own term (thesis §6.4). */
@@ -209,6 +211,7 @@ export class RaftCore {
   hasReady(): boolean {
     if (this.pendingReady !== undefined) return false;
     return (
+      this.appendsPending ||
       this.softStateChanged() ||
       this.hardStateChanged() ||
       this.log.hasUnstable() ||
@@ -222,6 +225,10 @@ export class RaftCore {
   /** The next batch of work. One Ready at a time: call `advance()` before the next. */
   ready(): Ready {
     assert(this.pendingReady === undefined, 'ready() called again before advance()');
+    if (this.appendsPending) {
+      this.appendsPending = false;
+      if (this.role === 'leader') this.bcastAppend();
+    }
     const soft: SoftState = { leader: this.lead, role: this.role };
     const softState = this.softStateChanged() ? soft : undefined;
     const hard: HardState = { term: this.term, vote: this.vote, commit: this.log.committed };
@@ -308,6 +315,10 @@ export class RaftCore {
   /** A member of the configuration (a voter or a learner). A removed peer is not. */
   isMember(): boolean {
     return this.prs.has(this.id);
+  }
+
+  isLearner(): boolean {
+    return this.prs.get(this.id)?.isLearner === true;
   }
 
   private promotable(): boolean {
@@ -550,7 +561,8 @@ export class RaftCore {
       this.pendingConfIndex = this.log.lastIndex() + 1;
     }
     if (!this.appendEntries(entries)) return refuse(new ProposalDroppedError(`more than ${this.config.uncommittedBytesMax} bytes are uncommitted`));
-    this.bcastAppend();
+    // Proposals between two Readies go out together: one append per follower, not one each.
+    this.appendsPending = true;
   }
 
   private confChangeRefusal(data: Uint8Array): string | undefined {

@@ -68,6 +68,8 @@ export class RaftLog {
   }
 
   matchTerm(index: number, term: number): boolean {
+    // The common miss (an append's new entries) is answered without an exception.
+    if (index > this.lastIndex() || index < this.firstIndex() - 1) return false;
     try {
       return this.term(index) === term;
     } catch {

@@ -5,7 +5,7 @@
 // and `messagesAfterPersist` only once the write is durable, hands committed entries to the
 // applier, and advances. The log actor owns the LogStorage, so the machine itself stays free of I/O.
 import { enqueueActions, setup } from 'xstate';
-import type { ConfState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
+import type { ConfState, HardState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
 import { InvariantViolation, RuntimeError, fromMachine, restart, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
 import { BadMessageError } from './errors.js';
@@ -70,27 +70,41 @@ interface PeerContext {
   readonly core: RaftCore;
   readonly self: Address;
   readonly options: PeerOptions;
-  /** The Ready being persisted, and its sequence number (matched against `log.saved`). */
+  /** The Ready being persisted, its write, and its sequence number (matched against `log.saved`). */
   ready: Ready | undefined;
+  write: LogWrite | undefined;
   seq: number;
+  /** The hard state last handed to the log, and a newer one whose only change is the commit index. */
+  savedHardState: HardState;
+  deferredHardState: HardState | undefined;
   /** Malformed or unknown messages refused (a counted event, never a crash). */
   badMessages: number;
 }
 
-const writeOf = (rd: Ready): LogWrite => ({
-  ...(rd.hardState ? { hardState: rd.hardState } : {}),
-  entries: rd.entries,
-  ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
-});
-
-const needsPersist = (rd: Ready): boolean => rd.hardState !== undefined || rd.entries.length > 0 || rd.snapshot !== undefined;
+/**
+ * What a Ready must make durable before its acknowledgements go out. A hard state whose only
+ * change is the commit index is not waited for (the commit index can always be learnt again from
+ * the leader): it rides along with the next write, which saves one synced write per commit.
+ */
+function writeOf(rd: Ready, context: PeerContext): LogWrite | undefined {
+  const hard = rd.hardState;
+  const commitOnly = hard !== undefined && hard.term === context.savedHardState.term && hard.vote === context.savedHardState.vote;
+  if (rd.entries.length === 0 && rd.snapshot === undefined && (hard === undefined || commitOnly)) {
+    if (hard !== undefined) context.deferredHardState = hard;
+    return undefined;
+  }
+  const hardState = hard ?? context.deferredHardState;
+  context.deferredHardState = undefined;
+  if (hardState !== undefined) context.savedHardState = hardState;
+  return { ...(hardState ? { hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) };
+}
 
 export const peerMachine = setup({
   types: {} as { context: PeerContext; events: PeerInput; input: { core: RaftCore; self: Address; options: PeerOptions } },
   delays: { tick: ({ context }) => context.options.tickMs },
   guards: {
     hasReady: ({ context }) => context.core.hasReady(),
-    readyNeedsPersist: ({ context }) => context.ready !== undefined && needsPersist(context.ready),
+    readyNeedsPersist: ({ context }) => context.write !== undefined,
     isSaved: ({ context, event }) => event.type === 'log.saved' && event.seq === context.seq,
     roleIsFollower: ({ context }) => context.core.isMember() && !isLearner(context.core) && context.core.role === 'follower',
     roleIsPreCandidate: ({ context }) => context.core.role === 'preCandidate',
@@ -142,10 +156,11 @@ export const peerMachine = setup({
     takeReady: enqueueActions(({ context, enqueue }) => {
       const rd = context.core.ready();
       context.ready = rd;
+      context.write = writeOf(rd, context);
       context.seq++;
       for (const m of rd.messages) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
-      if (needsPersist(rd)) {
-        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write: writeOf(rd), replyTo: context.self } satisfies LogInput));
+      if (context.write !== undefined) {
+        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write: context.write, replyTo: context.self } satisfies LogInput));
       }
     }),
     /** The Ready is durable (or needed no write): send the rest, apply, advance. */
@@ -153,6 +168,7 @@ export const peerMachine = setup({
       const rd = context.ready;
       if (rd === undefined) return;
       context.ready = undefined;
+      context.write = undefined;
       for (const m of rd.messagesAfterPersist) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
       if (rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.readStates.length > 0) {
         const apply: ApplyMessage = { type: 'raft.apply', peer: context.options.id, snapshot: rd.snapshot, entries: rd.committedEntries, readStates: rd.readStates };
@@ -167,7 +183,17 @@ export const peerMachine = setup({
 }).createMachine({
   id: 'raftPeer',
   type: 'parallel',
-  context: ({ input }) => ({ core: input.core, self: input.self, options: input.options, ready: undefined, seq: 0, badMessages: 0 }),
+  context: ({ input }) => ({
+    core: input.core,
+    self: input.self,
+    options: input.options,
+    ready: undefined,
+    write: undefined,
+    seq: 0,
+    savedHardState: input.options.storage.initialState().hardState,
+    deferredHardState: undefined,
+    badMessages: 0,
+  }),
   on: {
     'raft.message': { actions: 'step' },
     'raft.propose': { actions: 'propose' },
@@ -214,7 +240,7 @@ export const peerMachine = setup({
 });
 
 function isLearner(core: RaftCore): boolean {
-  return core.status().learners.includes(core.id);
+  return core.isLearner();
 }
 
 /** The peer actor's props. Any failure escalates: a Raft peer that fails takes its node down. */
@@ -249,7 +275,7 @@ export function logActor(storage: LogStorage): Props<LogInput> {
             );
           case 'log.snapshot': {
             // Only what the log holds and has committed can be snapshotted; a stale request is dropped.
-            if (m.index <= storage.snapshot().meta.index || m.index > storage.lastIndex() || m.index > storage.initialState().hardState.commit) return;
+            if (m.index <= storage.snapshot().meta.index || m.index > storage.lastIndex()) return;
             storage.createSnapshot(m.index, m.confState, m.data).then(
               () => storage.compact(Math.max(0, m.index - m.keepEntries)),
             ).catch((error: unknown) => ctx.send(ctx.parent ?? ctx.self, { type: 'log.snapshotFailed', error: String(error) }));
