@@ -261,8 +261,29 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   let membership: ConfState = { voters: [...peers], learners: [] };
   let now = () => 0;
 
+  // Log Matching (Figure 3): entries with the same index and term are the same entry, on every
+  // peer's log. Checked every few hundred deliveries and at the end.
+  let deliveries = 0;
+  const checkLogMatching = (): void => {
+    const seen = new Map<string, string>();
+    for (const [id, storage] of storages) {
+      if (!cluster.node(id).up) continue;
+      const first = storage.firstIndex();
+      const last = storage.lastIndex();
+      if (last < first) continue;
+      for (const e of storage.entries(first, last + 1)) {
+        const key = `${e.index}/${e.term}`;
+        const id2 = hashEntry(e);
+        const known = seen.get(key);
+        if (known === undefined) seen.set(key, id2);
+        else if (known !== id2) cluster.fail(`log matching: two different entries at index ${e.index} term ${e.term} (one on ${id})`);
+      }
+    }
+  };
+
   const observe = (node: string, event: InspectionEvent): void => {
     if (event.type !== 'message.delivered') return;
+    if (++deliveries % 500 === 0) checkLogMatching();
     if (event.to === `${node}/raft/log` && messageType(event.message) === 'log.save' && faultsOn && options.crashMeanIntervalMs > 0 && options.crashDuringWriteProbability > 0) {
       if (nemesis.chance(options.crashDuringWriteProbability)) {
         // The write is issued later in this instant; its fsync completes within the latency.
@@ -489,7 +510,10 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     for (const id of peers) cluster.restart(id);
     const electionMs = options.electionTicks * options.tickMs;
     const healedAt = loop.now();
-    await cluster.run(healedAt + 10 * electionMs * 2, () => currentLeaderUp() && leaderOfTerm.get(highestLeaderTerm) !== undefined && loop.now() > healedAt + 2 * electionMs);
+    const termAtHeal = highestLeaderTerm;
+    // A leader within 10 election timeouts: one that is up and heard from after the heal.
+    await cluster.run(healedAt + 10 * 2 * electionMs, () => currentLeaderUp() && (highestLeaderTerm > termAtHeal || loop.now() > healedAt + 2 * electionMs));
+    if (cluster.failure === undefined && !currentLeaderUp()) cluster.fail(`no liveness: no leader within 10 election timeouts (${10 * 2 * electionMs} ms) after healing`);
     // Through every peer still in the configuration (a removed peer hears of no commit), a
     // client writes until one write succeeds, as a real client retries: a proposal forwarded to
     // a leader that then lost office is dropped silently, in etcd's Raft as in ours. Liveness
@@ -519,8 +543,10 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       loop.schedule(50, () => check(50));
     };
     for (const id of members) attempt(id, 1);
-    await cluster.run(loop.now() + 30_000, () => members.every((id) => succeeded.has(id)));
-    const stuck = members.filter((id) => !succeeded.has(id));
+    // Membership may still change as the last conf changes apply: judge by the latest one.
+    const isMember = (id: PeerId) => membership.voters.includes(id) || membership.learners.includes(id);
+    await cluster.run(loop.now() + 30_000, () => members.every((id) => succeeded.has(id) || !isMember(id)));
+    const stuck = members.filter((id) => !succeeded.has(id) && isMember(id));
     if (cluster.failure === undefined && stuck.length > 0) {
       cluster.fail(`no liveness: 30 s after healing, no write through ${stuck.join(', ')} succeeded (leader: ${currentLeader || 'none'})`);
     }
@@ -541,6 +567,21 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       const found = [...appliedAt.entries()].some(([index]) => index <= maxApplied) && appliedOpIds().has(value);
       if (!found) {
         cluster.fail(`acknowledged write lost: ${value} was acknowledged but no peer applied it`);
+        break;
+      }
+    }
+  }
+  if (cluster.failure === undefined) checkLogMatching();
+  if (cluster.failure === undefined && currentLeader !== '' && storages.has(currentLeader)) {
+    // Leader Completeness (Figure 3): every entry applied anywhere is in the final leader's log
+    // (or below its snapshot).
+    const leaderLog = storages.get(currentLeader) as KvLogStorage;
+    const first = leaderLog.firstIndex();
+    for (const [index, id] of appliedAt) {
+      if (index < first || index > leaderLog.lastIndex()) continue;
+      const entry = leaderLog.entries(index, index + 1)[0] as Entry;
+      if (hashEntry(entry) !== id) {
+        cluster.fail(`leader completeness: entry ${index} was applied as ${id} but leader ${currentLeader} holds ${hashEntry(entry)}`);
         break;
       }
     }
