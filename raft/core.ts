@@ -981,34 +981,7 @@ export class RaftCore {
       this.counters.badMessages++;
       return;
     }
-    const conf = this.confState();
-    let voters = [...conf.voters];
-    let learners = [...conf.learners];
-    switch (change.type) {
-      case 'addVoter':
-        learners = learners.filter((p) => p !== change.peer);
-        if (!voters.includes(change.peer)) voters.push(change.peer);
-        break;
-      case 'addLearner':
-        if (!voters.includes(change.peer) && !learners.includes(change.peer)) learners.push(change.peer);
-        break;
-      case 'promoteLearner':
-        if (learners.includes(change.peer)) {
-          learners = learners.filter((p) => p !== change.peer);
-          voters.push(change.peer);
-        }
-        break;
-      case 'removePeer':
-        voters = voters.filter((p) => p !== change.peer);
-        learners = learners.filter((p) => p !== change.peer);
-        break;
-      case 'forceVoters':
-        voters = [...change.voters];
-        learners = [];
-        break;
-      default:
-        assertNever(change, 'conf change');
-    }
+    const { voters, learners } = nextConfState(this.confState(), change);
     if (voters.length === 0) {
       // Refused at proposal; a log that carries it anyway is not ours to obey.
       this.counters.badMessages++;
@@ -1070,6 +1043,42 @@ export class RaftCore {
     const p = this.prevHardState;
     return p.term !== this.term || p.vote !== this.vote || p.commit !== this.log.committed;
   }
+}
+
+/**
+ * The configuration after one change: a pure function shared by the core and by appliers that
+ * track the configuration (to write it into their snapshots). Idempotent: applying a change twice
+ * gives the same configuration.
+ */
+export function nextConfState(conf: ConfState, change: ConfChange): ConfState {
+  let voters = [...conf.voters];
+  let learners = [...conf.learners];
+  switch (change.type) {
+    case 'addVoter':
+      learners = learners.filter((p) => p !== change.peer);
+      if (!voters.includes(change.peer)) voters.push(change.peer);
+      break;
+    case 'addLearner':
+      if (!voters.includes(change.peer) && !learners.includes(change.peer)) learners.push(change.peer);
+      break;
+    case 'promoteLearner':
+      if (learners.includes(change.peer)) {
+        learners = learners.filter((p) => p !== change.peer);
+        voters.push(change.peer);
+      }
+      break;
+    case 'removePeer':
+      voters = voters.filter((p) => p !== change.peer);
+      learners = learners.filter((p) => p !== change.peer);
+      break;
+    case 'forceVoters':
+      voters = [...change.voters];
+      learners = [];
+      break;
+    default:
+      assertNever(change, 'conf change');
+  }
+  return { voters: voters.sort(), learners: learners.sort() };
 }
 
 export function encodeConfChange(change: ConfChange): Uint8Array {

@@ -11,7 +11,7 @@
 // election timeouts and every client operation resolved.
 import { createHash } from 'node:crypto';
 import { KvLogStorage, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
-import { decodeConfChange, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
+import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
 import { SeededRandom, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
@@ -172,7 +172,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
                 if (entry.index <= appliedIndex) continue;
                 appliedIndex = entry.index;
                 if (entry.type === 'confChange') {
-                  conf = nextConf(conf, decodeConfChange(entry.data));
+                  conf = nextConfState(conf, decodeConfChange(entry.data));
                   continue;
                 }
                 if (entry.data.byteLength === 0) continue;
@@ -200,33 +200,6 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
       };
     },
   };
-}
-
-function nextConf(conf: ConfState, change: ConfChange): ConfState {
-  let voters = [...conf.voters];
-  let learners = [...conf.learners];
-  switch (change.type) {
-    case 'addVoter':
-      learners = learners.filter((p) => p !== change.peer);
-      if (!voters.includes(change.peer)) voters.push(change.peer);
-      break;
-    case 'addLearner':
-      if (!voters.includes(change.peer) && !learners.includes(change.peer)) learners.push(change.peer);
-      break;
-    case 'promoteLearner':
-      learners = learners.filter((p) => p !== change.peer);
-      if (!voters.includes(change.peer)) voters.push(change.peer);
-      break;
-    case 'removePeer':
-      voters = voters.filter((p) => p !== change.peer);
-      learners = learners.filter((p) => p !== change.peer);
-      break;
-    case 'forceVoters':
-      voters = [...change.voters];
-      learners = [];
-      break;
-  }
-  return { voters: voters.sort(), learners: learners.sort() };
 }
 
 // ---- the run ------------------------------------------------------------------------------
@@ -331,7 +304,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         const known = appliedAt.get(entry.index);
         if (known === undefined) {
           appliedAt.set(entry.index, id);
-          if (entry.type === 'confChange') membership = nextConf(membership, decodeConfChange(entry.data));
+          if (entry.type === 'confChange') membership = nextConfState(membership, decodeConfChange(entry.data));
         }
         else if (known !== id) cluster.fail(`state machine safety: entry ${entry.index} applied as ${known} elsewhere but as ${id} on ${node}`);
       }

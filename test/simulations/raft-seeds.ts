@@ -10,3 +10,17 @@ export async function runSeeds(from: number, count: number): Promise<RaftSimRun[
 export function failures(runs: readonly RaftSimRun[]): string[] {
   return runs.filter((r) => !r.ok).map((r) => `seed ${r.seed}: ${r.failure} (replay: npm run sim:raft -- --seed ${r.seed})`);
 }
+
+/** The test of one block of 100 seeds: no failure, and the rare situations reached. */
+export function checkSeedBlock(from: number): void {
+  test(`Raft keeps its invariants on seeds ${from}-${from + 99}, and the rare situations happen`, async () => {
+    const runs = await runSeeds(from, 100);
+    expect(failures(runs)).toEqual([]);
+    const reached = (key: keyof RaftSimRun['sometimes']) => runs.filter((r) => r.sometimes[key] > 0).length;
+    expect(reached('leaderChanges')).toBeGreaterThan(50);
+    expect(reached('crashes')).toBeGreaterThan(50);
+    expect(reached('snapshotInstalls')).toBeGreaterThan(0);
+    expect(reached('membershipChangesUnderPartition')).toBeGreaterThan(0);
+    expect(reached('tornWriteRecoveries')).toBeGreaterThan(0);
+  }, 900_000);
+}
