@@ -14,9 +14,14 @@ export class SimClock implements Clock {
    */
   skewMs: number;
   private readonly loop: SimLoop;
-  /** Pending timers and defers of this node, by loop event id. */
-  private readonly timers = new Set<number>();
+  /**
+   * Pending timers and defers of this node, by the clock's own id: when they are due, and their
+   * loop event (none while the node is paused).
+   */
+  private readonly timers = new Map<number, { atMs: number; fn: () => void; loopId: number | undefined }>();
+  private nextId = 1;
   private disabledFlag = false;
+  private pausedFlag = false;
 
   constructor(loop: SimLoop, options: { skewMs?: number } = {}) {
     this.loop = loop;
@@ -37,8 +42,11 @@ export class SimClock implements Clock {
   }
 
   clearTimeout(id: TimerId): void {
-    if (typeof id !== 'number' || !this.timers.delete(id)) return;
-    this.loop.cancel(id);
+    if (typeof id !== 'number') return;
+    const timer = this.timers.get(id);
+    if (timer === undefined) return;
+    this.timers.delete(id);
+    if (timer.loopId !== undefined) this.loop.cancel(timer.loopId);
   }
 
   defer(fn: () => void): void {
@@ -52,9 +60,33 @@ export class SimClock implements Clock {
 
   /** The node crashed: nothing it scheduled may run, and nothing it schedules later either. */
   cancelAll(): void {
-    for (const id of this.timers) this.loop.cancel(id);
+    for (const timer of this.timers.values()) if (timer.loopId !== undefined) this.loop.cancel(timer.loopId);
     this.timers.clear();
     this.disabledFlag = true;
+  }
+
+  /**
+   * The node's process stops running (a GC pause, a stopped VM): nothing it scheduled runs until
+   * `resume`, when whatever fell due meanwhile runs at once, in due order.
+   */
+  pause(): void {
+    if (this.pausedFlag) return;
+    this.pausedFlag = true;
+    for (const timer of this.timers.values()) {
+      if (timer.loopId !== undefined) this.loop.cancel(timer.loopId);
+      timer.loopId = undefined;
+    }
+  }
+
+  resume(): void {
+    if (!this.pausedFlag) return;
+    this.pausedFlag = false;
+    const due = [...this.timers.entries()].sort(([a, x], [b, y]) => x.atMs - y.atMs || a - b);
+    for (const [id, timer] of due) this.arm(id, timer, Math.max(0, timer.atMs - this.loop.now()));
+  }
+
+  get paused(): boolean {
+    return this.pausedFlag;
   }
 
   enable(): void {
@@ -63,11 +95,18 @@ export class SimClock implements Clock {
 
   private track(delayMs: number, fn: () => void): number {
     if (this.disabledFlag) return disabledTimerId;
-    const id = this.loop.schedule(delayMs, () => {
-      this.timers.delete(id);
-      fn();
-    });
-    this.timers.add(id);
+    if (!(delayMs >= 0)) throw new RangeError(`SimClock: delay must be >= 0, got ${delayMs}`);
+    const id = this.nextId++;
+    const timer = { atMs: this.loop.now() + delayMs, fn, loopId: undefined as number | undefined };
+    this.timers.set(id, timer);
+    if (!this.pausedFlag) this.arm(id, timer, delayMs);
     return id;
+  }
+
+  private arm(id: number, timer: { atMs: number; fn: () => void; loopId: number | undefined }, delayMs: number): void {
+    timer.loopId = this.loop.schedule(delayMs, () => {
+      this.timers.delete(id);
+      timer.fn();
+    });
   }
 }

@@ -55,6 +55,7 @@ export class SimCluster {
   readonly network: SimNetwork;
   readonly trace: Trace;
   readonly crashes: { count: number } = { count: 0 };
+  readonly pauses: { count: number } = { count: 0 };
   private readonly slots = new Map<string, NodeSlot>();
   private failureMessage: string | undefined;
 
@@ -117,6 +118,26 @@ export class SimCluster {
     this.network.setNodeUp(id, false);
     const report = slot.storage.crash();
     if (report.torn.length > 0) this.trace.record({ t: this.loop.now(), kind: "disk.torn", node: id, torn: report.torn });
+  }
+
+  /**
+   * The node's process stops for `durationMs` (a GC pause, a stopped VM): its timers and the
+   * messages that reach it wait, then run in order when it resumes. It is not a crash: nothing is lost.
+   */
+  pause(id: string, durationMs: number): void {
+    const slot = this.slots.get(id);
+    if (slot === undefined || !slot.up || slot.clock === undefined || slot.clock.paused) return;
+    const clock = slot.clock;
+    this.pauses.count++;
+    this.trace.record({ t: this.loop.now(), kind: 'node.paused', node: id, durationMs });
+    clock.pause();
+    this.network.hold(id);
+    this.loop.schedule(durationMs, () => {
+      if (slot.clock !== clock) return; // Crashed meanwhile.
+      this.trace.record({ t: this.loop.now(), kind: 'node.resumed', node: id });
+      this.network.release(id);
+      clock.resume();
+    });
   }
 
   /** Boots a crashed node again on what its disk kept (as an event at the current virtual time). */

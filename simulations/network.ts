@@ -108,6 +108,8 @@ export class SimNetwork {
   private readonly listeners = new Map<string, EnvelopeHandler>();
   private readonly downNodes = new Set<string>();
   private readonly blocked = new Set<string>();
+  /** Nodes whose process is paused: envelopes wait for them in the kernel, in arrival order. */
+  private readonly held = new Map<string, Array<() => void>>();
   /** Directed links with their own delay and loss. */
   private readonly links = new Map<string, LinkOptions>();
   /** Latest delivery time per link, which FIFO deliveries may not precede. */
@@ -193,6 +195,8 @@ export class SimNetwork {
    * incarnation's handler must never see another envelope, and the restarted node listens anew.
    */
   setNodeUp(nodeId: string, up: boolean): void {
+    // A crash discards what waited for the paused process.
+    if (!up) this.held.delete(nodeId);
     if (up) {
       this.downNodes.delete(nodeId);
     } else {
@@ -276,7 +280,25 @@ export class SimNetwork {
     this.loop.schedule(atMs - now, () => this.deliver(from, to, type, bytes));
   }
 
+  /** The node's process is paused: what arrives for it waits until `release`. */
+  hold(nodeId: string): void {
+    if (!this.held.has(nodeId)) this.held.set(nodeId, []);
+  }
+
+  /** The paused node runs again: what arrived meanwhile is delivered now, in arrival order. */
+  release(nodeId: string): void {
+    const waiting = this.held.get(nodeId);
+    if (waiting === undefined) return;
+    this.held.delete(nodeId);
+    for (const deliver of waiting) this.loop.schedule(0, deliver);
+  }
+
   private deliver(from: string, to: string, type: string | undefined, bytes: Uint8Array): void {
+    const waiting = this.held.get(to);
+    if (waiting !== undefined) {
+      waiting.push(() => this.deliver(from, to, type, bytes));
+      return;
+    }
     // Faults that began while the envelope was in flight still catch it.
     if (this.isBlocked(from, to)) return this.drop(from, to, type, 'partition');
     if (this.downNodes.has(to)) return this.drop(from, to, type, 'down');

@@ -28,6 +28,8 @@ export interface RaftSimOptions {
   readonly crashMeanIntervalMs: number;
   /** Crashes aimed at the current leader (leader churn with half-replicated entries). */
   readonly leaderCrashMeanIntervalMs: number;
+  /** Process pauses (GC, a stopped VM): the node runs nothing for up to 3 election timeouts. */
+  readonly pauseMeanIntervalMs: number;
   /** Partitions that cut the current leader off alone. */
   readonly isolateLeaderProbability: number;
   readonly partitions: 'off' | 'symmetric' | 'asymmetric';
@@ -64,6 +66,7 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     crashMeanIntervalMs: r.chance(0.8) ? r.int(1500, 6000) : 0,
     leaderCrashMeanIntervalMs: r.chance(0.5) ? r.int(1000, 5000) : 0,
     isolateLeaderProbability: r.chance(0.5) ? r.int(20, 80) / 100 : 0,
+    pauseMeanIntervalMs: r.chance(0.5) ? r.int(1500, 6000) : 0,
     partitions: r.pick(['off', 'symmetric', 'asymmetric', 'asymmetric'] as const),
     partitionMeanIntervalMs: r.int(2000, 6000),
     tornWriteProbability: r.chance(0.5) ? r.int(10, 60) / 100 : 0,
@@ -95,7 +98,7 @@ export interface RaftSimRun {
   readonly events: number;
   readonly ops: { total: number; ok: number; failed: number; indeterminate: number };
   /** Rare situations reached ("sometimes" properties). */
-  readonly sometimes: { leaderChanges: number; snapshotInstalls: number; membershipChangesUnderPartition: number; tornWriteRecoveries: number; crashes: number; storageFailures: number };
+  readonly sometimes: { leaderChanges: number; snapshotInstalls: number; membershipChangesUnderPartition: number; tornWriteRecoveries: number; crashes: number; pauses: number; storageFailures: number };
 }
 
 // ---- the replicated register (the applier) ------------------------------------------------
@@ -219,7 +222,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   const storages = new Map<PeerId, KvLogStorage>();
   const history: HistoryOp[] = [];
   const opsInFlight = new Map<string, HistoryOp>();
-  const sometimes = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, storageFailures: 0 };
+  const sometimes = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0 };
   const leaderOfTerm = new Map<number, PeerId>();
   let highestLeaderTerm = 0;
   let currentLeader: PeerId = '';
@@ -429,6 +432,11 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     cluster.crash(id);
     loop.schedule(nemesis.int(100, 4000), () => cluster.restart(id));
   });
+  schedule(options.pauseMeanIntervalMs, () => {
+    // Half the pauses hit the leader: a leader that wakes up after its term ended must not act on it.
+    const id = currentLeader !== '' && nemesis.chance(0.5) ? currentLeader : nemesis.pick(peers);
+    cluster.pause(id, nemesis.int(100, 3 * options.electionTicks * options.tickMs));
+  });
   schedule(options.leaderCrashMeanIntervalMs, () => {
     const id = currentLeader;
     if (id === '' || !cluster.node(id).up) return;
@@ -583,6 +591,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   const counts = { total: history.length, ok: history.filter((h) => h.completedAt !== undefined).length, failed: history.filter((h) => h.failed === true).length, indeterminate: 0 };
   counts.indeterminate = counts.total - counts.ok - counts.failed;
   sometimes.crashes = cluster.crashes.count;
+  sometimes.pauses = cluster.pauses.count;
   trace.record({ t: loop.now(), kind: 'end', failure: cluster.failure ?? null, sometimes, ops: counts });
   await cluster.finish();
   return {

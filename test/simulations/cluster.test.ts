@@ -40,6 +40,33 @@ describe('SimCluster', () => {
     expect(cluster.trace.count).toBeGreaterThan(10);
   });
 
+  test('a paused node runs nothing until it resumes; then its overdue timers and the messages that waited run in order', async () => {
+    const seen: string[] = [];
+    const cluster = new SimCluster({
+      seed: 'pause',
+      nodeIds: ['a', 'b'],
+      network: { delayMsMin: 1, delayMsMax: 1, lossProbability: 0, duplicateProbability: 0, reorder: false },
+      disk: { writeLatencyMsMax: 0 },
+      boot: ({ system, id }) => {
+        system.spawn('log', plain<{ type: string; n?: number }>('log', (m, ctx) => {
+          seen.push(`${id}@${ctx.env.clock.now()} ${m.type}${m.n ?? ''}`);
+          if (m.type === 'tick') ctx.setTimer('tick', 100, { type: 'tick' });
+        }));
+        if (id === 'a') system.send('a/log', { type: 'tick' });
+      },
+    });
+    cluster.startAll();
+    await cluster.run(150);
+    cluster.pause('a', 300);
+    for (let n = 1; n <= 3; n++) cluster.node('b').system?.send('a/log', { type: 'msg', n });
+    await cluster.run(449);
+    expect(seen.filter((s) => s.startsWith('a@')).map((s) => s.split(' ')[0])).toEqual(['a@0', 'a@100']);
+    await cluster.run(700);
+    expect(seen).toEqual(['a@0 tick', 'a@100 tick', 'a@450 tick', 'a@450 msg1', 'a@450 msg2', 'a@450 msg3', 'a@550 tick', 'a@650 tick']);
+    expect(cluster.pauses.count).toBe(1);
+    await cluster.finish();
+  });
+
   test('an invariant violation in any actor fails the run', async () => {
     const cluster = new SimCluster({
       seed: 'x',
