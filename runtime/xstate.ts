@@ -81,7 +81,7 @@ class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<Ev
     });
   }
 
-  setTimeout(fn: () => void, delayMs: number): string {
+  setTimeout(fn: () => void, delayMs: number): string { // allow-ambient: this actor's clock, on the Env
     const extras = this.cell.extras();
     const key = `$xstate${++extras.anonymousTimers}`;
     this.cell.system.setCellTimer(this.cell, key, delayMs, {
@@ -129,7 +129,7 @@ class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<Ev
 }
 
 /**
- * xstate gives a delayed raise/sendTo without an id a Math.random() id; the simulator needs every
+ * xstate gives a delayed raise/sendTo without an id a random id (allow-ambient: xstate's); the simulator needs every
  * timer named. `after` transitions are named by xstate itself. Actions built inside
  * enqueueActions cannot be seen here; the rule still applies to them.
  */

@@ -10,7 +10,7 @@ export interface Clock {
   /** Milliseconds since an epoch chosen by the clock (virtual time in the simulator). */
   now(): number;
   /** Calls `fn` once after `delayMs` (>= 0). Same shape as xstate's clock option. */
-  setTimeout(fn: () => void, delayMs: number): TimerId;
+  setTimeout(fn: () => void, delayMs: number): TimerId; // allow-ambient: the Env clock's own method
   clearTimeout(id: TimerId): void;
   /**
    * Calls `fn` soon, after the current synchronous work and before any timer that is due later,
