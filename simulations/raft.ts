@@ -125,6 +125,8 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
       let conf: ConfState = snapshot.meta.confState;
       let lastSnapshotIndex = snapshot.meta.index;
       const writes = new Map<string, Address>();
+      /** Write requests seen by this incarnation (a duplicate is dropped). */
+      const requested = new Set<string>();
       const reads = new Map<string, { key: string; replyTo: Address }>();
       let readyReads: Array<{ index: number; context: string }> = [];
       const peer = `${node}/raft/peer`;
@@ -146,6 +148,11 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
         receive: (m) => {
           switch (m.type) {
             case 'kv.write': {
+              // The network may deliver a request twice: a second copy is not a second write (the
+              // first may have been refused, and the copy's success would then be a write the
+              // client was told failed).
+              if (requested.has(m.opId)) return;
+              requested.add(m.opId);
               writes.set(m.opId, m.replyTo);
               const command: KvCommand = { op: 'write', key: m.key, value: m.value, opId: m.opId };
               ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: m.opId, replyTo: ctx.self });
