@@ -28,6 +28,8 @@ export interface RaftSimOptions {
   readonly crashMeanIntervalMs: number;
   /** Crashes aimed at the current leader (leader churn with half-replicated entries). */
   readonly leaderCrashMeanIntervalMs: number;
+  /** Cut each new leader off shortly after it takes office (half-replicated terms, Figure 8 histories). */
+  readonly leaderChurn: boolean;
   /** Process pauses (GC, a stopped VM): the node runs nothing for up to 3 election timeouts. */
   readonly pauseMeanIntervalMs: number;
   /** Partitions that cut the current leader off alone. */
@@ -67,6 +69,7 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     leaderCrashMeanIntervalMs: r.chance(0.5) ? r.int(1000, 5000) : 0,
     isolateLeaderProbability: r.chance(0.5) ? r.int(20, 80) / 100 : 0,
     pauseMeanIntervalMs: r.chance(0.5) ? r.int(1500, 6000) : 0,
+    leaderChurn: r.chance(0.3),
     partitions: r.pick(['off', 'symmetric', 'asymmetric', 'asymmetric'] as const),
     partitionMeanIntervalMs: r.int(2000, 6000),
     tornWriteProbability: r.chance(0.5) ? r.int(10, 60) / 100 : 0,
@@ -289,6 +292,22 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
             if (currentLeader !== '' && currentLeader !== m.from) sometimes.leaderChanges++;
             highestLeaderTerm = m.term;
             currentLeader = m.from;
+            if (options.leaderChurn && faultsOn && nemesis.chance(0.6)) {
+              const leader = m.from;
+              loop.schedule(nemesis.int(1, 60), () => {
+                if (!faultsOn) return;
+                const others = peers.filter((p) => p !== leader);
+                trace.record({ t: loop.now(), kind: 'partition', a: [leader], b: others, asymmetric: false, churn: true });
+                network.partition([leader], others);
+                loop.schedule(nemesis.int(300, 2500), () => {
+                  if (!faultsOn) return;
+                  for (const p of others) {
+                    network.unblock(leader, p);
+                    network.unblock(p, leader);
+                  }
+                });
+              });
+            }
           }
         } else if (known !== m.from) {
           cluster.fail(`election safety: two leaders in term ${m.term}: ${known} and ${m.from}`);
