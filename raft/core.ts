@@ -5,7 +5,7 @@
 //
 // Sections of the Raft paper (Ongaro & Ousterhout, 2014) and thesis (Ongaro, 2014) are cited
 // where a rule is implemented.
-import { EMPTY_HARD_STATE, type ConfState, type Entry, type HardState, type LogStorage, type PeerId, type Snapshot } from '../journal/index.js';
+import { type ConfState, type Entry, type HardState, type LogStorage, type PeerId, type Snapshot } from '../journal/index.js';
 import { assert, assertNever, decodeMessage, encodeMessage, type Random } from '../runtime/index.js';
 import { BadMessageError, ConfChangeRefusedError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { RaftLog } from './log.js';
@@ -1197,4 +1197,3 @@ export function validateMessage(m: unknown): asserts m is Message {
   }
 }
 
-export { EMPTY_HARD_STATE };

@@ -6,7 +6,7 @@
 // applier, and advances. The log actor owns the LogStorage, so the machine itself stays free of I/O.
 import { enqueueActions, setup } from 'xstate';
 import type { ConfState, HardState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
-import { InvariantViolation, RuntimeError, fromMachine, restart, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
+import { InvariantViolation, RuntimeError, fromMachine, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
 import { BadMessageError } from './errors.js';
 import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from './types.js';
@@ -274,12 +274,15 @@ export function logActor(storage: LogStorage): Props<LogInput> {
               },
             );
           case 'log.snapshot': {
-            // Only what the log holds and has committed can be snapshotted; a stale request is dropped.
+            // Only what the log holds can be snapshotted (the applier sends only applied indexes);
+            // a stale request is dropped. A failed write fails the node, as a failed save does.
             if (m.index <= storage.snapshot().meta.index || m.index > storage.lastIndex()) return;
-            storage.createSnapshot(m.index, m.confState, m.data).then(
+            return storage.createSnapshot(m.index, m.confState, m.data).then(
               () => storage.compact(Math.max(0, m.index - m.keepEntries)),
-            ).catch((error: unknown) => ctx.send(ctx.parent ?? ctx.self, { type: 'log.snapshotFailed', error: String(error) }));
-            return;
+            ).catch((error: unknown) => {
+              if (error instanceof InvariantViolation) throw error;
+              throw new StorageFailedError(error instanceof Error ? error.message : String(error));
+            });
           }
         }
       },
@@ -304,4 +307,3 @@ export function raftProps(options: Omit<PeerOptions, 'log'>): Props {
   };
 }
 
-export { restart };

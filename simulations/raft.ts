@@ -645,4 +645,3 @@ function expDelay(random: Random, meanMs: number): number {
   return Math.max(1, Math.round(-Math.log(1 - random.float()) * meanMs));
 }
 
-export { messageType };
