@@ -4,7 +4,7 @@
 // hands each Ready's write to the log actor (one atomic synced write), sends `messages` at once
 // and `messagesAfterPersist` only once the write is durable, hands committed entries to the
 // applier, and advances. The log actor owns the LogStorage, so the machine itself stays free of I/O.
-import { enqueueActions, setup } from 'xstate';
+import { enqueueActions, setup, type EventObject } from 'xstate';
 import type { ConfState, HardState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
 import { InvariantViolation, RuntimeError, fromMachine, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
@@ -14,7 +14,9 @@ import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from '.
 /** Messages the peer actor accepts. */
 export type PeerInput =
   | { readonly type: 'raft.message'; readonly message: Message }
-  | { readonly type: 'raft.propose'; readonly data: Uint8Array; readonly requestId?: string; readonly replyTo?: Address }
+  | ({ readonly type: 'raft.propose' } & Proposal)
+  /** Several proposals in one event, in order: what the actor makes of a run of queued `raft.propose`s. */
+  | { readonly type: 'raft.proposeMany'; readonly proposals: readonly Proposal[] }
   | { readonly type: 'raft.proposeConfChange'; readonly change: ConfChange; readonly requestId?: string; readonly replyTo?: Address }
   | { readonly type: 'raft.readIndex'; readonly context: string }
   | { readonly type: 'raft.transferLeader'; readonly transferee: PeerId }
@@ -22,6 +24,13 @@ export type PeerInput =
   | { readonly type: 'raft.status'; readonly replyTo: Address }
   | { readonly type: 'log.saved'; readonly seq: number }
   | { readonly type: 'log.saveFailed'; readonly seq: number; readonly error: string };
+
+/** One proposal: its data and, when `replyTo` is given, where `raft.proposed`/`raft.refused` go. */
+export interface Proposal {
+  readonly data: Uint8Array;
+  readonly requestId?: string;
+  readonly replyTo?: Address;
+}
 
 /** What the peer tells the applier: entries to apply in order, a snapshot to restore, reads. */
 export interface ApplyMessage {
@@ -125,21 +134,25 @@ export const peerMachine = setup({
       }
     },
     propose: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'raft.propose' && event.type !== 'raft.proposeConfChange') return;
-      const requestId = event.requestId ?? '';
-      try {
-        if (event.type === 'raft.propose') context.core.propose(event.data);
-        else context.core.proposeConfChange(event.change);
-        if (event.replyTo !== undefined && context.core.role === 'leader') {
-          const index = context.core.log.lastIndex();
-          enqueue(sendMessage(event.replyTo, { type: 'raft.proposed', requestId, index, term: context.core.term } satisfies ProposeReply));
+      if (event.type !== 'raft.propose' && event.type !== 'raft.proposeConfChange' && event.type !== 'raft.proposeMany') return;
+      const one = (p: { readonly requestId?: string; readonly replyTo?: Address }, propose: () => void): void => {
+        const requestId = p.requestId ?? '';
+        try {
+          propose();
+          if (p.replyTo !== undefined && context.core.role === 'leader') {
+            const index = context.core.log.lastIndex();
+            enqueue(sendMessage(p.replyTo, { type: 'raft.proposed', requestId, index, term: context.core.term } satisfies ProposeReply));
+          }
+        } catch (error) {
+          if (!(error instanceof RuntimeError)) throw error;
+          if (p.replyTo !== undefined) {
+            enqueue(sendMessage(p.replyTo, { type: 'raft.refused', requestId, code: error.code, message: error.message, leader: context.core.lead } satisfies ProposeReply));
+          }
         }
-      } catch (error) {
-        if (!(error instanceof RuntimeError)) throw error;
-        if (event.replyTo !== undefined) {
-          enqueue(sendMessage(event.replyTo, { type: 'raft.refused', requestId, code: error.code, message: error.message, leader: context.core.lead } satisfies ProposeReply));
-        }
-      }
+      };
+      if (event.type === 'raft.propose') one(event, () => context.core.propose(event.data));
+      else if (event.type === 'raft.proposeConfChange') one(event, () => context.core.proposeConfChange(event.change));
+      else for (const p of event.proposals) one(p, () => context.core.propose(p.data));
     }),
     readIndex: ({ context, event }) => {
       if (event.type === 'raft.readIndex') context.core.readIndex(event.context);
@@ -197,6 +210,7 @@ export const peerMachine = setup({
   on: {
     'raft.message': { actions: 'step' },
     'raft.propose': { actions: 'propose' },
+    'raft.proposeMany': { actions: 'propose' },
     'raft.proposeConfChange': { actions: 'propose' },
     'raft.readIndex': { actions: 'readIndex' },
     'raft.transferLeader': { actions: 'transferLeader' },
@@ -252,7 +266,32 @@ export function peerActor(options: PeerOptions): Props {
     input: (ctx: ActorContext) => ({ core: new RaftCore({ ...options.config, id: options.id }, options.storage, options.random, options.bugs ?? []), self: ctx.self, options }),
     mailboxDepthMax: 100_000,
     supervision: { kind: 'escalate' },
+    coalesce: coalesceProposals,
   }) as Props;
+}
+
+/**
+ * A run of queued `raft.propose`s becomes one `raft.proposeMany` (one macrostep of the machine
+ * instead of one per proposal: under load the proposals are most of the peer's events); every
+ * other message goes through as it is, in order.
+ */
+export function coalesceProposals(messages: readonly EventObject[]): EventObject[] {
+  const out: EventObject[] = [];
+  let run: Array<Extract<PeerInput, { type: 'raft.propose' }>> = [];
+  const flush = (): void => {
+    if (run.length === 1) out.push(run[0] as EventObject);
+    else if (run.length > 1) out.push({ type: 'raft.proposeMany', proposals: run } satisfies PeerInput as EventObject);
+    run = [];
+  };
+  for (const m of messages) {
+    if (m.type === 'raft.propose') run.push(m as Extract<PeerInput, { type: 'raft.propose' }>);
+    else {
+      flush();
+      out.push(m);
+    }
+  }
+  flush();
+  return out;
 }
 
 /** The log actor: owns the LogStorage and performs each write in order, then answers. */

@@ -11,6 +11,12 @@ import type { StopReason } from './inspection.js';
  */
 export interface Behaviour<M = unknown> {
   receive(message: M, ctx: ActorContext): void | Promise<void>;
+  /**
+   * Optional: several queued messages in one turn, in mailbox order (at most the actor's
+   * throughput per run). The system calls it instead of `receive` when more than one message is
+   * queued; `ctx.sender` is then undefined. A failure fails the whole turn, as in `receive`.
+   */
+  receiveMany?(messages: readonly M[], ctx: ActorContext): void;
   /** After creation (at start and after every restart), before the first message. */
   started?(ctx: ActorContext): void;
   /** On stop or before a restart. Children are already stopped. */

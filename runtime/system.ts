@@ -550,6 +550,17 @@ export class ActorSystem {
     const mailbox = cell.mailbox;
     if (mailbox === undefined) return handled;
     while (handled < max && cell.status === RUNNING && mailbox.length > 0) {
+      if (mailbox.length > 1 && max - handled > 1 && cell.behaviour?.receiveMany !== undefined) {
+        const batch = new Array<unknown>(Math.min(mailbox.length, max - handled));
+        for (let i = 0; i < batch.length; i++) {
+          const from = this.inspecting ? mailbox.peekSender() : undefined;
+          batch[i] = mailbox.shift();
+          if (this.inspecting) this.emit({ type: 'message.delivered', at: this.env.clock.now(), from, to: cell.self, message: batch[i] });
+        }
+        handled += batch.length;
+        this.invokeMany(cell, batch);
+        continue;
+      }
       const sender = mailbox.peekSender();
       const message = mailbox.shift();
       handled++;
@@ -577,6 +588,20 @@ export class ActorSystem {
     }
     this.current = undefined;
     cell.sender = undefined;
+    this.afterTurn(cell);
+  }
+
+  /** One turn over several queued messages (see Behaviour.receiveMany). */
+  private invokeMany(cell: Cell, messages: readonly unknown[]): void {
+    if (cell.x !== undefined && cell.x.idleMs > 0) cell.x.lastActiveAt = this.env.clock.now();
+    const behaviour = cell.behaviour as Behaviour;
+    this.current = cell;
+    try {
+      behaviour.receiveMany?.(messages, cell);
+    } catch (error) {
+      cell.pendingFailure = error;
+    }
+    this.current = undefined;
     this.afterTurn(cell);
   }
 

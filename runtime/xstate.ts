@@ -47,18 +47,26 @@ export interface MachineProps<TMachine extends AnyStateMachine> {
   readonly mailboxDepthMax?: number;
   readonly overflow?: OverflowPolicy;
   readonly supervision?: SupervisionStrategy;
+  /**
+   * Optional: merges a run of queued messages into fewer events (e.g. many proposals into one
+   * event that carries them all), in order. With it, the actor takes every queued run of
+   * messages in one turn and sends the machine the merged events: one macrostep per merged
+   * event instead of one per message. Without it, one message is one event.
+   */
+  readonly coalesce?: (messages: readonly EventObject[]) => readonly EventObject[];
 }
 
 export function fromMachine<TMachine extends AnyStateMachine>(options: MachineProps<TMachine>): Props<EventObject> {
   assertDelayedEventsHaveIds(options.machine);
-  const { kind, machine, input, ...rest } = options;
-  return { kind, create: (ctx) => new MachineBehaviour(machine, ctx, input), ...rest };
+  const { kind, machine, input, coalesce, ...rest } = options;
+  if (coalesce === undefined) return { kind, create: (ctx) => new MachineBehaviour(machine, ctx, input), ...rest };
+  return { kind, create: (ctx) => new CoalescingMachineBehaviour(machine, ctx, input, coalesce), ...rest };
 }
 
 const IGNORE_ERRORS = { error: (): void => undefined };
 
 class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<EventObject> {
-  private readonly actor: AnyActor;
+  protected readonly actor: AnyActor;
   private readonly cell: Cell;
   private failed = false;
 
@@ -117,7 +125,7 @@ class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<Ev
   }
 
   /** Hands an `error` to the supervisor (by throwing inside the turn); a final state stops the actor. */
-  private check(): void {
+  protected check(): void {
     const snapshot = this.actor.getSnapshot();
     if (snapshot.status === 'active' || this.failed) return;
     if (snapshot.status === 'error') {
@@ -125,6 +133,26 @@ class MachineBehaviour<TMachine extends AnyStateMachine> implements Behaviour<Ev
       throw snapshot.error;
     }
     if (snapshot.status === 'done') this.cell.system.stopCell(this.cell, 'completed');
+  }
+}
+
+class CoalescingMachineBehaviour<TMachine extends AnyStateMachine> extends MachineBehaviour<TMachine> {
+  constructor(
+    machine: TMachine,
+    ctx: ActorContext,
+    input: ((ctx: ActorContext) => InputFrom<TMachine>) | undefined,
+    private readonly coalesce: (messages: readonly EventObject[]) => readonly EventObject[],
+  ) {
+    super(machine, ctx, input);
+  }
+
+  receiveMany(messages: readonly EventObject[]): void {
+    for (const event of this.coalesce(messages)) {
+      this.actor.send(event);
+      // An error stops the machine: the events after it would go nowhere.
+      if (this.actor.getSnapshot().status !== 'active') break;
+    }
+    this.check();
   }
 }
 

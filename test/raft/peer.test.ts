@@ -11,7 +11,16 @@ function cluster(ids: string[]) {
   const applied = new Map<string, Entry[]>();
   const replies: ProposeReply[] = [];
   const systems = new Map<string, ActorSystem>();
+  /** Per peer, the number of entries in each log write. */
+  const writes = new Map<string, number[]>();
   for (const id of ids) {
+    const storage = MemoryLogStorage.create({ voters: ids });
+    const save = storage.save.bind(storage);
+    writes.set(id, []);
+    storage.save = (write) => {
+      writes.get(id)?.push(write.entries.length);
+      return save(write);
+    };
     const system = bench.system(id);
     systems.set(id, system);
     applied.set(id, []);
@@ -19,7 +28,7 @@ function cluster(ids: string[]) {
     system.spawn('client', plain<ProposeReply>('client', (m) => { replies.push(m); }));
     system.spawn('raft', raftProps({
       id,
-      storage: MemoryLogStorage.create({ voters: ids }),
+      storage,
       random: new SeededRandom(`raft/${id}`),
       peerAddress: (peer) => `${peer}/raft/peer`,
       applier: `${id}/applier`,
@@ -27,7 +36,7 @@ function cluster(ids: string[]) {
     }));
   }
   const data = (id: string) => (applied.get(id) ?? []).filter((e) => e.type === 'normal' && e.data.byteLength > 0).map((e) => untext(e.data));
-  return { bench, systems, applied, replies, data };
+  return { bench, systems, applied, replies, data, writes };
 }
 
 describe('the Raft peer actor', () => {
@@ -48,6 +57,23 @@ describe('the Raft peer actor', () => {
     const state = systems.get(leader)?.info(`${leader}/raft/peer`)?.state as { role: string; cycle: string };
     expect(state.role).toBe('leader');
     expect(['idle', 'persisting']).toContain(state.cycle);
+  });
+
+  test('proposals queued together are taken as one event: one log write, each answered in order', async () => {
+    const { bench, systems, replies, data, writes } = cluster(['a', 'b', 'c']);
+    systems.get('a')?.send('a/raft/peer', { type: 'raft.campaign' });
+    await bench.advance(1000);
+    expect(JSON.stringify(systems.get('a')?.info('a/raft/peer')?.state)).toContain('"role":"leader"');
+    const before = (writes.get('a') ?? []).length;
+    for (let i = 0; i < 50; i++) systems.get('a')?.send('a/raft/peer', { type: 'raft.propose', data: text(`y${i}`), requestId: `q${i}`, replyTo: 'a/client' });
+    await bench.advance(1000);
+    // Without coalescing the first proposal would start a write of its own and the rest follow in a second.
+    expect((writes.get('a') ?? []).slice(before).filter((n) => n > 0)).toEqual([50]);
+    const proposed = replies.filter((r) => r.type === 'raft.proposed');
+    expect(proposed.map((r) => r.requestId)).toEqual([...Array(50).keys()].map((i) => `q${i}`));
+    const first = proposed[0]?.type === 'raft.proposed' ? proposed[0].index : 0;
+    expect(proposed.map((r) => (r.type === 'raft.proposed' ? r.index : 0))).toEqual([...Array(50).keys()].map((i) => first + i));
+    for (const id of ['a', 'b', 'c']) expect(data(id)).toEqual([...Array(50).keys()].map((i) => `y${i}`));
   });
 
   test('a peer that is not the leader and knows none refuses a proposal with a typed error', async () => {
