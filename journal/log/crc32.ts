@@ -13,10 +13,13 @@ function buildTable(): Uint32Array {
   return out;
 }
 
-/** The CRC-32 of `bytes` as an unsigned 32-bit integer (crc32('123456789') = 0xcbf43926). */
-export function crc32(bytes: Uint8Array): number {
+/**
+ * The CRC-32 of `bytes` (of bytes[start, end) when given) as an unsigned 32-bit integer
+ * (crc32('123456789') = 0xcbf43926). The range spares a caller a subarray per checksum.
+ */
+export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
   let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) {
+  for (let i = start; i < end; i++) {
     crc = (table[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8);
   }
   return (crc ^ 0xffffffff) >>> 0;

@@ -1,7 +1,25 @@
 // The Raft log over any KvStore: LevelStorage makes it the classic-level log, SimStorage the
 // simulated one, MemoryStorage a log that lives as long as the process. The whole log since the
 // snapshot is mirrored in a MemoryLogStorage, so reads are synchronous; every write is one
-// atomic, synced batch. The layout and record format are in records.ts.
+// atomic, synced batch, its entries one segment record. The layout and record format are in
+// records.ts.
+//
+// Segments and the log. Segment keys are their first indexes; segment i holds the log's entries
+// [first(i), first(i+1)) and the last one those up to the last index. A segment may store more
+// than that: the entries of its own from first(i+1) on were overridden by the later write that
+// truncated them, and are never read again while segment i+1 exists. The rules that keep this
+// safe:
+// - save writes the new entries under their own first index F, deletes the segments whose first
+//   index is above F (wholly truncated) and leaves the one holding F - 1 as it is. Entries that a
+//   write repeats (same index and term: the same entry) are not rewritten, so F is the first
+//   entry that is new or conflicts, and everything from F on in the old log was uncommitted.
+// - open: only the last segment may be torn (a crash interrupts the last write): it is dropped
+//   whole, which gives the segment before it back its overridden entries, the state before that
+//   unacknowledged write (apart from segments it deleted, which lay wholly above F, so held only
+//   uncommitted entries that a conflicting leader was replacing). Commit is then lowered to F - 1
+//   at most: the restored entries from F on are the old, conflicting ones.
+// - compaction deletes the segments whose last entry it covers; a segment straddling the index
+//   stays, and open skips its entries at or below the snapshot.
 import { assert } from '../../runtime/index.js';
 import type { KvOp, KvStore } from '../../runtime/index.js';
 import { LogCorruptError } from '../errors.js';
@@ -12,13 +30,14 @@ import {
   HARD_STATE_KEY,
   HARD_STATE_SLOTS,
   SNAPSHOT_SLOTS,
+  checkSegmentFormat,
   entryKey,
-  openEntry,
   openHardState,
+  openSegment,
   openSnapshot,
   parseEntryKey,
-  sealEntry,
   sealHardState,
+  sealSegment,
   sealSnapshot,
 } from './records.js';
 import { EMPTY_HARD_STATE, EMPTY_SNAPSHOT } from './types.js';
@@ -35,21 +54,28 @@ export interface KvLogStorageOptions {
 /** What open found and repaired. */
 export interface KvLogRecovery {
   /**
-   * 1 when the record under the last entry key failed its checksum or could not be decoded: a
-   * write torn by a crash, never acknowledged. It was dropped (and its key deleted); else 0.
+   * 1 when the last segment (the highest entry key) failed its checksum or could not be decoded:
+   * a write torn by a crash, never acknowledged. It was dropped whole (and its key deleted), which
+   * restores any older entries it had overridden; else 0.
    */
   readonly tornTailDropped: number;
+  /** The key of the dropped segment: `e/` + the first index of the torn write. */
   readonly tornTailKey?: string;
   /**
-   * Set when the stored commit pointed into the dropped torn tail: the commit as stored, before
-   * it was lowered to the last entry left. Commit is volatile in Raft and nothing past it was
-   * applied (a node applies only what is durable), so lowering it is safe.
+   * Set when the stored commit pointed into the dropped torn write (at or above its first index):
+   * the commit as stored, before it was lowered to the entry before that write. Commit is
+   * volatile in Raft and nothing past it was applied (a node applies only what is durable), so
+   * lowering it is safe; it must not cover the older entries the drop restored, which the torn
+   * write was replacing.
    */
   readonly commitLoweredFrom?: number;
   /**
-   * Entries at or below the snapshot's index found on disk and deleted: a tail that `compact`
-   * kept for slow followers. The log reopens at the snapshot, as etcd's does, so that the
-   * applied index (firstIndex() - 1 at start) is the snapshot's.
+   * Entries at or below the snapshot's index that open found in the log on disk and left out: a
+   * tail that `compact` kept for slow followers. The log reopens at the snapshot, as etcd's does,
+   * so that the applied index (firstIndex() - 1 at start) is the snapshot's. Segments wholly at or
+   * below the index are deleted; a segment straddling it stays on disk (rewriting it could tear
+   * it), so its entries at or below the index count again at every open until a compaction past
+   * the segment deletes it.
    */
   readonly entriesBelowSnapshotDropped: number;
 }
@@ -70,10 +96,18 @@ export class KvLogStorage implements LogStorage {
   /** The sequence number of the last hard-state record written (slots alternate by it). */
   private hardSeq: number;
   private snapshotSeq: number;
+  /**
+   * The first index of every stored segment, ascending (key order), as the store holds them once
+   * every issued write is durable. Invariant: empty exactly when the log holds no entry after its
+   * base; otherwise the first covers firstIndex() (it may start below it: entries compacted in
+   * memory stay in a straddling segment) and the last is at or below lastIndex().
+   */
+  private readonly segmentFirsts: number[];
 
-  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number) {
+  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[]) {
     this.hardSeq = hardSeq;
     this.snapshotSeq = snapshotSeq;
+    this.segmentFirsts = segmentFirsts;
     this.kv = kv;
     this.mirror = mirror;
     this.recovery = recovery;
@@ -82,9 +116,10 @@ export class KvLogStorage implements LogStorage {
   /**
    * Loads the hard state, the snapshot and every entry after it, checking each record. Throws
    * LogCorruptError naming the key of a record that fails its checksum or does not fit the log,
-   * except for the last entry record, which a crash may have torn: that one is dropped and
-   * reported in `recovery`. Repairs (dropping a torn tail or a tail below the snapshot, writing
-   * the initial snapshot) are one synced batch before open resolves. The storage owns `kv`.
+   * except for the last segment, which a crash may have torn: that one is dropped whole and
+   * reported in `recovery`. Repairs (dropping a torn segment or the segments wholly at or below
+   * the snapshot, fixing the commit, writing the initial snapshot) are one synced batch before
+   * open resolves. The storage owns `kv`.
    */
   static async open(kv: KvStore, options: KvLogStorageOptions = {}): Promise<KvLogStorage> {
     const hardSlots = await readSlots(kv, HARD_STATE_SLOTS);
@@ -109,50 +144,79 @@ export class KvLogStorage implements LogStorage {
       repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: sealSnapshot(snapshot, snapshotSeq) });
     }
 
+    const segments = stored.map(([key, value]) => {
+      const first = parseEntryKey(key);
+      if (first === undefined) throw new LogCorruptError(key, 'not a well-formed entry key');
+      // An unknown format is refused even in the last segment: a tear cuts a value short, it
+      // does not change how it starts.
+      checkSegmentFormat(key, value);
+      return { key, value, first };
+    });
+
+    // Only the last segment may be torn: a crash interrupts the last write, never an earlier one
+    // that a later write followed. Damage anywhere else is real corruption. Dropping it gives the
+    // segment before it back the entries it had overridden: the state before that write.
+    let torn: { key: string; first: number } | undefined;
+    let lastEntries: Entry[] | undefined;
+    const lastSegment = segments[segments.length - 1];
+    if (lastSegment !== undefined) {
+      try {
+        lastEntries = openSegment(lastSegment.key, lastSegment.value, lastSegment.first);
+      } catch (error) {
+        if (!(error instanceof LogCorruptError)) throw error;
+        torn = { key: lastSegment.key, first: lastSegment.first };
+        repairs.push({ type: 'del', key: lastSegment.key });
+        segments.pop();
+      }
+    }
+
     const entries: Entry[] = [];
+    const segmentFirsts: number[] = [];
     let belowSnapshot = 0;
-    let tornKey: string | undefined;
     let previousTerm = snapshot.meta.term;
-    for (let i = 0; i < stored.length; i++) {
-      const [key, value] = stored[i] as [string, Uint8Array];
-      const index = parseEntryKey(key);
-      if (index === undefined) throw new LogCorruptError(key, 'not a well-formed entry key');
-      if (index <= snapshot.meta.index) {
-        belowSnapshot++;
+    for (let i = 0; i < segments.length; i++) {
+      const { key, value, first } = segments[i] as (typeof segments)[number];
+      const next = segments[i + 1];
+      let held: Entry[] | undefined = next === undefined ? (lastEntries ?? openSegment(key, value, first)) : undefined;
+      // The entries of the log this segment holds: [first, end). A later segment overrides the rest.
+      const end = next === undefined ? first + (held as Entry[]).length : next.first;
+      if (end - 1 <= snapshot.meta.index) {
+        // Wholly at or below the snapshot: not read, deleted.
+        belowSnapshot += end - first;
         repairs.push({ type: 'del', key });
         continue;
       }
       const expected = snapshot.meta.index + entries.length + 1;
-      if (index !== expected) throw new LogCorruptError(key, `expected entry ${expected} here: the log has a gap`);
-      let entry: Entry;
-      try {
-        entry = openEntry(key, value, index);
-      } catch (error) {
-        // Only the last record may be torn: a crash interrupts the last write, never an earlier
-        // one that a later write followed. Damage anywhere else is real corruption.
-        if (!(error instanceof LogCorruptError) || i !== stored.length - 1) throw error;
-        tornKey = key;
-        repairs.push({ type: 'del', key });
-        break;
+      if (first > expected) throw new LogCorruptError(key, `expected entry ${expected} here: the log has a gap`);
+      held ??= openSegment(key, value, first);
+      if (first + held.length < end) throw new LogCorruptError((next as (typeof segments)[number]).key, `expected entry ${first + held.length} here: the log has a gap`);
+      const from = Math.max(first, expected);
+      belowSnapshot += from - first;
+      for (let index = from; index < end; index++) {
+        const entry = held[index - first] as Entry;
+        if (entry.term < previousTerm) throw new LogCorruptError(key, `entry ${index} has term ${entry.term}, below the term ${previousTerm} before it`);
+        previousTerm = entry.term;
+        entries.push(entry);
       }
-      if (entry.term < previousTerm) throw new LogCorruptError(key, `term ${entry.term} is below the term ${previousTerm} before it`);
-      previousTerm = entry.term;
-      entries.push(entry);
+      segmentFirsts.push(first);
     }
 
     const lastIndex = snapshot.meta.index + entries.length;
-    if (hardState.commit < snapshot.meta.index) {
-      // A snapshot holds only committed state: a hard state older than it (its newer copy torn)
-      // is raised to it.
-      hardState = { ...hardState, commit: snapshot.meta.index };
-      hardSeq++;
-      repairs.push({ type: 'put', key: HARD_STATE_SLOTS[hardSeq % 2] as string, value: sealHardState(hardState, hardSeq) });
-    }
+    let commit = hardState.commit;
+    // A snapshot holds only committed state: a hard state older than it (its newer copy torn) is
+    // raised to it.
+    commit = Math.max(commit, snapshot.meta.index);
     let commitLoweredFrom: number | undefined;
-    if (hardState.commit > lastIndex) {
-      if (tornKey === undefined) throw new LogCorruptError(HARD_STATE_KEY, `commit ${hardState.commit} is beyond the last entry ${lastIndex}`);
-      commitLoweredFrom = hardState.commit;
-      hardState = { ...hardState, commit: lastIndex };
+    // After a torn write, commit may cover neither the dropped entries nor the older ones the drop
+    // restored from its first index on: those were being replaced by that write.
+    const commitMax = torn === undefined ? lastIndex : Math.max(snapshot.meta.index, Math.min(lastIndex, torn.first - 1));
+    if (commit > commitMax) {
+      if (torn === undefined) throw new LogCorruptError(HARD_STATE_KEY, `commit ${commit} is beyond the last entry ${lastIndex}`);
+      commitLoweredFrom = commit;
+      commit = commitMax;
+    }
+    if (commit !== hardState.commit) {
+      hardState = { ...hardState, commit };
       hardSeq++;
       repairs.push({ type: 'put', key: HARD_STATE_SLOTS[hardSeq % 2] as string, value: sealHardState(hardState, hardSeq) });
     }
@@ -160,12 +224,12 @@ export class KvLogStorage implements LogStorage {
 
     const mirror = MemoryLogStorage.create({ hardState, snapshot, entries });
     const recovery: KvLogRecovery = {
-      tornTailDropped: tornKey === undefined ? 0 : 1,
-      ...(tornKey === undefined ? {} : { tornTailKey: tornKey }),
+      tornTailDropped: torn === undefined ? 0 : 1,
+      ...(torn === undefined ? {} : { tornTailKey: torn.key }),
       ...(commitLoweredFrom === undefined ? {} : { commitLoweredFrom }),
       entriesBelowSnapshotDropped: belowSnapshot,
     };
-    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq);
+    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts);
   }
 
   // ---- reads, from the mirror ---------------------------------------------------------------------
@@ -197,20 +261,21 @@ export class KvLogStorage implements LogStorage {
   // ---- writes: the mirror changes at call time, the promise resolves when the batch is durable ----------
 
   /**
-   * One synced batch: the hard state, the snapshot, deletes of the keys that left the log (the
-   * conflicting tail, everything a snapshot replaced), then the new entries. Puts of entries come
-   * last so that a write torn by a crash tears an entry, which open can drop, when there is one.
+   * One synced batch: the snapshot, the hard state, deletes of the segments that left the log
+   * (those a snapshot replaced, those wholly in the truncated tail), then the new entries as one
+   * segment. The segment comes last so that a write torn by a crash tears it, which open can drop,
+   * when there is one. Work is proportional to the write (and to the segments it deletes).
    */
   async save(write: LogWrite): Promise<void> {
     this.checkUsable();
-    const baseBefore = this.mirror.compactedTo().index;
     const lastBefore = this.mirror.lastIndex();
+    // Read before the mirror changes: the last index up to which the write repeats stored entries.
+    const repeatedTo = write.snapshot === undefined ? this.repeatedTo(write.entries) : 0;
     const { appended } = this.mirror.applyWrite(write);
-    const baseAfter = this.mirror.compactedTo().index;
     const lastAfter = this.mirror.lastIndex();
 
-    // Order matters only to a simulated tear, which damages the last put of a batch: entries
-    // last (a torn tail entry is dropped at open), and the hard state after the snapshot (a torn
+    // Order matters only to a simulated tear, which damages the last put of a batch: the segment
+    // last (a torn last segment is dropped at open), and the hard state after the snapshot (a torn
     // hard state falls back to its other slot; commit is then raised to the snapshot's index).
     const ops: KvOp[] = [];
     if (write.snapshot !== undefined) {
@@ -221,11 +286,25 @@ export class KvLogStorage implements LogStorage {
       this.hardSeq++;
       ops.push({ type: 'put', key: HARD_STATE_SLOTS[this.hardSeq % 2] as string, value: sealHardState(write.hardState, this.hardSeq) });
     }
-    // Stored keys were (baseBefore, lastBefore]; the log is now (baseAfter, lastAfter], whose keys
-    // are either unchanged or rewritten by `appended`. The rest of the old range goes.
-    for (let index = baseBefore + 1; index <= Math.min(lastBefore, baseAfter); index++) ops.push({ type: 'del', key: entryKey(index) });
-    for (let index = Math.max(baseAfter, lastAfter) + 1; index <= lastBefore; index++) ops.push({ type: 'del', key: entryKey(index) });
-    for (const entry of appended) ops.push({ type: 'put', key: entryKey(entry.index), value: sealEntry(entry) });
+    // The entries the store already holds are not written again (applyWrite changed nothing
+    // there). When the write repeats only stored entries and ends before the stored log did, its
+    // last entry is written anyway: a segment of its own is what ends the log there.
+    let from = 0;
+    while (from < appended.length && (appended[from] as Entry).index <= repeatedTo) from++;
+    if (from === appended.length && from > 0 && lastAfter < lastBefore) from--;
+    const segmentFirst = from < appended.length ? (appended[from] as Entry).index : undefined;
+    // A snapshot replaced every stored segment; new entries replace those at or after their first.
+    const keepBelow = write.snapshot !== undefined ? 0 : (segmentFirst ?? Infinity);
+    while (this.segmentFirsts.length > 0 && (this.segmentFirsts[this.segmentFirsts.length - 1] as number) >= keepBelow) {
+      const first = this.segmentFirsts.pop() as number;
+      // The segment's own put replaces a key it reuses.
+      if (first !== segmentFirst) ops.push({ type: 'del', key: entryKey(first) });
+    }
+    if (segmentFirst !== undefined) {
+      this.segmentFirsts.push(segmentFirst);
+      ops.push({ type: 'put', key: entryKey(segmentFirst), value: sealSegment(appended, from) });
+    }
+    this.checkSegments();
     return this.write(ops);
   }
 
@@ -237,12 +316,19 @@ export class KvLogStorage implements LogStorage {
     return snapshot;
   }
 
+  /** Deletes the segments whose last entry is at or below `index`; one straddling it stays. */
   async compact(index: number): Promise<void> {
     this.checkUsable();
-    const baseBefore = this.mirror.compactedTo().index;
     if (!this.mirror.applyCompact(index)) return this.write([]);
-    const ops: KvOp[] = [];
-    for (let i = baseBefore + 1; i <= index; i++) ops.push({ type: 'del', key: entryKey(i) });
+    const last = this.mirror.lastIndex();
+    let dropped = 0;
+    while (dropped < this.segmentFirsts.length) {
+      const next = this.segmentFirsts[dropped + 1];
+      if ((next === undefined ? last : next - 1) > index) break;
+      dropped++;
+    }
+    const ops = this.segmentFirsts.splice(0, dropped).map((first): KvOp => ({ type: 'del', key: entryKey(first) }));
+    this.checkSegments();
     return this.write(ops);
   }
 
@@ -252,6 +338,31 @@ export class KvLogStorage implements LogStorage {
     this.closed = true;
     await Promise.all([...this.inflight]);
     await this.kv.close();
+  }
+
+  /**
+   * The last index up to which `entries` repeat the stored log from their start (same index and
+   * term: by Log Matching the same entry), skipping those at or below the log's base; 0 if none.
+   */
+  private repeatedTo(entries: readonly Entry[]): number {
+    const base = this.mirror.compactedTo().index;
+    const last = this.mirror.lastIndex();
+    let repeated = 0;
+    for (const entry of entries) {
+      if (entry.index <= base) continue;
+      if (entry.index > last || this.mirror.term(entry.index) !== entry.term) break;
+      repeated = entry.index;
+    }
+    return repeated;
+  }
+
+  /** The segment bookkeeping's invariant (see `segmentFirsts`); constant time. */
+  private checkSegments(): void {
+    const firsts = this.segmentFirsts;
+    const first = this.mirror.firstIndex();
+    const last = this.mirror.lastIndex();
+    if (firsts.length === 0) assert(last < first, () => `no segment holds the entries ${first}..${last}`);
+    else assert((firsts[0] as number) <= first && (firsts[firsts.length - 1] as number) <= last, () => `segments from ${String(firsts[0])} to ${String(firsts[firsts.length - 1])} do not cover the log ${first}..${last}`);
   }
 
   /**

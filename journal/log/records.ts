@@ -1,10 +1,15 @@
-// How the log lies in a key-value store. Keys: `e/` + the entry index as 16 zero-padded hex digits
+// How the log lies in a key-value store. Keys: `e/` + an index as 16 zero-padded hex digits
 // (fixed width, so key order is index order in any byte-ordered store), `h0`/`h1` the hard state
 // and `s0`/`s1` the snapshot (two slots each, written in turn). Every value carries a CRC-32, so
-// that a torn or damaged value is caught on load rather than handed to Raft. Entries, the bulk of
-// the writes, use a fixed binary layout (see `sealEntry`); the hard state and the snapshot a CBOR
-// record `{ v, crc, payload }` whose crc covers the payload's CBOR bytes.
-import { decodeMessage, encodeMessage } from '../../runtime/index.js';
+// that a torn or damaged value is caught on load rather than handed to Raft.
+//
+// The entries of one write are one record, a segment, under the key of its first entry's index
+// (see `sealSegment`): a write costs one put however many entries it carries. A segment whose
+// first index falls inside the range of the segment before it (a conflicting tail truncated by a
+// new leader) overrides the rest of that one: the older record is never rewritten, so a crash
+// that tears the new one leaves the old one whole. The hard state and the snapshot are CBOR
+// records `{ v, crc, payload }` whose crc covers the payload's CBOR bytes.
+import { assert, decodeMessage, encodeMessage } from '../../runtime/index.js';
 import { LogCorruptError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import type { ConfState, Entry, HardState, PeerId, Snapshot } from './types.js';
@@ -23,10 +28,11 @@ export const ENTRY_KEY_PREFIX = 'e/';
 /** Above every entry key and below any other `e…` key: '0' follows '/' in ASCII. */
 export const ENTRY_KEY_END = 'e0';
 
-/** The record format; a reader refuses versions it does not know. */
+/** The hard-state and snapshot record format; a reader refuses versions it does not know. */
 const RECORD_VERSION = 1;
 const INDEX_HEX_DIGITS = 16;
 
+/** The key of the segment whose first entry is `index`. */
 export function entryKey(index: number): string {
   return ENTRY_KEY_PREFIX + index.toString(16).padStart(INDEX_HEX_DIGITS, '0');
 }
@@ -47,22 +53,51 @@ function seal(payload: unknown): Uint8Array {
 }
 
 /**
- * An entry record: magic byte 0xE2, CRC-32 of everything after it (4 bytes), index and term
- * (8 bytes each, big-endian), type (1 byte: 0 normal, 1 confChange), then the data as is. A
- * fixed layout costs one copy and one checksum per entry, where CBOR cost two encodings.
+ * A segment record: magic byte 0xE3 (the segment format, version 1), the number of entries
+ * (4 bytes, big-endian), then each entry as its length (4 bytes) and its entry record. An entry
+ * record is magic byte 0xE2, CRC-32 of everything after it (4 bytes), index and term (8 bytes each,
+ * big-endian), type (1 byte: 0 normal, 1 confChange), then the data as is. Each entry keeps its
+ * own checksum, so that damage is pinned to an entry; the count in the header tells a segment cut
+ * short at an entry boundary (a torn write) from a whole one. A fixed layout costs one copy and
+ * one checksum per entry. (The single-entry records of the format before, magic 0xE2 as a whole
+ * value, are refused as an unknown segment format.)
  */
+const SEGMENT_MAGIC = 0xe3;
+const SEGMENT_HEADER_BYTES = 1 + 4;
 const ENTRY_MAGIC = 0xe2;
+const ENTRY_LENGTH_BYTES = 4;
 const ENTRY_HEADER_BYTES = 1 + 4 + 8 + 8 + 1;
+const UINT32_COUNT = 2 ** 32;
 
-export function sealEntry(entry: Entry): Uint8Array {
-  const out = new Uint8Array(ENTRY_HEADER_BYTES + entry.data.byteLength);
+/** The segment record of `entries.slice(from)`: contiguous entries, at least one. */
+export function sealSegment(entries: readonly Entry[], from = 0): Uint8Array {
+  assert(from < entries.length, () => `a segment of no entries (from ${from} of ${entries.length})`);
+  let bytes = SEGMENT_HEADER_BYTES;
+  for (let i = from; i < entries.length; i++) bytes += ENTRY_LENGTH_BYTES + ENTRY_HEADER_BYTES + (entries[i] as Entry).data.byteLength;
+  const out = new Uint8Array(bytes);
   const view = new DataView(out.buffer);
-  out[0] = ENTRY_MAGIC;
-  view.setBigUint64(5, BigInt(entry.index));
-  view.setBigUint64(13, BigInt(entry.term));
-  out[21] = entry.type === 'normal' ? 0 : 1;
-  out.set(entry.data, ENTRY_HEADER_BYTES);
-  view.setUint32(1, crc32(out.subarray(5)));
+  out[0] = SEGMENT_MAGIC;
+  view.setUint32(1, entries.length - from);
+  let at = SEGMENT_HEADER_BYTES;
+  const first = (entries[from] as Entry).index;
+  for (let i = from; i < entries.length; i++) {
+    const entry = entries[i] as Entry;
+    assert(entry.index === first + i - from, () => `segment entry ${entry.index} is not contiguous (expected ${first + i - from})`);
+    const length = ENTRY_HEADER_BYTES + entry.data.byteLength;
+    assert(length < UINT32_COUNT, () => `entry ${entry.index} of ${entry.data.byteLength} bytes is too big for a segment`);
+    view.setUint32(at, length);
+    const record = at + ENTRY_LENGTH_BYTES;
+    out[record] = ENTRY_MAGIC;
+    // Index and term as two 32-bit halves: no BigInt per entry.
+    view.setUint32(record + 5, Math.floor(entry.index / UINT32_COUNT));
+    view.setUint32(record + 9, entry.index >>> 0);
+    view.setUint32(record + 13, Math.floor(entry.term / UINT32_COUNT));
+    view.setUint32(record + 17, entry.term >>> 0);
+    out[record + 21] = entry.type === 'normal' ? 0 : 1;
+    out.set(entry.data, record + ENTRY_HEADER_BYTES);
+    view.setUint32(record + 1, crc32(out, record + 5, record + length));
+    at = record + length;
+  }
   return out;
 }
 
@@ -101,20 +136,46 @@ function unseal(key: string, value: Uint8Array): Record<string, unknown> {
   return decoded;
 }
 
-export function openEntry(key: string, value: Uint8Array, index: number): Entry {
-  if (value.byteLength < ENTRY_HEADER_BYTES) throw new LogCorruptError(key, `an entry record of ${value.byteLength} bytes is shorter than its header`);
-  if (value[0] !== ENTRY_MAGIC) throw new LogCorruptError(key, `unknown entry record format 0x${(value[0] as number).toString(16)}`);
+/**
+ * Throws LogCorruptError unless `value` starts as a segment record of the format this code
+ * writes. A torn write cuts a value short but keeps what it starts with, so an unknown format is
+ * never a torn write, even in the last segment; an empty value tells nothing and passes.
+ */
+export function checkSegmentFormat(key: string, value: Uint8Array): void {
+  if (value.byteLength > 0 && value[0] !== SEGMENT_MAGIC) throw new LogCorruptError(key, `unknown segment record format 0x${(value[0] as number).toString(16)}`);
+}
+
+/** The entries of a segment record whose first entry is `first`, each checked against its checksum. */
+export function openSegment(key: string, value: Uint8Array, first: number): Entry[] {
+  checkSegmentFormat(key, value);
+  if (value.byteLength < SEGMENT_HEADER_BYTES) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
-  const stored = view.getUint32(1);
-  const actual = crc32(value.subarray(5));
-  if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch (stored ${hex32(stored)}, computed ${hex32(actual)})`);
-  const storedIndex = Number(view.getBigUint64(5));
-  const term = Number(view.getBigUint64(13));
-  const type = value[21];
-  if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex}`);
-  if (!isIndex(term)) throw new LogCorruptError(key, 'bad term');
-  if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)}`);
-  return { term, index, type: type === 0 ? 'normal' : 'confChange', data: value.slice(ENTRY_HEADER_BYTES) };
+  const count = view.getUint32(1);
+  if (count === 0) throw new LogCorruptError(key, 'a segment of no entries');
+  const entries: Entry[] = [];
+  let at = SEGMENT_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const index = first + i;
+    if (at + ENTRY_LENGTH_BYTES > value.byteLength) throw new LogCorruptError(key, `the segment ends before entry ${index} (${i} of ${count} entries)`);
+    const length = view.getUint32(at);
+    const record = at + ENTRY_LENGTH_BYTES;
+    const end = record + length;
+    if (length < ENTRY_HEADER_BYTES || end > value.byteLength) throw new LogCorruptError(key, `entry ${index} (${i + 1} of ${count}) runs past the segment's ${value.byteLength} bytes or is shorter than its header`);
+    if (value[record] !== ENTRY_MAGIC) throw new LogCorruptError(key, `unknown entry record format 0x${(value[record] as number).toString(16)} at entry ${index}`);
+    const stored = view.getUint32(record + 1);
+    const actual = crc32(value, record + 5, end);
+    if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch at entry ${index} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
+    const storedIndex = view.getUint32(record + 5) * UINT32_COUNT + view.getUint32(record + 9);
+    const term = view.getUint32(record + 13) * UINT32_COUNT + view.getUint32(record + 17);
+    const type = value[record + 21];
+    if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex} where entry ${index} belongs`);
+    if (!isIndex(term)) throw new LogCorruptError(key, `bad term at entry ${index}`);
+    if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)} at entry ${index}`);
+    entries.push({ term, index, type: type === 0 ? 'normal' : 'confChange', data: value.slice(record + ENTRY_HEADER_BYTES, end) });
+    at = end;
+  }
+  if (at !== value.byteLength) throw new LogCorruptError(key, `${value.byteLength - at} bytes after the segment's ${count} entries`);
+  return entries;
 }
 
 export function openHardState(key: string, value: Uint8Array): { hardState: HardState; seq: number } {
@@ -139,7 +200,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function isIndex(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
-
 
 function isPeerList(value: unknown): value is PeerId[] {
   return Array.isArray(value) && value.every((id) => typeof id === 'string');
