@@ -15,8 +15,8 @@ import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from '.
 export type PeerInput =
   | { readonly type: 'raft.message'; readonly message: Message }
   | ({ readonly type: 'raft.propose' } & Proposal)
-  /** Several proposals in one event, in order: what the actor makes of a run of queued `raft.propose`s. */
-  | { readonly type: 'raft.proposeMany'; readonly proposals: readonly Proposal[] }
+  /** Several proposals and peer messages in one event, handled in order: what the actor makes of a queued run of them. */
+  | { readonly type: 'raft.batch'; readonly events: ReadonlyArray<StepOrPropose> }
   | { readonly type: 'raft.proposeConfChange'; readonly change: ConfChange; readonly requestId?: string; readonly replyTo?: Address }
   | { readonly type: 'raft.readIndex'; readonly context: string }
   | { readonly type: 'raft.transferLeader'; readonly transferee: PeerId }
@@ -24,6 +24,8 @@ export type PeerInput =
   | { readonly type: 'raft.status'; readonly replyTo: Address }
   | { readonly type: 'log.saved'; readonly seq: number }
   | { readonly type: 'log.saveFailed'; readonly seq: number; readonly error: string };
+
+type StepOrPropose = { readonly type: 'raft.message'; readonly message: Message } | ({ readonly type: 'raft.propose' } & Proposal);
 
 /** One proposal: its data and, when `replyTo` is given, where `raft.proposed`/`raft.refused` go. */
 export interface Proposal {
@@ -108,6 +110,32 @@ function writeOf(rd: Ready, context: PeerContext): LogWrite | undefined {
   return { ...(hardState ? { hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) };
 }
 
+function stepOne(context: PeerContext, message: Message): void {
+  try {
+    context.core.step(message);
+  } catch (error) {
+    if (!(error instanceof BadMessageError)) throw error;
+    context.badMessages++;
+  }
+}
+
+/** Proposes, then answers `replyTo` (if any) with the entry's place, or with the typed refusal. */
+function proposeOne(context: PeerContext, p: { readonly requestId?: string; readonly replyTo?: Address }, propose: () => void, enqueue: { (action: ReturnType<typeof sendMessage>): void }): void {
+  const requestId = p.requestId ?? '';
+  try {
+    propose();
+    if (p.replyTo !== undefined && context.core.role === 'leader') {
+      const index = context.core.log.lastIndex();
+      enqueue(sendMessage(p.replyTo, { type: 'raft.proposed', requestId, index, term: context.core.term } satisfies ProposeReply));
+    }
+  } catch (error) {
+    if (!(error instanceof RuntimeError)) throw error;
+    if (p.replyTo !== undefined) {
+      enqueue(sendMessage(p.replyTo, { type: 'raft.refused', requestId, code: error.code, message: error.message, leader: context.core.lead } satisfies ProposeReply));
+    }
+  }
+}
+
 export const peerMachine = setup({
   types: {} as { context: PeerContext; events: PeerInput; input: { core: RaftCore; self: Address; options: PeerOptions } },
   delays: { tick: ({ context }) => context.options.tickMs },
@@ -125,34 +153,18 @@ export const peerMachine = setup({
   actions: {
     tick: ({ context }) => context.core.tick(),
     step: ({ context, event }) => {
-      if (event.type !== 'raft.message') return;
-      try {
-        context.core.step(event.message);
-      } catch (error) {
-        if (!(error instanceof BadMessageError)) throw error;
-        context.badMessages++;
-      }
+      if (event.type === 'raft.message') stepOne(context, event.message);
     },
     propose: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'raft.propose' && event.type !== 'raft.proposeConfChange' && event.type !== 'raft.proposeMany') return;
-      const one = (p: { readonly requestId?: string; readonly replyTo?: Address }, propose: () => void): void => {
-        const requestId = p.requestId ?? '';
-        try {
-          propose();
-          if (p.replyTo !== undefined && context.core.role === 'leader') {
-            const index = context.core.log.lastIndex();
-            enqueue(sendMessage(p.replyTo, { type: 'raft.proposed', requestId, index, term: context.core.term } satisfies ProposeReply));
-          }
-        } catch (error) {
-          if (!(error instanceof RuntimeError)) throw error;
-          if (p.replyTo !== undefined) {
-            enqueue(sendMessage(p.replyTo, { type: 'raft.refused', requestId, code: error.code, message: error.message, leader: context.core.lead } satisfies ProposeReply));
-          }
-        }
-      };
-      if (event.type === 'raft.propose') one(event, () => context.core.propose(event.data));
-      else if (event.type === 'raft.proposeConfChange') one(event, () => context.core.proposeConfChange(event.change));
-      else for (const p of event.proposals) one(p, () => context.core.propose(p.data));
+      if (event.type === 'raft.propose') proposeOne(context, event, () => context.core.propose(event.data), enqueue);
+      else if (event.type === 'raft.proposeConfChange') proposeOne(context, event, () => context.core.proposeConfChange(event.change), enqueue);
+    }),
+    batch: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'raft.batch') return;
+      for (const e of event.events) {
+        if (e.type === 'raft.message') stepOne(context, e.message);
+        else proposeOne(context, e, () => context.core.propose(e.data), enqueue);
+      }
     }),
     readIndex: ({ context, event }) => {
       if (event.type === 'raft.readIndex') context.core.readIndex(event.context);
@@ -210,7 +222,7 @@ export const peerMachine = setup({
   on: {
     'raft.message': { actions: 'step' },
     'raft.propose': { actions: 'propose' },
-    'raft.proposeMany': { actions: 'propose' },
+    'raft.batch': { actions: 'batch' },
     'raft.proposeConfChange': { actions: 'propose' },
     'raft.readIndex': { actions: 'readIndex' },
     'raft.transferLeader': { actions: 'transferLeader' },
@@ -266,25 +278,25 @@ export function peerActor(options: PeerOptions): Props {
     input: (ctx: ActorContext) => ({ core: new RaftCore({ ...options.config, id: options.id }, options.storage, options.random, options.bugs ?? []), self: ctx.self, options }),
     mailboxDepthMax: 100_000,
     supervision: { kind: 'escalate' },
-    coalesce: coalesceProposals,
+    coalesce: coalescePeerInput,
   }) as Props;
 }
 
 /**
- * A run of queued `raft.propose`s becomes one `raft.proposeMany` (one macrostep of the machine
- * instead of one per proposal: under load the proposals are most of the peer's events); every
- * other message goes through as it is, in order.
+ * A queued run of proposals and peer messages becomes one `raft.batch`, handled in order: one
+ * macrostep of the machine instead of one per message (under load they are nearly all of the
+ * peer's events). Every other message goes through as it is, in its place.
  */
-export function coalesceProposals(messages: readonly EventObject[]): EventObject[] {
+export function coalescePeerInput(messages: readonly EventObject[]): EventObject[] {
   const out: EventObject[] = [];
-  let run: Array<Extract<PeerInput, { type: 'raft.propose' }>> = [];
+  let run: StepOrPropose[] = [];
   const flush = (): void => {
     if (run.length === 1) out.push(run[0] as EventObject);
-    else if (run.length > 1) out.push({ type: 'raft.proposeMany', proposals: run } satisfies PeerInput as EventObject);
+    else if (run.length > 1) out.push({ type: 'raft.batch', events: run } satisfies PeerInput as EventObject);
     run = [];
   };
   for (const m of messages) {
-    if (m.type === 'raft.propose') run.push(m as Extract<PeerInput, { type: 'raft.propose' }>);
+    if (m.type === 'raft.propose' || m.type === 'raft.message') run.push(m as StepOrPropose);
     else {
       flush();
       out.push(m);
