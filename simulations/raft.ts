@@ -2,7 +2,8 @@
 // KvLogStorage over its simulated disk, a replicated key-value register on top, and clients that
 // write and read (linearizable reads through ReadIndex), under the full fault mix: loss,
 // duplication, reordering, partitions (also asymmetric), crashes and restarts, torn writes,
-// fsync failures (which crash the node), isolation, and membership changes.
+// fsync failures (which crash the node), isolation, membership changes, and in some seeds the
+// stranded-entries schedule of raft-strand.ts (Figure 8 histories).
 //
 // Checked after every event: election safety (one leader per term), state-machine safety (no two
 // peers apply different entries at an index; each applies in order), votes durable before they
@@ -15,6 +16,7 @@ import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type Con
 import { SeededRandom, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
+import { StrandedEntries } from './raft-strand.js';
 
 export const RAFT_BUGS: readonly RaftBug[] = ['skipVoteTermCheck', 'commitPreviousTermByCounting', 'ackBeforePersist', 'applyBeforeCommit', 'forgetVoteOnRestart'];
 
@@ -30,6 +32,12 @@ export interface RaftSimOptions {
   readonly leaderCrashMeanIntervalMs: number;
   /** Cut each new leader off shortly after it takes office (half-replicated terms, Figure 8 histories). */
   readonly leaderChurn: boolean;
+  /**
+   * The stranded-entries schedule (raft-strand.ts): minorities cut off in turn as leaders change,
+   * so that an older term's entry reaches a majority without the new leader's own (Figure 8).
+   * Such seeds use an appendBytesMax below any command's size: one command per append.
+   */
+  readonly strandedEntries: boolean;
   /** Process pauses (GC, a stopped VM): the node runs nothing for up to 3 election timeouts. */
   readonly pauseMeanIntervalMs: number;
   /** Partitions that cut the current leader off alone. */
@@ -58,7 +66,7 @@ export interface RaftSimOptions {
 export function chooseRaftOptions(random: Random): RaftSimOptions {
   const r = random.fork('options');
   const delayMsMin = r.int(0, 5);
-  return {
+  const options: RaftSimOptions = {
     peers: r.int(3, 7),
     delayMsMin,
     delayMsMax: delayMsMin + r.int(1, 40),
@@ -87,7 +95,12 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     tickMs: 100,
     electionTicks: 10,
     safetyPhaseMs: 30_000,
+    strandedEntries: false,
   };
+  // From a stream of its own, so that a seed's other options stay as they were. A leader then
+  // replicates an older term's entries one message at a time, ahead of its own entry.
+  if (random.fork('strandedEntries').chance(0.3)) return { ...options, strandedEntries: true, appendBytesMax: 16 };
+  return options;
 }
 
 export interface RaftSimRun {
@@ -267,10 +280,19 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     }
   };
 
+  /** Each peer's role, as its peer actor last reported it. */
+  const roleOf = new Map<PeerId, string>();
   const observe = (node: string, event: InspectionEvent): void => {
+    if (event.type === 'snapshot.changed' && event.address === `${node}/raft/peer`) {
+      const role = (event.state as { role?: string }).role ?? '';
+      if (role === 'leader' && roleOf.get(node) !== 'leader' && faultsOn) strand?.leaderTookOffice(node);
+      roleOf.set(node, role);
+      return;
+    }
     if (event.type !== 'message.delivered') return;
+    if (event.to === `${node}/raft/peer` && messageType(event.message) === 'raft.propose' && roleOf.get(node) === 'leader' && faultsOn) strand?.proposalTaken(node);
     if (++deliveries % 500 === 0) checkLogMatching();
-    if (event.to === `${node}/raft/log` && messageType(event.message) === 'log.save' && faultsOn && options.crashMeanIntervalMs > 0 && options.crashDuringWriteProbability > 0) {
+    if (event.to === `${node}/raft/log` && messageType(event.message) === 'log.save' && faultsOn && strand?.active !== true && options.crashMeanIntervalMs > 0 && options.crashDuringWriteProbability > 0) {
       if (nemesis.chance(options.crashDuringWriteProbability)) {
         // The write is issued later in this instant; its fsync completes within the latency.
         loop.schedule(nemesis.int(1, Math.max(1, options.diskLatencyMsMax)), () => {
@@ -284,6 +306,9 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const payload = event.message as { type?: string; message?: Message };
     if (payload.type === 'raft.message' && payload.message !== undefined) {
       const m = payload.message;
+      if (m.type === 'app') strand?.appendDelivered(m.from, m.term, m.commit);
+      else if (m.type === 'appResp' && !m.reject && faultsOn) strand?.appendAcked(m.to, m.from, m.term, m.index);
+      else if (m.type === 'prop' && roleOf.get(node) === 'leader' && faultsOn) strand?.proposalTaken(node);
       if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
         const known = leaderOfTerm.get(m.term);
         if (known === undefined) {
@@ -292,7 +317,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
             if (currentLeader !== '' && currentLeader !== m.from) sometimes.leaderChanges++;
             highestLeaderTerm = m.term;
             currentLeader = m.from;
-            if (options.leaderChurn && faultsOn && nemesis.chance(0.6)) {
+            if (options.leaderChurn && faultsOn && strand?.active !== true && nemesis.chance(0.6)) {
               const leader = m.from;
               loop.schedule(nemesis.int(1, 60), () => {
                 if (!faultsOn) return;
@@ -305,6 +330,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
                     network.unblock(leader, p);
                     network.unblock(p, leader);
                   }
+                  strand?.keepCut();
                 });
               });
             }
@@ -414,6 +440,9 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   trace.record({ t: 0, kind: 'options', seed: String(seed), options, bug: bug ?? null });
   const workload = cluster.random.fork('workload');
   const nemesis = cluster.random.fork('nemesis');
+  const strand = options.strandedEntries
+    ? new StrandedEntries({ peers, voters: () => membership.voters, loop, network, trace, random: cluster.random.fork('strand') })
+    : undefined;
   cluster.startAll();
 
   // Clients: each has at most one operation in flight; an operation unanswered after a while is
@@ -452,25 +481,29 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     if (meanMs <= 0) return;
     for (let at = expDelay(nemesis, meanMs); at < options.safetyPhaseMs; at += expDelay(nemesis, meanMs)) loop.schedule(at, fn);
   };
-  schedule(options.crashMeanIntervalMs, () => {
+  /** While a stranded-entries episode runs, other faults are skipped: they would undo its cuts or stop the leaders it follows. */
+  const fault = (fn: () => void) => (): void => {
+    if (strand?.active !== true) fn();
+  };
+  schedule(options.crashMeanIntervalMs, fault(() => {
     const id = nemesis.pick(peers);
     if (!cluster.node(id).up) return;
     cluster.crash(id);
     loop.schedule(nemesis.int(100, 4000), () => cluster.restart(id));
-  });
-  schedule(options.pauseMeanIntervalMs, () => {
+  }));
+  schedule(options.pauseMeanIntervalMs, fault(() => {
     // Half the pauses hit the leader: a leader that wakes up after its term ended must not act on it.
     const id = currentLeader !== '' && nemesis.chance(0.5) ? currentLeader : nemesis.pick(peers);
     cluster.pause(id, nemesis.int(100, 3 * options.electionTicks * options.tickMs));
-  });
-  schedule(options.leaderCrashMeanIntervalMs, () => {
+  }));
+  schedule(options.leaderCrashMeanIntervalMs, fault(() => {
     const id = currentLeader;
     if (id === '' || !cluster.node(id).up) return;
     cluster.crash(id);
     loop.schedule(nemesis.int(100, 3000), () => cluster.restart(id));
-  });
+  }));
   if (options.partitions !== 'off') {
-    schedule(options.partitionMeanIntervalMs, () => {
+    schedule(options.partitionMeanIntervalMs, fault(() => {
       const shuffled = peers.map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);
       const cut = nemesis.int(1, peers.length - 1);
       const isolateLeader = currentLeader !== '' && nemesis.chance(options.isolateLeaderProbability);
@@ -483,9 +516,10 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       loop.schedule(nemesis.int(200, 5000), () => {
         trace.record({ t: loop.now(), kind: 'heal' });
         network.heal();
+        strand?.keepCut();
         partitioned = false;
       });
-    });
+    }));
   }
   if (options.membershipChanges) {
     // Remove a voter, then add it back as a learner and promote it: one change at a time.
@@ -511,6 +545,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     clientsActive = false;
     faultsOn = false;
     trace.record({ t: loop.now(), kind: 'liveness' });
+    strand?.stop();
     network.heal();
     network.setLossProbability(0);
     for (const node of cluster.nodes) node.storage.setFaults({ syncFailureProbability: 0, tornWriteProbability: 0 });
