@@ -7,6 +7,9 @@ import { SimClock } from './clock.js';
 import { SimStorage, type SimStorageOptions } from './disk.js';
 import { SimLoop } from './loop.js';
 import { SimNetwork, type SimNetworkOptions } from './network.js';
+
+/** More events than this in one virtual second is a storm or a livelock (a busy run has a few thousand). */
+const EVENTS_PER_SECOND_MAX = 200_000;
 import { Trace, type TraceOptions } from './trace.js';
 
 export interface SimNode {
@@ -152,7 +155,22 @@ export class SimCluster {
 
   /** Runs until `untilMs`, a failure, or `stopWhen`. */
   async run(untilMs: number, stopWhen?: () => boolean): Promise<void> {
-    await this.loop.run({ untilMs, stopWhen: () => this.failureMessage !== undefined || (stopWhen?.() ?? false) });
+    // A message storm or livelock (messages multiplying, or bouncing while virtual time stands
+    // still) would take the run forever: it fails the run instead, naming when it happened.
+    let windowStart = this.loop.now();
+    let eventsInWindow = 0;
+    await this.loop.run({
+      untilMs,
+      stopWhen: () => {
+        if (this.loop.now() - windowStart >= 1000) {
+          windowStart = this.loop.now();
+          eventsInWindow = 0;
+        } else if (++eventsInWindow > EVENTS_PER_SECOND_MAX) {
+          this.fail(`message storm: more than ${EVENTS_PER_SECOND_MAX} events within one virtual second from ${windowStart} ms`);
+        }
+        return this.failureMessage !== undefined || (stopWhen?.() ?? false);
+      },
+    });
   }
 
   /** Stops every node cleanly and closes the trace. */

@@ -90,7 +90,7 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     opIntervalMsMax: r.int(50, 400),
     appendBytesMax: r.pick([64, 256, 1024 * 1024]),
     inflightAppendsMax: r.pick([1, 4, 256]),
-    snapshotIntervalEntries: r.int(20, 80),
+    snapshotIntervalEntries: r.int(10, 40),
     snapshotTailEntries: r.int(0, 10),
     tickMs: 100,
     electionTicks: 10,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { crc32 } from '../../journal/log/crc32.js';
+import { crc32 } from '../../journal/index.js';
 
 /** The textbook bitwise CRC-32 (reflected, polynomial 0xEDB88320), one bit at a time. */
 function reference(bytes: Uint8Array): number {
