@@ -1,0 +1,48 @@
+// The `swarm` command. For now only `swarm journal dump|check`; the rest comes with later issues.
+//
+//   npm run swarm -- journal dump --state-dir DIR [--tail N]
+//   npm run swarm -- journal check --state-dir DIR
+import { Command, InvalidArgumentError } from 'commander';
+import { LogCorruptError } from '../journal/index.js';
+import { CliError, journalCheck, journalDump } from './journal.js';
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive integer, got '${value}'`);
+    return n;
+  };
+}
+
+export function program(): Command {
+  const swarm = new Command('swarm').description('an event-sourced container orchestrator').showHelpAfterError();
+  const journal = swarm.command('journal').description("read a manager's journal (its Raft log) without changing it");
+  journal
+    .command('dump')
+    .description('print the hard state, the snapshot and every entry')
+    .requiredOption('--state-dir <dir>', "the manager's state directory")
+    .option('--tail <n>', 'only the last N entries', positiveInt('--tail'))
+    .action(async (opts: { stateDir: string; tail?: number }) => {
+      await journalDump({ stateDir: opts.stateDir, ...(opts.tail === undefined ? {} : { tail: opts.tail }) }, out);
+    });
+  journal
+    .command('check')
+    .description('verify every checksum and the order of the log; exit 1 on a problem')
+    .requiredOption('--state-dir <dir>', "the manager's state directory")
+    .action(async (opts: { stateDir: string }) => {
+      if ((await journalCheck({ stateDir: opts.stateDir }, out)) > 0) process.exitCode = 1;
+    });
+  return swarm;
+}
+
+try {
+  await program().parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof CliError) && !(error instanceof LogCorruptError)) throw error;
+  process.stderr.write(`swarm: ${error.message}\n`);
+  process.exitCode = 1;
+}
