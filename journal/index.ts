@@ -5,3 +5,4 @@ export { MemoryLogStorage, type MemoryLogInit, type LogBase, type AppliedWrite }
 export { KvLogStorage, type KvLogStorageOptions, type KvLogRecovery } from './log/kv.js';
 export { crc32 } from './log/crc32.js';
 export * from './events/index.js';
+export * from './store/index.js';
