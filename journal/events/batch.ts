@@ -1,0 +1,119 @@
+// A committed Raft entry's data: one batch of events, `{ v, events }` in CBOR. A batch is the unit
+// of atomicity: the store applies all of its events or none (see journal/store).
+import { decodeMessage, encodeMessage } from '../../runtime/index.js';
+import { EventInvalidError, EventTooLargeError } from './errors.js';
+import { parseEvent, type EventSchemaOptions, type JournalEvent } from './events.js';
+
+export const BATCH_VERSION = 1;
+/** Events per batch: bounds the work of one apply and one watch delivery. */
+export const BATCH_EVENTS_MAX = 1_000;
+/** Encoded bytes per batch: SwarmKit's MaxTransactionBytes (1.5 MiB), below gRPC's 4 MiB message limit. */
+export const BATCH_BYTES_MAX = 1.5 * 1024 * 1024;
+
+export interface EventBatch {
+  readonly v: number;
+  readonly events: readonly JournalEvent[];
+}
+
+// CBOR head for a batch of n events, matching what encodeMessage writes for { v, events }:
+// map(2) (cbor-x always writes a 16-bit map length), "v", 1, "events", array(n). Written by hand
+// so that the splitter can size a batch by adding up its events' encodings, and build its bytes
+// by concatenating them (a test checks it against cbor-x for every array-length form).
+const BATCH_PREFIX = Uint8Array.of(0xb9, 0x00, 0x02, 0x61, 0x76, BATCH_VERSION, 0x66, ...new TextEncoder().encode('events'));
+
+function arrayHead(length: number): Uint8Array {
+  if (length < 24) return Uint8Array.of(0x80 + length);
+  if (length < 0x100) return Uint8Array.of(0x98, length);
+  if (length < 0x10000) return Uint8Array.of(0x99, length >> 8, length & 0xff);
+  return Uint8Array.of(0x9a, (length >>> 24) & 0xff, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff);
+}
+
+/** The most bytes a batch adds around its events. */
+export const BATCH_OVERHEAD_BYTES_MAX = BATCH_PREFIX.length + 5;
+
+export function encodeEvent(event: JournalEvent): Uint8Array {
+  return encodeMessage(event);
+}
+
+function concatBatch(encodedEvents: readonly Uint8Array[]): Uint8Array {
+  const head = arrayHead(encodedEvents.length);
+  let total = BATCH_PREFIX.length + head.length;
+  for (const bytes of encodedEvents) total += bytes.length;
+  const out = new Uint8Array(total);
+  out.set(BATCH_PREFIX, 0);
+  out.set(head, BATCH_PREFIX.length);
+  let offset = BATCH_PREFIX.length + head.length;
+  for (const bytes of encodedEvents) {
+    out.set(bytes, offset);
+    offset += bytes.length;
+  }
+  return out;
+}
+
+export function encodeBatch(events: readonly JournalEvent[]): Uint8Array {
+  return concatBatch(events.map(encodeEvent));
+}
+
+/** Decodes and validates a batch; throws EventInvalidError (field `batch...`) and the event errors. */
+export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = {}): EventBatch {
+  let value: unknown;
+  try {
+    value = decodeMessage(bytes);
+  } catch (error) {
+    throw new EventInvalidError('batch', `is not valid CBOR (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new EventInvalidError('batch', 'must be an object');
+  const record = value as Record<string, unknown>;
+  if (record.v !== BATCH_VERSION) throw new EventInvalidError('batch.v', `must be ${BATCH_VERSION}, got ${String(record.v)}`);
+  const events = record.events;
+  if (!Array.isArray(events)) throw new EventInvalidError('batch.events', 'must be an array');
+  if (events.length > BATCH_EVENTS_MAX) throw new EventInvalidError('batch.events', `holds ${events.length} events, more than ${BATCH_EVENTS_MAX}`);
+  for (const key of Object.keys(record)) {
+    if (key !== 'v' && key !== 'events') throw new EventInvalidError(`batch.${key}`, 'is not a known field');
+  }
+  return { v: BATCH_VERSION, events: events.map((event, i) => parseEvent(event, `batch.events[${i}]`, options)) };
+}
+
+export interface SplitLimits {
+  readonly eventsMax?: number;
+  readonly bytesMax?: number;
+}
+
+export interface SplitBatch {
+  readonly events: readonly JournalEvent[];
+  /** The batch's encoding: exactly encodeBatch(events). */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Cuts events, in order, into batches of at most `eventsMax` events and `bytesMax` encoded bytes
+ * each. Batches are independent transactions: a change that must be atomic has to fit in one.
+ * An event that alone exceeds the byte limit is an EventTooLargeError (it can never commit).
+ */
+export function splitIntoBatches(events: readonly JournalEvent[], limits: SplitLimits = {}): SplitBatch[] {
+  const eventsMax = limits.eventsMax ?? BATCH_EVENTS_MAX;
+  const bytesMax = limits.bytesMax ?? BATCH_BYTES_MAX;
+  if (!(eventsMax >= 1 && eventsMax <= BATCH_EVENTS_MAX)) throw new RangeError(`eventsMax must be 1..${BATCH_EVENTS_MAX}`);
+  if (!(bytesMax > BATCH_OVERHEAD_BYTES_MAX)) throw new RangeError(`bytesMax must exceed ${BATCH_OVERHEAD_BYTES_MAX}`);
+  const out: SplitBatch[] = [];
+  let pending: JournalEvent[] = [];
+  let pendingBytes: Uint8Array[] = [];
+  let pendingSize = 0;
+  const flush = (): void => {
+    if (pending.length === 0) return;
+    out.push({ events: pending, bytes: concatBatch(pendingBytes) });
+    pending = [];
+    pendingBytes = [];
+    pendingSize = 0;
+  };
+  events.forEach((event, position) => {
+    const bytes = encodeEvent(event);
+    if (bytes.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax) throw new EventTooLargeError(event.type, position, bytes.length, bytesMax - BATCH_OVERHEAD_BYTES_MAX);
+    if (pending.length === eventsMax || pendingSize + bytes.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax) flush();
+    pending.push(event);
+    pendingBytes.push(bytes);
+    pendingSize += bytes.length;
+  });
+  flush();
+  return out;
+}

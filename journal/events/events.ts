@@ -1,0 +1,176 @@
+// The journal's events: past-tense facts, one committed Raft entry holds a batch of them. Every
+// event carries `v`, the version of its type's schema, and `at`, the proposer's Env clock in ms
+// (so that applying it is a pure function: no manager reads its own clock). Updates and removals
+// carry `expectedVersion` (the object's meta.version the proposer read, or null for an
+// unconditional change): the store refuses a stale one at apply time, identically on every manager.
+import { EventInvalidError, EventTypeUnknownError, EventVersionUnsupportedError } from './errors.js';
+import {
+  blobSpecSchema, clusterSpecSchema, DESIRED_STATES, nodeDescriptionSchema, nodeSpecSchema, nodeStatusSchema,
+  serviceSpecSchema, taskSpecSchema, taskStatusSchema, networkSpecSchema,
+  type BlobSpec, type ClusterSpec, type DesiredState, type Labels, type NetworkSpec, type NodeDescription,
+  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceSpec, type TaskSpec, type TaskStatus,
+} from './objects.js';
+import { id, int, labels, nullable, obj, oneOf, type Check, type Shape } from './schema.js';
+
+interface Base {
+  readonly v: number;
+  readonly at: number;
+}
+interface Conditional {
+  /** The meta.version the proposer read; null: apply whatever the current version is. */
+  readonly expectedVersion: number | null;
+}
+
+export type ClusterCreated = Base & { readonly type: 'cluster.created'; readonly id: string; readonly spec: ClusterSpec };
+export type ClusterUpdated = Base & Conditional & { readonly type: 'cluster.updated'; readonly id: string; readonly spec: ClusterSpec };
+
+export type NodeRegistered = Base & { readonly type: 'node.registered'; readonly id: string; readonly spec: NodeSpec; readonly description: NodeDescription; readonly status: NodeStatus };
+export type NodeUpdated = Base & Conditional & { readonly type: 'node.updated'; readonly id: string; readonly spec: NodeSpec };
+export type NodeStatusChanged = Base & Conditional & { readonly type: 'node.statusChanged'; readonly id: string; readonly status: NodeStatus };
+export type NodeRemoved = Base & Conditional & { readonly type: 'node.removed'; readonly id: string };
+
+export type ServiceCreated = Base & { readonly type: 'service.created'; readonly id: string; readonly spec: ServiceSpec };
+export type ServiceUpdated = Base & Conditional & { readonly type: 'service.updated'; readonly id: string; readonly spec: ServiceSpec };
+export type ServiceRemoved = Base & Conditional & { readonly type: 'service.removed'; readonly id: string };
+
+export type TaskCreated = Base & {
+  readonly type: 'task.created';
+  readonly id: string;
+  readonly serviceId: string;
+  readonly slot: number;
+  readonly nodeId: string;
+  readonly spec: TaskSpec;
+  readonly serviceVersion: number;
+  readonly desiredState: DesiredState;
+  readonly status: TaskStatus;
+};
+export type TaskAssigned = Base & Conditional & { readonly type: 'task.assigned'; readonly id: string; readonly nodeId: string; readonly status: TaskStatus };
+export type TaskStatusChanged = Base & Conditional & { readonly type: 'task.statusChanged'; readonly id: string; readonly status: TaskStatus };
+export type TaskDesiredStateChanged = Base & Conditional & { readonly type: 'task.desiredStateChanged'; readonly id: string; readonly desiredState: DesiredState };
+export type TaskRemoved = Base & Conditional & { readonly type: 'task.removed'; readonly id: string };
+
+export type NetworkCreated = Base & { readonly type: 'network.created'; readonly id: string; readonly spec: NetworkSpec };
+export type NetworkRemoved = Base & Conditional & { readonly type: 'network.removed'; readonly id: string };
+
+export type SecretCreated = Base & { readonly type: 'secret.created'; readonly id: string; readonly spec: BlobSpec };
+/** Only labels of a secret may change (its data and name are immutable, as in SwarmKit). */
+export type SecretUpdated = Base & Conditional & { readonly type: 'secret.updated'; readonly id: string; readonly labels: Labels };
+export type SecretRemoved = Base & Conditional & { readonly type: 'secret.removed'; readonly id: string };
+
+export type ConfigCreated = Base & { readonly type: 'config.created'; readonly id: string; readonly spec: BlobSpec };
+export type ConfigRemoved = Base & Conditional & { readonly type: 'config.removed'; readonly id: string };
+
+export type JournalEvent =
+  | ClusterCreated | ClusterUpdated
+  | NodeRegistered | NodeUpdated | NodeStatusChanged | NodeRemoved
+  | ServiceCreated | ServiceUpdated | ServiceRemoved
+  | TaskCreated | TaskAssigned | TaskStatusChanged | TaskDesiredStateChanged | TaskRemoved
+  | NetworkCreated | NetworkRemoved
+  | SecretCreated | SecretUpdated | SecretRemoved
+  | ConfigCreated | ConfigRemoved;
+
+export type EventType = JournalEvent['type'];
+export type EventOfType<T extends EventType> = Extract<JournalEvent, { type: T }>;
+
+/**
+ * The current schema version of each event type. Raising one requires an upgrade from the
+ * previous version in EVENT_UPGRADES: the journal is a contract, and old entries stay readable.
+ */
+export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
+  'cluster.created': 1, 'cluster.updated': 1,
+  'node.registered': 1, 'node.updated': 1, 'node.statusChanged': 1, 'node.removed': 1,
+  'service.created': 1, 'service.updated': 1, 'service.removed': 1,
+  'task.created': 1, 'task.assigned': 1, 'task.statusChanged': 1, 'task.desiredStateChanged': 1, 'task.removed': 1,
+  'network.created': 1, 'network.removed': 1,
+  'secret.created': 1, 'secret.updated': 1, 'secret.removed': 1,
+  'config.created': 1, 'config.removed': 1,
+};
+
+export const EVENT_TYPES = Object.keys(EVENT_VERSIONS) as readonly EventType[];
+
+/** A raw decoded event: a plain record, not validated yet. */
+export type RawEvent = Record<string, unknown>;
+
+/**
+ * Upgrades of raw events: `upgrades[type][n]` turns version n into version n + 1. The decoder
+ * chains them from the stored version up to the current one, then validates the result.
+ */
+export type EventUpgrades = { readonly [type: string]: { readonly [fromVersion: number]: (event: RawEvent) => RawEvent } };
+
+/** Only v1 exists so far. */
+export const EVENT_UPGRADES: EventUpgrades = {};
+
+const at = int(0);
+const version = nullable(int(1));
+const desiredState = oneOf(DESIRED_STATES);
+
+function shape<T extends JournalEvent>(type: T['type'], fields: Omit<Shape<T>, 'type' | 'v' | 'at'>): Check<T> {
+  return obj<T>({ type: oneOf([type]), v: int(1), at, ...fields } as unknown as Shape<T>);
+}
+
+const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> } = {
+  'cluster.created': shape<ClusterCreated>('cluster.created', { id, spec: clusterSpecSchema }),
+  'cluster.updated': shape<ClusterUpdated>('cluster.updated', { id, spec: clusterSpecSchema, expectedVersion: version }),
+  'node.registered': shape<NodeRegistered>('node.registered', { id, spec: nodeSpecSchema, description: nodeDescriptionSchema, status: nodeStatusSchema }),
+  'node.updated': shape<NodeUpdated>('node.updated', { id, spec: nodeSpecSchema, expectedVersion: version }),
+  'node.statusChanged': shape<NodeStatusChanged>('node.statusChanged', { id, status: nodeStatusSchema, expectedVersion: version }),
+  'node.removed': shape<NodeRemoved>('node.removed', { id, expectedVersion: version }),
+  'service.created': shape<ServiceCreated>('service.created', { id, spec: serviceSpecSchema }),
+  'service.updated': shape<ServiceUpdated>('service.updated', { id, spec: serviceSpecSchema, expectedVersion: version }),
+  'service.removed': shape<ServiceRemoved>('service.removed', { id, expectedVersion: version }),
+  'task.created': shape<TaskCreated>('task.created', {
+    id, serviceId: id, slot: int(0), nodeId: (value, field) => (value === '' ? '' : id(value, field)),
+    spec: taskSpecSchema, serviceVersion: int(0), desiredState, status: taskStatusSchema,
+  }),
+  'task.assigned': shape<TaskAssigned>('task.assigned', { id, nodeId: id, status: taskStatusSchema, expectedVersion: version }),
+  'task.statusChanged': shape<TaskStatusChanged>('task.statusChanged', { id, status: taskStatusSchema, expectedVersion: version }),
+  'task.desiredStateChanged': shape<TaskDesiredStateChanged>('task.desiredStateChanged', { id, desiredState, expectedVersion: version }),
+  'task.removed': shape<TaskRemoved>('task.removed', { id, expectedVersion: version }),
+  'network.created': shape<NetworkCreated>('network.created', { id, spec: networkSpecSchema }),
+  'network.removed': shape<NetworkRemoved>('network.removed', { id, expectedVersion: version }),
+  'secret.created': shape<SecretCreated>('secret.created', { id, spec: blobSpecSchema }),
+  'secret.updated': shape<SecretUpdated>('secret.updated', { id, labels, expectedVersion: version }),
+  'secret.removed': shape<SecretRemoved>('secret.removed', { id, expectedVersion: version }),
+  'config.created': shape<ConfigCreated>('config.created', { id, spec: blobSpecSchema }),
+  'config.removed': shape<ConfigRemoved>('config.removed', { id, expectedVersion: version }),
+};
+
+export interface EventSchemaOptions {
+  /** Current version per type; defaults to EVENT_VERSIONS. */
+  readonly versions?: { readonly [type: string]: number };
+  /** Defaults to EVENT_UPGRADES. */
+  readonly upgrades?: EventUpgrades;
+}
+
+/**
+ * Validates one decoded value as an event, upgrading older versions first. Throws
+ * EventTypeUnknownError, EventVersionUnsupportedError or EventInvalidError (naming the field,
+ * prefixed with `field`); never returns a value it has not checked.
+ */
+export function parseEvent(value: unknown, field = 'event', options: EventSchemaOptions = {}): JournalEvent {
+  const versions: { readonly [type: string]: number } = options.versions ?? EVENT_VERSIONS;
+  const upgrades = options.upgrades ?? EVENT_UPGRADES;
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new EventInvalidError(field, 'must be an object');
+  }
+  let raw = value as RawEvent;
+  const type = raw.type;
+  if (typeof type !== 'string') throw new EventInvalidError(`${field}.type`, 'must be a string');
+  if (!Object.hasOwn(EVENT_SCHEMAS, type) || !Object.hasOwn(versions, type)) throw new EventTypeUnknownError(type);
+  const current = versions[type]!;
+  const stored = raw.v;
+  if (typeof stored !== 'number' || !Number.isSafeInteger(stored)) throw new EventInvalidError(`${field}.v`, 'must be an integer');
+  if (stored > current) throw new EventVersionUnsupportedError(type, stored, current);
+  for (let from = stored; from < current; from++) {
+    const upgrade = upgrades[type]?.[from];
+    if (!upgrade) throw new EventVersionUnsupportedError(type, stored, current);
+    raw = upgrade(raw);
+    if (raw.v !== from + 1) throw new EventInvalidError(`${field}.v`, `upgrade of '${type}' from ${from} produced version ${String(raw.v)}`);
+  }
+  return (EVENT_SCHEMAS[type as EventType] as Check<JournalEvent>)(raw, field);
+}
+
+/** The object kind an event is about. */
+export function kindOfEvent(event: JournalEvent): ObjectKind {
+  return event.type.slice(0, event.type.indexOf('.')) as ObjectKind;
+}

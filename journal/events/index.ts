@@ -1,0 +1,6 @@
+// The journal's events: objects, event types, their versioned schema and batches.
+export * from './errors.js';
+export * from './objects.js';
+export * from './events.js';
+export * from './batch.js';
+export { type Check } from './schema.js';

@@ -1,0 +1,206 @@
+// The event schema: every event type round-trips through CBOR, decoding refuses unknown types,
+// unsupported versions and malformed fields with typed errors naming the field, older versions
+// are upgraded, and batches encode, decode and split within their limits.
+import fc from 'fast-check';
+import {
+  BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_TYPES, EventInvalidError, EventTooLargeError, EventTypeUnknownError,
+  EventVersionUnsupportedError, decodeBatch, encodeBatch, encodeEvent, kindOfEvent, parseEvent, splitIntoBatches,
+  type EventUpgrades, type JournalEvent, type RawEvent,
+} from '../../journal/index.js';
+import { decodeMessage, encodeMessage } from '../../runtime/index.js';
+import { blob, eventArb, oneOfEach, status } from './journal-fixtures.js';
+
+/** The error a function throws (the test fails if it returns). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+const roundTrip = (event: JournalEvent): JournalEvent => parseEvent(decodeMessage(encodeEvent(event)));
+
+describe('events', () => {
+  test('the fixture covers every event type, and each round-trips through CBOR unchanged', () => {
+    const events = oneOfEach();
+    expect(new Set(events.map((e) => e.type))).toEqual(new Set(EVENT_TYPES));
+    expect(EVENT_TYPES).toHaveLength(21);
+    for (const event of events) expect(roundTrip(event)).toEqual(event);
+  });
+
+  test('every kind has its facts', () => {
+    const kinds = new Set(oneOfEach().map(kindOfEvent));
+    expect([...kinds].sort()).toEqual(['cluster', 'config', 'network', 'node', 'secret', 'service', 'task']);
+  });
+
+  test('an unknown type is refused naming the field type', () => {
+    const error = thrown(() => parseEvent({ type: 'task.exploded', v: 1, at: 0, id: 't1' }));
+    expect(error).toBeInstanceOf(EventTypeUnknownError);
+    expect(error).toMatchObject({ code: 'EVENT_TYPE_UNKNOWN', field: 'type', type: 'task.exploded' });
+    // Not a property of Object.prototype either.
+    expect(thrown(() => parseEvent({ type: 'constructor', v: 1 }))).toBeInstanceOf(EventTypeUnknownError);
+  });
+
+  test('a newer version, or an older one without an upgrade, is refused naming the field v', () => {
+    const event = { ...oneOfEach()[0]!, v: 2 };
+    const newer = thrown(() => parseEvent(event));
+    expect(newer).toBeInstanceOf(EventVersionUnsupportedError);
+    expect(newer).toMatchObject({ field: 'v', version: 2, currentVersion: 1, type: 'cluster.created' });
+    expect(thrown(() => parseEvent({ ...event, v: 0 }))).toMatchObject({ code: 'EVENT_VERSION_UNSUPPORTED', version: 0 });
+    expect(thrown(() => parseEvent({ ...event, v: '1' }))).toMatchObject({ code: 'EVENT_INVALID', field: 'event.v' });
+  });
+
+  test('malformed fields are refused with the path of the field', () => {
+    const task = oneOfEach().find((e) => e.type === 'task.created')!;
+    const cases: [unknown, string, RegExp][] = [
+      [{ ...task, status: { state: 'running', message: '', timestamp: 1 } }, 'event.status.err', /missing/],
+      [{ ...task, status: { ...status('running'), state: 'exploded' } }, 'event.status.state', /one of/],
+      [{ ...task, slot: -1 }, 'event.slot', /at least 0/],
+      [{ ...task, slot: 1.5 }, 'event.slot', /integer/],
+      [{ ...task, id: '' }, 'event.id', /empty/],
+      [{ ...task, extra: 1 }, 'event.extra', /not a known field/],
+      [{ ...task, spec: { ...task.spec, container: { ...task.spec.container, args: ['ok', 7] } } }, 'event.spec.container.args[1]', /string/],
+      [{ ...task, spec: { ...task.spec, container: { ...task.spec.container, labels: { a: 1 } } } }, 'event.spec.container.labels.a', /string/],
+      [{ ...oneOfEach().find((e) => e.type === 'secret.created')!, spec: { ...blob('s'), data: 'text' } }, 'event.spec.data', /bytes/],
+      [{ ...oneOfEach().find((e) => e.type === 'service.created')!, spec: { ...oneOfEach().find((e) => e.type === 'service.created')!.spec, mode: { kind: 'daemon' } } }, 'event.spec.mode.kind', /one of/],
+      [[task], 'event', /object/],
+      [null, 'event', /object/],
+    ];
+    for (const [value, field, reason] of cases) {
+      const error = thrown(() => parseEvent(value));
+      expect(error).toBeInstanceOf(EventInvalidError);
+      expect((error as EventInvalidError).field).toBe(field);
+      expect((error as EventInvalidError).reason).toMatch(reason);
+    }
+  });
+
+  test('a fabricated v0 of task.statusChanged is upgraded to v1 on decode', () => {
+    // v0 (fabricated): the status had no err, and the state was upper case, as in SwarmKit's enum.
+    const upgrades: EventUpgrades = {
+      'task.statusChanged': {
+        0: (raw: RawEvent): RawEvent => {
+          const old = raw.status as { state: string; message: string; timestamp: number };
+          return { ...raw, v: 1, status: { state: old.state.toLowerCase(), message: old.message, timestamp: old.timestamp, err: '' } };
+        },
+      },
+    };
+    const v0 = { type: 'task.statusChanged', v: 0, at: 5, id: 't1', status: { state: 'RUNNING', message: 'started', timestamp: 4 }, expectedVersion: null };
+    const bytes = encodeMessage({ v: 1, events: [v0] });
+    expect(decodeBatch(bytes, { upgrades }).events).toEqual([
+      { type: 'task.statusChanged', v: 1, at: 5, id: 't1', status: { state: 'running', message: 'started', timestamp: 4, err: '' }, expectedVersion: null },
+    ]);
+    // Without the upgrade the same bytes are refused, not misread.
+    expect(thrown(() => decodeBatch(bytes))).toBeInstanceOf(EventVersionUnsupportedError);
+    // An upgrade that forgets to raise v is caught.
+    const broken: EventUpgrades = { 'task.statusChanged': { 0: (raw) => raw } };
+    expect(thrown(() => decodeBatch(bytes, { upgrades: broken }))).toMatchObject({ code: 'EVENT_INVALID', field: 'batch.events[0].v' });
+  });
+
+  test('a chain of upgrades runs in order (v0 -> v1 -> v2)', () => {
+    const seen: number[] = [];
+    const upgrades: EventUpgrades = {
+      'node.removed': {
+        0: (raw) => (seen.push(0), { ...raw, v: 1, expectedVersion: null }),
+        1: (raw) => (seen.push(1), { ...raw, v: 2 }),
+      },
+    };
+    const event = parseEvent({ type: 'node.removed', v: 0, at: 1, id: 'n1' }, 'event', { upgrades, versions: { 'node.removed': 2 } });
+    expect(seen).toEqual([0, 1]);
+    expect(event).toEqual({ type: 'node.removed', v: 2, at: 1, id: 'n1', expectedVersion: null });
+  });
+
+  test('property: a mangled event is refused with a typed error or decoded as valid; it never crashes', () => {
+    const garbage = fc.oneof(fc.constant(null), fc.constant(undefined), fc.integer(), fc.string(), fc.double(), fc.boolean(), fc.array(fc.nat(), { maxLength: 2 }), fc.uint8Array({ maxLength: 2 }), fc.object({ maxDepth: 1 }));
+    fc.assert(fc.property(eventArb, fc.array(fc.nat()), garbage, fc.boolean(), (event, path, junk, remove) => {
+      // Walk a random path into the event and replace (or delete) what is there.
+      const copy = structuredClone(event) as unknown as Record<string, unknown>;
+      let node: Record<string, unknown> = copy;
+      for (const step of path) {
+        const keys = Object.keys(node);
+        if (keys.length === 0) break;
+        const key = keys[step % keys.length]!;
+        const child = node[key];
+        if (typeof child !== 'object' || child === null || child instanceof Uint8Array) break;
+        node = child as Record<string, unknown>;
+      }
+      const keys = Object.keys(node);
+      if (keys.length === 0) return;
+      const key = keys[(path[0] ?? 0) % keys.length]!;
+      if (remove) delete node[key];
+      else node[key] = junk;
+      try {
+        const parsed = parseEvent(decodeMessage(encodeMessage(copy)));
+        // Accepted: then it must be a valid event (it re-parses to itself).
+        expect(parseEvent(parsed)).toEqual(parsed);
+      } catch (error) {
+        expect(error instanceof EventInvalidError || error instanceof EventTypeUnknownError || error instanceof EventVersionUnsupportedError).toBe(true);
+      }
+    }), { numRuns: 500 });
+  });
+});
+
+describe('batches', () => {
+  test('the hand-written batch head matches cbor-x for every array-length form', () => {
+    const event = oneOfEach()[0]!;
+    for (const n of [0, 1, 23, 24, 255, 256, BATCH_EVENTS_MAX]) {
+      const events = Array.from({ length: n }, () => event);
+      expect(Buffer.from(encodeBatch(events)).equals(Buffer.from(encodeMessage({ v: 1, events })))).toBe(true);
+    }
+  });
+
+  test('a batch round-trips and its errors name the event', () => {
+    const events = oneOfEach();
+    expect(decodeBatch(encodeBatch(events))).toEqual({ v: 1, events });
+    const bad = encodeMessage({ v: 1, events: [events[0], { ...events[1], id: 7 }] });
+    expect(thrown(() => decodeBatch(bad))).toMatchObject({ code: 'EVENT_INVALID', field: 'batch.events[1].id' });
+    expect(thrown(() => decodeBatch(encodeMessage({ v: 2, events: [] })))).toMatchObject({ field: 'batch.v' });
+    expect(thrown(() => decodeBatch(encodeMessage({ v: 1, events: {} })))).toMatchObject({ field: 'batch.events' });
+    expect(thrown(() => decodeBatch(encodeMessage({ v: 1, events: [], more: 1 })))).toMatchObject({ field: 'batch.more' });
+    expect(thrown(() => decodeBatch(Uint8Array.of(0xff, 0x00, 0x13)))).toBeInstanceOf(EventInvalidError);
+    expect(thrown(() => decodeBatch(encodeMessage({ v: 1, events: Array.from({ length: BATCH_EVENTS_MAX + 1 }, () => events[0]) })))).toMatchObject({ field: 'batch.events' });
+  });
+
+  test('property: the splitter keeps order, respects both limits, and cuts only when the next event would not fit', () => {
+    fc.assert(fc.property(fc.array(eventArb, { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1_200, max: 6_000 }), (events, eventsMax, bytesMax) => {
+      let batches;
+      try {
+        batches = splitIntoBatches(events, { eventsMax, bytesMax });
+      } catch (error) {
+        // Only if some event alone cannot fit.
+        expect(error).toBeInstanceOf(EventTooLargeError);
+        const { position, bytes } = error as EventTooLargeError;
+        expect(encodeEvent(events[position]!).length).toBe(bytes);
+        return;
+      }
+      expect(batches.flatMap((b) => b.events)).toEqual(events);
+      batches.forEach((batch, i) => {
+        expect(batch.events.length).toBeGreaterThan(0);
+        expect(batch.events.length).toBeLessThanOrEqual(eventsMax);
+        expect(batch.bytes.length).toBeLessThanOrEqual(bytesMax);
+        expect(Buffer.from(batch.bytes).equals(Buffer.from(encodeBatch(batch.events)))).toBe(true);
+        const next = batches[i + 1];
+        if (next) {
+          const grown = [...batch.events, next.events[0]!];
+          expect(grown.length > eventsMax || encodeBatch(grown).length + 5 > bytesMax).toBe(true);
+        }
+      });
+    }), { numRuns: 300 });
+  });
+
+  test('defaults: 1,000 events or 1.5 MiB per batch', () => {
+    expect(BATCH_BYTES_MAX).toBe(1_572_864);
+    const small = Array.from({ length: 2_500 }, () => oneOfEach()[20]!);
+    expect(splitIntoBatches(small).map((b) => b.events.length)).toEqual([1_000, 1_000, 500]);
+    const big = Array.from({ length: 5 }, (_, i): JournalEvent => ({ type: 'secret.created', v: 1, at: 0, id: `s${i}`, spec: { ...blob(`s${i}`), data: new Uint8Array(400 * 1024) } }));
+    expect(splitIntoBatches(big).map((b) => b.events.length)).toEqual([3, 2]);
+  });
+
+  test('an event larger than a batch alone is a typed error naming its position', () => {
+    const huge: JournalEvent = { type: 'config.created', v: 1, at: 0, id: 'big', spec: { ...blob('big'), data: new Uint8Array(BATCH_BYTES_MAX) } };
+    const error = thrown(() => splitIntoBatches([oneOfEach()[0]!, huge]));
+    expect(error).toBeInstanceOf(EventTooLargeError);
+    expect(error).toMatchObject({ code: 'EVENT_TOO_LARGE', position: 1, type: 'config.created' });
+  });
+});
