@@ -4,7 +4,7 @@
 // written.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { KvLogStorage, LogCorruptError, type Entry } from '../journal/index.js';
+import { KvLogStorage, LogCorruptError, decodeBatch, type Entry, type JournalEvent } from '../journal/index.js';
 import { decodeConfChange } from '../raft/index.js';
 import type { KvKey, KvOp, KvStore } from '../runtime/index.js';
 import { LevelStorage } from '../runtime/env/real/index.js';
@@ -67,7 +67,21 @@ function describeEntry(entry: Entry): string {
       return `${head}  (undecodable conf change: ${(error as Error).message})`;
     }
   }
-  return entry.data.byteLength === 0 ? `${head}  (empty: a new leader's first entry)` : `${head}  ${entry.data.byteLength} bytes`;
+  if (entry.data.byteLength === 0) return `${head}  (empty: a new leader's first entry)`;
+  let events: readonly JournalEvent[];
+  try {
+    events = decodeBatch(entry.data).events;
+  } catch (error) {
+    return `${head}  ${entry.data.byteLength} bytes (not an event batch: ${(error as Error).message})`;
+  }
+  return [`${head}  ${events.length} event${events.length === 1 ? '' : 's'}, ${entry.data.byteLength} bytes`, ...events.map(describeEvent)].join('\n');
+}
+
+/** One event on one line: its type and id, then the rest as compact JSON (long ones cut). */
+function describeEvent(event: JournalEvent): string {
+  const { type, id, v, ...rest } = event as JournalEvent & { id?: string };
+  const json = JSON.stringify(rest, (_key, value: unknown) => (value instanceof Uint8Array ? `<${value.byteLength} bytes>` : value));
+  return `            ${type} ${id ?? ''} v${v} ${json.length > 200 ? `${json.slice(0, 199)}…` : json}`;
 }
 
 function describeRecovery(storage: KvLogStorage, kv: ReadOnlyKv, out: Out): void {

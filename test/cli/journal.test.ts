@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KvLogStorage } from '../../journal/index.js';
+import { KvLogStorage, encodeBatch } from '../../journal/index.js';
+import { blob, networkSpec } from '../journal/journal-fixtures.js';
 import { encodeConfChange } from '../../raft/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 
@@ -39,7 +40,11 @@ async function stateDir(): Promise<string> {
   await log.save({ entries: [{ index: 2, term: 2, type: 'confChange', data: encodeConfChange({ type: 'addLearner', peer: 'm2' }) }] });
   await log.save({
     hardState: { term: 2, vote: 'm1', commit: 4 },
-    entries: [3, 4, 5].map((index) => ({ index, term: 2, type: 'normal' as const, data: new Uint8Array(10 * index) })),
+    entries: [
+      { index: 3, term: 2, type: 'normal', data: new Uint8Array(30) },
+      { index: 4, term: 2, type: 'normal', data: encodeBatch([{ type: 'network.created', v: 1, at: 7, id: 'net1', spec: networkSpec('backend') }, { type: 'secret.created', v: 1, at: 7, id: 'sec1', spec: blob('db-password', 'hunter2') }]) },
+      { index: 5, term: 2, type: 'normal', data: new Uint8Array(50) },
+    ],
   });
   await log.close();
   return dir;
@@ -55,15 +60,19 @@ describe('swarm journal', () => {
     expect(lines[0]).toBe('hard state: term 2, vote m1, commit 4');
     expect(lines[1]).toBe('snapshot: index 0, term 0, 0 bytes; voters [m1], learners []');
     expect(lines[2]).toBe('entries: 5 (1..5)');
-    expect(lines.slice(3).map((l) => l.trim().replace(/\s+/g, ' '))).toEqual([
-      "1 term 2 normal (empty: a new leader's first entry)",
-      '2 term 2 confChange {"type":"addLearner","peer":"m2"}',
-      '3 term 2 normal 30 bytes',
-      '4 term 2 normal 40 bytes',
-      '5 term 2 normal 50 bytes',
-    ]);
+    const body = lines.slice(3).map((l) => l.trim().replace(/\s+/g, ' '));
+    expect(body[0]).toBe("1 term 2 normal (empty: a new leader's first entry)");
+    expect(body[1]).toBe('2 term 2 confChange {"type":"addLearner","peer":"m2"}');
+    expect(body[2]).toMatch(/^3 term 2 normal 30 bytes \(not an event batch: .+\)$/);
+    expect(body[3]).toMatch(/^4 term 2 normal 2 events, \d+ bytes$/);
+    expect(body[4]).toMatch(/^network\.created net1 v1 \{"at":7,"spec":\{"annotations":\{"name":"backend",/);
+    // A secret's data is never printed, only its size.
+    expect(body[5]).toMatch(/^secret\.created sec1 v1 .*"data":"<7 bytes>"/);
+    expect(stdout).not.toContain('hunter2');
+    expect(body[6]).toMatch(/^5 term 2 normal 50 bytes \(not an event batch/);
+    expect(body).toHaveLength(7);
     const tail = await swarm('journal', 'dump', '--state-dir', dir, '--tail', '2');
-    expect(tail.stdout.trimEnd().split('\n').slice(3).map((l) => l.trim().split(/\s+/)[0])).toEqual(['4', '5']);
+    expect(tail.stdout.trimEnd().split('\n').slice(3).filter((l) => /^ *\d+ +term/.test(l)).map((l) => l.trim().split(/\s+/)[0])).toEqual(['4', '5']);
   }, 60_000);
 
   test('check passes a sound journal and names the key of a damaged record, changing nothing', async () => {
