@@ -1,0 +1,165 @@
+// The journal benchmark: events applied per second to the store (batches of 1 and of 200), and
+// the store's snapshot (size, time to serialize and to restore) at 100,000 tasks, each beside a
+// baseline measured in the same run. A benchmark, not a test: it prints figures and exits 0.
+//
+//   npm run bench:journal     (= node --expose-gc --import tsx bench/journal.ts)
+//
+// Workload: a cluster, 50 nodes, 100 services; then 100,000 tasks, each created, assigned and
+// moved through five observed states (accepted, preparing, ready, starting, running): 700,000
+// events. The baseline for apply is the least a projection must do: put each event's object into
+// a Map by id (no indexes, no versions, no checks). The baseline for the snapshot is cbor-x
+// encoding and decoding the same objects as they are (no canonical key order, no validation).
+import os from 'node:os';
+import { Store, decodeBatch, encodeBatch, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
+import { decodeMessage, encodeMessage } from '../runtime/index.js';
+import { monotonicMs } from '../runtime/env/real/index.js';
+
+const TASKS = 100_000;
+const NODES = 50;
+const SERVICES = 100;
+const BATCH = 200;
+const RUNS = 3;
+
+const gcFn = globalThis.gc;
+if (gcFn === undefined) throw new Error('run with node --expose-gc (npm run bench:journal does)');
+const gc: () => void = () => gcFn();
+
+const at = 1_700_000_000_000;
+const labels = {};
+const taskSpec: TaskSpec = {
+  container: { image: 'registry.local/web:1.0', command: [], args: ['--port', '8080'], env: ['MODE=prod'], labels },
+  resources: { limits: { nanoCpus: 5e8, memoryBytes: 2 ** 28 }, reservations: { nanoCpus: 1e8, memoryBytes: 2 ** 26 } },
+  restartPolicy: { condition: 'onFailure', delayMs: 5_000, maxAttempts: 3, windowMs: 60_000 },
+  placement: { constraints: ['node.labels.tier==web'], maxReplicasPerNode: 0 },
+  networks: [],
+  secrets: [],
+  configs: [],
+};
+const updateConfig = { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 5_000, maxFailureRatio: 0.1, order: 'startFirst' } as const;
+const serviceSpec = (name: string): ServiceSpec => ({
+  annotations: { name, labels },
+  task: taskSpec,
+  mode: { kind: 'replicated', replicas: TASKS / SERVICES },
+  update: updateConfig,
+  rollback: updateConfig,
+  endpoint: { ports: [] },
+});
+const status = (state: TaskStatus['state']): TaskStatus => ({ state, message: state, timestamp: at, err: '' });
+
+function workload(): JournalEvent[] {
+  const events: JournalEvent[] = [];
+  for (let n = 0; n < NODES; n++) {
+    events.push({
+      type: 'node.registered', v: 1, at, id: `node${n}`,
+      spec: { annotations: { name: `host-${n}`, labels: { tier: 'web' } }, role: 'worker', availability: 'active' },
+      description: { hostname: `host-${n}`, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 8e9, memoryBytes: 2 ** 34 }, engineLabels: {} },
+      status: { state: 'ready', message: '', addr: '127.0.0.1' },
+    });
+  }
+  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: 1, at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
+  for (let t = 0; t < TASKS; t++) {
+    const id = `task${t}`;
+    events.push({ type: 'task.created', v: 1, at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1, desiredState: 'running', status: status('pending') });
+  }
+  for (let t = 0; t < TASKS; t++) events.push({ type: 'task.assigned', v: 1, at, id: `task${t}`, nodeId: `node${t % NODES}`, status: status('assigned'), expectedVersion: null });
+  for (const state of ['accepted', 'preparing', 'ready', 'starting', 'running'] as const) {
+    for (let t = 0; t < TASKS; t++) events.push({ type: 'task.statusChanged', v: 1, at, id: `task${t}`, status: status(state), expectedVersion: null });
+  }
+  return events;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] as number;
+}
+
+function timed(fn: () => void): number {
+  gc();
+  const t0 = monotonicMs();
+  fn();
+  return monotonicMs() - t0;
+}
+
+/** The median of RUNS timed runs after one warm-up. */
+function bench(fn: () => void): number {
+  fn();
+  return median(Array.from({ length: RUNS }, () => timed(fn)));
+}
+
+function applyAll(events: readonly JournalEvent[], batch: number): Store {
+  const store = new Store();
+  let index = 0;
+  for (let i = 0; i < events.length; i += batch) {
+    const result = store.applyBatch(batch === 1 ? [events[i] as JournalEvent] : events.slice(i, i + batch), ++index);
+    if (!result.applied) throw new Error(`batch at ${index} refused: ${result.error.message}`);
+  }
+  return store;
+}
+
+/** The baseline projection: each event's object put into a Map by id. */
+function mapAll(events: readonly JournalEvent[], batch: number): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (let i = 0; i < events.length; i += batch) {
+    const end = Math.min(events.length, i + batch);
+    for (let j = i; j < end; j++) {
+      const e = events[j] as JournalEvent & { id: string };
+      map.set(e.id, { ...(map.get(e.id) as object | undefined), ...e });
+    }
+  }
+  return map;
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const rows: Array<[string, string, string, string, string, string]> = [];
+const row = (figure: string, value: string, baseline: string, ratio: string, goal = '-', met = 'info'): void => void rows.push([figure, value, baseline, ratio, goal, met]);
+
+const started = monotonicMs();
+console.log(`journal bench: node ${process.version}, ${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? '?'}, load average ${os.loadavg()[0]?.toFixed(2)}`);
+const events = workload();
+console.log(`workload: ${NODES} nodes, ${SERVICES} services, ${fmt(TASKS)} tasks created, assigned and moved through 5 states: ${fmt(events.length)} events; median of ${RUNS} runs after a warm-up\n`);
+
+for (const batch of [1, BATCH]) {
+  const storeMs = bench(() => void applyAll(events, batch));
+  const mapMs = bench(() => void mapAll(events, batch));
+  const rate = events.length / (storeMs / 1000);
+  const baseRate = events.length / (mapMs / 1000);
+  console.log(`apply, batches of ${batch}: store ${fmt(rate)} events/s (${storeMs.toFixed(0)} ms); Map-by-id baseline ${fmt(baseRate)} events/s (${mapMs.toFixed(0)} ms)`);
+  row(`apply, batches of ${batch}`, `${fmt(rate)}/s`, `(Map by id ${fmt(baseRate)}/s)`, `${(rate / baseRate).toFixed(2)}x`, '>= 500,000/s', rate >= 500_000 ? 'yes' : 'NO');
+}
+
+// Decoding the entries is part of applying them on a manager: measured on its own.
+const batches: Uint8Array[] = [];
+for (let i = 0; i < events.length; i += BATCH) batches.push(encodeBatch(events.slice(i, i + BATCH)));
+const decodeMs = bench(() => {
+  for (const b of batches) decodeBatch(b);
+});
+const rawDecodeMs = bench(() => {
+  for (const b of batches) decodeMessage(b);
+});
+console.log(`decode (validate + upgrade), batches of ${BATCH}: ${fmt(events.length / (decodeMs / 1000))} events/s; cbor-x alone ${fmt(events.length / (rawDecodeMs / 1000))} events/s`);
+row(`decode batches of ${BATCH} (schema-checked)`, `${fmt(events.length / (decodeMs / 1000))}/s`, `(cbor-x alone ${fmt(events.length / (rawDecodeMs / 1000))}/s)`, `${(rawDecodeMs / decodeMs).toFixed(2)}x`);
+
+const store = applyAll(events, BATCH);
+const objects = NODES + SERVICES + TASKS;
+let bytes: Uint8Array = new Uint8Array(0);
+const serializeMs = bench(() => {
+  bytes = store.serialize();
+});
+const restoreMs = bench(() => void Store.restore(bytes));
+const plain = [...store.list('task'), ...store.list('service'), ...store.list('node')];
+let plainBytes: Uint8Array = new Uint8Array(0);
+const plainEncodeMs = bench(() => {
+  plainBytes = encodeMessage(plain);
+});
+const plainDecodeMs = bench(() => void decodeMessage(plainBytes));
+console.log(`snapshot of ${fmt(objects)} objects: ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB; serialize ${serializeMs.toFixed(0)} ms, restore ${restoreMs.toFixed(0)} ms; cbor-x of the same objects ${(plainBytes.byteLength / 2 ** 20).toFixed(1)} MiB, encode ${plainEncodeMs.toFixed(0)} ms, decode ${plainDecodeMs.toFixed(0)} ms`);
+row(`snapshot size, ${fmt(objects)} objects`, `${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB`, `(plain cbor-x ${(plainBytes.byteLength / 2 ** 20).toFixed(1)} MiB)`, `${(bytes.byteLength / plainBytes.byteLength).toFixed(2)}x`);
+row(`snapshot serialize, ${fmt(objects)} objects`, `${serializeMs.toFixed(0)} ms`, `(plain cbor-x ${plainEncodeMs.toFixed(0)} ms)`, `${(serializeMs / plainEncodeMs).toFixed(2)}x`);
+row(`snapshot restore, ${fmt(objects)} objects`, `${restoreMs.toFixed(0)} ms`, `(plain cbor-x ${plainDecodeMs.toFixed(0)} ms)`, `${(restoreMs / plainDecodeMs).toFixed(2)}x`);
+
+const header = ['figure', 'value', 'baseline', 'ratio', 'goal', 'met?'] as const;
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ');
+console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}`);
+for (const r of rows) console.log(line(r));
+console.log(`\nbench took ${((monotonicMs() - started) / 1000).toFixed(1)} s; load average ${os.loadavg()[0]?.toFixed(2)}`);
