@@ -41,7 +41,7 @@ import {
   sealSnapshot,
 } from './records.js';
 import { EMPTY_HARD_STATE, EMPTY_SNAPSHOT } from './types.js';
-import type { ConfState, Entry, HardState, LogStorage, LogWrite, Snapshot } from './types.js';
+import type { ConfState, Entry, HardState, LogCipher, LogStorage, LogWrite, Snapshot, SnapshotMeta } from './types.js';
 
 export interface KvLogStorageOptions {
   /**
@@ -49,6 +49,12 @@ export interface KvLogStorageOptions {
    * durably by open. A store that holds anything keeps its own and ignores this.
    */
   readonly initialConfState?: ConfState;
+  /**
+   * Encryption at rest: every entry's data and every snapshot's data is sealed on write and
+   * opened at open (a DecryptionError if it fails); the in-memory log stays plaintext. Without
+   * it, data is stored as is. A log must always be opened the same way it was written.
+   */
+  readonly cipher?: LogCipher;
 }
 
 /** What open found and repaired. */
@@ -103,8 +109,10 @@ export class KvLogStorage implements LogStorage {
    * memory stay in a straddling segment) and the last is at or below lastIndex().
    */
   private readonly segmentFirsts: number[];
+  private readonly cipher: LogCipher | undefined;
 
-  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[]) {
+  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[], cipher: LogCipher | undefined) {
+    this.cipher = cipher;
     this.hardSeq = hardSeq;
     this.snapshotSeq = snapshotSeq;
     this.segmentFirsts = segmentFirsts;
@@ -133,7 +141,8 @@ export class KvLogStorage implements LogStorage {
     // The first snapshot record is written by the first open, before anything else: a lone
     // damaged one beside other records is corruption, not a torn first write.
     const newestSnapshot = newestSlot(snapshotSlots, openSnapshot, stored.length === 0 && hardSlots.length === 0);
-    let snapshot: Snapshot = newestSnapshot?.snapshot ?? EMPTY_SNAPSHOT;
+    const cipher = options.cipher;
+    let snapshot: Snapshot = newestSnapshot === undefined ? EMPTY_SNAPSHOT : openSnapshotData(cipher, newestSnapshot.snapshot);
     let snapshotSeq = newestSnapshot?.seq ?? 0;
     // Fresh: nothing readable was ever written (a torn first write counts as nothing).
     const fresh = newestHard === undefined && newestSnapshot === undefined && stored.length === 0;
@@ -141,7 +150,7 @@ export class KvLogStorage implements LogStorage {
       const { voters, learners } = options.initialConfState;
       snapshot = { meta: { ...EMPTY_SNAPSHOT.meta, confState: { voters: [...voters], learners: [...learners] } }, data: EMPTY_SNAPSHOT.data };
       snapshotSeq++;
-      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: sealSnapshot(snapshot, snapshotSeq) });
+      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: sealSnapshot(sealSnapshotData(cipher, snapshot), snapshotSeq) });
     }
 
     const segments = stored.map(([key, value]) => {
@@ -196,7 +205,7 @@ export class KvLogStorage implements LogStorage {
         const entry = held[index - first] as Entry;
         if (entry.term < previousTerm) throw new LogCorruptError(key, `entry ${index} has term ${entry.term}, below the term ${previousTerm} before it`);
         previousTerm = entry.term;
-        entries.push(entry);
+        entries.push(cipher === undefined ? entry : { ...entry, data: cipher.open(entry.data, entryContext(entry), `entry ${index}`) });
       }
       segmentFirsts.push(first);
     }
@@ -229,7 +238,7 @@ export class KvLogStorage implements LogStorage {
       ...(commitLoweredFrom === undefined ? {} : { commitLoweredFrom }),
       entriesBelowSnapshotDropped: belowSnapshot,
     };
-    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts);
+    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts, cipher);
   }
 
   // ---- reads, from the mirror ---------------------------------------------------------------------
@@ -280,7 +289,7 @@ export class KvLogStorage implements LogStorage {
     const ops: KvOp[] = [];
     if (write.snapshot !== undefined) {
       this.snapshotSeq++;
-      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(write.snapshot, this.snapshotSeq) });
+      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(sealSnapshotData(this.cipher, write.snapshot), this.snapshotSeq) });
     }
     if (write.hardState !== undefined) {
       this.hardSeq++;
@@ -302,7 +311,7 @@ export class KvLogStorage implements LogStorage {
     }
     if (segmentFirst !== undefined) {
       this.segmentFirsts.push(segmentFirst);
-      ops.push({ type: 'put', key: entryKey(segmentFirst), value: sealSegment(appended, from) });
+      ops.push({ type: 'put', key: entryKey(segmentFirst), value: this.cipher === undefined ? sealSegment(appended, from) : sealSegment(sealEntries(this.cipher, appended, from)) });
     }
     this.checkSegments();
     return this.write(ops);
@@ -312,7 +321,7 @@ export class KvLogStorage implements LogStorage {
     this.checkUsable();
     const snapshot = this.mirror.applyCreateSnapshot(index, confState, data);
     this.snapshotSeq++;
-    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(snapshot, this.snapshotSeq) }]);
+    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(sealSnapshotData(this.cipher, snapshot), this.snapshotSeq) }]);
     return snapshot;
   }
 
@@ -330,6 +339,31 @@ export class KvLogStorage implements LogStorage {
     const ops = this.segmentFirsts.splice(0, dropped).map((first): KvOp => ({ type: 'del', key: entryKey(first) }));
     this.checkSegments();
     return this.write(ops);
+  }
+
+  /**
+   * The ids of the keys that sealed what the store holds: every stored segment and both snapshot
+   * slots (the older slot is read if the newer one turns out torn). A key not among them (nor the
+   * cipher's current one) may be forgotten. Waits for the writes in flight; empty without a cipher.
+   */
+  async keyIdsInUse(): Promise<Set<number>> {
+    const ids = new Set<number>();
+    const cipher = this.cipher;
+    if (cipher === undefined) return ids;
+    await Promise.all([...this.inflight]);
+    for (const { key, raw } of await readSlots(this.kv, SNAPSHOT_SLOTS)) {
+      const id = cipher.keyIdOf(openSnapshot(key, raw).snapshot.data);
+      if (id !== undefined) ids.add(id);
+    }
+    for (const [key, value] of await this.kv.range({ gte: ENTRY_KEY_PREFIX, lt: ENTRY_KEY_END })) {
+      const first = parseEntryKey(key);
+      if (first === undefined) continue;
+      for (const entry of openSegment(key, value, first)) {
+        const id = cipher.keyIdOf(entry.data);
+        if (id !== undefined) ids.add(id);
+      }
+    }
+    return ids;
   }
 
   /** Waits for the writes in flight (whatever their outcome), then closes the store. */
@@ -390,6 +424,48 @@ export class KvLogStorage implements LogStorage {
     this.lastWrite = done;
     return done;
   }
+}
+
+// ---- sealing of data at rest ------------------------------------------------------------------------
+
+const ENTRY_CONTEXT = 1;
+const SNAPSHOT_CONTEXT = 2;
+
+/** What sealed entry data is bound to: a tag, index and term (8 bytes each, big-endian), type. */
+function entryContext(entry: Entry): Uint8Array {
+  const out = new Uint8Array(1 + 8 + 8 + 1);
+  const view = new DataView(out.buffer);
+  out[0] = ENTRY_CONTEXT;
+  view.setBigUint64(1, BigInt(entry.index));
+  view.setBigUint64(9, BigInt(entry.term));
+  out[17] = entry.type === 'normal' ? 0 : 1;
+  return out;
+}
+
+function snapshotContext(meta: SnapshotMeta): Uint8Array {
+  const out = new Uint8Array(1 + 8 + 8);
+  const view = new DataView(out.buffer);
+  out[0] = SNAPSHOT_CONTEXT;
+  view.setBigUint64(1, BigInt(meta.index));
+  view.setBigUint64(9, BigInt(meta.term));
+  return out;
+}
+
+function sealEntries(cipher: LogCipher, entries: readonly Entry[], from: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i < entries.length; i++) {
+    const entry = entries[i] as Entry;
+    out.push({ ...entry, data: cipher.seal(entry.data, entryContext(entry)) });
+  }
+  return out;
+}
+
+function sealSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {
+  return cipher === undefined ? snapshot : { meta: snapshot.meta, data: cipher.seal(snapshot.data, snapshotContext(snapshot.meta)) };
+}
+
+function openSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {
+  return cipher === undefined ? snapshot : { meta: snapshot.meta, data: cipher.open(snapshot.data, snapshotContext(snapshot.meta), `snapshot ${snapshot.meta.index}`) };
 }
 
 async function readSlots(kv: KvStore, keys: readonly string[]): Promise<Array<{ key: string; raw: Uint8Array }>> {

@@ -102,3 +102,16 @@ export interface LogStorage {
   compact(index: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Seals the data of entries and snapshots at rest (journal/crypto's `AesGcmCipher`). `context`
+ * is authenticated, not encrypted: KvLogStorage passes what the record is (entry or snapshot,
+ * index, term, type), so that sealed data moved to another record fails to open.
+ */
+export interface LogCipher {
+  seal(data: Uint8Array, context: Uint8Array): Uint8Array;
+  /** The data, or a DecryptionError naming `subject` (e.g. 'entry 17') and the key id. */
+  open(sealed: Uint8Array, context: Uint8Array, subject: string): Uint8Array;
+  /** The id of the key that sealed `sealed`, or undefined if it is not a sealed record. */
+  keyIdOf(sealed: Uint8Array): number | undefined;
+}
