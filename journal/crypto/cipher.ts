@@ -78,24 +78,25 @@ export class AesGcmCipher implements LogCipher {
     private readonly randomBytes: RandomBytes,
   ) {}
 
-  seal(data: Uint8Array, context: Uint8Array): Uint8Array {
+  seal(data: Uint8Array, context: Uint8Array, headroom = 0): Uint8Array {
     const id = this.keyring.current;
     const key = this.keyring.get(id) as KeyObject;
     const nonce = this.randomBytes(NONCE_BYTES);
     assert(nonce.byteLength === NONCE_BYTES, 'the random source returned a nonce of the wrong length');
-    const out = new Uint8Array(SEALED_OVERHEAD_BYTES + data.byteLength);
-    out[0] = SEALED_MAGIC;
-    new DataView(out.buffer).setUint32(1, id);
-    out.set(nonce, 5);
+    const out = new Uint8Array(headroom + SEALED_OVERHEAD_BYTES + data.byteLength);
+    const header = out.subarray(headroom, headroom + SEALED_HEADER_BYTES);
+    header[0] = SEALED_MAGIC;
+    new DataView(out.buffer, headroom).setUint32(1, id);
+    header.set(nonce, 5);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    cipher.setAAD(out.subarray(0, SEALED_HEADER_BYTES));
+    cipher.setAAD(header);
     cipher.setAAD(context);
     const body = cipher.update(data);
-    out.set(body, SEALED_HEADER_BYTES);
+    out.set(body, headroom + SEALED_HEADER_BYTES);
     // GCM is a stream mode: update returns every byte, final returns none.
     const rest = cipher.final();
     assert(body.byteLength + rest.byteLength === data.byteLength, 'GCM output length');
-    out.set(cipher.getAuthTag(), SEALED_HEADER_BYTES + data.byteLength);
+    out.set(cipher.getAuthTag(), headroom + SEALED_HEADER_BYTES + data.byteLength);
     return out;
   }
 

@@ -39,6 +39,9 @@ import {
   sealHardState,
   sealSegment,
   sealSnapshot,
+  SEALED_SEGMENT_HEADER_BYTES,
+  frameSealedSegment,
+  unframeSealedSegment,
 } from './records.js';
 import { EMPTY_HARD_STATE, EMPTY_SNAPSHOT } from './types.js';
 import type { ConfState, Entry, HardState, LogCipher, LogStorage, LogWrite, Snapshot, SnapshotMeta } from './types.js';
@@ -158,7 +161,7 @@ export class KvLogStorage implements LogStorage {
       if (first === undefined) throw new LogCorruptError(key, 'not a well-formed entry key');
       // An unknown format is refused even in the last segment: a tear cuts a value short, it
       // does not change how it starts.
-      checkSegmentFormat(key, value);
+      checkSegmentFormat(key, value, cipher !== undefined);
       return { key, value, first };
     });
 
@@ -170,7 +173,8 @@ export class KvLogStorage implements LogStorage {
     const lastSegment = segments[segments.length - 1];
     if (lastSegment !== undefined) {
       try {
-        lastEntries = openSegment(lastSegment.key, lastSegment.value, lastSegment.first);
+        // A DecryptionError is not a tear (the record passed its CRC): it escapes.
+        lastEntries = readSegment(cipher, lastSegment.key, lastSegment.value, lastSegment.first);
       } catch (error) {
         if (!(error instanceof LogCorruptError)) throw error;
         torn = { key: lastSegment.key, first: lastSegment.first };
@@ -186,7 +190,7 @@ export class KvLogStorage implements LogStorage {
     for (let i = 0; i < segments.length; i++) {
       const { key, value, first } = segments[i] as (typeof segments)[number];
       const next = segments[i + 1];
-      let held: Entry[] | undefined = next === undefined ? (lastEntries ?? openSegment(key, value, first)) : undefined;
+      let held: Entry[] | undefined = next === undefined ? (lastEntries ?? readSegment(cipher, key, value, first)) : undefined;
       // The entries of the log this segment holds: [first, end). A later segment overrides the rest.
       const end = next === undefined ? first + (held as Entry[]).length : next.first;
       if (end - 1 <= snapshot.meta.index) {
@@ -197,7 +201,7 @@ export class KvLogStorage implements LogStorage {
       }
       const expected = snapshot.meta.index + entries.length + 1;
       if (first > expected) throw new LogCorruptError(key, `expected entry ${expected} here: the log has a gap`);
-      held ??= openSegment(key, value, first);
+      held ??= readSegment(cipher, key, value, first);
       if (first + held.length < end) throw new LogCorruptError((next as (typeof segments)[number]).key, `expected entry ${first + held.length} here: the log has a gap`);
       const from = Math.max(first, expected);
       belowSnapshot += from - first;
@@ -205,7 +209,7 @@ export class KvLogStorage implements LogStorage {
         const entry = held[index - first] as Entry;
         if (entry.term < previousTerm) throw new LogCorruptError(key, `entry ${index} has term ${entry.term}, below the term ${previousTerm} before it`);
         previousTerm = entry.term;
-        entries.push(cipher === undefined ? entry : { ...entry, data: cipher.open(entry.data, entryContext(entry), `entry ${index}`) });
+        entries.push(entry);
       }
       segmentFirsts.push(first);
     }
@@ -311,7 +315,7 @@ export class KvLogStorage implements LogStorage {
     }
     if (segmentFirst !== undefined) {
       this.segmentFirsts.push(segmentFirst);
-      ops.push({ type: 'put', key: entryKey(segmentFirst), value: this.cipher === undefined ? sealSegment(appended, from) : sealSegment(sealEntries(this.cipher, appended, from)) });
+      ops.push({ type: 'put', key: entryKey(segmentFirst), value: segmentValue(this.cipher, appended, from) });
     }
     this.checkSegments();
     return this.write(ops);
@@ -358,10 +362,8 @@ export class KvLogStorage implements LogStorage {
     for (const [key, value] of await this.kv.range({ gte: ENTRY_KEY_PREFIX, lt: ENTRY_KEY_END })) {
       const first = parseEntryKey(key);
       if (first === undefined) continue;
-      for (const entry of openSegment(key, value, first)) {
-        const id = cipher.keyIdOf(entry.data);
-        if (id !== undefined) ids.add(id);
-      }
+      const id = cipher.keyIdOf(unframeSealedSegment(key, value));
+      if (id !== undefined) ids.add(id);
     }
     return ids;
   }
@@ -428,20 +430,21 @@ export class KvLogStorage implements LogStorage {
 
 // ---- sealing of data at rest ------------------------------------------------------------------------
 
-const ENTRY_CONTEXT = 1;
+const SEGMENT_CONTEXT = 1;
 const SNAPSHOT_CONTEXT = 2;
 
-/** What sealed entry data is bound to: a tag, index and term (8 bytes each, big-endian), type. */
-function entryContext(entry: Entry): Uint8Array {
-  const out = new Uint8Array(1 + 8 + 8 + 1);
-  const view = new DataView(out.buffer);
-  out[0] = ENTRY_CONTEXT;
-  view.setBigUint64(1, BigInt(entry.index));
-  view.setBigUint64(9, BigInt(entry.term));
-  out[17] = entry.type === 'normal' ? 0 : 1;
+/**
+ * What a sealed segment is bound to: a tag and its first index (8 bytes, big-endian), so that a
+ * segment moved under another key fails to open. (Each entry inside also carries its index.)
+ */
+function segmentContext(first: number): Uint8Array {
+  const out = new Uint8Array(1 + 8);
+  out[0] = SEGMENT_CONTEXT;
+  new DataView(out.buffer).setBigUint64(1, BigInt(first));
   return out;
 }
 
+/** What a sealed snapshot is bound to: a tag, its index and its term (8 bytes each). */
 function snapshotContext(meta: SnapshotMeta): Uint8Array {
   const out = new Uint8Array(1 + 8 + 8);
   const view = new DataView(out.buffer);
@@ -451,13 +454,16 @@ function snapshotContext(meta: SnapshotMeta): Uint8Array {
   return out;
 }
 
-function sealEntries(cipher: LogCipher, entries: readonly Entry[], from: number): Entry[] {
-  const out: Entry[] = [];
-  for (let i = from; i < entries.length; i++) {
-    const entry = entries[i] as Entry;
-    out.push({ ...entry, data: cipher.seal(entry.data, entryContext(entry)) });
-  }
-  return out;
+/** The stored value of the segment of `entries.slice(from)`: sealed whole when there is a cipher. */
+function segmentValue(cipher: LogCipher | undefined, entries: readonly Entry[], from: number): Uint8Array {
+  const segment = sealSegment(entries, from);
+  return cipher === undefined ? segment : frameSealedSegment(cipher.seal(segment, segmentContext((entries[from] as Entry).index), SEALED_SEGMENT_HEADER_BYTES));
+}
+
+/** The entries of a stored segment: LogCorruptError for damage, DecryptionError if it fails to open. */
+function readSegment(cipher: LogCipher | undefined, key: string, value: Uint8Array, first: number): Entry[] {
+  if (cipher === undefined) return openSegment(key, value, first);
+  return openSegment(key, cipher.open(unframeSealedSegment(key, value), segmentContext(first), `entries from ${first} (${key})`), first);
 }
 
 function sealSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {

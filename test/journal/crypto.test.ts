@@ -14,7 +14,6 @@ import {
   MalformedUnlockKeyError,
   SEALED_OVERHEAD_BYTES,
   WrongUnlockKeyError,
-  crc32,
   parseUnlockKey,
   type Entry,
   type HardState,
@@ -78,15 +77,16 @@ async function expectLogOf(log: KvLogStorage, first: number, last: number): Prom
   expect(log.entries(first, last + 1).map((e) => decode(e.data))).toEqual(Array.from({ length: last - first + 1 }, (_, i) => marker(first + i)));
 }
 
-/** Rewrites the single entry of the segment under `segmentKey` with `change`, and fixes its CRC. */
-async function tamperEntry(storage: Storage, segmentKey: string, fixCrc: boolean, fromEnd = 20): Promise<void> {
+/**
+ * Changes the sealed segment under `segmentKey`: flips a byte `fromEnd` bytes before its end, or
+ * cuts it short by `fromEnd` bytes. A sealed segment: magic 0xE4, the length of the rest, then
+ * the sealed record (magic 0xC1, key id, nonce, ciphertext, tag).
+ */
+async function tamperSegment(storage: Storage, segmentKey: string, how: 'flip' | 'cut', fromEnd = 20): Promise<void> {
   const kv = await storage.openKv('log');
-  const value = ((await kv.get(segmentKey)) as Uint8Array).slice();
-  // Segment header (5 bytes), the entry's length (4), then its record: magic, CRC (4), index,
-  // term, type (22 bytes in all), then the sealed data.
-  const record = 9;
-  value[value.length - fromEnd] = (value[value.length - fromEnd] as number) ^ 0x01;
-  if (fixCrc) new DataView(value.buffer).setUint32(record + 1, crc32(value, record + 5, value.length));
+  let value = ((await kv.get(segmentKey)) as Uint8Array).slice();
+  if (how === 'flip') value[value.length - fromEnd] = (value[value.length - fromEnd] as number) ^ 0x01;
+  else value = value.slice(0, value.length - fromEnd);
   await kv.batch([{ type: 'put', key: segmentKey, value }]);
 }
 
@@ -104,10 +104,11 @@ describe('KvLogStorage with a cipher', () => {
     const again = await KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher });
     expect(decode(again.snapshot().data)).toBe('the store at 6');
     await expectLogOf(again, 7, 10);
-    // Every stored entry is sealed: magic 0xC1, key id 1, longer by the overhead.
-    const stored = await (await storage.openKv('log')).get(key(9));
-    expect(stored?.[5 + 4 + 22]).toBe(0xc1);
-    expect(stored?.byteLength).toBe(5 + 2 * (4 + 22 + SEALED_OVERHEAD_BYTES) + marker(9).length + marker(10).length);
+    // Every stored segment is sealed whole: 0xE4, its CRC, then 0xC1, key id 1, nonce, ciphertext, tag.
+    const stored = (await (await storage.openKv('log')).get(key(9))) as Uint8Array;
+    expect([...stored.subarray(0, 1)]).toEqual([0xe4]);
+    expect([...stored.subarray(5, 10)]).toEqual([0xc1, 0, 0, 0, 1]);
+    expect(stored.byteLength).toBe(5 + SEALED_OVERHEAD_BYTES + 5 + 2 * (4 + 22) + marker(9).length + marker(10).length);
     await again.close();
     await keyStore.close();
   });
@@ -150,31 +151,35 @@ describe('KvLogStorage with a cipher', () => {
     expect((error as Error).message).toMatch(/snapshot 0|entry 1/);
   });
 
-  test('a flipped byte: caught by the CRC (LogCorruptError) or, CRC fixed by an attacker, by the tag (DecryptionError)', async () => {
+  test('a flipped byte is a DecryptionError naming the segment and key (in the last segment too); a segment cut short reads as torn', async () => {
     const storage = new MemoryStorage();
     const { keyStore } = await KeyStore.init(await storage.openKv('keys'), { randomBytes });
     const log = await KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher });
     for (let i = 1; i <= 3; i++) await log.save({ hardState: hard(1, i - 1), entries: [entry(i, 1)] });
     await log.close();
 
-    await tamperEntry(storage, key(2), false);
-    expect(await rejection(KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher }))).toBeInstanceOf(LogCorruptError);
-    // Another byte, so that the first flip stays.
-    await tamperEntry(storage, key(2), true, 21);
+    await tamperSegment(storage, key(2), 'flip');
     const middle = await rejection(KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher }));
     expect(middle).toBeInstanceOf(DecryptionError);
-    expect(middle).toMatchObject({ subject: 'entry 2', keyId: 1 });
+    expect(middle).toMatchObject({ subject: `entries from 2 (${key(2)})`, keyId: 1 });
 
-    // In the last segment too: a record that passes its CRC is no torn write and is not dropped.
+    // In the last segment too: a whole record is no torn write and is not dropped.
     const storage2 = new MemoryStorage();
     const log2 = await KvLogStorage.open(await storage2.openKv('log'), { cipher: keyStore.cipher });
     await log2.save({ entries: [entry(1, 1)] });
     await log2.close();
-    await tamperEntry(storage2, key(1), true);
-    expect(await rejection(KvLogStorage.open(await storage2.openKv('log'), { cipher: keyStore.cipher }))).toMatchObject({ code: 'DECRYPTION_FAILED', subject: 'entry 1' });
+    await tamperSegment(storage2, key(1), 'flip');
+    expect(await rejection(KvLogStorage.open(await storage2.openKv('log'), { cipher: keyStore.cipher }))).toMatchObject({ code: 'DECRYPTION_FAILED', subject: `entries from 1 (${key(1)})` });
+    // Cut short, the last segment is a torn write and is dropped, as in a plain log; in the middle, corruption.
+    await tamperSegment(storage, key(2), 'cut', 7);
+    expect(await rejection(KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher }))).toBeInstanceOf(LogCorruptError);
+    await tamperSegment(storage2, key(1), 'cut', 7);
+    const reopened = await KvLogStorage.open(await storage2.openKv('log'), { cipher: keyStore.cipher });
+    expect(reopened.recovery.tornTailDropped).toBe(1);
+    expect(reopened.lastIndex()).toBe(0);
   });
 
-  test('sealed data moved to another entry fails: the index and term are authenticated', async () => {
+  test('a sealed segment moved under another key fails: its first index is authenticated', async () => {
     const storage = new MemoryStorage();
     const { keyStore } = await KeyStore.init(await storage.openKv('keys'), { randomBytes });
     const log = await KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher });
@@ -183,12 +188,20 @@ describe('KvLogStorage with a cipher', () => {
     await log.close();
     const kv = await storage.openKv('log');
     const first = (await kv.get(key(1))) as Uint8Array;
-    const moved = first.slice();
-    const view = new DataView(moved.buffer);
-    view.setUint32(9 + 9, 2); // the entry record's index, low half: entry 2
-    view.setUint32(9 + 1, crc32(moved, 9 + 5, moved.length));
-    await kv.batch([{ type: 'put', key: key(2), value: moved }]);
-    expect(await rejection(KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher }))).toMatchObject({ code: 'DECRYPTION_FAILED', subject: 'entry 2' });
+    await kv.batch([{ type: 'put', key: key(2), value: first }]);
+    expect(await rejection(KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher }))).toMatchObject({ code: 'DECRYPTION_FAILED', subject: `entries from 2 (${key(2)})` });
+  });
+
+  test('an encrypted log opened without its cipher, or a plain one with a cipher, is refused by segment format', async () => {
+    const storage = new MemoryStorage();
+    await encryptedLog(storage);
+    expect(await rejection(KvLogStorage.open(await storage.openKv('log')))).toMatchObject({ code: 'LOG_CORRUPT', message: expect.stringMatching(/open the log with its cipher/) });
+    const plainStorage = new MemoryStorage();
+    const plain = await KvLogStorage.open(await plainStorage.openKv('log'));
+    await plain.save({ entries: entriesOf(1, 2) });
+    await plain.close();
+    const { keyStore } = await KeyStore.init(await plainStorage.openKv('keys'), { randomBytes });
+    expect(await rejection(KvLogStorage.open(await plainStorage.openKv('log'), { cipher: keyStore.cipher }))).toMatchObject({ code: 'LOG_CORRUPT', message: expect.stringMatching(/plaintext segment in an encrypted log/) });
   });
 });
 
