@@ -27,6 +27,16 @@ function batchOf(first: number): Entry[] {
   return Array.from({ length: ENTRIES_PER_BATCH }, (_, i) => ({ index: first + i, term: 1, type: 'normal' as const, data: secureRandomBytes(ENTRY_BYTES) }));
 }
 
+/** The same saves on MemoryStorage: the CPU cost of the log path alone, without the disk. */
+async function memoryRound(cipher: LogCipher | undefined, batches: Entry[][]): Promise<number> {
+  const log = await KvLogStorage.open(await new MemoryStorage().openKv('log'), cipher === undefined ? {} : { cipher });
+  const start = monotonicMs();
+  for (const entries of batches) await log.save({ entries });
+  const elapsedMs = monotonicMs() - start;
+  await log.close();
+  return (batches.length * ENTRIES_PER_BATCH) / (elapsedMs / 1000);
+}
+
 async function appendRound(cipher: LogCipher | undefined, batches: Entry[][]): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-bench-crypto-'));
   try {
@@ -84,6 +94,16 @@ async function main(): Promise<void> {
   console.log('');
   console.log('figure                      | encrypted      | baseline (plain) | ratio | goal            | met?');
   console.log(`append entries/s (median)   | ${fmt(sealedRate).padStart(14)} | ${fmt(plainRate).padStart(16)} | ${(sealedRate / plainRate).toFixed(3)} | cost <= ${OVERHEAD_GOAL * 100}%     | ${overhead <= OVERHEAD_GOAL ? 'yes' : 'no'} (cost ${(overhead * 100).toFixed(1)}%)`);
+  const memoryPlain: number[] = [];
+  const memorySealed: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    memoryPlain.push(await memoryRound(undefined, batches));
+    memorySealed.push(await memoryRound(keyStore.cipher, batches));
+  }
+  const memPlainRate = median(memoryPlain);
+  const memSealedRate = median(memorySealed);
+  const usPerBatch = (rate: number): number => (ENTRIES_PER_BATCH / rate) * 1e6;
+  console.log(`same, on MemoryStorage      | ${fmt(memSealedRate).padStart(14)} | ${fmt(memPlainRate).padStart(16)} | ${(memSealedRate / memPlainRate).toFixed(3)} | (CPU alone)     | +${(usPerBatch(memSealedRate) - usPerBatch(memPlainRate)).toFixed(0)} us per save`);
   const rates = sealRate(keyStore.cipher);
   console.log(`cipher alone, in memory     | AES-256-GCM seal ${fmt(rates.sealMBps)} MB/s (${rates.sealUs.toFixed(0)} us per segment), open ${fmt(rates.openMBps)} MB/s`);
 }

@@ -145,6 +145,9 @@ export class KvLogStorage implements LogStorage {
     // damaged one beside other records is corruption, not a torn first write.
     const newestSnapshot = newestSlot(snapshotSlots, openSnapshot, stored.length === 0 && hardSlots.length === 0);
     const cipher = options.cipher;
+    if (newestSnapshot !== undefined && newestSnapshot.sealed !== (cipher !== undefined)) {
+      throw new LogCorruptError(newestSnapshot.key, newestSnapshot.sealed ? 'a sealed snapshot: open the log with its cipher' : 'a plaintext snapshot in an encrypted log');
+    }
     let snapshot: Snapshot = newestSnapshot === undefined ? EMPTY_SNAPSHOT : openSnapshotData(cipher, newestSnapshot.snapshot);
     let snapshotSeq = newestSnapshot?.seq ?? 0;
     // Fresh: nothing readable was ever written (a torn first write counts as nothing).
@@ -153,7 +156,7 @@ export class KvLogStorage implements LogStorage {
       const { voters, learners } = options.initialConfState;
       snapshot = { meta: { ...EMPTY_SNAPSHOT.meta, confState: { voters: [...voters], learners: [...learners] } }, data: EMPTY_SNAPSHOT.data };
       snapshotSeq++;
-      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: sealSnapshot(sealSnapshotData(cipher, snapshot), snapshotSeq) });
+      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: snapshotValue(cipher, snapshot, snapshotSeq) });
     }
 
     const segments = stored.map(([key, value]) => {
@@ -293,7 +296,7 @@ export class KvLogStorage implements LogStorage {
     const ops: KvOp[] = [];
     if (write.snapshot !== undefined) {
       this.snapshotSeq++;
-      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(sealSnapshotData(this.cipher, write.snapshot), this.snapshotSeq) });
+      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: snapshotValue(this.cipher, write.snapshot, this.snapshotSeq) });
     }
     if (write.hardState !== undefined) {
       this.hardSeq++;
@@ -325,7 +328,7 @@ export class KvLogStorage implements LogStorage {
     this.checkUsable();
     const snapshot = this.mirror.applyCreateSnapshot(index, confState, data);
     this.snapshotSeq++;
-    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(sealSnapshotData(this.cipher, snapshot), this.snapshotSeq) }]);
+    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: snapshotValue(this.cipher, snapshot, this.snapshotSeq) }]);
     return snapshot;
   }
 
@@ -466,8 +469,10 @@ function readSegment(cipher: LogCipher | undefined, key: string, value: Uint8Arr
   return openSegment(key, cipher.open(unframeSealedSegment(key, value), segmentContext(first), `entries from ${first} (${key})`), first);
 }
 
-function sealSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {
-  return cipher === undefined ? snapshot : { meta: snapshot.meta, data: cipher.seal(snapshot.data, snapshotContext(snapshot.meta)) };
+/** The stored record of a snapshot: its data sealed, and the record marked so, when there is a cipher. */
+function snapshotValue(cipher: LogCipher | undefined, snapshot: Snapshot, seq: number): Uint8Array {
+  if (cipher === undefined) return sealSnapshot(snapshot, seq);
+  return sealSnapshot({ meta: snapshot.meta, data: cipher.seal(snapshot.data, snapshotContext(snapshot.meta)) }, seq, true);
 }
 
 function openSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {

@@ -133,9 +133,13 @@ export function sealHardState(hardState: HardState, seq: number): Uint8Array {
   return seal({ term: hardState.term, vote: hardState.vote, commit: hardState.commit, seq });
 }
 
-export function sealSnapshot(snapshot: Snapshot, seq: number): Uint8Array {
+/**
+ * `sealed`: the data is sealed by a cipher (an encrypted log); the record then says so, so that
+ * the log is never opened the wrong way even when it holds no segment. Plain records omit it.
+ */
+export function sealSnapshot(snapshot: Snapshot, seq: number, sealed = false): Uint8Array {
   const { index, term, confState } = snapshot.meta;
-  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data, seq });
+  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data, seq, ...(sealed ? { sealed: true } : {}) });
 }
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
@@ -216,13 +220,14 @@ export function openHardState(key: string, value: Uint8Array): { hardState: Hard
   return { hardState: { term, vote, commit }, seq };
 }
 
-export function openSnapshot(key: string, value: Uint8Array): { snapshot: Snapshot; seq: number } {
-  const { meta, data, seq } = unseal(key, value);
+export function openSnapshot(key: string, value: Uint8Array): { key: string; snapshot: Snapshot; seq: number; sealed: boolean } {
+  const { meta, data, seq, sealed } = unseal(key, value);
+  if (sealed !== undefined && sealed !== true) throw new LogCorruptError(key, 'bad snapshot sealed flag');
   if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(data instanceof Uint8Array) || !isIndex(seq)) throw new LogCorruptError(key, 'bad snapshot fields');
   const confState = meta.confState;
   if (!isObject(confState) || !isPeerList(confState.voters) || !isPeerList(confState.learners)) throw new LogCorruptError(key, 'bad snapshot ConfState');
   const conf: ConfState = { voters: confState.voters, learners: confState.learners };
-  return { snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) }, seq };
+  return { key, snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) }, seq, sealed: sealed === true };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -192,10 +192,15 @@ describe('KvLogStorage with a cipher', () => {
     expect(await rejection(KvLogStorage.open(await storage.openKv('log'), { cipher: keyStore.cipher }))).toMatchObject({ code: 'DECRYPTION_FAILED', subject: `entries from 2 (${key(2)})` });
   });
 
-  test('an encrypted log opened without its cipher, or a plain one with a cipher, is refused by segment format', async () => {
+  test('an encrypted log opened without its cipher, or a plain one with a cipher, is refused (by its segments or its snapshot)', async () => {
     const storage = new MemoryStorage();
     await encryptedLog(storage);
     expect(await rejection(KvLogStorage.open(await storage.openKv('log')))).toMatchObject({ code: 'LOG_CORRUPT', message: expect.stringMatching(/open the log with its cipher/) });
+    // With no segment at all, the snapshot record says it is sealed.
+    const snapshotOnly = new MemoryStorage();
+    const { keyStore: keys } = await KeyStore.init(await snapshotOnly.openKv('keys'), { randomBytes });
+    await (await KvLogStorage.open(await snapshotOnly.openKv('log'), { cipher: keys.cipher, initialConfState: { voters: ['a'], learners: [] } })).close();
+    expect(await rejection(KvLogStorage.open(await snapshotOnly.openKv('log')))).toMatchObject({ code: 'LOG_CORRUPT', message: expect.stringMatching(/sealed snapshot: open the log with its cipher/) });
     const plainStorage = new MemoryStorage();
     const plain = await KvLogStorage.open(await plainStorage.openKv('log'));
     await plain.save({ entries: entriesOf(1, 2) });
