@@ -68,3 +68,11 @@ export class KeyFileCorruptError extends RuntimeError {
     super(`the key file is corrupt: ${reason}`, options);
   }
 }
+
+/** An unlock key was asked of a key store that is not auto-locked (turn auto-lock on first). */
+export class NotAutoLockedError extends RuntimeError {
+  readonly code = 'NOT_AUTO_LOCKED';
+  constructor() {
+    super('the key file is not auto-locked: there is no unlock key to rotate (turn auto-lock on)');
+  }
+}

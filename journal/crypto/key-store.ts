@@ -12,7 +12,7 @@
 // the log without the key file); with auto-lock the KEK exists only while the manager runs.
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import type { KvStore } from '../../runtime/index.js';
-import { KeyFileCorruptError, KeyStoreLockedError, WrongUnlockKeyError } from '../errors.js';
+import { KeyFileCorruptError, KeyStoreLockedError, NotAutoLockedError, WrongUnlockKeyError } from '../errors.js';
 import { AesGcmCipher, DEK_BYTES, Keyring, type RandomBytes } from './cipher.js';
 import { KEK_BYTES, deriveKek, newUnlockKey, parseUnlockKey } from './unlock-key.js';
 
@@ -156,11 +156,11 @@ export class KeyStore {
 
   /**
    * Rewraps the DEKs with a KEK from a new unlock key, in one put: the old unlock key stops
-   * working once this resolves. Resolves with the new unlock key. Only when auto-locked.
+   * working once this resolves. Resolves with the new unlock key. NotAutoLockedError unless auto-locked.
    */
   rotateUnlockKey(): Promise<string> {
     return this.serially(async () => {
-      if (!this.autoLocked) throw new KeyStoreLockedError();
+      if (!this.autoLocked) throw new NotAutoLockedError();
       const { wrapping, unlockKey } = newWrapping(this.randomBytes, true);
       await this.persist(wrapping);
       this.wrapping = wrapping;

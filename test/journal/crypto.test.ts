@@ -263,6 +263,7 @@ describe('the key file and auto-lock', () => {
     await reopened.keyStore.close();
     const unlocked = await openLog(new LevelStorage(dir));
     expect(unlocked.keyStore.autoLocked).toBe(false);
+    expect(await rejection(unlocked.keyStore.rotateUnlockKey())).toMatchObject({ code: 'NOT_AUTO_LOCKED' });
     await expectLogOf(unlocked.log, 1, 10);
     await unlocked.log.close();
     await unlocked.keyStore.close();
