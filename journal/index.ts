@@ -6,3 +6,6 @@ export { KvLogStorage, type KvLogStorageOptions, type KvLogRecovery } from './lo
 export { crc32 } from './log/crc32.js';
 export * from './events/index.js';
 export * from './store/index.js';
+export { AesGcmCipher, Keyring, SEALED_OVERHEAD_BYTES, type RandomBytes } from './crypto/cipher.js';
+export { KeyStore, KEY_FILE_KEY, type KeyStoreOptions, type KeyStoreInitOptions, type KeyStoreOpenOptions } from './crypto/key-store.js';
+export { UNLOCK_KEY_PREFIX, formatUnlockKey, parseUnlockKey } from './crypto/unlock-key.js';

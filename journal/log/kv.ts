@@ -39,9 +39,12 @@ import {
   sealHardState,
   sealSegment,
   sealSnapshot,
+  SEALED_SEGMENT_HEADER_BYTES,
+  frameSealedSegment,
+  unframeSealedSegment,
 } from './records.js';
 import { EMPTY_HARD_STATE, EMPTY_SNAPSHOT } from './types.js';
-import type { ConfState, Entry, HardState, LogStorage, LogWrite, Snapshot } from './types.js';
+import type { ConfState, Entry, HardState, LogCipher, LogStorage, LogWrite, Snapshot, SnapshotMeta } from './types.js';
 
 export interface KvLogStorageOptions {
   /**
@@ -49,6 +52,12 @@ export interface KvLogStorageOptions {
    * durably by open. A store that holds anything keeps its own and ignores this.
    */
   readonly initialConfState?: ConfState;
+  /**
+   * Encryption at rest: every entry's data and every snapshot's data is sealed on write and
+   * opened at open (a DecryptionError if it fails); the in-memory log stays plaintext. Without
+   * it, data is stored as is. A log must always be opened the same way it was written.
+   */
+  readonly cipher?: LogCipher;
 }
 
 /** What open found and repaired. */
@@ -103,8 +112,10 @@ export class KvLogStorage implements LogStorage {
    * memory stay in a straddling segment) and the last is at or below lastIndex().
    */
   private readonly segmentFirsts: number[];
+  private readonly cipher: LogCipher | undefined;
 
-  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[]) {
+  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[], cipher: LogCipher | undefined) {
+    this.cipher = cipher;
     this.hardSeq = hardSeq;
     this.snapshotSeq = snapshotSeq;
     this.segmentFirsts = segmentFirsts;
@@ -133,7 +144,11 @@ export class KvLogStorage implements LogStorage {
     // The first snapshot record is written by the first open, before anything else: a lone
     // damaged one beside other records is corruption, not a torn first write.
     const newestSnapshot = newestSlot(snapshotSlots, openSnapshot, stored.length === 0 && hardSlots.length === 0);
-    let snapshot: Snapshot = newestSnapshot?.snapshot ?? EMPTY_SNAPSHOT;
+    const cipher = options.cipher;
+    if (newestSnapshot !== undefined && newestSnapshot.sealed !== (cipher !== undefined)) {
+      throw new LogCorruptError(newestSnapshot.key, newestSnapshot.sealed ? 'a sealed snapshot: open the log with its cipher' : 'a plaintext snapshot in an encrypted log');
+    }
+    let snapshot: Snapshot = newestSnapshot === undefined ? EMPTY_SNAPSHOT : openSnapshotData(cipher, newestSnapshot.snapshot);
     let snapshotSeq = newestSnapshot?.seq ?? 0;
     // Fresh: nothing readable was ever written (a torn first write counts as nothing).
     const fresh = newestHard === undefined && newestSnapshot === undefined && stored.length === 0;
@@ -141,7 +156,7 @@ export class KvLogStorage implements LogStorage {
       const { voters, learners } = options.initialConfState;
       snapshot = { meta: { ...EMPTY_SNAPSHOT.meta, confState: { voters: [...voters], learners: [...learners] } }, data: EMPTY_SNAPSHOT.data };
       snapshotSeq++;
-      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: sealSnapshot(snapshot, snapshotSeq) });
+      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: snapshotValue(cipher, snapshot, snapshotSeq) });
     }
 
     const segments = stored.map(([key, value]) => {
@@ -149,7 +164,7 @@ export class KvLogStorage implements LogStorage {
       if (first === undefined) throw new LogCorruptError(key, 'not a well-formed entry key');
       // An unknown format is refused even in the last segment: a tear cuts a value short, it
       // does not change how it starts.
-      checkSegmentFormat(key, value);
+      checkSegmentFormat(key, value, cipher !== undefined);
       return { key, value, first };
     });
 
@@ -161,7 +176,8 @@ export class KvLogStorage implements LogStorage {
     const lastSegment = segments[segments.length - 1];
     if (lastSegment !== undefined) {
       try {
-        lastEntries = openSegment(lastSegment.key, lastSegment.value, lastSegment.first);
+        // A DecryptionError is not a tear (the record passed its CRC): it escapes.
+        lastEntries = readSegment(cipher, lastSegment.key, lastSegment.value, lastSegment.first);
       } catch (error) {
         if (!(error instanceof LogCorruptError)) throw error;
         torn = { key: lastSegment.key, first: lastSegment.first };
@@ -177,7 +193,7 @@ export class KvLogStorage implements LogStorage {
     for (let i = 0; i < segments.length; i++) {
       const { key, value, first } = segments[i] as (typeof segments)[number];
       const next = segments[i + 1];
-      let held: Entry[] | undefined = next === undefined ? (lastEntries ?? openSegment(key, value, first)) : undefined;
+      let held: Entry[] | undefined = next === undefined ? (lastEntries ?? readSegment(cipher, key, value, first)) : undefined;
       // The entries of the log this segment holds: [first, end). A later segment overrides the rest.
       const end = next === undefined ? first + (held as Entry[]).length : next.first;
       if (end - 1 <= snapshot.meta.index) {
@@ -188,7 +204,7 @@ export class KvLogStorage implements LogStorage {
       }
       const expected = snapshot.meta.index + entries.length + 1;
       if (first > expected) throw new LogCorruptError(key, `expected entry ${expected} here: the log has a gap`);
-      held ??= openSegment(key, value, first);
+      held ??= readSegment(cipher, key, value, first);
       if (first + held.length < end) throw new LogCorruptError((next as (typeof segments)[number]).key, `expected entry ${first + held.length} here: the log has a gap`);
       const from = Math.max(first, expected);
       belowSnapshot += from - first;
@@ -229,7 +245,7 @@ export class KvLogStorage implements LogStorage {
       ...(commitLoweredFrom === undefined ? {} : { commitLoweredFrom }),
       entriesBelowSnapshotDropped: belowSnapshot,
     };
-    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts);
+    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts, cipher);
   }
 
   // ---- reads, from the mirror ---------------------------------------------------------------------
@@ -280,7 +296,7 @@ export class KvLogStorage implements LogStorage {
     const ops: KvOp[] = [];
     if (write.snapshot !== undefined) {
       this.snapshotSeq++;
-      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(write.snapshot, this.snapshotSeq) });
+      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: snapshotValue(this.cipher, write.snapshot, this.snapshotSeq) });
     }
     if (write.hardState !== undefined) {
       this.hardSeq++;
@@ -302,7 +318,7 @@ export class KvLogStorage implements LogStorage {
     }
     if (segmentFirst !== undefined) {
       this.segmentFirsts.push(segmentFirst);
-      ops.push({ type: 'put', key: entryKey(segmentFirst), value: sealSegment(appended, from) });
+      ops.push({ type: 'put', key: entryKey(segmentFirst), value: segmentValue(this.cipher, appended, from) });
     }
     this.checkSegments();
     return this.write(ops);
@@ -312,7 +328,7 @@ export class KvLogStorage implements LogStorage {
     this.checkUsable();
     const snapshot = this.mirror.applyCreateSnapshot(index, confState, data);
     this.snapshotSeq++;
-    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: sealSnapshot(snapshot, this.snapshotSeq) }]);
+    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: snapshotValue(this.cipher, snapshot, this.snapshotSeq) }]);
     return snapshot;
   }
 
@@ -330,6 +346,29 @@ export class KvLogStorage implements LogStorage {
     const ops = this.segmentFirsts.splice(0, dropped).map((first): KvOp => ({ type: 'del', key: entryKey(first) }));
     this.checkSegments();
     return this.write(ops);
+  }
+
+  /**
+   * The ids of the keys that sealed what the store holds: every stored segment and both snapshot
+   * slots (the older slot is read if the newer one turns out torn). A key not among them (nor the
+   * cipher's current one) may be forgotten. Waits for the writes in flight; empty without a cipher.
+   */
+  async keyIdsInUse(): Promise<Set<number>> {
+    const ids = new Set<number>();
+    const cipher = this.cipher;
+    if (cipher === undefined) return ids;
+    await Promise.all([...this.inflight]);
+    for (const { key, raw } of await readSlots(this.kv, SNAPSHOT_SLOTS)) {
+      const id = cipher.keyIdOf(openSnapshot(key, raw).snapshot.data);
+      if (id !== undefined) ids.add(id);
+    }
+    for (const [key, value] of await this.kv.range({ gte: ENTRY_KEY_PREFIX, lt: ENTRY_KEY_END })) {
+      const first = parseEntryKey(key);
+      if (first === undefined) continue;
+      const id = cipher.keyIdOf(unframeSealedSegment(key, value));
+      if (id !== undefined) ids.add(id);
+    }
+    return ids;
   }
 
   /** Waits for the writes in flight (whatever their outcome), then closes the store. */
@@ -390,6 +429,54 @@ export class KvLogStorage implements LogStorage {
     this.lastWrite = done;
     return done;
   }
+}
+
+// ---- sealing of data at rest ------------------------------------------------------------------------
+
+const SEGMENT_CONTEXT = 1;
+const SNAPSHOT_CONTEXT = 2;
+
+/**
+ * What a sealed segment is bound to: a tag and its first index (8 bytes, big-endian), so that a
+ * segment moved under another key fails to open. (Each entry inside also carries its index.)
+ */
+function segmentContext(first: number): Uint8Array {
+  const out = new Uint8Array(1 + 8);
+  out[0] = SEGMENT_CONTEXT;
+  new DataView(out.buffer).setBigUint64(1, BigInt(first));
+  return out;
+}
+
+/** What a sealed snapshot is bound to: a tag, its index and its term (8 bytes each). */
+function snapshotContext(meta: SnapshotMeta): Uint8Array {
+  const out = new Uint8Array(1 + 8 + 8);
+  const view = new DataView(out.buffer);
+  out[0] = SNAPSHOT_CONTEXT;
+  view.setBigUint64(1, BigInt(meta.index));
+  view.setBigUint64(9, BigInt(meta.term));
+  return out;
+}
+
+/** The stored value of the segment of `entries.slice(from)`: sealed whole when there is a cipher. */
+function segmentValue(cipher: LogCipher | undefined, entries: readonly Entry[], from: number): Uint8Array {
+  const segment = sealSegment(entries, from);
+  return cipher === undefined ? segment : frameSealedSegment(cipher.seal(segment, segmentContext((entries[from] as Entry).index), SEALED_SEGMENT_HEADER_BYTES));
+}
+
+/** The entries of a stored segment: LogCorruptError for damage, DecryptionError if it fails to open. */
+function readSegment(cipher: LogCipher | undefined, key: string, value: Uint8Array, first: number): Entry[] {
+  if (cipher === undefined) return openSegment(key, value, first);
+  return openSegment(key, cipher.open(unframeSealedSegment(key, value), segmentContext(first), `entries from ${first} (${key})`), first);
+}
+
+/** The stored record of a snapshot: its data sealed, and the record marked so, when there is a cipher. */
+function snapshotValue(cipher: LogCipher | undefined, snapshot: Snapshot, seq: number): Uint8Array {
+  if (cipher === undefined) return sealSnapshot(snapshot, seq);
+  return sealSnapshot({ meta: snapshot.meta, data: cipher.seal(snapshot.data, snapshotContext(snapshot.meta)) }, seq, true);
+}
+
+function openSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {
+  return cipher === undefined ? snapshot : { meta: snapshot.meta, data: cipher.open(snapshot.data, snapshotContext(snapshot.meta), `snapshot ${snapshot.meta.index}`) };
 }
 
 async function readSlots(kv: KvStore, keys: readonly string[]): Promise<Array<{ key: string; raw: Uint8Array }>> {

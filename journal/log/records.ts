@@ -101,13 +101,45 @@ export function sealSegment(entries: readonly Entry[], from = 0): Uint8Array {
   return out;
 }
 
+/**
+ * A sealed segment record (a log opened with a cipher): magic byte 0xE4, the length of the rest
+ * (4 bytes, big-endian), then the segment record above sealed whole by the cipher: one AES-GCM
+ * operation per write, not one per entry (Node's cost per call would dominate small entries).
+ * The sealed record authenticates itself, so no CRC: a value shorter than its length is a torn
+ * write (dropped at open if it is the last segment, as in a plain log); a whole one that fails
+ * authentication is tampered or under the wrong key, a DecryptionError, never dropped. (A torn
+ * write cuts a value short; LevelDB's own log checksums its records.)
+ */
+const SEALED_SEGMENT_MAGIC = 0xe4;
+export const SEALED_SEGMENT_HEADER_BYTES = 1 + 4;
+
+/** Fills in the header of a sealed segment record whose first SEALED_SEGMENT_HEADER_BYTES are free. */
+export function frameSealedSegment(value: Uint8Array): Uint8Array {
+  value[0] = SEALED_SEGMENT_MAGIC;
+  new DataView(value.buffer, value.byteOffset, value.byteLength).setUint32(1, value.byteLength - SEALED_SEGMENT_HEADER_BYTES);
+  return value;
+}
+
+/** The sealed bytes of a sealed segment record; LogCorruptError if it is cut short. */
+export function unframeSealedSegment(key: string, value: Uint8Array): Uint8Array {
+  checkSegmentFormat(key, value, true);
+  if (value.byteLength < SEALED_SEGMENT_HEADER_BYTES) throw new LogCorruptError(key, `a sealed segment record of ${value.byteLength} bytes is shorter than its header`);
+  const length = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1);
+  if (length !== value.byteLength - SEALED_SEGMENT_HEADER_BYTES) throw new LogCorruptError(key, `a sealed segment of ${length} bytes holds ${value.byteLength - SEALED_SEGMENT_HEADER_BYTES}`);
+  return value.subarray(SEALED_SEGMENT_HEADER_BYTES);
+}
+
 export function sealHardState(hardState: HardState, seq: number): Uint8Array {
   return seal({ term: hardState.term, vote: hardState.vote, commit: hardState.commit, seq });
 }
 
-export function sealSnapshot(snapshot: Snapshot, seq: number): Uint8Array {
+/**
+ * `sealed`: the data is sealed by a cipher (an encrypted log); the record then says so, so that
+ * the log is never opened the wrong way even when it holds no segment. Plain records omit it.
+ */
+export function sealSnapshot(snapshot: Snapshot, seq: number, sealed = false): Uint8Array {
   const { index, term, confState } = snapshot.meta;
-  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data, seq });
+  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data, seq, ...(sealed ? { sealed: true } : {}) });
 }
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
@@ -141,8 +173,12 @@ function unseal(key: string, value: Uint8Array): Record<string, unknown> {
  * writes. A torn write cuts a value short but keeps what it starts with, so an unknown format is
  * never a torn write, even in the last segment; an empty value tells nothing and passes.
  */
-export function checkSegmentFormat(key: string, value: Uint8Array): void {
-  if (value.byteLength > 0 && value[0] !== SEGMENT_MAGIC) throw new LogCorruptError(key, `unknown segment record format 0x${(value[0] as number).toString(16)}`);
+export function checkSegmentFormat(key: string, value: Uint8Array, sealed = false): void {
+  const magic = sealed ? SEALED_SEGMENT_MAGIC : SEGMENT_MAGIC;
+  if (value.byteLength > 0 && value[0] !== magic) {
+    const what = value[0] === SEALED_SEGMENT_MAGIC ? ' (a sealed segment: open the log with its cipher)' : value[0] === SEGMENT_MAGIC ? ' (a plaintext segment in an encrypted log)' : '';
+    throw new LogCorruptError(key, `unknown segment record format 0x${(value[0] as number).toString(16)}${what}`);
+  }
 }
 
 /** The entries of a segment record whose first entry is `first`, each checked against its checksum. */
@@ -184,13 +220,14 @@ export function openHardState(key: string, value: Uint8Array): { hardState: Hard
   return { hardState: { term, vote, commit }, seq };
 }
 
-export function openSnapshot(key: string, value: Uint8Array): { snapshot: Snapshot; seq: number } {
-  const { meta, data, seq } = unseal(key, value);
+export function openSnapshot(key: string, value: Uint8Array): { key: string; snapshot: Snapshot; seq: number; sealed: boolean } {
+  const { meta, data, seq, sealed } = unseal(key, value);
+  if (sealed !== undefined && sealed !== true) throw new LogCorruptError(key, 'bad snapshot sealed flag');
   if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(data instanceof Uint8Array) || !isIndex(seq)) throw new LogCorruptError(key, 'bad snapshot fields');
   const confState = meta.confState;
   if (!isObject(confState) || !isPeerList(confState.voters) || !isPeerList(confState.learners)) throw new LogCorruptError(key, 'bad snapshot ConfState');
   const conf: ConfState = { voters: confState.voters, learners: confState.learners };
-  return { snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) }, seq };
+  return { key, snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) }, seq, sealed: sealed === true };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

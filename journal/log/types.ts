@@ -102,3 +102,18 @@ export interface LogStorage {
   compact(index: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Seals the log at rest (journal/crypto's `AesGcmCipher`): KvLogStorage seals each segment record
+ * whole (every entry of one write, data and all) and each snapshot's data. `context` is
+ * authenticated, not encrypted: what the record is (a segment and its first index, or a snapshot
+ * and its index and term), so that sealed bytes moved to another record fail to open.
+ */
+export interface LogCipher {
+  /** The sealed record, starting `headroom` bytes into the array returned (left for a caller's header). */
+  seal(data: Uint8Array, context: Uint8Array, headroom?: number): Uint8Array;
+  /** The data, or a DecryptionError naming `subject` (e.g. 'entries from 17') and the key id. */
+  open(sealed: Uint8Array, context: Uint8Array, subject: string): Uint8Array;
+  /** The id of the key that sealed `sealed`, or undefined if it is not a sealed record. */
+  keyIdOf(sealed: Uint8Array): number | undefined;
+}

@@ -52,3 +52,12 @@ export function realEnv(options: RealEnvOptions): Env {
 }
 
 export { LevelStorage } from './level-storage.js';
+
+/**
+ * Cryptographically secure random bytes from the OS, for key material and nonces (journal's
+ * KeyStore and AesGcmCipher take them as a function). The Env's Random is a seeded stream for
+ * replay and must never make keys.
+ */
+export function secureRandomBytes(length: number): Uint8Array {
+  return new Uint8Array(randomBytes(length));
+}
