@@ -4,14 +4,16 @@
 // written.
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { KvLogStorage, LogCorruptError, decodeBatch, type Entry, type JournalEvent } from '../journal/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, LogCorruptError, MalformedUnlockKeyError, WrongUnlockKeyError, decodeBatch, type Entry, type JournalEvent, type LogCipher } from '../journal/index.js';
 import { decodeConfChange } from '../raft/index.js';
 import type { KvKey, KvOp, KvStore } from '../runtime/index.js';
-import { LevelStorage } from '../runtime/env/real/index.js';
+import { LevelStorage, secureRandomBytes } from '../runtime/env/real/index.js';
 
 /** Where a manager keeps its Raft log inside its state directory. */
 export const RAFT_LOG_DIR = 'raft';
 export const RAFT_LOG_STORE = 'log';
+/** The key file (the journal's DEKs, wrapped): present when the journal is encrypted at rest. */
+export const RAFT_KEYS_STORE = 'keys';
 
 /** A problem the user can fix (a missing directory, a locked store): printed as one line, exit 1. */
 export class CliError extends Error {}
@@ -37,7 +39,23 @@ class ReadOnlyKv implements KvStore {
   }
 }
 
-async function openReadOnly(stateDir: string): Promise<{ storage: KvLogStorage; kv: ReadOnlyKv }> {
+/** The journal's cipher from its key file, or undefined for a journal that is not encrypted. */
+async function cipherOf(stateDir: string, dir: string, unlockKey: string | undefined): Promise<{ cipher: LogCipher; close: () => Promise<void> } | undefined> {
+  if (!existsSync(path.join(dir, RAFT_KEYS_STORE))) return undefined;
+  const kv = new ReadOnlyKv(await new LevelStorage(dir).openKv(RAFT_KEYS_STORE));
+  try {
+    const keyStore = await KeyStore.open(kv, { randomBytes: secureRandomBytes, ...(unlockKey === undefined ? {} : { unlockKey }) });
+    return { cipher: keyStore.cipher, close: () => keyStore.close() };
+  } catch (error) {
+    await kv.close();
+    if (error instanceof KeyStoreLockedError) throw new CliError(`--state-dir ${stateDir}: the journal is locked (auto-lock is on): give its unlock key with --unlock-key SWMKEY-1-...`);
+    if (error instanceof WrongUnlockKeyError) throw new CliError(`--unlock-key: not this journal's unlock key`);
+    if (error instanceof MalformedUnlockKeyError) throw new CliError(`--unlock-key: ${error.message}`);
+    throw error;
+  }
+}
+
+async function openReadOnly(stateDir: string, unlockKey?: string): Promise<{ storage: KvLogStorage; kv: ReadOnlyKv }> {
   if (!existsSync(stateDir) || !statSync(stateDir).isDirectory()) throw new CliError(`--state-dir ${stateDir}: no such directory`);
   const dir = path.join(stateDir, RAFT_LOG_DIR);
   if (!existsSync(path.join(dir, RAFT_LOG_STORE))) throw new CliError(`--state-dir ${stateDir}: holds no journal (no ${path.join(RAFT_LOG_DIR, RAFT_LOG_STORE)} in it)`);
@@ -50,11 +68,16 @@ async function openReadOnly(stateDir: string): Promise<{ storage: KvLogStorage; 
     throw new CliError(`--state-dir ${stateDir}: cannot open the journal: ${text}`);
   }
   const kv = new ReadOnlyKv(inner);
+  let keys: Awaited<ReturnType<typeof cipherOf>>;
   try {
-    return { storage: await KvLogStorage.open(kv), kv };
+    keys = await cipherOf(stateDir, dir, unlockKey);
+    return { storage: await KvLogStorage.open(kv, keys === undefined ? {} : { cipher: keys.cipher }), kv };
   } catch (error) {
     await inner.close();
     throw error;
+  } finally {
+    // The cipher keeps its keys in memory: the key file itself is no longer needed.
+    await keys?.close();
   }
 }
 
@@ -94,12 +117,14 @@ function describeRecovery(storage: KvLogStorage, kv: ReadOnlyKv, out: Out): void
 
 export interface DumpOptions {
   readonly stateDir: string;
+  /** For an auto-locked journal: its SWMKEY-1-... unlock key. */
+  readonly unlockKey?: string;
   /** Print at most this many entries from the end (all when undefined). */
   readonly tail?: number;
 }
 
 export async function journalDump(options: DumpOptions, out: Out): Promise<void> {
-  const { storage, kv } = await openReadOnly(options.stateDir);
+  const { storage, kv } = await openReadOnly(options.stateDir, options.unlockKey);
   try {
     const { hardState, confState } = storage.initialState();
     const snapshot = storage.snapshot();
@@ -118,11 +143,11 @@ export async function journalDump(options: DumpOptions, out: Out): Promise<void>
 }
 
 /** Returns the number of problems found (0: the journal is sound). */
-export async function journalCheck(options: { readonly stateDir: string }, out: Out): Promise<number> {
+export async function journalCheck(options: { readonly stateDir: string; readonly unlockKey?: string }, out: Out): Promise<number> {
   let opened: { storage: KvLogStorage; kv: ReadOnlyKv };
   try {
     // Opening reads every record and verifies its checksum, the order of indexes and terms.
-    opened = await openReadOnly(options.stateDir);
+    opened = await openReadOnly(options.stateDir, options.unlockKey);
   } catch (error) {
     if (!(error instanceof LogCorruptError)) throw error;
     out(`corrupt: ${error.message}`);

@@ -1,7 +1,7 @@
 // The `swarm` command. For now only `swarm journal dump|check`; the rest comes with later issues.
 //
-//   npm run swarm -- journal dump --state-dir DIR [--tail N]
-//   npm run swarm -- journal check --state-dir DIR
+//   npm run swarm -- journal dump --state-dir DIR [--tail N] [--unlock-key K]
+//   npm run swarm -- journal check --state-dir DIR [--unlock-key K]
 import { Command, InvalidArgumentError } from 'commander';
 import { LogCorruptError } from '../journal/index.js';
 import { CliError, journalCheck, journalDump } from './journal.js';
@@ -26,15 +26,17 @@ export function program(): Command {
     .description('print the hard state, the snapshot and every entry')
     .requiredOption('--state-dir <dir>', "the manager's state directory")
     .option('--tail <n>', 'only the last N entries', positiveInt('--tail'))
-    .action(async (opts: { stateDir: string; tail?: number }) => {
-      await journalDump({ stateDir: opts.stateDir, ...(opts.tail === undefined ? {} : { tail: opts.tail }) }, out);
+    .option('--unlock-key <key>', 'the unlock key of an auto-locked journal (SWMKEY-1-...)')
+    .action(async (opts: { stateDir: string; tail?: number; unlockKey?: string }) => {
+      await journalDump({ stateDir: opts.stateDir, ...(opts.tail === undefined ? {} : { tail: opts.tail }), ...(opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }) }, out);
     });
   journal
     .command('check')
     .description('verify every checksum and the order of the log; exit 1 on a problem')
     .requiredOption('--state-dir <dir>', "the manager's state directory")
-    .action(async (opts: { stateDir: string }) => {
-      if ((await journalCheck({ stateDir: opts.stateDir }, out)) > 0) process.exitCode = 1;
+    .option('--unlock-key <key>', 'the unlock key of an auto-locked journal (SWMKEY-1-...)')
+    .action(async (opts: { stateDir: string; unlockKey?: string }) => {
+      if ((await journalCheck({ stateDir: opts.stateDir, ...(opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }) }, out)) > 0) process.exitCode = 1;
     });
   return swarm;
 }

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KvLogStorage, encodeBatch } from '../../journal/index.js';
+import { KeyStore, KvLogStorage, encodeBatch } from '../../journal/index.js';
 import { blob, networkSpec } from '../journal/journal-fixtures.js';
 import { encodeConfChange } from '../../raft/index.js';
-import { LevelStorage } from '../../runtime/env/real/index.js';
+import { LevelStorage, secureRandomBytes } from '../../runtime/env/real/index.js';
 
 // `swarm journal dump|check` as a user runs it: a second process (tsx cli/main.ts) on a real
 // classic-level journal in a temp state directory.
@@ -109,5 +109,32 @@ describe('swarm journal', () => {
     const noDir = await swarm('journal', 'dump');
     expect(noDir.code).toBe(1);
     expect(noDir.stderr).toMatch(/required option '--state-dir <dir>' not specified/);
+  }, 60_000);
+
+  test('an auto-locked journal is read only with its unlock key; without it or with a wrong one, one clear line', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'swarm-cli-locked-'));
+    dirs.push(dir);
+    const storage = new LevelStorage(path.join(dir, 'raft'));
+    const { keyStore, unlockKey } = await KeyStore.init(await storage.openKv('keys'), { randomBytes: secureRandomBytes, autoLock: true });
+    const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: { voters: ['m1'], learners: [] }, cipher: keyStore.cipher });
+    await log.save({ hardState: { term: 1, vote: 'm1', commit: 1 }, entries: [{ index: 1, term: 1, type: 'normal', data: encodeBatch([{ type: 'network.created', v: 1, at: 7, id: 'net9', spec: networkSpec('sealed-net') }]) }] });
+    await log.close();
+    await keyStore.close();
+    expect(unlockKey).toMatch(/^SWMKEY-1-/);
+
+    const locked = await swarm('journal', 'dump', '--state-dir', dir);
+    expect(locked.code).toBe(1);
+    expect(locked.stderr).toMatch(/the journal is locked \(auto-lock is on\): give its unlock key with --unlock-key/);
+    const other = (await KeyStore.init(await new LevelStorage(path.join(dir, 'other')).openKv('keys'), { randomBytes: secureRandomBytes, autoLock: true })).unlockKey as string;
+    const wrong = await swarm('journal', 'dump', '--state-dir', dir, '--unlock-key', other);
+    expect(wrong).toMatchObject({ code: 1, stderr: "swarm: --unlock-key: not this journal's unlock key\n" });
+    const malformed = await swarm('journal', 'check', '--state-dir', dir, '--unlock-key', 'SWMKEY-2-abc');
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/^swarm: --unlock-key: /);
+
+    const open = await swarm('journal', 'dump', '--state-dir', dir, '--unlock-key', unlockKey as string);
+    expect(open.code).toBe(0);
+    expect(open.stdout).toMatch(/network\.created net9 v1 .*"sealed-net"/);
+    expect((await swarm('journal', 'check', '--state-dir', dir, '--unlock-key', unlockKey as string)).code).toBe(0);
   }, 60_000);
 });
