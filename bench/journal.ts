@@ -9,10 +9,12 @@
 // events. The baseline for apply is the least a projection must do: put each event's object into
 // a Map by id (no indexes, no versions, no checks). The baseline for the snapshot is cbor-x
 // encoding and decoding the same objects as they are (no canonical key order, no validation).
+import fs from 'node:fs';
 import os from 'node:os';
-import { Store, decodeBatch, encodeBatch, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
+import path from 'node:path';
+import { KvLogStorage, Store, decodeBatch, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
 import { decodeMessage, encodeMessage } from '../runtime/index.js';
-import { monotonicMs } from '../runtime/env/real/index.js';
+import { LevelStorage, monotonicMs } from '../runtime/env/real/index.js';
 
 const TASKS = 100_000;
 const NODES = 50;
@@ -156,6 +158,68 @@ console.log(`snapshot of ${fmt(objects)} objects: ${(bytes.byteLength / 2 ** 20)
 row(`snapshot size, ${fmt(objects)} objects`, `${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB`, `(plain cbor-x ${(plainBytes.byteLength / 2 ** 20).toFixed(1)} MiB)`, `${(bytes.byteLength / plainBytes.byteLength).toFixed(2)}x`);
 row(`snapshot serialize, ${fmt(objects)} objects`, `${serializeMs.toFixed(0)} ms`, `(plain cbor-x ${plainEncodeMs.toFixed(0)} ms)`, `${(serializeMs / plainEncodeMs).toFixed(2)}x`);
 row(`snapshot restore, ${fmt(objects)} objects`, `${restoreMs.toFixed(0)} ms`, `(plain cbor-x ${plainDecodeMs.toFixed(0)} ms)`, `${(restoreMs / plainDecodeMs).toFixed(2)}x`);
+
+// -- a manager's start: open the log, restore the snapshot, replay the tail ----------------------
+
+const TAIL_ENTRIES = 10_000;
+const LONG_LOG_ENTRIES = 1_000_000;
+const SAVE_ENTRIES = 1_000;
+
+/** Writes a journal on classic-level: an optional snapshot, then one entry per event batch. */
+async function writeJournal(dir: string, snapshot: { data: Uint8Array; index: number } | undefined, batchesOfEvents: readonly (readonly JournalEvent[])[]): Promise<void> {
+  const log = await KvLogStorage.open(await new LevelStorage(dir).openKv('log'), { initialConfState: { voters: ['m1'], learners: [] } });
+  let index = 0;
+  if (snapshot !== undefined) {
+    index = snapshot.index;
+    await log.save({ hardState: { term: 1, vote: 'm1', commit: index }, entries: [], snapshot: { meta: { index, term: 1, confState: { voters: ['m1'], learners: [] } }, data: snapshot.data } });
+  }
+  for (let i = 0; i < batchesOfEvents.length; i += SAVE_ENTRIES) {
+    const entries: Entry[] = batchesOfEvents.slice(i, i + SAVE_ENTRIES).map((events) => ({ index: ++index, term: 1, type: 'normal', data: encodeBatch(events) }));
+    await log.save({ hardState: { term: 1, vote: 'm1', commit: index }, entries });
+  }
+  await log.close();
+}
+
+/** What a manager does before it is ready: open the log, restore the store, replay the committed tail. */
+async function startManager(dir: string): Promise<{ ms: number; openMs: number; restoreMs: number; replayMs: number; objects: number }> {
+  gc();
+  const t0 = monotonicMs();
+  const log = await KvLogStorage.open(await new LevelStorage(dir).openKv('log'));
+  const t1 = monotonicMs();
+  const snapshot = log.snapshot();
+  const store = snapshot.data.byteLength > 0 ? Store.restore(snapshot.data) : new Store();
+  const t2 = monotonicMs();
+  const last = log.initialState().hardState.commit;
+  for (let lo = log.firstIndex(); lo <= last; lo += SAVE_ENTRIES) {
+    for (const entry of log.entries(lo, Math.min(last + 1, lo + SAVE_ENTRIES))) {
+      const result = store.applyBatch(decodeBatch(entry.data).events, entry.index);
+      if (!result.applied) throw new Error(`entry ${entry.index} refused: ${result.error.message}`);
+    }
+  }
+  const t3 = monotonicMs();
+  await log.close();
+  return { ms: t3 - t0, openMs: t1 - t0, restoreMs: t2 - t1, replayMs: t3 - t2, objects: store.count('task') + store.count('service') + store.count('node') };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-bench-journal-'));
+try {
+  // (1) a snapshot of the 100,150-object store plus a 10,000-entry tail (each entry: one task's status change)
+  const tail: JournalEvent[][] = Array.from({ length: TAIL_ENTRIES }, (_, i) => [{ type: 'task.statusChanged', v: 1, at, id: `task${i % TASKS}`, status: status('running'), expectedVersion: null }]);
+  await writeJournal(path.join(dir, 'snap'), { data: store.serialize(), index: 10_000_000 }, tail);
+  const fromSnapshot = await startManager(path.join(dir, 'snap'));
+  // (2) 1,000,000 entries and no snapshot: the workload's events one per entry, then more status changes
+  const long: JournalEvent[][] = events.map((e) => [e]);
+  for (let i = 0; long.length < LONG_LOG_ENTRIES; i++) long.push([{ type: 'task.statusChanged', v: 1, at, id: `task${i % TASKS}`, status: status('running'), expectedVersion: null }]);
+  await writeJournal(path.join(dir, 'long'), undefined, long);
+  const fromLog = await startManager(path.join(dir, 'long'));
+  for (const [label, r, goalMs] of [[`snapshot (${fmt(objects)} objects) + ${fmt(TAIL_ENTRIES)}-entry tail`, fromSnapshot, 1000], [`${fmt(LONG_LOG_ENTRIES)} entries, no snapshot`, fromLog, 3000]] as const) {
+    console.log(`start to ready, ${label}: ${r.ms.toFixed(0)} ms (open the log ${r.openMs.toFixed(0)} ms, restore the store ${r.restoreMs.toFixed(0)} ms, replay ${r.replayMs.toFixed(0)} ms); ${fmt(r.objects)} objects`);
+    row(`start to ready, ${label}`, `${r.ms.toFixed(0)} ms`, `(open ${r.openMs.toFixed(0)}, restore ${r.restoreMs.toFixed(0)}, replay ${r.replayMs.toFixed(0)} ms)`, '-', `< ${goalMs} ms`, r.ms < goalMs ? 'yes' : 'NO');
+  }
+  console.log('(in-process: the time for node and tsx to start, about half a second, comes on top)');
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
 
 const header = ['figure', 'value', 'baseline', 'ratio', 'goal', 'met?'] as const;
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
