@@ -205,7 +205,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-bench-journal-'));
 try {
   // (1) a snapshot of the 100,150-object store plus a 10,000-entry tail (each entry: one task's status change)
   const tail: JournalEvent[][] = Array.from({ length: TAIL_ENTRIES }, (_, i) => [{ type: 'task.statusChanged', v: 1, at, id: `task${i % TASKS}`, status: status('running'), expectedVersion: null }]);
-  await writeJournal(path.join(dir, 'snap'), { data: store.serialize(), index: 10_000_000 }, tail);
+  await writeJournal(path.join(dir, 'snap'), { data: bytes, index: 10_000_000 }, tail);
   const fromSnapshot = await startManager(path.join(dir, 'snap'));
   // (2) 1,000,000 entries and no snapshot: the workload's events one per entry, then more status changes
   const long: JournalEvent[][] = events.map((e) => [e]);

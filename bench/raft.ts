@@ -32,7 +32,8 @@ import { LevelStorage, RealClock, monotonicMs, realEnv, realRandom, yieldToMacro
 
 const PAYLOAD_BYTES = 256;
 /** `--only 3:1000` runs one cluster size and level (for profiling); the table then shows just it. */
-const ONLY = ((arg) => (arg === undefined ? undefined : { peers: Number(arg.split(':')[0]), inFlight: Number(arg.split(':')[1]) }))(process.argv[process.argv.indexOf('--only') + 1] && process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined);
+const onlyArg = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const ONLY = onlyArg === undefined ? undefined : { peers: Number(onlyArg.split(':')[0]), inFlight: Number(onlyArg.split(':')[1]) };
 const LEVELS = ONLY === undefined ? [1, 100, 1000] : [ONLY.inFlight];
 const WARMUP_MS = 500;
 const RUN_MS = 1000;

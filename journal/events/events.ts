@@ -8,7 +8,7 @@ import {
   blobSpecSchema, clusterSpecSchema, DESIRED_STATES, nodeDescriptionSchema, nodeSpecSchema, nodeStatusSchema,
   serviceSpecSchema, taskSpecSchema, taskStatusSchema, networkSpecSchema,
   type BlobSpec, type ClusterSpec, type DesiredState, type Labels, type NetworkSpec, type NodeDescription,
-  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceSpec, type TaskSpec, type TaskStatus,
+  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceSpec, type Task, type TaskStatus,
 } from './objects.js';
 import { id, int, labels, nullable, obj, oneOf, type Check, type Shape } from './schema.js';
 
@@ -33,17 +33,8 @@ export type ServiceCreated = Base & { readonly type: 'service.created'; readonly
 export type ServiceUpdated = Base & Conditional & { readonly type: 'service.updated'; readonly id: string; readonly spec: ServiceSpec };
 export type ServiceRemoved = Base & Conditional & { readonly type: 'service.removed'; readonly id: string };
 
-export type TaskCreated = Base & {
-  readonly type: 'task.created';
-  readonly id: string;
-  readonly serviceId: string;
-  readonly slot: number;
-  readonly nodeId: string;
-  readonly spec: TaskSpec;
-  readonly serviceVersion: number;
-  readonly desiredState: DesiredState;
-  readonly status: TaskStatus;
-};
+/** A task as created: every field of a Task but its meta, which the store derives. */
+export type TaskCreated = Base & { readonly type: 'task.created' } & Omit<Task, 'meta'>;
 export type TaskAssigned = Base & Conditional & { readonly type: 'task.assigned'; readonly id: string; readonly nodeId: string; readonly status: TaskStatus };
 export type TaskStatusChanged = Base & Conditional & { readonly type: 'task.statusChanged'; readonly id: string; readonly status: TaskStatus };
 export type TaskDesiredStateChanged = Base & Conditional & { readonly type: 'task.desiredStateChanged'; readonly id: string; readonly desiredState: DesiredState };

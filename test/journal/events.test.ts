@@ -9,16 +9,8 @@ import {
 } from '../../journal/index.js';
 import { decodeMessage, encodeMessage } from '../../runtime/index.js';
 import { blob, eventArb, oneOfEach, status } from './journal-fixtures.js';
+import { thrown } from './helpers.js';
 
-/** The error a function throws (the test fails if it returns). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 const roundTrip = (event: JournalEvent): JournalEvent => parseEvent(decodeMessage(encodeEvent(event)));
 

@@ -10,6 +10,7 @@ import { KvLogStorage, LogCorruptError, MemoryLogStorage, type ConfState, type K
 import { MemoryStorage, SeededRandom, type KvStore, type Storage } from '../../runtime/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage, type SimStorageOptions } from '../../simulations/index.js';
+import { observeLog } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -574,19 +575,6 @@ describe('KvLogStorage segments on the simulated disk with torn writes', () => {
 
 // ---- property: KvLogStorage after reopen is MemoryLogStorage reopened at its snapshot -----------------
 
-/** What a reader sees, for comparing two logs. */
-function observeLog(log: LogStorage) {
-  const first = log.firstIndex();
-  const last = log.lastIndex();
-  return {
-    first,
-    last,
-    baseTerm: log.term(first - 1),
-    entries: log.entries(first, last + 1).map((e) => ({ ...e, data: [...e.data] })),
-    initialState: log.initialState(),
-    snapshot: { meta: log.snapshot().meta, data: [...log.snapshot().data] },
-  };
-}
 
 /**
  * The memory log as KvLogStorage reopens it: at the snapshot (a tail kept below it is not

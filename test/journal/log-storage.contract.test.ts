@@ -19,6 +19,7 @@ import {
 import { InvariantViolation, MemoryStorage, SeededRandom, type Storage } from '../../runtime/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage } from '../../simulations/index.js';
+import { observeLog } from './helpers.js';
 
 interface Subject {
   /** Whether the log outlives close(): only then do the reopen tests run. */
@@ -82,18 +83,14 @@ const hard = (term: number, commit: number, vote = ''): HardState => ({ term, vo
 const conf = (...voters: string[]): ConfState => ({ voters, learners: [] });
 const snapshotAt = (index: number, term: number, confState = conf('a', 'b', 'c')): Snapshot => ({ meta: { index, term, confState }, data: new Uint8Array([7, 7, index % 256]) });
 
-/** Everything a reader can observe, for comparing a log with its reopened self. */
-function observe(log: LogStorage) {
-  const first = log.firstIndex();
-  const last = log.lastIndex();
-  return {
-    first,
-    last,
-    baseTerm: log.term(first - 1),
-    entries: log.entries(first, last + 1).map((e) => ({ ...e, data: [...e.data] })),
-    initialState: log.initialState(),
-    snapshot: { meta: log.snapshot().meta, data: [...log.snapshot().data] },
-  };
+/** Closes the log; a persistent one must then reopen showing a reader exactly what it showed before. */
+async function closeExpectingSameAfterReopen(s: Subject, log: LogStorage): Promise<void> {
+  const before = observeLog(log);
+  await log.close();
+  if (!s.persistent) return;
+  const reopened = await s.open();
+  expect(observeLog(reopened)).toEqual(before);
+  await reopened.close();
 }
 
 describe.each(subjects)('%s', (_name, make) => {
@@ -213,15 +210,7 @@ describe.each(subjects)('%s', (_name, make) => {
     await s.settle(log.save({ hardState: hard(4, 12), snapshot: snapshotAt(12, 4), entries: entriesOf(13, [4, 4]) }));
     expect([log.firstIndex(), log.lastIndex()]).toEqual([13, 14]);
     expect(log.term(12)).toBe(4);
-    if (s.persistent) {
-      const before = observe(log);
-      await log.close();
-      const reopened = await s.open();
-      expect(observe(reopened)).toEqual(before);
-      await reopened.close();
-    } else {
-      await log.close();
-    }
+    await closeExpectingSameAfterReopen(s, log);
   });
 
   test('createSnapshot keeps the entries; compact drops them up to a point, keeping a tail', async () => {
@@ -252,7 +241,7 @@ describe.each(subjects)('%s', (_name, make) => {
     const s = make();
     const log = await s.open();
     await s.settle(log.save({ hardState: hard(3, 2, 'b'), entries: entriesOf(1, [1, 2, 3]) }));
-    const before = observe(log);
+    const before = observeLog(log);
     const refused: Array<Parameters<LogStorage['save']>[0]> = [
       { entries: entriesOf(5, [3]) }, // a gap after the last entry
       { entries: [entry(4, 3), entry(6, 3)] }, // not contiguous
@@ -263,7 +252,7 @@ describe.each(subjects)('%s', (_name, make) => {
       { entries: entriesOf(2, [3, 3]) }, // entry 2 is committed: it may not change
     ];
     for (const write of refused) await expect(s.settle(log.save(write))).rejects.toThrow(InvariantViolation);
-    expect(observe(log)).toEqual(before);
+    expect(observeLog(log)).toEqual(before);
     // The same vote, or a new term, is fine; so is repeating committed entries unchanged.
     await s.settle(log.save({ hardState: hard(3, 3, 'b'), entries: [] }));
     await s.settle(log.save({ entries: entriesOf(2, [2, 3]) }));
@@ -283,15 +272,7 @@ describe.each(subjects)('%s', (_name, make) => {
     // The reads see every issued write at once.
     expect(log.entries(1, 6).map((e) => e.term)).toEqual([1, 1, 2, 2, 2]);
     await s.settle(Promise.all(writes));
-    if (s.persistent) {
-      const before = observe(log);
-      await log.close();
-      const reopened = await s.open();
-      expect(observe(reopened)).toEqual(before);
-      await reopened.close();
-    } else {
-      await log.close();
-    }
+    await closeExpectingSameAfterReopen(s, log);
   });
 
   test('takes an initial ConfState', async () => {
@@ -318,16 +299,16 @@ describe.each(subjects.filter(([name]) => name !== 'MemoryLogStorage'))('%s acro
     await s.settle(log.save({ hardState: hard(1, 1, 'a'), entries: entriesOf(1, [1, 1, 1, 1]) }));
     await s.settle(log.save({ hardState: hard(2, 2, 'b'), entries: entriesOf(3, [2, 2, 2, 2], 3) }));
     await s.settle(log.save({ hardState: hard(2, 5, 'b'), entries: [] }));
-    const empty = observe(log);
+    const empty = observeLog(log);
     await log.close();
     const first = await s.open();
-    expect(observe(first)).toEqual(empty);
+    expect(observeLog(first)).toEqual(empty);
     await s.settle(first.save({ hardState: hard(5, 9), snapshot: snapshotAt(9, 4, conf('a', 'b')), entries: entriesOf(10, [5, 5, 5], 100) }));
     await s.settle(first.save({ hardState: hard(6, 10), entries: entriesOf(12, [6]) }));
-    const before = observe(first);
+    const before = observeLog(first);
     await first.close();
     const second = await s.open();
-    expect(observe(second)).toEqual(before);
+    expect(observeLog(second)).toEqual(before);
     expect(before).toMatchObject({ first: 10, last: 12, baseTerm: 4, initialState: { hardState: hard(6, 10), confState: conf('a', 'b') } });
     await second.close();
   });

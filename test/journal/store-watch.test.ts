@@ -3,18 +3,11 @@
 import fc from 'fast-check';
 import { WatchCompactedError, WatchFeed, type JournalEvent, type WatchBatch } from '../../journal/index.js';
 import { InvariantViolation } from '../../runtime/index.js';
+import { thrown } from './helpers.js';
 
 const event = (n: number): JournalEvent => ({ type: 'node.removed', v: 1, at: n, id: `n${n}`, expectedVersion: null });
 const batchOf = (index: number, size: number): JournalEvent[] => Array.from({ length: size }, (_, i) => event(index * 100 + i));
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('watch feed', () => {
   test('a subscriber gets the backlog after its version, then live batches, in order, until it unsubscribes', () => {

@@ -9,15 +9,8 @@ import {
 } from '../../journal/index.js';
 import { InvariantViolation, encodeMessage } from '../../runtime/index.js';
 import { batchesArb, oneOfEach, serviceSpec, status, taskSpec } from './journal-fixtures.js';
+import { thrown } from './helpers.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 /** Applies each event as its own entry, at indexes 1, 2, ... */
 function storeOf(events: readonly JournalEvent[]): Store {
