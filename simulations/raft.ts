@@ -11,11 +11,12 @@
 // history is linearizable. A liveness phase heals everything and needs a leader within 10
 // election timeouts and every client operation resolved.
 import { createHash } from 'node:crypto';
-import { KvLogStorage, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
+import { AesGcmCipher, Keyring, KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
 import { SeededRandom, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
+import { nextEventBatch } from './raft-orchestrator.js';
 import { StrandedEntries } from './raft-strand.js';
 
 export const RAFT_BUGS: readonly RaftBug[] = ['skipVoteTermCheck', 'commitPreviousTermByCounting', 'ackBeforePersist', 'applyBeforeCommit', 'forgetVoteOnRestart'];
@@ -61,6 +62,13 @@ export interface RaftSimOptions {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly safetyPhaseMs: number;
+  /** Orchestrator clients proposing journal event batches (raft-orchestrator.ts). */
+  readonly orchestrators: number;
+  readonly orchestratorIntervalMsMax: number;
+  /** Every manager's log sealed with AES-256-GCM (a Keyring per manager, kept across restarts). */
+  readonly encryptedAtRest: boolean;
+  /** When set (> 0), a manager rotates its DEK at this virtual time: new records use the new key. */
+  readonly dekRotationAtMs: number;
 }
 
 export function chooseRaftOptions(random: Random): RaftSimOptions {
@@ -96,11 +104,25 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     electionTicks: 10,
     safetyPhaseMs: 30_000,
     strandedEntries: false,
+    ...storeOptions(random),
   };
   // From a stream of its own, so that a seed's other options stay as they were. A leader then
   // replicates an older term's entries one message at a time, ahead of its own entry.
   if (random.fork('strandedEntries').chance(0.3)) return { ...options, strandedEntries: true, appendBytesMax: 16 };
   return options;
+}
+
+/** The store workload's options, from streams of their own (the other options stay as they were). */
+function storeOptions(random: Random): Pick<RaftSimOptions, 'orchestrators' | 'orchestratorIntervalMsMax' | 'encryptedAtRest' | 'dekRotationAtMs'> {
+  const orchestration = random.fork('orchestrators');
+  const encryption = random.fork('encryption');
+  const encryptedAtRest = encryption.chance(0.4);
+  return {
+    orchestrators: orchestration.int(1, 3),
+    orchestratorIntervalMsMax: orchestration.int(50, 400),
+    encryptedAtRest,
+    dekRotationAtMs: encryptedAtRest && encryption.chance(0.75) ? encryption.int(3000, 25_000) : 0,
+  };
 }
 
 export interface RaftSimRun {
@@ -114,30 +136,93 @@ export interface RaftSimRun {
   readonly events: number;
   readonly ops: { total: number; ok: number; failed: number; indeterminate: number };
   /** Rare situations reached ("sometimes" properties). */
-  readonly sometimes: { leaderChanges: number; snapshotInstalls: number; membershipChangesUnderPartition: number; tornWriteRecoveries: number; crashes: number; pauses: number; storageFailures: number };
+  readonly sometimes: RaftSimSometimes;
 }
 
-// ---- the replicated register (the applier) ------------------------------------------------
+export interface RaftSimSometimes {
+  leaderChanges: number;
+  snapshotInstalls: number;
+  membershipChangesUnderPartition: number;
+  tornWriteRecoveries: number;
+  crashes: number;
+  pauses: number;
+  storageFailures: number;
+  /** A manager's store rebuilt with Store.restore from a non-empty snapshot (install or restart). */
+  storeRestores: number;
+  /** Committed event batches the store refused (a conflict), counted once per index. */
+  refusedBatches: number;
+  /** Events of committed batches that took effect, counted once per index. */
+  storeEventsApplied: number;
+  /** Managers whose log is sealed (encryption at rest). */
+  encryptedManagers: number;
+  dekRotations: number;
+  /** A rotated manager restarted on a log that holds records sealed by both DEKs. */
+  mixedKeyRecoveries: number;
+}
 
-type KvCommand = { op: 'write'; key: string; value: string; opId: string };
+// ---- the replicated register and store (the applier) --------------------------------------
+
+/** What a normal entry carries: a register write, or a batch of journal events (encodeBatch). */
+type EntryCommand =
+  | { op: 'write'; key: string; value: string; opId: string }
+  | { op: 'events'; opId: string; batch: Uint8Array };
 type KvRequest =
   | { type: 'kv.write'; key: string; value: string; opId: string; replyTo: Address }
-  | { type: 'kv.read'; key: string; opId: string; replyTo: Address };
-type KvReply = { type: 'kv.ok'; opId: string; value?: string | null } | { type: 'kv.fail'; opId: string; reason: string };
+  | { type: 'kv.read'; key: string; opId: string; replyTo: Address }
+  | { type: 'store.propose'; opId: string; batch: Uint8Array; replyTo: Address };
+type KvReply =
+  | { type: 'kv.ok'; opId: string; value?: string | null }
+  | { type: 'kv.fail'; opId: string; reason: string }
+  /** The batch's entry was applied: its events took effect, or were refused whole (`code`). */
+  | { type: 'store.applied'; opId: string; refused: string | null };
 
 interface KvState {
   values: Record<string, string>;
   applied: string[];
 }
 
-function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply) => void } } {
+/** A Raft snapshot's data: the register and the store's `serialize()` bytes. */
+interface SnapshotData {
+  kv: KvState;
+  store: Uint8Array;
+}
+
+/** How a manager's store reached an index. */
+export type StoreReach = 'apply' | 'snapshot install' | 'restart';
+
+/** Test-only store bugs, to show that the store check catches them. */
+export type StoreBug =
+  /** m1 drops the last event of every batch of two or more events. */
+  | 'dropEvent'
+  /** Every manager's Raft snapshots hold the store as it was one entry earlier. */
+  | 'staleSnapshot';
+export const STORE_BUGS: readonly StoreBug[] = ['dropEvent', 'staleSnapshot'];
+
+export interface ApplierHooks {
+  /** Called with the manager's store each time it reaches an index; returns `store.serialize()`. */
+  storeReached(node: PeerId, index: number, store: Store, how: StoreReach): Uint8Array;
+  /** An event batch was applied at `index` (`refused` set when the store refused it). */
+  batchApplied(node: PeerId, index: number, events: number, refused: string | undefined): void;
+  readonly bug: StoreBug | undefined;
+}
+
+function readSnapshot(data: Uint8Array): { kv: KvState; store: Store } {
+  if (data.byteLength === 0) return { kv: { values: {}, applied: [] }, store: new Store() };
+  const snapshot = decodeMessage(data) as SnapshotData;
+  return { kv: snapshot.kv, store: Store.restore(snapshot.store) };
+}
+
+function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, hooks: ApplierHooks): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply) => void } } {
   return {
     kind: 'kv',
     create: (ctx) => {
       // Rebuilt from the log's snapshot at every start; the peer hands out what follows it.
       const snapshot = storage.snapshot();
-      let state: KvState = snapshot.data.byteLength > 0 ? (decodeMessage(snapshot.data) as KvState) : { values: {}, applied: [] };
+      let { kv: state, store } = readSnapshot(snapshot.data);
       let appliedIndex = snapshot.meta.index;
+      let serialized = hooks.storeReached(node, appliedIndex, store, 'restart');
+      /** The store's bytes one entry back (for the staleSnapshot bug only). */
+      let previousSerialized = serialized;
       let conf: ConfState = snapshot.meta.confState;
       let lastSnapshotIndex = snapshot.meta.index;
       const writes = new Map<string, Address>();
@@ -160,20 +245,50 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
         }
         readyReads = still;
       };
+      const propose = (opId: string, replyTo: Address, command: EntryCommand): void => {
+        // The network may deliver a request twice: a second copy is not a second write (the
+        // first may have been refused, and the copy's success would then be a write the
+        // client was told failed).
+        if (requested.has(opId)) return;
+        requested.add(opId);
+        writes.set(opId, replyTo);
+        ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: opId, replyTo: ctx.self });
+      };
+      /** Applies one normal entry's command to the register or the store, at `index`. */
+      const applyCommand = (command: EntryCommand | undefined, index: number): void => {
+        if (command?.op !== 'events') {
+          // Not a batch: the store's index moves on with the log, its objects stay.
+          store.applyBatch([], index);
+          if (command === undefined) return;
+          state.values[command.key] = command.value;
+          state.applied.push(command.opId);
+          const replyTo = writes.get(command.opId);
+          if (replyTo !== undefined) {
+            writes.delete(command.opId);
+            ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
+          }
+          return;
+        }
+        let events = decodeBatch(command.batch).events;
+        if (hooks.bug === 'dropEvent' && node === 'm1' && events.length > 1) events = events.slice(0, -1);
+        const result = store.applyBatch(events, index);
+        const refused = result.applied ? undefined : result.error.code;
+        hooks.batchApplied(node, index, events.length, refused);
+        const replyTo = writes.get(command.opId);
+        if (replyTo !== undefined) {
+          writes.delete(command.opId);
+          ctx.send(replyTo, { type: 'store.applied', opId: command.opId, refused: refused ?? null } satisfies KvReply);
+        }
+      };
       return {
         receive: (m) => {
           switch (m.type) {
-            case 'kv.write': {
-              // The network may deliver a request twice: a second copy is not a second write (the
-              // first may have been refused, and the copy's success would then be a write the
-              // client was told failed).
-              if (requested.has(m.opId)) return;
-              requested.add(m.opId);
-              writes.set(m.opId, m.replyTo);
-              const command: KvCommand = { op: 'write', key: m.key, value: m.value, opId: m.opId };
-              ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: m.opId, replyTo: ctx.self });
+            case 'kv.write':
+              propose(m.opId, m.replyTo, { op: 'write', key: m.key, value: m.value, opId: m.opId });
               return;
-            }
+            case 'store.propose':
+              propose(m.opId, m.replyTo, { op: 'events', opId: m.opId, batch: m.batch });
+              return;
             case 'kv.read':
               reads.set(m.opId, { key: m.key, replyTo: m.replyTo });
               ctx.send(peer, { type: 'raft.readIndex', context: m.opId });
@@ -189,33 +304,31 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
               return;
             case 'raft.apply': {
               if (m.snapshot !== undefined) {
-                state = m.snapshot.data.byteLength > 0 ? (decodeMessage(m.snapshot.data) as KvState) : { values: {}, applied: [] };
+                ({ kv: state, store } = readSnapshot(m.snapshot.data));
                 appliedIndex = m.snapshot.meta.index;
                 conf = m.snapshot.meta.confState;
                 lastSnapshotIndex = m.snapshot.meta.index;
+                serialized = hooks.storeReached(node, appliedIndex, store, 'snapshot install');
+                previousSerialized = serialized;
               }
               for (const entry of m.entries) {
                 if (entry.index <= appliedIndex) continue;
                 appliedIndex = entry.index;
                 if (entry.type === 'confChange') {
                   conf = nextConfState(conf, decodeConfChange(entry.data));
-                  continue;
+                  applyCommand(undefined, entry.index);
+                } else {
+                  applyCommand(entry.data.byteLength === 0 ? undefined : (decodeMessage(entry.data) as EntryCommand), entry.index);
                 }
-                if (entry.data.byteLength === 0) continue;
-                const command = decodeMessage(entry.data) as KvCommand;
-                state.values[command.key] = command.value;
-                state.applied.push(command.opId);
-                const replyTo = writes.get(command.opId);
-                if (replyTo !== undefined) {
-                  writes.delete(command.opId);
-                  ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
-                }
+                previousSerialized = serialized;
+                serialized = hooks.storeReached(node, appliedIndex, store, 'apply');
               }
               readyReads.push(...m.readStates);
               serveReads();
               if (appliedIndex - lastSnapshotIndex >= options.snapshotIntervalEntries) {
                 lastSnapshotIndex = appliedIndex;
-                ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(state), keepEntries: options.snapshotTailEntries });
+                const data: SnapshotData = { kv: state, store: hooks.bug === 'staleSnapshot' ? previousSerialized : serialized };
+                ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
               }
               return;
             }
@@ -232,7 +345,32 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
 
 export interface RaftSimRunOptions {
   readonly bug?: RaftBug;
+  /** A planted store bug (tests only): the store check must catch it. */
+  readonly storeBug?: StoreBug;
   readonly traceFile?: string;
+}
+
+/** Past this many indices back, the store bytes behind a digest are dropped (the digest stays). */
+const STORE_BYTES_KEPT_INDICES = 256;
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** The first object on which two serialized stores differ, for a failure message. */
+function storeDifference(expected: Uint8Array | undefined, actual: Uint8Array): string {
+  if (expected === undefined) return '';
+  type Serialized = { index: number; objects: Record<string, Array<{ id: string }>> };
+  const [a, b] = [decodeMessage(expected) as Serialized, decodeMessage(actual) as Serialized];
+  if (a.index !== b.index) return `; store index ${b.index}, expected ${a.index}`;
+  for (const kind of Object.keys(a.objects).sort()) {
+    const theirs = new Map((a.objects[kind] ?? []).map((o) => [o.id, sha256(encodeMessage(o))]));
+    const ours = new Map((b.objects[kind] ?? []).map((o) => [o.id, sha256(encodeMessage(o))]));
+    for (const id of [...new Set([...theirs.keys(), ...ours.keys()])].sort()) {
+      if (!ours.has(id)) return `; first difference: ${kind} ${id} is missing`;
+      if (!theirs.has(id)) return `; first difference: ${kind} ${id} should not exist`;
+      if (ours.get(id) !== theirs.get(id)) return `; first difference: ${kind} ${id} differs`;
+    }
+  }
+  return '';
 }
 
 const hashEntry = (e: Entry): string => `${e.term}/${e.type}/${createHash('sha256').update(e.data).digest('hex').slice(0, 16)}`;
@@ -245,7 +383,57 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   const storages = new Map<PeerId, KvLogStorage>();
   const history: HistoryOp[] = [];
   const opsInFlight = new Map<string, HistoryOp>();
-  const sometimes = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0 };
+  const sometimes: RaftSimSometimes = {
+    leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0,
+    storeRestores: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0,
+  };
+  // The store check: every manager's store equals every other's at the same applied index.
+  /** Per index, the digest of `serialize()` of the first manager's store to reach it. */
+  const storeAt = new Map<number, { digest: string; node: PeerId; how: StoreReach }>();
+  /** The bytes behind recent digests, to name the first differing object. */
+  const storeBytesAt = new Map<number, Uint8Array>();
+  /** Each manager's store as last reached: what the orchestrators read (possibly stale). */
+  const liveStores = new Map<PeerId, Store>();
+  /** Indices of event batches already counted in `sometimes`. */
+  const batchesCounted = new Set<number>();
+  const applierHooks: ApplierHooks = {
+    bug: runOptions.storeBug,
+    storeReached: (node, index, store, how) => {
+      liveStores.set(node, store);
+      const bytes = store.serialize();
+      if (how !== 'apply' && store.count('cluster') > 0) sometimes.storeRestores++;
+      if (store.index !== index) cluster.fail(`store index: ${node}'s store is at index ${store.index} after ${how} at applied index ${index}`);
+      const digest = sha256(bytes);
+      const known = storeAt.get(index);
+      if (known === undefined) {
+        storeAt.set(index, { digest, node, how });
+        storeBytesAt.set(index, bytes);
+        storeBytesAt.delete(index - STORE_BYTES_KEPT_INDICES);
+      } else if (known.digest !== digest) {
+        cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) is ${digest.slice(0, 16)} but ${known.node}'s (by ${known.how}) was ${known.digest.slice(0, 16)}${storeDifference(storeBytesAt.get(index), bytes)}`);
+      }
+      return bytes;
+    },
+    batchApplied: (_node, index, events, refused) => {
+      if (batchesCounted.has(index)) return;
+      batchesCounted.add(index);
+      if (refused !== undefined) sometimes.refusedBatches++;
+      else sometimes.storeEventsApplied += events;
+    },
+  };
+  /** Per manager, its DEKs (kept across restarts, as a key file would be) and its cipher. */
+  const sealing = new Map<PeerId, { keyring: Keyring; cipher: AesGcmCipher; random: Random; rotated: boolean }>();
+  const sealingOf = (id: PeerId) => {
+    let found = sealing.get(id);
+    if (found === undefined) {
+      const random = cluster.random.fork(`keys/${id}`);
+      const keyring = new Keyring([{ id: 1, key: random.bytes(32) }], 1);
+      found = { keyring, cipher: new AesGcmCipher(keyring, (length) => random.bytes(length)), random, rotated: false };
+      sealing.set(id, found);
+      sometimes.encryptedManagers++;
+    }
+    return found;
+  };
   const leaderOfTerm = new Map<number, PeerId>();
   let highestLeaderTerm = 0;
   let currentLeader: PeerId = '';
@@ -370,6 +558,9 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const { system, env } = node;
     if (node.id === clientNode) {
       system.spawn('clients', plain<KvReply>('clients', (m) => {
+        // An orchestrator's batch: applied, refused whole by the store, or not proposed.
+        if (batchesInFlight.delete(m.opId)) return;
+        if (m.type === 'store.applied') return;
         const op = opsInFlight.get(m.opId);
         if (op === undefined) return;
         opsInFlight.delete(m.opId);
@@ -385,7 +576,10 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const kv = await node.storage.openKv('raft-log');
     let storage: KvLogStorage;
     try {
-      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] } });
+      const keys = options.encryptedAtRest ? sealingOf(node.id) : undefined;
+      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] }, ...(keys !== undefined ? { cipher: keys.cipher } : {}) });
+      // Old records stay readable after a rotation: the log opened on both keys.
+      if (keys?.rotated === true && (await storage.keyIdsInUse()).size > 1) sometimes.mixedKeyRecoveries++;
     } catch (error) {
       // Recovery writes can meet a failed fsync too: the node dies again and is restarted later.
       if (!String(error).includes('simulated fsync failure')) throw error;
@@ -404,7 +598,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       if (!kept) cluster.fail(`vote not durable: ${node.id} granted its vote in term ${granted.term} to ${granted.candidate} but restarted with term ${hardState.term} vote '${hardState.vote}'`);
     }
     lastAppliedBy.set(node.id, storage.snapshot().meta.index);
-    system.spawn('kv', kvActor(node.id, storage, options));
+    system.spawn('kv', kvActor(node.id, storage, options, applierHooks));
     system.spawn('raft', raftProps({
       id: node.id,
       storage,
@@ -475,6 +669,53 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     loop.schedule(1, waitForIt);
   };
   for (let c = 0; c < options.clients; c++) loop.schedule(500 + workload.int(0, 500), () => issue(`c${c}`));
+
+  // Orchestrators: each reads a manager's store (possibly stale), proposes the next batch through
+  // a manager, and waits for its outcome (applied or refused) or gives up after a while.
+  const orchestration = cluster.random.fork('orchestrator');
+  const batchesInFlight = new Set<string>();
+  let batchSeq = 0;
+  let objectSeq = 0;
+  const orchestrate = (client: string): void => {
+    if (!clientsActive) return;
+    const next = (): void => {
+      loop.schedule(orchestration.int(1, options.orchestratorIntervalMsMax), () => orchestrate(client));
+    };
+    const readable = peers.filter((p) => cluster.node(p).up && liveStores.has(p));
+    const read = readable.length > 0 ? liveStores.get(orchestration.pick(readable)) : undefined;
+    const events = read === undefined ? undefined : nextEventBatch(read, orchestration, loop.now(), () => `${client}-${++objectSeq}`);
+    if (events === undefined) {
+      next();
+      return;
+    }
+    const opId = `${client}.${++batchSeq}`;
+    batchesInFlight.add(opId);
+    const target = orchestration.pick(peers);
+    cluster.node(clientNode).system?.send(`${target}/kv`, { type: 'store.propose', opId, batch: encodeBatch(events), replyTo: `${clientNode}/clients` } satisfies KvRequest, `${clientNode}/clients`);
+    const sentAt = loop.now();
+    const waitForIt = (): void => {
+      if (!batchesInFlight.has(opId) || loop.now() - sentAt >= opTimeoutMs) {
+        batchesInFlight.delete(opId);
+        next();
+      } else loop.schedule(50, waitForIt);
+    };
+    loop.schedule(1, waitForIt);
+  };
+  for (let o = 0; o < options.orchestrators; o++) loop.schedule(300 + orchestration.int(0, 500), () => orchestrate(`o${o + 1}`));
+
+  // Encryption at rest: one manager rotates its DEK; new entries and snapshots use the new key.
+  if (options.encryptedAtRest && options.dekRotationAtMs > 0) {
+    const rotation = cluster.random.fork('rotation');
+    loop.schedule(options.dekRotationAtMs, () => {
+      const id = currentLeader !== '' && rotation.chance(0.5) ? currentLeader : rotation.pick(peers);
+      const keys = sealingOf(id);
+      keys.keyring.add(2, keys.random.bytes(32));
+      keys.keyring.use(2);
+      keys.rotated = true;
+      sometimes.dekRotations++;
+      trace.record({ t: loop.now(), kind: 'dek.rotated', node: id, keyId: 2 });
+    });
+  }
 
   // Nemesis.
   const schedule = (meanMs: number, fn: () => void): void => {
@@ -637,12 +878,12 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const ids = new Set<string>();
     for (const storage of storages.values()) {
       const snap: Snapshot = storage.snapshot();
-      if (snap.data.byteLength > 0) for (const id of (decodeMessage(snap.data) as KvState).applied) ids.add(id);
+      if (snap.data.byteLength > 0) for (const id of (decodeMessage(snap.data) as SnapshotData).kv.applied) ids.add(id);
       const first = storage.firstIndex();
       const last = storage.lastIndex();
       if (last >= first) {
         for (const e of storage.entries(first, last + 1)) {
-          if (e.type === 'normal' && e.data.byteLength > 0) ids.add((decodeMessage(e.data) as KvCommand).opId);
+          if (e.type === 'normal' && e.data.byteLength > 0) ids.add((decodeMessage(e.data) as EntryCommand).opId);
         }
       }
     }
