@@ -178,6 +178,7 @@ type KvReply =
 
 interface KvState {
   values: Record<string, string>;
+  /** Every command applied, by opId: register writes and event batches. */
   applied: string[];
 }
 
@@ -219,6 +220,11 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
       // Rebuilt from the log's snapshot at every start; the peer hands out what follows it.
       const snapshot = storage.snapshot();
       let { kv: state, store } = readSnapshot(snapshot.data);
+      /**
+       * The network may duplicate a forwarded proposal, and the leader then appends it twice: a
+       * command already applied is applied once (client sessions, Raft thesis section 6.3).
+       */
+      let appliedIds = new Set(state.applied);
       let appliedIndex = snapshot.meta.index;
       let serialized = hooks.storeReached(node, appliedIndex, store, 'restart');
       /** The store's bytes one entry back (for the staleSnapshot bug only). */
@@ -256,17 +262,19 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
       };
       /** Applies one normal entry's command to the register or the store, at `index`. */
       const applyCommand = (command: EntryCommand | undefined, index: number): void => {
-        if (command?.op !== 'events') {
-          // Not a batch: the store's index moves on with the log, its objects stay.
+        if (command === undefined || appliedIds.has(command.opId)) {
+          // No command, or a repeated one: the store's index moves on with the log, nothing else.
           store.applyBatch([], index);
-          if (command === undefined) return;
+          return;
+        }
+        appliedIds.add(command.opId);
+        state.applied.push(command.opId);
+        const replyTo = writes.get(command.opId);
+        writes.delete(command.opId);
+        if (command.op === 'write') {
+          store.applyBatch([], index);
           state.values[command.key] = command.value;
-          state.applied.push(command.opId);
-          const replyTo = writes.get(command.opId);
-          if (replyTo !== undefined) {
-            writes.delete(command.opId);
-            ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
-          }
+          if (replyTo !== undefined) ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
           return;
         }
         let events = decodeBatch(command.batch).events;
@@ -274,11 +282,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
         const result = store.applyBatch(events, index);
         const refused = result.applied ? undefined : result.error.code;
         hooks.batchApplied(node, index, events.length, refused);
-        const replyTo = writes.get(command.opId);
-        if (replyTo !== undefined) {
-          writes.delete(command.opId);
-          ctx.send(replyTo, { type: 'store.applied', opId: command.opId, refused: refused ?? null } satisfies KvReply);
-        }
+        if (replyTo !== undefined) ctx.send(replyTo, { type: 'store.applied', opId: command.opId, refused: refused ?? null } satisfies KvReply);
       };
       return {
         receive: (m) => {
@@ -305,6 +309,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
             case 'raft.apply': {
               if (m.snapshot !== undefined) {
                 ({ kv: state, store } = readSnapshot(m.snapshot.data));
+                appliedIds = new Set(state.applied);
                 appliedIndex = m.snapshot.meta.index;
                 conf = m.snapshot.meta.confState;
                 lastSnapshotIndex = m.snapshot.meta.index;
