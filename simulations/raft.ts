@@ -361,7 +361,7 @@ const STORE_BYTES_KEPT_INDICES = 256;
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The first object on which two serialized stores differ, for a failure message. */
-function storeDifference(expected: Uint8Array | undefined, actual: Uint8Array): string {
+function storeDifference(expected: Uint8Array | undefined, actual: Uint8Array, expectedNode: PeerId, actualNode: PeerId): string {
   if (expected === undefined) return '';
   type Serialized = { index: number; objects: Record<string, Array<{ id: string }>> };
   const [a, b] = [decodeMessage(expected) as Serialized, decodeMessage(actual) as Serialized];
@@ -370,8 +370,8 @@ function storeDifference(expected: Uint8Array | undefined, actual: Uint8Array): 
     const theirs = new Map((a.objects[kind] ?? []).map((o) => [o.id, sha256(encodeMessage(o))]));
     const ours = new Map((b.objects[kind] ?? []).map((o) => [o.id, sha256(encodeMessage(o))]));
     for (const id of [...new Set([...theirs.keys(), ...ours.keys()])].sort()) {
-      if (!ours.has(id)) return `; first difference: ${kind} ${id} is missing`;
-      if (!theirs.has(id)) return `; first difference: ${kind} ${id} should not exist`;
+      if (!ours.has(id)) return `; first difference: ${kind} ${id} is in ${expectedNode}'s store, not in ${actualNode}'s`;
+      if (!theirs.has(id)) return `; first difference: ${kind} ${id} is in ${actualNode}'s store, not in ${expectedNode}'s`;
       if (ours.get(id) !== theirs.get(id)) return `; first difference: ${kind} ${id} differs`;
     }
   }
@@ -415,7 +415,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         storeBytesAt.set(index, bytes);
         storeBytesAt.delete(index - STORE_BYTES_KEPT_INDICES);
       } else if (known.digest !== digest) {
-        cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) is ${digest.slice(0, 16)} but ${known.node}'s (by ${known.how}) was ${known.digest.slice(0, 16)}${storeDifference(storeBytesAt.get(index), bytes)}`);
+        cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) is ${digest.slice(0, 16)} but ${known.node}'s (by ${known.how}) was ${known.digest.slice(0, 16)}${storeDifference(storeBytesAt.get(index), bytes, known.node, node)}`);
       }
       return bytes;
     },
