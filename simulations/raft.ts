@@ -5,11 +5,21 @@
 // fsync failures (which crash the node), isolation, membership changes, and in some seeds the
 // stranded-entries schedule of raft-strand.ts (Figure 8 histories).
 //
+// The entries also carry journal event batches: orchestrator clients (raft-orchestrator.ts) read
+// a manager's store, possibly stale, and propose batches with `expectedVersion` from that read, so
+// that some are refused at apply time (identically on every manager). Each manager's applier
+// keeps a Store, applies every committed entry at its index, and puts the store's `serialize()`
+// bytes (beside the register) in its Raft snapshots; a snapshot install or a restart restores it.
+// In some seeds every manager's log is sealed (AES-256-GCM, a Keyring per manager that survives
+// restarts as a key file would) and one manager rotates its DEK mid-run.
+//
 // Checked after every event: election safety (one leader per term), state-machine safety (no two
 // peers apply different entries at an index; each applies in order), votes durable before they
-// are granted (checked at every restart). At the end: no acknowledged write lost, and the client
-// history is linearizable. A liveness phase heals everything and needs a leader within 10
-// election timeouts and every client operation resolved.
+// are granted (checked at every restart); the store check: at every index a manager's store
+// reaches (apply, snapshot install, restart), its index is that index and the sha256 of its
+// `serialize()` equals that of the first manager to reach the index. At the end: no acknowledged
+// write lost, and the client history is linearizable. A liveness phase heals everything and needs
+// a leader within 10 election timeouts and every client operation resolved.
 import { createHash } from 'node:crypto';
 import { AesGcmCipher, Keyring, KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
