@@ -23,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { AesGcmCipher, Keyring, KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
-import { SeededRandom, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
+import { SeededRandom, assert, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
 import { nextEventBatch } from './raft-orchestrator.js';
@@ -128,8 +128,8 @@ function storeOptions(random: Random): Pick<RaftSimOptions, 'orchestrators' | 'o
   const encryption = random.fork('encryption');
   const encryptedAtRest = encryption.chance(0.4);
   return {
-    orchestrators: orchestration.int(1, 3),
-    orchestratorIntervalMsMax: orchestration.int(50, 400),
+    orchestrators: orchestration.int(1, 2),
+    orchestratorIntervalMsMax: orchestration.int(100, 400),
     encryptedAtRest,
     dekRotationAtMs: encryptedAtRest && encryption.chance(0.75) ? encryption.int(3000, 25_000) : 0,
   };
@@ -205,13 +205,19 @@ export type StoreReach = 'apply' | 'snapshot install' | 'restart';
 export type StoreBug =
   /** m1 drops the last event of every batch of two or more events. */
   | 'dropEvent'
-  /** Every manager's Raft snapshots hold the store as it was one entry earlier. */
+  /** Every manager's Raft snapshots hold the store as it was when serialized before (an older index). */
   | 'staleSnapshot';
 export const STORE_BUGS: readonly StoreBug[] = ['dropEvent', 'staleSnapshot'];
 
 export interface ApplierHooks {
-  /** Called with the manager's store each time it reaches an index; returns `store.serialize()`. */
-  storeReached(node: PeerId, index: number, store: Store, how: StoreReach): Uint8Array;
+  /**
+   * Called with the manager's store each time it reaches an index, with `store.serialize()` after
+   * a restore and after a batch (whose objects may have changed); without it after an entry that
+   * leaves the objects as they were (a register write, a conf change, an empty entry).
+   */
+  storeReached(node: PeerId, index: number, store: Store, how: StoreReach, serialized: Uint8Array | undefined): void;
+  /** The store serialized at `index` for a Raft snapshot. */
+  storeSerialized(node: PeerId, index: number, serialized: Uint8Array): void;
   /** An event batch was applied at `index` (`refused` set when the store refused it). */
   batchApplied(node: PeerId, index: number, events: number, refused: string | undefined): void;
   readonly bug: StoreBug | undefined;
@@ -236,9 +242,9 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
        */
       let appliedIds = new Set(state.applied);
       let appliedIndex = snapshot.meta.index;
-      let serialized = hooks.storeReached(node, appliedIndex, store, 'restart');
-      /** The store's bytes one entry back (for the staleSnapshot bug only). */
-      let previousSerialized = serialized;
+      /** The store's bytes as last serialized (for the staleSnapshot bug only). */
+      let previousSerialized = store.serialize();
+      hooks.storeReached(node, appliedIndex, store, 'restart', previousSerialized);
       let conf: ConfState = snapshot.meta.confState;
       let lastSnapshotIndex = snapshot.meta.index;
       const writes = new Map<string, Address>();
@@ -270,12 +276,15 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
         writes.set(opId, replyTo);
         ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: opId, replyTo: ctx.self });
       };
-      /** Applies one normal entry's command to the register or the store, at `index`. */
-      const applyCommand = (command: EntryCommand | undefined, index: number): void => {
+      /**
+       * Applies one normal entry's command to the register or the store, at `index`. True when
+       * it ran a batch of events on the store (applied or refused): its objects may have changed.
+       */
+      const applyCommand = (command: EntryCommand | undefined, index: number): boolean => {
         if (command === undefined || appliedIds.has(command.opId)) {
           // No command, or a repeated one: the store's index moves on with the log, nothing else.
           store.applyBatch([], index);
-          return;
+          return false;
         }
         appliedIds.add(command.opId);
         state.applied.push(command.opId);
@@ -285,7 +294,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
           store.applyBatch([], index);
           state.values[command.key] = command.value;
           if (replyTo !== undefined) ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
-          return;
+          return false;
         }
         let events = decodeBatch(command.batch).events;
         if (hooks.bug === 'dropEvent' && node === 'm1' && events.length > 1) events = events.slice(0, -1);
@@ -293,6 +302,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
         const refused = result.applied ? undefined : result.error.code;
         hooks.batchApplied(node, index, events.length, refused);
         if (replyTo !== undefined) ctx.send(replyTo, { type: 'store.applied', opId: command.opId, refused: refused ?? null } satisfies KvReply);
+        return true;
       };
       return {
         receive: (m) => {
@@ -323,26 +333,28 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
                 appliedIndex = m.snapshot.meta.index;
                 conf = m.snapshot.meta.confState;
                 lastSnapshotIndex = m.snapshot.meta.index;
-                serialized = hooks.storeReached(node, appliedIndex, store, 'snapshot install');
-                previousSerialized = serialized;
+                hooks.storeReached(node, appliedIndex, store, 'snapshot install', store.serialize());
               }
               for (const entry of m.entries) {
                 if (entry.index <= appliedIndex) continue;
                 appliedIndex = entry.index;
+                let batch = false;
                 if (entry.type === 'confChange') {
                   conf = nextConfState(conf, decodeConfChange(entry.data));
                   applyCommand(undefined, entry.index);
                 } else {
-                  applyCommand(entry.data.byteLength === 0 ? undefined : (decodeMessage(entry.data) as EntryCommand), entry.index);
+                  batch = applyCommand(entry.data.byteLength === 0 ? undefined : (decodeMessage(entry.data) as EntryCommand), entry.index);
                 }
-                previousSerialized = serialized;
-                serialized = hooks.storeReached(node, appliedIndex, store, 'apply');
+                hooks.storeReached(node, appliedIndex, store, 'apply', batch ? store.serialize() : undefined);
               }
               readyReads.push(...m.readStates);
               serveReads();
               if (appliedIndex - lastSnapshotIndex >= options.snapshotIntervalEntries) {
                 lastSnapshotIndex = appliedIndex;
+                const serialized = store.serialize();
+                hooks.storeSerialized(node, appliedIndex, serialized);
                 const data: SnapshotData = { kv: state, store: hooks.bug === 'staleSnapshot' ? previousSerialized : serialized };
+                previousSerialized = serialized;
                 ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
               }
               return;
@@ -369,6 +381,12 @@ export interface RaftSimRunOptions {
 const STORE_BYTES_KEPT_INDICES = 256;
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Where a manager's store objects last may have changed: the index, and the digest of `serialize()` there. */
+interface StoreAnchor {
+  readonly index: number;
+  readonly digest: string;
+}
 
 /** The first object on which two serialized stores differ, for a failure message. */
 function storeDifference(expected: Uint8Array | undefined, actual: Uint8Array, expectedNode: PeerId, actualNode: PeerId): string {
@@ -402,32 +420,62 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0,
     storeRestores: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0,
   };
-  // The store check: every manager's store equals every other's at the same applied index.
-  /** Per index, the digest of `serialize()` of the first manager's store to reach it. */
-  const storeAt = new Map<number, { digest: string; node: PeerId; how: StoreReach }>();
+  // The store check: every manager's store equals every other's at the same applied index. The
+  // digest is the sha256 of `serialize()`, taken wherever the objects may have changed (after a
+  // batch, applied or refused, and after a restore) and for every Raft snapshot. An entry that
+  // leaves the objects alone (a register write, a conf change, an empty entry) moves the store's
+  // index only: there the check compares the anchor, the index and digest at which each
+  // manager's objects last may have changed, rather than serialize the same objects again.
+  /** Per index, the first digest of `serialize()` taken there. */
+  const serializedAt = new Map<number, { digest: string; node: PeerId; how: StoreReach | 'snapshot' }>();
   /** The bytes behind recent digests, to name the first differing object. */
   const storeBytesAt = new Map<number, Uint8Array>();
+  /** Per index, the anchor of the first manager's store to reach it. */
+  const storeAt = new Map<number, { anchor: StoreAnchor; node: PeerId; how: StoreReach }>();
+  /** Each manager's anchor as of the last index it reached. */
+  const anchors = new Map<PeerId, StoreAnchor>();
   /** Each manager's store as last reached: what the orchestrators read (possibly stale). */
   const liveStores = new Map<PeerId, Store>();
   /** Indices of event batches already counted in `sometimes`. */
   const batchesCounted = new Set<number>();
+  const checkSerialized = (node: PeerId, index: number, bytes: Uint8Array, how: StoreReach | 'snapshot'): { digest: string; known: boolean } => {
+    const digest = sha256(bytes);
+    const first = serializedAt.get(index);
+    if (first === undefined) {
+      serializedAt.set(index, { digest, node, how });
+      storeBytesAt.set(index, bytes);
+      storeBytesAt.delete(index - STORE_BYTES_KEPT_INDICES);
+      return { digest, known: false };
+    }
+    if (first.digest !== digest) {
+      cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) is ${digest.slice(0, 16)} but ${first.node}'s (by ${first.how}) was ${first.digest.slice(0, 16)}${storeDifference(storeBytesAt.get(index), bytes, first.node, node)}`);
+    }
+    return { digest, known: true };
+  };
   const applierHooks: ApplierHooks = {
     bug: runOptions.storeBug,
-    storeReached: (node, index, store, how) => {
+    storeReached: (node, index, store, how, bytes) => {
       liveStores.set(node, store);
-      const bytes = store.serialize();
       if (how !== 'apply' && store.count('cluster') > 0) sometimes.storeRestores++;
       if (store.index !== index) cluster.fail(`store index: ${node}'s store is at index ${store.index} after ${how} at applied index ${index}`);
-      const digest = sha256(bytes);
-      const known = storeAt.get(index);
-      if (known === undefined) {
-        storeAt.set(index, { digest, node, how });
-        storeBytesAt.set(index, bytes);
-        storeBytesAt.delete(index - STORE_BYTES_KEPT_INDICES);
-      } else if (known.digest !== digest) {
-        cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) is ${digest.slice(0, 16)} but ${known.node}'s (by ${known.how}) was ${known.digest.slice(0, 16)}${storeDifference(storeBytesAt.get(index), bytes, known.node, node)}`);
+      let anchor = anchors.get(node);
+      if (bytes !== undefined) {
+        const { digest, known } = checkSerialized(node, index, bytes, how);
+        // A batch moves the anchor here. A restored store whose bytes matched those of the
+        // managers that applied their way here takes their anchor.
+        const applied = storeAt.get(index)?.anchor;
+        anchor = how === 'apply' || !known || applied === undefined ? { index, digest } : applied;
       }
-      return bytes;
+      assert(anchor !== undefined, () => `${node} reached index ${index} by ${how} with no anchor`);
+      anchors.set(node, anchor);
+      const first = storeAt.get(index);
+      if (first === undefined) storeAt.set(index, { anchor, node, how });
+      else if (first.anchor.index !== anchor.index || first.anchor.digest !== anchor.digest) {
+        cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) last changed at index ${anchor.index} to ${anchor.digest.slice(0, 16)} but ${first.node}'s (by ${first.how}) at ${first.anchor.index} to ${first.anchor.digest.slice(0, 16)}`);
+      }
+    },
+    storeSerialized: (node, index, bytes) => {
+      checkSerialized(node, index, bytes, 'snapshot');
     },
     batchApplied: (_node, index, events, refused) => {
       if (batchesCounted.has(index)) return;
