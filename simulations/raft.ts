@@ -10,8 +10,9 @@
 // that some are refused at apply time (identically on every manager). Each manager's applier
 // keeps a Store, applies every committed entry at its index, and puts the store's `serialize()`
 // bytes (beside the register) in its Raft snapshots; a snapshot install or a restart restores it.
-// In some seeds every manager's log is sealed (AES-256-GCM, a Keyring per manager that survives
-// restarts as a key file would) and one manager rotates its DEK mid-run.
+// In some seeds every manager's log is sealed (AES-256-GCM) with the DEKs of a KeyStore on its
+// simulated disk, reopened at every restart (raft-keys.ts), and one manager rotates its DEK
+// mid-run: it must then seal with the new key while its older records stay readable.
 //
 // Checked after every event: election safety (one leader per term), state-machine safety (no two
 // peers apply different entries at an index; each applies in order), votes durable before they
@@ -21,11 +22,12 @@
 // write lost, and the client history is linearizable. A liveness phase heals everything and needs
 // a leader within 10 election timeouts and every client operation resolved.
 import { createHash } from 'node:crypto';
-import { AesGcmCipher, Keyring, KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
+import { KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type KeyStore, type LogCipher, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
 import { SeededRandom, assert, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
+import { openKeyStore, type SimKeyFile } from './raft-keys.js';
 import { nextEventBatch } from './raft-orchestrator.js';
 import { StrandedEntries } from './raft-strand.js';
 
@@ -75,7 +77,7 @@ export interface RaftSimOptions {
   /** Orchestrator clients proposing journal event batches (raft-orchestrator.ts). */
   readonly orchestrators: number;
   readonly orchestratorIntervalMsMax: number;
-  /** Every manager's log sealed with AES-256-GCM (a Keyring per manager, kept across restarts). */
+  /** Every manager's log sealed with AES-256-GCM, its DEKs in a KeyStore on its disk (raft-keys.ts). */
   readonly encryptedAtRest: boolean;
   /** When set (> 0), a manager rotates its DEK at this virtual time: new records use the new key. */
   readonly dekRotationAtMs: number;
@@ -484,19 +486,10 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       else sometimes.storeEventsApplied += events;
     },
   };
-  /** Per manager, its DEKs (kept across restarts, as a key file would be) and its cipher. */
-  const sealing = new Map<PeerId, { keyring: Keyring; cipher: AesGcmCipher; random: Random; rotated: boolean }>();
-  const sealingOf = (id: PeerId) => {
-    let found = sealing.get(id);
-    if (found === undefined) {
-      const random = cluster.random.fork(`keys/${id}`);
-      const keyring = new Keyring([{ id: 1, key: random.bytes(32) }], 1);
-      found = { keyring, cipher: new AesGcmCipher(keyring, (length) => random.bytes(length)), random, rotated: false };
-      sealing.set(id, found);
-      sometimes.encryptedManagers++;
-    }
-    return found;
-  };
+  /** Each manager's KeyStore (encrypted seeds), as its current incarnation opened it. */
+  const keyStores = new Map<PeerId, { keyStore: KeyStore; keyFile: SimKeyFile; system: unknown }>();
+  /** Managers that rotated their DEK: the id of the new key, and their log's last index then. */
+  const rotations = new Map<PeerId, { keyId: number; lastIndex: number }>();
   const leaderOfTerm = new Map<number, PeerId>();
   let highestLeaderTerm = 0;
   let currentLeader: PeerId = '';
@@ -639,10 +632,19 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const kv = await node.storage.openKv('raft-log');
     let storage: KvLogStorage;
     try {
-      const keys = options.encryptedAtRest ? sealingOf(node.id) : undefined;
-      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] }, ...(keys !== undefined ? { cipher: keys.cipher } : {}) });
+      let cipher: LogCipher | undefined;
+      if (options.encryptedAtRest) {
+        // Keys from the Env's seeded randomness; the key file on this manager's disk.
+        const keyRandom = env.random.fork('keys');
+        const keys = await openKeyStore(node.storage, loop, (length) => keyRandom.bytes(length));
+        if (node.system !== system) return;
+        if (!keyStores.has(node.id)) sometimes.encryptedManagers++;
+        keyStores.set(node.id, { ...keys, system });
+        cipher = keys.keyStore.cipher;
+      }
+      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] }, ...(cipher !== undefined ? { cipher } : {}) });
       // Old records stay readable after a rotation: the log opened on both keys.
-      if (keys?.rotated === true && (await storage.keyIdsInUse()).size > 1) sometimes.mixedKeyRecoveries++;
+      if (rotations.has(node.id) && (await storage.keyIdsInUse()).size > 1) sometimes.mixedKeyRecoveries++;
     } catch (error) {
       // Recovery writes can meet a failed fsync too: the node dies again and is restarted later.
       if (!String(error).includes('simulated fsync failure')) throw error;
@@ -766,17 +768,24 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   };
   for (let o = 0; o < options.orchestrators; o++) loop.schedule(300 + orchestration.int(0, 500), () => orchestrate(`o${o + 1}`));
 
-  // Encryption at rest: one manager rotates its DEK; new entries and snapshots use the new key.
+  // Encryption at rest: one manager rotates its DEK (the key file holds the new key before any
+  // record is sealed with it); new entries and snapshots use the new key, old ones stay readable.
   if (options.encryptedAtRest && options.dekRotationAtMs > 0) {
     const rotation = cluster.random.fork('rotation');
     loop.schedule(options.dekRotationAtMs, () => {
-      const id = currentLeader !== '' && rotation.chance(0.5) ? currentLeader : rotation.pick(peers);
-      const keys = sealingOf(id);
-      keys.keyring.add(2, keys.random.bytes(32));
-      keys.keyring.use(2);
-      keys.rotated = true;
-      sometimes.dekRotations++;
-      trace.record({ t: loop.now(), kind: 'dek.rotated', node: id, keyId: 2 });
+      const up = peers.filter((p) => cluster.node(p).up && keyStores.get(p)?.system === cluster.node(p).system && storages.has(p));
+      if (up.length === 0) return;
+      const id = up.includes(currentLeader) && rotation.chance(0.5) ? currentLeader : rotation.pick(up);
+      const { keyStore, keyFile } = keyStores.get(id) as { keyStore: KeyStore; keyFile: SimKeyFile };
+      const lastIndex = (storages.get(id) as KvLogStorage).lastIndex();
+      keyFile.run(() => keyStore.rotateDek()).then((keyId) => {
+        rotations.set(id, { keyId, lastIndex });
+        sometimes.dekRotations++;
+        trace.record({ t: loop.now(), kind: 'dek.rotated', node: id, keyId });
+      }, (error: unknown) => {
+        // A failed fsync of the key file: the rotation did not happen (the old key still seals).
+        if (!String(error).includes('simulated fsync failure')) cluster.fail(`DEK rotation on ${id} failed: ${String(error)}`);
+      });
     });
   }
 
@@ -918,6 +927,13 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     }
   }
   if (cluster.failure === undefined) checkLogMatching();
+  // A manager that rotated its DEK and appended since seals with the new key.
+  for (const [id, rotated] of rotations) {
+    const storage = storages.get(id);
+    if (cluster.failure !== undefined || storage === undefined || !cluster.node(id).up || storage.lastIndex() <= rotated.lastIndex) continue;
+    const inUse = await storage.keyIdsInUse();
+    if (!inUse.has(rotated.keyId)) cluster.fail(`DEK rotation: ${id} rotated to key ${rotated.keyId} and appended since, but its log holds no record sealed with it (keys in use: ${[...inUse].join(', ')})`);
+  }
   if (cluster.failure === undefined && currentLeader !== '' && storages.has(currentLeader)) {
     // Leader Completeness (Figure 3): every entry applied anywhere is in the final leader's log
     // (or below its snapshot).
