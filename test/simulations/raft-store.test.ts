@@ -6,7 +6,7 @@ import { STORE_BUGS, runRaftSim, type RaftSimRun, type StoreBug } from '../../si
 const caught: Array<[StoreBug, RegExp]> = [
   // m1 applies batches differently: its digest differs from the others' at the same index.
   ['dropEvent', /^store divergence at index \d+: m\d's store \(by (apply|snapshot install|restart)\) is [0-9a-f]{16} but m\d's \(by (apply|snapshot install|restart)\) was [0-9a-f]{16}; first difference: \w+ \S+ (is in|differs)/],
-  // Snapshots one entry behind: a manager restored from one holds a store at the wrong index.
+  // Snapshots holding an older store: a manager restored from one holds a store at the wrong index.
   ['staleSnapshot', /^store (index: m\d's store is at index \d+ after (snapshot install|restart) at applied index \d+|divergence at index \d+)/],
 ];
 
