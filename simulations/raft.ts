@@ -131,7 +131,7 @@ function storeOptions(random: Random): Pick<RaftSimOptions, 'orchestrators' | 'o
   const encryptedAtRest = encryption.chance(0.4);
   return {
     orchestrators: orchestration.int(1, 2),
-    orchestratorIntervalMsMax: orchestration.int(100, 400),
+    orchestratorIntervalMsMax: orchestration.int(200, 800),
     encryptedAtRest,
     dekRotationAtMs: encryptedAtRest && encryption.chance(0.75) ? encryption.int(3000, 25_000) : 0,
   };
