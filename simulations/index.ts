@@ -7,3 +7,4 @@ export * from './demo.js';
 export * from './cluster.js';
 export * from './linearizability.js';
 export * from './raft.js';
+export * from './raft-keys.js';

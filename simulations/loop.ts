@@ -108,6 +108,8 @@ export class SimLoop {
   private processed = 0;
   private inEvent = false;
   private running = false;
+  /** Work outside the loop that virtual time waits for (see hold). */
+  private readonly holds = new Set<Promise<unknown>>();
 
   constructor(options: { startMs?: number } = {}) {
     this.nowMs = options.startMs ?? 0;
@@ -144,6 +146,21 @@ export class SimLoop {
     if (this.heap.size > cancelledSlotsMax + 2 * this.live.size) {
       this.heap.retain((e) => e.fn !== undefined);
     }
+  }
+
+  /**
+   * Virtual time stands still, and no event runs, until `work` settles: for work whose completion
+   * comes from outside the loop (WebCrypto, which jose uses, completes on a thread pool), so
+   * that its continuations run at the same virtual instant in every run. `work` must not wait for
+   * the loop (a disk write, a timer), or run() waits forever. Returns `work`.
+   */
+  hold<T>(work: Promise<T>): Promise<T> {
+    const held: Promise<unknown> = work.then(
+      () => this.holds.delete(held),
+      () => this.holds.delete(held),
+    );
+    this.holds.add(held);
+    return work;
   }
 
   pending(): number {
@@ -204,6 +221,11 @@ export class SimLoop {
           // The caller then sees the state the last event's continuations leave behind.
           if (unflushed) await yieldToMacrotask();
           return { events, reason: early };
+        }
+        if (this.holds.size > 0) {
+          await Promise.all([...this.holds]);
+          unflushed = true;
+          continue;
         }
         const next = this.peekLive();
         const advancing = next === undefined || next.atMs > this.nowMs || (untilMs !== undefined && next.atMs > untilMs);

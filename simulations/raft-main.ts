@@ -2,14 +2,15 @@
 // `--seed S` replays one. Prints each seed's options and outcome, and at the end how often the
 // rare situations happened; a run in which one never happened fails (the test did not reach it).
 import { parseArgs } from 'node:util';
-import { RAFT_BUGS, runRaftSim, type RaftSimRun } from './raft.js';
+import { RAFT_BUGS, STORE_BUGS, runRaftSim, type RaftSimRun, type StoreBug } from './raft.js';
 import type { RaftBug } from '../raft/index.js';
 
-const USAGE = `usage: npm run sim:raft -- (--seed S | --seeds N [--from S]) [--bug NAME] [--trace FILE] [--quiet]
+const USAGE = `usage: npm run sim:raft -- (--seed S | --seeds N [--from S]) [--bug NAME] [--store-bug NAME] [--trace FILE] [--quiet]
 
   --seed S     run (replay) one seed
   --seeds N    run N seeds (at most 100000), starting at --from (default 1)
   --bug NAME   plant a known bug: ${RAFT_BUGS.join(', ')}
+  --store-bug NAME  plant a known store bug: ${STORE_BUGS.join(', ')}
   --trace FILE write the trace of a single seed as JSON Lines
   --quiet      one line per seed
   --until-failure  stop at the first failing seed (to measure how soon a planted bug is found)`;
@@ -19,10 +20,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function parse(): { from: number; count: number; bug: RaftBug | undefined; trace: string | undefined; quiet: boolean; untilFailure: boolean } {
+function parse(): { from: number; count: number; bug: RaftBug | undefined; storeBug: StoreBug | undefined; trace: string | undefined; quiet: boolean; untilFailure: boolean } {
   let values;
   try {
-    ({ values } = parseArgs({ options: { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, bug: { type: 'string' }, trace: { type: 'string' }, quiet: { type: 'boolean' }, 'until-failure': { type: 'boolean' }, help: { type: 'boolean' } }, strict: true }));
+    ({ values } = parseArgs({ options: { seed: { type: 'string' }, seeds: { type: 'string' }, from: { type: 'string' }, bug: { type: 'string' }, 'store-bug': { type: 'string' }, trace: { type: 'string' }, quiet: { type: 'boolean' }, 'until-failure': { type: 'boolean' }, help: { type: 'boolean' } }, strict: true }));
   } catch (error) {
     fail((error as Error).message);
   }
@@ -42,16 +43,17 @@ function parse(): { from: number; count: number; bug: RaftBug | undefined; trace
   if (seed === undefined && seeds === undefined) fail('say --seed S or --seeds N');
   if (seeds !== undefined && (seeds < 1 || seeds > 100_000)) fail(`--seeds must be 1 to 100000, got ${seeds}`);
   if (values.bug !== undefined && !(RAFT_BUGS as readonly string[]).includes(values.bug)) fail(`--bug: unknown bug '${values.bug}'`);
+  if (values['store-bug'] !== undefined && !(STORE_BUGS as readonly string[]).includes(values['store-bug'])) fail(`--store-bug: unknown store bug '${values['store-bug']}'`);
   if (values.trace !== undefined && seed === undefined) fail('--trace needs --seed');
-  return { from: seed ?? from ?? 1, count: seed !== undefined ? 1 : (seeds as number), bug: values.bug as RaftBug | undefined, trace: values.trace, quiet: values.quiet ?? false, untilFailure: values['until-failure'] ?? false };
+  return { from: seed ?? from ?? 1, count: seed !== undefined ? 1 : (seeds as number), bug: values.bug as RaftBug | undefined, storeBug: values['store-bug'] as StoreBug | undefined, trace: values.trace, quiet: values.quiet ?? false, untilFailure: values['until-failure'] ?? false };
 }
 
 const args = parse();
-const totals = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0 };
+const totals = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, storeRestores: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0 };
 const failed: string[] = [];
 for (let seed = args.from; seed < args.from + args.count; seed++) {
-  const run: RaftSimRun = await runRaftSim(seed, { ...(args.bug ? { bug: args.bug } : {}), ...(args.trace ? { traceFile: args.trace } : {}) });
-  const replay = `npm run sim:raft -- --seed ${seed}${args.bug ? ` --bug ${args.bug}` : ''}`;
+  const run: RaftSimRun = await runRaftSim(seed, { ...(args.bug ? { bug: args.bug } : {}), ...(args.storeBug ? { storeBug: args.storeBug } : {}), ...(args.trace ? { traceFile: args.trace } : {}) });
+  const replay = `npm run sim:raft -- --seed ${seed}${args.bug ? ` --bug ${args.bug}` : ''}${args.storeBug ? ` --store-bug ${args.storeBug}` : ''}`;
   if (args.quiet) {
     console.log(`SEED=${seed} ${run.ok ? 'ok' : `FAILED ${run.failure}`} sha256=${run.traceDigest}`);
   } else {

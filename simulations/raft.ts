@@ -5,17 +5,30 @@
 // fsync failures (which crash the node), isolation, membership changes, and in some seeds the
 // stranded-entries schedule of raft-strand.ts (Figure 8 histories).
 //
+// The entries also carry journal event batches: orchestrator clients (raft-orchestrator.ts) read
+// a manager's store, possibly stale, and propose batches with `expectedVersion` from that read, so
+// that some are refused at apply time (identically on every manager). Each manager's applier
+// keeps a Store, applies every committed entry at its index, and puts the store's `serialize()`
+// bytes (beside the register) in its Raft snapshots; a snapshot install or a restart restores it.
+// In some seeds every manager's log is sealed (AES-256-GCM) with the DEKs of a KeyStore on its
+// simulated disk, reopened at every restart (raft-keys.ts), and one manager rotates its DEK
+// mid-run: it must then seal with the new key while its older records stay readable.
+//
 // Checked after every event: election safety (one leader per term), state-machine safety (no two
 // peers apply different entries at an index; each applies in order), votes durable before they
-// are granted (checked at every restart). At the end: no acknowledged write lost, and the client
-// history is linearizable. A liveness phase heals everything and needs a leader within 10
-// election timeouts and every client operation resolved.
+// are granted (checked at every restart); the store check: at every index a manager's store
+// reaches (apply, snapshot install, restart), its index is that index and the sha256 of its
+// `serialize()` equals that of the first manager to reach the index. At the end: no acknowledged
+// write lost, and the client history is linearizable. A liveness phase heals everything and needs
+// a leader within 10 election timeouts and every client operation resolved.
 import { createHash } from 'node:crypto';
-import { KvLogStorage, type ConfState, type Entry, type PeerId, type Snapshot } from '../journal/index.js';
+import { KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type KeyStore, type LogCipher, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
-import { SeededRandom, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
+import { SeededRandom, assert, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
+import { openKeyStore, type SimKeyFile } from './raft-keys.js';
+import { nextEventBatch } from './raft-orchestrator.js';
 import { StrandedEntries } from './raft-strand.js';
 
 export const RAFT_BUGS: readonly RaftBug[] = ['skipVoteTermCheck', 'commitPreviousTermByCounting', 'ackBeforePersist', 'applyBeforeCommit', 'forgetVoteOnRestart'];
@@ -61,6 +74,13 @@ export interface RaftSimOptions {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly safetyPhaseMs: number;
+  /** Orchestrator clients proposing journal event batches (raft-orchestrator.ts). */
+  readonly orchestrators: number;
+  readonly orchestratorIntervalMsMax: number;
+  /** Every manager's log sealed with AES-256-GCM, its DEKs in a KeyStore on its disk (raft-keys.ts). */
+  readonly encryptedAtRest: boolean;
+  /** When set (> 0), a manager rotates its DEK at this virtual time: new records use the new key. */
+  readonly dekRotationAtMs: number;
 }
 
 export function chooseRaftOptions(random: Random): RaftSimOptions {
@@ -96,11 +116,25 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     electionTicks: 10,
     safetyPhaseMs: 30_000,
     strandedEntries: false,
+    ...storeOptions(random),
   };
   // From a stream of its own, so that a seed's other options stay as they were. A leader then
   // replicates an older term's entries one message at a time, ahead of its own entry.
   if (random.fork('strandedEntries').chance(0.3)) return { ...options, strandedEntries: true, appendBytesMax: 16 };
   return options;
+}
+
+/** The store workload's options, from streams of their own (the other options stay as they were). */
+function storeOptions(random: Random): Pick<RaftSimOptions, 'orchestrators' | 'orchestratorIntervalMsMax' | 'encryptedAtRest' | 'dekRotationAtMs'> {
+  const orchestration = random.fork('orchestrators');
+  const encryption = random.fork('encryption');
+  const encryptedAtRest = encryption.chance(0.4);
+  return {
+    orchestrators: orchestration.int(1, 2),
+    orchestratorIntervalMsMax: orchestration.int(200, 800),
+    encryptedAtRest,
+    dekRotationAtMs: encryptedAtRest && encryption.chance(0.75) ? encryption.int(3000, 25_000) : 0,
+  };
 }
 
 export interface RaftSimRun {
@@ -114,30 +148,105 @@ export interface RaftSimRun {
   readonly events: number;
   readonly ops: { total: number; ok: number; failed: number; indeterminate: number };
   /** Rare situations reached ("sometimes" properties). */
-  readonly sometimes: { leaderChanges: number; snapshotInstalls: number; membershipChangesUnderPartition: number; tornWriteRecoveries: number; crashes: number; pauses: number; storageFailures: number };
+  readonly sometimes: RaftSimSometimes;
 }
 
-// ---- the replicated register (the applier) ------------------------------------------------
+export interface RaftSimSometimes {
+  leaderChanges: number;
+  snapshotInstalls: number;
+  membershipChangesUnderPartition: number;
+  tornWriteRecoveries: number;
+  crashes: number;
+  pauses: number;
+  storageFailures: number;
+  /** A manager's store rebuilt with Store.restore from a non-empty snapshot (install or restart). */
+  storeRestores: number;
+  /** Committed event batches the store refused (a conflict), counted once per index. */
+  refusedBatches: number;
+  /** Events of committed batches that took effect, counted once per index. */
+  storeEventsApplied: number;
+  /** Managers whose log is sealed (encryption at rest). */
+  encryptedManagers: number;
+  dekRotations: number;
+  /** A rotated manager restarted on a log that holds records sealed by both DEKs. */
+  mixedKeyRecoveries: number;
+}
 
-type KvCommand = { op: 'write'; key: string; value: string; opId: string };
+// ---- the replicated register and store (the applier) --------------------------------------
+
+/** What a normal entry carries: a register write, or a batch of journal events (encodeBatch). */
+type EntryCommand =
+  | { op: 'write'; key: string; value: string; opId: string }
+  | { op: 'events'; opId: string; batch: Uint8Array };
 type KvRequest =
   | { type: 'kv.write'; key: string; value: string; opId: string; replyTo: Address }
-  | { type: 'kv.read'; key: string; opId: string; replyTo: Address };
-type KvReply = { type: 'kv.ok'; opId: string; value?: string | null } | { type: 'kv.fail'; opId: string; reason: string };
+  | { type: 'kv.read'; key: string; opId: string; replyTo: Address }
+  | { type: 'store.propose'; opId: string; batch: Uint8Array; replyTo: Address };
+type KvReply =
+  | { type: 'kv.ok'; opId: string; value?: string | null }
+  | { type: 'kv.fail'; opId: string; reason: string }
+  /** The batch's entry was applied: its events took effect, or were refused whole (`code`). */
+  | { type: 'store.applied'; opId: string; refused: string | null };
 
 interface KvState {
   values: Record<string, string>;
+  /** Every command applied, by opId: register writes and event batches. */
   applied: string[];
 }
 
-function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply) => void } } {
+/** A Raft snapshot's data: the register and the store's `serialize()` bytes. */
+interface SnapshotData {
+  kv: KvState;
+  store: Uint8Array;
+}
+
+/** How a manager's store reached an index. */
+export type StoreReach = 'apply' | 'snapshot install' | 'restart';
+
+/** Test-only store bugs, to show that the store check catches them. */
+export type StoreBug =
+  /** m1 drops the last event of every batch of two or more events. */
+  | 'dropEvent'
+  /** Every manager's Raft snapshots hold the store as it was when serialized before (an older index). */
+  | 'staleSnapshot';
+export const STORE_BUGS: readonly StoreBug[] = ['dropEvent', 'staleSnapshot'];
+
+export interface ApplierHooks {
+  /**
+   * Called with the manager's store each time it reaches an index, with `store.serialize()` after
+   * a restore and after a batch (whose objects may have changed); without it after an entry that
+   * leaves the objects as they were (a register write, a conf change, an empty entry).
+   */
+  storeReached(node: PeerId, index: number, store: Store, how: StoreReach, serialized: Uint8Array | undefined): void;
+  /** The store serialized at `index` for a Raft snapshot. */
+  storeSerialized(node: PeerId, index: number, serialized: Uint8Array): void;
+  /** An event batch was applied at `index` (`refused` set when the store refused it). */
+  batchApplied(node: PeerId, index: number, events: number, refused: string | undefined): void;
+  readonly bug: StoreBug | undefined;
+}
+
+function readSnapshot(data: Uint8Array): { kv: KvState; store: Store } {
+  if (data.byteLength === 0) return { kv: { values: {}, applied: [] }, store: new Store() };
+  const snapshot = decodeMessage(data) as SnapshotData;
+  return { kv: snapshot.kv, store: Store.restore(snapshot.store) };
+}
+
+function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, hooks: ApplierHooks): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply) => void } } {
   return {
     kind: 'kv',
     create: (ctx) => {
       // Rebuilt from the log's snapshot at every start; the peer hands out what follows it.
       const snapshot = storage.snapshot();
-      let state: KvState = snapshot.data.byteLength > 0 ? (decodeMessage(snapshot.data) as KvState) : { values: {}, applied: [] };
+      let { kv: state, store } = readSnapshot(snapshot.data);
+      /**
+       * The network may duplicate a forwarded proposal, and the leader then appends it twice: a
+       * command already applied is applied once (client sessions, Raft thesis section 6.3).
+       */
+      let appliedIds = new Set(state.applied);
       let appliedIndex = snapshot.meta.index;
+      /** The store's bytes as last serialized (for the staleSnapshot bug only). */
+      let previousSerialized = store.serialize();
+      hooks.storeReached(node, appliedIndex, store, 'restart', previousSerialized);
       let conf: ConfState = snapshot.meta.confState;
       let lastSnapshotIndex = snapshot.meta.index;
       const writes = new Map<string, Address>();
@@ -160,20 +269,52 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
         }
         readyReads = still;
       };
+      const propose = (opId: string, replyTo: Address, command: EntryCommand): void => {
+        // The network may deliver a request twice: a second copy is not a second write (the
+        // first may have been refused, and the copy's success would then be a write the
+        // client was told failed).
+        if (requested.has(opId)) return;
+        requested.add(opId);
+        writes.set(opId, replyTo);
+        ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: opId, replyTo: ctx.self });
+      };
+      /**
+       * Applies one normal entry's command to the register or the store, at `index`. True when
+       * it ran a batch of events on the store (applied or refused): its objects may have changed.
+       */
+      const applyCommand = (command: EntryCommand | undefined, index: number): boolean => {
+        if (command === undefined || appliedIds.has(command.opId)) {
+          // No command, or a repeated one: the store's index moves on with the log, nothing else.
+          store.applyBatch([], index);
+          return false;
+        }
+        appliedIds.add(command.opId);
+        state.applied.push(command.opId);
+        const replyTo = writes.get(command.opId);
+        writes.delete(command.opId);
+        if (command.op === 'write') {
+          store.applyBatch([], index);
+          state.values[command.key] = command.value;
+          if (replyTo !== undefined) ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
+          return false;
+        }
+        let events = decodeBatch(command.batch).events;
+        if (hooks.bug === 'dropEvent' && node === 'm1' && events.length > 1) events = events.slice(0, -1);
+        const result = store.applyBatch(events, index);
+        const refused = result.applied ? undefined : result.error.code;
+        hooks.batchApplied(node, index, events.length, refused);
+        if (replyTo !== undefined) ctx.send(replyTo, { type: 'store.applied', opId: command.opId, refused: refused ?? null } satisfies KvReply);
+        return true;
+      };
       return {
         receive: (m) => {
           switch (m.type) {
-            case 'kv.write': {
-              // The network may deliver a request twice: a second copy is not a second write (the
-              // first may have been refused, and the copy's success would then be a write the
-              // client was told failed).
-              if (requested.has(m.opId)) return;
-              requested.add(m.opId);
-              writes.set(m.opId, m.replyTo);
-              const command: KvCommand = { op: 'write', key: m.key, value: m.value, opId: m.opId };
-              ctx.send(peer, { type: 'raft.propose', data: encodeMessage(command), requestId: m.opId, replyTo: ctx.self });
+            case 'kv.write':
+              propose(m.opId, m.replyTo, { op: 'write', key: m.key, value: m.value, opId: m.opId });
               return;
-            }
+            case 'store.propose':
+              propose(m.opId, m.replyTo, { op: 'events', opId: m.opId, batch: m.batch });
+              return;
             case 'kv.read':
               reads.set(m.opId, { key: m.key, replyTo: m.replyTo });
               ctx.send(peer, { type: 'raft.readIndex', context: m.opId });
@@ -189,33 +330,34 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
               return;
             case 'raft.apply': {
               if (m.snapshot !== undefined) {
-                state = m.snapshot.data.byteLength > 0 ? (decodeMessage(m.snapshot.data) as KvState) : { values: {}, applied: [] };
+                ({ kv: state, store } = readSnapshot(m.snapshot.data));
+                appliedIds = new Set(state.applied);
                 appliedIndex = m.snapshot.meta.index;
                 conf = m.snapshot.meta.confState;
                 lastSnapshotIndex = m.snapshot.meta.index;
+                hooks.storeReached(node, appliedIndex, store, 'snapshot install', store.serialize());
               }
               for (const entry of m.entries) {
                 if (entry.index <= appliedIndex) continue;
                 appliedIndex = entry.index;
+                let batch = false;
                 if (entry.type === 'confChange') {
                   conf = nextConfState(conf, decodeConfChange(entry.data));
-                  continue;
+                  applyCommand(undefined, entry.index);
+                } else {
+                  batch = applyCommand(entry.data.byteLength === 0 ? undefined : (decodeMessage(entry.data) as EntryCommand), entry.index);
                 }
-                if (entry.data.byteLength === 0) continue;
-                const command = decodeMessage(entry.data) as KvCommand;
-                state.values[command.key] = command.value;
-                state.applied.push(command.opId);
-                const replyTo = writes.get(command.opId);
-                if (replyTo !== undefined) {
-                  writes.delete(command.opId);
-                  ctx.send(replyTo, { type: 'kv.ok', opId: command.opId } satisfies KvReply);
-                }
+                hooks.storeReached(node, appliedIndex, store, 'apply', batch ? store.serialize() : undefined);
               }
               readyReads.push(...m.readStates);
               serveReads();
               if (appliedIndex - lastSnapshotIndex >= options.snapshotIntervalEntries) {
                 lastSnapshotIndex = appliedIndex;
-                ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(state), keepEntries: options.snapshotTailEntries });
+                const serialized = store.serialize();
+                hooks.storeSerialized(node, appliedIndex, serialized);
+                const data: SnapshotData = { kv: state, store: hooks.bug === 'staleSnapshot' ? previousSerialized : serialized };
+                previousSerialized = serialized;
+                ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
               }
               return;
             }
@@ -232,7 +374,40 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions): 
 
 export interface RaftSimRunOptions {
   readonly bug?: RaftBug;
+  /** A planted store bug (tests only): the store check must catch it. */
+  readonly storeBug?: StoreBug;
   readonly traceFile?: string;
+}
+
+/** Past this many indices back, the store bytes behind a digest are dropped (the digest stays). */
+const STORE_BYTES_KEPT_INDICES = 256;
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Where a manager's store objects last may have changed: the index, and the digest of `serialize()` there. */
+interface StoreAnchor {
+  readonly index: number;
+  readonly digest: string;
+}
+
+/** The first object on which two serialized stores differ, for a failure message. */
+function storeDifference(expected: Uint8Array | undefined, actual: Uint8Array, expectedNode: PeerId, actualNode: PeerId): string {
+  if (expected === undefined) return '';
+  type Serialized = { index: number; objects: Record<string, Array<{ id: string }>> };
+  const [a, b] = [decodeMessage(expected) as Serialized, decodeMessage(actual) as Serialized];
+  // The store's snapshot format is the store's own: a shape other than this one names no object.
+  if (typeof a.objects !== 'object' || a.objects === null || typeof b.objects !== 'object' || b.objects === null) return '';
+  if (a.index !== b.index) return `; store index ${b.index}, expected ${a.index}`;
+  for (const kind of Object.keys(a.objects).sort()) {
+    const theirs = new Map((a.objects[kind] ?? []).map((o) => [o.id, sha256(encodeMessage(o))]));
+    const ours = new Map((b.objects[kind] ?? []).map((o) => [o.id, sha256(encodeMessage(o))]));
+    for (const id of [...new Set([...theirs.keys(), ...ours.keys()])].sort()) {
+      if (!ours.has(id)) return `; first difference: ${kind} ${id} is in ${expectedNode}'s store, not in ${actualNode}'s`;
+      if (!theirs.has(id)) return `; first difference: ${kind} ${id} is in ${actualNode}'s store, not in ${expectedNode}'s`;
+      if (ours.get(id) !== theirs.get(id)) return `; first difference: ${kind} ${id} differs`;
+    }
+  }
+  return '';
 }
 
 const hashEntry = (e: Entry): string => `${e.term}/${e.type}/${createHash('sha256').update(e.data).digest('hex').slice(0, 16)}`;
@@ -245,7 +420,78 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   const storages = new Map<PeerId, KvLogStorage>();
   const history: HistoryOp[] = [];
   const opsInFlight = new Map<string, HistoryOp>();
-  const sometimes = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0 };
+  const sometimes: RaftSimSometimes = {
+    leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0,
+    storeRestores: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0,
+  };
+  // The store check: every manager's store equals every other's at the same applied index. The
+  // digest is the sha256 of `serialize()`, taken wherever the objects may have changed (after a
+  // batch, applied or refused, and after a restore) and for every Raft snapshot. An entry that
+  // leaves the objects alone (a register write, a conf change, an empty entry) moves the store's
+  // index only: there the check compares the anchor, the index and digest at which each
+  // manager's objects last may have changed, rather than serialize the same objects again.
+  /** Per index, the first digest of `serialize()` taken there. */
+  const serializedAt = new Map<number, { digest: string; node: PeerId; how: StoreReach | 'snapshot' }>();
+  /** The bytes behind recent digests, to name the first differing object. */
+  const storeBytesAt = new Map<number, Uint8Array>();
+  /** Per index, the anchor of the first manager's store to reach it. */
+  const storeAt = new Map<number, { anchor: StoreAnchor; node: PeerId; how: StoreReach }>();
+  /** Each manager's anchor as of the last index it reached. */
+  const anchors = new Map<PeerId, StoreAnchor>();
+  /** Each manager's store as last reached: what the orchestrators read (possibly stale). */
+  const liveStores = new Map<PeerId, Store>();
+  /** Indices of event batches already counted in `sometimes`. */
+  const batchesCounted = new Set<number>();
+  const checkSerialized = (node: PeerId, index: number, bytes: Uint8Array, how: StoreReach | 'snapshot'): { digest: string; known: boolean } => {
+    const digest = sha256(bytes);
+    const first = serializedAt.get(index);
+    if (first === undefined) {
+      serializedAt.set(index, { digest, node, how });
+      storeBytesAt.set(index, bytes);
+      storeBytesAt.delete(index - STORE_BYTES_KEPT_INDICES);
+      return { digest, known: false };
+    }
+    if (first.digest !== digest) {
+      cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) is ${digest.slice(0, 16)} but ${first.node}'s (by ${first.how}) was ${first.digest.slice(0, 16)}${storeDifference(storeBytesAt.get(index), bytes, first.node, node)}`);
+    }
+    return { digest, known: true };
+  };
+  const applierHooks: ApplierHooks = {
+    bug: runOptions.storeBug,
+    storeReached: (node, index, store, how, bytes) => {
+      liveStores.set(node, store);
+      if (how !== 'apply' && store.count('cluster') > 0) sometimes.storeRestores++;
+      if (store.index !== index) cluster.fail(`store index: ${node}'s store is at index ${store.index} after ${how} at applied index ${index}`);
+      let anchor = anchors.get(node);
+      if (bytes !== undefined) {
+        const { digest, known } = checkSerialized(node, index, bytes, how);
+        // A batch moves the anchor here. A restored store whose bytes matched those of the
+        // managers that applied their way here takes their anchor.
+        const applied = storeAt.get(index)?.anchor;
+        anchor = how === 'apply' || !known || applied === undefined ? { index, digest } : applied;
+      }
+      assert(anchor !== undefined, () => `${node} reached index ${index} by ${how} with no anchor`);
+      anchors.set(node, anchor);
+      const first = storeAt.get(index);
+      if (first === undefined) storeAt.set(index, { anchor, node, how });
+      else if (first.anchor.index !== anchor.index || first.anchor.digest !== anchor.digest) {
+        cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) last changed at index ${anchor.index} to ${anchor.digest.slice(0, 16)} but ${first.node}'s (by ${first.how}) at ${first.anchor.index} to ${first.anchor.digest.slice(0, 16)}`);
+      }
+    },
+    storeSerialized: (node, index, bytes) => {
+      checkSerialized(node, index, bytes, 'snapshot');
+    },
+    batchApplied: (_node, index, events, refused) => {
+      if (batchesCounted.has(index)) return;
+      batchesCounted.add(index);
+      if (refused !== undefined) sometimes.refusedBatches++;
+      else sometimes.storeEventsApplied += events;
+    },
+  };
+  /** Each manager's KeyStore (encrypted seeds), as its current incarnation opened it. */
+  const keyStores = new Map<PeerId, { keyStore: KeyStore; keyFile: SimKeyFile; system: unknown }>();
+  /** Managers that rotated their DEK: the id of the new key, and their log's last index then. */
+  const rotations = new Map<PeerId, { keyId: number; lastIndex: number }>();
   const leaderOfTerm = new Map<number, PeerId>();
   let highestLeaderTerm = 0;
   let currentLeader: PeerId = '';
@@ -370,6 +616,9 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const { system, env } = node;
     if (node.id === clientNode) {
       system.spawn('clients', plain<KvReply>('clients', (m) => {
+        // An orchestrator's batch: applied, refused whole by the store, or not proposed.
+        if (batchesInFlight.delete(m.opId)) return;
+        if (m.type === 'store.applied') return;
         const op = opsInFlight.get(m.opId);
         if (op === undefined) return;
         opsInFlight.delete(m.opId);
@@ -385,7 +634,19 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const kv = await node.storage.openKv('raft-log');
     let storage: KvLogStorage;
     try {
-      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] } });
+      let cipher: LogCipher | undefined;
+      if (options.encryptedAtRest) {
+        // Keys from the Env's seeded randomness; the key file on this manager's disk.
+        const keyRandom = env.random.fork('keys');
+        const keys = await openKeyStore(node.storage, loop, (length) => keyRandom.bytes(length));
+        if (node.system !== system) return;
+        if (!keyStores.has(node.id)) sometimes.encryptedManagers++;
+        keyStores.set(node.id, { ...keys, system });
+        cipher = keys.keyStore.cipher;
+      }
+      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] }, ...(cipher !== undefined ? { cipher } : {}) });
+      // Old records stay readable after a rotation: the log opened on both keys.
+      if (rotations.has(node.id) && (await storage.keyIdsInUse()).size > 1) sometimes.mixedKeyRecoveries++;
     } catch (error) {
       // Recovery writes can meet a failed fsync too: the node dies again and is restarted later.
       if (!String(error).includes('simulated fsync failure')) throw error;
@@ -404,7 +665,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       if (!kept) cluster.fail(`vote not durable: ${node.id} granted its vote in term ${granted.term} to ${granted.candidate} but restarted with term ${hardState.term} vote '${hardState.vote}'`);
     }
     lastAppliedBy.set(node.id, storage.snapshot().meta.index);
-    system.spawn('kv', kvActor(node.id, storage, options));
+    system.spawn('kv', kvActor(node.id, storage, options, applierHooks));
     system.spawn('raft', raftProps({
       id: node.id,
       storage,
@@ -475,6 +736,60 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     loop.schedule(1, waitForIt);
   };
   for (let c = 0; c < options.clients; c++) loop.schedule(500 + workload.int(0, 500), () => issue(`c${c}`));
+
+  // Orchestrators: each reads a manager's store (possibly stale), proposes the next batch through
+  // a manager, and waits for its outcome (applied or refused) or gives up after a while.
+  const orchestration = cluster.random.fork('orchestrator');
+  const batchesInFlight = new Set<string>();
+  let batchSeq = 0;
+  let objectSeq = 0;
+  const orchestrate = (client: string): void => {
+    if (!clientsActive) return;
+    const next = (): void => {
+      loop.schedule(orchestration.int(1, options.orchestratorIntervalMsMax), () => orchestrate(client));
+    };
+    const readable = peers.filter((p) => cluster.node(p).up && liveStores.has(p));
+    const read = readable.length > 0 ? liveStores.get(orchestration.pick(readable)) : undefined;
+    const events = read === undefined ? undefined : nextEventBatch(read, orchestration, loop.now(), () => `${client}-${++objectSeq}`);
+    if (events === undefined) {
+      next();
+      return;
+    }
+    const opId = `${client}.${++batchSeq}`;
+    batchesInFlight.add(opId);
+    const target = orchestration.pick(peers);
+    cluster.node(clientNode).system?.send(`${target}/kv`, { type: 'store.propose', opId, batch: encodeBatch(events), replyTo: `${clientNode}/clients` } satisfies KvRequest, `${clientNode}/clients`);
+    const sentAt = loop.now();
+    const waitForIt = (): void => {
+      if (!batchesInFlight.has(opId) || loop.now() - sentAt >= opTimeoutMs) {
+        batchesInFlight.delete(opId);
+        next();
+      } else loop.schedule(50, waitForIt);
+    };
+    loop.schedule(1, waitForIt);
+  };
+  for (let o = 0; o < options.orchestrators; o++) loop.schedule(300 + orchestration.int(0, 500), () => orchestrate(`o${o + 1}`));
+
+  // Encryption at rest: one manager rotates its DEK (the key file holds the new key before any
+  // record is sealed with it); new entries and snapshots use the new key, old ones stay readable.
+  if (options.encryptedAtRest && options.dekRotationAtMs > 0) {
+    const rotation = cluster.random.fork('rotation');
+    loop.schedule(options.dekRotationAtMs, () => {
+      const up = peers.filter((p) => cluster.node(p).up && keyStores.get(p)?.system === cluster.node(p).system && storages.has(p));
+      if (up.length === 0) return;
+      const id = up.includes(currentLeader) && rotation.chance(0.5) ? currentLeader : rotation.pick(up);
+      const { keyStore, keyFile } = keyStores.get(id) as { keyStore: KeyStore; keyFile: SimKeyFile };
+      const lastIndex = (storages.get(id) as KvLogStorage).lastIndex();
+      keyFile.run(() => keyStore.rotateDek()).then((keyId) => {
+        rotations.set(id, { keyId, lastIndex });
+        sometimes.dekRotations++;
+        trace.record({ t: loop.now(), kind: 'dek.rotated', node: id, keyId });
+      }, (error: unknown) => {
+        // A failed fsync of the key file: the rotation did not happen (the old key still seals).
+        if (!String(error).includes('simulated fsync failure')) cluster.fail(`DEK rotation on ${id} failed: ${String(error)}`);
+      });
+    });
+  }
 
   // Nemesis.
   const schedule = (meanMs: number, fn: () => void): void => {
@@ -614,6 +929,13 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     }
   }
   if (cluster.failure === undefined) checkLogMatching();
+  // A manager that rotated its DEK and appended since seals with the new key.
+  for (const [id, rotated] of rotations) {
+    const storage = storages.get(id);
+    if (cluster.failure !== undefined || storage === undefined || !cluster.node(id).up || storage.lastIndex() <= rotated.lastIndex) continue;
+    const inUse = await storage.keyIdsInUse();
+    if (!inUse.has(rotated.keyId)) cluster.fail(`DEK rotation: ${id} rotated to key ${rotated.keyId} and appended since, but its log holds no record sealed with it (keys in use: ${[...inUse].join(', ')})`);
+  }
   if (cluster.failure === undefined && currentLeader !== '' && storages.has(currentLeader)) {
     // Leader Completeness (Figure 3): every entry applied anywhere is in the final leader's log
     // (or below its snapshot).
@@ -637,12 +959,12 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const ids = new Set<string>();
     for (const storage of storages.values()) {
       const snap: Snapshot = storage.snapshot();
-      if (snap.data.byteLength > 0) for (const id of (decodeMessage(snap.data) as KvState).applied) ids.add(id);
+      if (snap.data.byteLength > 0) for (const id of (decodeMessage(snap.data) as SnapshotData).kv.applied) ids.add(id);
       const first = storage.firstIndex();
       const last = storage.lastIndex();
       if (last >= first) {
         for (const e of storage.entries(first, last + 1)) {
-          if (e.type === 'normal' && e.data.byteLength > 0) ids.add((decodeMessage(e.data) as KvCommand).opId);
+          if (e.type === 'normal' && e.data.byteLength > 0) ids.add((decodeMessage(e.data) as EntryCommand).opId);
         }
       }
     }

@@ -22,5 +22,12 @@ export function checkSeedBlock(from: number): void {
     expect(reached('snapshotInstalls')).toBeGreaterThan(0);
     expect(reached('membershipChangesUnderPartition')).toBeGreaterThan(0);
     expect(reached('tornWriteRecoveries')).toBeGreaterThan(0);
+    // The store workload: batches applied and refused, stores restored, logs sealed and rotated.
+    expect(reached('storeEventsApplied')).toBeGreaterThan(80);
+    expect(reached('refusedBatches')).toBeGreaterThan(20);
+    expect(reached('storeRestores')).toBeGreaterThan(20);
+    expect(reached('encryptedManagers')).toBeGreaterThan(20);
+    expect(reached('dekRotations')).toBeGreaterThan(10);
+    expect(reached('mixedKeyRecoveries')).toBeGreaterThan(0);
   }, 900_000);
 }
