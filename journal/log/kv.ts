@@ -36,6 +36,7 @@ import {
   openSegment,
   openSnapshot,
   parseEntryKey,
+  peekSeq,
   sealHardState,
   sealSegment,
   sealSnapshot,
@@ -492,18 +493,22 @@ async function readSlots(kv: KvStore, keys: readonly string[]): Promise<Array<{ 
  * The newest readable record of a two-slot value. A damaged slot is the newest write, torn by a
  * crash before it was acknowledged; the other slot holds the value before it. A lone damaged slot
  * is a torn first write: nothing was ever acknowledged. Two damaged slots are real corruption.
+ * The slots are tried newest first by the sequence number they claim (`peekSeq`, unchecked): the
+ * first that opens is the newest readable one (a slot whose claim is garbage fails to open), and
+ * the other is not read further (for a snapshot, that spares checking and decoding a second copy
+ * of the store).
  */
 function newestSlot<T extends { seq: number }>(slots: ReadonlyArray<{ key: string; raw: Uint8Array }>, open: (key: string, raw: Uint8Array) => T, loneDamagedIsTorn: boolean): T | undefined {
-  const readable: T[] = [];
   let damaged: LogCorruptError | undefined;
-  for (const { key, raw } of slots) {
+  const newestFirst = slots.map((slot) => ({ ...slot, claimed: peekSeq(slot.raw) })).sort((a, b) => b.claimed - a.claimed);
+  for (const { key, raw } of newestFirst) {
     try {
-      readable.push(open(key, raw));
+      return open(key, raw);
     } catch (error) {
       if (!(error instanceof LogCorruptError)) throw error;
-      damaged = error;
+      damaged ??= error;
     }
   }
-  if (readable.length === 0 && damaged !== undefined && (slots.length > 1 || !loneDamagedIsTorn)) throw damaged;
-  return readable.sort((a, b) => b.seq - a.seq)[0];
+  if (damaged !== undefined && (slots.length > 1 || !loneDamagedIsTorn)) throw damaged;
+  return undefined;
 }

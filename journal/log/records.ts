@@ -144,6 +144,24 @@ export function sealSnapshot(snapshot: Snapshot, seq: number, sealed = false): U
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
 
+/**
+ * The sequence number a hard-state or snapshot record claims, read without checking its checksum
+ * (cheap: the payload and the data in it are views, not copies); -1 if it does not decode. It
+ * orders the two slots of a record, newest first, so that open checks the newest and reads the
+ * other only if that one fails: a snapshot is the biggest record, and its older copy is rarely
+ * needed. Never trusted beyond that: the record is checked before use.
+ */
+export function peekSeq(value: Uint8Array): number {
+  try {
+    const record = decodeMessage(value);
+    if (!isObject(record) || !(record.payload instanceof Uint8Array)) return -1;
+    const payload = decodeMessage(record.payload);
+    return isObject(payload) && isIndex(payload.seq) ? payload.seq : -1;
+  } catch {
+    return -1;
+  }
+}
+
 /** Checks the record's frame and checksum and decodes its payload. */
 function unseal(key: string, value: Uint8Array): Record<string, unknown> {
   let record: unknown;

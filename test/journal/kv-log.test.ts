@@ -153,6 +153,44 @@ describe('KvLogStorage open', () => {
     await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT', key: 's1' });
   });
 
+  test('open checks the newest snapshot slot first and falls back to the older one only when the newest is torn', async () => {
+    const conf: ConfState = { voters: ['a'], learners: [] };
+    /** Entries 1..5, then snapshots at 3 (sequence 2, slot s0) and at 5 (sequence 3, slot s1). */
+    const written = async (): Promise<Storage> => {
+      const storage = new MemoryStorage();
+      const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: conf });
+      await log.save({ hardState: hard(1, 5), entries: entriesOf(1, [1, 1, 1, 1, 1]) });
+      await log.createSnapshot(3, conf, Uint8Array.of(3));
+      await log.createSnapshot(5, conf, Uint8Array.of(5));
+      await log.close();
+      return storage;
+    };
+    const snapshotAfterReopen = async (storage: Storage): Promise<Snapshot> => {
+      const log = await KvLogStorage.open(await storage.openKv('log'));
+      const snapshot = log.snapshot();
+      await log.close();
+      return snapshot;
+    };
+    const whole = await written();
+    expect(await snapshotAfterReopen(whole)).toMatchObject({ meta: { index: 5 }, data: Uint8Array.of(5) });
+    // The older slot damaged: the newest opens, the older is never needed.
+    await damage(whole, 's0', flipMiddleByte);
+    expect(await snapshotAfterReopen(whole)).toMatchObject({ meta: { index: 5 }, data: Uint8Array.of(5) });
+
+    for (const tear of [truncate, flipMiddleByte, (value: Uint8Array) => value.slice(0, 3)]) {
+      const torn = await written();
+      await damage(torn, 's1', tear);
+      expect(await snapshotAfterReopen(torn)).toMatchObject({ meta: { index: 3 }, data: Uint8Array.of(3) });
+      // The log reopens at that snapshot: its entries after 3 are still there.
+      const log = await KvLogStorage.open(await torn.openKv('log'));
+      expect(log.firstIndex()).toBe(4);
+      expect(log.lastIndex()).toBe(5);
+      await log.close();
+      await damage(torn, 's0', flipMiddleByte);
+      await expect(KvLogStorage.open(await torn.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT' });
+    }
+  });
+
   test('a gap between segments is LogCorruptError naming the segment after it', async () => {
     const storage = await writtenLog();
     const kv = await storage.openKv('log');
