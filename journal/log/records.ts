@@ -199,14 +199,58 @@ export function checkSegmentFormat(key: string, value: Uint8Array, sealed = fals
   }
 }
 
-/** The entries of a segment record whose first entry is `first`, each checked against its checksum. */
-export function openSegment(key: string, value: Uint8Array, first: number): Entry[] {
+/**
+ * A segment record read at open, checked whole, whose entries are not made into objects: the
+ * log's in-memory mirror holds one of these per stored write, and an Entry (its data a view of
+ * the record's bytes, not a copy) is made when a reader asks for it and dropped after use. A
+ * million entries cost a million Entry objects otherwise, all alive at once and in the old
+ * generation: most of the time of opening a long log went to allocating and collecting them.
+ */
+export class StoredSegment {
+  constructor(
+    readonly first: number,
+    private readonly value: Uint8Array,
+    /** Per entry, from `first` on: term, type (0 normal, 1 confChange), and where its data lies in `value`. */
+    private readonly terms: Float64Array,
+    private readonly types: Uint8Array,
+    private readonly starts: Uint32Array,
+    private readonly ends: Uint32Array,
+  ) {}
+
+  get count(): number {
+    return this.terms.length;
+  }
+
+  term(index: number): number {
+    return this.terms[index - this.first] as number;
+  }
+
+  entry(index: number): Entry {
+    const i = index - this.first;
+    const start = this.starts[i] as number;
+    // A plain Uint8Array even when the store hands out Buffers.
+    const data = new Uint8Array(this.value.buffer, this.value.byteOffset + start, (this.ends[i] as number) - start);
+    return { term: this.terms[i] as number, index, type: this.types[i] === 0 ? 'normal' : 'confChange', data };
+  }
+
+  entries(): Entry[] {
+    return Array.from({ length: this.count }, (_, i) => this.entry(this.first + i));
+  }
+}
+
+/** A segment record whose first entry is `first`, every entry checked against its checksum. */
+export function scanSegment(key: string, value: Uint8Array, first: number): StoredSegment {
   checkSegmentFormat(key, value);
   if (value.byteLength < SEGMENT_HEADER_BYTES) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
   const count = view.getUint32(1);
   if (count === 0) throw new LogCorruptError(key, 'a segment of no entries');
-  const entries: Entry[] = [];
+  // The count is checked against the bytes before anything is sized by it.
+  if (count > (value.byteLength - SEGMENT_HEADER_BYTES) / (ENTRY_LENGTH_BYTES + ENTRY_HEADER_BYTES)) throw new LogCorruptError(key, `the segment ends before its ${count} entries`);
+  const terms = new Float64Array(count);
+  const types = new Uint8Array(count);
+  const starts = new Uint32Array(count);
+  const ends = new Uint32Array(count);
   let at = SEGMENT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const index = first + i;
@@ -225,11 +269,19 @@ export function openSegment(key: string, value: Uint8Array, first: number): Entr
     if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex} where entry ${index} belongs`);
     if (!isIndex(term)) throw new LogCorruptError(key, `bad term at entry ${index}`);
     if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)} at entry ${index}`);
-    entries.push({ term, index, type: type === 0 ? 'normal' : 'confChange', data: value.slice(record + ENTRY_HEADER_BYTES, end) });
+    terms[i] = term;
+    types[i] = type;
+    starts[i] = record + ENTRY_HEADER_BYTES;
+    ends[i] = end;
     at = end;
   }
   if (at !== value.byteLength) throw new LogCorruptError(key, `${value.byteLength - at} bytes after the segment's ${count} entries`);
-  return entries;
+  return new StoredSegment(first, value, terms, types, starts, ends);
+}
+
+/** The entries of a segment record whose first entry is `first`, each checked against its checksum. */
+export function openSegment(key: string, value: Uint8Array, first: number): Entry[] {
+  return scanSegment(key, value, first).entries();
 }
 
 export function openHardState(key: string, value: Uint8Array): { hardState: HardState; seq: number } {
