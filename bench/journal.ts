@@ -185,6 +185,11 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 async function incrementalSnapshot(live: Store, expected: Uint8Array): Promise<{ totalMs: number; stepMsMax: number; loopDelayMsMax: number; steps: number; applied: number }> {
   gc();
   const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const t0 = monotonicMs();
+  const writer = live.snapshotWriter();
+  let stepMsMax = monotonicMs() - t0;
+  // The store moves on from here: a batch applied every turn.
   let applying = true;
   let applied = 0;
   const applier = (async () => {
@@ -195,10 +200,6 @@ async function incrementalSnapshot(live: Store, expected: Uint8Array): Promise<{
       await nextTurn();
     }
   })();
-  histogram.enable();
-  const t0 = monotonicMs();
-  const writer = live.snapshotWriter();
-  let stepMsMax = monotonicMs() - t0;
   let steps = 0;
   for (;;) {
     await nextTurn();
