@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { KvLogStorage, LogCorruptError, MemoryLogStorage, type ConfState, type KvLogStorageOptions, type Entry, type HardState, type LogStorage, type LogWrite, type Snapshot } from '../../journal/index.js';
+import { KvLogStorage, LogCorruptError, MemoryLogStorage, crc32, type ConfState, type KvLogStorageOptions, type Entry, type HardState, type LogStorage, type LogWrite, type Snapshot } from '../../journal/index.js';
 import { MemoryStorage, SeededRandom, type KvStore, type Storage } from '../../runtime/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage, type SimStorageOptions } from '../../simulations/index.js';
@@ -76,11 +76,13 @@ describe('KvLogStorage layout', () => {
     const raw = await (await storage.openKv('log')).range({});
     const keys = raw.map(([k]) => k);
     expect(keys).toEqual(['e/0000000000000001', 'e/0000000000000004', 'e/0000000000000018', 'h1', 's1']);
-    // A segment: magic 0xE3, the entry count, then per entry its length and its record (0xE2 ...).
+    // A segment: magic 0xE5, the entry count, the CRC-32 of the rest, then per entry its length and
+    // its record (index and term, 8 bytes each, the type, the data).
     const [, segment] = raw[1] as [string, Uint8Array];
-    expect([...segment.subarray(0, 5)]).toEqual([0xe3, 0, 0, 0, 20]);
-    expect([...segment.subarray(5, 10)]).toEqual([0, 0, 0, 22 + 8, 0xe2]);
-    expect(segment.byteLength).toBe(5 + 20 * (4 + 22 + 8));
+    expect([...segment.subarray(0, 5)]).toEqual([0xe5, 0, 0, 0, 20]);
+    expect(new DataView(segment.buffer, segment.byteOffset).getUint32(5)).toBe(crc32(segment.subarray(9)));
+    expect([...segment.subarray(9, 30)]).toEqual([0, 0, 0, 17 + 8, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    expect(segment.byteLength).toBe(9 + 20 * (4 + 17 + 8));
     await log.close();
   });
 
@@ -121,7 +123,7 @@ describe('KvLogStorage open', () => {
     });
     const error = await rejection(KvLogStorage.open(await storage.openKv('log')));
     expect(error).toMatchObject({ code: 'LOG_CORRUPT', key: key(1) });
-    expect((error as Error).message).toMatch(/^log record e\/0000000000000001 is corrupt: checksum mismatch at entry 2 \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
+    expect((error as Error).message).toMatch(/^log record e\/0000000000000001 is corrupt: checksum mismatch in the segment of 2 entries from 1 \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
   });
 
   test('a truncated record in the middle is LogCorruptError too', async () => {
