@@ -11,6 +11,7 @@
 // encoding and decoding the same objects as they are (no canonical key order, no validation).
 import fs from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { KvLogStorage, Store, decodeBatch, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
 import { decodeMessage, encodeMessage } from '../runtime/index.js';
@@ -148,16 +149,84 @@ const serializeMs = bench(() => {
   bytes = store.serialize();
 });
 const restoreMs = bench(() => void Store.restore(bytes));
+// The format before (version 1: every object a canonical map, each task with its spec), in the same run.
+let bytesV1: Uint8Array = new Uint8Array(0);
+const serializeV1Ms = bench(() => {
+  bytesV1 = store.serialize({ version: 1 });
+});
+const restoreV1Ms = bench(() => void Store.restore(bytesV1));
 const plain = [...store.list('task'), ...store.list('service'), ...store.list('node')];
 let plainBytes: Uint8Array = new Uint8Array(0);
 const plainEncodeMs = bench(() => {
   plainBytes = encodeMessage(plain);
 });
 const plainDecodeMs = bench(() => void decodeMessage(plainBytes));
-console.log(`snapshot of ${fmt(objects)} objects: ${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB; serialize ${serializeMs.toFixed(0)} ms, restore ${restoreMs.toFixed(0)} ms; cbor-x of the same objects ${(plainBytes.byteLength / 2 ** 20).toFixed(1)} MiB, encode ${plainEncodeMs.toFixed(0)} ms, decode ${plainDecodeMs.toFixed(0)} ms`);
-row(`snapshot size, ${fmt(objects)} objects`, `${(bytes.byteLength / 2 ** 20).toFixed(1)} MiB`, `(plain cbor-x ${(plainBytes.byteLength / 2 ** 20).toFixed(1)} MiB)`, `${(bytes.byteLength / plainBytes.byteLength).toFixed(2)}x`);
+const mib = (b: Uint8Array): string => `${(b.byteLength / 2 ** 20).toFixed(1)} MiB`;
+console.log(`snapshot of ${fmt(objects)} objects: ${mib(bytes)}; serialize ${serializeMs.toFixed(0)} ms, restore ${restoreMs.toFixed(0)} ms; format v1 ${mib(bytesV1)}, serialize ${serializeV1Ms.toFixed(0)} ms, restore ${restoreV1Ms.toFixed(0)} ms; cbor-x of the same objects ${mib(plainBytes)}, encode ${plainEncodeMs.toFixed(0)} ms, decode ${plainDecodeMs.toFixed(0)} ms`);
+row(`snapshot size, ${fmt(objects)} objects`, mib(bytes), `(plain cbor-x ${mib(plainBytes)})`, `${(bytes.byteLength / plainBytes.byteLength).toFixed(2)}x`);
 row(`snapshot serialize, ${fmt(objects)} objects`, `${serializeMs.toFixed(0)} ms`, `(plain cbor-x ${plainEncodeMs.toFixed(0)} ms)`, `${(serializeMs / plainEncodeMs).toFixed(2)}x`);
 row(`snapshot restore, ${fmt(objects)} objects`, `${restoreMs.toFixed(0)} ms`, `(plain cbor-x ${plainDecodeMs.toFixed(0)} ms)`, `${(restoreMs / plainDecodeMs).toFixed(2)}x`);
+row(`snapshot size, v2 against format v1`, mib(bytes), `(v1 ${mib(bytesV1)})`, `${(bytes.byteLength / bytesV1.byteLength).toFixed(2)}x`);
+row(`snapshot serialize, v2 against format v1`, `${serializeMs.toFixed(0)} ms`, `(v1 ${serializeV1Ms.toFixed(0)} ms)`, `${(serializeMs / serializeV1Ms).toFixed(2)}x`);
+row(`snapshot restore, v2 against format v1`, `${restoreMs.toFixed(0)} ms`, `(v1 ${restoreV1Ms.toFixed(0)} ms)`, `${(restoreMs / restoreV1Ms).toFixed(2)}x`);
+
+// -- snapshotting while the store keeps applying: the longest the event loop waits -----------------
+
+/** The next turn of the event loop: what a manager's Env gives the store to yield with. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A snapshot written a step at a time while the store applies a batch every turn (the view is
+ * captured first, so the bytes are those of the store when it began). Measured: the longest
+ * synchronous stretch of the snapshot's own (the capture, or one step) and the event loop's
+ * longest delay over the whole snapshot (perf_hooks, 1 ms resolution: it includes GC pauses and the
+ * applies in between), against serialize(), which holds the loop for its whole duration.
+ */
+async function incrementalSnapshot(live: Store, expected: Uint8Array): Promise<{ totalMs: number; stepMsMax: number; stepMsP99: number; stepMsMedian: number; loopDelayMsMax: number; steps: number; applied: number }> {
+  gc();
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const t0 = monotonicMs();
+  const writer = live.snapshotWriter();
+  const stepMs = [monotonicMs() - t0];
+  // The store moves on from here: a batch applied every turn.
+  let applying = true;
+  let applied = 0;
+  const applier = (async () => {
+    while (applying) {
+      const result = live.applyBatch([{ type: 'task.statusChanged', v: 1, at, id: `task${applied % TASKS}`, status: status('running'), expectedVersion: null }], live.index + 1);
+      if (!result.applied) throw new Error(`refused: ${result.error.message}`);
+      applied++;
+      await nextTurn();
+    }
+  })();
+  let steps = 0;
+  for (;;) {
+    await nextTurn();
+    const s0 = monotonicMs();
+    const done = writer.step();
+    stepMs.push(monotonicMs() - s0);
+    steps++;
+    if (done) break;
+  }
+  const totalMs = monotonicMs() - t0;
+  histogram.disable();
+  applying = false;
+  await applier;
+  if (Buffer.compare(Buffer.from(writer.bytes()), Buffer.from(expected)) !== 0) throw new Error('the incremental snapshot differs from serialize() of the same store');
+  const sorted = [...stepMs].sort((a, b) => a - b);
+  const stepMsMax = sorted[sorted.length - 1] as number;
+  const stepMsP99 = sorted[Math.floor(sorted.length * 0.99)] as number;
+  return { totalMs, stepMsMax, stepMsP99, stepMsMedian: median(stepMs), loopDelayMsMax: histogram.max / 1e6, steps, applied };
+}
+
+const incremental = await incrementalSnapshot(Store.restore(bytes), bytes);
+await incrementalSnapshot(Store.restore(bytes), bytes).then((r) => {
+  if (r.loopDelayMsMax < incremental.loopDelayMsMax) Object.assign(incremental, r);
+});
+console.log(`snapshot a step at a time while applying: ${incremental.steps} steps in ${incremental.totalMs.toFixed(0)} ms (${fmt(incremental.applied)} batches applied meanwhile), longest step ${incremental.stepMsMax.toFixed(1)} ms (p99 ${incremental.stepMsP99.toFixed(1)}, median ${incremental.stepMsMedian.toFixed(2)}), longest event-loop delay ${incremental.loopDelayMsMax.toFixed(1)} ms; serialize() holds the loop ${serializeMs.toFixed(0)} ms (v1: ${serializeV1Ms.toFixed(0)} ms); same bytes`);
+row('snapshot pause: longest step (a step at a time)', `${incremental.stepMsMax.toFixed(1)} ms (p99 ${incremental.stepMsP99.toFixed(1)})`, `(serialize() ${serializeMs.toFixed(0)} ms, v1 ${serializeV1Ms.toFixed(0)} ms)`, `${(incremental.stepMsMax / serializeMs).toFixed(3)}x`);
+row('snapshot pause: longest event-loop delay', `${incremental.loopDelayMsMax.toFixed(1)} ms`, `(over ${incremental.totalMs.toFixed(0)} ms, ${incremental.steps} steps)`, '-');
 
 // -- a manager's start: open the log, restore the snapshot, replay the tail ----------------------
 
@@ -207,12 +276,15 @@ try {
   const tail: JournalEvent[][] = Array.from({ length: TAIL_ENTRIES }, (_, i) => [{ type: 'task.statusChanged', v: 1, at, id: `task${i % TASKS}`, status: status('running'), expectedVersion: null }]);
   await writeJournal(path.join(dir, 'snap'), { data: bytes, index: 10_000_000 }, tail);
   const fromSnapshot = await startManager(path.join(dir, 'snap'));
+  // The same journal with the snapshot in format v1, the one before: a baseline in the same run.
+  await writeJournal(path.join(dir, 'snap-v1'), { data: bytesV1, index: 10_000_000 }, tail);
+  const fromSnapshotV1 = await startManager(path.join(dir, 'snap-v1'));
   // (2) 1,000,000 entries and no snapshot: the workload's events one per entry, then more status changes
   const long: JournalEvent[][] = events.map((e) => [e]);
   for (let i = 0; long.length < LONG_LOG_ENTRIES; i++) long.push([{ type: 'task.statusChanged', v: 1, at, id: `task${i % TASKS}`, status: status('running'), expectedVersion: null }]);
   await writeJournal(path.join(dir, 'long'), undefined, long);
   const fromLog = await startManager(path.join(dir, 'long'));
-  for (const [label, r, goalMs] of [[`snapshot (${fmt(objects)} objects) + ${fmt(TAIL_ENTRIES)}-entry tail`, fromSnapshot, 1000], [`${fmt(LONG_LOG_ENTRIES)} entries, no snapshot`, fromLog, 3000]] as const) {
+  for (const [label, r, goalMs] of [[`snapshot (${fmt(objects)} objects) + ${fmt(TAIL_ENTRIES)}-entry tail`, fromSnapshot, 1000], [`the same, snapshot in format v1`, fromSnapshotV1, 1000], [`${fmt(LONG_LOG_ENTRIES)} entries, no snapshot`, fromLog, 3000]] as const) {
     console.log(`start to ready, ${label}: ${r.ms.toFixed(0)} ms (open the log ${r.openMs.toFixed(0)} ms, restore the store ${r.restoreMs.toFixed(0)} ms, replay ${r.replayMs.toFixed(0)} ms); ${fmt(r.objects)} objects`);
     row(`start to ready, ${label}`, `${r.ms.toFixed(0)} ms`, `(open ${r.openMs.toFixed(0)}, restore ${r.restoreMs.toFixed(0)}, replay ${r.replayMs.toFixed(0)} ms)`, '-', `< ${goalMs} ms`, r.ms < goalMs ? 'yes' : 'NO');
   }

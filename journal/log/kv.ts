@@ -23,7 +23,8 @@
 import { assert } from '../../runtime/index.js';
 import type { KvOp, KvStore } from '../../runtime/index.js';
 import { LogCorruptError } from '../errors.js';
-import { MemoryLogStorage } from './memory.js';
+import { MemoryLogStorage, type LogSlot } from './memory.js';
+import type { StoredSegment } from './records.js';
 import {
   ENTRY_KEY_END,
   ENTRY_KEY_PREFIX,
@@ -33,9 +34,10 @@ import {
   checkSegmentFormat,
   entryKey,
   openHardState,
-  openSegment,
   openSnapshot,
   parseEntryKey,
+  peekSeq,
+  scanSegment,
   sealHardState,
   sealSegment,
   sealSnapshot,
@@ -172,7 +174,7 @@ export class KvLogStorage implements LogStorage {
     // that a later write followed. Damage anywhere else is real corruption. Dropping it gives the
     // segment before it back the entries it had overridden: the state before that write.
     let torn: { key: string; first: number } | undefined;
-    let lastEntries: Entry[] | undefined;
+    let lastEntries: StoredSegment | undefined;
     const lastSegment = segments[segments.length - 1];
     if (lastSegment !== undefined) {
       try {
@@ -186,16 +188,17 @@ export class KvLogStorage implements LogStorage {
       }
     }
 
-    const entries: Entry[] = [];
+    // One slot per entry: the stored segment that holds it (see StoredSegment).
+    const entries: LogSlot[] = [];
     const segmentFirsts: number[] = [];
     let belowSnapshot = 0;
     let previousTerm = snapshot.meta.term;
     for (let i = 0; i < segments.length; i++) {
       const { key, value, first } = segments[i] as (typeof segments)[number];
       const next = segments[i + 1];
-      let held: Entry[] | undefined = next === undefined ? (lastEntries ?? readSegment(cipher, key, value, first)) : undefined;
+      let held: StoredSegment | undefined = next === undefined ? (lastEntries ?? readSegment(cipher, key, value, first)) : undefined;
       // The entries of the log this segment holds: [first, end). A later segment overrides the rest.
-      const end = next === undefined ? first + (held as Entry[]).length : next.first;
+      const end = next === undefined ? first + (held as StoredSegment).count : next.first;
       if (end - 1 <= snapshot.meta.index) {
         // Wholly at or below the snapshot: not read, deleted.
         belowSnapshot += end - first;
@@ -205,14 +208,14 @@ export class KvLogStorage implements LogStorage {
       const expected = snapshot.meta.index + entries.length + 1;
       if (first > expected) throw new LogCorruptError(key, `expected entry ${expected} here: the log has a gap`);
       held ??= readSegment(cipher, key, value, first);
-      if (first + held.length < end) throw new LogCorruptError((next as (typeof segments)[number]).key, `expected entry ${first + held.length} here: the log has a gap`);
+      if (first + held.count < end) throw new LogCorruptError((next as (typeof segments)[number]).key, `expected entry ${first + held.count} here: the log has a gap`);
       const from = Math.max(first, expected);
       belowSnapshot += from - first;
       for (let index = from; index < end; index++) {
-        const entry = held[index - first] as Entry;
-        if (entry.term < previousTerm) throw new LogCorruptError(key, `entry ${index} has term ${entry.term}, below the term ${previousTerm} before it`);
-        previousTerm = entry.term;
-        entries.push(entry);
+        const term = held.term(index);
+        if (term < previousTerm) throw new LogCorruptError(key, `entry ${index} has term ${term}, below the term ${previousTerm} before it`);
+        previousTerm = term;
+        entries.push(held);
       }
       segmentFirsts.push(first);
     }
@@ -464,9 +467,9 @@ function segmentValue(cipher: LogCipher | undefined, entries: readonly Entry[], 
 }
 
 /** The entries of a stored segment: LogCorruptError for damage, DecryptionError if it fails to open. */
-function readSegment(cipher: LogCipher | undefined, key: string, value: Uint8Array, first: number): Entry[] {
-  if (cipher === undefined) return openSegment(key, value, first);
-  return openSegment(key, cipher.open(unframeSealedSegment(key, value), segmentContext(first), `entries from ${first} (${key})`), first);
+function readSegment(cipher: LogCipher | undefined, key: string, value: Uint8Array, first: number): StoredSegment {
+  if (cipher === undefined) return scanSegment(key, value, first);
+  return scanSegment(key, cipher.open(unframeSealedSegment(key, value), segmentContext(first), `entries from ${first} (${key})`), first);
 }
 
 /** The stored record of a snapshot: its data sealed, and the record marked so, when there is a cipher. */
@@ -492,18 +495,22 @@ async function readSlots(kv: KvStore, keys: readonly string[]): Promise<Array<{ 
  * The newest readable record of a two-slot value. A damaged slot is the newest write, torn by a
  * crash before it was acknowledged; the other slot holds the value before it. A lone damaged slot
  * is a torn first write: nothing was ever acknowledged. Two damaged slots are real corruption.
+ * The slots are tried newest first by the sequence number they claim (`peekSeq`, unchecked): the
+ * first that opens is the newest readable one (a slot whose claim is garbage fails to open), and
+ * the other is not read further (for a snapshot, that spares checking and decoding a second copy
+ * of the store).
  */
 function newestSlot<T extends { seq: number }>(slots: ReadonlyArray<{ key: string; raw: Uint8Array }>, open: (key: string, raw: Uint8Array) => T, loneDamagedIsTorn: boolean): T | undefined {
-  const readable: T[] = [];
   let damaged: LogCorruptError | undefined;
-  for (const { key, raw } of slots) {
+  const newestFirst = slots.map((slot) => ({ ...slot, claimed: peekSeq(slot.raw) })).sort((a, b) => b.claimed - a.claimed);
+  for (const { key, raw } of newestFirst) {
     try {
-      readable.push(open(key, raw));
+      return open(key, raw);
     } catch (error) {
       if (!(error instanceof LogCorruptError)) throw error;
-      damaged = error;
+      damaged ??= error;
     }
   }
-  if (readable.length === 0 && damaged !== undefined && (slots.length > 1 || !loneDamagedIsTorn)) throw damaged;
-  return readable.sort((a, b) => b.seq - a.seq)[0];
+  if (damaged !== undefined && (slots.length > 1 || !loneDamagedIsTorn)) throw damaged;
+  return undefined;
 }

@@ -3,6 +3,7 @@
 // in-memory mirror that KvLogStorage reads from.
 import { assert } from '../../runtime/index.js';
 import { LogCompactedError, LogUnavailableError } from '../errors.js';
+import { StoredSegment } from './records.js';
 import { EMPTY_HARD_STATE, EMPTY_SNAPSHOT } from './types.js';
 import type { ConfState, Entry, HardState, LogStorage, LogWrite, PeerId, Snapshot } from './types.js';
 
@@ -22,8 +23,12 @@ export interface MemoryLogInit {
   readonly snapshot?: Snapshot;
   /** The last compacted entry; defaults to the snapshot's index and term. */
   readonly base?: LogBase;
-  /** Contiguous entries from base.index + 1. */
-  readonly entries?: readonly Entry[];
+  /**
+   * Contiguous entries from base.index + 1. KvLogStorage gives the entries it read at open as the
+   * StoredSegment they lie in (that segment, once per entry of it in the log), so that they become
+   * Entry objects only when read.
+   */
+  readonly entries?: readonly LogSlot[];
 }
 
 /** What a write changed, for a persistent store that mirrors it (see KvLogStorage). */
@@ -31,6 +36,9 @@ export interface AppliedWrite {
   /** The entries that entered the log (those of the write above the snapshot's index). */
   readonly appended: readonly Entry[];
 }
+
+/** An entry of the log: the Entry, or the stored segment that holds it (made an Entry on read). */
+export type LogSlot = Entry | StoredSegment;
 
 /** By the Log Matching property, entries with the same index and term are the same entry. */
 function sameEntry(a: Entry, b: Entry): boolean {
@@ -42,16 +50,15 @@ export class MemoryLogStorage implements LogStorage {
   private snap: Snapshot;
   /** Invariant: base.index <= snap.meta.index <= lastIndex(). */
   private base: LogBase;
-  /** Invariant: log[i].index === base.index + 1 + i. */
-  private log: Entry[];
+  /** Invariant: the entry of log[i] has index base.index + 1 + i. */
+  private log: LogSlot[];
 
-  private constructor(hardState: HardState, snapshot: Snapshot, base: LogBase, entries: readonly Entry[]) {
+  private constructor(hardState: HardState, snapshot: Snapshot, base: LogBase, entries: readonly LogSlot[]) {
     this.hard = hardState;
     this.snap = snapshot;
     this.base = base;
-    this.log = [];
     assertContiguous(entries, base.index + 1);
-    for (const entry of entries) this.log.push(entry);
+    this.log = entries.slice();
     assert(base.index <= snapshot.meta.index, () => `log base ${base.index} is above the snapshot's index ${snapshot.meta.index}`);
     assert(base.index < snapshot.meta.index || base.term === snapshot.meta.term, () => `log base term ${base.term} differs from the snapshot's term ${snapshot.meta.term} at index ${base.index}`);
     assert(snapshot.meta.index <= this.lastIndex(), () => `snapshot index ${snapshot.meta.index} is beyond the last entry ${this.lastIndex()}`);
@@ -84,7 +91,7 @@ export class MemoryLogStorage implements LogStorage {
     const out: Entry[] = [];
     let bytes = 0;
     for (let index = lo; index < hi; index++) {
-      const entry = this.log[index - first] as Entry;
+      const entry = entryOf(this.log[index - first] as LogSlot, index);
       bytes += entry.data.byteLength;
       // The first entry goes out whatever its size, or a big entry could never be sent.
       if (out.length > 0 && bytes > bytesMax) break;
@@ -98,7 +105,7 @@ export class MemoryLogStorage implements LogStorage {
     if (index === this.base.index) return this.base.term;
     const last = this.lastIndex();
     if (index > last) throw new LogUnavailableError(index, last);
-    return (this.log[index - this.base.index - 1] as Entry).term;
+    return termOf(this.log[index - this.base.index - 1] as LogSlot, index);
   }
 
   firstIndex(): number {
@@ -210,7 +217,7 @@ export class MemoryLogStorage implements LogStorage {
         for (const entry of entries) {
           if (entry.index > committed) break;
           if (entry.index <= baseIndex) continue;
-          const stored = this.log[entry.index - this.base.index - 1] as Entry;
+          const stored = entryOf(this.log[entry.index - this.base.index - 1] as LogSlot, entry.index);
           assert(sameEntry(entry, stored), () => `entry ${entry.index} (term ${entry.term}) would rewrite committed entry ${stored.index} of term ${stored.term}`);
         }
       }
@@ -236,9 +243,27 @@ export class MemoryLogStorage implements LogStorage {
   }
 }
 
-function assertContiguous(entries: readonly Entry[], firstIndex: number): void {
+function assertContiguous(entries: readonly LogSlot[], firstIndex: number): void {
   for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i] as Entry;
-    assert(entry.index === firstIndex + i, () => `entry ${i} has index ${entry.index}, expected ${firstIndex + i} (entries must be contiguous)`);
+    const slot = entries[i] as LogSlot;
+    if (slot instanceof StoredSegment) {
+      // A run of slots of one segment: checked as a whole, not per entry (a long log has a million).
+      const index = firstIndex + i;
+      let last = i;
+      while (last + 1 < entries.length && entries[last + 1] === slot) last++;
+      const lastIndex = firstIndex + last;
+      assert(index >= slot.first && lastIndex < slot.first + slot.count, () => `entries ${index}..${lastIndex} are not all in the stored segment of entries ${slot.first}..${slot.first + slot.count - 1}`);
+      i = last;
+      continue;
+    }
+    if (slot.index !== firstIndex + i) assert(false, () => `entry ${i} has index ${slot.index}, expected ${firstIndex + i} (entries must be contiguous)`);
   }
+}
+
+function entryOf(slot: LogSlot, index: number): Entry {
+  return slot instanceof StoredSegment ? slot.entry(index) : slot;
+}
+
+function termOf(slot: LogSlot, index: number): number {
+  return slot instanceof StoredSegment ? slot.term(index) : slot.term;
 }

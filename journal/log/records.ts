@@ -53,20 +53,29 @@ function seal(payload: unknown): Uint8Array {
 }
 
 /**
- * A segment record: magic byte 0xE3 (the segment format, version 1), the number of entries
- * (4 bytes, big-endian), then each entry as its length (4 bytes) and its entry record. An entry
- * record is magic byte 0xE2, CRC-32 of everything after it (4 bytes), index and term (8 bytes each,
- * big-endian), type (1 byte: 0 normal, 1 confChange), then the data as is. Each entry keeps its
- * own checksum, so that damage is pinned to an entry; the count in the header tells a segment cut
- * short at an entry boundary (a torn write) from a whole one. A fixed layout costs one copy and
- * one checksum per entry. (The single-entry records of the format before, magic 0xE2 as a whole
- * value, are refused as an unknown segment format.)
+ * A segment record, format 2 (written now): magic byte 0xE5, the number of entries (4 bytes,
+ * big-endian), the CRC-32 of everything after it (4 bytes), then each entry as its length (4
+ * bytes) and its entry record: index and term (8 bytes each, big-endian), type (1 byte: 0 normal,
+ * 1 confChange), then the data as is. One checksum per write, not per entry: the CRC-32 of a whole
+ * segment goes through zlib's native crc32 (see crc32.ts), where one per entry ran the JS loop a
+ * million times for a long log, for a fifth of its open time. Damage is then pinned to a segment
+ * (one write), not to an entry, which is all open needs: a damaged segment is dropped if it is the
+ * last (a torn write) and corruption otherwise. The count in the header tells a segment cut short
+ * at an entry boundary from a whole one, as the checksum would.
+ *
+ * Format 1, still read (golden journals hold it), is magic byte 0xE3, the count, then each entry as
+ * its length and an entry record with its own checksum: magic byte 0xE2, CRC-32 of everything after
+ * it (4 bytes), index, term, type and data as above. (The single-entry records of the format before
+ * segments, magic 0xE2 as a whole value, are refused as an unknown segment format.)
  */
-const SEGMENT_MAGIC = 0xe3;
-const SEGMENT_HEADER_BYTES = 1 + 4;
-const ENTRY_MAGIC = 0xe2;
+const SEGMENT_MAGIC = 0xe5;
+const SEGMENT_HEADER_BYTES = 1 + 4 + 4;
+const ENTRY_HEADER_BYTES = 8 + 8 + 1;
+const SEGMENT_V1_MAGIC = 0xe3;
+const SEGMENT_V1_HEADER_BYTES = 1 + 4;
+const ENTRY_V1_MAGIC = 0xe2;
+const ENTRY_V1_HEADER_BYTES = 1 + 4 + 8 + 8 + 1;
 const ENTRY_LENGTH_BYTES = 4;
-const ENTRY_HEADER_BYTES = 1 + 4 + 8 + 8 + 1;
 const UINT32_COUNT = 2 ** 32;
 
 /** The segment record of `entries.slice(from)`: contiguous entries, at least one. */
@@ -87,17 +96,16 @@ export function sealSegment(entries: readonly Entry[], from = 0): Uint8Array {
     assert(length < UINT32_COUNT, () => `entry ${entry.index} of ${entry.data.byteLength} bytes is too big for a segment`);
     view.setUint32(at, length);
     const record = at + ENTRY_LENGTH_BYTES;
-    out[record] = ENTRY_MAGIC;
     // Index and term as two 32-bit halves: no BigInt per entry.
-    view.setUint32(record + 5, Math.floor(entry.index / UINT32_COUNT));
-    view.setUint32(record + 9, entry.index >>> 0);
-    view.setUint32(record + 13, Math.floor(entry.term / UINT32_COUNT));
-    view.setUint32(record + 17, entry.term >>> 0);
-    out[record + 21] = entry.type === 'normal' ? 0 : 1;
+    view.setUint32(record, Math.floor(entry.index / UINT32_COUNT));
+    view.setUint32(record + 4, entry.index >>> 0);
+    view.setUint32(record + 8, Math.floor(entry.term / UINT32_COUNT));
+    view.setUint32(record + 12, entry.term >>> 0);
+    out[record + 16] = entry.type === 'normal' ? 0 : 1;
     out.set(entry.data, record + ENTRY_HEADER_BYTES);
-    view.setUint32(record + 1, crc32(out, record + 5, record + length));
     at = record + length;
   }
+  view.setUint32(5, crc32(out, SEGMENT_HEADER_BYTES));
   return out;
 }
 
@@ -144,6 +152,24 @@ export function sealSnapshot(snapshot: Snapshot, seq: number, sealed = false): U
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
 
+/**
+ * The sequence number a hard-state or snapshot record claims, read without checking its checksum
+ * (cheap: the payload and the data in it are views, not copies); -1 if it does not decode. It
+ * orders the two slots of a record, newest first, so that open checks the newest and reads the
+ * other only if that one fails: a snapshot is the biggest record, and its older copy is rarely
+ * needed. Never trusted beyond that: the record is checked before use.
+ */
+export function peekSeq(value: Uint8Array): number {
+  try {
+    const record = decodeMessage(value);
+    if (!isObject(record) || !(record.payload instanceof Uint8Array)) return -1;
+    const payload = decodeMessage(record.payload);
+    return isObject(payload) && isIndex(payload.seq) ? payload.seq : -1;
+  } catch {
+    return -1;
+  }
+}
+
 /** Checks the record's frame and checksum and decodes its payload. */
 function unseal(key: string, value: Uint8Array): Record<string, unknown> {
   let record: unknown;
@@ -174,21 +200,71 @@ function unseal(key: string, value: Uint8Array): Record<string, unknown> {
  * never a torn write, even in the last segment; an empty value tells nothing and passes.
  */
 export function checkSegmentFormat(key: string, value: Uint8Array, sealed = false): void {
-  const magic = sealed ? SEALED_SEGMENT_MAGIC : SEGMENT_MAGIC;
-  if (value.byteLength > 0 && value[0] !== magic) {
-    const what = value[0] === SEALED_SEGMENT_MAGIC ? ' (a sealed segment: open the log with its cipher)' : value[0] === SEGMENT_MAGIC ? ' (a plaintext segment in an encrypted log)' : '';
-    throw new LogCorruptError(key, `unknown segment record format 0x${(value[0] as number).toString(16)}${what}`);
+  if (value.byteLength === 0) return;
+  const magic = value[0] as number;
+  const plain = magic === SEGMENT_MAGIC || magic === SEGMENT_V1_MAGIC;
+  if (sealed ? magic !== SEALED_SEGMENT_MAGIC : !plain) {
+    const what = magic === SEALED_SEGMENT_MAGIC ? ' (a sealed segment: open the log with its cipher)' : plain ? ' (a plaintext segment in an encrypted log)' : '';
+    throw new LogCorruptError(key, `unknown segment record format 0x${magic.toString(16)}${what}`);
   }
 }
 
-/** The entries of a segment record whose first entry is `first`, each checked against its checksum. */
-export function openSegment(key: string, value: Uint8Array, first: number): Entry[] {
+/**
+ * A segment record read at open, checked whole, whose entries are not made into objects: the
+ * log's in-memory mirror holds one of these per stored write, and an Entry (its data a view of
+ * the record's bytes, not a copy) is made when a reader asks for it and dropped after use. A
+ * million entries cost a million Entry objects otherwise, all alive at once and in the old
+ * generation: most of the time of opening a long log went to allocating and collecting them.
+ */
+export class StoredSegment {
+  constructor(
+    readonly first: number,
+    private readonly value: Uint8Array,
+    /** Per entry, from `first` on: term, type (0 normal, 1 confChange), and where its data lies in `value`. */
+    private readonly terms: Float64Array,
+    private readonly types: Uint8Array,
+    private readonly starts: Uint32Array,
+    private readonly ends: Uint32Array,
+  ) {}
+
+  get count(): number {
+    return this.terms.length;
+  }
+
+  term(index: number): number {
+    return this.terms[index - this.first] as number;
+  }
+
+  entry(index: number): Entry {
+    const i = index - this.first;
+    const start = this.starts[i] as number;
+    // A plain Uint8Array even when the store hands out Buffers.
+    const data = new Uint8Array(this.value.buffer, this.value.byteOffset + start, (this.ends[i] as number) - start);
+    return { term: this.terms[i] as number, index, type: this.types[i] === 0 ? 'normal' : 'confChange', data };
+  }
+
+  entries(): Entry[] {
+    return Array.from({ length: this.count }, (_, i) => this.entry(this.first + i));
+  }
+}
+
+/** A segment record whose first entry is `first`, checked against its checksum (or its entries' in format 1). */
+export function scanSegment(key: string, value: Uint8Array, first: number): StoredSegment {
   checkSegmentFormat(key, value);
+  if (value[0] === SEGMENT_V1_MAGIC) return scanSegmentV1(key, value, first);
   if (value.byteLength < SEGMENT_HEADER_BYTES) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
   const count = view.getUint32(1);
   if (count === 0) throw new LogCorruptError(key, 'a segment of no entries');
-  const entries: Entry[] = [];
+  const stored = view.getUint32(5);
+  const actual = crc32(value, SEGMENT_HEADER_BYTES);
+  if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch in the segment of ${count} entries from ${first} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
+  // The count is checked against the bytes before anything is sized by it.
+  if (count > (value.byteLength - SEGMENT_HEADER_BYTES) / (ENTRY_LENGTH_BYTES + ENTRY_HEADER_BYTES)) throw new LogCorruptError(key, `the segment ends before its ${count} entries`);
+  const terms = new Float64Array(count);
+  const types = new Uint8Array(count);
+  const starts = new Uint32Array(count);
+  const ends = new Uint32Array(count);
   let at = SEGMENT_HEADER_BYTES;
   for (let i = 0; i < count; i++) {
     const index = first + i;
@@ -197,7 +273,43 @@ export function openSegment(key: string, value: Uint8Array, first: number): Entr
     const record = at + ENTRY_LENGTH_BYTES;
     const end = record + length;
     if (length < ENTRY_HEADER_BYTES || end > value.byteLength) throw new LogCorruptError(key, `entry ${index} (${i + 1} of ${count}) runs past the segment's ${value.byteLength} bytes or is shorter than its header`);
-    if (value[record] !== ENTRY_MAGIC) throw new LogCorruptError(key, `unknown entry record format 0x${(value[record] as number).toString(16)} at entry ${index}`);
+    const storedIndex = view.getUint32(record) * UINT32_COUNT + view.getUint32(record + 4);
+    const term = view.getUint32(record + 8) * UINT32_COUNT + view.getUint32(record + 12);
+    const type = value[record + 16];
+    if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex} where entry ${index} belongs`);
+    if (!isIndex(term)) throw new LogCorruptError(key, `bad term at entry ${index}`);
+    if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)} at entry ${index}`);
+    terms[i] = term;
+    types[i] = type;
+    starts[i] = record + ENTRY_HEADER_BYTES;
+    ends[i] = end;
+    at = end;
+  }
+  if (at !== value.byteLength) throw new LogCorruptError(key, `${value.byteLength - at} bytes after the segment's ${count} entries`);
+  return new StoredSegment(first, value, terms, types, starts, ends);
+}
+
+/** A format-1 segment record (see SEGMENT_MAGIC), every entry checked against its checksum. */
+function scanSegmentV1(key: string, value: Uint8Array, first: number): StoredSegment {
+  if (value.byteLength < SEGMENT_V1_HEADER_BYTES) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  const count = view.getUint32(1);
+  if (count === 0) throw new LogCorruptError(key, 'a segment of no entries');
+  // The count is checked against the bytes before anything is sized by it.
+  if (count > (value.byteLength - SEGMENT_V1_HEADER_BYTES) / (ENTRY_LENGTH_BYTES + ENTRY_V1_HEADER_BYTES)) throw new LogCorruptError(key, `the segment ends before its ${count} entries`);
+  const terms = new Float64Array(count);
+  const types = new Uint8Array(count);
+  const starts = new Uint32Array(count);
+  const ends = new Uint32Array(count);
+  let at = SEGMENT_V1_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    const index = first + i;
+    if (at + ENTRY_LENGTH_BYTES > value.byteLength) throw new LogCorruptError(key, `the segment ends before entry ${index} (${i} of ${count} entries)`);
+    const length = view.getUint32(at);
+    const record = at + ENTRY_LENGTH_BYTES;
+    const end = record + length;
+    if (length < ENTRY_V1_HEADER_BYTES || end > value.byteLength) throw new LogCorruptError(key, `entry ${index} (${i + 1} of ${count}) runs past the segment's ${value.byteLength} bytes or is shorter than its header`);
+    if (value[record] !== ENTRY_V1_MAGIC) throw new LogCorruptError(key, `unknown entry record format 0x${(value[record] as number).toString(16)} at entry ${index}`);
     const stored = view.getUint32(record + 1);
     const actual = crc32(value, record + 5, end);
     if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch at entry ${index} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
@@ -207,11 +319,19 @@ export function openSegment(key: string, value: Uint8Array, first: number): Entr
     if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex} where entry ${index} belongs`);
     if (!isIndex(term)) throw new LogCorruptError(key, `bad term at entry ${index}`);
     if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)} at entry ${index}`);
-    entries.push({ term, index, type: type === 0 ? 'normal' : 'confChange', data: value.slice(record + ENTRY_HEADER_BYTES, end) });
+    terms[i] = term;
+    types[i] = type;
+    starts[i] = record + ENTRY_V1_HEADER_BYTES;
+    ends[i] = end;
     at = end;
   }
   if (at !== value.byteLength) throw new LogCorruptError(key, `${value.byteLength - at} bytes after the segment's ${count} entries`);
-  return entries;
+  return new StoredSegment(first, value, terms, types, starts, ends);
+}
+
+/** The entries of a segment record whose first entry is `first`, each checked against its checksum. */
+export function openSegment(key: string, value: Uint8Array, first: number): Entry[] {
+  return scanSegment(key, value, first).entries();
 }
 
 export function openHardState(key: string, value: Uint8Array): { hardState: HardState; seq: number } {

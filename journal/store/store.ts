@@ -15,22 +15,22 @@
 //    conflict is refused whole and `applyBatch` returns the typed error; every manager refuses it
 //    identically, so the refusal is as much a part of the replicated history as a success. The
 //    proposer awaits the result of its entry's index and gets the error.
-import { assert, assertNever, decodeMessage, encodeMessage } from '../../runtime/index.js';
+import { assert, assertNever } from '../../runtime/index.js';
 import {
-  OBJECT_KINDS, TASK_STATE_ORDER, objectSchemas,
+  OBJECT_KINDS, TASK_STATE_ORDER,
   type DesiredState, type JournalEvent, type Meta, type Node, type ObjectKind, type ObjectOfKind, type Task, type TaskStatus,
 } from '../events/index.js';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, StoreConflictError,
   StoreSnapshotInvalidError, VersionConflictError,
 } from './errors.js';
+import { StoreSnapshotWriter, decodeStoreSnapshot, serializeV1, type StoreSnapshotVersion, type StoreView } from './snapshot.js';
 
 /** Kinds whose names are unique (SwarmKit's rule). Node names are hostnames and may repeat. */
 export const UNIQUE_NAME_KINDS = ['service', 'network', 'secret', 'config'] as const;
 export type UniqueNameKind = (typeof UNIQUE_NAME_KINDS)[number];
 
-export const STORE_SNAPSHOT_FORMAT = 'swarm.store';
-export const STORE_SNAPSHOT_VERSION = 1;
+export { STORE_SNAPSHOT_FORMAT, STORE_SNAPSHOT_VERSION, StoreSnapshotWriter, type StoreSnapshotVersion } from './snapshot.js';
 
 export type ApplyResult =
   | { readonly applied: true; readonly index: number }
@@ -83,18 +83,6 @@ function nameOf(kind: ObjectKind, object: AnyObject): string | undefined {
     default:
       return assertNever(kind, 'object kind');
   }
-}
-
-/** Plain objects with their keys sorted, recursively: one encoding per value. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
-  const record = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(record).sort()) {
-    if (record[key] !== undefined) out[key] = canonical(record[key]);
-  }
-  return out;
 }
 
 const byId = (a: { id: string }, b: { id: string }): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -372,45 +360,57 @@ export class Store implements StoreReader {
     }
   }
 
-  // ---- snapshot ----
+  // ---- snapshot (the format is in snapshot.ts) ----
 
-  /** The store as bytes for a Raft snapshot: the same store always yields the same bytes. */
-  serialize(): Uint8Array {
-    const objects: Record<string, unknown[]> = {};
-    for (const kind of OBJECT_KINDS) objects[kind] = this.list(kind).map(canonical);
-    return encodeMessage({ format: STORE_SNAPSHOT_FORMAT, v: STORE_SNAPSHOT_VERSION, index: this.lastIndex, objects });
+  /** The store at this index, as arrays of its (immutable) objects: cheap, and stays consistent. */
+  private view(): StoreView {
+    const objects = {} as { [K in ObjectKind]: ObjectOfKind[K][] };
+    for (const kind of OBJECT_KINDS) (objects as Record<ObjectKind, AnyObject[]>)[kind] = Array.from((this.objects[kind] as Map<string, AnyObject>).values());
+    return { index: this.lastIndex, objects };
   }
 
-  /** Rebuilds a store (objects and indexes) from `serialize`'s bytes; StoreSnapshotInvalidError otherwise. */
+  /**
+   * The store as bytes for a Raft snapshot: the same store always yields the same bytes. Version
+   * STORE_SNAPSHOT_VERSION unless told; version 1 is the format before it (see snapshot.ts).
+   */
+  serialize(options: { readonly version?: StoreSnapshotVersion } = {}): Uint8Array {
+    if (options.version === 1) return serializeV1(this.view());
+    const writer = new StoreSnapshotWriter(this.view());
+    while (!writer.step());
+    return writer.bytes();
+  }
+
+  /**
+   * A writer of this store's snapshot as it is now, to run a step at a time (`step()` until it
+   * returns true, then `bytes()`): the store may apply batches between steps, and the bytes are
+   * still those `serialize()` gives at this point. Capturing the view copies one reference per
+   * object; each step then encodes a bounded slice (about a thousand objects).
+   */
+  snapshotWriter(): StoreSnapshotWriter {
+    return new StoreSnapshotWriter(this.view());
+  }
+
+  /**
+   * `serialize()` without stopping the world: a step at a time, awaiting `nextTurn` (the Env's
+   * way to yield to the event loop, e.g. a setImmediate) between steps.
+   */
+  async serializeIncrementally(nextTurn: () => Promise<void>): Promise<Uint8Array> {
+    const writer = this.snapshotWriter();
+    while (!writer.step()) await nextTurn();
+    return writer.bytes();
+  }
+
+  /** Rebuilds a store (objects and indexes) from `serialize`'s bytes, of any version; StoreSnapshotInvalidError otherwise. */
   static restore(bytes: Uint8Array): Store {
-    let value: unknown;
-    try {
-      value = decodeMessage(bytes);
-    } catch (error) {
-      throw new StoreSnapshotInvalidError('snapshot', 'is not valid CBOR', { cause: error });
-    }
-    if (typeof value !== 'object' || value === null) throw new StoreSnapshotInvalidError('snapshot', 'must be an object');
-    const record = value as Record<string, unknown>;
-    if (record.format !== STORE_SNAPSHOT_FORMAT) throw new StoreSnapshotInvalidError('format', `must be '${STORE_SNAPSHOT_FORMAT}'`);
-    if (record.v !== STORE_SNAPSHOT_VERSION) throw new StoreSnapshotInvalidError('v', `must be ${STORE_SNAPSHOT_VERSION}, got ${String(record.v)}`);
-    const index = record.index;
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) throw new StoreSnapshotInvalidError('index', 'must be a non-negative integer');
-    const objects = record.objects as Record<string, unknown> | undefined;
-    if (typeof objects !== 'object' || objects === null) throw new StoreSnapshotInvalidError('objects', 'must be an object');
+    const { index, objects } = decodeStoreSnapshot(bytes);
     const store = new Store();
     store.lastIndex = index;
     for (const kind of OBJECT_KINDS) {
-      const list = objects[kind];
-      if (!Array.isArray(list)) throw new StoreSnapshotInvalidError(`objects.${kind}`, 'must be an array');
-      list.forEach((raw, i) => {
+      const list: readonly AnyObject[] = objects[kind];
+      for (let i = 0; i < list.length; i++) {
+        const object = list[i] as AnyObject;
         const field = `objects.${kind}[${i}]`;
-        let object: AnyObject;
-        try {
-          object = objectSchemas[kind](raw, field);
-        } catch (error) {
-          throw new StoreSnapshotInvalidError(field, error instanceof Error ? error.message : String(error), { cause: error });
-        }
-        if (store.get(kind, object.id)) throw new StoreSnapshotInvalidError(`${field}.id`, `repeats ${object.id}`);
+        if (store.objects[kind].has(object.id)) throw new StoreSnapshotInvalidError(`${field}.id`, `repeats ${object.id}`);
         if (object.meta.version > index) throw new StoreSnapshotInvalidError(`${field}.meta.version`, `is after the snapshot's index ${index}`);
         try {
           store.claimName(kind, object);
@@ -418,7 +418,7 @@ export class Store implements StoreReader {
           throw new StoreSnapshotInvalidError(`${field}.spec.annotations.name`, error instanceof Error ? error.message : String(error), { cause: error });
         }
         store.write(kind, object.id, undefined, object);
-      });
+      }
     }
     return store;
   }

@@ -29,4 +29,16 @@ describe('crc32', () => {
       { numRuns: 500 },
     );
   });
+
+  test('ranges long enough for the native path agree with the bitwise definition', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 4096, maxLength: 20_000 }), fc.nat(), (bytes, a) => {
+        const start = a % 64;
+        expect(crc32(bytes)).toBe(reference(bytes));
+        expect(crc32(bytes, start, bytes.length - 1)).toBe(reference(bytes.subarray(start, bytes.length - 1)));
+        expect(crc32(bytes, start, start + 4096)).toBe(reference(bytes.subarray(start, start + 4096)));
+      }),
+      { numRuns: 30 },
+    );
+  });
 });

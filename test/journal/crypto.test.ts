@@ -108,7 +108,7 @@ describe('KvLogStorage with a cipher', () => {
     const stored = (await (await storage.openKv('log')).get(key(9))) as Uint8Array;
     expect([...stored.subarray(0, 1)]).toEqual([0xe4]);
     expect([...stored.subarray(5, 10)]).toEqual([0xc1, 0, 0, 0, 1]);
-    expect(stored.byteLength).toBe(5 + SEALED_OVERHEAD_BYTES + 5 + 2 * (4 + 22) + marker(9).length + marker(10).length);
+    expect(stored.byteLength).toBe(5 + SEALED_OVERHEAD_BYTES + 9 + 2 * (4 + 17) + marker(9).length + marker(10).length);
     await again.close();
     await keyStore.close();
   });

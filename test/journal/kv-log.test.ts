@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { KvLogStorage, LogCorruptError, MemoryLogStorage, type ConfState, type KvLogStorageOptions, type Entry, type HardState, type LogStorage, type LogWrite, type Snapshot } from '../../journal/index.js';
+import { KvLogStorage, LogCorruptError, MemoryLogStorage, crc32, type ConfState, type KvLogStorageOptions, type Entry, type HardState, type LogStorage, type LogWrite, type Snapshot } from '../../journal/index.js';
 import { MemoryStorage, SeededRandom, type KvStore, type Storage } from '../../runtime/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage, type SimStorageOptions } from '../../simulations/index.js';
@@ -76,11 +76,13 @@ describe('KvLogStorage layout', () => {
     const raw = await (await storage.openKv('log')).range({});
     const keys = raw.map(([k]) => k);
     expect(keys).toEqual(['e/0000000000000001', 'e/0000000000000004', 'e/0000000000000018', 'h1', 's1']);
-    // A segment: magic 0xE3, the entry count, then per entry its length and its record (0xE2 ...).
+    // A segment: magic 0xE5, the entry count, the CRC-32 of the rest, then per entry its length and
+    // its record (index and term, 8 bytes each, the type, the data).
     const [, segment] = raw[1] as [string, Uint8Array];
-    expect([...segment.subarray(0, 5)]).toEqual([0xe3, 0, 0, 0, 20]);
-    expect([...segment.subarray(5, 10)]).toEqual([0, 0, 0, 22 + 8, 0xe2]);
-    expect(segment.byteLength).toBe(5 + 20 * (4 + 22 + 8));
+    expect([...segment.subarray(0, 5)]).toEqual([0xe5, 0, 0, 0, 20]);
+    expect(new DataView(segment.buffer, segment.byteOffset).getUint32(5)).toBe(crc32(segment.subarray(9)));
+    expect([...segment.subarray(9, 30)]).toEqual([0, 0, 0, 17 + 8, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    expect(segment.byteLength).toBe(9 + 20 * (4 + 17 + 8));
     await log.close();
   });
 
@@ -121,7 +123,7 @@ describe('KvLogStorage open', () => {
     });
     const error = await rejection(KvLogStorage.open(await storage.openKv('log')));
     expect(error).toMatchObject({ code: 'LOG_CORRUPT', key: key(1) });
-    expect((error as Error).message).toMatch(/^log record e\/0000000000000001 is corrupt: checksum mismatch at entry 2 \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
+    expect((error as Error).message).toMatch(/^log record e\/0000000000000001 is corrupt: checksum mismatch in the segment of 2 entries from 1 \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
   });
 
   test('a truncated record in the middle is LogCorruptError too', async () => {
@@ -151,6 +153,44 @@ describe('KvLogStorage open', () => {
     await log.close();
     await damage(storage, 's1', truncate);
     await expect(KvLogStorage.open(await storage.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT', key: 's1' });
+  });
+
+  test('open checks the newest snapshot slot first and falls back to the older one only when the newest is torn', async () => {
+    const conf: ConfState = { voters: ['a'], learners: [] };
+    /** Entries 1..5, then snapshots at 3 (sequence 2, slot s0) and at 5 (sequence 3, slot s1). */
+    const written = async (): Promise<Storage> => {
+      const storage = new MemoryStorage();
+      const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: conf });
+      await log.save({ hardState: hard(1, 5), entries: entriesOf(1, [1, 1, 1, 1, 1]) });
+      await log.createSnapshot(3, conf, Uint8Array.of(3));
+      await log.createSnapshot(5, conf, Uint8Array.of(5));
+      await log.close();
+      return storage;
+    };
+    const snapshotAfterReopen = async (storage: Storage): Promise<Snapshot> => {
+      const log = await KvLogStorage.open(await storage.openKv('log'));
+      const snapshot = log.snapshot();
+      await log.close();
+      return snapshot;
+    };
+    const whole = await written();
+    expect(await snapshotAfterReopen(whole)).toMatchObject({ meta: { index: 5 }, data: Uint8Array.of(5) });
+    // The older slot damaged: the newest opens, the older is never needed.
+    await damage(whole, 's0', flipMiddleByte);
+    expect(await snapshotAfterReopen(whole)).toMatchObject({ meta: { index: 5 }, data: Uint8Array.of(5) });
+
+    for (const tear of [truncate, flipMiddleByte, (value: Uint8Array) => value.slice(0, 3)]) {
+      const torn = await written();
+      await damage(torn, 's1', tear);
+      expect(await snapshotAfterReopen(torn)).toMatchObject({ meta: { index: 3 }, data: Uint8Array.of(3) });
+      // The log reopens at that snapshot: its entries after 3 are still there.
+      const log = await KvLogStorage.open(await torn.openKv('log'));
+      expect(log.firstIndex()).toBe(4);
+      expect(log.lastIndex()).toBe(5);
+      await log.close();
+      await damage(torn, 's0', flipMiddleByte);
+      await expect(KvLogStorage.open(await torn.openKv('log'))).rejects.toMatchObject({ code: 'LOG_CORRUPT' });
+    }
   });
 
   test('a gap between segments is LogCorruptError naming the segment after it', async () => {

@@ -3,11 +3,11 @@
 // task rules (state never back, node binding immutable), and the snapshot's properties.
 import fc from 'fast-check';
 import {
-  InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, Store, StoreSnapshotInvalidError,
+  InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, STORE_SNAPSHOT_VERSION, Store, StoreSnapshotInvalidError,
   VersionConflictError, DESIRED_STATES, OBJECT_KINDS,
   type JournalEvent, type Task,
 } from '../../journal/index.js';
-import { InvariantViolation, encodeMessage } from '../../runtime/index.js';
+import { InvariantViolation, decodeMessage, encodeMessage } from '../../runtime/index.js';
 import { batchesArb, oneOfEach, serviceSpec, status, taskSpec } from './journal-fixtures.js';
 import { thrown } from './helpers.js';
 
@@ -254,6 +254,7 @@ describe('store: snapshot', () => {
       const bytes = hex(one.serialize());
       expect(hex(two.serialize())).toBe(bytes);
       expect(hex(Store.restore(one.serialize()).serialize())).toBe(bytes);
+      expect(hex(Store.restore(one.serialize({ version: 1 })).serialize())).toBe(bytes);
       expect(indexView(one)).toEqual(bruteView(one));
 
       const at = batches.length === 0 ? 0 : cut % (batches.length + 1);
@@ -263,9 +264,146 @@ describe('store: snapshot', () => {
       applyAll(resumed, batches.slice(at), at + 1);
       expect(hex(resumed.serialize())).toBe(bytes);
       expect(indexView(resumed)).toEqual(indexView(one));
+
+      // A snapshot written a step at a time while the store moves on is the one of when it began.
+      const moving = new Store();
+      applyAll(moving, batches.slice(0, at), 1);
+      const atStart = hex(moving.serialize());
+      const writer = moving.snapshotWriter();
+      let next = at;
+      while (!writer.step()) if (next < batches.length) applyAll(moving, [batches[next] as JournalEvent[]], ++next);
+      applyAll(moving, batches.slice(next), next + 1);
+      expect(hex(writer.bytes())).toBe(atStart);
+      expect(hex(moving.serialize())).toBe(bytes);
     }), { numRuns: 150 });
     // The generator must exercise both sides: batches that apply and batches that are refused.
     expect(applied).toBeGreaterThan(total / 4);
     expect(applied).toBeLessThan(total);
+  });
+
+  /**
+   * A store big enough for several chunks and sort runs: `tasks` tasks created in a shuffled id
+   * order over `services` services, whose specs are equal per service but each task's its own
+   * object (as after a restore of v1, or events decoded one by one).
+   */
+  function bigStore(tasks: number, services: number, shareObjects: boolean): Store {
+    const store = new Store();
+    let index = 0;
+    const apply = (events: JournalEvent[]): void => {
+      const result = store.applyBatch(events, ++index);
+      if (!result.applied) throw result.error;
+    };
+    apply(oneOfEach().slice(0, 3)); // a cluster and a node
+    const specs = Array.from({ length: services }, (_, s) => taskSpec(`img:${s}`));
+    for (let s = 0; s < services; s++) apply([{ type: 'service.created', v: 1, at: 1, id: `svc${s}`, spec: serviceSpec(`web-${s}`, Math.ceil(tasks / services), `img:${s}`) }]);
+    const order = Array.from({ length: tasks }, (_, t) => (t * 7919) % tasks); // a permutation: 7919 is prime
+    for (const t of order) {
+      const s = t % services;
+      apply([{
+        type: 'task.created', v: 1, at: 2, id: `task-${t}`, serviceId: `svc${s}`, slot: Math.floor(t / services) + 1, nodeId: t % 3 === 0 ? '' : 'n1',
+        spec: shareObjects ? (specs[s] as ReturnType<typeof taskSpec>) : taskSpec(`img:${s}`), serviceVersion: 1, desiredState: t % 5 === 0 ? 'shutdown' : 'running', status: status(t % 2 === 0 ? 'running' : 'pending', t),
+      }]);
+    }
+    return store;
+  }
+
+  test('v2 stores a task spec once per distinct spec and restores it as one object its tasks share', () => {
+    const store = bigStore(3000, 7, false);
+    const bytes = store.serialize();
+    const raw = decodeMessage(bytes) as { v: number; taskSpecs: unknown[]; objects: Record<string, unknown[]> };
+    expect(raw.v).toBe(STORE_SNAPSHOT_VERSION);
+    expect(STORE_SNAPSHOT_VERSION).toBe(2);
+    expect(raw.taskSpecs).toHaveLength(7);
+    expect(raw.objects.task).toHaveLength(3); // chunks of 1024 tasks
+    const restored = Store.restore(bytes);
+    expect(restored.index).toBe(store.index);
+    expect(objectsOf(restored)).toEqual(objectsOf(store));
+    expect(indexView(restored)).toEqual(indexView(store));
+    expect(indexView(restored)).toEqual(bruteView(restored));
+    for (let s = 0; s < 7; s++) {
+      const tasks = restored.tasksByService(`svc${s}`);
+      expect(tasks.length).toBeGreaterThan(400);
+      for (const task of tasks) expect(task.spec).toBe((tasks[0] as Task).spec);
+    }
+    expect(restored.get('task', 'task-0')!.spec).not.toBe(restored.get('task', 'task-1')!.spec);
+    // Far smaller than v1, which repeats every spec in every task.
+    expect(bytes.byteLength).toBeLessThan(store.serialize({ version: 1 }).byteLength / 3);
+  });
+
+  test('v2 bytes depend on the store\'s content, not on which objects it shares; restore and serialize again is identity', () => {
+    const shared = bigStore(2500, 4, true);
+    const separate = bigStore(2500, 4, false);
+    const bytes = hex(shared.serialize());
+    expect(hex(separate.serialize())).toBe(bytes);
+    expect(hex(Store.restore(shared.serialize()).serialize())).toBe(bytes);
+    expect(hex(shared.serialize({ version: 1 }))).toBe(hex(separate.serialize({ version: 1 })));
+  });
+
+  test('a v1 snapshot still restores, to the store a v2 one restores to', () => {
+    const store = bigStore(1500, 3, true);
+    const v1 = store.serialize({ version: 1 });
+    expect((decodeMessage(v1) as { v: number }).v).toBe(1);
+    const fromV1 = Store.restore(v1);
+    expect(fromV1.index).toBe(store.index);
+    expect(objectsOf(fromV1)).toEqual(objectsOf(store));
+    expect(indexView(fromV1)).toEqual(indexView(store));
+    expect(hex(fromV1.serialize())).toBe(hex(store.serialize()));
+    expect(hex(fromV1.serialize({ version: 1 }))).toBe(hex(v1));
+  });
+
+  test('a snapshot a step at a time: many bounded steps, the bytes of serialize() at its start while the store applies between steps', async () => {
+    const store = bigStore(5000, 5, false);
+    const expected = hex(store.serialize());
+    let turns = 0;
+    let n = 0;
+    const bytes = await store.serializeIncrementally(async () => {
+      turns++;
+      const result = store.applyBatch([{ type: 'task.statusChanged', v: 1, at: 3, id: `task-${n++}`, status: status('running', 9_999), expectedVersion: null }], store.index + 1);
+      expect(result.applied).toBe(true);
+    });
+    expect(hex(bytes)).toBe(expected);
+    // Sort runs and merge steps and chunks: at least one step per 1024 objects.
+    expect(turns).toBeGreaterThan(10);
+    expect(hex(store.serialize())).not.toBe(expected);
+    const writer = Store.restore(bytes).snapshotWriter();
+    expect(thrown(() => writer.bytes())).toBeInstanceOf(InvariantViolation);
+    while (!writer.step());
+    expect(writer.step()).toBe(true);
+    expect(hex(writer.bytes())).toBe(expected);
+  });
+
+  test('bad v2 snapshot bytes are typed errors naming the field', () => {
+    const store = bigStore(10, 2, true);
+    const raw = decodeMessage(store.serialize()) as Record<string, unknown> & { objects: Record<string, unknown[]>; taskSpecs: unknown[] };
+    const tuples = decodeMessage(raw.objects.task[0] as Uint8Array) as unknown[][];
+    const withTask = (i: number, value: unknown): unknown => {
+      const changed = [...tuples];
+      changed[0] = (tuples[0] as unknown[]).map((v, j) => (j === i ? value : v));
+      return { ...raw, objects: { ...raw.objects, task: [encodeMessage(changed)] } };
+    };
+    expect(Store.restore(encodeMessage(raw)).count('task')).toBe(10);
+    const cases: [unknown, string][] = [
+      [{ ...raw, v: 3 }, 'v'],
+      [{ ...raw, taskSpecs: {} }, 'taskSpecs'],
+      [{ ...raw, taskSpecs: [{ ...(raw.taskSpecs[0] as object), container: 7 }, raw.taskSpecs[1]] }, 'taskSpecs[0]'],
+      [{ ...raw, objects: { ...raw.objects, task: [Uint8Array.of(0xff)] } }, 'objects.task'],
+      [{ ...raw, objects: { ...raw.objects, task: [[1, 2]] } }, 'objects.task'],
+      [{ ...raw, objects: { ...raw.objects, task: {} } }, 'objects.task'],
+      [withTask(0, ''), 'objects.task[0].id'],
+      [withTask(1, 0), 'objects.task[0].meta.version'],
+      [withTask(5, -1), 'objects.task[0].slot'],
+      [withTask(7, 2), 'objects.task[0].spec'],
+      [withTask(9, 'sleeping'), 'objects.task[0].desiredState'],
+      [withTask(10, 'running!'), 'objects.task[0].status.state'],
+      [withTask(12, 1.5), 'objects.task[0].status.timestamp'],
+      [{ ...raw, objects: { ...raw.objects, task: [encodeMessage([...tuples, tuples[0]])] } }, 'objects.task[10].id'],
+      [{ ...raw, objects: { ...raw.objects, task: [encodeMessage([(tuples[0] as unknown[]).slice(1)])] } }, 'objects.task[0]'],
+      [{ ...raw, index: 2 }, 'objects.service[1].meta.version'], // the services are at 2 and 3
+    ];
+    for (const [value, field] of cases) {
+      const error = thrown(() => Store.restore(encodeMessage(value)));
+      expect(error).toBeInstanceOf(StoreSnapshotInvalidError);
+      expect((error as StoreSnapshotInvalidError).field).toBe(field);
+    }
   });
 });
