@@ -9,7 +9,9 @@
 // a manager's store, possibly stale, and propose batches with `expectedVersion` from that read, so
 // that some are refused at apply time (identically on every manager). Each manager's applier
 // keeps a Store, applies every committed entry at its index, and puts the store's `serialize()`
-// bytes (beside the register) in its Raft snapshots; a snapshot install or a restart restores it.
+// bytes (beside the register) in its Raft snapshots, written a step at a time as a manager does
+// (store.snapshotWriter(): the view is captured at the snapshot's index, entries go on being
+// applied between the steps and must not show in it); a snapshot install or a restart restores it.
 // In some seeds every manager's log is sealed (AES-256-GCM) with the DEKs of a KeyStore on its
 // simulated disk, reopened at every restart (raft-keys.ts), and one manager rotates its DEK
 // mid-run: it must then seal with the new key while its older records stay readable.
@@ -22,7 +24,7 @@
 // write lost, and the client history is linearizable. A liveness phase heals everything and needs
 // a leader within 10 election timeouts and every client operation resolved.
 import { createHash } from 'node:crypto';
-import { KvLogStorage, Store, decodeBatch, encodeBatch, type ConfState, type Entry, type KeyStore, type LogCipher, type PeerId, type Snapshot } from '../journal/index.js';
+import { KvLogStorage, Store, decodeBatch, encodeBatch, type StoreSnapshotWriter, type ConfState, type Entry, type KeyStore, type LogCipher, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
 import { SeededRandom, assert, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
@@ -161,6 +163,8 @@ export interface RaftSimSometimes {
   storageFailures: number;
   /** A manager's store rebuilt with Store.restore from a non-empty snapshot (install or restart). */
   storeRestores: number;
+  /** Raft snapshots of the store written a step at a time while the manager applied entries. */
+  snapshotsOverlappingApplies: number;
   /** Committed event batches the store refused (a conflict), counted once per index. */
   refusedBatches: number;
   /** Events of committed batches that took effect, counted once per index. */
@@ -208,8 +212,10 @@ export type StoreBug =
   /** m1 drops the last event of every batch of two or more events. */
   | 'dropEvent'
   /** Every manager's Raft snapshots hold the store as it was when serialized before (an older index). */
-  | 'staleSnapshot';
-export const STORE_BUGS: readonly StoreBug[] = ['dropEvent', 'staleSnapshot'];
+  | 'staleSnapshot'
+  /** Snapshots written a step at a time hold the store as it is when the last step ends, not as it was at their index. */
+  | 'unisolatedSnapshot';
+export const STORE_BUGS: readonly StoreBug[] = ['dropEvent', 'staleSnapshot', 'unisolatedSnapshot'];
 
 export interface ApplierHooks {
   /**
@@ -218,8 +224,11 @@ export interface ApplierHooks {
    * leaves the objects as they were (a register write, a conf change, an empty entry).
    */
   storeReached(node: PeerId, index: number, store: Store, how: StoreReach, serialized: Uint8Array | undefined): void;
-  /** The store serialized at `index` for a Raft snapshot. */
-  storeSerialized(node: PeerId, index: number, serialized: Uint8Array): void;
+  /**
+   * The store serialized at `index` for a Raft snapshot; `overlapped`: entries were applied while
+   * it was being written, a step at a time.
+   */
+  storeSerialized(node: PeerId, index: number, serialized: Uint8Array, overlapped: boolean): void;
   /** An event batch was applied at `index` (`refused` set when the store refused it). */
   batchApplied(node: PeerId, index: number, events: number, refused: string | undefined): void;
   readonly bug: StoreBug | undefined;
@@ -231,7 +240,26 @@ function readSnapshot(data: Uint8Array): { kv: KvState; store: Store } {
   return { kv: snapshot.kv, store: Store.restore(snapshot.store) };
 }
 
-function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, hooks: ApplierHooks): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply) => void } } {
+/** The applier's note to itself: write the next step of the Raft snapshot in progress. */
+type SnapshotStep = { type: 'store.snapshotStep' };
+
+/**
+ * Virtual time between two steps of a snapshot. A sim store is small (a few steps), so each step
+ * stands for the many of a big store: entries keep being applied while a snapshot is written.
+ */
+const SNAPSHOT_STEP_MS = 15;
+
+/** A Raft snapshot being written a step at a time (the store's view was captured at `index`). */
+interface SnapshotInProgress {
+  readonly index: number;
+  readonly confState: ConfState;
+  readonly kv: KvState;
+  readonly writer: StoreSnapshotWriter;
+  /** Entries were applied between its steps. */
+  overlapped: boolean;
+}
+
+function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, hooks: ApplierHooks): { kind: string; create: (ctx: ActorContext) => { receive: (m: KvRequest | ApplyMessage | ProposeReply | SnapshotStep) => void } } {
   return {
     kind: 'kv',
     create: (ctx) => {
@@ -249,6 +277,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
       hooks.storeReached(node, appliedIndex, store, 'restart', previousSerialized);
       let conf: ConfState = snapshot.meta.confState;
       let lastSnapshotIndex = snapshot.meta.index;
+      let snapshotting: SnapshotInProgress | undefined;
       const writes = new Map<string, Address>();
       /** Write requests seen by this incarnation (a duplicate is dropped). */
       const requested = new Set<string>();
@@ -340,6 +369,7 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
               for (const entry of m.entries) {
                 if (entry.index <= appliedIndex) continue;
                 appliedIndex = entry.index;
+                if (snapshotting !== undefined) snapshotting.overlapped = true;
                 let batch = false;
                 if (entry.type === 'confChange') {
                   conf = nextConfState(conf, decodeConfChange(entry.data));
@@ -351,14 +381,29 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
               }
               readyReads.push(...m.readStates);
               serveReads();
-              if (appliedIndex - lastSnapshotIndex >= options.snapshotIntervalEntries) {
+              if (appliedIndex - lastSnapshotIndex >= options.snapshotIntervalEntries && snapshotting === undefined) {
+                // Written a step at a time, as a manager does not to stop the world: the store's
+                // view is captured now, and entries applied between the steps must not show in it
+                // (the store check compares its bytes with the digest recorded at this index).
                 lastSnapshotIndex = appliedIndex;
-                const serialized = store.serialize();
-                hooks.storeSerialized(node, appliedIndex, serialized);
-                const data: SnapshotData = { kv: state, store: hooks.bug === 'staleSnapshot' ? previousSerialized : serialized };
-                previousSerialized = serialized;
-                ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index: appliedIndex, confState: conf, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
+                snapshotting = { index: appliedIndex, confState: conf, kv: { values: { ...state.values }, applied: [...state.applied] }, writer: store.snapshotWriter(), overlapped: false };
+                ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'store.snapshotStep' } satisfies SnapshotStep);
               }
+              return;
+            }
+            case 'store.snapshotStep': {
+              if (snapshotting === undefined || !snapshotting.writer.step()) {
+                if (snapshotting !== undefined) ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'store.snapshotStep' } satisfies SnapshotStep);
+                return;
+              }
+              const { index, confState, kv, writer, overlapped } = snapshotting;
+              snapshotting = undefined;
+              const serialized = hooks.bug === 'unisolatedSnapshot' ? store.serialize() : writer.bytes();
+              hooks.storeSerialized(node, index, serialized, overlapped);
+              const data: SnapshotData = { kv, store: hooks.bug === 'staleSnapshot' ? previousSerialized : serialized };
+              previousSerialized = serialized;
+              // The log refuses a snapshot at or below its own (a newer one may have been installed meanwhile).
+              ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index, confState, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
               return;
             }
             default:
@@ -422,7 +467,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   const opsInFlight = new Map<string, HistoryOp>();
   const sometimes: RaftSimSometimes = {
     leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0,
-    storeRestores: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0,
+    storeRestores: 0, snapshotsOverlappingApplies: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0,
   };
   // The store check: every manager's store equals every other's at the same applied index. The
   // digest is the sha256 of `serialize()`, taken wherever the objects may have changed (after a
@@ -478,7 +523,8 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         cluster.fail(`store divergence at index ${index}: ${node}'s store (by ${how}) last changed at index ${anchor.index} to ${anchor.digest.slice(0, 16)} but ${first.node}'s (by ${first.how}) at ${first.anchor.index} to ${first.anchor.digest.slice(0, 16)}`);
       }
     },
-    storeSerialized: (node, index, bytes) => {
+    storeSerialized: (node, index, bytes, overlapped) => {
+      if (overlapped) sometimes.snapshotsOverlappingApplies++;
       checkSerialized(node, index, bytes, 'snapshot');
     },
     batchApplied: (_node, index, events, refused) => {

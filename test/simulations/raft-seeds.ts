@@ -26,6 +26,7 @@ export function checkSeedBlock(from: number): void {
     expect(reached('storeEventsApplied')).toBeGreaterThan(80);
     expect(reached('refusedBatches')).toBeGreaterThan(20);
     expect(reached('storeRestores')).toBeGreaterThan(20);
+    expect(reached('snapshotsOverlappingApplies')).toBeGreaterThan(20);
     expect(reached('encryptedManagers')).toBeGreaterThan(20);
     expect(reached('dekRotations')).toBeGreaterThan(10);
     expect(reached('mixedKeyRecoveries')).toBeGreaterThan(0);
