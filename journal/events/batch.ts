@@ -79,9 +79,9 @@ export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_
   for (const key in record) {
     if (key !== 'v' && key !== 'events') throw new EventInvalidError(`batch.${key}`, 'is not a known field');
   }
-  const parsed: JournalEvent[] = new Array<JournalEvent>(events.length);
-  for (let i = 0; i < events.length; i++) parsed[i] = parseEvent(events[i], eventField(i), options);
-  return { v: BATCH_VERSION, events: parsed };
+  // In place: the decoded array is fresh and ours (see schema.ts on returning decoded values).
+  for (let i = 0; i < events.length; i++) events[i] = parseEvent(events[i], eventField(i), options);
+  return { v: BATCH_VERSION, events: events as JournalEvent[] };
 }
 
 export interface SplitLimits {
