@@ -54,8 +54,16 @@ export function encodeBatch(events: readonly JournalEvent[]): Uint8Array {
   return concatBatch(events.map(encodeEvent));
 }
 
+/** `batch.events[i]`, made once per position: a field path is only read when a check fails. */
+const eventFields: string[] = [];
+function eventField(i: number): string {
+  return (eventFields[i] ??= `batch.events[${i}]`);
+}
+
+const NO_OPTIONS: EventSchemaOptions = {};
+
 /** Decodes and validates a batch; throws EventInvalidError (field `batch...`) and the event errors. */
-export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = {}): EventBatch {
+export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_OPTIONS): EventBatch {
   let value: unknown;
   try {
     value = decodeMessage(bytes);
@@ -68,10 +76,12 @@ export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = {})
   const events = record.events;
   if (!Array.isArray(events)) throw new EventInvalidError('batch.events', 'must be an array');
   if (events.length > BATCH_EVENTS_MAX) throw new EventInvalidError('batch.events', `holds ${events.length} events, more than ${BATCH_EVENTS_MAX}`);
-  for (const key of Object.keys(record)) {
+  for (const key in record) {
     if (key !== 'v' && key !== 'events') throw new EventInvalidError(`batch.${key}`, 'is not a known field');
   }
-  return { v: BATCH_VERSION, events: events.map((event, i) => parseEvent(event, `batch.events[${i}]`, options)) };
+  // In place: the decoded array is fresh and ours (see schema.ts on returning decoded values).
+  for (let i = 0; i < events.length; i++) events[i] = parseEvent(events[i], eventField(i), options);
+  return { v: BATCH_VERSION, events: events as JournalEvent[] };
 }
 
 export interface SplitLimits {

@@ -10,7 +10,7 @@ import {
   type BlobSpec, type ClusterSpec, type DesiredState, type Labels, type NetworkSpec, type NodeDescription,
   type NodeSpec, type NodeStatus, type ObjectKind, type ServiceSpec, type Task, type TaskStatus,
 } from './objects.js';
-import { id, int, labels, nullable, obj, oneOf, type Check, type Shape } from './schema.js';
+import { check, id, int, labels, nullable, obj, oneOf, use, type Check, type Shape } from './schema.js';
 
 interface Base {
   readonly v: number;
@@ -94,12 +94,15 @@ export const EVENT_UPGRADES: EventUpgrades = {};
 const at = int(0);
 const version = nullable(int(1));
 const desiredState = oneOf(DESIRED_STATES);
+/** A task's node: '' until assigned, else an id. */
+const taskNodeId = check<string>((value, field, strict) => (value === '' ? '' : use(id, strict)(value, field)), (value) => typeof value === 'string');
 
 function shape<T extends JournalEvent>(type: T['type'], fields: Omit<Shape<T>, 'type' | 'v' | 'at'>): Check<T> {
   return obj<T>({ type: oneOf([type]), v: int(1), at, ...fields } as unknown as Shape<T>);
 }
 
-const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> } = {
+/** The schema of each event type at its current version (what parseEvent checks after the upgrades). */
+export const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> } = {
   'cluster.created': shape<ClusterCreated>('cluster.created', { id, spec: clusterSpecSchema }),
   'cluster.updated': shape<ClusterUpdated>('cluster.updated', { id, spec: clusterSpecSchema, expectedVersion: version }),
   'node.registered': shape<NodeRegistered>('node.registered', { id, spec: nodeSpecSchema, description: nodeDescriptionSchema, status: nodeStatusSchema }),
@@ -110,7 +113,7 @@ const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> } = {
   'service.updated': shape<ServiceUpdated>('service.updated', { id, spec: serviceSpecSchema, expectedVersion: version }),
   'service.removed': shape<ServiceRemoved>('service.removed', { id, expectedVersion: version }),
   'task.created': shape<TaskCreated>('task.created', {
-    id, serviceId: id, slot: int(0), nodeId: (value, field) => (value === '' ? '' : id(value, field)),
+    id, serviceId: id, slot: int(0), nodeId: taskNodeId,
     spec: taskSpecSchema, serviceVersion: int(0), desiredState, status: taskStatusSchema,
   }),
   'task.assigned': shape<TaskAssigned>('task.assigned', { id, nodeId: id, status: taskStatusSchema, expectedVersion: version }),
@@ -133,32 +136,43 @@ export interface EventSchemaOptions {
   readonly upgrades?: EventUpgrades;
 }
 
+const NO_OPTIONS: EventSchemaOptions = {};
+
+// The schemas and current versions by type, as Maps for parseEvent: a decoded `type` is a fresh,
+// non-internalized string, and using it as a property key costs a string-table lookup each time
+// (several per event), where a Map lookup only hashes it once.
+const SCHEMA_BY_TYPE = new Map<string, Check<JournalEvent>>(Object.entries(EVENT_SCHEMAS) as [string, Check<JournalEvent>][]);
+const VERSION_BY_TYPE = new Map<string, number>(Object.entries(EVENT_VERSIONS));
+
 /**
  * Validates one decoded value as an event, upgrading older versions first. Throws
  * EventTypeUnknownError, EventVersionUnsupportedError or EventInvalidError (naming the field,
  * prefixed with `field`); never returns a value it has not checked.
  */
-export function parseEvent(value: unknown, field = 'event', options: EventSchemaOptions = {}): JournalEvent {
-  const versions: { readonly [type: string]: number } = options.versions ?? EVENT_VERSIONS;
-  const upgrades = options.upgrades ?? EVENT_UPGRADES;
+export function parseEvent(value: unknown, field = 'event', options: EventSchemaOptions = NO_OPTIONS): JournalEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw new EventInvalidError(field, 'must be an object');
   }
   let raw = value as RawEvent;
   const type = raw.type;
   if (typeof type !== 'string') throw new EventInvalidError(`${field}.type`, 'must be a string');
-  if (!Object.hasOwn(EVENT_SCHEMAS, type) || !Object.hasOwn(versions, type)) throw new EventTypeUnknownError(type);
-  const current = versions[type]!;
+  const schema = SCHEMA_BY_TYPE.get(type);
+  const versions = options.versions;
+  const current = versions === undefined ? VERSION_BY_TYPE.get(type) : Object.hasOwn(versions, type) ? versions[type] : undefined;
+  if (schema === undefined || current === undefined) throw new EventTypeUnknownError(type);
   const stored = raw.v;
   if (typeof stored !== 'number' || !Number.isSafeInteger(stored)) throw new EventInvalidError(`${field}.v`, 'must be an integer');
   if (stored > current) throw new EventVersionUnsupportedError(type, stored, current);
-  for (let from = stored; from < current; from++) {
-    const upgrade = upgrades[type]?.[from];
-    if (!upgrade) throw new EventVersionUnsupportedError(type, stored, current);
-    raw = upgrade(raw);
-    if (raw.v !== from + 1) throw new EventInvalidError(`${field}.v`, `upgrade of '${type}' from ${from} produced version ${String(raw.v)}`);
+  if (stored < current) {
+    const upgrades = options.upgrades ?? EVENT_UPGRADES;
+    for (let from = stored; from < current; from++) {
+      const upgrade = upgrades[type]?.[from];
+      if (!upgrade) throw new EventVersionUnsupportedError(type, stored, current);
+      raw = upgrade(raw);
+      if (raw.v !== from + 1) throw new EventInvalidError(`${field}.v`, `upgrade of '${type}' from ${from} produced version ${String(raw.v)}`);
+    }
   }
-  return (EVENT_SCHEMAS[type as EventType] as Check<JournalEvent>)(raw, field);
+  return schema(raw, field);
 }
 
 /** The object kind an event is about. */

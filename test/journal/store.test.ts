@@ -188,6 +188,31 @@ describe('store: apply', () => {
     expect(thrown(() => store.checkVersion('task', 'zz', 3))).toBeInstanceOf(ObjectNotFoundError);
   });
 
+  test("a task whose spec equals its service's holds the service's spec object; any difference keeps its own", () => {
+    const events = oneOfEach();
+    const store = storeOf(events.slice(0, 11)); // s1 created and updated: spec serviceSpec('web', 5)
+    const service = store.get('service', 's1')!;
+    const create = (id: string, spec: Task['spec'], index: number): void => {
+      const result = store.applyBatch([{ type: 'task.created', v: 1, at: 0, id, serviceId: 's1', slot: 1, nodeId: '', spec, serviceVersion: 11, desiredState: 'running', status: status('new') }], index);
+      expect(result.applied).toBe(true);
+    };
+    // (Copies by the fixture, not structuredClone: jest's realm makes foreign arrays, which cbor-x encodes differently.)
+    expect(taskSpec()).not.toBe(service.spec.task);
+    create('t1', taskSpec(), 12);
+    expect(store.get('task', 't1')!.spec).toBe(service.spec.task);
+    // One leaf differs, a key is in another order, 0 is -0: not the same value.
+    const other = taskSpec();
+    create('t2', { ...other, container: { ...other.container, args: [...other.container.args, 'x'] } }, 13);
+    const { networks, ...rest } = other;
+    create('t3', { networks, ...rest }, 14);
+    create('t4', { ...other, placement: { ...other.placement, maxReplicasPerNode: -0 } }, 15);
+    for (const id of ['t2', 't3', 't4']) expect(store.get('task', id)!.spec).not.toBe(service.spec.task);
+    expect(Object.keys(store.get('task', 't3')!.spec)[0]).toBe('networks');
+    // Sharing never shows in the bytes: a store that shares nothing (restored) serializes the same.
+    const bytes = hex(store.serialize());
+    expect(hex(Store.restore(store.serialize()).serialize())).toBe(bytes);
+  });
+
   test('indexes must increase: applying an old index is a bug', () => {
     const store = storeOf(oneOfEach().slice(0, 2));
     expect(thrown(() => store.applyBatch([], 2))).toBeInstanceOf(InvariantViolation);
