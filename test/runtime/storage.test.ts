@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MemoryStorage, SeededRandom, type Storage } from '../../runtime/index.js';
@@ -72,6 +72,23 @@ describe('LevelStorage across processes', () => {
     const store = await new LevelStorage(dir).openKv('journal');
     expect(await store.get('entry/1')).toEqual(bytes(42));
     await store.close();
+  });
+
+  test('a clean close leaves nothing in the write-ahead log to replay, and the data stays', async () => {
+    const dir = tempDir();
+    const store = await new LevelStorage(dir).openKv('journal');
+    const big = new Uint8Array(1 << 20).fill(7);
+    await store.batch([{ type: 'put', key: 'a', value: big }, { type: 'put', key: 'b', value: new Uint8Array([1]) }], { sync: true });
+    await store.close();
+    const files = readdirSync(path.join(dir, 'journal'));
+    const logs = files.filter((f) => f.endsWith('.log'));
+    expect(logs.length).toBeGreaterThan(0);
+    // The memtable was written to a table: every write-ahead log LevelDB left is empty.
+    for (const log of logs) expect(statSync(path.join(dir, 'journal', log)).size).toBe(0);
+    expect(files.some((f) => f.endsWith('.ldb'))).toBe(true);
+    const reopened = await new LevelStorage(dir).openKv('journal');
+    expect(await reopened.range({})).toEqual([['a', big], ['b', new Uint8Array([1])]]);
+    await reopened.close();
   });
 
   test('refuses a store name that could escape its directory', async () => {
