@@ -132,13 +132,16 @@ describe('KvLogStorage with a cipher', () => {
     expect(files.length).toBeGreaterThan(0);
     const disk = Buffer.concat(files.map((f) => readFileSync(path.join(f.parentPath, f.name))));
     expect(disk.includes('plaintext-marker')).toBe(false);
-    // The same scan finds the plaintext of a log written without a cipher.
+    // The same scan finds the plaintext of a log written without a cipher. LevelDB's tables are
+    // snappy-compressed (a clean close writes one): of text that repeats, only the first
+    // occurrence is stored literally, so the scan looks for the first marker, and the scan above
+    // for the prefix every marker shares.
     const plainDir = tempDir();
     const plain = await KvLogStorage.open(await new LevelStorage(plainDir).openKv('log'));
     await plain.save({ entries: entriesOf(1, 3) });
     await plain.close();
     const plainDisk = Buffer.concat(readdirSync(plainDir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => readFileSync(path.join(f.parentPath, f.name))));
-    expect(plainDisk.includes(marker(2))).toBe(true);
+    expect(plainDisk.includes(marker(1))).toBe(true);
   });
 
   test('a wrong DEK is a DecryptionError naming the entry and the key id, never garbage', async () => {
