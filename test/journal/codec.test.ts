@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Decoder, Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import {
-  EVENT_RECORD_STRUCTURES, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor,
+  EVENT_RECORD_STRUCTURES, EVENT_SCHEMAS, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor,
   type JournalEvent, type ServiceSpec,
 } from '../../journal/index.js';
 import { encodeMessage } from '../../runtime/index.js';
@@ -103,6 +103,13 @@ describe('encoding v2', () => {
       expect(b).toEqual(a);
       expect(JSON.stringify(b)).toBe(JSON.stringify(a));
     }), { numRuns: 200 });
+  });
+
+  test('decoded v2 events take the schema fast path (keys exactly in declared order)', () => {
+    for (const event of oneOfEach()) {
+      const decoded = (decodeEventCbor(encodeBatch([event])) as { events: unknown[] }).events[0];
+      expect(EVENT_SCHEMAS[event.type].accepts(decoded)).toBe(true);
+    }
   });
 
   test('a batch head is record 0 and the batch equals the codec encoding {v, events} whole, for every array-length form', () => {
