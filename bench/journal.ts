@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
-import { KvLogStorage, Store, decodeBatch, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
+import { KvLogStorage, Store, decodeBatch, decodeEventCbor, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
 import { decodeMessage, encodeMessage } from '../runtime/index.js';
 import { LevelStorage, monotonicMs } from '../runtime/env/real/index.js';
 
@@ -151,7 +151,7 @@ for (let i = 0; i < events.length; i += BATCH) batches.push(encodeBatch(events.s
 const [decodeMs, rawDecodeMs] = benchPair(() => {
   for (const b of batches) decodeBatch(b);
 }, () => {
-  for (const b of batches) decodeMessage(b);
+  for (const b of batches) decodeEventCbor(b);
 });
 console.log(`decode (validate + upgrade), batches of ${BATCH}: ${fmt(events.length / (decodeMs / 1000))} events/s; cbor-x alone ${fmt(events.length / (rawDecodeMs / 1000))} events/s`);
 row(`decode batches of ${BATCH} (schema-checked)`, `${fmt(events.length / (decodeMs / 1000))}/s`, `(cbor-x alone ${fmt(events.length / (rawDecodeMs / 1000))}/s)`, `${(rawDecodeMs / decodeMs).toFixed(2)}x`);
@@ -162,10 +162,23 @@ row(`decode batches of ${BATCH} (schema-checked)`, `${fmt(events.length / (decod
   const [decodeOneMs, rawDecodeOneMs] = benchPair(() => {
     for (const b of singles) decodeBatch(b);
   }, () => {
-    for (const b of singles) decodeMessage(b);
+    for (const b of singles) decodeEventCbor(b);
   });
   console.log(`decode (validate + upgrade), batches of 1: ${fmt(events.length / (decodeOneMs / 1000))} events/s; cbor-x alone ${fmt(events.length / (rawDecodeOneMs / 1000))} events/s`);
   row('decode batches of 1 (schema-checked)', `${fmt(events.length / (decodeOneMs / 1000))}/s`, `(cbor-x alone ${fmt(events.length / (rawDecodeOneMs / 1000))}/s)`, `${(rawDecodeOneMs / decodeOneMs).toFixed(2)}x`);
+  // The same entries in event encoding v1 (plain CBOR maps, as journals before v2 hold them): a
+  // baseline in the same run, through the same decodeBatch.
+  const singlesV1 = events.map((e) => encodeMessage({ v: 1, events: [e] }));
+  const bytesV2 = singles.reduce((sum, b) => sum + b.length, 0);
+  const bytesOfV1 = singlesV1.reduce((sum, b) => sum + b.length, 0);
+  const [decodeOneV2Ms, decodeOneV1Ms] = benchPair(() => {
+    for (const b of singles) decodeBatch(b);
+  }, () => {
+    for (const b of singlesV1) decodeBatch(b);
+  });
+  console.log(`decode (validate + upgrade), batches of 1: encoding v2 ${fmt(events.length / (decodeOneV2Ms / 1000))} events/s, ${(bytesV2 / events.length).toFixed(1)} B/entry; encoding v1 ${fmt(events.length / (decodeOneV1Ms / 1000))} events/s, ${(bytesOfV1 / events.length).toFixed(1)} B/entry`);
+  row('decode batches of 1, encoding v2', `${fmt(events.length / (decodeOneV2Ms / 1000))}/s`, `(v1 entries ${fmt(events.length / (decodeOneV1Ms / 1000))}/s)`, `${(decodeOneV1Ms / decodeOneV2Ms).toFixed(2)}x`);
+  row('bytes per entry of 1 event, encoding v2', `${(bytesV2 / events.length).toFixed(1)} B`, `(v1 ${(bytesOfV1 / events.length).toFixed(1)} B)`, `${(bytesV2 / bytesOfV1).toFixed(2)}x`);
 }
 
 const store = applyAll(events, BATCH);
@@ -266,7 +279,7 @@ const SAVE_ENTRIES = 1_000;
  * closes it cleanly. With `crashImageDir`, a copy of the directory is taken first, with every
  * write synced and the store still open: what a crash (kill -9) at that moment leaves.
  */
-async function writeJournal(dir: string, snapshot: { data: Uint8Array; index: number } | undefined, batchesOfEvents: readonly (readonly JournalEvent[])[], crashImageDir?: string): Promise<void> {
+async function writeJournal(dir: string, snapshot: { data: Uint8Array; index: number } | undefined, batchesOfEvents: readonly (readonly JournalEvent[])[], crashImageDir?: string, encode: (events: readonly JournalEvent[]) => Uint8Array = encodeBatch): Promise<void> {
   const log = await KvLogStorage.open(await new LevelStorage(dir).openKv('log'), { initialConfState: { voters: ['m1'], learners: [] } });
   let index = 0;
   if (snapshot !== undefined) {
@@ -274,7 +287,7 @@ async function writeJournal(dir: string, snapshot: { data: Uint8Array; index: nu
     await log.save({ hardState: { term: 1, vote: 'm1', commit: index }, entries: [], snapshot: { meta: { index, term: 1, confState: { voters: ['m1'], learners: [] } }, data: snapshot.data } });
   }
   for (let i = 0; i < batchesOfEvents.length; i += SAVE_ENTRIES) {
-    const entries: Entry[] = batchesOfEvents.slice(i, i + SAVE_ENTRIES).map((events) => ({ index: ++index, term: 1, type: 'normal', data: encodeBatch(events) }));
+    const entries: Entry[] = batchesOfEvents.slice(i, i + SAVE_ENTRIES).map((events) => ({ index: ++index, term: 1, type: 'normal', data: encode(events) }));
     await log.save({ hardState: { term: 1, vote: 'm1', commit: index }, entries });
   }
   if (crashImageDir !== undefined) fs.cpSync(dir, crashImageDir, { recursive: true });
@@ -320,7 +333,11 @@ try {
   for (let i = 0; long.length < LONG_LOG_ENTRIES; i++) long.push([{ type: 'task.statusChanged', v: 1, at, id: `task${i % TASKS}`, status: status('running'), expectedVersion: null }]);
   await writeJournal(path.join(dir, 'long'), undefined, long);
   const fromLog = await startManager(path.join(dir, 'long'));
-  for (const [label, r, goalMs] of [[`snapshot (${fmt(objects)} objects) + ${fmt(TAIL_ENTRIES)}-entry tail`, fromSnapshot, 1000], [`the same, after a crash`, fromSnapshotCrashed, 1000], [`the same, snapshot in format v1`, fromSnapshotV1, 1000], [`${fmt(LONG_LOG_ENTRIES)} entries, no snapshot`, fromLog, 3000]] as const) {
+  fs.rmSync(path.join(dir, 'long'), { recursive: true, force: true });
+  // The same entries in event encoding v1 (plain CBOR maps): a baseline in the same run.
+  await writeJournal(path.join(dir, 'long-v1'), undefined, long, undefined, (events) => encodeMessage({ v: 1, events }));
+  const fromLogV1 = await startManager(path.join(dir, 'long-v1'));
+  for (const [label, r, goalMs] of [[`snapshot (${fmt(objects)} objects) + ${fmt(TAIL_ENTRIES)}-entry tail`, fromSnapshot, 1000], [`the same, after a crash`, fromSnapshotCrashed, 1000], [`the same, snapshot in format v1`, fromSnapshotV1, 1000], [`${fmt(LONG_LOG_ENTRIES)} entries, no snapshot`, fromLog, 3000], [`the same, entries in event encoding v1`, fromLogV1, 3000]] as const) {
     console.log(`start to ready, ${label}: ${r.ms.toFixed(0)} ms (open the log ${r.openMs.toFixed(0)} ms, restore the store ${r.restoreMs.toFixed(0)} ms, replay ${r.replayMs.toFixed(0)} ms); ${fmt(r.objects)} objects`);
     row(`start to ready, ${label}`, `${r.ms.toFixed(0)} ms`, `(open ${r.openMs.toFixed(0)}, restore ${r.restoreMs.toFixed(0)}, replay ${r.replayMs.toFixed(0)} ms)`, '-', `< ${goalMs} ms`, r.ms < goalMs ? 'yes' : 'NO');
   }

@@ -1,6 +1,10 @@
 // A committed Raft entry's data: one batch of events, `{ v, events }` in CBOR. A batch is the unit
 // of atomicity: the store applies all of its events or none (see journal/store).
-import { decodeMessage, encodeMessage } from '../../runtime/index.js';
+//
+// Two encodings, one decoder (codec.ts): v1 entries are plain CBOR maps (runtime/codec's
+// encodeMessage); v2 entries, written since, use the journal's static record table for the batch,
+// the events and their known nested objects. Both decode to the same values.
+import { decodeEventCbor, encodeEventCbor } from './codec.js';
 import { EventInvalidError, EventTooLargeError } from './errors.js';
 import { parseEvent, type EventSchemaOptions, type JournalEvent } from './events.js';
 
@@ -15,11 +19,12 @@ export interface EventBatch {
   readonly events: readonly JournalEvent[];
 }
 
-// CBOR head for a batch of n events, matching what encodeMessage writes for { v, events }:
-// map(2) (cbor-x always writes a 16-bit map length), "v", 1, "events", array(n). Written by hand
-// so that the splitter can size a batch by adding up its events' encodings, and build its bytes
-// by concatenating them (a test checks it against cbor-x for every array-length form).
-const BATCH_PREFIX = Uint8Array.of(0xb9, 0x00, 0x02, 0x61, 0x76, BATCH_VERSION, 0x66, ...new TextEncoder().encode('events'));
+// CBOR head for a batch of n events, matching what encodeEventCbor writes for { v, events }:
+// record 0 of the table (tag 0xe000), array(2), 1, array(n). Written by hand so that the splitter
+// can size a batch by adding up its events' encodings, and build its bytes by concatenating them
+// (each event's encoding is standalone: the codec keeps no state between values; a test checks
+// the head against the codec for every array-length form).
+const BATCH_PREFIX = Uint8Array.of(0xd9, 0xe0, 0x00, 0x82, BATCH_VERSION);
 
 function arrayHead(length: number): Uint8Array {
   if (length < 24) return Uint8Array.of(0x80 + length);
@@ -32,7 +37,7 @@ function arrayHead(length: number): Uint8Array {
 export const BATCH_OVERHEAD_BYTES_MAX = BATCH_PREFIX.length + 5;
 
 export function encodeEvent(event: JournalEvent): Uint8Array {
-  return encodeMessage(event);
+  return encodeEventCbor(event);
 }
 
 function concatBatch(encodedEvents: readonly Uint8Array[]): Uint8Array {
@@ -66,7 +71,7 @@ const NO_OPTIONS: EventSchemaOptions = {};
 export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_OPTIONS): EventBatch {
   let value: unknown;
   try {
-    value = decodeMessage(bytes);
+    value = decodeEventCbor(bytes);
   } catch (error) {
     throw new EventInvalidError('batch', `is not valid CBOR (${error instanceof Error ? error.message : String(error)})`);
   }

@@ -3,4 +3,5 @@ export * from './errors.js';
 export * from './objects.js';
 export * from './events.js';
 export * from './batch.js';
+export { EVENT_RECORD_STRUCTURES, decodeEventCbor, encodeEventCbor } from './codec.js';
 export { type Check } from './schema.js';

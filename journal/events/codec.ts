@@ -1,0 +1,185 @@
+// The journal's own CBOR codec (event encoding v2): plain CBOR, except that an object whose own
+// keys are exactly, in order, one of the key lists in EVENT_RECORD_STRUCTURES is written as a
+// cbor-x record: tag 0xe000 + its index in the table, then an array of its values (3 bytes of
+// tag instead of every key, and cbor-x decodes it with a compiled object literal). Any other
+// object (labels, an empty map, a shape the table lacks) is a plain map, exactly as
+// runtime/codec's encodeMessage writes it, so a version-1 entry (plain maps throughout) and a v2
+// one decode with the same decoder to the same values.
+//
+// Deliberately NOT cbor-x's own `useRecords`: with it, an object whose shape is not in the table
+// gets a record id at encode time, and below `maxSharedStructures` cbor-x appends that shape to
+// the shared table (and writes no definition), or extends a table entry it is a prefix of: state
+// learned at runtime, bytes that depend on what was encoded before, and entries no fresh decoder
+// reads. Here the encoder is stateless: a record is a cbor-x Tag we build, each event's bytes are
+// a pure function of the event, and separately encoded events concatenate into a valid batch.
+//
+// The decoder is cbor-x's, given the table as its `structures`. Input could carry an inline record
+// definition (tag 0xdfff), which cbor-x would store into that table for every later decode; this
+// encoder never writes one, and decodeEventCbor refuses any input that changed the table.
+import { Decoder, Encoder, Tag } from 'cbor-x';
+
+/**
+ * Record structures by id (the tag is 0xe000 + id). APPEND-ONLY: committed journal entries name
+ * these by position, so an entry may never be changed, removed or reordered; a new shape (a new
+ * event type, a new field order) is appended at the end. test/journal/codec.test.ts pins the list.
+ */
+export const EVENT_RECORD_STRUCTURES: readonly (readonly string[])[] = [
+  // 0: the batch
+  ['v', 'events'],
+  // 1-10: events, keys in their schema's order (events.ts); several types share a key list
+  ['type', 'v', 'at', 'id', 'spec'], // cluster/service/network.created, secret/config.created
+  ['type', 'v', 'at', 'id', 'spec', 'expectedVersion'], // cluster/node/service.updated
+  ['type', 'v', 'at', 'id', 'spec', 'description', 'status'], // node.registered
+  ['type', 'v', 'at', 'id', 'status', 'expectedVersion'], // node/task.statusChanged
+  ['type', 'v', 'at', 'id', 'expectedVersion'], // *.removed
+  ['type', 'v', 'at', 'id', 'serviceId', 'slot', 'nodeId', 'spec', 'serviceVersion', 'desiredState', 'status'], // task.created
+  ['type', 'v', 'at', 'id', 'nodeId', 'status', 'expectedVersion'], // task.assigned
+  ['type', 'v', 'at', 'id', 'desiredState', 'expectedVersion'], // task.desiredStateChanged
+  ['type', 'v', 'at', 'id', 'labels', 'expectedVersion'], // secret.updated
+  // 10-: objects (objects.ts)
+  ['state', 'message', 'timestamp', 'err'], // TaskStatus
+  ['state', 'message', 'addr'], // NodeStatus
+  ['name', 'labels'], // Annotations
+  ['version', 'createdAt', 'updatedAt'], // Meta
+  ['annotations', 'orchestration', 'dispatcher', 'raft', 'caConfig', 'encryption'], // ClusterSpec
+  ['taskHistoryRetentionLimit'],
+  ['heartbeatPeriodMs'],
+  ['snapshotIntervalEntries', 'logEntriesForSlowFollowers', 'electionTicks', 'heartbeatTicks'],
+  ['nodeCertExpiryMs'],
+  ['autoLockManagers'],
+  ['annotations', 'role', 'availability'], // NodeSpec
+  ['nanoCpus', 'memoryBytes'], // Resources
+  ['hostname', 'platform', 'resources', 'engineLabels'], // NodeDescription
+  ['os', 'architecture'],
+  ['kind', 'replicas'], // ServiceMode
+  ['kind'],
+  ['kind', 'maxConcurrent', 'totalCompletions'],
+  ['id', 'name', 'target'], // FileReference
+  ['container', 'resources', 'restartPolicy', 'placement', 'networks', 'secrets', 'configs'], // TaskSpec
+  ['image', 'command', 'args', 'env', 'labels'], // ContainerSpec
+  ['limits', 'reservations'],
+  ['condition', 'delayMs', 'maxAttempts', 'windowMs'], // RestartPolicy
+  ['constraints', 'maxReplicasPerNode'], // Placement
+  ['parallelism', 'delayMs', 'failureAction', 'monitorMs', 'maxFailureRatio', 'order'], // UpdateConfig
+  ['name', 'protocol', 'targetPort', 'publishedPort', 'publishMode'], // PortConfig
+  ['annotations', 'task', 'mode', 'update', 'rollback', 'endpoint'], // ServiceSpec
+  ['ports'],
+  ['annotations', 'driver', 'ipam', 'internal', 'attachable', 'ingress'], // NetworkSpec
+  ['driver', 'subnets'],
+  ['subnet', 'gateway'],
+  ['annotations', 'data'], // BlobSpec
+];
+
+/** The first record tag; a structure's tag is RECORD_TAG_BASE + its id. */
+export const RECORD_TAG_BASE = 0xe000;
+
+// A trie of the table's key lists: walking an object's own keys through it finds its record id
+// without building a string per object.
+interface TrieNode {
+  id: number;
+  readonly next: Map<string, TrieNode>;
+}
+const trie: TrieNode = { id: -1, next: new Map() };
+EVENT_RECORD_STRUCTURES.forEach((keys, id) => {
+  let node = trie;
+  for (const key of keys) {
+    let child = node.next.get(key);
+    if (child === undefined) node.next.set(key, (child = { id: -1, next: new Map() }));
+    node = child;
+  }
+  if (node.id !== -1) throw new Error(`EVENT_RECORD_STRUCTURES: ${id} repeats ${node.id}`);
+  node.id = id;
+});
+
+function recordId(object: Record<string, unknown>): number {
+  let node = trie;
+  let any = false;
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const child = node.next.get(key);
+    if (child === undefined) return -1;
+    node = child;
+    any = true;
+  }
+  return any ? node.id : -1;
+}
+
+function isPlainObject(value: object): value is Record<string, unknown> {
+  return Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** `value` with every object of a known shape replaced by its record Tag; unchanged parts are shared. */
+function toRecords(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const converted = toRecords(item);
+      if (converted !== item) (out ??= value.slice())[i] = converted;
+    }
+    return out ?? value;
+  }
+  if (!isPlainObject(value)) return value;
+  const id = recordId(value);
+  if (id !== -1) {
+    const values: unknown[] = [];
+    for (const key in value) if (Object.hasOwn(value, key)) values.push(toRecords(value[key]));
+    return new Tag(values, RECORD_TAG_BASE + id);
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const item = value[key];
+    const converted = toRecords(item);
+    if (converted !== item) {
+      out ??= { ...value };
+      Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return out ?? value;
+}
+
+// Plain maps as runtime/codec writes them (map16 heads, tagged Uint8Arrays): the records are Tags.
+const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: true });
+
+/** The v2 encoding of one value (an event, or a batch): deterministic, standalone. */
+export function encodeEventCbor(value: unknown): Uint8Array {
+  return encoder.encode(toRecords(value));
+}
+
+/** The decoder's own copies of the table (cbor-x hangs its compiled readers on them), and the decoder. */
+let structures: string[][] = [];
+let references: readonly string[][] = [];
+let decoder = freshDecoder();
+function freshDecoder(): Decoder {
+  structures = EVENT_RECORD_STRUCTURES.map((keys) => [...keys]);
+  references = structures.slice();
+  return new Decoder({ mapsAsObjects: true, structures } as never);
+}
+
+/** True while the decoder's table is the one we gave it, entry for entry. */
+function tableIntact(): boolean {
+  if ((decoder as unknown as { structures: unknown }).structures !== structures || structures.length !== references.length) return false;
+  for (let i = 0; i < references.length; i++) if (structures[i] !== references[i]) return false;
+  return true;
+}
+
+/** Decodes v1 (plain maps) and v2 (records) entries alike. Throws on input that is not CBOR or that defines records. */
+export function decodeEventCbor(bytes: Uint8Array): unknown {
+  let value: unknown;
+  let failure: unknown;
+  let failed = false;
+  try {
+    value = decoder.decode(bytes);
+  } catch (error) {
+    failed = true;
+    failure = error;
+  }
+  if (!tableIntact()) {
+    decoder = freshDecoder();
+    throw new Error('inline record definitions are not allowed');
+  }
+  if (failed) throw failure;
+  return value;
+}

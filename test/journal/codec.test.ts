@@ -1,0 +1,171 @@
+// The journal's event codec (encoding v2, journal/events/codec.ts): a static, append-only table of
+// record structures; deterministic, stateless encoding; v1 entries (plain maps) and v2 entries
+// decode to the same events; input that would teach the decoder a structure is refused.
+import { createHash } from 'node:crypto';
+import { Decoder, Encoder } from 'cbor-x';
+import fc from 'fast-check';
+import {
+  EVENT_RECORD_STRUCTURES, EVENT_SCHEMAS, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor,
+  type JournalEvent, type ServiceSpec,
+} from '../../journal/index.js';
+import { encodeMessage } from '../../runtime/index.js';
+import { batchesArb, eventArb, oneOfEach, serviceSpec } from './journal-fixtures.js';
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const freshDecoder = (): Decoder => new Decoder({ mapsAsObjects: true, structures: EVENT_RECORD_STRUCTURES.map((keys) => [...keys]) } as never);
+
+describe('the record table', () => {
+  test('is pinned: entries may only be APPENDED, never changed, removed or reordered', () => {
+    // Committed journal entries name these structures by position (tag 0xe000 + id): changing,
+    // removing or reordering one makes old entries decode to wrong objects. To add a shape,
+    // append it to EVENT_RECORD_STRUCTURES and append the same line here; the digest then covers
+    // the longer table, and the first entries must stay exactly as below.
+    const pinned = [
+      'v,events',
+      'type,v,at,id,spec',
+      'type,v,at,id,spec,expectedVersion',
+      'type,v,at,id,spec,description,status',
+      'type,v,at,id,status,expectedVersion',
+      'type,v,at,id,expectedVersion',
+      'type,v,at,id,serviceId,slot,nodeId,spec,serviceVersion,desiredState,status',
+      'type,v,at,id,nodeId,status,expectedVersion',
+      'type,v,at,id,desiredState,expectedVersion',
+      'type,v,at,id,labels,expectedVersion',
+      'state,message,timestamp,err',
+      'state,message,addr',
+      'name,labels',
+      'version,createdAt,updatedAt',
+      'annotations,orchestration,dispatcher,raft,caConfig,encryption',
+      'taskHistoryRetentionLimit',
+      'heartbeatPeriodMs',
+      'snapshotIntervalEntries,logEntriesForSlowFollowers,electionTicks,heartbeatTicks',
+      'nodeCertExpiryMs',
+      'autoLockManagers',
+      'annotations,role,availability',
+      'nanoCpus,memoryBytes',
+      'hostname,platform,resources,engineLabels',
+      'os,architecture',
+      'kind,replicas',
+      'kind',
+      'kind,maxConcurrent,totalCompletions',
+      'id,name,target',
+      'container,resources,restartPolicy,placement,networks,secrets,configs',
+      'image,command,args,env,labels',
+      'limits,reservations',
+      'condition,delayMs,maxAttempts,windowMs',
+      'constraints,maxReplicasPerNode',
+      'parallelism,delayMs,failureAction,monitorMs,maxFailureRatio,order',
+      'name,protocol,targetPort,publishedPort,publishMode',
+      'annotations,task,mode,update,rollback,endpoint',
+      'ports',
+      'annotations,driver,ipam,internal,attachable,ingress',
+      'driver,subnets',
+      'subnet,gateway',
+      'annotations,data',
+    ];
+    expect(EVENT_RECORD_STRUCTURES.map((keys) => keys.join(','))).toEqual(pinned);
+    expect(createHash('sha256').update(JSON.stringify(EVENT_RECORD_STRUCTURES)).digest('hex')).toBe(
+      'a8fed6a0e88e5f36e02342b8d05302f1074ef2abe88f14e6645717b7301f1c61',
+    );
+  });
+
+  test('covers every event type and every nested object of the fixtures (all but labels maps)', () => {
+    const table = new Set(EVENT_RECORD_STRUCTURES.map((keys) => keys.join(',')));
+    const missing = new Set<string>();
+    const walk = (value: unknown, parentKey: string): void => {
+      if (Array.isArray(value)) for (const item of value) walk(item, parentKey);
+      else if (typeof value === 'object' && value !== null && !(value instanceof Uint8Array)) {
+        if (parentKey !== 'labels' && parentKey !== 'engineLabels' && !table.has(Object.keys(value).join(','))) missing.add(Object.keys(value).join(','));
+        for (const [key, item] of Object.entries(value)) walk(item, key);
+      }
+    };
+    const modes: ServiceSpec['mode'][] = [{ kind: 'global' }, { kind: 'replicatedJob', maxConcurrent: 1, totalCompletions: 2 }, { kind: 'globalJob' }];
+    const meta = { version: 1, createdAt: 2, updatedAt: 3 };
+    walk([...oneOfEach(), ...modes.map((mode) => ({ ...serviceSpec('x'), mode })), meta], '');
+    expect([...missing]).toEqual([]);
+  });
+});
+
+describe('encoding v2', () => {
+  test('v1 (plain maps) and v2 entries of the same events decode to the same events, key order included', () => {
+    const events = oneOfEach();
+    const v1 = encodeMessage({ v: 1, events });
+    const v2 = encodeBatch(events);
+    expect(v2.length).toBeLessThan(v1.length / 2);
+    const fromV1 = decodeBatch(v1);
+    const fromV2 = decodeBatch(v2);
+    expect(fromV2).toEqual(fromV1);
+    expect(fromV2).toEqual({ v: 1, events });
+    fromV2.events.forEach((event, i) => expect(JSON.stringify(event)).toBe(JSON.stringify(fromV1.events[i])));
+    fc.assert(fc.property(fc.array(eventArb, { minLength: 1, maxLength: 5 }), (batch) => {
+      const a = decodeBatch(encodeMessage({ v: 1, events: batch }));
+      const b = decodeBatch(encodeBatch(batch));
+      expect(b).toEqual(a);
+      expect(JSON.stringify(b)).toBe(JSON.stringify(a));
+    }), { numRuns: 200 });
+  });
+
+  test('decoded v2 events take the schema fast path (keys exactly in declared order)', () => {
+    for (const event of oneOfEach()) {
+      const decoded = (decodeEventCbor(encodeBatch([event])) as { events: unknown[] }).events[0];
+      expect(EVENT_SCHEMAS[event.type].accepts(decoded)).toBe(true);
+    }
+  });
+
+  test('a batch head is record 0 and the batch equals the codec encoding {v, events} whole, for every array-length form', () => {
+    const event = oneOfEach()[0]!;
+    for (const n of [0, 1, 23, 24, 255, 256, 1_000]) {
+      const events = Array.from({ length: n }, () => event);
+      const bytes = encodeBatch(events);
+      expect(hex(bytes.subarray(0, 5))).toBe('d9e0008201');
+      expect(hex(bytes)).toBe(hex(encodeEventCbor({ v: 1, events })));
+    }
+  });
+
+  test('is deterministic and stateless: an event encodes the same alone, after anything, and decodes with a fresh decoder', () => {
+    const events = oneOfEach();
+    const alone = events.map((event) => hex(encodeEvent(event)));
+    // Shapes the table lacks, prefixes and extensions of its entries, in between: with cbor-x's own
+    // useRecords these would be learned (or overwrite an entry) and change later encodings.
+    const odd = [{ x: 1 }, { state: 'a', message: 'b' }, { state: 'a', message: 'b', timestamp: 1, err: '', extra: 1 }, { v: 1 }, {}, { kind: 'k', other: 2 }];
+    for (const value of odd) {
+      const bytes = encodeEventCbor(value);
+      expect(hex(bytes)).toBe(hex(encodeMessage(value)));
+      expect(freshDecoder().decode(bytes)).toEqual(value);
+    }
+    expect(events.map((event) => hex(encodeEvent(event)))).toEqual(alone);
+    for (const event of events) {
+      const bytes = encodeEvent(event);
+      const decoded = freshDecoder().decode(bytes) as JournalEvent;
+      expect(decoded).toEqual(event);
+      expect(JSON.stringify(decoded)).toBe(JSON.stringify(event));
+    }
+    fc.assert(fc.property(batchesArb, (batches) => {
+      for (const batch of batches) {
+        const bytes = encodeBatch(batch);
+        expect(hex(encodeBatch(batch))).toBe(hex(bytes));
+        expect(decodeBatch(bytes).events).toEqual(batch);
+        expect(freshDecoder().decode(bytes)).toEqual({ v: 1, events: batch });
+      }
+    }), { numRuns: 100 });
+  });
+
+  test('labels whose keys match a table entry still round-trip unchanged', () => {
+    const event: JournalEvent = { type: 'secret.updated', v: 1, at: 1, id: 's', labels: { state: 'a', message: 'b', timestamp: 'c', err: 'd' }, expectedVersion: null };
+    expect(decodeBatch(encodeBatch([event])).events).toEqual([event]);
+    const proto = JSON.parse('{"__proto__": "x", "a": "b"}') as Record<string, string>;
+    expect(Object.keys(decodeEventCbor(encodeEventCbor({ ...proto, nested: { kind: 'k' } })) as object)).toEqual(Object.keys(decodeEventCbor(encodeMessage({ ...proto, nested: { kind: 'k' } })) as object));
+  });
+
+  test('input defining records inline is refused, and leaves the decoder as it was', () => {
+    const inline = new Encoder({ useRecords: true, mapsAsObjects: true } as never).encode({ a: 1, b: { c: 2 } });
+    expect(hex(inline.subarray(0, 3))).toBe('d9dfff');
+    expect(() => decodeEventCbor(inline)).toThrow(/inline record/);
+    // A definition over a table id, then its use.
+    const overwrite = Uint8Array.of(0xd9, 0xdf, 0xff, 0x83, 0x19, 0xe0, 0x0a, 0x81, 0x61, 0x7a, 0x01);
+    expect(() => decodeEventCbor(overwrite)).toThrow();
+    const events = oneOfEach();
+    expect(decodeBatch(encodeBatch(events)).events).toEqual(events);
+    expect(() => decodeBatch(inline)).toThrow(/not valid CBOR/);
+  });
+});
