@@ -1,0 +1,2 @@
+// actors/: the orchestrator's actors, above raft/, journal/ and runtime/ (DESIGN.md section 2).
+export * from './ca/index.js';
