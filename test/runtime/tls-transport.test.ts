@@ -167,6 +167,18 @@ describe('TlsTransport', () => {
     expect(pb.bodies()).toEqual([{ still: 'serving' }]);
   });
 
+  test('close ends connections that never finished their handshake', async () => {
+    const pb = new Probe();
+    const b = await TlsTransport.listen({ ...worker, ...pb.callbacks });
+    const silent = net.connect(b.port, '127.0.0.1');
+    const closed = new Promise<void>((resolve) => silent.on('close', () => resolve()));
+    silent.on('error', () => undefined);
+    await new Promise<void>((resolve) => silent.on('connect', () => resolve()));
+    await b.close(); // would wait for the silent client without tracking raw connections
+    await closed;
+    expect(pb.messages).toEqual([]);
+  });
+
   test('an outbound message over the frame limit is refused to the caller', async () => {
     const pa = new Probe();
     const a = await start(manager, pa, { maxFrameBytes: 64 });

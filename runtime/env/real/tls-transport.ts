@@ -3,7 +3,7 @@
 // opened on demand, so messages to one peer arrive in send order; inbound streams are read by the
 // listening side. Lives in runtime/env/real because it touches sockets, real timers and jitter.
 import tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { decodeMessage, encodeMessage } from '../../codec.js';
 import { RuntimeError } from '../../errors.js';
 
@@ -159,7 +159,8 @@ function parseAddress(address: string): { host: string; port: number } {
 export class TlsTransport {
   readonly stats: TlsTransportStats = { sent: 0, received: 0, dropped: 0, connects: 0, reconnectsScheduled: 0 };
   private readonly peers = new Map<string, Peer>();
-  private readonly inbound = new Set<tls.TLSSocket>();
+  /** Every accepted TCP connection, handshaking or not, so that `close` can end them all. */
+  private readonly inbound = new Set<Socket>();
   private readonly maxFrameBytes: number;
   private readonly queueLimit: number;
   private readonly overflow: OverflowPolicy;
@@ -188,6 +189,10 @@ export class TlsTransport {
       minVersion: 'TLSv1.3',
     });
     const transport = new TlsTransport(options, server);
+    server.on('connection', (socket: Socket) => {
+      transport.inbound.add(socket);
+      socket.on('close', () => transport.inbound.delete(socket));
+    });
     server.on('secureConnection', (socket) => transport.acceptInbound(socket));
     server.on('tlsClientError', (error, socket) => {
       transport.report(new PeerConnectionError(`${socket.remoteAddress}:${socket.remotePort}`, 'inbound', error));
@@ -348,7 +353,6 @@ export class TlsTransport {
       organizationalUnit: first(subject?.OU),
       organization: first(subject?.O),
     };
-    this.inbound.add(socket);
     let buffered: Buffer[] = [];
     let bufferedBytes = 0;
     let frameLength = -1; // length of the frame being read, once its header is in
@@ -395,6 +399,5 @@ export class TlsTransport {
     socket.on('error', (error) => {
       if (!failed) this.report(new PeerConnectionError(remote, 'inbound', error));
     });
-    socket.on('close', () => this.inbound.delete(socket));
   }
 }
