@@ -61,3 +61,21 @@ export { LevelStorage } from './level-storage.js';
 export function secureRandomBytes(length: number): Uint8Array {
   return new Uint8Array(randomBytes(length));
 }
+
+export {
+  TlsTransport,
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameTooLargeError,
+  MalformedFrameError,
+  SendQueueFullError,
+  OutboundFrameTooLargeError,
+  PeerConnectionError,
+  TransportClosedError,
+  type TlsTransportError,
+  type TlsTransportOptions,
+  type TlsTransportStats,
+  type PeerIdentity,
+  type OverflowPolicy,
+  type BackoffOptions,
+  type SendOptions,
+} from './tls-transport.js';
