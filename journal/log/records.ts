@@ -251,77 +251,50 @@ export class StoredSegment {
 /** A segment record whose first entry is `first`, checked against its checksum (or its entries' in format 1). */
 export function scanSegment(key: string, value: Uint8Array, first: number): StoredSegment {
   checkSegmentFormat(key, value);
-  if (value[0] === SEGMENT_V1_MAGIC) return scanSegmentV1(key, value, first);
-  if (value.byteLength < SEGMENT_HEADER_BYTES) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
+  const v1 = value[0] === SEGMENT_V1_MAGIC;
+  const headerBytes = v1 ? SEGMENT_V1_HEADER_BYTES : SEGMENT_HEADER_BYTES;
+  if (value.byteLength < headerBytes) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
   const count = view.getUint32(1);
   if (count === 0) throw new LogCorruptError(key, 'a segment of no entries');
-  const stored = view.getUint32(5);
-  const actual = crc32(value, SEGMENT_HEADER_BYTES);
-  if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch in the segment of ${count} entries from ${first} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
-  // The count is checked against the bytes before anything is sized by it.
-  if (count > (value.byteLength - SEGMENT_HEADER_BYTES) / (ENTRY_LENGTH_BYTES + ENTRY_HEADER_BYTES)) throw new LogCorruptError(key, `the segment ends before its ${count} entries`);
-  const terms = new Float64Array(count);
-  const types = new Uint8Array(count);
-  const starts = new Uint32Array(count);
-  const ends = new Uint32Array(count);
-  let at = SEGMENT_HEADER_BYTES;
-  for (let i = 0; i < count; i++) {
-    const index = first + i;
-    if (at + ENTRY_LENGTH_BYTES > value.byteLength) throw new LogCorruptError(key, `the segment ends before entry ${index} (${i} of ${count} entries)`);
-    const length = view.getUint32(at);
-    const record = at + ENTRY_LENGTH_BYTES;
-    const end = record + length;
-    if (length < ENTRY_HEADER_BYTES || end > value.byteLength) throw new LogCorruptError(key, `entry ${index} (${i + 1} of ${count}) runs past the segment's ${value.byteLength} bytes or is shorter than its header`);
-    const storedIndex = view.getUint32(record) * UINT32_COUNT + view.getUint32(record + 4);
-    const term = view.getUint32(record + 8) * UINT32_COUNT + view.getUint32(record + 12);
-    const type = value[record + 16];
-    if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex} where entry ${index} belongs`);
-    if (!isIndex(term)) throw new LogCorruptError(key, `bad term at entry ${index}`);
-    if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)} at entry ${index}`);
-    terms[i] = term;
-    types[i] = type;
-    starts[i] = record + ENTRY_HEADER_BYTES;
-    ends[i] = end;
-    at = end;
+  if (!v1) {
+    const stored = view.getUint32(5);
+    const actual = crc32(value, SEGMENT_HEADER_BYTES);
+    if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch in the segment of ${count} entries from ${first} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
   }
-  if (at !== value.byteLength) throw new LogCorruptError(key, `${value.byteLength - at} bytes after the segment's ${count} entries`);
-  return new StoredSegment(first, value, terms, types, starts, ends);
-}
-
-/** A format-1 segment record (see SEGMENT_MAGIC), every entry checked against its checksum. */
-function scanSegmentV1(key: string, value: Uint8Array, first: number): StoredSegment {
-  if (value.byteLength < SEGMENT_V1_HEADER_BYTES) throw new LogCorruptError(key, `a segment record of ${value.byteLength} bytes is shorter than its header`);
-  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
-  const count = view.getUint32(1);
-  if (count === 0) throw new LogCorruptError(key, 'a segment of no entries');
+  // Format 1 puts a magic byte and a checksum before each entry's index, term and type.
+  const prefix = v1 ? 1 + 4 : 0;
+  const entryHeaderBytes = v1 ? ENTRY_V1_HEADER_BYTES : ENTRY_HEADER_BYTES;
   // The count is checked against the bytes before anything is sized by it.
-  if (count > (value.byteLength - SEGMENT_V1_HEADER_BYTES) / (ENTRY_LENGTH_BYTES + ENTRY_V1_HEADER_BYTES)) throw new LogCorruptError(key, `the segment ends before its ${count} entries`);
+  if (count > (value.byteLength - headerBytes) / (ENTRY_LENGTH_BYTES + entryHeaderBytes)) throw new LogCorruptError(key, `the segment ends before its ${count} entries`);
   const terms = new Float64Array(count);
   const types = new Uint8Array(count);
   const starts = new Uint32Array(count);
   const ends = new Uint32Array(count);
-  let at = SEGMENT_V1_HEADER_BYTES;
+  let at = headerBytes;
   for (let i = 0; i < count; i++) {
     const index = first + i;
     if (at + ENTRY_LENGTH_BYTES > value.byteLength) throw new LogCorruptError(key, `the segment ends before entry ${index} (${i} of ${count} entries)`);
     const length = view.getUint32(at);
     const record = at + ENTRY_LENGTH_BYTES;
     const end = record + length;
-    if (length < ENTRY_V1_HEADER_BYTES || end > value.byteLength) throw new LogCorruptError(key, `entry ${index} (${i + 1} of ${count}) runs past the segment's ${value.byteLength} bytes or is shorter than its header`);
-    if (value[record] !== ENTRY_V1_MAGIC) throw new LogCorruptError(key, `unknown entry record format 0x${(value[record] as number).toString(16)} at entry ${index}`);
-    const stored = view.getUint32(record + 1);
-    const actual = crc32(value, record + 5, end);
-    if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch at entry ${index} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
-    const storedIndex = view.getUint32(record + 5) * UINT32_COUNT + view.getUint32(record + 9);
-    const term = view.getUint32(record + 13) * UINT32_COUNT + view.getUint32(record + 17);
-    const type = value[record + 21];
+    if (length < entryHeaderBytes || end > value.byteLength) throw new LogCorruptError(key, `entry ${index} (${i + 1} of ${count}) runs past the segment's ${value.byteLength} bytes or is shorter than its header`);
+    if (v1) {
+      if (value[record] !== ENTRY_V1_MAGIC) throw new LogCorruptError(key, `unknown entry record format 0x${(value[record] as number).toString(16)} at entry ${index}`);
+      const stored = view.getUint32(record + 1);
+      const actual = crc32(value, record + 5, end);
+      if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch at entry ${index} (stored ${hex32(stored)}, computed ${hex32(actual)})`);
+    }
+    const fields = record + prefix;
+    const storedIndex = view.getUint32(fields) * UINT32_COUNT + view.getUint32(fields + 4);
+    const term = view.getUint32(fields + 8) * UINT32_COUNT + view.getUint32(fields + 12);
+    const type = value[fields + 16];
     if (storedIndex !== index) throw new LogCorruptError(key, `holds entry ${storedIndex} where entry ${index} belongs`);
     if (!isIndex(term)) throw new LogCorruptError(key, `bad term at entry ${index}`);
     if (type !== 0 && type !== 1) throw new LogCorruptError(key, `bad entry type ${String(type)} at entry ${index}`);
     terms[i] = term;
     types[i] = type;
-    starts[i] = record + ENTRY_V1_HEADER_BYTES;
+    starts[i] = record + entryHeaderBytes;
     ends[i] = end;
     at = end;
   }
