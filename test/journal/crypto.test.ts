@@ -20,6 +20,7 @@ import {
 } from '../../journal/index.js';
 import { MemoryStorage, type KvStore, type Storage } from '../../runtime/index.js';
 import { LevelStorage, secureRandomBytes } from '../../runtime/env/real/index.js';
+import { rejection } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -40,14 +41,6 @@ const hard = (term: number, commit: number): HardState => ({ term, vote: '', com
 const key = (index: number): string => `e/${index.toString(16).padStart(16, '0')}`;
 const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function records(kv: KvStore): Promise<Array<[string, string]>> {
   return (await kv.range({})).map(([k, v]) => [k, Buffer.from(v).toString('hex')]);

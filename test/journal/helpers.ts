@@ -11,6 +11,16 @@ export function thrown(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
+/** The error a promise rejects with (the test fails if it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
 /** Everything a reader of a log can observe, for comparing two logs (or one with its reopened self). */
 export function observeLog(log: LogStorage) {
   const first = log.firstIndex();

@@ -10,7 +10,7 @@ import { KvLogStorage, LogCorruptError, MemoryLogStorage, crc32, type ConfState,
 import { MemoryStorage, SeededRandom, type KvStore, type Storage } from '../../runtime/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage, type SimStorageOptions } from '../../simulations/index.js';
-import { observeLog } from './helpers.js';
+import { observeLog, rejection } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -22,15 +22,6 @@ const entriesOf = (first: number, terms: readonly number[]): Entry[] => terms.ma
 const hard = (term: number, commit: number, vote = ''): HardState => ({ term, vote, commit });
 const key = (index: number): string => `e/${index.toString(16).padStart(16, '0')}`;
 
-/** The error a promise rejects with (the test fails if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /**
  * A log of entries 1..5 (terms 1,1,2,2,2, commit 3) on a MemoryStorage, closed again: three
