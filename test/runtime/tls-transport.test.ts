@@ -55,7 +55,7 @@ const open: TlsTransport[] = [];
 
 beforeAll(async () => {
   ca = await createRootCa();
-  otherCa = await createRootCa('rogue-root-ca');
+  otherCa = await createRootCa();
   manager = await issueNodeCert(ca, 'node-manager-1', 'swarm-manager', CLUSTER);
   worker = await issueNodeCert(ca, 'node-worker-1', 'swarm-worker', CLUSTER);
 });
