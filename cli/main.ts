@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { LogCorruptError } from '../journal/index.js';
 import { CliError, journalCheck, journalDump } from './journal.js';
+import { isUserError, registerClusterCommands } from './cluster-commands.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -38,13 +39,14 @@ export function program(): Command {
     .action(async (opts: { stateDir: string; unlockKey?: string }) => {
       if ((await journalCheck({ stateDir: opts.stateDir, ...(opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }) }, out)) > 0) process.exitCode = 1;
     });
+  registerClusterCommands(swarm, out);
   return swarm;
 }
 
 try {
   await program().parseAsync(process.argv);
 } catch (error) {
-  if (!(error instanceof CliError) && !(error instanceof LogCorruptError)) throw error;
+  if (!(error instanceof CliError) && !(error instanceof LogCorruptError) && !isUserError(error)) throw error;
   process.stderr.write(`swarm: ${error.message}\n`);
   process.exitCode = 1;
 }

@@ -28,6 +28,11 @@ export interface KeyStoreOptions {
 export interface KeyStoreInitOptions extends KeyStoreOptions {
   /** Derive the KEK from an unlock key (returned once by init) instead of storing it. */
   readonly autoLock?: boolean;
+  /**
+   * With `autoLock`: wrap with this unlock key instead of a fresh one (a manager joining an
+   * auto-locked cluster uses the cluster's unlock key, so one key unlocks every manager).
+   */
+  readonly unlockKey?: string;
 }
 
 export interface KeyStoreOpenOptions extends KeyStoreOptions {
@@ -76,7 +81,7 @@ export class KeyStore {
    */
   static async init(kv: KvStore, options: KeyStoreInitOptions): Promise<{ keyStore: KeyStore; unlockKey: string | undefined }> {
     if ((await kv.get(KEY_FILE_KEY)) !== undefined) throw new KeyFileCorruptError('init found a key file already (open it instead)');
-    const { wrapping, unlockKey } = newWrapping(options.randomBytes, options.autoLock === true);
+    const { wrapping, unlockKey } = newWrapping(options.randomBytes, options.autoLock === true, options.unlockKey);
     const keyring = new Keyring([{ id: 1, key: options.randomBytes(DEK_BYTES) }], 1);
     const keyStore = new KeyStore(kv, options.randomBytes, keyring, 2, wrapping);
     await keyStore.persist(keyStore.wrapping);
@@ -200,9 +205,9 @@ export class KeyStore {
   }
 }
 
-function newWrapping(randomBytes: RandomBytes, autoLock: boolean): { wrapping: Wrapping; unlockKey: string | undefined } {
+function newWrapping(randomBytes: RandomBytes, autoLock: boolean, given?: string): { wrapping: Wrapping; unlockKey: string | undefined } {
   if (!autoLock) return { wrapping: { kek: randomBytes(KEK_BYTES) }, unlockKey: undefined };
-  const unlockKey = newUnlockKey(randomBytes);
+  const unlockKey = given ?? newUnlockKey(randomBytes);
   const salt = randomBytes(SALT_BYTES);
   return { wrapping: { kek: deriveKek(parseUnlockKey(unlockKey), salt), salt }, unlockKey };
 }

@@ -1,0 +1,274 @@
+// The manager's state actor: the applier of the Raft peer and the door through which the control
+// API writes and reads. It applies every committed entry, in order, to the store (journal events)
+// and to the security state (actors/cluster/security.ts); it proposes the API's commands and
+// answers each once its entry has applied (or failed), and serves linearizable reads through
+// ReadIndex: a read waits until this manager has applied the index the leader confirmed. Its
+// snapshots (the Raft snapshot's data) hold the store, the security state and the recent command
+// ids, written a step at a time so that a large store does not stop the world.
+import type { ConfState } from '../../journal/index.js';
+import { Store, decodeBatch, type StoreSnapshotWriter } from '../../journal/index.js';
+import { decodeConfChange, nextConfState, type ApplyMessage, type ConfChange, type ProposeReply } from '../../raft/index.js';
+import { InvariantViolation, decodeMessage, encodeMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
+import { applySecurityChange, type SecurityChange, type SecurityState } from './security.js';
+
+/** What a normal Raft entry of a manager carries. */
+export type ClusterCommand =
+  | { readonly op: 'events'; readonly opId: string; readonly batch: Uint8Array }
+  | { readonly op: 'security'; readonly opId: string; readonly change: SecurityChange };
+
+export type ManagerInput =
+  | ApplyMessage
+  | ProposeReply
+  | { readonly type: 'manager.write'; readonly command: ClusterCommand; readonly replyTo: Address }
+  | { readonly type: 'manager.confChange'; readonly opId: string; readonly change: ConfChange; readonly replyTo: Address }
+  | { readonly type: 'manager.barrier'; readonly opId: string; readonly replyTo: Address }
+  | { readonly type: 'manager.snapshotStep' };
+
+export type ManagerReply =
+  /** The command's entry applied at `index`; `refused` when the store refused its batch (identically everywhere). */
+  | { readonly type: 'manager.applied'; readonly opId: string; readonly index: number; readonly refused: { readonly code: string; readonly message: string } | null }
+  /** Definitely not applied (refused by Raft here, or its log slot was taken by another leader's entry). */
+  | { readonly type: 'manager.failed'; readonly opId: string; readonly code: string; readonly message: string; readonly leader: string }
+  /** A read may now be served from this manager's state: it has applied `index`, which the leader confirmed. */
+  | { readonly type: 'manager.readable'; readonly opId: string; readonly index: number };
+
+/** What the shell (the node process) may read at any time; replaced wholesale on a snapshot install. */
+export interface ManagerView {
+  readonly store: Store;
+  readonly security: SecurityState | null;
+  readonly conf: ConfState;
+  readonly appliedIndex: number;
+}
+
+/** What changed in one apply turn, for the shell to react to (address book, TLS trust, membership). */
+export interface AppliedChanges {
+  readonly nodes: boolean;
+  readonly security: boolean;
+  readonly conf: boolean;
+  readonly restored: boolean;
+}
+
+export interface ManagerOptions {
+  readonly nodeId: string;
+  /** The Raft peer (`raftProps`' `peer` child) and log addresses. */
+  readonly peer: Address;
+  readonly log: Address;
+  /** The Raft snapshot's data at start (the log's snapshot), empty for a new log. */
+  readonly snapshotData: Uint8Array;
+  readonly snapshotIndex: number;
+  readonly snapshotConf: ConfState;
+  readonly snapshotIntervalEntries: number;
+  readonly snapshotTailEntries: number;
+  /** Called after every apply turn that changed something, with the new view. */
+  readonly onApplied?: (view: ManagerView, changes: AppliedChanges) => void;
+}
+
+/** Applied command ids remembered (a command proposed twice applies once). */
+const APPLIED_IDS_MAX = 100_000;
+/** Snapshot writer steps run one per turn, this far apart. */
+const SNAPSHOT_STEP_MS = 1;
+
+interface SnapshotData {
+  readonly v: 1;
+  readonly store: Uint8Array;
+  readonly security: SecurityState | null;
+  readonly applied: readonly string[];
+}
+
+function readSnapshot(data: Uint8Array): { store: Store; security: SecurityState | null; applied: string[] } {
+  if (data.byteLength === 0) return { store: new Store(), security: null, applied: [] };
+  const snapshot = decodeMessage(data) as SnapshotData;
+  if (snapshot.v !== 1) throw new InvariantViolation(`manager snapshot version ${String(snapshot.v)} is not supported`);
+  return { store: Store.restore(snapshot.store), security: snapshot.security, applied: [...snapshot.applied] };
+}
+
+export function encodeCommand(command: ClusterCommand): Uint8Array {
+  return encodeMessage(command);
+}
+
+export function decodeCommand(data: Uint8Array): ClusterCommand {
+  return decodeMessage(data) as ClusterCommand;
+}
+
+interface Snapshotting {
+  readonly index: number;
+  readonly conf: ConfState;
+  readonly writer: StoreSnapshotWriter;
+  readonly security: SecurityState | null;
+  readonly applied: readonly string[];
+}
+
+export function managerActor(options: ManagerOptions): Props<ManagerInput> {
+  return {
+    kind: 'manager',
+    mailboxDepthMax: 200_000,
+    supervision: { kind: 'escalate' },
+    create: (ctx: ActorContext) => {
+      // Rebuilt from the log's snapshot at every start; the peer hands out what follows it.
+      let { store, security, applied } = readSnapshot(options.snapshotData);
+      let appliedIds = new Set(applied);
+      let appliedIndex = options.snapshotIndex;
+      let conf: ConfState = options.snapshotConf;
+      let lastSnapshotIndex = options.snapshotIndex;
+      let snapshotting: Snapshotting | undefined;
+      /** Commands proposed here, by id: who waits for them. */
+      const writes = new Map<string, Address>();
+      /** Entries this manager proposed as leader, by index: the id whose entry must be there. */
+      const proposedAt = new Map<number, { opId: string; confChange: boolean }>();
+      const confWaiters = new Map<string, Address>();
+      const reads = new Map<string, Address>();
+      let readyReads: Array<{ index: number; context: string }> = [];
+
+      const view = (): ManagerView => ({ store, security, conf, appliedIndex });
+
+      const remember = (opId: string): void => {
+        appliedIds.add(opId);
+        applied.push(opId);
+        if (applied.length > APPLIED_IDS_MAX * 2) {
+          applied = applied.slice(-APPLIED_IDS_MAX);
+          appliedIds = new Set(applied);
+        }
+      };
+
+      const serveReads = (): void => {
+        const still: typeof readyReads = [];
+        for (const r of readyReads) {
+          const replyTo = reads.get(r.context);
+          if (replyTo === undefined) continue;
+          if (r.index > appliedIndex) {
+            still.push(r);
+            continue;
+          }
+          reads.delete(r.context);
+          ctx.send(replyTo, { type: 'manager.readable', opId: r.context, index: r.index } satisfies ManagerReply);
+        }
+        readyReads = still;
+      };
+
+      const fail = (opId: string, code: string, message: string, leader: string): void => {
+        const replyTo = writes.get(opId) ?? confWaiters.get(opId);
+        writes.delete(opId);
+        confWaiters.delete(opId);
+        if (replyTo !== undefined) ctx.send(replyTo, { type: 'manager.failed', opId, code, message, leader } satisfies ManagerReply);
+      };
+
+      /** Applies one normal entry's command at `index`; says what it changed. */
+      const applyCommand = (command: ClusterCommand | undefined, index: number, changed: { nodes: boolean; security: boolean }): void => {
+        if (command === undefined || appliedIds.has(command.opId)) {
+          store.applyBatch([], index);
+          return;
+        }
+        remember(command.opId);
+        const replyTo = writes.get(command.opId);
+        writes.delete(command.opId);
+        let refused: { code: string; message: string } | null = null;
+        if (command.op === 'events') {
+          const events = decodeBatch(command.batch).events;
+          const result = store.applyBatch(events, index);
+          if (!result.applied) refused = { code: result.error.code, message: result.error.message };
+          else if (events.some((e) => e.type.startsWith('node.'))) changed.nodes = true;
+        } else {
+          store.applyBatch([], index);
+          security = applySecurityChange(security, command.change);
+          changed.security = true;
+        }
+        if (replyTo !== undefined) ctx.send(replyTo, { type: 'manager.applied', opId: command.opId, index, refused } satisfies ManagerReply);
+      };
+
+      const maybeSnapshot = (): void => {
+        if (snapshotting !== undefined || appliedIndex - lastSnapshotIndex < options.snapshotIntervalEntries) return;
+        lastSnapshotIndex = appliedIndex;
+        snapshotting = { index: appliedIndex, conf, writer: store.snapshotWriter(), security, applied: applied.slice(-APPLIED_IDS_MAX) };
+        ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'manager.snapshotStep' } satisfies ManagerInput);
+      };
+
+      return {
+        receive: (m: ManagerInput) => {
+          switch (m.type) {
+            case 'manager.write': {
+              const { opId } = m.command;
+              if (appliedIds.has(opId)) {
+                ctx.send(m.replyTo, { type: 'manager.failed', opId, code: 'DUPLICATE', message: `command ${opId} was applied already`, leader: '' } satisfies ManagerReply);
+                return;
+              }
+              writes.set(opId, m.replyTo);
+              ctx.send(options.peer, { type: 'raft.propose', data: encodeCommand(m.command), requestId: opId, replyTo: ctx.self });
+              return;
+            }
+            case 'manager.confChange':
+              confWaiters.set(m.opId, m.replyTo);
+              ctx.send(options.peer, { type: 'raft.proposeConfChange', change: m.change, requestId: m.opId, replyTo: ctx.self });
+              return;
+            case 'manager.barrier':
+              reads.set(m.opId, m.replyTo);
+              ctx.send(options.peer, { type: 'raft.readIndex', context: m.opId });
+              return;
+            case 'raft.refused':
+              fail(m.requestId, m.code, m.message, m.leader);
+              return;
+            case 'raft.proposed':
+              proposedAt.set(m.index, { opId: m.requestId, confChange: confWaiters.has(m.requestId) });
+              return;
+            case 'raft.apply': {
+              const changed = { nodes: false, security: false, conf: false, restored: false };
+              if (m.snapshot !== undefined) {
+                ({ store, security, applied } = readSnapshot(m.snapshot.data));
+                appliedIds = new Set(applied);
+                appliedIndex = m.snapshot.meta.index;
+                conf = m.snapshot.meta.confState;
+                lastSnapshotIndex = m.snapshot.meta.index;
+                snapshotting = undefined;
+                Object.assign(changed, { nodes: true, security: true, conf: true, restored: true });
+              }
+              for (const entry of m.entries) {
+                if (entry.index <= appliedIndex) continue;
+                if (entry.index !== appliedIndex + 1) throw new InvariantViolation(`manager ${options.nodeId} applies ${entry.index} after ${appliedIndex}`);
+                appliedIndex = entry.index;
+                const mine = proposedAt.get(entry.index);
+                proposedAt.delete(entry.index);
+                if (entry.type === 'confChange') {
+                  conf = nextConfState(conf, decodeConfChange(entry.data));
+                  changed.conf = true;
+                  store.applyBatch([], entry.index);
+                  if (mine !== undefined && mine.confChange) {
+                    const replyTo = confWaiters.get(mine.opId);
+                    confWaiters.delete(mine.opId);
+                    if (replyTo !== undefined) ctx.send(replyTo, { type: 'manager.applied', opId: mine.opId, index: entry.index, refused: null } satisfies ManagerReply);
+                  } else if (mine !== undefined) {
+                    fail(mine.opId, 'ENTRY_LOST', 'another leader wrote this log slot; the command was not applied', '');
+                  }
+                  continue;
+                }
+                const command = entry.data.byteLength === 0 ? undefined : decodeCommand(entry.data);
+                if (mine !== undefined && (command === undefined || command.opId !== mine.opId)) {
+                  fail(mine.opId, 'ENTRY_LOST', 'another leader wrote this log slot; the command was not applied', '');
+                }
+                applyCommand(command, entry.index, changed);
+              }
+              readyReads.push(...m.readStates);
+              serveReads();
+              maybeSnapshot();
+              if (changed.nodes || changed.security || changed.conf || changed.restored) options.onApplied?.(view(), changed);
+              return;
+            }
+            case 'manager.snapshotStep': {
+              if (snapshotting === undefined) return;
+              if (!snapshotting.writer.step()) {
+                ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'manager.snapshotStep' } satisfies ManagerInput);
+                return;
+              }
+              const { index, conf: snapConf, writer, security: snapSecurity, applied: snapApplied } = snapshotting;
+              snapshotting = undefined;
+              const data: SnapshotData = { v: 1, store: writer.bytes(), security: snapSecurity, applied: snapApplied };
+              ctx.send(options.log, { type: 'log.snapshot', index, confState: snapConf, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
+              return;
+            }
+            default:
+              return;
+          }
+        },
+        started: () => options.onApplied?.(view(), { nodes: true, security: true, conf: true, restored: true }),
+      };
+    },
+  };
+}

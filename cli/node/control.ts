@@ -1,0 +1,412 @@
+// The control API: HTTP + JSON on a unix socket in the state directory (what the `swarm` command
+// talks to) and, optionally, on TCP with client certificates of the cluster CA (manager
+// certificates only). Paths and shapes follow the Docker Engine API's swarm endpoints (/swarm,
+// /nodes, /secrets, /configs, /info) so that habits, and later the docker CLI, carry over. Every
+// GET is a linearizable read: it waits for a ReadIndex barrier before reading the store.
+import http from 'node:http';
+import https from 'node:https';
+import { chmodSync, rmSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
+import type { BlobSpec, Config, JournalEvent, Node, Secret } from '../../journal/index.js';
+import { tlsRequest } from '../../runtime/env/real/index.js';
+import { NodeError, type SwarmNode } from './daemon.js';
+import { splitPem } from './state-dir.js';
+
+const BODY_BYTES_MAX = 1024 * 1024;
+
+interface Request {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly body: unknown;
+}
+
+type Json = Record<string, unknown> | unknown[] | string;
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function nodeJson(node: Node, managerStatus: Record<string, unknown> | undefined): Record<string, unknown> {
+  return {
+    ID: node.id,
+    Version: { Index: node.meta.version },
+    CreatedAt: iso(node.meta.createdAt),
+    UpdatedAt: iso(node.meta.updatedAt),
+    Spec: { Name: node.spec.annotations.name, Labels: node.spec.annotations.labels, Role: node.spec.role, Availability: node.spec.availability },
+    Description: {
+      Hostname: node.description.hostname,
+      Platform: { OS: node.description.platform.os, Architecture: node.description.platform.architecture },
+      Resources: { NanoCPUs: node.description.resources.nanoCpus, MemoryBytes: node.description.resources.memoryBytes },
+      Engine: { Labels: node.description.engineLabels },
+    },
+    Status: { State: node.status.state, Message: node.status.message, Addr: node.status.addr },
+    ...(managerStatus === undefined ? {} : { ManagerStatus: managerStatus }),
+  };
+}
+
+function blobJson(object: Secret | Config, withData: boolean): Record<string, unknown> {
+  return {
+    ID: object.id,
+    Version: { Index: object.meta.version },
+    CreatedAt: iso(object.meta.createdAt),
+    UpdatedAt: iso(object.meta.updatedAt),
+    Spec: { Name: object.spec.annotations.name, Labels: object.spec.annotations.labels, ...(withData ? { Data: Buffer.from(object.spec.data).toString('base64') } : {}) },
+  };
+}
+
+function field<T>(body: unknown, name: string, check: (v: unknown) => v is T, what: string): T | undefined {
+  if (body === null || typeof body !== 'object') throw new NodeError('BAD_REQUEST', 'the request body must be a JSON object');
+  const value = (body as Record<string, unknown>)[name];
+  if (value === undefined) return undefined;
+  if (!check(value)) throw new NodeError('BAD_REQUEST', `${name}: must be ${what}`);
+  return value;
+}
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isLabels = (v: unknown): v is Record<string, string> => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+
+function versionParam(query: URLSearchParams, required: boolean): number | null {
+  const text = query.get('version');
+  if (text === null) {
+    if (required) throw new NodeError('BAD_REQUEST', 'version: the object\'s current version is required (read it with inspect)');
+    return null;
+  }
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new NodeError('BAD_REQUEST', `version: must be a positive integer, got '${text}'`);
+  return n;
+}
+
+function flag(query: URLSearchParams, name: string): boolean {
+  const v = query.get(name);
+  if (v === null || v === '' || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new NodeError('BAD_REQUEST', `${name}: must be true or false, got '${v}'`);
+}
+
+export class ControlApi {
+  private readonly servers: Array<http.Server | https.Server> = [];
+
+  constructor(private readonly node: SwarmNode, private readonly onLeave: () => void) {}
+
+  async listen(): Promise<void> {
+    const socket = this.node.state.controlSocket;
+    rmSync(socket, { force: true });
+    const local = http.createServer((req, res) => void this.serve(req, res, undefined));
+    await new Promise<void>((resolve, reject) => {
+      local.once('error', reject);
+      local.listen(socket, () => resolve());
+    });
+    chmodSync(socket, 0o600);
+    this.servers.push(local);
+    if (this.node.file.controlAddr !== '') {
+      const i = this.node.file.controlAddr.lastIndexOf(':');
+      const host = this.node.file.controlAddr.slice(0, i);
+      const port = Number(this.node.file.controlAddr.slice(i + 1));
+      const tls = this.node.tls;
+      const remote = https.createServer({ key: tls.keyPem, cert: tls.certPem, ca: splitPem(tls.rootsPem), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (req, res) => {
+        const subject = (req.socket as TLSSocket).getPeerCertificate().subject;
+        void this.serve(req, res, { ou: String(subject?.OU ?? ''), o: String(subject?.O ?? ''), cn: String(subject?.CN ?? '') });
+      });
+      remote.keepAliveTimeout = 60_000;
+      await new Promise<void>((resolve, reject) => {
+        remote.once('error', reject);
+        remote.listen(port, host, () => resolve());
+      });
+      this.node.onCredentials(() => {
+        const now = this.node.tls;
+        remote.setSecureContext({ key: now.keyPem, cert: now.certPem, ca: splitPem(now.rootsPem), minVersion: 'TLSv1.3' } as never);
+      });
+      this.servers.push(remote);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      (s as http.Server).closeAllConnections?.();
+    })));
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse, client: { ou: string; o: string; cn: string } | undefined): Promise<void> {
+    const send = (status: number, body: Json | undefined): void => {
+      const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+      res.writeHead(status, { 'Content-Type': typeof body === 'string' ? 'text/plain' : 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    try {
+      if (client !== undefined) {
+        if (client.o !== this.node.file.clusterId) throw new NodeError('FORBIDDEN', 'a certificate of another cluster', 403);
+        if (client.ou !== 'swarm-manager') {
+          this.node.log(`refused: control API call ${req.method} ${req.url} with a ${client.ou} certificate (${client.cn})`);
+          throw new NodeError('FORBIDDEN', `the control API needs a manager certificate; ${client.cn} holds a ${client.ou} certificate`, 403);
+        }
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of req) {
+        size += (chunk as Buffer).byteLength;
+        if (size > BODY_BYTES_MAX) throw new NodeError('BAD_REQUEST', `request body over ${BODY_BYTES_MAX} bytes`, 413);
+        chunks.push(chunk as Buffer);
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown = {};
+      if (text.trim() !== '') {
+        try {
+          body = JSON.parse(text);
+        } catch (error) {
+          throw new NodeError('BAD_REQUEST', `the request body is not JSON: ${(error as Error).message}`);
+        }
+      }
+      const url = new URL(req.url ?? '/', 'http://swarm');
+      const path = url.pathname.replace(/^\/v[0-9.]+\//, '/');
+      const result = await this.route({ method: req.method ?? 'GET', path, query: url.searchParams, body });
+      send(result.status, result.body);
+    } catch (error) {
+      const e = error instanceof NodeError ? error : new NodeError('INTERNAL', (error as Error).message ?? String(error), 500);
+      if (e.status >= 500 && e.code === 'INTERNAL') this.node.log(`control API: ${(error as Error).stack ?? e.message}`);
+      send(e.status, { message: e.message, code: e.code });
+    }
+  }
+
+  private async route(r: Request): Promise<{ status: number; body: Json | undefined }> {
+    const ok = (body: Json | undefined, status = 200) => ({ status, body });
+    const seg = r.path.split('/').filter((s) => s !== '');
+    const node = this.node;
+    const m = `${r.method} /${seg[0] ?? ''}${seg.length > 1 ? '/' + (seg.length > 2 ? ':id/' + seg[2] : (['create', 'update', 'leave', 'unlock', 'unlockkey', 'raft'].includes(seg[1]!) ? seg[1] : ':id')) : ''}`;
+    switch (m) {
+      case 'GET /_ping':
+        return ok('OK');
+      case 'GET /info':
+        return ok(await this.info());
+      case 'POST /swarm/unlock': {
+        const key = field(r.body, 'UnlockKey', isString, 'a string');
+        if (key === undefined) throw new NodeError('BAD_REQUEST', 'UnlockKey: required');
+        await node.unlock(key);
+        return ok(undefined);
+      }
+      case 'POST /swarm/leave': {
+        await node.leave(flag(r.query, 'force'));
+        this.onLeave();
+        return ok(undefined);
+      }
+      case 'GET /swarm': {
+        const view = await node.readBarrier();
+        const security = view.security!;
+        const cluster = view.store.list('cluster')[0];
+        return ok({
+          ID: node.file.clusterId,
+          Version: { Index: cluster?.meta.version ?? 0 },
+          CreatedAt: cluster === undefined ? '' : iso(cluster.meta.createdAt),
+          UpdatedAt: cluster === undefined ? '' : iso(cluster.meta.updatedAt),
+          Spec: { Name: cluster?.spec.annotations.name ?? 'default', CAConfig: { NodeCertExpiry: security.nodeCertValidityMs * 1e6 }, EncryptionConfig: { AutoLockManagers: security.unlockKey !== '' } },
+          JoinTokens: { Worker: security.tokens.worker, Manager: security.tokens.manager },
+          TLSInfo: { TrustRoot: security.root.certPem },
+          RootRotationInProgress: security.next !== null,
+        });
+      }
+      case 'GET /swarm/unlockkey': {
+        const view = await node.readBarrier();
+        return ok({ UnlockKey: view.security!.unlockKey });
+      }
+      case 'POST /swarm/update': {
+        const rotateWorker = flag(r.query, 'rotateWorkerToken');
+        const rotateManager = flag(r.query, 'rotateManagerToken');
+        const caConfig = field(r.body, 'CAConfig', (v): v is Record<string, unknown> => v !== null && typeof v === 'object', 'an object');
+        const view = await node.readBarrier();
+        const security = view.security!;
+        const { generateJoinToken } = await import('../../actors/index.js');
+        const { secureRandomBytes } = await import('../../runtime/env/real/index.js');
+        const tokenRoot = security.next?.certPem ?? security.root.certPem;
+        if (rotateWorker || rotateManager) {
+          await node.writeSecurity({
+            kind: 'tokensRotated',
+            worker: rotateWorker ? generateJoinToken(tokenRoot, secureRandomBytes) : null,
+            manager: rotateManager ? generateJoinToken(tokenRoot, secureRandomBytes) : null,
+          });
+        }
+        if (caConfig !== undefined) {
+          const expiry = caConfig['NodeCertExpiry'];
+          if (expiry !== undefined) {
+            if (typeof expiry !== 'number' || !Number.isFinite(expiry) || expiry < 60e9) throw new NodeError('BAD_REQUEST', 'CAConfig.NodeCertExpiry: nanoseconds, at least one minute');
+            await node.writeSecurity({ kind: 'certValidityChanged', nodeCertValidityMs: Math.floor(expiry / 1e6) });
+          }
+          if (caConfig['ForceRotate'] !== undefined) await node.rotateRoot();
+        }
+        return ok(undefined);
+      }
+      case 'GET /nodes': {
+        const view = await node.readBarrier();
+        const status = await node.raftStatus().catch(() => undefined);
+        return ok(view.store.list('node').map((n) => nodeJson(n, this.managerStatus(n, view.conf.voters, status))));
+      }
+      case 'GET /nodes/:id': {
+        const view = await node.readBarrier();
+        const found = this.findNode(view.store.list('node'), seg[1]!);
+        const status = await node.raftStatus().catch(() => undefined);
+        return ok(nodeJson(found, this.managerStatus(found, view.conf.voters, status)));
+      }
+      case 'POST /nodes/:id/update':
+        return ok(await this.updateNode(seg[1]!, r));
+      case 'DELETE /nodes/:id':
+        return ok(await this.removeNode(seg[1]!, flag(r.query, 'force')));
+      case 'GET /secrets':
+      case 'GET /configs': {
+        const kind = seg[0] === 'secrets' ? 'secret' : 'config';
+        const view = await node.readBarrier();
+        return ok(view.store.list(kind).map((o) => blobJson(o, kind === 'config')));
+      }
+      case 'GET /secrets/:id':
+      case 'GET /configs/:id': {
+        const kind = seg[0] === 'secrets' ? 'secret' : 'config';
+        const view = await node.readBarrier();
+        const found = view.store.get(kind, seg[1]!) ?? view.store.byName(kind, seg[1]!);
+        if (found === undefined) throw new NodeError('NOT_FOUND', `${kind} ${seg[1]} not found`, 404);
+        return ok(blobJson(found, kind === 'config'));
+      }
+      case 'POST /secrets/create':
+      case 'POST /configs/create': {
+        const kind = seg[0] === 'secrets' ? 'secret' : 'config';
+        const name = field(r.body, 'Name', isString, 'a string');
+        if (name === undefined || name === '') throw new NodeError('BAD_REQUEST', 'Name: required');
+        const labels = field(r.body, 'Labels', isLabels, 'a map of strings') ?? {};
+        const data = field(r.body, 'Data', isString, 'base64 text') ?? '';
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data)) throw new NodeError('BAD_REQUEST', 'Data: must be base64');
+        const bytes = Buffer.from(data, 'base64');
+        if (bytes.byteLength > 500 * 1024) throw new NodeError('BAD_REQUEST', `Data: ${bytes.byteLength} bytes, over the limit of 500 KiB`);
+        const id = `${kind[0]}${[...node.env.random.bytes(12)].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+        const spec: BlobSpec = { annotations: { name, labels }, data: new Uint8Array(bytes) };
+        const event: JournalEvent = kind === 'secret'
+          ? { type: 'secret.created', v: 1, at: node.env.clock.now(), id, spec }
+          : { type: 'config.created', v: 1, at: node.env.clock.now(), id, spec };
+        await node.writeEvents([event]);
+        return ok({ ID: id }, 201);
+      }
+      case 'POST /secrets/:id/update': {
+        const view = node.requireManager().view;
+        const found = view.store.get('secret', seg[1]!) ?? view.store.byName('secret', seg[1]!);
+        if (found === undefined) throw new NodeError('NOT_FOUND', `secret ${seg[1]} not found`, 404);
+        const labels = field(r.body, 'Labels', isLabels, 'a map of strings');
+        if (labels === undefined) throw new NodeError('BAD_REQUEST', 'Labels: required (only labels of a secret may change)');
+        await node.writeEvents([{ type: 'secret.updated', v: 1, at: node.env.clock.now(), id: found.id, labels, expectedVersion: versionParam(r.query, false) }]);
+        return ok(undefined);
+      }
+      case 'DELETE /secrets/:id':
+      case 'DELETE /configs/:id': {
+        const kind = seg[0] === 'secrets' ? 'secret' : 'config';
+        const view = node.requireManager().view;
+        const found = view.store.get(kind, seg[1]!) ?? view.store.byName(kind, seg[1]!);
+        if (found === undefined) throw new NodeError('NOT_FOUND', `${kind} ${seg[1]} not found`, 404);
+        const event: JournalEvent = kind === 'secret'
+          ? { type: 'secret.removed', v: 1, at: node.env.clock.now(), id: found.id, expectedVersion: null }
+          : { type: 'config.removed', v: 1, at: node.env.clock.now(), id: found.id, expectedVersion: null };
+        await node.writeEvents([event]);
+        return ok(undefined, 204);
+      }
+      case 'GET /debug/raft':
+        return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, appliedIndex: node.requireManager().view.appliedIndex } as unknown as Record<string, unknown>);
+      default:
+        throw new NodeError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path}`, 404);
+    }
+  }
+
+  private async info(): Promise<Record<string, unknown>> {
+    const node = this.node;
+    const isManager = node.manager !== undefined && !node.locked;
+    let leader = '';
+    let nodes = 0;
+    let managers = 0;
+    if (isManager) {
+      const status = await node.raftStatus().catch(() => undefined);
+      leader = status?.leader ?? '';
+      nodes = node.manager!.view.store?.count('node') ?? 0;
+      managers = node.manager!.view.conf.voters.length;
+    }
+    return {
+      ID: node.nodeId,
+      Swarm: {
+        NodeID: node.nodeId,
+        NodeAddr: node.file.advertiseAddr,
+        LocalNodeState: node.locked ? 'locked' : 'active',
+        ControlAvailable: isManager,
+        Role: node.file.role,
+        Cluster: { ID: node.file.clusterId },
+        Leader: leader,
+        Nodes: nodes,
+        Managers: managers,
+        RemoteManagers: node.file.managers.map((m) => ({ NodeID: m.id, Addr: m.addr })),
+      },
+    };
+  }
+
+  private managerStatus(n: Node, voters: readonly string[], status: Awaited<ReturnType<SwarmNode['raftStatus']>> | undefined): Record<string, unknown> | undefined {
+    if (!voters.includes(n.id)) return undefined;
+    const leader = status?.leader === n.id;
+    let reachability = 'unknown';
+    if (status !== undefined) {
+      if (n.id === status.id) reachability = 'reachable';
+      else if (status.role === 'leader') reachability = status.progress[n.id]?.state === 'replicate' ? 'reachable' : 'unreachable';
+      else reachability = leader ? 'reachable' : 'unknown';
+    }
+    return { Leader: leader, Reachability: reachability, Addr: n.status.addr };
+  }
+
+  private findNode(nodes: readonly Node[], ref: string): Node {
+    const exact = nodes.find((n) => n.id === ref) ?? nodes.filter((n) => n.spec.annotations.name === ref);
+    if (!Array.isArray(exact)) return exact;
+    if (exact.length === 1) return exact[0]!;
+    const prefixed = nodes.filter((n) => n.id.startsWith(ref));
+    if (prefixed.length === 1 && exact.length === 0) return prefixed[0]!;
+    if (exact.length > 1 || prefixed.length > 1) throw new NodeError('AMBIGUOUS', `node ${ref} is ambiguous (${[...exact, ...prefixed].length} matches)`, 400);
+    throw new NodeError('NOT_FOUND', `node ${ref} not found`, 404);
+  }
+
+  private async updateNode(ref: string, r: Request): Promise<undefined> {
+    const node = this.node;
+    const view = await node.readBarrier();
+    const found = this.findNode(view.store.list('node'), ref);
+    const version = versionParam(r.query, true);
+    const role = field(r.body, 'Role', (v): v is 'manager' | 'worker' => v === 'manager' || v === 'worker', "'manager' or 'worker'") ?? found.spec.role;
+    const availability = field(r.body, 'Availability', (v): v is 'active' | 'pause' | 'drain' => v === 'active' || v === 'pause' || v === 'drain', "'active', 'pause' or 'drain'") ?? found.spec.availability;
+    const labels = field(r.body, 'Labels', isLabels, 'a map of strings') ?? found.spec.annotations.labels;
+    const name = field(r.body, 'Name', isString, 'a string') ?? found.spec.annotations.name;
+    if (version !== found.meta.version) throw new NodeError('VERSION_CONFLICT', `node ${found.id}: version ${version} is out of date (now ${found.meta.version}); read it again`, 409);
+    let expected = version;
+    if (found.spec.role === 'manager' && role === 'worker') {
+      // Demotion leaves the Raft group first, refusing to break quorum or to demote the last manager.
+      await node.removeVoter(found.id, true);
+      expected = null as unknown as number;
+    }
+    await node.writeEvents([{ type: 'node.updated', v: 1, at: node.env.clock.now(), id: found.id, spec: { annotations: { name: name === '' ? found.spec.annotations.name : name, labels }, role, availability }, expectedVersion: expected }]);
+    return undefined;
+  }
+
+  private async removeNode(ref: string, force: boolean): Promise<undefined> {
+    const node = this.node;
+    const view = await node.readBarrier();
+    const found = this.findNode(view.store.list('node'), ref);
+    if (view.conf.voters.includes(found.id) || found.spec.role === 'manager') {
+      throw new NodeError('IS_MANAGER', `node ${found.id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal`, 409);
+    }
+    if (!force && (await this.reachable(found.status.addr))) {
+      throw new NodeError('NODE_UP', `node ${found.id} is not down and can't be removed (use --force)`, 409);
+    }
+    const security = view.security!;
+    const until = security.issued[found.id]?.notAfter ?? node.env.clock.now() + security.nodeCertValidityMs;
+    await node.writeSecurity({ kind: 'nodeRevoked', nodeId: found.id, until });
+    await node.writeEvents([{ type: 'node.removed', v: 1, at: node.env.clock.now(), id: found.id, expectedVersion: null }]);
+    return undefined;
+  }
+
+  /** Whether a node answers on its cluster port within a second. */
+  private async reachable(addr: string): Promise<boolean> {
+    if (addr === '') return false;
+    const tls = this.node.tls;
+    try {
+      await tlsRequest(addr, { type: 'ping' }, { ca: splitPem(tls.rootsPem), key: tls.keyPem, cert: tls.certPem, timeoutMs: 1000 });
+      return true;
+    } catch (error) {
+      // An answer, even a refusal, means it is up.
+      return (error as { code?: string }).code !== undefined && !['RPC_TIMEOUT', 'PEER_CONNECTION'].includes((error as { code: string }).code);
+    }
+  }
+}

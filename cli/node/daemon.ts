@@ -1,0 +1,872 @@
+// The node process (`swarm init`, `swarm join`, `swarm start`): one OS process per node. It holds
+// the node's TLS identity, listens on the cluster port (mutual TLS; joining nodes reach the CA's
+// RPCs there without a certificate), runs an ActorSystem whose remote messages cross that port,
+// and serves the control socket. A manager also runs its Raft peer over a classic-level journal
+// sealed at rest, and the manager state actor (actors/cluster) that applies it; a worker runs
+// only its agent, which managers message to renew its certificate or change its trust.
+//
+// Everything a manager knows lives in the journal: the store (nodes, configs, secrets, ...) and the
+// security state (root CA, join tokens, issued and revoked certificates). This file is the shell
+// around those actors: sockets, files, certificates, timers (through the real Env).
+import os from 'node:os';
+import { rmSync } from 'node:fs';
+import {
+  createCertificateRequest, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
+  isRevoked, issueNodeCertificate, loadRootCa, managerActor, parseNodeIdentity, renewalDelayMs, roleForJoinToken, trustedRoots,
+  verifyRootAgainstToken,
+  type AppliedChanges, type ClusterCommand, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
+} from '../../actors/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog } from '../../journal/index.js';
+import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
+import { ActorSystem, type Env, type Envelope } from '../../runtime/index.js';
+import {
+  ClusterTransport, LevelStorage, RealClock, realRandom, secureRandomBytes, tlsRequest,
+  type PeerIdentity,
+} from '../../runtime/env/real/index.js';
+import { StateDir, splitPem, type ManagerAddress, type NodeFile, type TlsFiles } from './state-dir.js';
+
+export const DEFAULT_CLUSTER_PORT = 2377;
+const RPC_TIMEOUT_MS = 10_000;
+export const WRITE_TIMEOUT_MS = 10_000;
+const RENEW_RETRY_MIN_MS = 500;
+const RENEW_RETRY_MAX_MS = 30_000;
+
+/** A refusal a remote caller receives as `{ code, message }`. */
+export class NodeError extends Error {
+  constructor(readonly code: string, message: string, readonly status = 400) {
+    super(message);
+    this.name = 'NodeError';
+  }
+}
+
+export interface InitOptions {
+  readonly listenAddr: string;
+  readonly advertiseAddr?: string;
+  readonly controlAddr?: string;
+  readonly autolock: boolean;
+  readonly certExpiryMs: number;
+  readonly tickMs: number;
+  readonly snapshotIntervalEntries: number;
+  readonly snapshotTailEntries: number;
+  readonly name?: string;
+}
+
+export interface JoinOptions {
+  readonly token: string;
+  readonly remote: string;
+  readonly listenAddr: string;
+  readonly advertiseAddr?: string;
+  readonly controlAddr?: string;
+  readonly tickMs: number;
+  readonly snapshotIntervalEntries: number;
+  readonly snapshotTailEntries: number;
+  readonly name?: string;
+}
+
+export type Logger = (line: string) => void;
+
+/** RPC bodies on the cluster port (`swarm-rpc`). */
+export type NodeRpc =
+  | { readonly type: 'ca.root' }
+  | { readonly type: 'node.join'; readonly token: string; readonly csrPem: string; readonly addr: string; readonly hostname: string; readonly name: string; readonly os: string; readonly arch: string; readonly nanoCpus: number; readonly memoryBytes: number }
+  | { readonly type: 'ca.renew'; readonly csrPem: string }
+  | { readonly type: 'raft.join' }
+  | { readonly type: 'raft.leave'; readonly nodeId: string }
+  | { readonly type: 'ping' };
+
+export interface JoinReply {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly role: NodeRole;
+  readonly certPem: string;
+  readonly roots: readonly string[];
+  readonly managers: readonly ManagerAddress[];
+  readonly conf: ConfState | null;
+  readonly unlockKey: string;
+}
+
+export interface RenewReply {
+  readonly role: NodeRole;
+  readonly certPem: string;
+  readonly roots: readonly string[];
+  readonly managers: readonly ManagerAddress[];
+}
+
+/** Messages a node's agent accepts from managers. */
+export type AgentInput =
+  | { readonly type: 'agent.renew'; readonly reason: string }
+  | { readonly type: 'agent.trust'; readonly roots: readonly string[] };
+
+interface ManagerParts {
+  readonly storage: KvLog;
+  readonly keyStore: KeyStore;
+  view: ManagerView;
+  readonly peer: string;
+  readonly managerAddress: string;
+}
+
+function hostPort(address: string, flag: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  const port = Number(address.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new NodeError('BAD_ADDRESS', `${flag}: '${address}' is not host:port`);
+  return { host: address.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function newId(env: Env, length = 25): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let id = alphabet[env.random.int(0, 25)] as string; // a DNS label starts with a letter
+  while (id.length < length) id += alphabet[env.random.int(0, 35)];
+  return id;
+}
+
+function refusal(error: unknown): NodeError {
+  if (error instanceof NodeError) return error;
+  const e = error as { code?: unknown; message?: unknown };
+  return new NodeError(typeof e?.code === 'string' ? e.code : 'INTERNAL', typeof e?.message === 'string' ? e.message : String(error), 500);
+}
+
+export class SwarmNode {
+  file: NodeFile;
+  tls: TlsFiles;
+  readonly env: Env;
+  readonly system: ActorSystem;
+  manager: ManagerParts | undefined;
+  /** An auto-locked manager waiting for `swarm unlock`. */
+  locked = false;
+  private renewTimer: unknown;
+  private renewAttempts = 0;
+  private stopped = false;
+  private readonly exitListeners: Array<(code: number) => void> = [];
+  /** Nodes whose certificates this node refuses (from the security state; workers keep none). */
+  private revokedView: SecurityState | null = null;
+  refusedMessages = 0;
+  private leaderWork: Promise<void> = Promise.resolve();
+
+  private constructor(readonly state: StateDir, file: NodeFile, tls: TlsFiles, readonly transport: ClusterTransport, env: Env, readonly log: Logger) {
+    this.file = file;
+    this.tls = tls;
+    this.env = env;
+    this.system = new ActorSystem({ nodeId: file.nodeId, env });
+    this.system.onRootFailure((failure) => {
+      this.log(`fatal: actor ${failure.address} failed: ${failure.error instanceof Error ? failure.error.stack ?? failure.error.message : String(failure.error)}`);
+      this.exit(70);
+    });
+    this.system.spawn('agent', {
+      kind: 'agent',
+      create: () => ({ receive: (m: AgentInput) => this.agentReceive(m) }),
+      mailboxDepthMax: 1000,
+    });
+  }
+
+  get nodeId(): string {
+    return this.file.nodeId;
+  }
+
+  private readonly credentialListeners: Array<() => void> = [];
+
+  /** Called after this node's certificate or trusted roots changed. */
+  onCredentials(listener: () => void): void {
+    this.credentialListeners.push(listener);
+  }
+
+  private credentialsChanged(): void {
+    for (const listener of this.credentialListeners) listener();
+  }
+
+  onExit(listener: (code: number) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  private exit(code: number): void {
+    for (const listener of this.exitListeners) listener(code);
+  }
+
+  // ---- start-up ---------------------------------------------------------------------------------
+
+  private static async open(state: StateDir, file: NodeFile, tls: TlsFiles, log: Logger): Promise<SwarmNode> {
+    const { host, port } = hostPort(file.listenAddr, '--listen-addr');
+    const clock = new RealClock();
+    let node: SwarmNode | undefined;
+    const transport = await ClusterTransport.start({
+      nodeId: file.nodeId,
+      host,
+      port,
+      key: tls.keyPem,
+      cert: tls.certPem,
+      ca: splitPem(tls.rootsPem),
+      authorize: (envelope, peer) => node?.authorize(envelope, peer),
+      onRefused: (envelope, peer, reason) => {
+        if (node !== undefined) node.refusedMessages++;
+        log(`refused: message from ${peer.commonName} (${peer.organizationalUnit ?? 'no role'}) to ${envelope.to}: ${reason}`);
+      },
+      verifyPeer: (peer) => node?.verifyPeer(peer),
+      onRequest: async (body, peer) => {
+        if (node === undefined) throw new NodeError('STARTING', 'the node is starting');
+        return node.serveRpc(body as NodeRpc, peer);
+      },
+      onError: (error) => log(`transport: ${error.message}`),
+    });
+    const env: Env = { clock, random: realRandom(), transport, storage: new LevelStorage(state.raftDir) };
+    node = new SwarmNode(state, file, tls, transport, env, log);
+    return node;
+  }
+
+  /** `swarm init`: a new cluster whose first manager is this node. */
+  static async init(stateDir: string, options: InitOptions, log: Logger): Promise<{ node: SwarmNode; unlockKey: string | undefined }> {
+    const state = new StateDir(stateDir);
+    if (state.exists()) throw new NodeError('ALREADY_IN_SWARM', `--state-dir ${stateDir}: this node is already part of a swarm (start it with 'swarm start', or 'swarm leave --force' first)`);
+    hostPort(options.listenAddr, '--listen-addr');
+    const clock = new RealClock();
+    const random = realRandom();
+    const idEnv = { random } as Env;
+    const clusterId = newId(idEnv);
+    const nodeId = newId(idEnv);
+    const now = clock.now();
+    const root = await createRootCa({ clusterId, now, randomBytes: secureRandomBytes });
+    const keys = await generateNodeKeyPair();
+    const certPem = await issueNodeCertificate(root, { nodeId, role: 'manager', publicKey: keys.publicKey, now, validityMs: options.certExpiryMs, randomBytes: secureRandomBytes });
+    const advertiseAddr = options.advertiseAddr ?? options.listenAddr;
+    const file: NodeFile = {
+      v: 1, nodeId, clusterId, role: 'manager', listenAddr: options.listenAddr, advertiseAddr,
+      managers: [{ id: nodeId, addr: advertiseAddr }], controlAddr: options.controlAddr ?? '',
+      tickMs: options.tickMs, snapshotIntervalEntries: options.snapshotIntervalEntries, snapshotTailEntries: options.snapshotTailEntries,
+    };
+    const tls: TlsFiles = { keyPem: await exportPrivateKeyPem(keys.privateKey), certPem, rootsPem: root.certPem };
+    state.writeTls(tls);
+    const node = await SwarmNode.open(state, file, tls, log);
+    const unlockKey = await node.startManager({ voters: [nodeId], learners: [] }, { autolock: options.autolock, unlockKey: undefined });
+    state.writeNode(file);
+    // The first entries: the security state, the cluster object and this node.
+    const identity = parseNodeIdentity(certPem);
+    const security: SecurityState = {
+      clusterId,
+      root: { certPem: root.certPem, keyPem: root.keyPem },
+      next: null,
+      tokens: { worker: generateJoinToken(root.certPem, secureRandomBytes), manager: generateJoinToken(root.certPem, secureRandomBytes) },
+      issued: { [nodeId]: { serial: identity.serial, role: 'manager', notAfter: identity.notAfter, rootCertPem: root.certPem } },
+      revoked: {},
+      unlockKey: unlockKey ?? '',
+      nodeCertValidityMs: options.certExpiryMs,
+    };
+    await node.waitForLeader(nodeId, 10_000);
+    await node.writeSecurity({ kind: 'init', state: security });
+    await node.writeEvents([
+      {
+        type: 'cluster.created', v: 1, at: now, id: clusterId,
+        spec: {
+          annotations: { name: 'default', labels: {} },
+          orchestration: { taskHistoryRetentionLimit: 5 },
+          dispatcher: { heartbeatPeriodMs: 5000 },
+          raft: { snapshotIntervalEntries: options.snapshotIntervalEntries, logEntriesForSlowFollowers: options.snapshotTailEntries, electionTicks: 10, heartbeatTicks: 1 },
+          caConfig: { nodeCertExpiryMs: options.certExpiryMs },
+          encryption: { autoLockManagers: options.autolock },
+        },
+      },
+      node.registration(nodeId, 'manager', advertiseAddr, options.name ?? nodeId, os.hostname(), os.platform(), os.arch(), os.cpus().length * 1e9, os.totalmem()),
+    ]);
+    node.scheduleRenewal();
+    return { node, unlockKey };
+  }
+
+  /** `swarm join`: fetch and pin the root CA, obtain a certificate with the token, start. */
+  static async join(stateDir: string, options: JoinOptions, log: Logger): Promise<SwarmNode> {
+    const state = new StateDir(stateDir);
+    if (state.exists()) throw new NodeError('ALREADY_IN_SWARM', `--state-dir ${stateDir}: this node is already part of a swarm`);
+    hostPort(options.listenAddr, '--listen-addr');
+    hostPort(options.remote, 'ADDR');
+    // 1. The root CA, fetched without trusting anything, then checked against the token's digest.
+    let rootReply: { clusterId: string; roots: string[] };
+    try {
+      rootReply = (await tlsRequest(options.remote, { type: 'ca.root' } satisfies NodeRpc, { timeoutMs: RPC_TIMEOUT_MS })).body as typeof rootReply;
+    } catch (error) {
+      throw new NodeError('JOIN_UNREACHABLE', `cannot reach a manager at ${options.remote}: ${(error as Error).message}`);
+    }
+    const pinned = rootReply.roots.filter((root) => {
+      try {
+        verifyRootAgainstToken(root, options.token);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (pinned.length === 0) {
+      // Names the problem precisely: a malformed token, or a root that is not the one it pins.
+      verifyRootAgainstToken(rootReply.roots[0] ?? '', options.token);
+    }
+    // 2. A key and a certificate request; the CA answers over TLS verified against the pinned root.
+    const keys = await generateNodeKeyPair();
+    const csrPem = await createCertificateRequest(keys);
+    const advertiseAddr = options.advertiseAddr ?? options.listenAddr;
+    let reply: JoinReply;
+    try {
+      reply = (await tlsRequest(options.remote, {
+        type: 'node.join', token: options.token.trim(), csrPem, addr: advertiseAddr, hostname: os.hostname(), name: options.name ?? '',
+        os: os.platform(), arch: os.arch(), nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem(),
+      } satisfies NodeRpc, { ca: pinned, timeoutMs: 30_000 })).body as JoinReply;
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      throw new NodeError(e.code ?? 'JOIN_FAILED', `join refused by ${options.remote}: ${e.message ?? String(error)}`);
+    }
+    const file: NodeFile = {
+      v: 1, nodeId: reply.nodeId, clusterId: reply.clusterId, role: reply.role, listenAddr: options.listenAddr, advertiseAddr,
+      managers: reply.managers, controlAddr: options.controlAddr ?? '',
+      tickMs: options.tickMs, snapshotIntervalEntries: options.snapshotIntervalEntries, snapshotTailEntries: options.snapshotTailEntries,
+    };
+    const tls: TlsFiles = { keyPem: await exportPrivateKeyPem(keys.privateKey), certPem: reply.certPem, rootsPem: reply.roots.join('') };
+    state.writeTls(tls);
+    const node = await SwarmNode.open(state, file, tls, log);
+    for (const m of reply.managers) node.transport.setPeerAddress(m.id, m.addr);
+    if (reply.role === 'manager') {
+      if (reply.conf === null) throw new NodeError('JOIN_FAILED', 'the manager join reply carries no Raft configuration');
+      await node.startManager(reply.conf, { autolock: reply.unlockKey !== '', unlockKey: reply.unlockKey === '' ? undefined : reply.unlockKey });
+    }
+    state.writeNode(file);
+    node.scheduleRenewal();
+    return node;
+  }
+
+  /** `swarm start`: a node that was part of a swarm starts again from its state directory. */
+  static async restart(stateDir: string, options: { unlockKey?: string }, log: Logger): Promise<SwarmNode> {
+    const state = new StateDir(stateDir);
+    if (!state.exists()) throw new NodeError('NOT_IN_SWARM', `--state-dir ${stateDir}: this node is not part of a swarm (use swarm init or swarm join)`);
+    const file = state.readNode();
+    const node = await SwarmNode.open(state, file, state.readTls(), log);
+    for (const m of file.managers) node.transport.setPeerAddress(m.id, m.addr);
+    if (file.role === 'manager') {
+      try {
+        await node.startManager(undefined, { autolock: false, unlockKey: options.unlockKey });
+      } catch (error) {
+        if (!(error instanceof KeyStoreLockedError)) throw error;
+        node.locked = true;
+        log('locked: this manager is auto-locked; run swarm unlock');
+      }
+    }
+    node.scheduleRenewal();
+    return node;
+  }
+
+  /** Opens the journal (sealed at rest) and starts the Raft peer and the manager actor. Resolves with a new unlock key (auto-lock at init). */
+  private async startManager(initialConf: ConfState | undefined, keys: { autolock: boolean; unlockKey: string | undefined }): Promise<string | undefined> {
+    const storage = this.env.storage;
+    const keyKv = await storage.openKv('keys');
+    let keyStore: KeyStore;
+    let unlockKey: string | undefined;
+    try {
+      if ((await keyKv.get('keys')) === undefined) {
+        const made = await KeyStore.init(keyKv, { randomBytes: secureRandomBytes, autoLock: keys.autolock, ...(keys.unlockKey === undefined ? {} : { unlockKey: keys.unlockKey }) });
+        keyStore = made.keyStore;
+        unlockKey = made.unlockKey;
+      } else {
+        keyStore = await KeyStore.open(keyKv, { randomBytes: secureRandomBytes, ...(keys.unlockKey === undefined ? {} : { unlockKey: keys.unlockKey }) });
+      }
+    } catch (error) {
+      await keyKv.close();
+      throw error;
+    }
+    const logKv = await storage.openKv('log');
+    const log = await KvLogStorage.open(logKv, { cipher: keyStore.cipher, ...(initialConf === undefined ? {} : { initialConfState: initialConf }) });
+    const snapshot = log.snapshot();
+    const id = this.nodeId;
+    const managerAddress = `${id}/manager`;
+    const parts: ManagerParts = {
+      storage: log, keyStore, peer: `${id}/raft/peer`, managerAddress,
+      view: { store: undefined as never, security: null, conf: snapshot.meta.confState, appliedIndex: snapshot.meta.index },
+    };
+    this.manager = parts;
+    this.system.spawn('manager', managerActor({
+      nodeId: id,
+      peer: parts.peer,
+      log: `${id}/raft/log`,
+      snapshotData: snapshot.data,
+      snapshotIndex: snapshot.meta.index,
+      snapshotConf: snapshot.meta.confState,
+      snapshotIntervalEntries: this.file.snapshotIntervalEntries,
+      snapshotTailEntries: this.file.snapshotTailEntries,
+      onApplied: (view, changes) => this.applied(view, changes),
+    }));
+    this.system.spawn('raft', raftProps({
+      id,
+      storage: log,
+      random: this.env.random.fork('raft'),
+      peerAddress: (peer) => `${peer}/raft/peer`,
+      applier: managerAddress,
+      tickMs: this.file.tickMs,
+      config: { electionTicks: 10, heartbeatTicks: 1 },
+    }));
+    if (initialConf !== undefined && initialConf.voters.length === 1 && initialConf.voters[0] === id && log.lastIndex() === 0) {
+      this.system.send(parts.peer, { type: 'raft.campaign' });
+    }
+    this.locked = false;
+    return unlockKey;
+  }
+
+  /** `swarm unlock`: opens the journal of a locked manager with its unlock key. */
+  async unlock(unlockKey: string): Promise<void> {
+    if (!this.locked) throw new NodeError('NOT_LOCKED', 'this node is not locked', 409);
+    try {
+      await this.startManager(undefined, { autolock: false, unlockKey });
+    } catch (error) {
+      if (error instanceof WrongUnlockKeyError) throw new NodeError('WRONG_UNLOCK_KEY', 'invalid unlock key: it does not unlock this manager', 400);
+      if (error instanceof MalformedUnlockKeyError) throw new NodeError('MALFORMED_UNLOCK_KEY', `invalid unlock key: ${error.message}`, 400);
+      throw error;
+    }
+    this.log('unlocked');
+  }
+
+  // ---- the manager's reactions to committed changes ---------------------------------------------
+
+  private applied(view: ManagerView, changes: AppliedChanges): void {
+    if (this.manager === undefined) return;
+    this.manager.view = view;
+    if (view.security !== null) this.revokedView = view.security;
+    if (changes.nodes || changes.restored) {
+      for (const node of view.store.list('node')) {
+        if (node.id !== this.nodeId && node.status.addr !== '') this.transport.setPeerAddress(node.id, node.status.addr);
+      }
+    }
+    if ((changes.security || changes.restored) && view.security !== null) {
+      this.adoptTrust(trustedRoots(view.security));
+      // Connections of nodes removed since are closed now, not only at their next handshake.
+      const security = view.security;
+      const now = this.env.clock.now();
+      this.transport.refuseConnected((peer) => isRevoked(security, peer.commonName, now));
+    }
+    if ((changes.conf || changes.restored) && view.appliedIndex > 0 && !view.conf.voters.includes(this.nodeId) && !view.conf.learners.includes(this.nodeId)) {
+      this.log(`removed from the Raft group at index ${view.appliedIndex}`);
+    }
+    // Leader duties run one at a time, after this turn.
+    this.leaderWork = this.leaderWork.then(() => this.leaderDuties(changes)).catch((error: unknown) => this.log(`leader duties: ${(error as Error).message}`));
+  }
+
+  /** Work only the leader does after a change: drive a root rotation to its end. */
+  private async leaderDuties(changes: AppliedChanges): Promise<void> {
+    if (!changes.security && !changes.nodes) return;
+    const manager = this.manager;
+    if (manager === undefined) return;
+    const status = await this.raftStatus();
+    if (status.role !== 'leader') return;
+    const security = manager.view.security;
+    if (security === null) return;
+    // A node whose role in the store differs from its certificate's renews: promotion or demotion.
+    for (const n of manager.view.store.list('node')) {
+      const issued = security.issued[n.id];
+      if (issued !== undefined && issued.role !== n.spec.role) this.system.send(`${n.id}/agent`, { type: 'agent.renew', reason: `role is now ${n.spec.role}` } satisfies AgentInput);
+    }
+    if (security.next === null) return;
+    const next = security.next;
+    const nodes = manager.view.store.list('node');
+    const behind = nodes.filter((n) => security.issued[n.id]?.rootCertPem !== next.certPem && !isRevoked(security, n.id, this.env.clock.now()));
+    if (behind.length > 0) {
+      for (const n of behind) this.system.send(`${n.id}/agent`, { type: 'agent.renew', reason: 'root rotation' } satisfies AgentInput);
+      return;
+    }
+    this.log('root rotation: every node holds a certificate of the new root; finishing');
+    await this.writeSecurity({ kind: 'rootRotationFinished', rootCertPem: next.certPem });
+    for (const n of nodes) this.system.send(`${n.id}/agent`, { type: 'agent.trust', roots: [next.certPem] } satisfies AgentInput);
+  }
+
+  private adoptTrust(roots: readonly string[]): void {
+    const rootsPem = roots.join('');
+    if (rootsPem === this.tls.rootsPem) return;
+    this.tls = { ...this.tls, rootsPem };
+    this.state.writeTls(this.tls);
+    this.transport.updateCredentials({ key: this.tls.keyPem, cert: this.tls.certPem, ca: [...roots] });
+    this.credentialsChanged();
+    this.log(`trust: ${roots.length} root(s)`);
+  }
+
+  // ---- inbound authorization --------------------------------------------------------------------
+
+  /** Every inbound actor message: only managers of this cluster may message a node's actors. */
+  private authorize(_envelope: Envelope, peer: PeerIdentity): string | undefined {
+    if (peer.organization !== this.file.clusterId) return `certificate of another cluster (${peer.organization ?? 'none'})`;
+    if (peer.organizationalUnit !== 'swarm-manager') return 'manager-only: the sender holds a worker certificate';
+    return undefined;
+  }
+
+  private verifyPeer(peer: PeerIdentity): string | undefined {
+    if (peer.organization !== this.file.clusterId) return `certificate of another cluster (${peer.organization ?? 'none'})`;
+    const security = this.revokedView;
+    if (security !== null && isRevoked(security, peer.commonName, this.env.clock.now())) return `node ${peer.commonName} was removed from the swarm`;
+    return undefined;
+  }
+
+  // ---- RPCs on the cluster port -----------------------------------------------------------------
+
+  private async serveRpc(body: NodeRpc, peer: PeerIdentity | undefined): Promise<unknown> {
+    try {
+      switch (body?.type) {
+        case 'ping':
+          return { nodeId: this.nodeId };
+        case 'ca.root':
+          return { clusterId: this.file.clusterId, roots: trustedRoots(await this.securityOrFail()) };
+        case 'node.join':
+          return await this.serveJoin(body);
+        case 'ca.renew':
+          if (peer === undefined) throw new NodeError('UNAUTHENTICATED', 'renewal needs the node\'s current certificate', 401);
+          return await this.serveRenew(body.csrPem, peer);
+        case 'raft.join':
+          if (peer === undefined || peer.organizationalUnit !== 'swarm-manager') throw new NodeError('FORBIDDEN', 'only a manager certificate may join the Raft group', 403);
+          return await this.serveRaftJoin(peer.commonName);
+        case 'raft.leave':
+          if (peer === undefined || peer.organizationalUnit !== 'swarm-manager' || peer.commonName !== body.nodeId) throw new NodeError('FORBIDDEN', 'a manager may only remove itself', 403);
+          return await this.removeVoter(body.nodeId, true);
+        default:
+          throw new NodeError('BAD_REQUEST', `unknown request ${JSON.stringify((body as { type?: unknown })?.type)}`);
+      }
+    } catch (error) {
+      throw refusal(error);
+    }
+  }
+
+  private async securityOrFail(): Promise<SecurityState> {
+    if (this.locked) throw new NodeError('LOCKED', 'this manager is locked', 503);
+    const security = this.manager?.view.security;
+    if (security === undefined || security === null) throw new NodeError('NOT_A_MANAGER', 'this node is not a swarm manager', 503);
+    return security;
+  }
+
+  private async serveJoin(req: Extract<NodeRpc, { type: 'node.join' }>): Promise<JoinReply> {
+    const security = await this.securityOrFail();
+    const role = roleForJoinToken(req.token, security.tokens);
+    if (role === undefined) throw new NodeError('JOIN_TOKEN_INVALID', 'the join token is not valid for this swarm (wrong, or rotated)', 401);
+    if (role === 'manager') {
+      const status = await this.raftStatus();
+      if (status.role !== 'leader') return this.forwardToLeader(req, status) as Promise<JoinReply>;
+    }
+    hostPort(req.addr, 'addr');
+    const nodeId = newId(this.env);
+    await this.writeEvents([this.registration(nodeId, role, req.addr, req.name === '' ? nodeId : req.name, req.hostname, req.os, req.arch, req.nanoCpus, req.memoryBytes)]);
+    const certPem = await this.issue(nodeId, role, req.csrPem);
+    let conf: ConfState | null = null;
+    if (role === 'manager') conf = await this.addVoter(nodeId);
+    const latest = await this.securityOrFail();
+    this.log(`joined: ${nodeId} as ${role} from ${req.addr}`);
+    return { nodeId, clusterId: this.file.clusterId, role, certPem, roots: trustedRoots(latest), managers: this.managerAddresses(), conf, unlockKey: role === 'manager' ? latest.unlockKey : '' };
+  }
+
+  private async serveRenew(csrPem: string, peer: PeerIdentity): Promise<RenewReply> {
+    const security = await this.securityOrFail();
+    const nodeId = peer.commonName;
+    if (isRevoked(security, nodeId, this.env.clock.now())) throw new NodeError('NODE_REMOVED', `node ${nodeId} was removed from the swarm`, 403);
+    const node = this.manager?.view.store.get('node', nodeId);
+    if (node === undefined) throw new NodeError('NODE_UNKNOWN', `node ${nodeId} is not part of this swarm`, 403);
+    const certPem = await this.issue(nodeId, node.spec.role, csrPem);
+    return { role: node.spec.role, certPem, roots: trustedRoots(await this.securityOrFail()), managers: this.managerAddresses() };
+  }
+
+  private async serveRaftJoin(nodeId: string): Promise<{ conf: ConfState; managers: readonly ManagerAddress[]; unlockKey: string }> {
+    const node = this.manager?.view.store.get('node', nodeId);
+    if (node === undefined || node.spec.role !== 'manager') throw new NodeError('FORBIDDEN', `node ${nodeId} is not a manager in the store`, 403);
+    const status = await this.raftStatus();
+    if (status.role !== 'leader') return this.forwardToLeader({ type: 'raft.join' }, status) as never;
+    const conf = await this.addVoter(nodeId);
+    return { conf, managers: this.managerAddresses(), unlockKey: (await this.securityOrFail()).unlockKey };
+  }
+
+  /** Issues a certificate for `nodeId` from the issuing root (the next one during a rotation) and records it. */
+  private async issue(nodeId: string, role: NodeRole, csrPem: string): Promise<string> {
+    const security = await this.securityOrFail();
+    const issuing = security.next ?? security.root;
+    const ca = await loadRootCa(issuing.certPem, issuing.keyPem);
+    const leaf = await issueNodeCertificate(ca, { nodeId, role, csrPem, now: this.env.clock.now(), validityMs: security.nodeCertValidityMs, randomBytes: secureRandomBytes });
+    const identity = parseNodeIdentity(leaf);
+    await this.writeSecurity({ kind: 'certificateIssued', nodeId, certificate: { serial: identity.serial, role, notAfter: identity.notAfter, rootCertPem: issuing.certPem } });
+    return security.next === null ? leaf : `${leaf}${security.next.crossSignedPem}`;
+  }
+
+  private async forwardToLeader(body: NodeRpc, status: RaftStatus): Promise<unknown> {
+    if (status.leader === '' || status.leader === this.nodeId) throw new NodeError('NO_LEADER', 'the swarm has no leader now (no quorum?); try again', 503);
+    const address = this.transport.peerAddress(status.leader);
+    if (address === undefined) throw new NodeError('NO_LEADER', `the leader ${status.leader} has no known address`, 503);
+    try {
+      return (await tlsRequest(address, body, { ca: splitPem(this.tls.rootsPem), key: this.tls.keyPem, cert: this.tls.certPem, timeoutMs: 30_000 })).body;
+    } catch (error) {
+      throw refusal(error);
+    }
+  }
+
+  // ---- membership -------------------------------------------------------------------------------
+
+  private async addVoter(nodeId: string): Promise<ConfState> {
+    await this.confChange({ type: 'addVoter', peer: nodeId });
+    return this.manager!.view.conf;
+  }
+
+  /**
+   * Removes a manager from the Raft group; refuses to remove the last one or to leave the rest
+   * without a quorum of reachable managers (SwarmKit's rule for demotion and removal).
+   */
+  async removeVoter(nodeId: string, allowSelf: boolean): Promise<{ conf: ConfState }> {
+    const status = await this.raftStatus();
+    if (status.role !== 'leader') return this.forwardToLeader({ type: 'raft.leave', nodeId }, status) as Promise<{ conf: ConfState }>;
+    if (!status.voters.includes(nodeId)) return { conf: this.manager!.view.conf };
+    if (nodeId === this.nodeId && !allowSelf) throw new NodeError('LEADER', 'cannot remove the leader; transfer leadership first', 409);
+    const remaining = status.voters.filter((v) => v !== nodeId);
+    if (remaining.length === 0) throw new NodeError('LAST_MANAGER', 'cannot demote or remove the last manager of the swarm', 409);
+    const reachable = remaining.filter((v) => v === this.nodeId || status.progress[v]?.state === 'replicate').length;
+    const quorum = Math.floor(remaining.length / 2) + 1;
+    if (reachable < quorum) throw new NodeError('QUORUM', `removing ${nodeId} would leave ${reachable} reachable of ${remaining.length} managers, below the quorum of ${quorum}`, 409);
+    await this.confChange({ type: 'removePeer', peer: nodeId });
+    return { conf: this.manager!.view.conf };
+  }
+
+  private async confChange(change: ConfChange): Promise<void> {
+    const manager = this.requireManager();
+    const opId = newId(this.env, 20);
+    const reply = await this.system.ask<ManagerReply>(manager.managerAddress, (replyTo) => ({ type: 'manager.confChange', opId, change, replyTo }), { timeoutMs: WRITE_TIMEOUT_MS })
+      .catch((error: unknown) => {
+        throw new NodeError('TIMEOUT', `membership change not confirmed in ${WRITE_TIMEOUT_MS} ms: ${(error as Error).message}`, 503);
+      });
+    if (reply.type === 'manager.failed') throw new NodeError(reply.code, reply.message, 503);
+  }
+
+  managerAddresses(): ManagerAddress[] {
+    const view = this.manager?.view;
+    if (view === undefined || view.store === undefined) return [...this.file.managers];
+    return view.store.list('node').filter((n) => view.conf.voters.includes(n.id) && n.status.addr !== '').map((n) => ({ id: n.id, addr: n.status.addr }));
+  }
+
+  registration(nodeId: string, role: NodeRole, addr: string, name: string, hostname: string, platformOs: string, arch: string, nanoCpus: number, memoryBytes: number): JournalEvent {
+    return {
+      type: 'node.registered', v: 1, at: this.env.clock.now(), id: nodeId,
+      spec: { annotations: { name, labels: {} }, role, availability: 'active' },
+      description: { hostname: hostname === '' ? nodeId : hostname, platform: { os: platformOs, architecture: arch }, resources: { nanoCpus: Math.max(0, Math.floor(nanoCpus)), memoryBytes: Math.max(0, Math.floor(memoryBytes)) }, engineLabels: {} },
+      status: { state: 'ready', message: '', addr },
+    };
+  }
+
+  // ---- writes and reads through the manager actor -----------------------------------------------
+
+  requireManager(): ManagerParts {
+    if (this.locked) throw new NodeError('LOCKED', 'Swarm is encrypted and needs to be unlocked before it can be used. Please use "swarm unlock" to unlock it.', 503);
+    if (this.manager === undefined) throw new NodeError('NOT_A_MANAGER', 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.', 503);
+    return this.manager;
+  }
+
+  /** Proposes a command and resolves once it applied here; a store refusal rejects with its code. */
+  async write(command: ClusterCommand): Promise<number> {
+    const manager = this.requireManager();
+    let reply: ManagerReply;
+    try {
+      reply = await this.system.ask<ManagerReply>(manager.managerAddress, (replyTo) => ({ type: 'manager.write', command, replyTo }), { timeoutMs: WRITE_TIMEOUT_MS });
+    } catch {
+      throw new NodeError('TIMEOUT', `the write was not confirmed within ${WRITE_TIMEOUT_MS} ms (no quorum?); it may still apply`, 503);
+    }
+    if (reply.type === 'manager.failed') {
+      const noLeader = reply.code !== 'DUPLICATE';
+      throw new NodeError(reply.code, noLeader ? `the write was not accepted: ${reply.message}` : reply.message, noLeader ? 503 : 409);
+    }
+    if (reply.type !== 'manager.applied') throw new NodeError('INTERNAL', `unexpected reply ${reply.type}`, 500);
+    if (reply.refused !== null) throw new NodeError(reply.refused.code, reply.refused.message, reply.refused.code.includes('NOT_FOUND') ? 404 : 409);
+    return reply.index;
+  }
+
+  writeEvents(events: JournalEvent[]): Promise<number> {
+    return this.write({ op: 'events', opId: newId(this.env, 20), batch: encodeBatch(events) });
+  }
+
+  writeSecurity(change: SecurityChange): Promise<number> {
+    return this.write({ op: 'security', opId: newId(this.env, 20), change });
+  }
+
+  /** A linearizable read barrier (ReadIndex): resolves with the view once it is at least as new as the leader's commit. */
+  async readBarrier(): Promise<ManagerView> {
+    const manager = this.requireManager();
+    const opId = newId(this.env, 20);
+    let reply: ManagerReply;
+    try {
+      reply = await this.system.ask<ManagerReply>(manager.managerAddress, (replyTo) => ({ type: 'manager.barrier', opId, replyTo }), { timeoutMs: 5000 });
+    } catch {
+      throw new NodeError('NO_LEADER', 'no leader confirmed this read within 5000 ms (no quorum?)', 503);
+    }
+    if (reply.type !== 'manager.readable') throw new NodeError('INTERNAL', `unexpected reply ${reply.type}`, 500);
+    return manager.view;
+  }
+
+  async raftStatus(): Promise<RaftStatus> {
+    const manager = this.requireManager();
+    const reply = await this.system.ask<{ status: RaftStatus }>(manager.peer, (replyTo) => ({ type: 'raft.status', replyTo }), { timeoutMs: 2000 });
+    return reply.status;
+  }
+
+  async waitForLeader(expected: string | undefined, timeoutMs: number): Promise<void> {
+    const deadline = this.env.clock.now() + timeoutMs;
+    for (;;) {
+      const status = await this.raftStatus();
+      if (status.leader !== '' && (expected === undefined || status.leader === expected)) return;
+      if (this.env.clock.now() > deadline) throw new NodeError('NO_LEADER', `no leader within ${timeoutMs} ms`, 503);
+      await new Promise<void>((resolve) => this.env.clock.setTimeout(resolve, 50));
+    }
+  }
+
+  // ---- the agent: pushes from managers ----------------------------------------------------------
+
+  private agentReceive(m: AgentInput): void {
+    switch (m.type) {
+      case 'agent.renew':
+        this.log(`renewing: ${m.reason}`);
+        void this.renew();
+        return;
+      case 'agent.trust':
+        if (this.manager === undefined) this.adoptTrust(m.roots);
+        return;
+    }
+  }
+
+  // ---- certificate renewal ----------------------------------------------------------------------
+
+  scheduleRenewal(): void {
+    if (this.stopped) return;
+    const identity = parseNodeIdentity(this.tls.certPem);
+    const at = identity.notBefore + renewalDelayMs(identity.notBefore, identity.notAfter, this.env.random);
+    const delay = Math.max(0, at - this.env.clock.now());
+    this.armRenewal(delay);
+  }
+
+  private armRenewal(delayMs: number): void {
+    if (this.renewTimer !== undefined) this.env.clock.clearTimeout(this.renewTimer as never);
+    // Node's timers hold 32-bit delays: a 90-day certificate's renewal is armed in steps.
+    const step = Math.min(delayMs, 2 ** 31 - 1);
+    this.renewTimer = this.env.clock.setTimeout(() => {
+      this.renewTimer = undefined;
+      if (step < delayMs) this.armRenewal(delayMs - step);
+      else void this.renew();
+    }, step);
+  }
+
+  private renewing: Promise<void> | undefined;
+
+  /** Obtains a new certificate from any manager (this one first), then uses it at once. */
+  renew(): Promise<void> {
+    if (this.renewing !== undefined) return this.renewing;
+    this.renewing = this.doRenew().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private async doRenew(): Promise<void> {
+    if (this.stopped) return;
+    const keys = await generateNodeKeyPair();
+    const csrPem = await createCertificateRequest(keys);
+    const candidates = this.manager !== undefined ? [this.file.advertiseAddr, ...this.managerAddresses().map((m) => m.addr)] : this.file.managers.map((m) => m.addr);
+    let lastError: unknown;
+    for (const address of [...new Set(candidates)]) {
+      try {
+        const reply = (await tlsRequest(address, { type: 'ca.renew', csrPem } satisfies NodeRpc, { ca: splitPem(this.tls.rootsPem), key: this.tls.keyPem, cert: this.tls.certPem, timeoutMs: RPC_TIMEOUT_MS })).body as RenewReply;
+        const keyPem = await exportPrivateKeyPem(keys.privateKey);
+        this.tls = { keyPem, certPem: reply.certPem, rootsPem: reply.roots.join('') };
+        this.state.writeTls(this.tls);
+        this.transport.updateCredentials({ key: keyPem, cert: reply.certPem, ca: [...reply.roots] });
+        this.credentialsChanged();
+        if (reply.managers.length > 0) this.updateFile({ managers: reply.managers });
+        for (const m of reply.managers) if (m.id !== this.nodeId) this.transport.setPeerAddress(m.id, m.addr);
+        if (reply.role === 'manager' && this.manager === undefined) await this.becomeManager(reply.managers);
+        else if (reply.role === 'worker' && this.manager !== undefined) await this.becomeWorker();
+        const identity = parseNodeIdentity(reply.certPem);
+        this.log(`certificate renewed: serial ${identity.serial}, ${identity.role}, valid until ${new Date(identity.notAfter).toISOString()}`);
+        this.renewAttempts = 0;
+        this.scheduleRenewal();
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    this.renewAttempts++;
+    const delay = Math.min(RENEW_RETRY_MAX_MS, RENEW_RETRY_MIN_MS * 2 ** Math.min(this.renewAttempts, 10));
+    this.log(`certificate renewal failed (${(lastError as Error)?.message ?? 'no manager known'}); retrying in ${delay} ms`);
+    this.armRenewal(delay);
+  }
+
+  /** Promotion: with a manager certificate in hand, join the Raft group and start the manager's parts. */
+  private async becomeManager(managers: readonly ManagerAddress[]): Promise<void> {
+    let lastError: unknown;
+    for (const m of managers) {
+      try {
+        const reply = (await tlsRequest(m.addr, { type: 'raft.join' } satisfies NodeRpc, { ca: splitPem(this.tls.rootsPem), key: this.tls.keyPem, cert: this.tls.certPem, timeoutMs: 30_000 })).body as { conf: ConfState; managers: ManagerAddress[]; unlockKey: string };
+        for (const x of reply.managers) if (x.id !== this.nodeId) this.transport.setPeerAddress(x.id, x.addr);
+        SwarmNode.forgetJournal(this.state);
+        await this.startManager(reply.conf, { autolock: reply.unlockKey !== '', unlockKey: reply.unlockKey === '' ? undefined : reply.unlockKey });
+        this.updateFile({ role: 'manager', managers: reply.managers });
+        this.log(`promoted: manager, Raft voters ${reply.conf.voters.join(',')}`);
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw new NodeError('PROMOTION_FAILED', `could not join the Raft group: ${(lastError as Error)?.message ?? 'no manager known'}`, 503);
+  }
+
+  /** Demotion: this node is out of the Raft group; stop the manager's parts and forget the journal. */
+  private async becomeWorker(): Promise<void> {
+    const manager = this.manager;
+    if (manager === undefined) return;
+    const managers = this.managerAddresses().filter((m) => m.id !== this.nodeId);
+    this.manager = undefined;
+    this.system.stop(`${this.nodeId}/raft`);
+    this.system.stop(`${this.nodeId}/manager`);
+    await manager.storage.close().catch(() => undefined);
+    await manager.keyStore.close().catch(() => undefined);
+    SwarmNode.forgetJournal(this.state);
+    this.updateFile({ role: 'worker', managers });
+    this.log('demoted: worker');
+  }
+
+  updateFile(change: Partial<NodeFile>): void {
+    this.file = { ...this.file, ...change };
+    this.state.writeNode(this.file);
+  }
+
+  // ---- leaving and stopping -----------------------------------------------------------------------
+
+  /** `swarm leave`: a worker just goes; a manager must be demoted first unless `force`. */
+  async leave(force: boolean): Promise<void> {
+    if (this.manager !== undefined && !this.locked) {
+      const status = await this.raftStatus().catch(() => undefined);
+      if (!force) {
+        throw new NodeError('MANAGER_LEAVE', 'You are attempting to leave the swarm on a node that is participating as a manager. Demote it first (swarm node demote), or use --force to ignore this message (removing the last manager erases the cluster state).', 409);
+      }
+      if (status !== undefined && status.voters.length > 1) {
+        try {
+          await this.removeVoter(this.nodeId, true);
+        } catch (error) {
+          this.log(`leave --force: could not remove this manager from the Raft group: ${(error as Error).message}`);
+        }
+      }
+    }
+    await this.stop();
+    this.state.clear();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.renewTimer !== undefined) this.env.clock.clearTimeout(this.renewTimer as never);
+    this.system.shutdown();
+    await this.transport.close();
+    if (this.manager !== undefined) {
+      await this.manager.storage.close().catch(() => undefined);
+      await this.manager.keyStore.close().catch(() => undefined);
+    }
+  }
+
+  /** Removes a departed manager's journal (after demotion this node no longer keeps one). */
+  static forgetJournal(state: StateDir): void {
+    rmSync(state.raftDir, { recursive: true, force: true });
+  }
+
+  /** Root rotation (`swarm ca --rotate`): a new root, cross-signed by the current one; tokens follow the new root. */
+  async rotateRoot(): Promise<void> {
+    const security = await this.securityOrFail();
+    const now = this.env.clock.now();
+    const current = await loadRootCa(security.root.certPem, security.root.keyPem);
+    const next = await createRootCa({ clusterId: security.clusterId, now, randomBytes: secureRandomBytes });
+    const crossSignedPem = await crossSignRoot(current, next, { now, randomBytes: secureRandomBytes });
+    await this.writeSecurity({
+      kind: 'rootRotationStarted',
+      next: { certPem: next.certPem, keyPem: next.keyPem, crossSignedPem },
+      tokens: { worker: generateJoinToken(next.certPem, secureRandomBytes), manager: generateJoinToken(next.certPem, secureRandomBytes) },
+    });
+  }
+}
