@@ -106,6 +106,54 @@ function readCertificate(pem: string, what: string): x509.X509Certificate {
   }
 }
 
+/**
+ * The AuthorityKeyIdentifier for a certificate signed by `issuer`: the issuer's own
+ * SubjectKeyIdentifier, copied (computed from its key only if it has none). During a root rotation
+ * the old root, the new root and the cross-signed intermediate all carry the same subject name
+ * (CN=swarm-ca, O=<cluster id>); OpenSSL's chain builder tells them apart by AKI against SKI, and
+ * without a matching key id it would take the first same-named certificate and fail on its
+ * signature instead of trying the next. The AKI holds only the key id, never issuer+serial: the
+ * new root and its cross-signed copy have different serials and must both match.
+ */
+async function authorityKeyIdentifierFor(issuer: x509.X509Certificate, crypto: WebCrypto): Promise<x509.AuthorityKeyIdentifierExtension> {
+  const ski = issuer.getExtension(x509.SubjectKeyIdentifierExtension);
+  if (ski !== null) return new x509.AuthorityKeyIdentifierExtension(ski.keyId, false);
+  return x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey, false, lib(crypto));
+}
+
+export interface CertificateKeyIds {
+  /** Hex SubjectKeyIdentifier, if the certificate has one. */
+  readonly subjectKeyId?: string;
+  /** Hex key id of the AuthorityKeyIdentifier, if the certificate has one. */
+  readonly authorityKeyId?: string;
+}
+
+/** The SKI and AKI key ids of a certificate (for diagnostics and tests). */
+export function certificateKeyIds(pem: string): CertificateKeyIds {
+  const cert = readCertificate(pem, 'certificate');
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
+  return {
+    ...(ski !== null ? { subjectKeyId: ski.keyId } : {}),
+    ...(aki?.keyId !== undefined ? { authorityKeyId: aki.keyId } : {}),
+  };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Splits concatenated PEM (a node's certificate followed by its intermediates, or a trust bundle)
+ * into one PEM per certificate, in order, each ending in a newline. Text between blocks is dropped;
+ * a block that does not parse as a certificate throws CertificateFormatError.
+ */
+export function certificateChainPems(pem: string): string[] {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  return blocks.map((block, i) => {
+    readCertificate(block, `certificate ${i + 1} of the chain`);
+    return `${block}\n`;
+  });
+}
+
 export interface CreateRootCaOptions {
   readonly clusterId: string;
   readonly now: number;
@@ -224,7 +272,7 @@ export async function issueNodeCertificate(ca: RootCa, options: IssueNodeCertifi
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
       new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: options.nodeId }, { type: 'dns', value: ou }], false),
-      await x509.AuthorityKeyIdentifierExtension.create(root, false, lib(crypto)),
+      await authorityKeyIdentifierFor(root, crypto),
     ],
   }, lib(crypto));
   return cert.toString('pem');
@@ -258,22 +306,118 @@ function checkValidAt(cert: x509.X509Certificate, now: number, what: string): vo
   if (now > cert.notAfter.getTime()) throw new CertificateVerificationError('expired', `${what} expired at ${cert.notAfter.toISOString()}`);
 }
 
+function isCa(cert: x509.X509Certificate): boolean {
+  const constraints = cert.getExtension(x509.BasicConstraintsExtension);
+  return constraints !== null && constraints.ca;
+}
+
+async function signedBy(child: x509.X509Certificate, issuer: x509.X509Certificate, crypto: WebCrypto): Promise<boolean> {
+  if (child.issuer !== issuer.subject) return false;
+  return child.verify({ publicKey: issuer.publicKey, signatureOnly: true }, lib(crypto));
+}
+
 /**
- * Checks that `leafPem` was issued by `rootPem` and that both are valid at `now` (ms); returns the
- * leaf's node identity. Throws CertificateVerificationError naming the problem.
+ * Checks that `leafPem` chains to one of the trusted `roots` (a PEM or a list), either directly or
+ * through one of the given `intermediates` (during a root rotation: the cross-signed copy of the
+ * new root, issued by the old one), and that every certificate on that path is valid at `now`
+ * (ms); returns the leaf's node identity. Paths are tried by signature, not by name alone, since
+ * the old root, the new root and the cross-signed intermediate all share one subject name.
+ * Throws CertificateVerificationError naming the problem: 'issuer' if nothing given has the
+ * leaf's issuer name, 'signature' if nothing with that name signed it, else the first validity
+ * problem of a path that did.
  */
-export async function verifyChain(leafPem: string, rootPem: string, now: number, crypto: WebCrypto = webcrypto): Promise<NodeIdentity> {
+export async function verifyChain(
+  leafPem: string,
+  roots: string | readonly string[],
+  now: number,
+  crypto: WebCrypto = webcrypto,
+  intermediates: readonly string[] = [],
+): Promise<NodeIdentity> {
   checkTime('now', now);
   const leaf = readCertificate(leafPem, 'node certificate');
-  const root = readCertificate(rootPem, 'root CA certificate');
-  const constraints = root.getExtension(x509.BasicConstraintsExtension);
-  if (constraints === null || !constraints.ca) throw new CertificateVerificationError('not-a-ca', 'the root certificate is not a CA');
-  if (leaf.issuer !== root.subject) throw new CertificateVerificationError('issuer', `issued by ${leaf.issuer}, not ${root.subject}`);
-  const ok = await leaf.verify({ publicKey: root.publicKey, signatureOnly: true }, lib(crypto));
-  if (!ok) throw new CertificateVerificationError('signature', 'the certificate was not signed by this root');
-  checkValidAt(root, now, 'the root CA');
-  checkValidAt(leaf, now, 'the node certificate');
-  return identityOf(leaf);
+  const rootPems = typeof roots === 'string' ? [roots] : roots;
+  if (rootPems.length === 0) throw new CaArgumentError('verifyChain needs at least one trusted root');
+  const anchors = rootPems.map((pem) => readCertificate(pem, 'root CA certificate'));
+  if (!anchors.every(isCa)) throw new CertificateVerificationError('not-a-ca', 'a trusted root certificate is not a CA');
+  // Each path runs from the leaf's would-be issuer up to a trusted root.
+  const paths: Array<readonly x509.X509Certificate[]> = anchors.map((root) => [root]);
+  for (const pem of intermediates) {
+    const intermediate = readCertificate(pem, 'intermediate CA certificate');
+    if (!isCa(intermediate)) continue;
+    for (const root of anchors) {
+      if (await signedBy(intermediate, root, crypto)) paths.push([intermediate, root]);
+    }
+  }
+  let nameMatched = false;
+  let validityProblem: CertificateVerificationError | undefined;
+  for (const path of paths) {
+    if (leaf.issuer !== path[0]!.subject) continue;
+    nameMatched = true;
+    if (!(await signedBy(leaf, path[0]!, crypto))) continue;
+    try {
+      checkValidAt(path[path.length - 1]!, now, 'the root CA');
+      if (path.length === 2) checkValidAt(path[0]!, now, 'the intermediate CA');
+      checkValidAt(leaf, now, 'the node certificate');
+      return identityOf(leaf);
+    } catch (e) {
+      if (!(e instanceof CertificateVerificationError) || e.problem === 'identity') throw e;
+      validityProblem ??= e;
+    }
+  }
+  if (validityProblem !== undefined) throw validityProblem;
+  if (nameMatched) throw new CertificateVerificationError('signature', 'the certificate was not signed by a trusted root or a given intermediate');
+  throw new CertificateVerificationError('issuer', `issued by ${leaf.issuer}, which no trusted root or given intermediate is`);
+}
+
+export interface CrossSignRootOptions {
+  readonly now: number;
+  readonly randomBytes: RandomBytes;
+  readonly crypto?: WebCrypto;
+}
+
+/**
+ * The cross-signed intermediate of a root rotation (SwarmKit's design): a CA certificate with the
+ * new root's subject, public key and SubjectKeyIdentifier, issued and signed by the old root (its
+ * AuthorityKeyIdentifier is the old root's key id). Node certificates issued by the new key and
+ * presented with this intermediate verify for a node that still trusts only the old root. Valid
+ * from `now` until the earlier of the two roots' ends; path length 0, since it only signs nodes.
+ */
+export async function crossSignRoot(oldRoot: RootCa, newRoot: RootCa, options: CrossSignRootOptions): Promise<string> {
+  const crypto = options.crypto ?? webcrypto;
+  checkTime('now', options.now);
+  const issuer = readCertificate(oldRoot.certPem, 'old root CA certificate');
+  const subject = readCertificate(newRoot.certPem, 'new root CA certificate');
+  if (oldRoot.clusterId !== newRoot.clusterId) {
+    throw new CaArgumentError(`the new root is for cluster ${newRoot.clusterId}, the old one for ${oldRoot.clusterId}`);
+  }
+  if (!isCa(issuer)) throw new CaArgumentError('the old root certificate is not a CA');
+  if (!isCa(subject)) throw new CaArgumentError('the new root certificate is not a CA');
+  const subjectKeyId = subject.getExtension(x509.SubjectKeyIdentifierExtension);
+  if (subjectKeyId === null) throw new CaArgumentError('the new root certificate has no SubjectKeyIdentifier');
+  if (Buffer.from(subject.publicKey.rawData).equals(Buffer.from(issuer.publicKey.rawData))) {
+    throw new CaArgumentError('the new root has the old root\'s key; a rotation needs a new key');
+  }
+  const notAfter = Math.min(issuer.notAfter.getTime(), subject.notAfter.getTime());
+  if (options.now < issuer.notBefore.getTime() || options.now >= notAfter) {
+    throw new CaArgumentError(`cannot cross-sign at ${new Date(options.now).toISOString()}: the old root is valid ${issuer.notBefore.toISOString()}..${issuer.notAfter.toISOString()}, the new root until ${subject.notAfter.toISOString()}`);
+  }
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serialHex(options.randomBytes),
+    subject: subject.subjectName,
+    issuer: issuer.subjectName,
+    notBefore: new Date(options.now),
+    notAfter: new Date(notAfter),
+    signingAlgorithm: SIGNING,
+    publicKey: subject.publicKey,
+    signingKey: oldRoot.signingKey as unknown as LibKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.SubjectKeyIdentifierExtension(subjectKeyId.keyId, false),
+      await authorityKeyIdentifierFor(issuer, crypto),
+    ],
+  }, lib(crypto));
+  return cert.toString('pem');
 }
 
 /**

@@ -3,3 +3,4 @@
 export * from './errors.js';
 export * from './certificates.js';
 export * from './join-token.js';
+export * from './rotation.js';
