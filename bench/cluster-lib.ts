@@ -331,8 +331,8 @@ export function formatFailover(result: FailoverResult): string {
 /** The etcd binary is not installed: the etcd rows are skipped. */
 export class EtcdNotFoundError extends Error {
   readonly code = 'ETCD_NOT_FOUND';
-  constructor(readonly searched: readonly string[]) {
-    super(`etcd not found (looked for $ETCD_BIN, then ${searched.join(', ')}); install etcd 3.4 (Debian: apt-get install etcd-server) or set ETCD_BIN`);
+  constructor(readonly searched: string) {
+    super(`etcd not found (${searched}); install etcd 3.4 (Debian: apt-get install etcd-server) or set ETCD_BIN to its path`);
   }
 }
 
@@ -497,7 +497,10 @@ function getJson(url: string, timeoutMs: number): Promise<unknown> {
  */
 export async function startEtcdCluster(options: EtcdClusterOptions): Promise<EtcdCluster> {
   const binary = options.binary ?? findEtcd();
-  if (binary === undefined) throw new EtcdNotFoundError((process.env['PATH'] ?? '').split(path.delimiter).filter((d) => d !== '').map((d) => path.join(d, 'etcd')));
+  if (binary === undefined) {
+    const explicit = process.env['ETCD_BIN'];
+    throw new EtcdNotFoundError(explicit !== undefined && explicit !== '' ? `ETCD_BIN=${explicit} does not exist` : 'no etcd on $PATH and ETCD_BIN not set');
+  }
   const version = etcdVersion(binary);
   const healthTimeoutMs = options.healthTimeoutMs ?? ETCD_HEALTH_TIMEOUT_MS;
   const dir = fs.mkdtempSync(path.join(options.baseDir, 'swarm-bench-etcd-'));
