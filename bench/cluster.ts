@@ -1,0 +1,250 @@
+// The cluster benchmark: durable writes per second, write latency and leader failover of a
+// three-member cluster of real processes, our managers' Raft group beside etcd 3.4 measured in
+// the same run. A benchmark, not a test: it prints figures and exits 0 whether ours is ahead or
+// behind.
+//
+//   npm run bench:cluster     (= node --expose-gc --import tsx bench/cluster.ts)
+//   flags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints spread|first  --only etcd|ours
+//
+// Targets come from the registry below. etcd: three `etcd` processes on 127.0.0.1 (fsync on,
+// etcd's defaults), driven through its v3 JSON gateway (bench/cluster-lib.ts). Ours: whatever
+// bench/cluster-ours.ts's `startOurCluster` returns; until that file exists the bench runs etcd
+// alone and says so. Per level (1, 100, 1,000 concurrent clients, each a closed loop with one
+// 256-byte write in flight): a warm-up, then one window bounded in time and count; writes/s and
+// p50/p99 over the writes completed in the window, and this process's CPU over the window (the
+// load generator; it includes the target when the target runs in this process) so that a
+// saturated generator shows. Then leader failover, 20 rounds: kill -9 the leader, time until the
+// first write succeeds via the survivors, bring the member back.
+import fs from 'node:fs';
+import os from 'node:os';
+import {
+  EtcdNotFoundError,
+  formatCount,
+  formatFailover,
+  formatMs,
+  measureFailover,
+  runLoad,
+  startEtcd,
+  type FailoverResult,
+  type LoadResult,
+  type OurClusterModule,
+  type StartedCluster,
+} from './cluster-lib.js';
+import { monotonicMs } from '../runtime/env/real/index.js';
+
+// ---- sizes and flags (every loop below is bounded by one of these) ------------------------------
+
+const PAYLOAD_BYTES = 256;
+const WARMUP_MS = 1500;
+const RUN_COUNT_MAX = 200_000;
+const FAILOVER_ROUND_TIMEOUT_MS = 15_000;
+const FAILOVER_BUDGET_MS = 150_000;
+
+function usage(message: string): never {
+  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints spread|first  --only etcd|ours`);
+  process.exit(2);
+}
+
+function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; rounds: number; endpoints: 'spread' | 'first'; only: string | undefined } {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i += 2) {
+    const name = argv[i] as string;
+    const value = argv[i + 1];
+    if (!['--levels', '--run-ms', '--rounds', '--endpoints', '--only'].includes(name)) usage(`unknown flag ${name}`);
+    if (value === undefined) usage(`${name} needs a value`);
+    flags.set(name, value);
+  }
+  const levels = (flags.get('--levels') ?? '1,100,1000').split(',').map(Number);
+  if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 10_000)) usage('--levels: integers from 1 to 10000, comma-separated');
+  const runMs = Number(flags.get('--run-ms') ?? 5000);
+  if (!(runMs >= 100 && runMs <= 600_000)) usage('--run-ms: 100 to 600000');
+  const rounds = Number(flags.get('--rounds') ?? 20);
+  if (!Number.isInteger(rounds) || rounds < 0 || rounds > 1000) usage('--rounds: an integer from 0 to 1000');
+  const endpoints = flags.get('--endpoints') ?? 'spread';
+  if (endpoints !== 'spread' && endpoints !== 'first') usage('--endpoints: spread or first');
+  const only = flags.get('--only');
+  if (only !== undefined && only !== 'etcd' && only !== 'ours') usage('--only: etcd or ours');
+  return { levels, runMs, rounds, endpoints, only };
+}
+
+const FLAGS = parseFlags(process.argv.slice(2));
+const CLIENTS_MAX = Math.max(...FLAGS.levels);
+
+// ---- the registry of targets --------------------------------------------------------------------
+
+interface Unavailable {
+  readonly unavailable: string;
+}
+
+interface TargetSource {
+  /** 'etcd' is the baseline; 'ours' the one measured against it. */
+  readonly name: 'etcd' | 'ours';
+  start(baseDir: string): Promise<StartedCluster | Unavailable>;
+}
+
+const OURS_FILE = new URL('./cluster-ours.ts', import.meta.url);
+
+const REGISTRY: readonly TargetSource[] = [
+  {
+    name: 'etcd',
+    async start(baseDir) {
+      try {
+        return await startEtcd({ members: 3, baseDir, endpoints: FLAGS.endpoints, clientsMax: CLIENTS_MAX });
+      } catch (e) {
+        if (e instanceof EtcdNotFoundError) return { unavailable: e.message };
+        throw e;
+      }
+    },
+  },
+  {
+    name: 'ours',
+    async start(baseDir) {
+      // Guarded: bench/cluster-ours.ts is written elsewhere. Once it exists it is picked up here
+      // without a change (a URL import, so that tsc does not need the file to exist).
+      if (!fs.existsSync(OURS_FILE)) return { unavailable: 'bench/cluster-ours.ts does not exist yet' };
+      const mod = (await import(OURS_FILE.href)) as Partial<OurClusterModule>;
+      if (typeof mod.startOurCluster !== 'function') return { unavailable: 'bench/cluster-ours.ts does not export startOurCluster' };
+      return mod.startOurCluster({ baseDir, clientsMax: CLIENTS_MAX });
+    },
+  },
+];
+
+// ---- running one target -------------------------------------------------------------------------
+
+interface TargetFigures {
+  readonly loads: Map<number, LoadResult>;
+  failover: FailoverResult | undefined;
+  /** Why there are no figures (not available, or failed), or why some are missing. */
+  note: string;
+}
+
+function printLoad(name: string, r: LoadResult): void {
+  console.log(
+    `  ${`${name}, ${formatCount(r.clients)} client${r.clients === 1 ? '' : 's'}`.padEnd(22)} ${formatCount(r.writesPerSecond).padStart(7)} writes/s  p50 ${formatMs(r.latency.p50)}  p99 ${formatMs(r.latency.p99)}  ` +
+      `max ${formatMs(r.latency.max)}  (${formatCount(r.writes)} writes in ${(r.elapsedMs / 1000).toFixed(1)} s)  generator CPU ${r.generatorCpuPercent.toFixed(0)}%` +
+      (r.serverCpuPercent === undefined ? '' : `  server CPU ${r.serverCpuPercent.toFixed(0)}% (all members)`) +
+      (r.errors > 0 ? `  ${r.errors} errors (last: ${r.lastError ?? '?'})` : ''),
+  );
+}
+
+async function runTarget(source: TargetSource, baseDir: string): Promise<TargetFigures> {
+  const figures: TargetFigures = { loads: new Map(), failover: undefined, note: '' };
+  const t0 = monotonicMs();
+  const started = await source.start(baseDir);
+  if ('unavailable' in started) {
+    figures.note = 'not available';
+    console.log(`${source.name}: not available: ${started.unavailable}\n`);
+    return figures;
+  }
+  console.log(`${source.name}: started in ${(monotonicMs() - t0).toFixed(0)} ms${started.description === undefined ? '' : `; ${started.description}`}`);
+  try {
+    for (const clients of FLAGS.levels) {
+      globalThis.gc?.();
+      const r = await runLoad(started.target, { clients, warmupMs: WARMUP_MS, runMs: FLAGS.runMs, countMax: RUN_COUNT_MAX, payloadBytes: PAYLOAD_BYTES });
+      printLoad(source.name, r);
+      figures.loads.set(clients, r);
+    }
+    if (FLAGS.rounds > 0) {
+      if (started.failover === undefined) {
+        figures.note = 'no failover hooks';
+        console.log(`  ${source.name}: failover not measured (no failover hooks)`);
+      } else {
+        figures.failover = await measureFailover({
+          ...started.failover,
+          rounds: FLAGS.rounds,
+          roundTimeoutMs: FAILOVER_ROUND_TIMEOUT_MS,
+          budgetMs: FAILOVER_BUDGET_MS,
+          label: `${source.name} failover`,
+        });
+      }
+    }
+  } finally {
+    await started.stop();
+  }
+  console.log();
+  return figures;
+}
+
+// ---- the table ----------------------------------------------------------------------------------
+
+interface Row {
+  readonly figure: string;
+  readonly ours: string;
+  readonly etcd: string;
+  readonly ratio: string;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const header: Row = { figure: 'figure', ours: 'ours', etcd: 'etcd (baseline)', ratio: 'ours/etcd' };
+  const keys = ['figure', 'ours', 'etcd', 'ratio'] as const;
+  const widths = keys.map((k) => Math.max(header[k].length, ...rows.map((r) => r[k].length)));
+  const line = (r: Row): string => keys.map((k, i) => r[k].padEnd(widths[i] as number)).join(' | ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const r of rows) console.log(line(r));
+}
+
+function buildRows(etcd: TargetFigures | undefined, ours: TargetFigures | undefined): Row[] {
+  const rows: Row[] = [];
+  const missing = (f: TargetFigures | undefined): string => (f === undefined ? 'not run' : f.note === '' ? '-' : f.note);
+  const add = (figure: string, pick: (f: TargetFigures) => number | undefined, format: (n: number) => string): void => {
+    const o = ours === undefined ? undefined : pick(ours);
+    const e = etcd === undefined ? undefined : pick(etcd);
+    rows.push({
+      figure,
+      ours: o === undefined || Number.isNaN(o) ? missing(ours) : format(o),
+      etcd: e === undefined || Number.isNaN(e) ? missing(etcd) : format(e),
+      ratio: o === undefined || e === undefined || Number.isNaN(o) || Number.isNaN(e) || e === 0 ? '-' : `${(o / e).toFixed(2)}x`,
+    });
+  };
+  const pct = (n: number): string => `${n.toFixed(0)}%`;
+  for (const c of FLAGS.levels) {
+    const level = `${formatCount(c)} client${c === 1 ? '' : 's'}`;
+    add(`${level}: writes/s`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
+    add(`${level}: p50 latency`, (f) => f.loads.get(c)?.latency.p50, formatMs);
+    add(`${level}: p99 latency`, (f) => f.loads.get(c)?.latency.p99, formatMs);
+    add(`${level}: generator CPU`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
+    add(`${level}: server CPU (all members)`, (f) => f.loads.get(c)?.serverCpuPercent, pct);
+  }
+  if (FLAGS.rounds > 0) {
+    add('failover: kill -> first write, min', (f) => f.failover?.stats.min, formatMs);
+    add('failover: median', (f) => f.failover?.stats.p50, formatMs);
+    add('failover: p90', (f) => f.failover?.stats.p90, formatMs);
+    add('failover: max', (f) => f.failover?.stats.max, formatMs);
+  }
+  return rows;
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = monotonicMs();
+  console.log(
+    `cluster bench: node ${process.version}, ${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? '?'}, load average ${os.loadavg()[0]?.toFixed(2)} ` +
+      `(the clusters and this load generator share these cpus and the disk: a busy machine lowers every figure)`,
+  );
+  console.log(
+    `load: closed loop, ${PAYLOAD_BYTES}-byte values, levels ${FLAGS.levels.map(formatCount).join(', ')} concurrent clients; per level ${WARMUP_MS} ms warm-up, ` +
+      `then one window of ${FLAGS.runMs} ms or ${formatCount(RUN_COUNT_MAX)} writes. Generator CPU = this process over the window, % of one core. ` +
+      `Failover: ${FLAGS.rounds} rounds (at most ${FAILOVER_BUDGET_MS / 1000} s in all), kill -9 the leader, probe writes every 10 ms via the survivors.\n`,
+  );
+  const figures = new Map<string, TargetFigures>();
+  for (const source of REGISTRY) {
+    if (FLAGS.only !== undefined && FLAGS.only !== source.name) continue;
+    try {
+      figures.set(source.name, await runTarget(source, os.tmpdir()));
+    } catch (e) {
+      console.log(`${source.name}: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      figures.set(source.name, { loads: new Map(), failover: undefined, note: 'failed' });
+      process.exitCode = 1;
+    }
+  }
+  const etcd = figures.get('etcd');
+  const ours = figures.get('ours');
+  printTable(buildRows(etcd, ours));
+  if (etcd?.failover !== undefined) console.log(`\netcd failover (baseline): ${formatFailover(etcd.failover)}`);
+  if (ours?.failover !== undefined) console.log(`ours failover: ${formatFailover(ours.failover)}`);
+  console.log(`\nratios are ours/etcd: above 1 is better for writes/s, worse for latency, CPU and failover; load average ${os.loadavg()[0]?.toFixed(2)}; bench took ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
+}
+
+await main();
