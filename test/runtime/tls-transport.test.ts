@@ -13,6 +13,7 @@ import {
   type TlsTransportError,
   type TlsTransportOptions,
 } from '../../runtime/env/real/index.js';
+import { parseNodeIdentity } from '../../actors/index.js';
 import { createRootCa, issueNodeCert, type NodeCredentials, type TestCa } from './tls-certs.js';
 
 const CLUSTER = 'cluster-test';
@@ -88,7 +89,7 @@ async function freePort(): Promise<number> {
 /** Opens a raw TLS connection with valid credentials, writes `bytes`, resolves when the server closes it. */
 function rawTlsWrite(port: number, creds: NodeCredentials, bytes: Buffer): Promise<void> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ...creds, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    const socket = tls.connect({ host: '127.0.0.1', port, ...creds, minVersion: 'TLSv1.3', ALPNProtocols: ['swarm-stream'], checkServerIdentity: () => undefined });
     socket.on('secureConnect', () => socket.write(bytes));
     socket.on('data', () => undefined);
     socket.on('error', () => undefined);
@@ -111,8 +112,10 @@ describe('TlsTransport', () => {
     await pa.until(() => pa.messages.length === n);
     expect(pb.bodies()).toEqual(Array.from({ length: n }, (_, i) => ({ seq: i, from: 'a', blob: new Uint8Array([i % 256]) })));
     expect(pa.bodies()).toEqual(Array.from({ length: n }, (_, i) => ({ seq: i, from: 'b' })));
-    expect(pb.messages[0]!.peer).toEqual({ commonName: 'node-manager-1', organizationalUnit: 'swarm-manager', organization: CLUSTER });
-    expect(pa.messages[0]!.peer).toEqual({ commonName: 'node-worker-1', organizationalUnit: 'swarm-worker', organization: CLUSTER });
+    const managerCert = parseNodeIdentity(manager.cert);
+    const workerCert = parseNodeIdentity(worker.cert);
+    expect(pb.messages[0]!.peer).toEqual({ commonName: 'node-manager-1', organizationalUnit: 'swarm-manager', organization: CLUSTER, serialNumber: managerCert.serial.toUpperCase(), validTo: managerCert.notAfter });
+    expect(pa.messages[0]!.peer).toEqual({ commonName: 'node-worker-1', organizationalUnit: 'swarm-worker', organization: CLUSTER, serialNumber: workerCert.serial.toUpperCase(), validTo: workerCert.notAfter });
     expect(pa.errors).toEqual([]);
     expect(pb.errors).toEqual([]);
   });
