@@ -250,6 +250,32 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * OpenSSL's wording of the verification failures a node meets (X509_verify_cert_error_string),
+ * by the code Node gives a server socket's `authorizationError`; clients get the same words.
+ */
+const VERIFY_ERRORS: Readonly<Record<string, string>> = {
+  CERT_HAS_EXPIRED: 'certificate has expired',
+  CERT_NOT_YET_VALID: 'certificate is not yet valid',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+  UNABLE_TO_GET_ISSUER_CERT: 'unable to get issuer certificate',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+  CERT_SIGNATURE_FAILURE: 'certificate signature failure',
+  INVALID_CA: 'invalid CA certificate',
+  PATH_LENGTH_EXCEEDED: 'path length constraint exceeded',
+  INVALID_PURPOSE: 'unsupported certificate purpose',
+  CERT_REVOKED: 'certificate revoked',
+};
+
+/** The client certificate's verification failure as an Error with OpenSSL's words and Node's code. */
+function verifyError(code: string | Error | undefined): Error {
+  if (code instanceof Error) return code;
+  const key = code ?? 'UNSPECIFIED';
+  return Object.assign(new Error(`client certificate refused: ${VERIFY_ERRORS[key] ?? 'certificate not verified'} (${key})`), { code: key });
+}
+
 function identityOf(cert: tls.PeerCertificate): PeerIdentity {
   const subject = cert.subject;
   return {
@@ -604,8 +630,7 @@ export class TlsTransport {
     let identity: PeerIdentity | undefined;
     if (socket.getPeerX509Certificate() !== undefined) {
       if (!socket.authorized) {
-        const cause = socket.authorizationError ?? new Error('client certificate not verified');
-        return this.refuse(socket, new PeerConnectionError(remote, 'inbound', cause));
+        return this.refuse(socket, new PeerConnectionError(remote, 'inbound', verifyError(socket.authorizationError)));
       }
       identity = identityOf(socket.getPeerCertificate());
       const reason = this.options.verifyPeer?.(identity);
