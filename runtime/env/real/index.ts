@@ -96,3 +96,10 @@ export {
   type BackoffOptions,
   type SendOptions,
 } from './tls-transport.js';
+
+export {
+  ClusterTransport,
+  type ClusterTransportOptions,
+  type ClusterTransportStats,
+  type ClusterTransportError,
+} from './cluster-transport.js';
