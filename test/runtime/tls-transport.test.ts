@@ -7,13 +7,21 @@ import {
   MalformedFrameError,
   OutboundFrameTooLargeError,
   PeerConnectionError,
+  PeerRefusedError,
+  RpcError,
+  RpcOutstandingFullError,
+  RpcTimeoutError,
   SendQueueFullError,
+  TlsRpcClient,
   TlsTransport,
+  tlsRequest,
   type PeerIdentity,
   type TlsTransportError,
   type TlsTransportOptions,
 } from '../../runtime/env/real/index.js';
-import { createRootCa, issueNodeCert, type NodeCredentials, type TestCa } from './tls-certs.js';
+import { parseNodeIdentity } from '../../actors/index.js';
+import { encodeMessage } from '../../runtime/index.js';
+import { createIntermediateCa, createRootCa, issueNodeCert, type NodeCredentials, type TestCa } from './tls-certs.js';
 
 const CLUSTER = 'cluster-test';
 
@@ -88,7 +96,7 @@ async function freePort(): Promise<number> {
 /** Opens a raw TLS connection with valid credentials, writes `bytes`, resolves when the server closes it. */
 function rawTlsWrite(port: number, creds: NodeCredentials, bytes: Buffer): Promise<void> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ...creds, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+    const socket = tls.connect({ host: '127.0.0.1', port, ...creds, minVersion: 'TLSv1.3', ALPNProtocols: ['swarm-stream'], checkServerIdentity: () => undefined });
     socket.on('secureConnect', () => socket.write(bytes));
     socket.on('data', () => undefined);
     socket.on('error', () => undefined);
@@ -111,8 +119,10 @@ describe('TlsTransport', () => {
     await pa.until(() => pa.messages.length === n);
     expect(pb.bodies()).toEqual(Array.from({ length: n }, (_, i) => ({ seq: i, from: 'a', blob: new Uint8Array([i % 256]) })));
     expect(pa.bodies()).toEqual(Array.from({ length: n }, (_, i) => ({ seq: i, from: 'b' })));
-    expect(pb.messages[0]!.peer).toEqual({ commonName: 'node-manager-1', organizationalUnit: 'swarm-manager', organization: CLUSTER });
-    expect(pa.messages[0]!.peer).toEqual({ commonName: 'node-worker-1', organizationalUnit: 'swarm-worker', organization: CLUSTER });
+    const managerCert = parseNodeIdentity(manager.cert);
+    const workerCert = parseNodeIdentity(worker.cert);
+    expect(pb.messages[0]!.peer).toEqual({ commonName: 'node-manager-1', organizationalUnit: 'swarm-manager', organization: CLUSTER, serialNumber: managerCert.serial.toUpperCase(), validTo: managerCert.notAfter });
+    expect(pa.messages[0]!.peer).toEqual({ commonName: 'node-worker-1', organizationalUnit: 'swarm-worker', organization: CLUSTER, serialNumber: workerCert.serial.toUpperCase(), validTo: workerCert.notAfter });
     expect(pa.errors).toEqual([]);
     expect(pb.errors).toEqual([]);
   });
@@ -247,5 +257,317 @@ describe('TlsTransport', () => {
     await start(worker, pb, { port });
     await pb.until(() => pb.messages.length === 3);
     expect(pb.bodies()).toEqual([{ stream: 1 }, { stream: 2 }, { stream: 3 }]);
+  });
+});
+
+/** The rejection of `promise` (fails the test if it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Opens a raw TLS connection (any ALPN, any or no credentials), writes `bytes` once secure, resolves on close. */
+function rawTls(port: number, options: { creds?: Partial<NodeCredentials>; alpn?: string[]; bytes?: Buffer }): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ...options.creds,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+      ...(options.alpn === undefined ? {} : { ALPNProtocols: options.alpn }),
+      checkServerIdentity: () => undefined,
+    });
+    socket.on('secureConnect', () => {
+      if (options.bytes !== undefined) socket.write(options.bytes);
+    });
+    socket.on('data', () => undefined);
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+  });
+}
+
+function samePem(a: string, b: string): boolean {
+  return a.trim() === b.trim();
+}
+
+/** The first PEM certificate of a (possibly chained) PEM string. */
+function leafOf(pem: string): string {
+  return pem.slice(0, pem.indexOf('-----END CERTIFICATE-----') + '-----END CERTIFICATE-----'.length);
+}
+
+const echo: TlsTransportOptions['onRequest'] = async (body, peer) => ({ echo: body, peer: peer?.commonName ?? null });
+
+describe('TlsTransport rpc (ALPN swarm-rpc)', () => {
+  test('a client with a certificate is answered on the same port as streams, and its identity is given to onRequest', async () => {
+    const pb = new Probe();
+    const b = await start(worker, pb, { onRequest: echo });
+    const result = await tlsRequest(b.address, { hello: 1 }, { ...manager, timeoutMs: 5000 });
+    expect(result.body).toEqual({ echo: { hello: 1 }, peer: 'node-manager-1' });
+    expect(samePem(result.serverCertificatePem, worker.cert)).toBe(true);
+    expect(samePem(result.serverChainPem[0]!, worker.cert)).toBe(true);
+    // The same port still takes streams.
+    const a = await start(manager, new Probe());
+    a.send(b.address, { stream: true });
+    await pb.until(() => pb.messages.length === 1);
+    expect(b.stats.requests).toBe(1);
+    expect(pb.errors).toEqual([]);
+  });
+
+  test('a client without a certificate (a joining node) is answered with peer undefined and may skip verifying the server', async () => {
+    const pb = new Probe();
+    const b = await start(worker, pb, { onRequest: echo });
+    const unverified = await tlsRequest(b.address, 'root please', { timeoutMs: 5000 });
+    expect(unverified.body).toEqual({ echo: 'root please', peer: null });
+    expect(samePem(unverified.serverCertificatePem, worker.cert)).toBe(true);
+    // With `ca` the server's chain must verify against it.
+    const verified = await tlsRequest(b.address, 'again', { ca: ca.certPem, timeoutMs: 5000 });
+    expect(verified.body).toEqual({ echo: 'again', peer: null });
+    const wrongRoot = await rejection(tlsRequest(b.address, 'x', { ca: otherCa.certPem, timeoutMs: 5000 }));
+    expect(wrongRoot).toBeInstanceOf(PeerConnectionError);
+    expect(wrongRoot.message).toMatch(/self-signed|unable to verify|unable to get/);
+    expect(pb.errors).toEqual([]);
+  });
+
+  test('a rejected onRequest becomes an error reply with its code (or INTERNAL); without onRequest RPC_UNSUPPORTED', async () => {
+    const b = await start(worker, new Probe(), {
+      onRequest: async (body) => {
+        if (body === 'typed') throw Object.assign(new Error('not the leader'), { code: 'NOT_LEADER' });
+        throw new Error('boom');
+      },
+    });
+    const typed = await rejection(tlsRequest(b.address, 'typed', { timeoutMs: 5000 }));
+    expect(typed).toBeInstanceOf(RpcError);
+    expect((typed as RpcError).code).toBe('NOT_LEADER');
+    expect(typed.message).toBe('not the leader');
+    const untyped = await rejection(tlsRequest(b.address, 'plain', { timeoutMs: 5000 }));
+    expect((untyped as RpcError).code).toBe('INTERNAL');
+    expect(untyped.message).toBe('boom');
+
+    const c = await start(manager, new Probe());
+    const unsupported = await rejection(tlsRequest(c.address, 'anything', { ...worker, timeoutMs: 5000 }));
+    expect(unsupported).toBeInstanceOf(RpcError);
+    expect((unsupported as RpcError).code).toBe('RPC_UNSUPPORTED');
+  });
+
+  test('a request with no reply times out with a typed error', async () => {
+    const b = await start(worker, new Probe(), { onRequest: () => new Promise(() => undefined) });
+    const error = await rejection(tlsRequest(b.address, 'never answered', { timeoutMs: 100 }));
+    expect(error).toBeInstanceOf(RpcTimeoutError);
+    expect((error as RpcTimeoutError).code).toBe('RPC_TIMEOUT');
+  });
+
+  test('TlsRpcClient multiplexes concurrent requests on one connection, bounds them, and reconnects after a failure', async () => {
+    const held: Array<{ body: number; resolve: (value: unknown) => void }> = [];
+    const remotes = new Set<string>();
+    const heldProbe = new Probe();
+    const pb = new Probe();
+    const b = await start(worker, pb, {
+      onRequest: (body, _peer, remote) => {
+        remotes.add(remote);
+        return new Promise((resolve) => {
+          held.push({ body: body as number, resolve });
+          heldProbe.callbacks.onPeerState!('held', true); // wakes waiters on `held`
+        });
+      },
+    });
+    const client = new TlsRpcClient(b.address, { ...manager, timeoutMs: 5000, outstandingMax: 3 });
+    const replies = [1, 2, 3].map((n) => client.request(n));
+    expect(client.outstanding).toBe(3);
+    const over = await rejection(client.request(4));
+    expect(over).toBeInstanceOf(RpcOutstandingFullError);
+    await heldProbe.until(() => held.length === 3);
+    // Answer in reverse order: each reply still reaches its own request.
+    for (const h of [...held].reverse()) h.resolve(h.body * 10);
+    expect((await Promise.all(replies)).map((r) => r.body)).toEqual([10, 20, 30]);
+    expect(remotes.size).toBe(1);
+
+    // The server goes away: outstanding requests fail; the next request after its return reconnects.
+    const port = b.port;
+    const pending = client.request(5);
+    await heldProbe.until(() => held.length === 4);
+    await b.close();
+    expect(await rejection(pending)).toBeInstanceOf(PeerConnectionError);
+    const b2 = await start(worker, new Probe(), { port, onRequest: echo });
+    expect((await client.request(6)).body).toEqual({ echo: 6, peer: 'node-manager-1' });
+    client.close();
+    expect(b2.stats.requests).toBe(1);
+  });
+
+  test('garbage inside an rpc connection is reported and closed; the port keeps serving', async () => {
+    const pb = new Probe();
+    const b = await start(worker, pb, { onRequest: echo, maxFrameBytes: 1024 });
+    const notARequest = Buffer.from(encodeMessage('hello'));
+    const frame = Buffer.alloc(4 + notARequest.byteLength);
+    frame.writeUInt32BE(notARequest.byteLength, 0);
+    frame.set(notARequest, 4);
+    await rawTls(b.port, { alpn: ['swarm-rpc'], bytes: frame });
+    await pb.until(() => pb.errors.some((e) => e instanceof MalformedFrameError));
+    await rawTls(b.port, { alpn: ['swarm-rpc'], bytes: Buffer.from('GARBAGE!') });
+    await pb.until(() => pb.errors.some((e) => e instanceof FrameTooLargeError));
+    // No ALPN at all, or one this port does not speak.
+    await rawTls(b.port, { creds: manager, bytes: Buffer.from('x') });
+    await rawTls(b.port, { creds: manager, alpn: ['http/1.1'], bytes: Buffer.from('x') });
+    await pb.until(() => pb.errors.filter((e) => e instanceof PeerConnectionError).length >= 2);
+    const messages = pb.errors.filter((e) => e instanceof PeerConnectionError).map((e) => e.message);
+    expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/no ALPN protocol agreed/), expect.stringMatching(/no application protocol/)]));
+    expect((await tlsRequest(b.address, 'still here', { timeoutMs: 5000 })).body).toEqual({ echo: 'still here', peer: null });
+  });
+});
+
+describe('TlsTransport peer admission', () => {
+  test('a stream without a client certificate is refused and nothing it sent is delivered', async () => {
+    const pb = new Probe();
+    const b = await start(worker, pb);
+    const payload = Buffer.from(encodeMessage({ sneaky: true }));
+    const frame = Buffer.alloc(4 + payload.byteLength);
+    frame.writeUInt32BE(payload.byteLength, 0);
+    frame.set(payload, 4);
+    await rawTls(b.port, { alpn: ['swarm-stream'], bytes: frame });
+    await pb.until(() => pb.errors.some((e) => e instanceof PeerConnectionError));
+    expect(pb.errors.find((e) => e instanceof PeerConnectionError)!.message).toMatch(/requires a client certificate/);
+    expect(pb.messages).toEqual([]);
+  });
+
+  test('an expired client certificate is refused with an error that says so', async () => {
+    const pb = new Probe();
+    const b = await start(worker, pb, { onRequest: echo });
+    const expired = await issueNodeCert(ca, 'node-expired', 'swarm-worker', CLUSTER, { now: Date.UTC(2001, 0, 1), validityMs: 3600_000 });
+    const error = await rejection(tlsRequest(b.address, 'hi', { ...expired, timeoutMs: 5000 }));
+    expect(error).toBeInstanceOf(PeerConnectionError);
+    await pb.until(() => pb.errors.some((e) => e instanceof PeerConnectionError && /certificate has expired/.test(e.message)));
+    // And as a stream: nothing delivered.
+    const pe = new Probe();
+    const e = await start(expired, pe);
+    e.send(b.address, { from: 'expired' });
+    await pb.until(() => pb.errors.filter((x) => /expired/.test(x.message)).length >= 2);
+    expect(pb.messages).toEqual([]);
+  });
+
+  test('a server with an expired certificate fails a verifying client with the cause', async () => {
+    const expired = await issueNodeCert(ca, 'node-expired', 'swarm-manager', CLUSTER, { now: Date.UTC(2001, 0, 1), validityMs: 3600_000 });
+    const b = await start(expired, new Probe(), { onRequest: echo });
+    const error = await rejection(tlsRequest(b.address, 'hi', { ca: ca.certPem, timeoutMs: 5000 }));
+    expect(error).toBeInstanceOf(PeerConnectionError);
+    expect(error.message).toMatch(/certificate has expired/);
+  });
+
+  test('verifyPeer refuses a listed node (streams and rpc); refuseConnected closes its open connections', async () => {
+    const removed = new Set<string>();
+    const pb = new Probe();
+    const b = await start(manager, pb, {
+      onRequest: echo,
+      verifyPeer: (peer) => (removed.has(peer.serialNumber) ? 'node was removed from the cluster' : undefined),
+    });
+    const pa = new Probe();
+    const a = await start(worker, pa);
+    a.send(b.address, { n: 1 });
+    await pb.until(() => pb.messages.length === 1);
+    await pa.until(() => pa.peerStates.some((s) => s.connected));
+
+    // The node is removed: its still-valid certificate is refused from now on.
+    const serial = pb.messages[0]!.peer.serialNumber;
+    removed.add(serial);
+    expect(b.refuseConnected((peer) => peer.serialNumber === serial)).toBe(1);
+    expect(b.refuseConnected((peer) => peer.serialNumber === serial)).toBe(0);
+    await pa.until(() => pa.peerStates.some((s) => !s.connected));
+    a.send(b.address, { n: 2 });
+    await pb.until(() => pb.errors.some((e) => e instanceof PeerRefusedError));
+    const refused = pb.errors.find((e) => e instanceof PeerRefusedError) as PeerRefusedError;
+    expect(refused.code).toBe('PEER_REFUSED');
+    expect(refused.identity.commonName).toBe('node-worker-1');
+    expect(refused.reason).toBe('node was removed from the cluster');
+
+    const rpc = await rejection(tlsRequest(b.address, 'let me in', { ...worker, timeoutMs: 5000 }));
+    expect(rpc).toBeInstanceOf(PeerConnectionError);
+    await pb.until(() => pb.errors.filter((e) => e instanceof PeerRefusedError).length >= 2);
+    expect(pb.bodies()).toEqual([{ n: 1 }]);
+    // Other nodes are still served.
+    expect((await tlsRequest(b.address, 'ok', { ...manager, timeoutMs: 5000 })).body).toEqual({ echo: 'ok', peer: 'node-manager-1' });
+  });
+});
+
+describe('TlsTransport credentials', () => {
+  test('updateCredentials: new connections use the renewed certificate; an open stream keeps delivering', async () => {
+    const pb = new Probe();
+    const b = await start(worker, pb, { onRequest: echo });
+    const pa = new Probe();
+    const a = await start(manager, pa);
+    a.send(b.address, { n: 1 });
+    await pb.until(() => pb.messages.length === 1);
+    const oldSerial = pb.messages[0]!.peer.serialNumber;
+
+    const renewedManager = await issueNodeCert(ca, 'node-manager-1', 'swarm-manager', CLUSTER);
+    const renewedWorker = await issueNodeCert(ca, 'node-worker-1', 'swarm-worker', CLUSTER);
+    a.updateCredentials(renewedManager);
+    b.updateCredentials(renewedWorker);
+
+    // The open stream is not dropped and still carries the old identity.
+    a.send(b.address, { n: 2 });
+    await pb.until(() => pb.messages.length === 2);
+    expect(pb.messages[1]!.peer.serialNumber).toBe(oldSerial);
+    expect(pa.peerStates).toEqual([{ peer: b.address, connected: true }]);
+
+    // A new outbound stream from a presents the renewed certificate.
+    const pc = new Probe();
+    const c = await start(worker, pc);
+    a.send(c.address, { n: 3 });
+    await pc.until(() => pc.messages.length === 1);
+    expect(pc.messages[0]!.peer.serialNumber).toBe(parseNodeIdentity(renewedManager.cert).serial.toUpperCase());
+    // A new inbound handshake with b sees b's renewed certificate.
+    const result = await tlsRequest(b.address, 'who are you', { ca: ca.certPem, timeoutMs: 5000 });
+    expect(samePem(result.serverCertificatePem, renewedWorker.cert)).toBe(true);
+    expect(pb.errors).toEqual([]);
+  });
+
+  test('root rotation: trusting both roots, a node accepts peers of the new root while old-root streams stay up', async () => {
+    const newRoot = await createRootCa();
+    const pb = new Probe();
+    const b = await start(worker, pb);
+    const pa = new Probe();
+    const a = await start(manager, pa);
+    a.send(b.address, { n: 1 });
+    await pb.until(() => pb.messages.length === 1);
+
+    const crossSigned = await issueNodeCert(newRoot, 'node-worker-1', 'swarm-worker', CLUSTER);
+    b.updateCredentials({ key: crossSigned.key, cert: crossSigned.cert, ca: [ca.certPem, newRoot.certPem] });
+    const newcomer = await issueNodeCert(newRoot, 'node-manager-2', 'swarm-manager', CLUSTER);
+    const pn = new Probe();
+    const n = await start({ ...newcomer, ca: newRoot.certPem }, pn);
+    n.send(b.address, { from: 'new root' });
+    a.send(b.address, { n: 2 });
+    await pb.until(() => pb.messages.length === 3);
+    expect(pb.bodies()).toEqual(expect.arrayContaining([{ n: 1 }, { n: 2 }, { from: 'new root' }]));
+    expect(pb.errors).toEqual([]);
+  });
+
+  test('a certificate chain (leaf + intermediate) is accepted at both ends, as server and as client', async () => {
+    const intermediate = await createIntermediateCa(ca);
+    const chainedManager = await issueNodeCert(intermediate, 'node-manager-3', 'swarm-manager', CLUSTER, { rootPem: ca.certPem });
+    const chainedWorker = await issueNodeCert(intermediate, 'node-worker-3', 'swarm-worker', CLUSTER, { rootPem: ca.certPem });
+    const pa = new Probe();
+    const pb = new Probe();
+    const a = await start(chainedManager, pa);
+    const b = await start(chainedWorker, pb, { onRequest: echo });
+    const plain = await start(worker, new Probe()); // a leaf issued by the root itself
+    a.send(b.address, { to: 'b' });
+    b.send(a.address, { to: 'a' });
+    plain.send(a.address, { from: 'root-issued' });
+    await pb.until(() => pb.messages.length === 1);
+    await pa.until(() => pa.messages.length === 2);
+    expect(pb.messages[0]!.peer.commonName).toBe('node-manager-3');
+    expect(pa.bodies()).toEqual(expect.arrayContaining([{ to: 'a' }, { from: 'root-issued' }]));
+
+    const result = await tlsRequest(b.address, 'chain?', { ...chainedManager, timeoutMs: 5000 });
+    expect(result.body).toEqual({ echo: 'chain?', peer: 'node-manager-3' });
+    expect(samePem(result.serverCertificatePem, leafOf(chainedWorker.cert))).toBe(true);
+    expect(samePem(result.serverChainPem[1]!, intermediate.certPem)).toBe(true);
+    expect(samePem(result.serverChainPem[2]!, ca.certPem)).toBe(true);
+    expect(pa.errors).toEqual([]);
+    expect(pb.errors).toEqual([]);
   });
 });
