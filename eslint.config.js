@@ -72,7 +72,7 @@ export default tseslint.config(
   },
   {
     // Benchmarks measure wall-clock time; tests may wait on real processes. Neither is replayed.
-    files: ['bench/**/*.ts'],
+    files: ['bench/**/*.ts', 'test/cluster/**/*.ts'],
     rules: {
       'no-restricted-globals': 'off',
       'no-restricted-properties': 'off',

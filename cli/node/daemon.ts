@@ -186,7 +186,7 @@ export class SwarmNode {
   private static async open(state: StateDir, file: NodeFile, tls: TlsFiles, log: Logger): Promise<SwarmNode> {
     const { host, port } = hostPort(file.listenAddr, '--listen-addr');
     const clock = new RealClock();
-    let node: SwarmNode | undefined;
+    const holder: { node: SwarmNode | undefined } = { node: undefined };
     const transport = await ClusterTransport.start({
       nodeId: file.nodeId,
       host,
@@ -194,21 +194,21 @@ export class SwarmNode {
       key: tls.keyPem,
       cert: tls.certPem,
       ca: splitPem(tls.rootsPem),
-      authorize: (envelope, peer) => node?.authorize(envelope, peer),
+      authorize: (envelope, peer) => holder.node?.authorize(envelope, peer),
       onRefused: (envelope, peer, reason) => {
-        if (node !== undefined) node.refusedMessages++;
+        if (holder.node !== undefined) holder.node.refusedMessages++;
         log(`refused: message from ${peer.commonName} (${peer.organizationalUnit ?? 'no role'}) to ${envelope.to}: ${reason}`);
       },
-      verifyPeer: (peer) => node?.verifyPeer(peer),
+      verifyPeer: (peer) => holder.node?.verifyPeer(peer),
       onRequest: async (body, peer) => {
-        if (node === undefined) throw new NodeError('STARTING', 'the node is starting');
-        return node.serveRpc(body as NodeRpc, peer);
+        if (holder.node === undefined) throw new NodeError('STARTING', 'the node is starting');
+        return holder.node.serveRpc(body as NodeRpc, peer);
       },
       onError: (error) => log(`transport: ${error.message}`),
     });
     const env: Env = { clock, random: realRandom(), transport, storage: new LevelStorage(state.raftDir) };
-    node = new SwarmNode(state, file, tls, transport, env, log);
-    return node;
+    holder.node = new SwarmNode(state, file, tls, transport, env, log);
+    return holder.node;
   }
 
   /** `swarm init`: a new cluster whose first manager is this node. */

@@ -7,7 +7,7 @@ import { appendFileSync, mkdirSync, openSync, readFileSync, writeFileSync, exist
 import path from 'node:path';
 import { RealClock } from '../../runtime/env/real/index.js';
 import { ControlApi } from './control.js';
-import { NodeError, SwarmNode } from './daemon.js';
+import { NodeError, type SwarmNode } from './daemon.js';
 import { StateDir, LOG_FILE, PID_FILE } from './state-dir.js';
 import { controlRequest } from './client.js';
 
