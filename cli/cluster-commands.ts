@@ -83,7 +83,7 @@ async function inspectSwarm(stateDir: string): Promise<{ JoinTokens: { Worker: s
 export function registerClusterCommands(swarm: Command, out: Out): void {
   runOptions(swarm.command('init').description('create a swarm whose first manager is this node, and run it'))
     .option('--autolock', 'lock managers at rest: a restarted manager needs the unlock key (swarm unlock)')
-    .option('--cert-expiry <duration>', 'node certificate life (renewed at 50-80% of it)', duration('--cert-expiry', 60_000), DEFAULT_NODE_CERT_VALIDITY_MS)
+    .option('--cert-expiry <duration>', 'node certificate life (renewed at 50-80% of it)', duration('--cert-expiry', 10_000), DEFAULT_NODE_CERT_VALIDITY_MS)
     .action(async (opts: RunFlags & { autolock?: boolean; certExpiry: number }) => {
       if (opts.detach === true) {
         process.exitCode = await runDetached(opts.stateDir, process.argv.slice(1), out);
@@ -191,7 +191,7 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
 
   stateDirOption(swarm.command('ca').description('show the root CA, or rotate it (--rotate)'))
     .option('--rotate', 'a new root CA, cross-signed by the current one; every node is given a new certificate, then the old root is dropped')
-    .option('--cert-expiry <duration>', 'node certificate life from now on', duration('--cert-expiry', 60_000))
+    .option('--cert-expiry <duration>', 'node certificate life from now on', duration('--cert-expiry', 10_000))
     .option('-d, --detach', 'do not wait for the rotation to finish')
     .action(async (opts: { stateDir: string; rotate?: boolean; certExpiry?: number; detach?: boolean }) => {
       if (opts.rotate === true || opts.certExpiry !== undefined) {

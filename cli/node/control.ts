@@ -227,7 +227,7 @@ export class ControlApi {
         if (caConfig !== undefined) {
           const expiry = caConfig['NodeCertExpiry'];
           if (expiry !== undefined) {
-            if (typeof expiry !== 'number' || !Number.isFinite(expiry) || expiry < 60e9) throw new NodeError('BAD_REQUEST', 'CAConfig.NodeCertExpiry: nanoseconds, at least one minute');
+            if (typeof expiry !== 'number' || !Number.isFinite(expiry) || expiry < 10e9) throw new NodeError('BAD_REQUEST', 'CAConfig.NodeCertExpiry: nanoseconds, at least 10 s');
             await node.writeSecurity({ kind: 'certValidityChanged', nodeCertValidityMs: Math.floor(expiry / 1e6) });
           }
           if (caConfig['ForceRotate'] !== undefined) await node.rotateRoot();

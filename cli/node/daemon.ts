@@ -119,6 +119,15 @@ function newId(env: Env, length = 25): string {
   return id;
 }
 
+/** A PEM block ending in a newline: concatenated blocks must be separated by one. */
+function pemLine(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
+function joinPem(pems: readonly string[]): string {
+  return pems.map(pemLine).join('');
+}
+
 function refusal(error: unknown): NodeError {
   if (error instanceof NodeError) return error;
   const e = error as { code?: unknown; message?: unknown };
@@ -231,7 +240,7 @@ export class SwarmNode {
       managers: [{ id: nodeId, addr: advertiseAddr }], controlAddr: options.controlAddr ?? '',
       tickMs: options.tickMs, snapshotIntervalEntries: options.snapshotIntervalEntries, snapshotTailEntries: options.snapshotTailEntries,
     };
-    const tls: TlsFiles = { keyPem: await exportPrivateKeyPem(keys.privateKey), certPem, rootsPem: root.certPem };
+    const tls: TlsFiles = { keyPem: await exportPrivateKeyPem(keys.privateKey), certPem: pemLine(certPem), rootsPem: pemLine(root.certPem) };
     state.writeTls(tls);
     const node = await SwarmNode.open(state, file, tls, log);
     const unlockKey = await node.startManager({ voters: [nodeId], learners: [] }, { autolock: options.autolock, unlockKey: undefined });
@@ -312,7 +321,7 @@ export class SwarmNode {
       managers: reply.managers, controlAddr: options.controlAddr ?? '',
       tickMs: options.tickMs, snapshotIntervalEntries: options.snapshotIntervalEntries, snapshotTailEntries: options.snapshotTailEntries,
     };
-    const tls: TlsFiles = { keyPem: await exportPrivateKeyPem(keys.privateKey), certPem: reply.certPem, rootsPem: reply.roots.join('') };
+    const tls: TlsFiles = { keyPem: await exportPrivateKeyPem(keys.privateKey), certPem: reply.certPem, rootsPem: joinPem(reply.roots) };
     state.writeTls(tls);
     const node = await SwarmNode.open(state, file, tls, log);
     for (const m of reply.managers) node.transport.setPeerAddress(m.id, m.addr);
@@ -466,7 +475,7 @@ export class SwarmNode {
   }
 
   private adoptTrust(roots: readonly string[]): void {
-    const rootsPem = roots.join('');
+    const rootsPem = joinPem(roots);
     if (rootsPem === this.tls.rootsPem) return;
     this.tls = { ...this.tls, rootsPem };
     this.state.writeTls(this.tls);
@@ -572,7 +581,7 @@ export class SwarmNode {
     const leaf = await issueNodeCertificate(ca, { nodeId, role, csrPem, now: this.env.clock.now(), validityMs: security.nodeCertValidityMs, randomBytes: secureRandomBytes });
     const identity = parseNodeIdentity(leaf);
     await this.writeSecurity({ kind: 'certificateIssued', nodeId, certificate: { serial: identity.serial, role, notAfter: identity.notAfter, rootCertPem: issuing.certPem } });
-    return security.next === null ? leaf : `${leaf}${security.next.crossSignedPem}`;
+    return security.next === null ? pemLine(leaf) : `${pemLine(leaf)}${pemLine(security.next.crossSignedPem)}`;
   }
 
   private async forwardToLeader(body: NodeRpc, status: RaftStatus): Promise<unknown> {
@@ -750,13 +759,16 @@ export class SwarmNode {
     if (this.stopped) return;
     const keys = await generateNodeKeyPair();
     const csrPem = await createCertificateRequest(keys);
-    const candidates = this.manager !== undefined ? [this.file.advertiseAddr, ...this.managerAddresses().map((m) => m.addr)] : this.file.managers.map((m) => m.addr);
+    // Other managers first: this manager may have just been removed from the Raft group (demotion),
+    // and its own proposals would then go nowhere.
+    const known = this.manager !== undefined ? this.managerAddresses() : this.file.managers;
+    const candidates = [...known.filter((m) => m.id !== this.nodeId).map((m) => m.addr), ...(this.manager !== undefined ? [this.file.advertiseAddr] : [])];
     let lastError: unknown;
     for (const address of [...new Set(candidates)]) {
       try {
         const reply = (await tlsRequest(address, { type: 'ca.renew', csrPem } satisfies NodeRpc, { ca: splitPem(this.tls.rootsPem), key: this.tls.keyPem, cert: this.tls.certPem, timeoutMs: RPC_TIMEOUT_MS })).body as RenewReply;
         const keyPem = await exportPrivateKeyPem(keys.privateKey);
-        this.tls = { keyPem, certPem: reply.certPem, rootsPem: reply.roots.join('') };
+        this.tls = { keyPem, certPem: reply.certPem, rootsPem: joinPem(reply.roots) };
         this.state.writeTls(this.tls);
         this.transport.updateCredentials({ key: keyPem, cert: reply.certPem, ca: [...reply.roots] });
         this.credentialsChanged();
