@@ -672,8 +672,11 @@ export class TlsTransport {
       } catch (error) {
         payload = encodeMessage({ id: frame.id, ok: false, error: { code: RPC_INTERNAL, message: `reply not encodable: ${messageOf(error)}` } });
       }
-      socket.write(frameOf(payload));
+      // A client that sends but does not read would grow the write buffer without bound: stop
+      // reading its requests until it has taken the replies.
+      if (!socket.write(frameOf(payload))) socket.pause();
     };
+    socket.on('drain', () => socket.resume());
     const reader = new FrameReader(this.maxFrameBytes, remote, (frame) => {
       if (!isRecord(frame) || !isFrameId(frame.id) || !('body' in frame)) {
         return reader.fail(new MalformedFrameError(remote, new Error('not an rpc request { id, body }')));
@@ -813,11 +816,12 @@ export class TlsRpcClient {
     if (payload.byteLength > this.maxFrameBytes) return Promise.reject(new OutboundFrameTooLargeError(this.address, payload.byteLength, this.maxFrameBytes));
     const timeoutMs = options?.timeoutMs ?? this.options.timeoutMs;
     return new Promise<TlsRequestResult>((resolve, reject) => {
+      // tls.connect throws synchronously on unusable key material: nothing is left pending then.
+      const connection = this.connection ?? this.connect();
       const timer = setTimeout(() => {
         if (this.pending.delete(id)) reject(new RpcTimeoutError(this.address, timeoutMs));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      const connection = this.connection ?? this.connect();
       const frame = frameOf(payload);
       if (connection.ready) connection.socket.write(frame);
       else connection.outbox.push(frame);
