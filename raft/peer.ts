@@ -8,7 +8,7 @@ import { enqueueActions, setup, type EventObject } from 'xstate';
 import type { ConfState, HardState, LogStorage, LogWrite, PeerId, Snapshot } from '../journal/index.js';
 import { InvariantViolation, RuntimeError, fromMachine, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
-import { BadMessageError } from './errors.js';
+import { BadMessageError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from './types.js';
 
 /** Messages the peer actor accepts. */
@@ -114,6 +114,11 @@ function stepOne(context: PeerContext, message: Message): void {
   try {
     context.core.step(message);
   } catch (error) {
+    // A proposal this peer forwarded can come back to it from the network (forwarded on by a
+    // peer whose idea of the leader was stale) while it knows no leader: the core refuses it as
+    // it would a local proposal. Over the network that is a dropped proposal (its proposer learns
+    // by timeout, as of any lost message), never a failure of the peer.
+    if (error instanceof NotLeaderError || error instanceof ProposalDroppedError) return;
     if (!(error instanceof BadMessageError)) throw error;
     context.badMessages++;
   }
