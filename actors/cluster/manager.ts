@@ -59,7 +59,7 @@ export interface ManagerOptions {
   readonly snapshotConf: ConfState;
   readonly snapshotIntervalEntries: number;
   readonly snapshotTailEntries: number;
-  /** Called after every apply turn that changed something, with the new view. */
+  /** Called after every apply turn, with the new view and what changed. */
   readonly onApplied?: (view: ManagerView, changes: AppliedChanges) => void;
 }
 
@@ -248,7 +248,8 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
               readyReads.push(...m.readStates);
               serveReads();
               maybeSnapshot();
-              if (changed.nodes || changed.security || changed.conf || changed.restored) options.onApplied?.(view(), changed);
+              // Every turn: the shell's view (applied index included) stays current; the flags say what needs a reaction.
+              options.onApplied?.(view(), changed);
               return;
             }
             case 'manager.snapshotStep': {

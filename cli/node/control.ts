@@ -237,13 +237,16 @@ export class ControlApi {
       case 'GET /nodes': {
         const view = await node.readBarrier();
         const status = await node.raftStatus().catch(() => undefined);
-        return ok(view.store.list('node').map((n) => nodeJson(n, this.managerStatus(n, view.conf.voters, status))));
+        const nodes = view.store.list('node');
+        const probed = await this.probeManagers(nodes, view.conf.voters, status);
+        return ok(nodes.map((n) => nodeJson(n, this.managerStatus(n, view.conf.voters, status, probed))));
       }
       case 'GET /nodes/:id': {
         const view = await node.readBarrier();
         const found = this.findNode(view.store.list('node'), seg[1]!);
         const status = await node.raftStatus().catch(() => undefined);
-        return ok(nodeJson(found, this.managerStatus(found, view.conf.voters, status)));
+        const probed = await this.probeManagers([found], view.conf.voters, status);
+        return ok(nodeJson(found, this.managerStatus(found, view.conf.voters, status, probed)));
       }
       case 'POST /nodes/:id/update':
         return ok(await this.updateNode(seg[1]!, r));
@@ -338,14 +341,24 @@ export class ControlApi {
     };
   }
 
-  private managerStatus(n: Node, voters: readonly string[], status: Awaited<ReturnType<SwarmNode['raftStatus']>> | undefined): Record<string, unknown> | undefined {
+  /** On a follower: which other managers answer on their cluster port now (the leader knows from Raft). */
+  private async probeManagers(nodes: readonly Node[], voters: readonly string[], status: Awaited<ReturnType<SwarmNode['raftStatus']>> | undefined): Promise<Map<string, boolean> | undefined> {
+    if (status === undefined || status.role === 'leader') return undefined;
+    const others = nodes.filter((n) => voters.includes(n.id) && n.id !== status.id && n.id !== status.leader);
+    const answers = await Promise.all(others.map((n) => this.reachable(n.status.addr)));
+    return new Map(others.map((n, i) => [n.id, answers[i]!]));
+  }
+
+  private managerStatus(n: Node, voters: readonly string[], status: Awaited<ReturnType<SwarmNode['raftStatus']>> | undefined, probed?: Map<string, boolean>): Record<string, unknown> | undefined {
     if (!voters.includes(n.id)) return undefined;
     const leader = status?.leader === n.id;
     let reachability = 'unknown';
     if (status !== undefined) {
       if (n.id === status.id) reachability = 'reachable';
       else if (status.role === 'leader') reachability = status.progress[n.id]?.state === 'replicate' ? 'reachable' : 'unreachable';
-      else reachability = leader ? 'reachable' : 'unknown';
+      // A follower sees the others through its own streams (Raft traffic flows from the leader,
+      // and a follower answers on its stream to it), as SwarmKit reports each member from the local view.
+      else reachability = leader || probed?.get(n.id) === true ? 'reachable' : 'unreachable';
     }
     return { Leader: leader, Reachability: reachability, Addr: n.status.addr };
   }

@@ -149,6 +149,7 @@ export class SwarmNode {
   /** Nodes whose certificates this node refuses (from the security state; workers keep none). */
   private revokedView: SecurityState | null = null;
   refusedMessages = 0;
+
   private leaderWork: Promise<void> = Promise.resolve();
 
   private constructor(readonly state: StateDir, file: NodeFile, tls: TlsFiles, readonly transport: ClusterTransport, env: Env, readonly log: Logger) {
@@ -443,6 +444,7 @@ export class SwarmNode {
     if ((changes.conf || changes.restored) && view.appliedIndex > 0 && !view.conf.voters.includes(this.nodeId) && !view.conf.learners.includes(this.nodeId)) {
       this.log(`removed from the Raft group at index ${view.appliedIndex}`);
     }
+    if (!changes.security && !changes.nodes) return;
     // Leader duties run one at a time, after this turn.
     this.leaderWork = this.leaderWork.then(() => this.leaderDuties(changes)).catch((error: unknown) => this.log(`leader duties: ${(error as Error).message}`));
   }

@@ -397,13 +397,17 @@ describe('root rotation', () => {
   beforeAll(async () => {
     const m1 = await cluster.start('m1', ['init']);
     const tokens = (await cluster.request<SwarmJson>('m1', 'GET', '/swarm')).JoinTokens;
-    await cluster.start('m2', ['join', '--token', tokens.Manager, m1.addr]);
-    await cluster.start('m3', ['join', '--token', tokens.Manager, m1.addr]);
-    await cluster.start('w1', ['join', '--token', tokens.Worker, m1.addr]);
-    await waitFor('three reachable managers', 30_000, async () => {
-      const list = await cluster.request<NodeJson[]>('m1', 'GET', '/nodes');
-      return list.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 3 && list.length === 4 ? list : undefined;
+    /** Until the leader sees `count` managers reachable (a manager join right after another may find no leader). */
+    const settled = (count: number): Promise<NodeJson[]> => waitFor(`${count} reachable managers`, 30_000, async () => {
+      const list = await cluster.request<NodeJson[]>(await cluster.leader(MANAGERS.filter((m) => cluster.nodes.has(m))), 'GET', '/nodes');
+      return list.filter((n) => n.ManagerStatus?.Leader === true || n.ManagerStatus?.Reachability === 'reachable').length === count ? list : undefined;
     });
+    await cluster.start('m2', ['join', '--token', tokens.Manager, m1.addr]);
+    await settled(2);
+    await cluster.start('m3', ['join', '--token', tokens.Manager, m1.addr]);
+    await settled(3);
+    await cluster.start('w1', ['join', '--token', tokens.Worker, m1.addr]);
+    expect(await settled(3)).toHaveLength(4);
   }, TEST_TIMEOUT_MS);
 
   afterAll(async () => {

@@ -620,6 +620,23 @@ export class TlsTransport {
     socket.destroy();
   }
 
+  /**
+   * An rpc client whose certificate was refused: TLS 1.3 lets it finish its handshake before the
+   * server decides, so closing alone would tell it nothing. Its first request is answered with the
+   * reason (e.g. "certificate has expired"), then the connection is closed; nothing is served.
+   */
+  private refuseRpc(socket: tls.TLSSocket, remote: string, error: TlsTransportError, code: string, message: string): void {
+    this.report(error);
+    const timer = setTimeout(() => socket.destroy(), 5000);
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => undefined);
+    const reader = new FrameReader(this.maxFrameBytes, remote, (frame) => {
+      const id = isRecord(frame) && isFrameId(frame.id) ? frame.id : 0;
+      socket.end(frameOf(encodeMessage({ id, ok: false, error: { code, message } })));
+    }, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => reader.push(chunk));
+  }
+
   private acceptInbound(socket: tls.TLSSocket): void {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const protocol = socket.alpnProtocol;
@@ -630,12 +647,15 @@ export class TlsTransport {
     let identity: PeerIdentity | undefined;
     if (socket.getPeerX509Certificate() !== undefined) {
       if (!socket.authorized) {
-        return this.refuse(socket, new PeerConnectionError(remote, 'inbound', verifyError(socket.authorizationError)));
+        const error = verifyError(socket.authorizationError);
+        if (protocol === ALPN_RPC) return this.refuseRpc(socket, remote, new PeerConnectionError(remote, 'inbound', error), (error as { code?: string }).code ?? 'CERT_REFUSED', error.message);
+        return this.refuse(socket, new PeerConnectionError(remote, 'inbound', error));
       }
       identity = identityOf(socket.getPeerCertificate());
       const reason = this.options.verifyPeer?.(identity);
       if (reason !== undefined) {
         this.stats.refused++;
+        if (protocol === ALPN_RPC) return this.refuseRpc(socket, remote, new PeerRefusedError(remote, identity, reason), 'PEER_REFUSED', `refused: ${reason}`);
         return this.refuse(socket, new PeerRefusedError(remote, identity, reason));
       }
       this.identified.set(socket, identity);
