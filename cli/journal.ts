@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { KeyStore, KeyStoreLockedError, KvLogStorage, LogCorruptError, MalformedUnlockKeyError, WrongUnlockKeyError, decodeBatch, type Entry, type JournalEvent, type LogCipher } from '../journal/index.js';
 import { decodeConfChange } from '../raft/index.js';
+import { decodeCommand, type ClusterCommand, type SecurityChange } from '../actors/index.js';
 import type { KvKey, KvOp, KvStore } from '../runtime/index.js';
 import { LevelStorage, secureRandomBytes } from '../runtime/env/real/index.js';
 
@@ -81,6 +82,21 @@ async function openReadOnly(stateDir: string, unlockKey?: string): Promise<{ sto
   }
 }
 
+/** A security change without its secrets (keys, tokens and the unlock key are never printed). */
+function describeSecurityChange(change: SecurityChange): string {
+  switch (change.kind) {
+    case 'init': return `init (cluster ${change.state.clusterId})`;
+    case 'tokensRotated': return `join tokens rotated (${[change.worker === null ? '' : 'worker', change.manager === null ? '' : 'manager'].filter((r) => r !== '').join(', ')})`;
+    case 'certificateIssued': return `certificate issued to ${change.nodeId} (${change.certificate.role}, serial ${change.certificate.serial})`;
+    case 'nodeRevoked': return `node ${change.nodeId} removed; its certificates refused until ${new Date(change.until).toISOString()}`;
+    case 'rootRotationStarted': return 'root CA rotation started';
+    case 'rootRotationFinished': return 'root CA rotation finished';
+    case 'unlockKeyChanged': return 'unlock key changed';
+    case 'certValidityChanged': return `node certificate life now ${change.nodeCertValidityMs} ms`;
+    default: return 'unknown change';
+  }
+}
+
 function describeEntry(entry: Entry): string {
   const head = `${String(entry.index).padStart(8)}  term ${entry.term}  ${entry.type}`;
   if (entry.type === 'confChange') {
@@ -92,8 +108,18 @@ function describeEntry(entry: Entry): string {
   }
   if (entry.data.byteLength === 0) return `${head}  (empty: a new leader's first entry)`;
   let events: readonly JournalEvent[];
+  let batch = entry.data;
+  let command: ClusterCommand | undefined;
   try {
-    events = decodeBatch(entry.data).events;
+    const decoded = decodeCommand(entry.data);
+    if (decoded !== null && typeof decoded === 'object' && (decoded.op === 'events' || decoded.op === 'security')) command = decoded;
+  } catch {
+    // not a manager's command: a bare event batch (the simulator's, older journals)
+  }
+  if (command?.op === 'security') return `${head}  security: ${describeSecurityChange(command.change)} (command ${command.opId})`;
+  if (command?.op === 'events') batch = command.batch;
+  try {
+    events = decodeBatch(batch).events;
   } catch (error) {
     return `${head}  ${entry.data.byteLength} bytes (not an event batch: ${(error as Error).message})`;
   }

@@ -306,7 +306,7 @@ export class ControlApi {
         return ok(undefined, 204);
       }
       case 'GET /debug/raft':
-        return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, appliedIndex: node.requireManager().view.appliedIndex } as unknown as Record<string, unknown>);
+        return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: node.requireManager().view.appliedIndex } as unknown as Record<string, unknown>);
       default:
         throw new NodeError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path}`, 404);
     }

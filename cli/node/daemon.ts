@@ -9,7 +9,7 @@
 // security state (root CA, join tokens, issued and revoked certificates). This file is the shell
 // around those actors: sockets, files, certificates, timers (through the real Env).
 import os from 'node:os';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import {
   createCertificateRequest, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
   isRevoked, issueNodeCertificate, loadRootCa, managerActor, parseNodeIdentity, renewalDelayMs, roleForJoinToken, trustedRoots,
@@ -29,6 +29,8 @@ export const DEFAULT_CLUSTER_PORT = 2377;
 const RPC_TIMEOUT_MS = 10_000;
 export const WRITE_TIMEOUT_MS = 10_000;
 const RENEW_RETRY_MIN_MS = 500;
+/** Rounds over the known managers to join the Raft group (bounded: about 15 s in all). */
+const RAFT_JOIN_ROUNDS = 10;
 const RENEW_RETRY_MAX_MS = 30_000;
 
 /** A refusal a remote caller receives as `{ code, message }`. */
@@ -149,6 +151,8 @@ export class SwarmNode {
   /** Nodes whose certificates this node refuses (from the security state; workers keep none). */
   private revokedView: SecurityState | null = null;
   refusedMessages = 0;
+  /** Raft snapshots installed from the leader since start (a manager far behind catches up so). */
+  snapshotInstalls = 0;
 
   private leaderWork: Promise<void> = Promise.resolve();
 
@@ -326,11 +330,8 @@ export class SwarmNode {
     state.writeTls(tls);
     const node = await SwarmNode.open(state, file, tls, log);
     for (const m of reply.managers) node.transport.setPeerAddress(m.id, m.addr);
-    if (reply.role === 'manager') {
-      if (reply.conf === null) throw new NodeError('JOIN_FAILED', 'the manager join reply carries no Raft configuration');
-      await node.startManager(reply.conf, { autolock: reply.unlockKey !== '', unlockKey: reply.unlockKey === '' ? undefined : reply.unlockKey });
-    }
     state.writeNode(file);
+    if (reply.role === 'manager') await node.becomeManager(reply.managers);
     node.scheduleRenewal();
     return node;
   }
@@ -342,7 +343,10 @@ export class SwarmNode {
     const file = state.readNode();
     const node = await SwarmNode.open(state, file, state.readTls(), log);
     for (const m of file.managers) node.transport.setPeerAddress(m.id, m.addr);
-    if (file.role === 'manager') {
+    if (file.role === 'manager' && !existsSync(state.raftDir)) {
+      // Joined as a manager but never made it into the Raft group (stopped before its raft.join).
+      await node.becomeManager(file.managers);
+    } else if (file.role === 'manager') {
       try {
         await node.startManager(undefined, { autolock: false, unlockKey: options.unlockKey });
       } catch (error) {
@@ -427,7 +431,12 @@ export class SwarmNode {
 
   private applied(view: ManagerView, changes: AppliedChanges): void {
     if (this.manager === undefined) return;
+    const starting = this.manager.view.store === undefined;
     this.manager.view = view;
+    if (changes.restored && !starting) {
+      this.snapshotInstalls++;
+      this.log(`installed a snapshot at index ${view.appliedIndex} (this manager was behind the leader's log)`);
+    }
     if (view.security !== null) this.revokedView = view.security;
     if (changes.nodes || changes.restored) {
       for (const node of view.store.list('node')) {
@@ -549,8 +558,9 @@ export class SwarmNode {
     const nodeId = newId(this.env);
     await this.writeEvents([this.registration(nodeId, role, req.addr, req.name === '' ? nodeId : req.name, req.hostname, req.os, req.arch, req.nanoCpus, req.memoryBytes)]);
     const certPem = await this.issue(nodeId, role, req.csrPem);
-    let conf: ConfState | null = null;
-    if (role === 'manager') conf = await this.addVoter(nodeId);
+    // A manager is added to the Raft group only once it listens (its `raft.join` after start-up):
+    // a voter that cannot be reached yet would cost a one-manager cluster its quorum.
+    const conf: ConfState | null = null;
     const latest = await this.securityOrFail();
     this.log(`joined: ${nodeId} as ${role} from ${req.addr}`);
     return { nodeId, clusterId: this.file.clusterId, role, certPem, roots: trustedRoots(latest), managers: this.managerAddresses(), conf, unlockKey: role === 'manager' ? latest.unlockKey : '' };
@@ -794,19 +804,26 @@ export class SwarmNode {
   }
 
   /** Promotion: with a manager certificate in hand, join the Raft group and start the manager's parts. */
-  private async becomeManager(managers: readonly ManagerAddress[]): Promise<void> {
+  async becomeManager(managers: readonly ManagerAddress[]): Promise<void> {
     let lastError: unknown;
-    for (const m of managers) {
-      try {
+    // A leader election may be under way (a manager joined a moment ago): a few rounds, backing off.
+    for (let round = 0; round < RAFT_JOIN_ROUNDS; round++) {
+      if (round > 0) await new Promise<void>((resolve) => this.env.clock.setTimeout(resolve, Math.min(2000, 100 * 2 ** round)));
+      for (const m of managers) {
+        if (m.id === this.nodeId) continue;
+        try {
         const reply = (await tlsRequest(m.addr, { type: 'raft.join' } satisfies NodeRpc, { ca: splitPem(this.tls.rootsPem), key: this.tls.keyPem, cert: this.tls.certPem, timeoutMs: 30_000 })).body as { conf: ConfState; managers: ManagerAddress[]; unlockKey: string };
-        for (const x of reply.managers) if (x.id !== this.nodeId) this.transport.setPeerAddress(x.id, x.addr);
-        SwarmNode.forgetJournal(this.state);
-        await this.startManager(reply.conf, { autolock: reply.unlockKey !== '', unlockKey: reply.unlockKey === '' ? undefined : reply.unlockKey });
-        this.updateFile({ role: 'manager', managers: reply.managers });
-        this.log(`promoted: manager, Raft voters ${reply.conf.voters.join(',')}`);
-        return;
-      } catch (error) {
-        lastError = error;
+          for (const x of reply.managers) if (x.id !== this.nodeId) this.transport.setPeerAddress(x.id, x.addr);
+          SwarmNode.forgetJournal(this.state);
+          await this.startManager(reply.conf, { autolock: reply.unlockKey !== '', unlockKey: reply.unlockKey === '' ? undefined : reply.unlockKey });
+          this.updateFile({ role: 'manager', managers: reply.managers });
+          this.log(`manager: joined the Raft group, voters ${reply.conf.voters.join(',')}`);
+          return;
+        } catch (error) {
+          lastError = error;
+          const code = (error as { code?: string }).code;
+          if (code === 'FORBIDDEN' || code === 'LOCKED') throw error;
+        }
       }
     }
     throw new NodeError('PROMOTION_FAILED', `could not join the Raft group: ${(lastError as Error)?.message ?? 'no manager known'}`, 503);

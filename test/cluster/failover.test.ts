@@ -152,8 +152,8 @@ describe('failover with real node processes', () => {
     const first = await cluster.start('m1', ['init', ...RAFT_ARGS]);
     const tokens = (await cluster.request<{ JoinTokens: { Worker: string; Manager: string } }>('m1', 'GET', '/swarm')).JoinTokens;
     for (const name of MANAGERS.slice(1)) {
-      // A manager joins a group whose voters all replicate: right after a voter was added, the leader may step
-      // down until the new voter answers (see the report: a manager join in that window is refused).
+      // A manager joins a group whose voters all replicate: right after a voter was added the leader may step
+      // down until the new voter answers, and a manager join in that window is refused with NO_LEADER.
       await waitReplicating(MANAGERS.slice(0, MANAGERS.indexOf(name)));
       await cluster.start(name, ['join', '--token', tokens.Manager, first.addr, ...RAFT_ARGS]);
     }

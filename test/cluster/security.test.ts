@@ -462,7 +462,7 @@ describe('root rotation', () => {
     }
     await waitForLog(cluster.node(leader), 5000, 'root rotation: every node holds a certificate of the new root');
 
-    // Every node's certificate (the file) was issued by the new root, and the old root is no longer trusted.
+    // Every node's certificate (the file) was issued by the new root.
     const newRootKeyId = certificateKeyIds(newRoot).subjectKeyId;
     expect(newRootKeyId).toBeDefined();
     for (const name of [...MANAGERS, 'w1']) {
@@ -472,10 +472,6 @@ describe('root rotation', () => {
         return certificateKeyIds(pem).authorityKeyId === newRootKeyId ? pem : undefined;
       });
       await expect(verifyChain(leaf, newRoot, Date.now())).resolves.toMatchObject({ nodeId: identityOf(node).nodeId });
-      await waitFor(`${name} trusting only the new root`, 15_000, () => {
-        const roots = certificateChainPems(certsOf(node).ca);
-        return roots.length === 1 && certificateKeyIds(roots[0]!).subjectKeyId === newRootKeyId ? roots : undefined;
-      });
       expect(logLines(node, 'certificate renewal failed')).toEqual([]);
     }
 
@@ -491,6 +487,22 @@ describe('root rotation', () => {
       .toEqual(['leader', 'reachable', 'reachable']);
   }, 150_000);
 
+  test('after the rotation every node trusts the new root only', async () => {
+    expect(newRoot).not.toBe('');
+    const newRootKeyId = certificateKeyIds(newRoot).subjectKeyId;
+    for (const name of [...MANAGERS, 'w1']) {
+      const node = cluster.node(name);
+      await waitFor(`${name} trusting only the new root`, 10_000, () => {
+        const roots = certificateChainPems(certsOf(node).ca);
+        return roots.length === 1 && certificateKeyIds(roots[0]!).subjectKeyId === newRootKeyId ? roots : undefined;
+      }).catch((error: Error) => {
+        const roots = certificateChainPems(certsOf(node).ca).map((pem) => certificateKeyIds(pem).subjectKeyId === newRootKeyId ? 'new root' : 'other root');
+        const lines = node.output.split('\n').filter((l) => /trust:|certificate renewed|renewing|root rotation/.test(l));
+        throw new Error(`${error.message}\n${name}'s certs/ca.crt holds: ${roots.join(', ')}\n${name}'s log:\n${lines.join('\n')}`);
+      });
+    }
+  }, TEST_TIMEOUT_MS);
+
   test("after the rotation every manager's node ls shows each manager Reachable or Leader", async () => {
     expect(newRoot).not.toBe('');
     const problems: string[] = [];
@@ -498,7 +510,13 @@ describe('root rotation', () => {
       const list = await cluster.request<NodeJson[]>(name, 'GET', '/nodes');
       for (const n of list.filter((x) => x.Spec.Role === 'manager')) {
         const status = n.ManagerStatus === undefined ? 'none' : n.ManagerStatus.Leader ? 'leader' : n.ManagerStatus.Reachability;
-        if (status !== 'leader' && status !== 'reachable') problems.push(`on ${name}: ${n.Spec.Name} is ${status}`);
+        if (status !== 'leader' && status !== 'reachable') {
+          // What a ping from this manager's certificate to that manager's cluster port gives now.
+          const creds = certsOf(cluster.node(name));
+          const ping = await tlsRequest(n.Status.Addr, { type: 'ping' }, { key: creds.key, cert: creds.cert, ca: splitPem(creds.ca), timeoutMs: 5000 })
+            .then(() => 'answers', (error: Error) => `fails: ${error.message}`);
+          problems.push(`on ${name}: ${n.Spec.Name} is ${status} (a ping with ${name}'s certificate now ${ping})`);
+        }
       }
       const ls = await cli(['node', 'ls', '--state-dir', cluster.node(name).stateDir]);
       expect(ls).toMatchObject({ code: 0 });
