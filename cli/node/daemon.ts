@@ -151,6 +151,8 @@ export class SwarmNode {
   /** Nodes whose certificates this node refuses (from the security state; workers keep none). */
   private revokedView: SecurityState | null = null;
   refusedMessages = 0;
+  /** Trust changes pushed by managers (a renewal in flight must not undo a newer one). */
+  private trustPushes = 0;
   /** Raft snapshots installed from the leader since start (a manager far behind catches up so). */
   snapshotInstalls = 0;
 
@@ -730,7 +732,10 @@ export class SwarmNode {
         void this.renew();
         return;
       case 'agent.trust':
-        if (this.manager === undefined) this.adoptTrust(m.roots);
+        if (this.manager === undefined) {
+          this.trustPushes++;
+          this.adoptTrust(m.roots);
+        }
         return;
     }
   }
@@ -769,6 +774,7 @@ export class SwarmNode {
 
   private async doRenew(): Promise<void> {
     if (this.stopped) return;
+    const trustPushesAtStart = this.trustPushes;
     const keys = await generateNodeKeyPair();
     const csrPem = await createCertificateRequest(keys);
     // Other managers first: this manager may have just been removed from the Raft group (demotion),
@@ -780,9 +786,14 @@ export class SwarmNode {
       try {
         const reply = (await tlsRequest(address, { type: 'ca.renew', csrPem } satisfies NodeRpc, { ca: splitPem(this.tls.rootsPem), key: this.tls.keyPem, cert: this.tls.certPem, timeoutMs: RPC_TIMEOUT_MS })).body as RenewReply;
         const keyPem = await exportPrivateKeyPem(keys.privateKey);
-        this.tls = { keyPem, certPem: reply.certPem, rootsPem: joinPem(reply.roots) };
+        // The reply's roots were read when the certificate was issued; a newer trust may have
+        // arrived since (a rotation finishing meanwhile): a manager trusts its own replicated
+        // security state, a worker the last trust a manager pushed after this renewal began.
+        const security = this.manager?.view.security ?? null;
+        const roots = security !== null ? trustedRoots(security) : this.trustPushes !== trustPushesAtStart ? splitPem(this.tls.rootsPem) : reply.roots;
+        this.tls = { keyPem, certPem: reply.certPem, rootsPem: joinPem(roots) };
         this.state.writeTls(this.tls);
-        this.transport.updateCredentials({ key: keyPem, cert: reply.certPem, ca: [...reply.roots] });
+        this.transport.updateCredentials({ key: keyPem, cert: reply.certPem, ca: [...roots] });
         this.credentialsChanged();
         if (reply.managers.length > 0) this.updateFile({ managers: reply.managers });
         for (const m of reply.managers) if (m.id !== this.nodeId) this.transport.setPeerAddress(m.id, m.addr);
