@@ -437,8 +437,12 @@ describe('TlsTransport peer admission', () => {
     const pb = new Probe();
     const b = await start(worker, pb, { onRequest: echo });
     const expired = await issueNodeCert(ca, 'node-expired', 'swarm-worker', CLUSTER, { now: Date.UTC(2001, 0, 1), validityMs: 3600_000 });
+    // TLS 1.3 lets the client finish its handshake before the server decides: the refusal comes
+    // back as the answer to its request, with the reason, and nothing is served.
     const error = await rejection(tlsRequest(b.address, 'hi', { ...expired, timeoutMs: 5000 }));
-    expect(error).toBeInstanceOf(PeerConnectionError);
+    expect(error).toBeInstanceOf(RpcError);
+    expect((error as RpcError).code).toBe('CERT_HAS_EXPIRED');
+    expect((error as RpcError).message).toMatch(/certificate has expired/);
     await pb.until(() => pb.errors.some((e) => e instanceof PeerConnectionError && /certificate has expired/.test(e.message)));
     // And as a stream: nothing delivered.
     const pe = new Probe();
@@ -483,7 +487,9 @@ describe('TlsTransport peer admission', () => {
     expect(refused.reason).toBe('node was removed from the cluster');
 
     const rpc = await rejection(tlsRequest(b.address, 'let me in', { ...worker, timeoutMs: 5000 }));
-    expect(rpc).toBeInstanceOf(PeerConnectionError);
+    expect(rpc).toBeInstanceOf(RpcError);
+    expect((rpc as RpcError).code).toBe('PEER_REFUSED');
+    expect((rpc as RpcError).message).toMatch(/node was removed from the cluster/);
     await pb.until(() => pb.errors.filter((e) => e instanceof PeerRefusedError).length >= 2);
     expect(pb.bodies()).toEqual([{ n: 1 }]);
     // Other nodes are still served.
