@@ -103,9 +103,18 @@ export class ControlApi {
       const host = this.node.file.controlAddr.slice(0, i);
       const port = Number(this.node.file.controlAddr.slice(i + 1));
       const tls = this.node.tls;
+      // The client's identity, read once per connection: getPeerCertificate builds the whole
+      // certificate object, which per request cost more than the request itself.
+      const clients = new WeakMap<TLSSocket, { ou: string; o: string; cn: string }>();
       const remote = https.createServer({ key: tls.keyPem, cert: tls.certPem, ca: splitPem(tls.rootsPem), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (req, res) => {
-        const subject = (req.socket as TLSSocket).getPeerCertificate().subject;
-        void this.serve(req, res, { ou: String(subject?.OU ?? ''), o: String(subject?.O ?? ''), cn: String(subject?.CN ?? '') });
+        const socket = req.socket as TLSSocket;
+        let client = clients.get(socket);
+        if (client === undefined) {
+          const subject = socket.getPeerCertificate().subject;
+          client = { ou: String(subject?.OU ?? ''), o: String(subject?.O ?? ''), cn: String(subject?.CN ?? '') };
+          clients.set(socket, client);
+        }
+        void this.serve(req, res, client);
       });
       remote.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
