@@ -47,9 +47,25 @@ export interface StartedCluster {
 }
 
 /** Options bench/cluster.ts passes to `startOurCluster`; it may ignore them. */
+/** Which member each write goes to (see EtcdTargetOptions.endpoints). */
+export type Endpoints = 'spread' | 'first' | 'pinned';
+
+/** The member index a client's write goes to. */
+export function memberFor(endpoints: Endpoints, members: number, clientIndex: number, seq: number): number {
+  if (endpoints === 'first') return 0;
+  return endpoints === 'pinned' ? clientIndex % members : (clientIndex + seq) % members;
+}
+
+export function describeEndpoints(endpoints: Endpoints): string {
+  if (endpoints === 'spread') return 'each write round robin over the members (followers forward to the leader)';
+  if (endpoints === 'pinned') return 'each client pinned to one member, clients spread over the members (followers forward to the leader)';
+  return 'every write to the first member';
+}
+
 export interface StartClusterOptions {
   /** A fresh directory for the cluster's data may be made inside this one. */
   readonly baseDir: string;
+  readonly endpoints: Endpoints;
   /** The most concurrent clients the target will see. */
   readonly clientsMax: number;
 }
@@ -393,7 +409,7 @@ export async function freePorts(n: number): Promise<number[]> {
 /** Children still running, killed if this process exits without stopping them. */
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
-function track(child: ChildProcess): void {
+export function track(child: ChildProcess): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
@@ -446,7 +462,6 @@ export interface EtcdClusterOptions {
 
 const ETCD_HEALTH_TIMEOUT_MS = 20_000;
 const ETCD_STOP_TIMEOUT_MS = 5_000;
-const CLOCK_TICKS_PER_SECOND = 100; // Linux's USER_HZ (getconf CLK_TCK)
 
 function logTail(file: string, lines = 30): string {
   try {
@@ -456,14 +471,29 @@ function logTail(file: string, lines = 30): string {
   }
 }
 
-function procCpuMs(pid: number | undefined): number {
+let clockTicksPerSecond: number | undefined;
+/** Linux's USER_HZ (getconf CLK_TCK), read once; 100 if it cannot be read. */
+function clockTicks(): number {
+  if (clockTicksPerSecond === undefined) {
+    try {
+      const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim());
+      clockTicksPerSecond = Number.isInteger(n) && n > 0 ? n : 100;
+    } catch {
+      clockTicksPerSecond = 100;
+    }
+  }
+  return clockTicksPerSecond;
+}
+
+/** CPU milliseconds a process has used so far (user + system, from /proc); 0 once it is gone. */
+export function procCpuMs(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command (which is in parentheses and may hold spaces): state is field 3,
     // utime field 14, stime field 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS_PER_SECOND;
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicks();
   } catch {
     return 0;
   }
@@ -716,9 +746,11 @@ export interface EtcdTargetOptions {
   /**
    * 'spread': write n of client c goes to member (c + n) mod members, round robin per request as
    * etcd's Go client balancer does, so most writes reach a follower that forwards them to the
-   * leader. 'first': every write goes to member 0, whatever its role.
+   * leader. 'first': every write goes to member 0, whatever its role. 'pinned' (the default):
+   * client c always writes to member c mod members, as a client holding one connection to one
+   * endpoint does; two clients in three then reach a follower.
    */
-  readonly endpoints: 'spread' | 'first';
+  readonly endpoints: Endpoints;
   /** Sockets per member and idle sockets kept; at least the most concurrent clients. */
   readonly socketsMax: number;
   /** A write with no reply within this long fails. Default 10 s. */
@@ -744,7 +776,7 @@ export function etcdTarget(cluster: EtcdCluster, options: EtcdTargetOptions): Wr
         valueCache.set(payload, value);
       }
       const key = Buffer.from(`bench/${clientIndex}/${seq % 100}`).toString('base64');
-      const url = options.endpoints === 'first' ? (urls[0] as URL) : (urls[(clientIndex + seq) % urls.length] as URL);
+      const url = urls[memberFor(options.endpoints, urls.length, clientIndex, seq)] as URL;
       return postJson(agent, url, '/v3/kv/put', `{"key":"${key}","value":"${value}"}`, timeoutMs).then(() => undefined);
     },
     close() {
@@ -809,7 +841,7 @@ export async function startEtcd(options: EtcdStartOptions): Promise<StartedClust
     description:
       `${cluster.version}, ${cluster.members.length} members on 127.0.0.1 (${cluster.members.map((m) => m.clientUrl.replace('http://127.0.0.1:', ':')).join(' ')}), ` +
       `data under ${cluster.dir}, fsync on, etcd defaults (heartbeat 100 ms, election 1000 ms, no pre-vote); client: v3 JSON gateway over HTTP/1.1 keep-alive, ` +
-      (options.endpoints === 'spread' ? 'each write round robin over the members (followers forward to the leader)' : 'every write to member e1'),
+      describeEndpoints(options.endpoints),
     async stop() {
       await target.close();
       await cluster.stop();

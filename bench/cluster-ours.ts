@@ -3,20 +3,20 @@
 // directory under a fresh temp directory (removed by `stop`), every journal write synced (the
 // default). Writes are `POST /configs/create` of a 256-byte config with a unique name over the
 // control API on TCP: HTTPS (TLS 1.3) with a manager certificate of the cluster CA as the client
-// certificate, one keep-alive https.Agent per manager. Writes are spread over the managers as the
-// etcd target spreads them ((client + seq) mod 3), so two writes in three reach a follower that
+// certificate, one keep-alive https.Agent per manager. Writes go to the managers as the etcd
+// target sends them (by default each client pinned to one member), so two in three reach a follower that
 // forwards the proposal to the leader, and every write pays TLS and JSON as etcd's do.
 //
 // Failover: the leader is the member whose `GET /debug/raft` says role 'leader' (asked over the
 // unix control socket); it is SIGKILLed, probes go to a random survivor over HTTPS, and the member
 // is started again with `swarm start --state-dir` on its state directory.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts, payloadOf, type FailoverHooks, type StartOurCluster, type WriteTarget } from './cluster-lib.js';
+import { describeEndpoints, freePorts, memberFor, payloadOf, procCpuMs, track, type Endpoints, type FailoverHooks, type StartOurCluster, type WriteTarget } from './cluster-lib.js';
 import { monotonicMs } from '../runtime/env/real/index.js';
 
 // ---- sizes and limits (every wait below is bounded by one of these) -----------------------------
@@ -62,48 +62,8 @@ export class ControlRequestError extends Error {
   }
 }
 
-// ---- CPU from /proc -----------------------------------------------------------------------------
-
-let clockTicksPerSecond: number | undefined;
-function clockTicks(): number {
-  if (clockTicksPerSecond === undefined) {
-    try {
-      const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim());
-      clockTicksPerSecond = Number.isInteger(n) && n > 0 ? n : 100;
-    } catch {
-      clockTicksPerSecond = 100; // Linux's USER_HZ
-    }
-  }
-  return clockTicksPerSecond;
-}
-
-function procCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // After the command (in parentheses, may hold spaces): state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicks();
-  } catch {
-    return 0;
-  }
-}
-
 // ---- processes ----------------------------------------------------------------------------------
 
-/** Children still running, killed if this process exits without stopping them. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const c of liveChildren) c.kill('SIGKILL');
-    });
-  }
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
-}
 
 interface RaftStatusReply {
   readonly id: string;
@@ -453,7 +413,7 @@ function configBody(name: string, data: string): string {
   return `{"Name":"${name}","Data":"${data}"}`;
 }
 
-function ourTarget(cluster: OurCluster, socketsMax: number): WriteTarget {
+function ourTarget(cluster: OurCluster, socketsMax: number, endpoints: Endpoints): WriteTarget {
   for (const m of cluster.members) {
     m.agent?.destroy();
     m.agent = makeAgent(m, socketsMax);
@@ -468,7 +428,7 @@ function ourTarget(cluster: OurCluster, socketsMax: number): WriteTarget {
         value = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64');
         valueCache.set(payload, value);
       }
-      const m = cluster.members[(clientIndex + seq) % cluster.members.length] as Member;
+      const m = cluster.members[memberFor(endpoints, cluster.members.length, clientIndex, seq)] as Member;
       if (m.agent === undefined) return Promise.reject(new OurClusterError(`${m.name} has no client agent`));
       return createConfig(m, m.agent, configBody(`bench-${clientIndex}-${seq}-${written++}`, value), WRITE_TIMEOUT_MS);
     },
@@ -525,11 +485,11 @@ function ourFailoverHooks(cluster: OurCluster, socketsMax = 1000): FailoverHooks
   };
 }
 
-export const startOurCluster: StartOurCluster = async ({ baseDir, clientsMax }) => {
+export const startOurCluster: StartOurCluster = async ({ baseDir, clientsMax, endpoints }) => {
   const cluster = await startProcesses(baseDir);
   let target: WriteTarget;
   try {
-    target = ourTarget(cluster, Math.max(1, clientsMax));
+    target = ourTarget(cluster, Math.max(1, clientsMax), endpoints);
   } catch (e) {
     await cluster.stop();
     throw e;
@@ -540,7 +500,7 @@ export const startOurCluster: StartOurCluster = async ({ baseDir, clientsMax }) 
     description:
       `${cluster.members.length} managers on 127.0.0.1 (cluster ${cluster.members.map((m) => m.listenAddr.replace('127.0.0.1', '')).join(' ')}, ` +
       `control ${cluster.members.map((m) => `:${m.controlPort}`).join(' ')}), state under ${cluster.dir}, journal writes synced, tick 100 ms, election 10 ticks; ` +
-      `client: POST /configs/create over HTTPS (TLS 1.3, manager client certificate) keep-alive, each write round robin over the managers (followers forward to the leader)`,
+      `client: POST /configs/create over HTTPS (TLS 1.3, manager client certificate) keep-alive, ${describeEndpoints(endpoints)}`,
     async stop() {
       await target.close();
       await cluster.stop();

@@ -4,7 +4,7 @@
 // behind.
 //
 //   npm run bench:cluster     (= node --expose-gc --import tsx bench/cluster.ts)
-//   flags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints spread|first  --only etcd|ours
+//   flags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours
 //
 // Targets come from the registry below. etcd: three `etcd` processes on 127.0.0.1 (fsync on,
 // etcd's defaults), driven through its v3 JSON gateway (bench/cluster-lib.ts). Ours: whatever
@@ -29,6 +29,7 @@ import {
   type LoadResult,
   type OurClusterModule,
   type StartedCluster,
+  type Endpoints,
 } from './cluster-lib.js';
 import { monotonicMs } from '../runtime/env/real/index.js';
 
@@ -41,11 +42,11 @@ const FAILOVER_ROUND_TIMEOUT_MS = 15_000;
 const FAILOVER_BUDGET_MS = 150_000;
 
 function usage(message: string): never {
-  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints spread|first  --only etcd|ours`);
+  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours`);
   process.exit(2);
 }
 
-function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; rounds: number; endpoints: 'spread' | 'first'; only: string | undefined } {
+function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; rounds: number; endpoints: Endpoints; only: string | undefined } {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i] as string;
@@ -60,8 +61,8 @@ function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number;
   if (!(runMs >= 100 && runMs <= 600_000)) usage('--run-ms: 100 to 600000');
   const rounds = Number(flags.get('--rounds') ?? 20);
   if (!Number.isInteger(rounds) || rounds < 0 || rounds > 1000) usage('--rounds: an integer from 0 to 1000');
-  const endpoints = flags.get('--endpoints') ?? 'spread';
-  if (endpoints !== 'spread' && endpoints !== 'first') usage('--endpoints: spread or first');
+  const endpoints = flags.get('--endpoints') ?? 'pinned';
+  if (endpoints !== 'spread' && endpoints !== 'first' && endpoints !== 'pinned') usage('--endpoints: pinned, spread or first');
   const only = flags.get('--only');
   if (only !== undefined && only !== 'etcd' && only !== 'ours') usage('--only: etcd or ours');
   return { levels, runMs, rounds, endpoints, only };
@@ -104,7 +105,7 @@ const REGISTRY: readonly TargetSource[] = [
       if (!fs.existsSync(OURS_FILE)) return { unavailable: 'bench/cluster-ours.ts does not exist yet' };
       const mod = (await import(OURS_FILE.href)) as Partial<OurClusterModule>;
       if (typeof mod.startOurCluster !== 'function') return { unavailable: 'bench/cluster-ours.ts does not export startOurCluster' };
-      return mod.startOurCluster({ baseDir, clientsMax: CLIENTS_MAX });
+      return mod.startOurCluster({ baseDir, clientsMax: CLIENTS_MAX, endpoints: FLAGS.endpoints });
     },
   },
 ];

@@ -90,8 +90,8 @@ export class RaftCore {
   private incomingSnapshot: { index: number; term: number; parts: Uint8Array[]; received: number } | undefined;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
-  /** What the outstanding Ready handed out (one Ready at a time). */
-  private pendingReady: { lastIndex: number; lastTerm: number; snapshotIndex: number; committedTo: number; hardState: HardState | undefined } | undefined;
+  /** What the outstanding Readies handed out, oldest first (one at a time unless asyncStorageWrites). */
+  private readonly pendingReadies: Array<{ lastIndex: number; lastTerm: number; snapshotIndex: number; committedTo: number; hardState: HardState | undefined }> = [];
 
   constructor(config: Partial<RaftConfig> & { id: PeerId }, storage: LogStorage, random: Random, bugs: readonly RaftBug[] = []) {
     this.config = { ...DEFAULT_RAFT_CONFIG, ...config };
@@ -208,14 +208,24 @@ export class RaftCore {
 
   // ---- output ---------------------------------------------------------------------------------
 
+  /** Whether the shell may take several Readies before advancing (see RaftConfig.asyncStorageWrites). */
+  get asyncStorageWrites(): boolean {
+    return this.config.asyncStorageWrites;
+  }
+
+  /** The highest index a Ready may hand out as committed: with asynchronous writes, only what is durable here. */
+  private appliableIndex(): number {
+    return this.config.asyncStorageWrites ? this.log.stableLastIndex() : Infinity;
+  }
+
   hasReady(): boolean {
-    if (this.pendingReady !== undefined) return false;
+    if (!this.config.asyncStorageWrites && this.pendingReadies.length > 0) return false;
     return (
       this.appendsPending ||
       this.softStateChanged() ||
       this.hardStateChanged() ||
       this.log.hasUnstable() ||
-      this.log.hasNextCommittedEntries() ||
+      this.log.hasNextCommittedEntries(this.appliableIndex()) ||
       this.msgs.length > 0 ||
       this.msgsAfterPersist.length > 0 ||
       this.readStates.length > 0
@@ -224,7 +234,7 @@ export class RaftCore {
 
   /** The next batch of work. One Ready at a time: call `advance()` before the next. */
   ready(): Ready {
-    assert(this.pendingReady === undefined, 'ready() called again before advance()');
+    assert(this.config.asyncStorageWrites || this.pendingReadies.length === 0, 'ready() called again before advance()');
     if (this.appendsPending) {
       this.appendsPending = false;
       if (this.role === 'leader') this.bcastAppend();
@@ -240,8 +250,8 @@ export class RaftCore {
       const hi = Math.min(this.log.lastIndex(), this.log.committed + 1);
       const lo = Math.max(this.log.applying + 1, this.log.firstIndex());
       committedEntries = lo <= hi ? this.log.slice(lo, hi + 1) : [];
-    } else if (this.log.hasNextCommittedEntries()) {
-      committedEntries = this.log.nextCommittedEntries();
+    } else if (this.log.hasNextCommittedEntries(this.appliableIndex())) {
+      committedEntries = this.log.nextCommittedEntries(Infinity, this.appliableIndex());
     }
     const last = entries.length > 0 ? (entries[entries.length - 1] as Entry) : undefined;
     const committedTo = committedEntries.length > 0 ? (committedEntries[committedEntries.length - 1] as Entry).index : snapshot?.meta.index ?? this.log.applying;
@@ -266,15 +276,17 @@ export class RaftCore {
     this.msgsAfterPersist = [];
     this.readStates = [];
     this.prevSoftState = soft;
-    this.pendingReady = { lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshotIndex: snapshot?.meta.index ?? 0, committedTo, hardState };
+    // With asynchronous writes the next Ready comes before this one's advance: it must not hand
+    // the same hard state out again (the writes are persisted in order, so it will be durable first).
+    if (this.config.asyncStorageWrites && hardState !== undefined) this.prevHardState = hardState;
+    this.pendingReadies.push({ lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshotIndex: snapshot?.meta.index ?? 0, committedTo, hardState });
     return rd;
   }
 
   /** The last Ready was persisted, its messages sent and its committed entries applied. */
   advance(): void {
-    const pending = this.pendingReady;
+    const pending = this.pendingReadies.shift();
     assert(pending !== undefined, 'advance() without an outstanding Ready');
-    this.pendingReady = undefined;
     if (pending.hardState !== undefined) this.prevHardState = pending.hardState;
     if (pending.lastIndex > 0 || pending.snapshotIndex > 0) this.log.stableTo(pending.lastIndex, pending.lastTerm, pending.snapshotIndex);
     if (pending.committedTo > this.log.applied) this.log.appliedTo(Math.min(pending.committedTo, this.log.committed));

@@ -219,14 +219,15 @@ export class RaftLog {
     return this.lastIndex();
   }
 
-  hasNextCommittedEntries(): boolean {
-    return this.committed > this.applying && this.applying + 1 >= this.firstIndex();
+  /** `maxIndex`: hand out nothing above it (with asynchronous storage writes, the last durable index). */
+  hasNextCommittedEntries(maxIndex = Infinity): boolean {
+    return Math.min(this.committed, maxIndex) > this.applying && this.applying + 1 >= this.firstIndex();
   }
 
   /** Committed entries not yet handed out; they are persisted before they are applied. */
-  nextCommittedEntries(bytesMax = Infinity): Entry[] {
+  nextCommittedEntries(bytesMax = Infinity, maxIndex = Infinity): Entry[] {
     const lo = Math.max(this.applying + 1, this.firstIndex());
-    const hi = this.committed + 1;
+    const hi = Math.min(this.committed, maxIndex) + 1;
     return this.slice(lo, hi, bytesMax);
   }
 

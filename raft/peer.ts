@@ -77,13 +77,28 @@ export interface PeerOptions {
   readonly bugs?: readonly RaftBug[];
 }
 
+/** A Ready taken from the core, not yet finished (its write, if any, not yet durable). */
+interface InFlightReady {
+  /** Matched against `log.saved`. */
+  readonly seq: number;
+  readonly ready: Ready;
+  /** Its write is durable (or it needed none). */
+  done: boolean;
+  /** Its committed entries, snapshot and reads go to the applier when it finishes, not when taken. */
+  readonly applyAtFinish: boolean;
+}
+
 interface PeerContext {
   readonly core: RaftCore;
   readonly self: Address;
   readonly options: PeerOptions;
-  /** The Ready being persisted, its write, and its sequence number (matched against `log.saved`). */
-  ready: Ready | undefined;
-  write: LogWrite | undefined;
+  /**
+   * Readies taken and not yet finished, oldest first. One at a time, unless the core runs with
+   * asynchronous storage writes: then up to `writesInFlightMax`, persisted in order by the log
+   * actor and finished (after-persist messages sent, `advance()`) in that order.
+   */
+  inflight: InFlightReady[];
+  readonly writesInFlightMax: number;
   seq: number;
   /** The hard state last handed to the log, and a newer one whose only change is the commit index. */
   savedHardState: HardState;
@@ -108,6 +123,23 @@ function writeOf(rd: Ready, context: PeerContext): LogWrite | undefined {
   context.deferredHardState = undefined;
   if (hardState !== undefined) context.savedHardState = hardState;
   return { ...(hardState ? { hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) };
+}
+
+/** Readies whose writes may be in flight at once with asynchronous storage writes. */
+const WRITES_IN_FLIGHT_MAX = 8;
+
+function applyOf(context: PeerContext, rd: Ready): ApplyMessage {
+  return { type: 'raft.apply', peer: context.options.id, snapshot: rd.snapshot, entries: rd.committedEntries, readStates: rd.readStates };
+}
+
+/** Finishes the oldest Readies whose writes are durable: their after-persist messages go, then `advance()`. */
+function finishDurable(context: PeerContext, enqueue: (action: ReturnType<typeof sendMessage>) => void): void {
+  while (context.inflight.length > 0 && context.inflight[0]!.done) {
+    const { ready: rd, applyAtFinish } = context.inflight.shift()!;
+    for (const m of rd.messagesAfterPersist) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
+    if (applyAtFinish) enqueue(sendMessage(context.options.applier, applyOf(context, rd)));
+    context.core.advance();
+  }
 }
 
 function stepOne(context: PeerContext, message: Message): void {
@@ -145,9 +177,9 @@ export const peerMachine = setup({
   types: {} as { context: PeerContext; events: PeerInput; input: { core: RaftCore; self: Address; options: PeerOptions } },
   delays: { tick: ({ context }) => context.options.tickMs },
   guards: {
-    hasReady: ({ context }) => context.core.hasReady(),
-    readyNeedsPersist: ({ context }) => context.write !== undefined,
-    isSaved: ({ context, event }) => event.type === 'log.saved' && event.seq === context.seq,
+    canTakeReady: ({ context }) => context.inflight.length < context.writesInFlightMax && context.core.hasReady(),
+    hasInflight: ({ context }) => context.inflight.length > 0,
+    noInflight: ({ context }) => context.inflight.length === 0,
     roleIsFollower: ({ context }) => context.core.isMember() && !isLearner(context.core) && context.core.role === 'follower',
     roleIsPreCandidate: ({ context }) => context.core.role === 'preCandidate',
     roleIsCandidate: ({ context }) => context.core.role === 'candidate',
@@ -182,29 +214,33 @@ export const peerMachine = setup({
       if (event.type !== 'raft.status') return;
       enqueue(sendMessage(event.replyTo, { type: 'raft.statusReply', status: context.core.status(), badMessages: context.badMessages }));
     }),
-    /** Takes the next Ready and sends what may go at once. */
+    /**
+     * Takes the next Ready: sends what may go at once, hands its write to the log actor, and
+     * (with asynchronous writes) its committed entries to the applier at once: the core hands out
+     * only entries durable here then. A snapshot, and anything after one still in flight, waits
+     * for its write, so the applier sees them in order.
+     */
     takeReady: enqueueActions(({ context, enqueue }) => {
       const rd = context.core.ready();
-      context.ready = rd;
-      context.write = writeOf(rd, context);
+      const write = writeOf(rd, context);
       context.seq++;
       for (const m of rd.messages) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
-      if (context.write !== undefined) {
-        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write: context.write, replyTo: context.self } satisfies LogInput));
+      const applies = rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.readStates.length > 0;
+      const early = context.writesInFlightMax > 1 && rd.snapshot === undefined && !context.inflight.some((r) => r.applyAtFinish);
+      if (applies && early) enqueue(sendMessage(context.options.applier, applyOf(context, rd)));
+      context.inflight.push({ seq: context.seq, ready: rd, done: write === undefined, applyAtFinish: applies && !early });
+      if (write !== undefined) {
+        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write, replyTo: context.self } satisfies LogInput));
       }
+      finishDurable(context, enqueue);
     }),
-    /** The Ready is durable (or needed no write): send the rest, apply, advance. */
-    finishReady: enqueueActions(({ context, enqueue }) => {
-      const rd = context.ready;
-      if (rd === undefined) return;
-      context.ready = undefined;
-      context.write = undefined;
-      for (const m of rd.messagesAfterPersist) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
-      if (rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.readStates.length > 0) {
-        const apply: ApplyMessage = { type: 'raft.apply', peer: context.options.id, snapshot: rd.snapshot, entries: rd.committedEntries, readStates: rd.readStates };
-        enqueue(sendMessage(context.options.applier, apply));
-      }
-      context.core.advance();
+    /** A write is durable: finish every Ready, oldest first, whose write is. */
+    saved: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'log.saved') return;
+      const item = context.inflight.find((r) => r.seq === event.seq);
+      if (item === undefined) return;
+      item.done = true;
+      finishDurable(context, enqueue);
     }),
     crash: ({ event }) => {
       throw new StorageFailedError(event.type === 'log.saveFailed' ? event.error : 'unknown');
@@ -217,8 +253,8 @@ export const peerMachine = setup({
     core: input.core,
     self: input.self,
     options: input.options,
-    ready: undefined,
-    write: undefined,
+    inflight: [],
+    writesInFlightMax: input.core.asyncStorageWrites ? WRITES_IN_FLIGHT_MAX : 1,
     seq: 0,
     savedHardState: input.options.storage.initialState().hardState,
     deferredHardState: undefined,
@@ -233,6 +269,7 @@ export const peerMachine = setup({
     'raft.transferLeader': { actions: 'transferLeader' },
     'raft.campaign': { actions: 'campaign' },
     'raft.status': { actions: 'status' },
+    'log.saved': { actions: 'saved' },
     'log.saveFailed': { actions: 'crash' },
   },
   states: {
@@ -248,17 +285,13 @@ export const peerMachine = setup({
         removed: { always: [{ guard: 'roleIsFollower', target: 'follower' }, { guard: 'roleIsLearner', target: 'learner' }] },
       },
     },
+    // idle: no Ready outstanding; persisting: writes in flight (one, or several with asynchronous
+    // storage writes, during which further Readies may be taken).
     cycle: {
       initial: 'idle',
       states: {
-        idle: { always: { guard: 'hasReady', target: 'taking' } },
-        taking: {
-          entry: 'takeReady',
-          always: [{ guard: 'readyNeedsPersist', target: 'persisting' }, { target: 'idle', actions: 'finishReady' }],
-        },
-        persisting: {
-          on: { 'log.saved': { guard: 'isSaved', target: 'idle', actions: 'finishReady' } },
-        },
+        idle: { always: [{ guard: 'canTakeReady', actions: 'takeReady' }, { guard: 'hasInflight', target: 'persisting' }] },
+        persisting: { always: [{ guard: 'canTakeReady', actions: 'takeReady' }, { guard: 'noInflight', target: 'idle' }] },
       },
     },
     clock: {

@@ -177,6 +177,13 @@ export interface RaftConfig {
   readonly disableProposalForwarding: boolean;
   /** On restart: keep only this peer as a voter (recovery from a lost quorum). */
   readonly forceNewCluster: boolean;
+  /**
+   * Asynchronous storage writes (etcd raft's AsyncStorageWrites): the shell may take the next
+   * Ready while earlier ones are still being persisted, in order, and calls `advance()` once per
+   * Ready as each write becomes durable, oldest first. A Ready then hands out only committed
+   * entries that are already durable here, so they may be applied as soon as they are handed out.
+   */
+  readonly asyncStorageWrites: boolean;
 }
 
 export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id'> = {
@@ -190,6 +197,7 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id'> = {
   snapshotChunkBytes: 512 * 1024,
   disableProposalForwarding: false,
   forceNewCluster: false,
+  asyncStorageWrites: false,
 };
 
 export type { ConfState, Entry, HardState, PeerId, Snapshot, SnapshotMeta };

@@ -83,6 +83,8 @@ export interface RaftSimOptions {
   readonly encryptedAtRest: boolean;
   /** When set (> 0), a manager rotates its DEK at this virtual time: new records use the new key. */
   readonly dekRotationAtMs: number;
+  /** Peers take the next Ready while earlier writes are in flight (RaftConfig.asyncStorageWrites), as the real node does. */
+  readonly asyncStorageWrites: boolean;
 }
 
 export function chooseRaftOptions(random: Random): RaftSimOptions {
@@ -119,6 +121,8 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     safetyPhaseMs: 30_000,
     strandedEntries: false,
     ...storeOptions(random),
+    // From a stream of its own: the seed's other options stay as they were.
+    asyncStorageWrites: random.fork('asyncStorageWrites').chance(0.5),
   };
   // From a stream of its own, so that a seed's other options stay as they were. A leader then
   // replicates an older term's entries one message at a time, ahead of its own entry.
@@ -719,7 +723,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
       peerAddress: (peer) => `${peer}/raft/peer`,
       applier: `${node.id}/kv`,
       tickMs: options.tickMs,
-      config: { electionTicks: options.electionTicks, heartbeatTicks: 1, snapshotChunkBytes: 512, appendBytesMax: options.appendBytesMax, inflightAppendsMax: options.inflightAppendsMax },
+      config: { electionTicks: options.electionTicks, heartbeatTicks: 1, snapshotChunkBytes: 512, appendBytesMax: options.appendBytesMax, inflightAppendsMax: options.inflightAppendsMax, asyncStorageWrites: options.asyncStorageWrites },
       ...(bug !== undefined ? { bugs: [bug] } : {}),
     }));
   };

@@ -407,7 +407,7 @@ export class SwarmNode {
       peerAddress: (peer) => `${peer}/raft/peer`,
       applier: managerAddress,
       tickMs: this.file.tickMs,
-      config: { electionTicks: 10, heartbeatTicks: 1 },
+      config: { electionTicks: 10, heartbeatTicks: 1, asyncStorageWrites: true },
     }));
     if (initialConf !== undefined && initialConf.voters.length === 1 && initialConf.voters[0] === id && log.lastIndex() === 0) {
       this.system.send(parts.peer, { type: 'raft.campaign' });

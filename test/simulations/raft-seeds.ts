@@ -30,5 +30,7 @@ export function checkSeedBlock(from: number): void {
     expect(reached('encryptedManagers')).toBeGreaterThan(20);
     expect(reached('dekRotations')).toBeGreaterThan(10);
     expect(reached('mixedKeyRecoveries')).toBeGreaterThan(0);
+    // Asynchronous storage writes (the real node's mode) in about half the seeds.
+    expect(runs.filter((r) => r.options.asyncStorageWrites).length).toBeGreaterThan(30);
   }, 900_000);
 }
