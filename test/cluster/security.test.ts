@@ -258,6 +258,9 @@ describe('refusals', () => {
     }), 10_000, 'TCP connect');
     const rawPort = raw.localPort!;
     raw.on('error', () => undefined);
+    // Read whatever comes back (a TLS alert): a stream that is never read never sees the
+    // server's FIN, and so never closes.
+    raw.resume();
     raw.write(Buffer.from(secureRandomBytes(4096)));
     await closed(raw, 10_000, 'the manager closing a TCP connection that sent random bytes');
     await waitForLog(m1, 10_000, 'transport:', `:${rawPort}`);

@@ -17,6 +17,8 @@ import { RuntimeError } from '../../errors.js';
 
 /** Default largest frame payload, in bytes, accepted or sent (16 MiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Default time an inbound connection has to complete its TLS handshake (5 s). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
 /** ALPN protocol of an ordered one-way message stream. */
 export const ALPN_STREAM = 'swarm-stream';
 /** ALPN protocol of a request/response connection. */
@@ -188,6 +190,8 @@ export interface TlsTransportOptions extends TlsCredentials {
    * it every request is answered `RPC_UNSUPPORTED`.
    */
   readonly onRequest?: (body: unknown, peer: PeerIdentity | undefined, remote: string) => Promise<unknown>;
+  /** Time an inbound connection has to complete its TLS handshake (default 5 s). */
+  readonly handshakeTimeoutMs?: number;
   /**
    * Called for every inbound connection (stream or rpc) whose certificate verified, after the
    * handshake and before any frame is read. A returned string refuses the peer with that reason
@@ -419,6 +423,9 @@ export class TlsTransport {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: MIN_TLS_VERSION,
+      // A peer that does not finish its handshake in time (garbage that parses as the start of a
+      // long record, a slow-loris) is cut off; Node's default waits two minutes.
+      handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       ALPNProtocols: [ALPN_STREAM, ALPN_RPC],
     });
     const transport = new TlsTransport(options, server);
@@ -429,6 +436,7 @@ export class TlsTransport {
     server.on('secureConnection', (socket) => transport.acceptInbound(socket));
     server.on('tlsClientError', (error, socket) => {
       transport.report(new PeerConnectionError(`${socket.remoteAddress}:${socket.remotePort}`, 'inbound', error));
+      socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
