@@ -236,7 +236,12 @@ interface Peer {
   blocked: boolean;
   attempts: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** A flush is queued for the end of this turn: the turn's frames go out as one write. */
+  flushQueued: boolean;
 }
+
+/** Frames joined into one socket write, at most this many bytes (a larger frame goes alone). */
+const WRITE_BATCH_BYTES_MAX = 256 * 1024;
 
 function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -481,7 +486,7 @@ export class TlsTransport {
       this.stats.dropped++;
     }
     peer.queue.push(frameOf(payload));
-    if (peer.connected) this.flush(peer);
+    if (peer.connected) this.queueFlush(peer);
     else if (peer.socket === undefined && peer.timer === undefined) this.connect(peer);
   }
 
@@ -549,7 +554,7 @@ export class TlsTransport {
     let peer = this.peers.get(address);
     if (peer === undefined) {
       const { host, port } = parseAddress(address);
-      peer = { address, host, port, queue: [], socket: undefined, connected: false, blocked: false, attempts: 0, timer: undefined };
+      peer = { address, host, port, queue: [], socket: undefined, connected: false, blocked: false, attempts: 0, timer: undefined, flushQueued: false };
       this.peers.set(address, peer);
     }
     return peer;
@@ -612,13 +617,33 @@ export class TlsTransport {
     peer.timer = setTimeout(() => this.connect(peer), delay);
   }
 
+  /**
+   * Flushes at the end of the current turn: the frames an actor turn sends to one peer (often
+   * many: appends, acknowledgements, heartbeats) then cost one TLS record and one system call
+   * instead of one each. Order is kept: the queue is the only path to the socket.
+   */
+  private queueFlush(peer: Peer): void {
+    if (peer.flushQueued) return;
+    peer.flushQueued = true;
+    queueMicrotask(() => {
+      peer.flushQueued = false;
+      this.flush(peer);
+    });
+  }
+
   private flush(peer: Peer): void {
     const socket = peer.socket;
     if (socket === undefined || !peer.connected) return;
     while (!peer.blocked && peer.queue.length > 0) {
-      const frame = peer.queue.shift() as Buffer;
-      this.stats.sent++;
-      if (!socket.write(frame)) peer.blocked = true;
+      let count = 0;
+      let bytes = 0;
+      while (count < peer.queue.length && (count === 0 || bytes + (peer.queue[count] as Buffer).byteLength <= WRITE_BATCH_BYTES_MAX)) {
+        bytes += (peer.queue[count] as Buffer).byteLength;
+        count++;
+      }
+      const frames = peer.queue.splice(0, count);
+      this.stats.sent += count;
+      if (!socket.write(count === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes))) peer.blocked = true;
     }
   }
 
