@@ -29,6 +29,10 @@ export const DEFAULT_CLUSTER_PORT = 2377;
 const RPC_TIMEOUT_MS = 10_000;
 export const WRITE_TIMEOUT_MS = 10_000;
 const RENEW_RETRY_MIN_MS = 500;
+/** Attempts of a join refused for a passing reason (no leader during an election), about 15 s in all. */
+const JOIN_ATTEMPTS = 10;
+/** Refusals a join retries: the cluster is between leaders, not refusing this node. */
+const JOIN_RETRYABLE = new Set(['NO_LEADER', 'TIMEOUT', 'NOT_LEADER', 'PROPOSAL_DROPPED', 'ENTRY_LOST', 'RPC_TIMEOUT']);
 /** Rounds over the known managers to join the Raft group (bounded: about 15 s in all). */
 const RAFT_JOIN_ROUNDS = 10;
 const RENEW_RETRY_MAX_MS = 30_000;
@@ -313,15 +317,24 @@ export class SwarmNode {
     const keys = await generateNodeKeyPair();
     const csrPem = await createCertificateRequest(keys);
     const advertiseAddr = options.advertiseAddr ?? options.listenAddr;
-    let reply: JoinReply;
-    try {
-      reply = (await tlsRequest(options.remote, {
-        type: 'node.join', token: options.token.trim(), csrPem, addr: advertiseAddr, hostname: os.hostname(), name: options.name ?? '',
-        os: os.platform(), arch: os.arch(), nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem(),
-      } satisfies NodeRpc, { ca: pinned, timeoutMs: 30_000 })).body as JoinReply;
-    } catch (error) {
-      const e = error as { code?: string; message?: string };
-      throw new NodeError(e.code ?? 'JOIN_FAILED', `join refused by ${options.remote}: ${e.message ?? String(error)}`);
+    let reply: JoinReply | undefined;
+    const clock = new RealClock();
+    // A cluster electing a leader (a manager joined a moment ago) cannot register this node yet:
+    // such refusals are retried, a few times, backing off; a refusal of the token is final.
+    for (let attempt = 0; reply === undefined; attempt++) {
+      try {
+        reply = (await tlsRequest(options.remote, {
+          type: 'node.join', token: options.token.trim(), csrPem, addr: advertiseAddr, hostname: os.hostname(), name: options.name ?? '',
+          os: os.platform(), arch: os.arch(), nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem(),
+        } satisfies NodeRpc, { ca: pinned, timeoutMs: 30_000 })).body as JoinReply;
+      } catch (error) {
+        const e = error as { code?: string; message?: string };
+        if (attempt + 1 >= JOIN_ATTEMPTS || !JOIN_RETRYABLE.has(e.code ?? '')) {
+          throw new NodeError(e.code ?? 'JOIN_FAILED', `join refused by ${options.remote}: ${e.message ?? String(error)}`);
+        }
+        log(`join: ${e.message ?? String(error)}; trying again`);
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
+      }
     }
     const file: NodeFile = {
       v: 1, nodeId: reply.nodeId, clusterId: reply.clusterId, role: reply.role, listenAddr: options.listenAddr, advertiseAddr,
@@ -552,10 +565,8 @@ export class SwarmNode {
     const security = await this.securityOrFail();
     const role = roleForJoinToken(req.token, security.tokens);
     if (role === undefined) throw new NodeError('JOIN_TOKEN_INVALID', 'the join token is not valid for this swarm (wrong, or rotated)', 401);
-    if (role === 'manager') {
-      const status = await this.raftStatus();
-      if (status.role !== 'leader') return this.forwardToLeader(req, status) as Promise<JoinReply>;
-    }
+    // Any manager serves a join (its writes are forwarded to the leader); a manager's Raft
+    // membership is its own later request (raft.join), once it listens.
     hostPort(req.addr, 'addr');
     const nodeId = newId(this.env);
     await this.writeEvents([this.registration(nodeId, role, req.addr, req.name === '' ? nodeId : req.name, req.hostname, req.os, req.arch, req.nanoCpus, req.memoryBytes)]);
