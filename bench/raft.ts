@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { KvLogStorage } from '../journal/index.js';
+import { payloadOf } from './cluster-lib.js';
 import { raftProps, type ApplyMessage, type LogInput, type ProposeReply, type RaftStatus } from '../raft/index.js';
 import { ActorSystem, MemoryTransport, plain, type ActorContext, type Address, type KvKey, type KvOp, type KvStore } from '../runtime/index.js';
 import { LevelStorage, RealClock, monotonicMs, realEnv, realRandom, yieldToMacrotask } from '../runtime/env/real/index.js';
@@ -202,7 +203,7 @@ async function rawFsyncRound(dir: string): Promise<DiskResult> {
 
 /** A LevelDB loop of synced batches of one put each, for `durationMs`; per-batch latencies. */
 async function levelSyncLoop(kv: KvStore, durationMs: number, tag: string): Promise<{ samples: number[]; elapsedMs: number }> {
-  const value = payloadTemplate();
+  const value = payloadOf(PAYLOAD_BYTES);
   let i = 0;
   const put = (): Promise<void> => kv.batch([{ type: 'put', key: `${tag}-${String(i++).padStart(8, '0')}`, value }], { sync: true });
   for (let w = 0; w < DISK_WARMUP; w++) await put();
@@ -245,19 +246,8 @@ const MAGIC = 0x52414654; // 'RAFT'
 const RING = 1 << 16; // send times by request id; far more than the most in flight
 const RING_MASK = RING - 1;
 
-/** 256 bytes of incompressible filler (LevelDB compresses with snappy), the same for every entry. */
-function payloadTemplate(): Uint8Array {
-  const out = new Uint8Array(PAYLOAD_BYTES);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < out.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-const TEMPLATE = payloadTemplate();
+// 256 bytes of incompressible filler (LevelDB compresses with snappy), the same for every entry.
+const TEMPLATE = payloadOf(PAYLOAD_BYTES);
 
 /** The closed-loop client's state, shared by the client actor and the leader's applier. */
 class Load {
