@@ -1,3 +1,4 @@
 // actors/: the orchestrator's actors, above raft/, journal/ and runtime/ (DESIGN.md section 2).
 export * from './ca/index.js';
 export * from './cluster/index.js';
+export * from './scheduler/index.js';
