@@ -8,7 +8,8 @@ import https from 'node:https';
 import { chmodSync, rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { BlobSpec, Config, JournalEvent, Node, Secret } from '../../journal/index.js';
-import { tlsRequest } from '../../runtime/env/real/index.js';
+import { generateJoinToken } from '../../actors/index.js';
+import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
 import { NodeError, type SwarmNode } from './daemon.js';
 import { splitPem } from './state-dir.js';
 
@@ -223,8 +224,6 @@ export class ControlApi {
         const caConfig = field(r.body, 'CAConfig', (v): v is Record<string, unknown> => v !== null && typeof v === 'object', 'an object');
         const view = await node.readBarrier();
         const security = view.security!;
-        const { generateJoinToken } = await import('../../actors/index.js');
-        const { secureRandomBytes } = await import('../../runtime/env/real/index.js');
         const tokenRoot = security.next?.certPem ?? security.root.certPem;
         if (rotateWorker || rotateManager) {
           await node.writeSecurity({

@@ -87,8 +87,6 @@ export interface JoinReply {
   readonly certPem: string;
   readonly roots: readonly string[];
   readonly managers: readonly ManagerAddress[];
-  readonly conf: ConfState | null;
-  readonly unlockKey: string;
 }
 
 export interface RenewReply {
@@ -573,10 +571,9 @@ export class SwarmNode {
     const certPem = await this.issue(nodeId, role, req.csrPem);
     // A manager is added to the Raft group only once it listens (its `raft.join` after start-up):
     // a voter that cannot be reached yet would cost a one-manager cluster its quorum.
-    const conf: ConfState | null = null;
     const latest = await this.securityOrFail();
     this.log(`joined: ${nodeId} as ${role} from ${req.addr}`);
-    return { nodeId, clusterId: this.file.clusterId, role, certPem, roots: trustedRoots(latest), managers: this.managerAddresses(), conf, unlockKey: role === 'manager' ? latest.unlockKey : '' };
+    return { nodeId, clusterId: this.file.clusterId, role, certPem, roots: trustedRoots(latest), managers: this.managerAddresses() };
   }
 
   private async serveRenew(csrPem: string, peer: PeerIdentity): Promise<RenewReply> {
