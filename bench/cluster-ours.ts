@@ -12,12 +12,12 @@
 // is started again with `swarm start --state-dir` on its state directory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeEndpoints, freePorts, memberFor, payloadOf, procCpuMs, track, type Endpoints, type FailoverHooks, type StartOurCluster, type WriteTarget } from './cluster-lib.js';
 import { monotonicMs } from '../runtime/env/real/index.js';
+import { ControlError, controlRequest as controlClient } from '../cli/index.js';
 
 // ---- sizes and limits (every wait below is bounded by one of these) -----------------------------
 
@@ -124,45 +124,13 @@ function launch(m: Member, args: readonly string[]): void {
 
 // ---- the control API ----------------------------------------------------------------------------
 
-/** One request over the member's unix control socket; rejects unless the status is 2xx. */
-function controlRequest<T>(m: Member, method: string, urlPath: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const fail = (e: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(e);
-    };
-    const req = http.request({ socketPath: socketPath(m), method, path: urlPath, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', (e) => fail(new ControlRequestError(`${m.name} ${method} ${urlPath}: ${e.message}`, undefined, { cause: e })));
-      res.on('end', () => {
-        if (settled) return;
-        const text = Buffer.concat(chunks).toString('utf8');
-        const status = res.statusCode ?? 0;
-        if (status < 200 || status >= 300) {
-          fail(new ControlRequestError(`${m.name} ${method} ${urlPath}: HTTP ${status} ${text.slice(0, 300)}`, status));
-          return;
-        }
-        try {
-          const parsed = (text === '' ? undefined : (res.headers['content-type'] ?? '').includes('json') ? JSON.parse(text) : text) as T;
-          settled = true;
-          clearTimeout(timer);
-          resolve(parsed);
-        } catch (e) {
-          fail(new ControlRequestError(`${m.name} ${method} ${urlPath}: bad JSON ${text.slice(0, 200)}`, status, { cause: e }));
-        }
-      });
-    });
-    const timer = setTimeout(() => {
-      fail(new ControlRequestError(`${m.name} ${method} ${urlPath}: no reply within ${timeoutMs} ms`, undefined));
-      req.destroy();
-    }, timeoutMs);
-    req.on('error', (e) => fail(new ControlRequestError(`${m.name} ${method} ${urlPath}: ${e.message}`, undefined, { cause: e })));
-    req.end();
-  });
+/** One request over the member's unix control socket (the `swarm` command's client); rejects unless the status is 2xx. */
+async function controlRequest<T>(m: Member, method: string, urlPath: string, timeoutMs = CONTROL_TIMEOUT_MS): Promise<T> {
+  try {
+    return await controlClient<T>(m.stateDir, method, urlPath, undefined, timeoutMs);
+  } catch (e) {
+    throw new ControlRequestError(`${m.name} ${method} ${urlPath}: ${errorText(e)}`, e instanceof ControlError && e.status > 0 ? e.status : undefined, { cause: e });
+  }
 }
 
 /** An https.Agent presenting the member's own manager certificate, trusting the cluster CA. */
