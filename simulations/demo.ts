@@ -7,6 +7,7 @@
 //   - liveness: once faults stop, every submitted message is acknowledged.
 import { enqueueActions, setup } from 'xstate';
 import {
+  MailboxFullError,
   SeededRandom,
   assert,
   fromMachine,
@@ -217,22 +218,48 @@ interface DiskMirror {
 }
 
 type PersistMessage = { type: 'persist'; peer: string; upTo: number; replyTo: string };
+type DiskMessage = PersistMessage | { type: 'redeliver' };
 
-/** Owns the node's store: writes each persist request with sync, then confirms it. */
+/** How long the disk waits before offering a confirmation again to an inbox whose mailbox was full. */
+const REDELIVER_MS = 25;
+
+/**
+ * Owns the node's store: writes each persist request with sync, then confirms it. A confirmation
+ * that meets a full inbox (it is restarting while links retransmit) is kept, the highest per
+ * sender, and offered again by timer: confirmations are monotone, so the latest one carries all.
+ */
 function diskActor(store: KvStore, mirror: DiskMirror) {
   return {
     kind: 'disk',
-    create: (ctx: ActorContext) => ({
-      receive: (m: PersistMessage) => {
-        mirror.issued.set(m.peer, Math.max(mirror.issued.get(m.peer) ?? 0, m.upTo));
-        const value = new Uint8Array(4);
-        new DataView(value.buffer).setUint32(0, m.upTo);
-        void store.batch([{ type: 'put', key: `applied/${m.peer}`, value }], { sync: true }).then(() => {
-          mirror.durable.set(m.peer, Math.max(mirror.durable.get(m.peer) ?? 0, m.upTo));
-          ctx.send(m.replyTo, { type: 'persisted', peer: m.peer, upTo: m.upTo });
-        });
-      },
-    }),
+    create: (ctx: ActorContext) => {
+      const undelivered = new Map<string, { upTo: number; replyTo: string }>();
+      const confirm = (peer: string, upTo: number, replyTo: string): void => {
+        try {
+          ctx.send(replyTo, { type: 'persisted', peer, upTo });
+        } catch (error) {
+          if (!(error instanceof MailboxFullError)) throw error;
+          if ((undelivered.get(peer)?.upTo ?? 0) < upTo) undelivered.set(peer, { upTo, replyTo });
+          ctx.setTimer('redeliver', REDELIVER_MS, { type: 'redeliver' });
+        }
+      };
+      return {
+        receive: (m: DiskMessage) => {
+          if (m.type === 'redeliver') {
+            const pending = [...undelivered];
+            undelivered.clear();
+            for (const [peer, { upTo, replyTo }] of pending) confirm(peer, upTo, replyTo);
+            return;
+          }
+          mirror.issued.set(m.peer, Math.max(mirror.issued.get(m.peer) ?? 0, m.upTo));
+          const value = new Uint8Array(4);
+          new DataView(value.buffer).setUint32(0, m.upTo);
+          void store.batch([{ type: 'put', key: `applied/${m.peer}`, value }], { sync: true }).then(() => {
+            mirror.durable.set(m.peer, Math.max(mirror.durable.get(m.peer) ?? 0, m.upTo));
+            confirm(m.peer, m.upTo, m.replyTo);
+          });
+        },
+      };
+    },
     supervision: restart({ backoffMinMs: 10 }),
   };
 }

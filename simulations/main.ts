@@ -102,8 +102,19 @@ async function main(): Promise<number> {
     throw error;
   }
   const failed: string[] = [];
+  // An exception that escapes the simulation (a promise callback that throws) would end the
+  // process with a bare stack: name the seed and how to replay it first.
+  let current: string | undefined;
+  const escaped = (error: unknown): void => {
+    console.log(`SEED=${current ?? '?'} FAILED: an exception escaped the simulation: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (current !== undefined) console.log(`  replay: ${replayCommand(current, args)}`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
   const sometimes = { crashes: 0, partitions: 0, actorRestarts: 0, networkDropped: 0, networkDuplicated: 0 };
   for (let seed = args.seed; seed < args.seed + args.seeds; seed++) {
+    current = String(seed);
     const run = await runDemo(seed, { ...(args.plantedBug ? { plantedBug: args.plantedBug } : {}), ...(args.traceFile ? { traceFile: args.traceFile } : {}) });
     report(run, args);
     if (!run.ok) failed.push(String(seed));
