@@ -32,6 +32,11 @@ export type NodeRemoved = Base & Conditional & { readonly type: 'node.removed'; 
 export type ServiceCreated = Base & { readonly type: 'service.created'; readonly id: string; readonly spec: ServiceSpec };
 export type ServiceUpdated = Base & Conditional & { readonly type: 'service.updated'; readonly id: string; readonly spec: ServiceSpec };
 export type ServiceRemoved = Base & Conditional & { readonly type: 'service.removed'; readonly id: string };
+/** An update's progress (or its end) recorded; null clears it. */
+export type ServiceUpdateStatusChanged = Base & Conditional & { readonly type: 'service.updateStatusChanged'; readonly id: string; readonly updateStatus: UpdateStatus | null };
+/** The spec goes back to previousSpec (and previousSpec to the spec it replaces); specVersion moves on. */
+export type ServiceRolledBack = Base & Conditional & { readonly type: 'service.rolledBack'; readonly id: string; readonly updateStatus: UpdateStatus };
+export type ServiceEndpointAllocated = Base & Conditional & { readonly type: 'service.endpointAllocated'; readonly id: string; readonly endpoint: ServiceEndpoint };
 
 /** A task as created: every field of a Task but its meta, which the store derives. */
 export type TaskCreated = Base & { readonly type: 'task.created' } & Omit<Task, 'meta'>;
@@ -39,6 +44,8 @@ export type TaskAssigned = Base & Conditional & { readonly type: 'task.assigned'
 export type TaskStatusChanged = Base & Conditional & { readonly type: 'task.statusChanged'; readonly id: string; readonly status: TaskStatus };
 export type TaskDesiredStateChanged = Base & Conditional & { readonly type: 'task.desiredStateChanged'; readonly id: string; readonly desiredState: DesiredState };
 export type TaskRemoved = Base & Conditional & { readonly type: 'task.removed'; readonly id: string };
+/** The allocator's part done: the task's network addresses, and its status (normally pending). */
+export type TaskAllocated = Base & Conditional & { readonly type: 'task.allocated'; readonly id: string; readonly addresses: readonly NetworkAddress[]; readonly status: TaskStatus };
 
 export type NetworkCreated = Base & { readonly type: 'network.created'; readonly id: string; readonly spec: NetworkSpec };
 export type NetworkRemoved = Base & Conditional & { readonly type: 'network.removed'; readonly id: string };
@@ -54,8 +61,8 @@ export type ConfigRemoved = Base & Conditional & { readonly type: 'config.remove
 export type JournalEvent =
   | ClusterCreated | ClusterUpdated
   | NodeRegistered | NodeUpdated | NodeStatusChanged | NodeRemoved
-  | ServiceCreated | ServiceUpdated | ServiceRemoved
-  | TaskCreated | TaskAssigned | TaskStatusChanged | TaskDesiredStateChanged | TaskRemoved
+  | ServiceCreated | ServiceUpdated | ServiceRemoved | ServiceUpdateStatusChanged | ServiceRolledBack | ServiceEndpointAllocated
+  | TaskCreated | TaskAssigned | TaskStatusChanged | TaskDesiredStateChanged | TaskRemoved | TaskAllocated
   | NetworkCreated | NetworkRemoved
   | SecretCreated | SecretUpdated | SecretRemoved
   | ConfigCreated | ConfigRemoved;

@@ -101,10 +101,23 @@ export interface RestartPolicy {
   readonly windowMs: number;
 }
 
+/** Spread tasks evenly over the values of a node attribute (`node.labels.zone`); hierarchical in list order. */
+export interface PlacementPreference {
+  readonly spread: string;
+}
+
+export interface Platform {
+  readonly os: string;
+  readonly architecture: string;
+}
+
 export interface Placement {
   readonly constraints: readonly string[];
   /** 0 means no limit. */
   readonly maxReplicasPerNode: number;
+  readonly preferences: readonly PlacementPreference[];
+  /** Platforms the image runs on; empty: any. */
+  readonly platforms: readonly Platform[];
 }
 
 export interface FileReference {
@@ -122,6 +135,8 @@ export interface TaskSpec {
   readonly networks: readonly string[];
   readonly secrets: readonly FileReference[];
   readonly configs: readonly FileReference[];
+  /** Raised to redeploy every task with an otherwise unchanged spec (`service update --force`). */
+  readonly forceUpdate: number;
 }
 
 export interface UpdateConfig {
@@ -149,6 +164,36 @@ export interface ServiceSpec {
   readonly update: UpdateConfig;
   readonly rollback: UpdateConfig;
   readonly endpoint: { readonly ports: readonly PortConfig[] };
+  /**
+   * Beyond SwarmKit: move replicas onto nodes that join (or become eligible) later, a few at a
+   * time within the update policy's parallelism and delay, when that evens out the spread.
+   */
+  readonly rebalance: boolean;
+}
+
+export const UPDATE_STATES = ['updating', 'paused', 'completed', 'rollbackStarted', 'rollbackPaused', 'rollbackCompleted'] as const;
+export type UpdateState = (typeof UPDATE_STATES)[number];
+
+/** Where a rolling update (or rollback) stands; in the journal, so that a new leader resumes it. */
+export interface UpdateStatus {
+  readonly state: UpdateState;
+  /** Env clock ms. */
+  readonly startedAt: number;
+  /** 0 while in progress. */
+  readonly completedAt: number;
+  readonly message: string;
+}
+
+/** A service's virtual IP on one network (CIDR notation, e.g. 10.0.1.2/24). */
+export interface VirtualIp {
+  readonly networkId: string;
+  readonly addr: string;
+}
+
+/** What the allocator gave a service: its ports with published ports filled in, and its virtual IPs. */
+export interface ServiceEndpoint {
+  readonly ports: readonly PortConfig[];
+  readonly virtualIps: readonly VirtualIp[];
 }
 
 export interface Service {
@@ -157,6 +202,12 @@ export interface Service {
   readonly spec: ServiceSpec;
   /** The spec before the last update, for rollback; null until the first update. */
   readonly previousSpec: ServiceSpec | null;
+  /** The Raft index of the last change of `spec` (creation, update, rollback); tasks copy it as `serviceVersion`. */
+  readonly specVersion: number;
+  /** null until the first update. */
+  readonly updateStatus: UpdateStatus | null;
+  /** null until the allocator has allocated the service. */
+  readonly endpoint: ServiceEndpoint | null;
 }
 
 /** Observed task states in order (DESIGN.md section 6); the observed state never goes backwards. */
@@ -193,6 +244,19 @@ export interface Task {
   readonly serviceVersion: number;
   readonly desiredState: DesiredState;
   readonly status: TaskStatus;
+  /**
+   * Env clock ms of the restarts that led to this task in its slot (its own creation last when it
+   * is a restart), oldest first, at most the restart policy's maxAttempts of them (and none
+   * older than its window): the restart policy's history, in the journal so a new leader keeps it.
+   */
+  readonly restarts: readonly number[];
+  /** The task's address on each of its networks (CIDR notation), given by the allocator. */
+  readonly addresses: readonly NetworkAddress[];
+}
+
+export interface NetworkAddress {
+  readonly networkId: string;
+  readonly addr: string;
 }
 
 // ---- network, secret, config ----
