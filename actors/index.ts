@@ -2,3 +2,4 @@
 export * from './ca/index.js';
 export * from './cluster/index.js';
 export * from './scheduler/index.js';
+export * from './orchestrator/index.js';

@@ -9,7 +9,7 @@ import type { ConfState, HardState, LogStorage, LogWrite, PeerId, Snapshot } fro
 import { InvariantViolation, RuntimeError, fromMachine, sendMessage, type ActorContext, type Address, type Props, type Random } from '../runtime/index.js';
 import { RaftCore, type RaftBug } from './core.js';
 import { BadMessageError, NotLeaderError, ProposalDroppedError } from './errors.js';
-import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready } from './types.js';
+import type { ConfChange, Entry, Message, RaftConfig, ReadState, Ready, Role } from './types.js';
 
 /** Messages the peer actor accepts. */
 export type PeerInput =
@@ -41,6 +41,18 @@ export interface ApplyMessage {
   readonly snapshot: Snapshot | undefined;
   readonly entries: readonly Entry[];
   readonly readStates: readonly ReadState[];
+}
+
+/**
+ * What the peer tells the applier when its role or the leader it knows changes (sent before the
+ * apply of the same Ready, so the applier sees it first).
+ */
+export interface SoftStateMessage {
+  readonly type: 'raft.softState';
+  readonly peer: PeerId;
+  readonly role: Role;
+  readonly leader: PeerId;
+  readonly term: number;
 }
 
 /** The answer to a proposal at the peer that took it: accepted at (index, term), or refused. */
@@ -224,6 +236,9 @@ export const peerMachine = setup({
       const rd = context.core.ready();
       const write = writeOf(rd, context);
       context.seq++;
+      if (rd.softState !== undefined) {
+        enqueue(sendMessage(context.options.applier, { type: 'raft.softState', peer: context.options.id, role: rd.softState.role, leader: rd.softState.leader, term: context.core.term } satisfies SoftStateMessage));
+      }
       for (const m of rd.messages) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
       const applies = rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.readStates.length > 0;
       const early = context.writesInFlightMax > 1 && rd.snapshot === undefined && !context.inflight.some((r) => r.applyAtFinish);

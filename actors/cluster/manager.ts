@@ -7,8 +7,10 @@
 // ids, written a step at a time so that a large store does not stop the world.
 import type { ConfState } from '../../journal/index.js';
 import { Store, decodeBatch, type StoreSnapshotWriter } from '../../journal/index.js';
-import { decodeConfChange, nextConfState, type ApplyMessage, type ConfChange, type ProposeReply } from '../../raft/index.js';
+import type { JournalEvent } from '../../journal/index.js';
+import { decodeConfChange, nextConfState, type ApplyMessage, type ConfChange, type ProposeReply, type SoftStateMessage } from '../../raft/index.js';
 import { InvariantViolation, decodeMessage, encodeMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
+import type { ManagerCommitted, ManagerLeadership, ManagerSubscribe } from '../orchestrator/protocol.js';
 import { applySecurityChange, type SecurityChange, type SecurityState } from './security.js';
 
 /** What a normal Raft entry of a manager carries. */
@@ -19,6 +21,8 @@ export type ClusterCommand =
 export type ManagerInput =
   | ApplyMessage
   | ProposeReply
+  | SoftStateMessage
+  | ManagerSubscribe
   | { readonly type: 'manager.write'; readonly command: ClusterCommand; readonly replyTo: Address }
   | { readonly type: 'manager.confChange'; readonly opId: string; readonly change: ConfChange; readonly replyTo: Address }
   | { readonly type: 'manager.barrier'; readonly opId: string; readonly replyTo: Address }
@@ -118,6 +122,19 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       const confWaiters = new Map<string, Address>();
       const reads = new Map<string, Address>();
       let readyReads: Array<{ index: number; context: string }> = [];
+      /** Who gets each apply turn's committed events and the leadership (the orchestration supervisor). */
+      const subscribers: Address[] = [];
+      /** The events applied this turn, in order. */
+      let turnEvents: JournalEvent[] = [];
+      /** Raft's view of this peer, and whether subscribers were told it leads (once an entry of its term applied). */
+      let role = 'follower';
+      let term = 0;
+      let leading = false;
+      let pendingLeadership = false;
+      const tellLeadership = (leader: boolean): void => {
+        leading = leader;
+        for (const to of subscribers) ctx.send(to, { type: 'manager.leadership', leader, term } satisfies ManagerLeadership);
+      };
 
       const view = (): ManagerView => ({ store, security, conf, appliedIndex });
 
@@ -166,7 +183,10 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
           const events = decodeBatch(command.batch).events;
           const result = store.applyBatch(events, index);
           if (!result.applied) refused = { code: result.error.code, message: result.error.message };
-          else if (events.some((e) => e.type.startsWith('node.'))) changed.nodes = true;
+          else {
+            if (events.some((e) => e.type.startsWith('node.'))) changed.nodes = true;
+            if (subscribers.length > 0) for (const e of events) turnEvents.push(e);
+          }
         } else {
           store.applyBatch([], index);
           security = applySecurityChange(security, command.change);
@@ -202,6 +222,15 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
             case 'manager.barrier':
               reads.set(m.opId, m.replyTo);
               ctx.send(options.peer, { type: 'raft.readIndex', context: m.opId });
+              return;
+            case 'manager.subscribe':
+              if (!subscribers.includes(m.replyTo)) subscribers.push(m.replyTo);
+              if (leading) ctx.send(m.replyTo, { type: 'manager.leadership', leader: true, term } satisfies ManagerLeadership);
+              return;
+            case 'raft.softState':
+              role = m.role;
+              term = m.term;
+              if (role !== 'leader' && leading) tellLeadership(false);
               return;
             case 'raft.refused':
               fail(m.requestId, m.code, m.message, m.leader);
@@ -244,6 +273,19 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
                   fail(mine.opId, 'ENTRY_LOST', 'another leader wrote this log slot; the command was not applied', '');
                 }
                 applyCommand(command, entry.index, changed);
+              }
+              if (role === 'leader' && !leading && m.entries.length > 0 && m.entries[m.entries.length - 1]!.term === term && appliedIndex >= m.entries[m.entries.length - 1]!.index) {
+                // An entry of this leader's term applied: everything committed before it is in the store.
+                pendingLeadership = true;
+              }
+              if (subscribers.length > 0 && (turnEvents.length > 0 || changed.restored)) {
+                const committed: ManagerCommitted = { type: 'manager.committed', index: appliedIndex, events: turnEvents, restored: changed.restored };
+                for (const to of subscribers) ctx.send(to, committed);
+              }
+              turnEvents = [];
+              if (pendingLeadership) {
+                pendingLeadership = false;
+                tellLeadership(true);
               }
               readyReads.push(...m.readStates);
               serveReads();

@@ -1,0 +1,236 @@
+// The scheduler actor (DESIGN.md section 6, step 3): on the leader, it keeps the set of tasks
+// waiting for a node (allocated, `pending`, still wanted) and every node's load, both updated from
+// committed events (work proportional to the change), and places the waiting tasks in batches
+// with the pure core in actors/scheduler. A task that fits nowhere stays pending with a message
+// that says why, and is tried again when a node changes or a task ends (resources free up).
+import { EVENT_VERSIONS, TASK_STATE_ORDER, type JournalEvent, type Node, type StoreReader, type Task } from '../../journal/index.js';
+import type { ActorContext, Address, Props } from '../../runtime/index.js';
+import { placeTasks, type NodeLoad } from '../scheduler/index.js';
+import type { ManagerCommitted, WriterDone, WriterPropose } from './protocol.js';
+
+type SchedulerInput = ManagerCommitted | WriterDone | { readonly type: 'scheduler.flush' };
+
+export interface SchedulerOptions {
+  readonly view: () => StoreReader;
+  readonly writer: Address;
+}
+
+export interface SchedulerStats {
+  placed: number;
+  unschedulable: number;
+}
+
+interface MutableLoad {
+  tasks: number;
+  tasksOfService: Map<string, number>;
+  reservedNanoCpus: number;
+  reservedMemoryBytes: number;
+  hostPorts: Set<string>;
+}
+
+/** What one task adds to its node's load. */
+interface Contribution {
+  readonly nodeId: string;
+  readonly serviceId: string;
+  readonly nanoCpus: number;
+  readonly memoryBytes: number;
+  readonly hostPorts: readonly string[];
+}
+
+const ASSIGNED = TASK_STATE_ORDER.assigned;
+const COMPLETE = TASK_STATE_ORDER.complete;
+
+/** A task the scheduler should place: allocated (pending), not yet placed, still wanted. */
+function waiting(task: Task): boolean {
+  return task.status.state === 'pending' && (task.desiredState === 'running' || task.desiredState === 'ready' || task.desiredState === 'complete');
+}
+
+/** A task that holds resources on its node: bound, not ended, and not being stopped for good. */
+function contributionOf(task: Task, reader: StoreReader): Contribution | undefined {
+  if (task.nodeId === '' || TASK_STATE_ORDER[task.status.state] < ASSIGNED || TASK_STATE_ORDER[task.status.state] >= COMPLETE) return undefined;
+  const want = task.spec.resources.reservations;
+  const service = reader.get('service', task.serviceId);
+  const ports = service?.endpoint?.ports ?? service?.spec.endpoint.ports ?? [];
+  const hostPorts = ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`);
+  return { nodeId: task.nodeId, serviceId: task.serviceId, nanoCpus: want.nanoCpus, memoryBytes: want.memoryBytes, hostPorts };
+}
+
+export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats): Props<SchedulerInput> {
+  return {
+    kind: 'scheduler',
+    mailboxDepthMax: 100_000,
+    create: (ctx: ActorContext) => {
+      const loads = new Map<string, MutableLoad>();
+      const contributions = new Map<string, Contribution>();
+      const queue = new Set<string>();
+      /** Tasks proposed for assignment and not yet decided: not placed again meanwhile. */
+      const inflightTasks = new Set<string>();
+      let inflight = '';
+      let proposals = 0;
+      let flushArmed = false;
+      /** Tasks that fit nowhere at the last try, by the message they were given. */
+      const stuck = new Map<string, string>();
+
+      const loadOf = (nodeId: string): MutableLoad => {
+        let load = loads.get(nodeId);
+        if (load === undefined) loads.set(nodeId, (load = { tasks: 0, tasksOfService: new Map(), reservedNanoCpus: 0, reservedMemoryBytes: 0, hostPorts: new Set() }));
+        return load;
+      };
+      const add = (c: Contribution, sign: 1 | -1): void => {
+        const load = loadOf(c.nodeId);
+        load.tasks += sign;
+        load.tasksOfService.set(c.serviceId, (load.tasksOfService.get(c.serviceId) ?? 0) + sign);
+        if (load.tasksOfService.get(c.serviceId) === 0) load.tasksOfService.delete(c.serviceId);
+        load.reservedNanoCpus += sign * c.nanoCpus;
+        load.reservedMemoryBytes += sign * c.memoryBytes;
+        for (const p of c.hostPorts) {
+          if (sign > 0) load.hostPorts.add(p);
+          else load.hostPorts.delete(p);
+        }
+      };
+      /** Brings one task's contribution and queue membership in line with the store. */
+      const track = (id: string, reader: StoreReader): boolean => {
+        const task = reader.get('task', id);
+        const before = contributions.get(id);
+        const after = task === undefined ? undefined : contributionOf(task, reader);
+        let freed = false;
+        if (before !== undefined && (after === undefined || after.nodeId !== before.nodeId)) {
+          add(before, -1);
+          contributions.delete(id);
+          freed = true;
+        }
+        if (after !== undefined && !contributions.has(id)) {
+          add(after, 1);
+          contributions.set(id, after);
+        }
+        if (task !== undefined && waiting(task)) queue.add(id);
+        else {
+          queue.delete(id);
+          stuck.delete(id);
+        }
+        return freed;
+      };
+      const rebuild = (): void => {
+        const reader = options.view();
+        loads.clear();
+        contributions.clear();
+        queue.clear();
+        stuck.clear();
+        for (const task of reader.list('task')) track(task.id, reader);
+      };
+      const arm = (): void => {
+        if (flushArmed || inflight !== '' || queue.size <= stuck.size) return;
+        flushArmed = true;
+        ctx.setTimer('flush', 0, { type: 'scheduler.flush' });
+      };
+
+      const flush = (): void => {
+        const reader = options.view();
+        const nodes: Node[] = reader.list('node');
+        const frozen = new Map<string, NodeLoad>(loads);
+        // Group the queue by service and spec version: one placement request each.
+        const groups = new Map<string, Task[]>();
+        for (const id of queue) {
+          if (inflightTasks.has(id) || stuck.has(id)) continue;
+          const task = reader.get('task', id);
+          if (task === undefined || !waiting(task)) continue;
+          const key = task.nodeId !== '' ? `${task.serviceId}@${task.nodeId}` : `${task.serviceId}#${task.serviceVersion}`;
+          let group = groups.get(key);
+          if (group === undefined) groups.set(key, (group = []));
+          group.push(task);
+        }
+        const events: JournalEvent[] = [];
+        const now = ctx.env.clock.now();
+        for (const group of [...groups.values()].sort((a, b) => (a[0]!.id < b[0]!.id ? -1 : 1))) {
+          const first = group[0]!;
+          const service = reader.get('service', first.serviceId);
+          const ports = service?.endpoint?.ports ?? service?.spec.endpoint.ports ?? [];
+          const preferences = first.spec.placement.preferences.map((p) => p.spread);
+          const candidates = first.nodeId !== '' ? nodes.filter((n) => n.id === first.nodeId) : nodes;
+          const sorted = group.sort((a, b) => a.slot - b.slot || (a.id < b.id ? -1 : 1));
+          const result = placeTasks({ serviceId: first.serviceId, spec: first.spec, ports, preferences, count: sorted.length }, candidates, frozen);
+          result.assignments.forEach((nodeId, i) => {
+            const task = sorted[i]!;
+            events.push({ type: 'task.assigned', v: EVENT_VERSIONS['task.assigned'], at: now, id: task.id, nodeId, status: { state: 'assigned', message: 'scheduler assigned task to node', timestamp: now, err: '' }, expectedVersion: task.meta.version });
+            // The next group sees this placement.
+            const load = frozen.get(nodeId);
+            const c: Contribution = { nodeId, serviceId: task.serviceId, nanoCpus: task.spec.resources.reservations.nanoCpus, memoryBytes: task.spec.resources.reservations.memoryBytes, hostPorts: ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`) };
+            const tasksOfService = new Map(load?.tasksOfService ?? []);
+            tasksOfService.set(c.serviceId, (tasksOfService.get(c.serviceId) ?? 0) + 1);
+            frozen.set(nodeId, {
+              tasks: (load?.tasks ?? 0) + 1, tasksOfService,
+              reservedNanoCpus: (load?.reservedNanoCpus ?? 0) + c.nanoCpus, reservedMemoryBytes: (load?.reservedMemoryBytes ?? 0) + c.memoryBytes,
+              hostPorts: new Set([...(load?.hostPorts ?? []), ...c.hostPorts]),
+            });
+            inflightTasks.add(task.id);
+          });
+          for (const task of sorted.slice(result.assignments.length)) {
+            if (stats) stats.unschedulable++;
+            const message = result.unschedulable;
+            if (task.status.message === message) {
+              stuck.set(task.id, message);
+              continue;
+            }
+            stuck.set(task.id, message);
+            events.push({ type: 'task.statusChanged', v: EVENT_VERSIONS['task.statusChanged'], at: now, id: task.id, status: { state: 'pending', message, timestamp: now, err: '' }, expectedVersion: task.meta.version });
+            inflightTasks.add(task.id);
+          }
+          if (events.length >= 1000) break;
+        }
+        if (events.length === 0) return;
+        const batch = events.slice(0, 1000);
+        if (stats) stats.placed += batch.filter((e) => e.type === 'task.assigned').length;
+        inflight = `scheduler/${++proposals}`;
+        ctx.send(options.writer, { type: 'writer.propose', token: inflight, events: batch, replyTo: ctx.self } satisfies WriterPropose);
+      };
+
+      return {
+        started: () => {
+          rebuild();
+          arm();
+        },
+        receive: (m: SchedulerInput) => {
+          switch (m.type) {
+            case 'manager.committed': {
+              if (m.restored) {
+                rebuild();
+                arm();
+                return;
+              }
+              const reader = options.view();
+              let retry = false;
+              for (const e of m.events) {
+                if (e.type.startsWith('node.')) retry = true;
+                else if (e.type.startsWith('task.')) {
+                  if (track(e.id, reader)) retry = true;
+                } else if (e.type === 'service.removed' || e.type === 'service.updated') retry = true;
+              }
+              // Something freed or changed: tasks that fit nowhere get another try.
+              if (retry) stuck.clear();
+              arm();
+              return;
+            }
+            case 'scheduler.flush':
+              flushArmed = false;
+              flush();
+              return;
+            case 'writer.done':
+              if (m.token !== inflight) return;
+              inflight = '';
+              if (m.ok) {
+                // The store holds the placements already (the feed may come after this reply).
+                const reader = options.view();
+                for (const id of inflightTasks) track(id, reader);
+              }
+              inflightTasks.clear();
+              if (!m.ok) rebuild();
+              arm();
+              return;
+            default:
+              return;
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,209 @@
+// The orchestration supervisor (DESIGN.md section 5, "Failover"): one per manager, at
+// `<node>/orchestration`. It subscribes to the manager actor's feed; when the manager says it leads
+// (with an entry of its own term applied, so its store is complete), it spawns the orchestration
+// from the store — the writer, allocator, scheduler and dispatcher, one actor per service and per
+// node — and each reconciles from there; when leadership ends it stops them all. Nothing is lost,
+// because nothing lived only in an actor. While leading, it routes each committed batch: the
+// whole batch to the allocator, scheduler and dispatcher (each takes what concerns it), and one
+// coalesced `service.changed` / `node.changed` to each service and node actor the batch touched.
+import type { StoreReader } from '../../journal/index.js';
+import { restart, type ActorContext, type Address, type Props } from '../../runtime/index.js';
+import { allocatorActor } from '../allocator/index.js';
+import { dispatcherActor } from './dispatcher.js';
+import { nodeActor } from './node.js';
+import type { ManagerCommitted, ManagerLeadership, ManagerSubscribe } from './protocol.js';
+import { isGlobal } from './reconcile.js';
+import { schedulerActor, type SchedulerStats } from './scheduler.js';
+import { serviceActor } from './service.js';
+import { writerActor, type WriterStats } from './writer.js';
+
+/** A service actor whose service and tasks are all gone tells its parent so. */
+export interface ServiceFinished {
+  readonly type: 'orchestration.serviceFinished';
+  readonly serviceId: string;
+}
+
+type SupervisorInput = ManagerLeadership | ManagerCommitted | ServiceFinished;
+
+export interface OrchestrationOptions {
+  readonly nodeId: string;
+  /** The manager actor (actors/cluster/manager.ts). */
+  readonly manager: Address;
+  /** This manager's store (read-only here). */
+  readonly view: () => StoreReader;
+  /** Counters for benchmarks and tests. */
+  readonly stats?: { writer?: WriterStats; scheduler?: SchedulerStats; leaderships?: number };
+}
+
+const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
+
+export function orchestrationActor(options: OrchestrationOptions): Props<SupervisorInput> {
+  return {
+    kind: 'orchestration',
+    mailboxDepthMax: 100_000,
+    supervision: restart({ backoffMinMs: 100, backoffMaxMs: 5_000 }),
+    create: (ctx: ActorContext) => {
+      let leading = false;
+      let writer: Address = '';
+      let allocator: Address = '';
+      let scheduler: Address = '';
+      let dispatcher: Address = '';
+      const services = new Map<string, Address>();
+      const nodes = new Map<string, Address>();
+      /** Global services: a node change concerns each of them. */
+      const globals = new Set<string>();
+
+      const heartbeatPeriodMs = (): number => options.view().list('cluster')[0]?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_PERIOD_MS;
+      const nodeAddress = (nodeId: string): Address => `${ctx.self}/node-${nodeId}`;
+
+      const ensureService = (serviceId: string): Address => {
+        let address = services.get(serviceId);
+        if (address === undefined) {
+          address = ctx.spawn(`service-${serviceId}`, serviceActor({ serviceId, view: options.view, writer }));
+          services.set(serviceId, address);
+        }
+        return address;
+      };
+      const ensureNode = (nodeId: string): void => {
+        if (nodes.has(nodeId)) return;
+        nodes.set(nodeId, ctx.spawn(`node-${nodeId}`, nodeActor({ nodeId, view: options.view, writer, heartbeatPeriodMs: heartbeatPeriodMs() })));
+      };
+
+      const start = (): void => {
+        leading = true;
+        if (options.stats) options.stats.leaderships = (options.stats.leaderships ?? 0) + 1;
+        const reader = options.view();
+        writer = ctx.spawn('writer', writerActor({ manager: options.manager }, options.stats?.writer));
+        allocator = ctx.spawn('allocator', allocatorActor({ view: options.view, writer }));
+        scheduler = ctx.spawn('scheduler', schedulerActor({ view: options.view, writer }, options.stats?.scheduler));
+        for (const node of reader.list('node')) ensureNode(node.id);
+        dispatcher = ctx.spawn('dispatcher', dispatcherActor({ nodeId: options.nodeId, view: options.view, writer, nodeActor: nodeAddress, heartbeatPeriodMs: heartbeatPeriodMs() }));
+        for (const service of reader.list('service')) {
+          if (isGlobal(service)) globals.add(service.id);
+          ensureService(service.id);
+        }
+        // Tasks of services removed before this leader took over still need shutting down and removing.
+        const orphanedServices = new Set<string>();
+        for (const task of reader.tasksByDesiredState('running')) if (reader.get('service', task.serviceId) === undefined) orphanedServices.add(task.serviceId);
+        for (const task of reader.tasksByDesiredState('remove')) orphanedServices.add(task.serviceId);
+        for (const serviceId of orphanedServices) if (reader.get('service', serviceId) === undefined) ensureService(serviceId);
+      };
+
+      const stop = (): void => {
+        leading = false;
+        for (const child of ctx.children()) ctx.stop(child);
+        services.clear();
+        nodes.clear();
+        globals.clear();
+      };
+
+      const route = (m: ManagerCommitted): void => {
+        ctx.send(allocator, m);
+        ctx.send(scheduler, m);
+        ctx.send(dispatcher, m);
+        const reader = options.view();
+        if (m.restored) {
+          // A snapshot replaced the store: every actor plans afresh.
+          for (const node of reader.list('node')) ensureNode(node.id);
+          for (const service of reader.list('service')) ensureService(service.id);
+          for (const address of services.values()) ctx.send(address, { type: 'service.changed' });
+          for (const address of nodes.values()) ctx.send(address, { type: 'node.changed' });
+          return;
+        }
+        const touched = new Set<string>();
+        const nodesTouched = new Set<string>();
+        for (const e of m.events) {
+          switch (e.type) {
+            case 'service.created':
+            case 'service.updated':
+            case 'service.rolledBack': {
+              const service = reader.get('service', e.id);
+              if (service !== undefined && isGlobal(service)) globals.add(e.id);
+              else globals.delete(e.id);
+              touched.add(e.id);
+              break;
+            }
+            case 'service.removed':
+              globals.delete(e.id);
+              touched.add(e.id);
+              break;
+            case 'service.updateStatusChanged':
+            case 'service.endpointAllocated':
+              touched.add(e.id);
+              break;
+            case 'task.created':
+              touched.add(e.serviceId);
+              break;
+            case 'task.assigned':
+            case 'task.statusChanged':
+            case 'task.desiredStateChanged':
+            case 'task.allocated': {
+              const task = reader.get('task', e.id);
+              if (task !== undefined) touched.add(task.serviceId);
+              break;
+            }
+            case 'node.registered':
+              ensureNode(e.id);
+              nodesTouched.add(e.id);
+              break;
+            case 'node.updated':
+            case 'node.statusChanged':
+              nodesTouched.add(e.id);
+              break;
+            case 'node.removed': {
+              const address = nodes.get(e.id);
+              if (address !== undefined) ctx.stop(address);
+              nodes.delete(e.id);
+              nodesTouched.add(e.id);
+              break;
+            }
+            case 'cluster.updated':
+              for (const id of services.keys()) touched.add(id);
+              break;
+            default:
+              break;
+          }
+        }
+        for (const nodeId of nodesTouched) {
+          const address = nodes.get(nodeId);
+          if (address !== undefined) ctx.send(address, { type: 'node.changed' });
+          for (const task of reader.tasksByNode(nodeId)) touched.add(task.serviceId);
+          for (const id of globals) touched.add(id);
+        }
+        for (const serviceId of touched) {
+          // A removed service with no tasks left has nothing to do.
+          if (!services.has(serviceId) && reader.get('service', serviceId) === undefined && reader.tasksByService(serviceId).length === 0) continue;
+          ctx.send(ensureService(serviceId), { type: 'service.changed' });
+        }
+      };
+
+      return {
+        started: () => {
+          ctx.send(options.manager, { type: 'manager.subscribe', replyTo: ctx.self } satisfies ManagerSubscribe);
+        },
+        receive: (m: SupervisorInput) => {
+          switch (m.type) {
+            case 'manager.leadership':
+              if (m.leader && !leading) start();
+              else if (!m.leader && leading) stop();
+              return;
+            case 'manager.committed':
+              if (leading) route(m);
+              return;
+            case 'orchestration.serviceFinished': {
+              const address = services.get(m.serviceId);
+              if (address === undefined) return;
+              const reader = options.view();
+              if (reader.get('service', m.serviceId) !== undefined || reader.tasksByService(m.serviceId).length > 0) return;
+              ctx.stop(address);
+              services.delete(m.serviceId);
+              return;
+            }
+            default:
+              return;
+          }
+        },
+      };
+    },
+  };
+}
