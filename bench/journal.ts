@@ -33,10 +33,11 @@ const taskSpec: TaskSpec = {
   container: { image: 'registry.local/web:1.0', command: [], args: ['--port', '8080'], env: ['MODE=prod'], labels },
   resources: { limits: { nanoCpus: 5e8, memoryBytes: 2 ** 28 }, reservations: { nanoCpus: 1e8, memoryBytes: 2 ** 26 } },
   restartPolicy: { condition: 'onFailure', delayMs: 5_000, maxAttempts: 3, windowMs: 60_000 },
-  placement: { constraints: ['node.labels.tier==web'], maxReplicasPerNode: 0 },
+  placement: { constraints: ['node.labels.tier==web'], maxReplicasPerNode: 0, preferences: [], platforms: [] },
   networks: [],
   secrets: [],
   configs: [],
+  forceUpdate: 0,
 };
 const updateConfig = { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 5_000, maxFailureRatio: 0.1, order: 'startFirst' } as const;
 const serviceSpec = (name: string): ServiceSpec => ({
@@ -46,6 +47,7 @@ const serviceSpec = (name: string): ServiceSpec => ({
   update: updateConfig,
   rollback: updateConfig,
   endpoint: { ports: [] },
+  rebalance: false,
 });
 const status = (state: TaskStatus['state']): TaskStatus => ({ state, message: state, timestamp: at, err: '' });
 
@@ -59,10 +61,13 @@ function workload(): JournalEvent[] {
       status: { state: 'ready', message: '', addr: '127.0.0.1' },
     });
   }
-  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: 1, at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
+  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: 2, at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
   for (let t = 0; t < TASKS; t++) {
     const id = `task${t}`;
-    events.push({ type: 'task.created', v: 1, at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1, desiredState: 'running', status: status('pending') });
+    events.push({
+      type: 'task.created', v: 2, at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1,
+      desiredState: 'running', status: status('pending'), restarts: [], addresses: [],
+    });
   }
   for (let t = 0; t < TASKS; t++) events.push({ type: 'task.assigned', v: 1, at, id: `task${t}`, nodeId: `node${t % NODES}`, status: status('assigned'), expectedVersion: null });
   for (const state of ['accepted', 'preparing', 'ready', 'starting', 'running'] as const) {
@@ -205,9 +210,9 @@ console.log(`snapshot of ${fmt(objects)} objects: ${mib(bytes)}; serialize ${ser
 row(`snapshot size, ${fmt(objects)} objects`, mib(bytes), `(plain cbor-x ${mib(plainBytes)})`, `${(bytes.byteLength / plainBytes.byteLength).toFixed(2)}x`);
 row(`snapshot serialize, ${fmt(objects)} objects`, `${serializeMs.toFixed(0)} ms`, `(plain cbor-x ${plainEncodeMs.toFixed(0)} ms)`, `${(serializeMs / plainEncodeMs).toFixed(2)}x`);
 row(`snapshot restore, ${fmt(objects)} objects`, `${restoreMs.toFixed(0)} ms`, `(plain cbor-x ${plainDecodeMs.toFixed(0)} ms)`, `${(restoreMs / plainDecodeMs).toFixed(2)}x`);
-row(`snapshot size, v2 against format v1`, mib(bytes), `(v1 ${mib(bytesV1)})`, `${(bytes.byteLength / bytesV1.byteLength).toFixed(2)}x`);
-row(`snapshot serialize, v2 against format v1`, `${serializeMs.toFixed(0)} ms`, `(v1 ${serializeV1Ms.toFixed(0)} ms)`, `${(serializeMs / serializeV1Ms).toFixed(2)}x`);
-row(`snapshot restore, v2 against format v1`, `${restoreMs.toFixed(0)} ms`, `(v1 ${restoreV1Ms.toFixed(0)} ms)`, `${(restoreMs / restoreV1Ms).toFixed(2)}x`);
+row(`snapshot size, v3 against format v1`, mib(bytes), `(v1 ${mib(bytesV1)})`, `${(bytes.byteLength / bytesV1.byteLength).toFixed(2)}x`);
+row(`snapshot serialize, v3 against format v1`, `${serializeMs.toFixed(0)} ms`, `(v1 ${serializeV1Ms.toFixed(0)} ms)`, `${(serializeMs / serializeV1Ms).toFixed(2)}x`);
+row(`snapshot restore, v3 against format v1`, `${restoreMs.toFixed(0)} ms`, `(v1 ${restoreV1Ms.toFixed(0)} ms)`, `${(restoreMs / restoreV1Ms).toFixed(2)}x`);
 
 // -- snapshotting while the store keeps applying: the longest the event loop waits -----------------
 

@@ -35,10 +35,11 @@ const taskSpec = (image: string): TaskSpec => ({
   container: { image, command: [], args: [], env: [], labels: {} },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-  placement: { constraints: [], maxReplicasPerNode: 0 },
+  placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
   networks: [],
   secrets: [],
   configs: [],
+  forceUpdate: 0,
 });
 
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stopFirst' } as const;
@@ -50,6 +51,7 @@ const serviceSpec = (name: string, replicas: number, image: string): ServiceSpec
   update,
   rollback: update,
   endpoint: { ports: [] },
+  rebalance: false,
 });
 
 const networkSpec = (name: string): NetworkSpec => ({
@@ -112,13 +114,13 @@ export function nextEventBatch(read: StoreReader, random: Random, at: number, ne
     });
   }
   if (!full && services.length < SERVICES_MAX) {
-    add(2, () => [{ type: 'service.created', v: 1, at, id: newId(), spec: serviceSpec(`svc-${random.int(1, SERVICES_MAX + 1)}`, random.int(1, REPLICAS_MAX), 'app:1') }]);
+    add(2, () => [{ type: 'service.created', v: 2, at, id: newId(), spec: serviceSpec(`svc-${random.int(1, SERVICES_MAX + 1)}`, random.int(1, REPLICAS_MAX), 'app:1') }]);
   }
   if (services.length > 0) {
     add(2, () => {
       const service = random.pick(services);
       const replicas = random.int(1, REPLICAS_MAX);
-      return [{ type: 'service.updated', v: 1, at, id: service.id, spec: serviceSpec(service.spec.annotations.name, replicas, `app:${random.int(1, 5)}`), expectedVersion: expected(service.meta.version) }];
+      return [{ type: 'service.updated', v: 2, at, id: service.id, spec: serviceSpec(service.spec.annotations.name, replicas, `app:${random.int(1, 5)}`), expectedVersion: expected(service.meta.version) }];
     });
     add(1, () => {
       // One atomic batch: the service and its tasks, each at the version read.
@@ -136,8 +138,8 @@ export function nextEventBatch(read: StoreReader, random: Random, at: number, ne
       let slot = 1;
       while (live.some((t) => t.slot === slot)) slot++;
       return [{
-        type: 'task.created', v: 1, at, id: newId(), serviceId: service.id, slot, nodeId: '', spec: service.spec.task,
-        serviceVersion: service.meta.version, desiredState: 'running', status: status('pending', at),
+        type: 'task.created', v: 2, at, id: newId(), serviceId: service.id, slot, nodeId: '', spec: service.spec.task,
+        serviceVersion: service.specVersion, desiredState: 'running', status: status('pending', at), restarts: [], addresses: [],
       }];
     });
   }

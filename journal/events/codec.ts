@@ -68,6 +68,18 @@ export const EVENT_RECORD_STRUCTURES: readonly (readonly string[])[] = [
   ['driver', 'subnets'],
   ['subnet', 'gateway'],
   ['annotations', 'data'], // BlobSpec
+  // 41-: event versions 2 and the orchestration's objects (Platform shares ['os', 'architecture'], 23)
+  ['container', 'resources', 'restartPolicy', 'placement', 'networks', 'secrets', 'configs', 'forceUpdate'], // TaskSpec
+  ['constraints', 'maxReplicasPerNode', 'preferences', 'platforms'], // Placement
+  ['spread'], // PlacementPreference
+  ['annotations', 'task', 'mode', 'update', 'rollback', 'endpoint', 'rebalance'], // ServiceSpec
+  ['state', 'startedAt', 'completedAt', 'message'], // UpdateStatus
+  ['ports', 'virtualIps'], // ServiceEndpoint
+  ['networkId', 'addr'], // VirtualIp, NetworkAddress
+  ['type', 'v', 'at', 'id', 'serviceId', 'slot', 'nodeId', 'spec', 'serviceVersion', 'desiredState', 'status', 'restarts', 'addresses'], // task.created v2
+  ['type', 'v', 'at', 'id', 'updateStatus', 'expectedVersion'], // service.updateStatusChanged, service.rolledBack
+  ['type', 'v', 'at', 'id', 'endpoint', 'expectedVersion'], // service.endpointAllocated
+  ['type', 'v', 'at', 'id', 'addresses', 'status', 'expectedVersion'], // task.allocated
 ];
 
 /** The first record tag; a structure's tag is RECORD_TAG_BASE + its id. */

@@ -3,12 +3,13 @@
 // (so that applying it is a pure function: no manager reads its own clock). Updates and removals
 // carry `expectedVersion` (the object's meta.version the proposer read, or null for an
 // unconditional change): the store refuses a stale one at apply time, identically on every manager.
+import { withServiceSpecDefaults, withTaskDefaults } from './defaults.js';
 import { EventInvalidError, EventTypeUnknownError, EventVersionUnsupportedError } from './errors.js';
 import {
-  blobSpecSchema, clusterSpecSchema, DESIRED_STATES, nodeDescriptionSchema, nodeSpecSchema, nodeStatusSchema,
-  serviceSpecSchema, taskSpecSchema, taskStatusSchema, networkSpecSchema,
-  type BlobSpec, type ClusterSpec, type DesiredState, type Labels, type NetworkSpec, type NodeDescription,
-  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceSpec, type Task, type TaskStatus,
+  blobSpecSchema, clusterSpecSchema, DESIRED_STATES, networkAddressesSchema, nodeDescriptionSchema, nodeSpecSchema, nodeStatusSchema,
+  restartsSchema, serviceEndpointSchema, serviceSpecSchema, taskSpecSchema, taskStatusSchema, networkSpecSchema, updateStatusSchema,
+  type BlobSpec, type ClusterSpec, type DesiredState, type Labels, type NetworkAddress, type NetworkSpec, type NodeDescription,
+  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceEndpoint, type ServiceSpec, type Task, type TaskStatus, type UpdateStatus,
 } from './objects.js';
 import { check, id, int, labels, nullable, obj, oneOf, use, type Check, type Shape } from './schema.js';
 
@@ -77,8 +78,12 @@ export type EventOfType<T extends EventType> = Extract<JournalEvent, { type: T }
 export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
   'cluster.created': 1, 'cluster.updated': 1,
   'node.registered': 1, 'node.updated': 1, 'node.statusChanged': 1, 'node.removed': 1,
-  'service.created': 1, 'service.updated': 1, 'service.removed': 1,
-  'task.created': 1, 'task.assigned': 1, 'task.statusChanged': 1, 'task.desiredStateChanged': 1, 'task.removed': 1,
+  // 2: the specs gained placement preferences and platforms, forceUpdate and rebalance.
+  'service.created': 2, 'service.updated': 2, 'service.removed': 1,
+  'service.updateStatusChanged': 1, 'service.rolledBack': 1, 'service.endpointAllocated': 1,
+  // task.created 2: the spec as above, and the task's restarts and addresses.
+  'task.created': 2, 'task.assigned': 1, 'task.statusChanged': 1, 'task.desiredStateChanged': 1, 'task.removed': 1,
+  'task.allocated': 1,
   'network.created': 1, 'network.removed': 1,
   'secret.created': 1, 'secret.updated': 1, 'secret.removed': 1,
   'config.created': 1, 'config.removed': 1,
@@ -95,8 +100,20 @@ export type RawEvent = Record<string, unknown>;
  */
 export type EventUpgrades = { readonly [type: string]: { readonly [fromVersion: number]: (event: RawEvent) => RawEvent } };
 
-/** Only v1 exists so far. */
-export const EVENT_UPGRADES: EventUpgrades = {};
+/**
+ * Version 2 of service.created and service.updated: the spec with no placement preferences, any
+ * platform, forceUpdate 0 and no rebalancing; of task.created: its spec the same way, no restarts
+ * behind it and no addresses (the fields' defaults are in defaults.ts, shared with old snapshots).
+ */
+export const EVENT_UPGRADES: EventUpgrades = {
+  'service.created': { 1: serviceEventV2 },
+  'service.updated': { 1: serviceEventV2 },
+  'task.created': { 1: (raw) => ({ ...(withTaskDefaults(raw) as RawEvent), v: 2 }) },
+};
+
+function serviceEventV2(raw: RawEvent): RawEvent {
+  return { ...raw, v: 2, ...(Object.hasOwn(raw, 'spec') ? { spec: withServiceSpecDefaults(raw.spec) } : {}) };
+}
 
 const at = int(0);
 const version = nullable(int(1));
@@ -119,14 +136,19 @@ export const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> }
   'service.created': shape<ServiceCreated>('service.created', { id, spec: serviceSpecSchema }),
   'service.updated': shape<ServiceUpdated>('service.updated', { id, spec: serviceSpecSchema, expectedVersion: version }),
   'service.removed': shape<ServiceRemoved>('service.removed', { id, expectedVersion: version }),
+  'service.updateStatusChanged': shape<ServiceUpdateStatusChanged>('service.updateStatusChanged', { id, updateStatus: nullable(updateStatusSchema), expectedVersion: version }),
+  'service.rolledBack': shape<ServiceRolledBack>('service.rolledBack', { id, updateStatus: updateStatusSchema, expectedVersion: version }),
+  'service.endpointAllocated': shape<ServiceEndpointAllocated>('service.endpointAllocated', { id, endpoint: serviceEndpointSchema, expectedVersion: version }),
   'task.created': shape<TaskCreated>('task.created', {
     id, serviceId: id, slot: int(0), nodeId: taskNodeId,
     spec: taskSpecSchema, serviceVersion: int(0), desiredState, status: taskStatusSchema,
+    restarts: restartsSchema, addresses: networkAddressesSchema,
   }),
   'task.assigned': shape<TaskAssigned>('task.assigned', { id, nodeId: id, status: taskStatusSchema, expectedVersion: version }),
   'task.statusChanged': shape<TaskStatusChanged>('task.statusChanged', { id, status: taskStatusSchema, expectedVersion: version }),
   'task.desiredStateChanged': shape<TaskDesiredStateChanged>('task.desiredStateChanged', { id, desiredState, expectedVersion: version }),
   'task.removed': shape<TaskRemoved>('task.removed', { id, expectedVersion: version }),
+  'task.allocated': shape<TaskAllocated>('task.allocated', { id, addresses: networkAddressesSchema, status: taskStatusSchema, expectedVersion: version }),
   'network.created': shape<NetworkCreated>('network.created', { id, spec: networkSpecSchema }),
   'network.removed': shape<NetworkRemoved>('network.removed', { id, expectedVersion: version }),
   'secret.created': shape<SecretCreated>('secret.created', { id, spec: blobSpecSchema }),

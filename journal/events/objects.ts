@@ -259,6 +259,9 @@ export interface NetworkAddress {
   readonly addr: string;
 }
 
+/** The most restart times a task carries (a bound on the journal's data, far above any sane maxAttempts). */
+export const RESTARTS_MAX = 10_000;
+
 // ---- network, secret, config ----
 
 export interface NetworkSpec {
@@ -344,10 +347,16 @@ export const taskSpecSchema: Check<TaskSpec> = obj<TaskSpec>({
   container: obj<ContainerSpec>({ image: id, command: strings, args: strings, env: strings, labels }),
   resources: obj({ limits: resourcesSchema, reservations: resourcesSchema }),
   restartPolicy: obj<RestartPolicy>({ condition: oneOf(['none', 'onFailure', 'any']), delayMs: count, maxAttempts: count, windowMs: count }),
-  placement: obj<Placement>({ constraints: strings, maxReplicasPerNode: count }),
+  placement: obj<Placement>({
+    constraints: strings,
+    maxReplicasPerNode: count,
+    preferences: arr(obj<PlacementPreference>({ spread: id }), 100),
+    platforms: arr(obj<Platform>({ os: str, architecture: str }), 100),
+  }),
   networks: arr(id, 1_000),
   secrets: arr(fileReferenceSchema, 1_000),
   configs: arr(fileReferenceSchema, 1_000),
+  forceUpdate: count,
 });
 const updateConfigSchema: Check<UpdateConfig> = obj<UpdateConfig>({
   parallelism: count,
@@ -371,7 +380,15 @@ export const serviceSpecSchema: Check<ServiceSpec> = obj<ServiceSpec>({
   update: updateConfigSchema,
   rollback: updateConfigSchema,
   endpoint: obj({ ports: arr(portSchema, 1_000) }),
+  rebalance: bool,
 });
+export const updateStatusSchema: Check<UpdateStatus> = obj<UpdateStatus>({ state: oneOf(UPDATE_STATES), startedAt: count, completedAt: count, message: str });
+/** A network and an address on it: a service's virtual IP, a task's address. */
+const networkAddressSchema: Check<NetworkAddress> = obj<NetworkAddress>({ networkId: id, addr: str });
+export const serviceEndpointSchema: Check<ServiceEndpoint> = obj<ServiceEndpoint>({ ports: arr(portSchema, 1_000), virtualIps: arr(networkAddressSchema, 1_000) });
+export const networkAddressesSchema: Check<readonly NetworkAddress[]> = arr(networkAddressSchema, 1_000);
+/** A task's restart history: the restart policy keeps at most maxAttempts of them; this bounds a bad one. */
+export const restartsSchema: Check<readonly number[]> = arr(count, RESTARTS_MAX);
 export const taskStatusSchema: Check<TaskStatus> = obj<TaskStatus>({ state: oneOf(TASK_STATES), message: str, timestamp: count, err: str });
 export const networkSpecSchema: Check<NetworkSpec> = obj<NetworkSpec>({
   annotations: annotationsSchema,
@@ -387,10 +404,14 @@ export const blobSpecSchema: Check<BlobSpec> = obj<BlobSpec>({ annotations: anno
 export const objectSchemas: { readonly [K in ObjectKind]: Check<ObjectOfKind[K]> } = {
   cluster: obj<Cluster>({ id, meta: metaSchema, spec: clusterSpecSchema }),
   node: obj<Node>({ id, meta: metaSchema, spec: nodeSpecSchema, description: nodeDescriptionSchema, status: nodeStatusSchema }),
-  service: obj<Service>({ id, meta: metaSchema, spec: serviceSpecSchema, previousSpec: nullable(serviceSpecSchema) }),
+  service: obj<Service>({
+    id, meta: metaSchema, spec: serviceSpecSchema, previousSpec: nullable(serviceSpecSchema),
+    specVersion: int(1), updateStatus: nullable(updateStatusSchema), endpoint: nullable(serviceEndpointSchema),
+  }),
   task: obj<Task>({
     id, meta: metaSchema, serviceId: id, slot: count, nodeId: str, spec: taskSpecSchema,
     serviceVersion: count, desiredState: oneOf(DESIRED_STATES), status: taskStatusSchema,
+    restarts: restartsSchema, addresses: networkAddressesSchema,
   }),
   network: obj<Network>({ id, meta: metaSchema, spec: networkSpecSchema }),
   secret: obj<Secret>({ id, meta: metaSchema, spec: blobSpecSchema }),

@@ -1,9 +1,9 @@
 // The store's snapshot format: what `Store.serialize` writes and `Store.restore` reads.
 //
-// Version 2 (written now) is one CBOR map, framed here by hand so that it can be written in
+// Version 3 (written now) is one CBOR map, framed here by hand so that it can be written in
 // slices across turns of the event loop:
 //
-//   { format: 'swarm.store', v: 2, index, objects: { <kind>: [chunk...] for each kind in
+//   { format: 'swarm.store', v: 3, index, objects: { <kind>: [chunk...] for each kind in
 //     OBJECT_KINDS order }, taskSpecs: [TaskSpec...] }
 //
 // Objects of each kind are sorted by id and cut into chunks of OBJECTS_PER_CHUNK; a chunk is a
@@ -17,21 +17,30 @@
 // id order, and interned by their canonical bytes, not by object identity: equal stores give
 // equal bytes whatever objects they happen to share.
 //
+// Version 2 is version 3 before the orchestration's fields: the same framing, a task tuple of 14
+// fields (without restarts and addresses), task specs without placement preferences and
+// platforms or forceUpdate, services without specVersion, updateStatus and endpoint and their
+// specs without rebalance. Its reader stays (fills those fields as the event upgrades do, see
+// journal/events/defaults.ts; a service's specVersion is its meta.version); its writer is gone.
+//
 // Version 1 is `{ format, v: 1, index, objects: { <kind>: [canonical object...] } }`, as one
-// cbor-x message. Its reader stays (snapshots written before version 2 must restore) and so does
-// its writer: it is the store's fingerprint in the golden journals, and what a cluster still
-// running version-1 managers can read.
+// cbor-x message. Its reader stays (snapshots written before version 2 must restore, filled as
+// version 2's) and so does its writer: it is the store's fingerprint in the golden journals. It
+// writes every field the objects have now, so its reader fills only the fields that are absent.
 import { assert, decodeMessage, encodeMessage } from '../../runtime/index.js';
 import {
-  DESIRED_STATES, OBJECT_KINDS, TASK_STATES, objectSchemas, taskSpecSchema,
-  type DesiredState, type Meta, type ObjectKind, type ObjectOfKind, type Task, type TaskSpec, type TaskState, type TaskStatus,
+  DESIRED_STATES, EventInvalidError, OBJECT_KINDS, TASK_STATES, networkAddressesSchema, objectSchemas, restartsSchema, taskSpecSchema, withServiceDefaults,
+  withTaskDefaults, withTaskSpecDefaults,
+  type DesiredState, type Meta, type NetworkAddress, type ObjectKind, type ObjectOfKind, type Task, type TaskSpec, type TaskState, type TaskStatus,
 } from '../events/index.js';
+import { orEmpty } from './empty.js';
 import { StoreSnapshotInvalidError } from './errors.js';
 
 export const STORE_SNAPSHOT_FORMAT = 'swarm.store';
 /** The version `serialize` writes; `restore` reads it and every one before it. */
-export const STORE_SNAPSHOT_VERSION = 2;
-export type StoreSnapshotVersion = 1 | 2;
+export const STORE_SNAPSHOT_VERSION = 3;
+/** The versions `serialize` can write (`restore` also reads 2). */
+export type StoreSnapshotVersion = 1 | 3;
 
 type AnyObject = ObjectOfKind[ObjectKind];
 
@@ -74,22 +83,35 @@ export function serializeV1(view: StoreView): Uint8Array {
   return encodeMessage({ format: STORE_SNAPSHOT_FORMAT, v: 1, index: view.index, objects });
 }
 
-// ---- version 2: the writer ----------------------------------------------------------------------------
+// ---- version 3: the writer ----------------------------------------------------------------------------
 
 /**
  * A task as a tuple, in this order. The records below fail to type-check when Task, Meta or
  * TaskStatus gains or loses a field, so that the tuple cannot silently drop one.
  */
-const TASK_FIELDS: { readonly [K in keyof Task]: true } = { id: true, meta: true, serviceId: true, slot: true, nodeId: true, spec: true, serviceVersion: true, desiredState: true, status: true };
+const TASK_FIELDS: { readonly [K in keyof Task]: true } = {
+  id: true, meta: true, serviceId: true, slot: true, nodeId: true, spec: true, serviceVersion: true, desiredState: true, status: true, restarts: true, addresses: true,
+};
 const META_FIELDS: { readonly [K in keyof Meta]: true } = { version: true, createdAt: true, updatedAt: true };
 const STATUS_FIELDS: { readonly [K in keyof TaskStatus]: true } = { state: true, message: true, timestamp: true, err: true };
-/** id, meta (3), serviceId, slot, nodeId, spec (an index into taskSpecs), serviceVersion, desiredState, status (4). */
-const TASK_TUPLE_LENGTH = 14;
+const ADDRESS_FIELDS: { readonly [K in keyof NetworkAddress]: true } = { networkId: true, addr: true };
+/**
+ * id, meta (3), serviceId, slot, nodeId, spec (an index into taskSpecs), serviceVersion,
+ * desiredState, status (4), restarts (an array of integers), addresses (an array of
+ * [networkId, addr] pairs).
+ */
+const TASK_TUPLE_LENGTH = 16;
+/** Version 2's tuple: the first 14 fields of version 3's. */
+const TASK_TUPLE_LENGTH_V2 = 14;
 assert(Object.keys(TASK_FIELDS).length - 2 + Object.keys(META_FIELDS).length + Object.keys(STATUS_FIELDS).length === TASK_TUPLE_LENGTH, 'the task tuple covers every field');
+assert(Object.keys(ADDRESS_FIELDS).length === 2, 'an address pair covers every field');
 
 function taskTuple(task: Task, specRef: number): unknown[] {
   const { meta, status } = task;
-  return [task.id, meta.version, meta.createdAt, meta.updatedAt, task.serviceId, task.slot, task.nodeId, specRef, task.serviceVersion, task.desiredState, status.state, status.message, status.timestamp, status.err];
+  return [
+    task.id, meta.version, meta.createdAt, meta.updatedAt, task.serviceId, task.slot, task.nodeId, specRef, task.serviceVersion, task.desiredState,
+    status.state, status.message, status.timestamp, status.err, task.restarts, task.addresses.map((address) => [address.networkId, address.addr]),
+  ];
 }
 
 /** Objects per chunk: part of the format (it shapes the bytes), and a writer's step. */
@@ -114,7 +136,7 @@ const CBOR_ARRAY = 4;
 const CBOR_MAP = 5;
 
 /**
- * Writes the version-2 snapshot of a view in steps of bounded work: `step()` does one and says
+ * Writes the version-3 snapshot of a view in steps of bounded work: `step()` does one and says
  * whether the snapshot is done, `bytes()` then returns it. `Store.serialize` runs every step at
  * once; `Store.serializeIncrementally` yields a turn between steps. Both run this same code over
  * the same view, so they give the same bytes.
@@ -124,7 +146,7 @@ export class StoreSnapshotWriter {
   private result: Uint8Array | undefined;
 
   constructor(view: StoreView) {
-    this.steps = writeV2(view);
+    this.steps = writeV3(view);
   }
 
   /** Does one step; true once the snapshot is complete. */
@@ -142,9 +164,9 @@ export class StoreSnapshotWriter {
   }
 }
 
-function* writeV2(view: StoreView): Generator<void, Uint8Array, void> {
+function* writeV3(view: StoreView): Generator<void, Uint8Array, void> {
   const parts: Uint8Array[] = [cborHead(CBOR_MAP, 5)];
-  parts.push(encodeMessage('format'), encodeMessage(STORE_SNAPSHOT_FORMAT), encodeMessage('v'), encodeMessage(2), encodeMessage('index'), encodeMessage(view.index));
+  parts.push(encodeMessage('format'), encodeMessage(STORE_SNAPSHOT_FORMAT), encodeMessage('v'), encodeMessage(3), encodeMessage('index'), encodeMessage(view.index));
   parts.push(encodeMessage('objects'), cborHead(CBOR_MAP, OBJECT_KINDS.length));
   // Task specs interned by their canonical bytes (latin1 as a Map key); the identity map spares
   // encoding a spec object again, which tasks of one service usually share.
@@ -232,13 +254,13 @@ function* sortById<T extends { id: string }>(items: T[]): Generator<void, T[], v
   return source;
 }
 
-// ---- reading either version ---------------------------------------------------------------------------
+// ---- reading any version ---------------------------------------------------------------------------
 
 const invalid = (field: string, reason: string, cause?: unknown): StoreSnapshotInvalidError =>
   new StoreSnapshotInvalidError(field, reason, cause === undefined ? undefined : { cause });
 
 /**
- * Decodes snapshot bytes of either version and checks each object's shape; StoreSnapshotInvalidError
+ * Decodes snapshot bytes of any version (1, 2 or 3) and checks each object's shape; StoreSnapshotInvalidError
  * (naming the field) for anything else. What needs the whole store (ids that repeat, versions after
  * the index, names held twice) is the caller's to check, as it builds the indexes.
  */
@@ -252,7 +274,7 @@ export function decodeStoreSnapshot(bytes: Uint8Array): DecodedSnapshot {
   if (typeof value !== 'object' || value === null) throw invalid('snapshot', 'must be an object');
   const record = value as Record<string, unknown>;
   if (record.format !== STORE_SNAPSHOT_FORMAT) throw invalid('format', `must be '${STORE_SNAPSHOT_FORMAT}'`);
-  if (record.v !== 1 && record.v !== 2) throw invalid('v', `must be 1 or ${STORE_SNAPSHOT_VERSION}, got ${String(record.v)}`);
+  if (record.v !== 1 && record.v !== 2 && record.v !== 3) throw invalid('v', `must be 1, 2 or ${STORE_SNAPSHOT_VERSION}, got ${String(record.v)}`);
   const version = record.v;
   const index = record.index;
   if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) throw invalid('index', 'must be a non-negative integer');
@@ -263,11 +285,11 @@ export function decodeStoreSnapshot(bytes: Uint8Array): DecodedSnapshot {
     for (const kind of OBJECT_KINDS) {
       const list = stored[kind];
       if (!Array.isArray(list)) throw invalid(`objects.${kind}`, 'must be an array');
-      (objects as Record<ObjectKind, AnyObject[]>)[kind] = list.map((raw, i) => checkObject(kind, raw, `objects.${kind}[${i}]`));
+      (objects as Record<ObjectKind, AnyObject[]>)[kind] = list.map((raw, i) => checkObject(kind, withDefaults(kind, raw), `objects.${kind}[${i}]`));
     }
     return { index, objects };
   }
-  const tasks = new TaskReader(decodeTaskSpecs(record.taskSpecs));
+  const tasks = new TaskReader(decodeTaskSpecs(record.taskSpecs, version), version);
   for (const kind of OBJECT_KINDS) {
     const chunks = stored[kind];
     if (!Array.isArray(chunks)) throw invalid(`objects.${kind}`, 'must be an array of chunks');
@@ -284,12 +306,22 @@ export function decodeStoreSnapshot(bytes: Uint8Array): DecodedSnapshot {
       if (!Array.isArray(list)) throw invalid(`objects.${kind}`, `chunk ${c} must hold an array`);
       for (let i = 0; i < list.length; i++) {
         const field = `objects.${kind}[${out.length}]`;
-        out.push(kind === 'task' ? tasks.read(list[i], field) : checkObject(kind, list[i], field));
+        out.push(kind === 'task' ? tasks.read(list[i], field) : checkObject(kind, version === 2 ? withDefaults(kind, list[i]) : list[i], field));
       }
     }
     (objects as Record<ObjectKind, AnyObject[]>)[kind] = out;
   }
   return { index, objects };
+}
+
+/** `schema(raw)`, its error as the snapshot's, naming the field the schema named. */
+function checkField<T>(schema: (value: unknown, field: string) => T, raw: unknown, field: string): T {
+  try {
+    return schema(raw, field);
+  } catch (error) {
+    if (error instanceof EventInvalidError) throw invalid(error.field, error.reason, error);
+    throw error;
+  }
 }
 
 function checkObject(kind: ObjectKind, raw: unknown, field: string): AnyObject {
@@ -300,11 +332,19 @@ function checkObject(kind: ObjectKind, raw: unknown, field: string): AnyObject {
   }
 }
 
-function decodeTaskSpecs(raw: unknown): TaskSpec[] {
+/**
+ * A service or task of version 1 or 2, with the fields added since filled where absent (version 1
+ * is written with the objects' fields as they are now: it may hold them).
+ */
+function withDefaults(kind: ObjectKind, raw: unknown): unknown {
+  return kind === 'service' ? withServiceDefaults(raw) : kind === 'task' ? withTaskDefaults(raw) : raw;
+}
+
+function decodeTaskSpecs(raw: unknown, version: 2 | 3): TaskSpec[] {
   if (!Array.isArray(raw)) throw invalid('taskSpecs', 'must be an array');
   return raw.map((spec, i) => {
     try {
-      return taskSpecSchema(spec, `taskSpecs[${i}]`);
+      return taskSpecSchema(version === 2 ? withTaskSpecDefaults(spec) : spec, `taskSpecs[${i}]`);
     } catch (error) {
       throw invalid(`taskSpecs[${i}]`, error instanceof Error ? error.message : String(error), error);
     }
@@ -329,10 +369,14 @@ class TaskReader {
   private readonly desiredStates = new Map<string, DesiredState>(DESIRED_STATES.map((s) => [s, s]));
   private readonly taskStates = new Map<string, TaskState>(TASK_STATES.map((s) => [s, s]));
 
-  constructor(private readonly specs: readonly TaskSpec[]) {}
+  private readonly tupleLength: number;
+
+  constructor(private readonly specs: readonly TaskSpec[], version: 2 | 3) {
+    this.tupleLength = version === 2 ? TASK_TUPLE_LENGTH_V2 : TASK_TUPLE_LENGTH;
+  }
 
   read(raw: unknown, field: string): Task {
-    if (!Array.isArray(raw) || raw.length !== TASK_TUPLE_LENGTH) throw invalid(field, `must be a task tuple of ${TASK_TUPLE_LENGTH} fields`);
+    if (!Array.isArray(raw) || raw.length !== this.tupleLength) throw invalid(field, `must be a task tuple of ${this.tupleLength} fields`);
     const tuple = raw as unknown[];
     const id = tuple[0];
     const version = tuple[1];
@@ -362,6 +406,8 @@ class TaskReader {
     if (typeof message !== 'string') throw invalid(`${field}.status.message`, 'must be a string');
     if (!isCount(timestamp)) throw invalid(`${field}.status.timestamp`, 'must be a non-negative integer');
     if (typeof err !== 'string') throw invalid(`${field}.status.err`, 'must be a string');
+    const restarts = this.tupleLength === TASK_TUPLE_LENGTH_V2 ? [] : this.restarts(tuple[14], `${field}.restarts`);
+    const addresses = this.tupleLength === TASK_TUPLE_LENGTH_V2 ? [] : this.addresses(tuple[15], `${field}.addresses`);
     // Keys in the schema's order, as apply builds them.
     return {
       id,
@@ -373,7 +419,26 @@ class TaskReader {
       serviceVersion,
       desiredState,
       status: { state, message: this.intern(message), timestamp, err: this.intern(err) },
+      restarts: orEmpty(restarts),
+      addresses: orEmpty(addresses),
     };
+  }
+
+  private restarts(raw: unknown, field: string): readonly number[] {
+    if (Array.isArray(raw) && raw.length === 0) return raw as never[];
+    return checkField(restartsSchema, raw, field);
+  }
+
+  /** Pairs [networkId, addr], checked as the schema checks {networkId, addr}. */
+  private addresses(raw: unknown, field: string): readonly NetworkAddress[] {
+    if (!Array.isArray(raw)) throw invalid(field, 'must be an array');
+    if (raw.length === 0) return raw as never[];
+    const objects = raw.map((pair: unknown, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2) throw invalid(`${field}[${i}]`, 'must be a pair [networkId, addr]');
+      return { networkId: pair[0] as unknown, addr: pair[1] as unknown };
+    });
+    const addresses = checkField(networkAddressesSchema, objects, field);
+    return addresses.map((address) => ({ networkId: this.intern(address.networkId), addr: address.addr }));
   }
 
   private intern(value: string): string {

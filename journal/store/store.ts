@@ -18,12 +18,13 @@
 import { assert, assertNever } from '../../runtime/index.js';
 import {
   OBJECT_KINDS, TASK_STATE_ORDER,
-  type DesiredState, type JournalEvent, type Meta, type Node, type ObjectKind, type ObjectOfKind, type Task, type TaskStatus,
+  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskStatus,
 } from '../events/index.js';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, StoreConflictError,
   StoreSnapshotInvalidError, VersionConflictError,
 } from './errors.js';
+import { orEmpty } from './empty.js';
 import { StoreSnapshotWriter, decodeStoreSnapshot, serializeV1, type StoreSnapshotVersion, type StoreView } from './snapshot.js';
 
 /** Kinds whose names are unique (SwarmKit's rule). Node names are hostnames and may repeat. */
@@ -336,12 +337,34 @@ export class Store implements StoreReader {
         return this.put('node', event.id, current, { ...current, meta: touch(current.meta, index, at), status: event.status });
       }
       case 'service.created':
-        return this.create('service', { id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, previousSpec: null });
+        return this.create('service', {
+          id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, previousSpec: null,
+          specVersion: index, updateStatus: null, endpoint: null,
+        });
       case 'service.updated': {
         const current = this.expect('service', event.id, event.expectedVersion);
-        const next = { ...current, meta: touch(current.meta, index, at), spec: event.spec, previousSpec: current.spec };
+        const next = { ...current, meta: touch(current.meta, index, at), spec: event.spec, previousSpec: current.spec, specVersion: index };
         this.claimName('service', next);
         return this.put('service', event.id, current, next);
+      }
+      case 'service.updateStatusChanged': {
+        const current = this.expect('service', event.id, event.expectedVersion);
+        return this.put('service', event.id, current, { ...current, meta: touch(current.meta, index, at), updateStatus: event.updateStatus });
+      }
+      case 'service.rolledBack': {
+        const current = this.expect('service', event.id, event.expectedVersion);
+        if (current.previousSpec === null) throw new InvalidTransitionError('service', event.id, 'has no previous spec to roll back to');
+        // The two specs trade places: rolling back a rollback is the update again.
+        const next = {
+          ...current, meta: touch(current.meta, index, at), spec: current.previousSpec, previousSpec: current.spec, specVersion: index,
+          updateStatus: event.updateStatus,
+        };
+        this.claimName('service', next);
+        return this.put('service', event.id, current, next);
+      }
+      case 'service.endpointAllocated': {
+        const current = this.expect('service', event.id, event.expectedVersion);
+        return this.put('service', event.id, current, { ...current, meta: touch(current.meta, index, at), endpoint: event.endpoint });
       }
       case 'task.created': {
         const service = this.get('service', event.serviceId);
@@ -353,6 +376,7 @@ export class Store implements StoreReader {
         return this.putTask(event.id, undefined, {
           id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, serviceId: event.serviceId, slot: event.slot, nodeId: event.nodeId,
           spec, serviceVersion: event.serviceVersion, desiredState: event.desiredState, status: event.status,
+          restarts: orEmpty(event.restarts), addresses: orEmpty(event.addresses),
         });
       }
       case 'task.assigned': {
@@ -361,16 +385,21 @@ export class Store implements StoreReader {
           throw new InvalidTransitionError('task', event.id, `is bound to node ${current.nodeId}; a binding never changes (asked ${event.nodeId})`);
         }
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), event.nodeId, current.desiredState, event.status));
+        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), event.nodeId, current.desiredState, event.status, current.addresses));
       }
       case 'task.statusChanged': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status));
+        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status, current.addresses));
       }
       case 'task.desiredStateChanged': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, event.desiredState, current.status));
+        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, event.desiredState, current.status, current.addresses));
+      }
+      case 'task.allocated': {
+        const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
+        checkStatus(current, event.status);
+        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status, orEmpty(event.addresses)));
       }
       case 'network.created':
         return this.create('network', { id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec });
@@ -409,7 +438,7 @@ export class Store implements StoreReader {
 
   /**
    * The store as bytes for a Raft snapshot: the same store always yields the same bytes. Version
-   * STORE_SNAPSHOT_VERSION unless told; version 1 is the format before it (see snapshot.ts).
+   * STORE_SNAPSHOT_VERSION unless told; version 1 is the first format, every object a canonical map (see snapshot.ts).
    */
   serialize(options: { readonly version?: StoreSnapshotVersion } = {}): Uint8Array {
     if (options.version === 1) return serializeV1(this.view());
@@ -450,6 +479,10 @@ export class Store implements StoreReader {
         const field = `objects.${kind}[${i}]`;
         if (store.objects[kind].has(object.id)) throw new StoreSnapshotInvalidError(`${field}.id`, `repeats ${object.id}`);
         if (object.meta.version > index) throw new StoreSnapshotInvalidError(`${field}.meta.version`, `is after the snapshot's index ${index}`);
+        // A change of spec is a change of the service: its specVersion is never after its version.
+        if (kind === 'service' && (object as Service).specVersion > object.meta.version) {
+          throw new StoreSnapshotInvalidError(`${field}.specVersion`, `is after the service's meta.version ${object.meta.version}`);
+        }
         try {
           store.claimName(kind, object);
         } catch (error) {
@@ -464,12 +497,12 @@ export class Store implements StoreReader {
 
 /**
  * A changed task, built field by field in the order of a created one (and of the schema), so that
- * every task in the store has one hidden class: a spread of ten fields costs more and may not.
+ * every task in the store has one hidden class: a spread of a dozen fields costs more and may not.
  */
-function nextTask(task: Task, meta: Meta, nodeId: string, desiredState: DesiredState, status: TaskStatus): Task {
+function nextTask(task: Task, meta: Meta, nodeId: string, desiredState: DesiredState, status: TaskStatus, addresses: readonly NetworkAddress[]): Task {
   return {
     id: task.id, meta, serviceId: task.serviceId, slot: task.slot, nodeId,
-    spec: task.spec, serviceVersion: task.serviceVersion, desiredState, status,
+    spec: task.spec, serviceVersion: task.serviceVersion, desiredState, status, restarts: task.restarts, addresses,
   };
 }
 

@@ -22,7 +22,7 @@ function spec(over: { constraints?: string[]; maxReplicasPerNode?: number; memor
   return {
     ...base,
     resources: { limits: base.resources.limits, reservations: { nanoCpus: over.nanoCpus ?? 0, memoryBytes: over.memoryBytes ?? 0 } },
-    placement: { constraints: over.constraints ?? [], maxReplicasPerNode: over.maxReplicasPerNode ?? 0 },
+    placement: { constraints: over.constraints ?? [], maxReplicasPerNode: over.maxReplicasPerNode ?? 0, preferences: [], platforms: [] },
   };
 }
 

@@ -3,12 +3,12 @@
 // are upgraded, and batches encode, decode and split within their limits.
 import fc from 'fast-check';
 import {
-  BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_TYPES, EventInvalidError, EventTooLargeError, EventTypeUnknownError,
+  BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_SCHEMAS, EVENT_TYPES, EVENT_UPGRADES, EVENT_VERSIONS, EventInvalidError, EventTooLargeError, EventTypeUnknownError,
   EventVersionUnsupportedError, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor, kindOfEvent, parseEvent, splitIntoBatches,
-  type EventUpgrades, type JournalEvent, type RawEvent,
+  type EventType, type EventUpgrades, type JournalEvent, type RawEvent, type ServiceSpec, type TaskSpec,
 } from '../../journal/index.js';
 import { decodeMessage, encodeMessage } from '../../runtime/index.js';
-import { blob, eventArb, oneOfEach, status } from './journal-fixtures.js';
+import { blob, eventArb, oneOfEach, serviceSpec, status } from './journal-fixtures.js';
 import { thrown } from './helpers.js';
 
 
@@ -18,7 +18,7 @@ describe('events', () => {
   test('the fixture covers every event type, and each round-trips through CBOR unchanged', () => {
     const events = oneOfEach();
     expect(new Set(events.map((e) => e.type))).toEqual(new Set(EVENT_TYPES));
-    expect(EVENT_TYPES).toHaveLength(21);
+    expect(EVENT_TYPES).toHaveLength(25);
     for (const event of events) expect(roundTrip(event)).toEqual(event);
   });
 
@@ -130,6 +130,92 @@ describe('events', () => {
         expect(error instanceof EventInvalidError || error instanceof EventTypeUnknownError || error instanceof EventVersionUnsupportedError).toBe(true);
       }
     }), { numRuns: 500 });
+  });
+});
+
+/** A task spec as version 1 of the schema had it: no placement preferences or platforms, no forceUpdate (keys in its order). */
+function taskSpecV1(spec: TaskSpec): RawEvent {
+  return {
+    container: spec.container, resources: spec.resources, restartPolicy: spec.restartPolicy,
+    placement: { constraints: spec.placement.constraints, maxReplicasPerNode: spec.placement.maxReplicasPerNode },
+    networks: spec.networks, secrets: spec.secrets, configs: spec.configs,
+  };
+}
+
+/** A service spec of version 1: its task spec as above, no rebalance. */
+function serviceSpecV1(spec: ServiceSpec): RawEvent {
+  return { annotations: spec.annotations, task: taskSpecV1(spec.task), mode: spec.mode, update: spec.update, rollback: spec.rollback, endpoint: spec.endpoint };
+}
+
+/** The same spec with the later fields at their defaults, as an upgrade makes it. */
+function withDefaults(spec: ServiceSpec): ServiceSpec {
+  return { ...spec, task: { ...spec.task, placement: { ...spec.task.placement, preferences: [], platforms: [] }, forceUpdate: 0 }, rebalance: false };
+}
+
+describe('upgrades of version 1', () => {
+  const at = 9;
+  const spec = serviceSpec('web', 4);
+  const v1: RawEvent[] = [
+    { type: 'service.created', v: 1, at, id: 's1', spec: serviceSpecV1(spec) },
+    { type: 'service.updated', v: 1, at, id: 's1', spec: serviceSpecV1(spec), expectedVersion: 3 },
+    { type: 'task.created', v: 1, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: taskSpecV1(spec.task), serviceVersion: 3, desiredState: 'running', status: status('new') },
+  ];
+  const v2: JournalEvent[] = [
+    { type: 'service.created', v: 2, at, id: 's1', spec: withDefaults(spec) },
+    { type: 'service.updated', v: 2, at, id: 's1', spec: withDefaults(spec), expectedVersion: 3 },
+    {
+      type: 'task.created', v: 2, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: withDefaults(spec).task, serviceVersion: 3, desiredState: 'running',
+      status: status('new'), restarts: [], addresses: [],
+    },
+  ];
+
+  test('service.created, service.updated and task.created are at version 2, with an upgrade from 1', () => {
+    for (const type of ['service.created', 'service.updated', 'task.created'] as const) {
+      expect(EVENT_VERSIONS[type]).toBe(2);
+      expect(typeof EVENT_UPGRADES[type]?.[1]).toBe('function');
+    }
+    // Every other type is still at 1, and the new ones start there.
+    for (const type of EVENT_TYPES.filter((t) => !['service.created', 'service.updated', 'task.created'].includes(t))) expect(EVENT_VERSIONS[type]).toBe(1);
+  });
+
+  test('v1 events decode from either entry encoding to v2 with the defaults: no preferences, any platform, forceUpdate 0, no rebalance, no restarts, no addresses', () => {
+    // Encoding v1 (plain maps) and encoding v2 (records: the v1 shapes use the table's first entries).
+    for (const bytes of [encodeMessage({ v: 1, events: v1 }), encodeEventCbor({ v: 1, events: v1 })]) {
+      const decoded = decodeBatch(bytes).events;
+      expect(decoded).toEqual(v2);
+      // Key order too: the defaults are appended where the schema declares them.
+      decoded.forEach((event, i) => expect(JSON.stringify(event)).toBe(JSON.stringify(v2[i])));
+    }
+  });
+
+  test('an upgraded v1 event is in the schema\'s key order: it takes the fast path', () => {
+    for (const event of v1) {
+      const type = event.type as EventType;
+      const decoded = (decodeEventCbor(encodeEventCbor({ v: 1, events: [event] })) as { events: RawEvent[] }).events[0]!;
+      const upgraded = EVENT_UPGRADES[type]![1]!(decoded);
+      expect(EVENT_SCHEMAS[type].accepts(upgraded)).toBe(true);
+      // The upgrade is pure: the decoded value is not changed.
+      expect(decoded.v).toBe(1);
+    }
+  });
+
+  test('a v1 event that is malformed is refused naming the field, as a v2 one is', () => {
+    const [created, , task] = v1 as [RawEvent, RawEvent, RawEvent];
+    const cases: [unknown, string][] = [
+      [{ ...created, spec: 'web' }, 'event.spec'],
+      [{ ...created, spec: { ...(created.spec as RawEvent), task: 7 } }, 'event.spec.task'],
+      [{ ...task, spec: { ...(task.spec as RawEvent), placement: null } }, 'event.spec.placement'],
+      [{ ...task, spec: { ...(task.spec as RawEvent), placement: { constraints: [] } } }, 'event.spec.placement.maxReplicasPerNode'],
+      [{ ...task, slot: -1 }, 'event.slot'],
+    ];
+    for (const [value, field] of cases) {
+      const error = thrown(() => parseEvent(value));
+      expect(error).toBeInstanceOf(EventInvalidError);
+      expect((error as EventInvalidError).field).toBe(field);
+    }
+    // A v1 task.created without its spec: the upgrade adds nothing in its place.
+    const { spec: _spec, ...noSpec } = task;
+    expect(thrown(() => parseEvent(noSpec))).toMatchObject({ field: 'event.spec', reason: 'is missing' });
   });
 });
 

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { KvLogStorage, Store, decodeBatch, encodeBatch, type JournalEvent } from '../../journal/index.js';
+import { KvLogStorage, Store, decodeBatch, encodeBatch, type JournalEvent, type ServiceSpec } from '../../journal/index.js';
 import { MemoryStorage } from '../../runtime/index.js';
-import { blob, networkSpec, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceSpec, status, taskSpec } from './journal-fixtures.js';
+import { networkSpec, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceEndpoint, serviceSpec, status, updateStatus } from './journal-fixtures.js';
 
-// Golden journals: logs written by this version, committed as their raw store records (key and
+// Golden journals: logs written by some version, committed as their raw store records (key and
 // bytes), replayed by every later version. A later schema must keep them opening, decoding
-// (upgrading old events) and applying to the same store. `GOLDEN_REWRITE=1` writes them anew,
-// which only a deliberate change of the record or store format should need (say so in the commit).
+// (upgrading old events) and applying to the same store. `GOLDEN_REWRITE=1` writes the goldens of
+// the current schema anew, which only a deliberate change of the record or store format should
+// need (say so in the commit). The goldens of earlier schemas are frozen: their writers are gone
+// with their schema, and their records are never rewritten. When the store's objects gain a field,
+// every fingerprint changes: update a frozen golden's storeSha256 by hand, never its records.
 
 const here = path.join(import.meta.dirname, 'golden');
 const rewrite = process.env.GOLDEN_REWRITE === '1';
@@ -23,31 +26,50 @@ interface Golden {
   readonly objects: Record<string, number>;
 }
 
-/** A small cluster's life: services scaled, tasks through their states, a node drained. */
-function clusterLife(): JournalEvent[][] {
-  const at = 1_000;
+/**
+ * A service's life in the orchestration (schema v2): placement preferences and platforms, an
+ * endpoint allocated, tasks allocated addresses, one restarted, an update that is rolled back.
+ */
+function orchestrationLife(): JournalEvent[][] {
+  const at = 2_000;
+  const spec = (image: string, forceUpdate: number): ServiceSpec => {
+    const base = serviceSpec('api', 3, image);
+    return { ...base, task: { ...base.task, networks: ['net2'], forceUpdate }, rebalance: true };
+  };
   const batches: JournalEvent[][] = [oneOfEach()];
   batches.push([
     { type: 'node.registered', v: 1, at, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus() },
     { type: 'node.registered', v: 1, at, id: 'n3', spec: nodeSpec('host-3'), description: nodeDescription('host-3'), status: nodeStatus() },
     { type: 'network.created', v: 1, at, id: 'net2', spec: networkSpec('frontend') },
-    { type: 'secret.created', v: 1, at, id: 'sec2', spec: blob('api-key', 'k3y') },
-    { type: 'service.created', v: 1, at, id: 'api', spec: serviceSpec('api', 4, 'api:2') },
+    { type: 'service.created', v: 2, at, id: 'api', spec: spec('api:2', 0) },
   ]);
-  for (let slot = 1; slot <= 4; slot++) {
+  batches.push([{ type: 'service.endpointAllocated', v: 1, at, id: 'api', endpoint: { ...serviceEndpoint(), virtualIps: [{ networkId: 'net2', addr: '10.2.0.2/24' }] }, expectedVersion: null }]);
+  for (let slot = 1; slot <= 3; slot++) {
     const id = `api.${slot}`;
-    batches.push([{ type: 'task.created', v: 1, at, id, serviceId: 'api', slot, nodeId: '', spec: taskSpec('api:2'), serviceVersion: 1, desiredState: 'running', status: status('pending') }]);
+    batches.push([{ type: 'task.created', v: 2, at, id, serviceId: 'api', slot, nodeId: '', spec: spec('api:2', 0).task, serviceVersion: 2, desiredState: 'running', status: status('new'), restarts: [], addresses: [] }]);
     batches.push([
+      { type: 'task.allocated', v: 1, at, id, addresses: [{ networkId: 'net2', addr: `10.2.0.${10 + slot}/24` }], status: status('pending'), expectedVersion: null },
       { type: 'task.assigned', v: 1, at, id, nodeId: slot % 2 === 0 ? 'n2' : 'n3', status: status('assigned'), expectedVersion: null },
       { type: 'task.statusChanged', v: 1, at, id, status: status('running', 2), expectedVersion: null },
     ]);
   }
   batches.push([
-    { type: 'node.updated', v: 1, at, id: 'n3', spec: nodeSpec('host-3', 'drain'), expectedVersion: null },
-    { type: 'task.desiredStateChanged', v: 1, at, id: 'api.1', desiredState: 'shutdown', expectedVersion: null },
-    { type: 'task.statusChanged', v: 1, at, id: 'api.1', status: status('shutdown', 3), expectedVersion: null },
-    { type: 'service.updated', v: 1, at, id: 'api', spec: serviceSpec('api', 2, 'api:3'), expectedVersion: null },
+    { type: 'service.updated', v: 2, at: at + 10, id: 'api', spec: spec('api:3', 1), expectedVersion: null },
+    { type: 'service.updateStatusChanged', v: 1, at: at + 10, id: 'api', updateStatus: updateStatus('updating'), expectedVersion: null },
+    { type: 'task.desiredStateChanged', v: 1, at: at + 10, id: 'api.1', desiredState: 'shutdown', expectedVersion: null },
   ]);
+  batches.push([
+    { type: 'task.statusChanged', v: 1, at: at + 11, id: 'api.1', status: { ...status('failed', 3), err: 'exit 1' }, expectedVersion: null },
+    {
+      type: 'task.created', v: 2, at: at + 11, id: 'api.1b', serviceId: 'api', slot: 1, nodeId: '', spec: spec('api:3', 1).task, serviceVersion: 10,
+      desiredState: 'running', status: status('new'), restarts: [at + 11], addresses: [],
+    },
+  ]);
+  batches.push([
+    { type: 'service.rolledBack', v: 1, at: at + 20, id: 'api', updateStatus: updateStatus('rollbackStarted'), expectedVersion: null },
+    { type: 'task.removed', v: 1, at: at + 20, id: 'api.1b', expectedVersion: null },
+  ]);
+  batches.push([{ type: 'service.updateStatusChanged', v: 1, at: at + 30, id: 'api', updateStatus: updateStatus('rollbackCompleted', at + 30), expectedVersion: null }]);
   return batches;
 }
 
@@ -66,11 +88,12 @@ async function write(name: string, about: string, batches: readonly JournalEvent
   writeFileSync(path.join(here, `${name}.json`), `${JSON.stringify(golden, null, 1)}\n`);
 }
 
-async function replay(log: KvLogStorage): Promise<Store> {
+async function replay(log: KvLogStorage, afterEach: (store: Store) => void = () => undefined): Promise<Store> {
   const store = new Store();
   for (const entry of log.entries(log.firstIndex(), log.lastIndex() + 1)) {
     const result = store.applyBatch(decodeBatch(entry.data).events, entry.index);
     if (!result.applied) throw result.error;
+    afterEach(store);
   }
   return store;
 }
@@ -78,10 +101,17 @@ async function replay(log: KvLogStorage): Promise<Store> {
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const counts = (store: Store): Record<string, number> => Object.fromEntries((['cluster', 'node', 'service', 'task', 'network', 'secret', 'config'] as const).map((k) => [k, store.count(k)]));
 
+/** Goldens of the current schema, with their writers. */
 const GOLDENS: Array<[string, string, () => JournalEvent[][]]> = [
-  ['v1-every-event', 'one event of every type, each in its own entry (schema v1)', () => oneOfEach().map((e) => [e])],
-  ['v1-cluster-life', 'a small cluster: nodes, a network, a secret, a service scaled up and updated, tasks through their states, a node drained (schema v1)', clusterLife],
+  ['v2-every-event', 'one event of every type, each in its own entry (event schema v2: service.created, service.updated and task.created at 2)', () => oneOfEach().map((e) => [e])],
+  ['v2-orchestration', 'a service in the orchestration: preferences and platforms, its endpoint and its tasks allocated, a task restarted, an update rolled back (event schema v2)', orchestrationLife],
 ];
+/** Goldens of earlier schemas: frozen. */
+const FROZEN = ['v1-every-event', 'v1-cluster-life'];
+
+function readGolden(name: string): Golden {
+  return JSON.parse(readFileSync(path.join(here, `${name}.json`), 'utf8')) as Golden;
+}
 
 describe('golden journals', () => {
   if (rewrite) {
@@ -90,8 +120,8 @@ describe('golden journals', () => {
     });
     return;
   }
-  test.each(GOLDENS)('%s opens, decodes and replays to the same store', async (name) => {
-    const golden = JSON.parse(readFileSync(path.join(here, `${name}.json`), 'utf8')) as Golden;
+  test.each([...FROZEN, ...GOLDENS.map(([name]) => name)])('%s opens, decodes and replays to the same store', async (name) => {
+    const golden = readGolden(name);
     const kv = await new MemoryStorage().openKv('log');
     await kv.batch(golden.records.map(([key, value]) => ({ type: 'put' as const, key, value: new Uint8Array(Buffer.from(value, 'base64')) })));
     const log = await KvLogStorage.open(kv);
@@ -102,5 +132,25 @@ describe('golden journals', () => {
     expect(sha256(store.serialize({ version: 1 }))).toBe(golden.storeSha256);
     // The current format restores to the same store.
     expect(sha256(Store.restore(store.serialize()).serialize({ version: 1 }))).toBe(golden.storeSha256);
+  });
+
+  test.each(FROZEN)('%s (schema v1) replays to objects whose later fields hold their defaults, after every entry', async (name) => {
+    const golden = readGolden(name);
+    const kv = await new MemoryStorage().openKv('log');
+    await kv.batch(golden.records.map(([key, value]) => ({ type: 'put' as const, key, value: new Uint8Array(Buffer.from(value, 'base64')) })));
+    let checked = 0;
+    await replay(await KvLogStorage.open(kv), (store) => {
+      const services = store.list('service');
+      const specs = services.flatMap((s) => (s.previousSpec ? [s.spec, s.previousSpec] : [s.spec]));
+      for (const service of services) expect(service).toMatchObject({ specVersion: service.meta.version, updateStatus: null, endpoint: null });
+      for (const spec of specs) expect(spec.rebalance).toBe(false);
+      for (const spec of [...specs.map((s) => s.task), ...store.list('task').map((t) => t.spec)]) {
+        expect(spec).toMatchObject({ forceUpdate: 0, placement: { preferences: [], platforms: [] } });
+      }
+      for (const task of store.list('task')) expect(task).toMatchObject({ restarts: [], addresses: [] });
+      checked += services.length + store.count('task');
+    });
+    // The golden holds services and tasks to check.
+    expect(checked).toBeGreaterThan(0);
   });
 });

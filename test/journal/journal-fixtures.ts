@@ -1,9 +1,9 @@
 // Builders of valid objects and events for the journal's event and store tests.
 import fc from 'fast-check';
 import {
-  DESIRED_STATES, TASK_STATES,
+  DESIRED_STATES, TASK_STATES, UPDATE_STATES,
   type BlobSpec, type ClusterSpec, type JournalEvent, type NetworkSpec, type NodeDescription, type NodeSpec,
-  type NodeStatus, type ServiceSpec, type TaskSpec, type TaskStatus,
+  type NodeStatus, type ServiceEndpoint, type ServiceSpec, type TaskSpec, type TaskStatus, type UpdateStatus,
 } from '../../journal/index.js';
 
 export const clusterSpec = (name = 'default'): ClusterSpec => ({
@@ -29,10 +29,11 @@ export const taskSpec = (image = 'nginx:1.27'): TaskSpec => ({
   container: { image, command: [], args: ['-g', 'daemon off;'], env: ['A=1'], labels: {} },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
-  placement: { constraints: ['node.role==worker'], maxReplicasPerNode: 0 },
+  placement: { constraints: ['node.role==worker'], maxReplicasPerNode: 0, preferences: [{ spread: 'node.labels.zone' }], platforms: [{ os: 'linux', architecture: 'x86_64' }] },
   networks: [],
   secrets: [{ id: 'sec1', name: 'db-password', target: 'db-password' }],
   configs: [],
+  forceUpdate: 0,
 });
 
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' } as const;
@@ -44,6 +45,7 @@ export const serviceSpec = (name: string, replicas = 3, image = 'nginx:1.27'): S
   update,
   rollback: update,
   endpoint: { ports: [{ name: 'http', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] },
+  rebalance: false,
 });
 
 export const networkSpec = (name: string): NetworkSpec => ({
@@ -54,6 +56,13 @@ export const networkSpec = (name: string): NetworkSpec => ({
 export const blob = (name: string, data = 'hunter2'): BlobSpec => ({ annotations: { name, labels: {} }, data: new TextEncoder().encode(data) });
 
 export const status = (state: TaskStatus['state'], timestamp = 1): TaskStatus => ({ state, message: state, timestamp, err: '' });
+
+export const updateStatus = (state: UpdateStatus['state'], completedAt = 0): UpdateStatus => ({ state, startedAt: 500, completedAt, message: `update ${state}` });
+
+export const serviceEndpoint = (): ServiceEndpoint => ({
+  ports: [{ name: 'http', protocol: 'tcp', targetPort: 80, publishedPort: 30_080, publishMode: 'ingress' }],
+  virtualIps: [{ networkId: 'net1', addr: '10.1.0.2/24' }],
+});
 
 /** One valid event of every type, in an order that applies cleanly to an empty store. */
 export function oneOfEach(): JournalEvent[] {
@@ -68,15 +77,20 @@ export function oneOfEach(): JournalEvent[] {
     { type: 'secret.created', v: 1, at, id: 'sec1', spec: blob('db-password') },
     { type: 'secret.updated', v: 1, at, id: 'sec1', labels: { rotated: 'yes' }, expectedVersion: null },
     { type: 'config.created', v: 1, at, id: 'cfg1', spec: blob('nginx.conf', 'server {}') },
-    { type: 'service.created', v: 1, at, id: 's1', spec: serviceSpec('web') },
-    { type: 'service.updated', v: 1, at, id: 's1', spec: serviceSpec('web', 5), expectedVersion: null },
+    { type: 'service.created', v: 2, at, id: 's1', spec: serviceSpec('web') },
+    { type: 'service.updated', v: 2, at, id: 's1', spec: serviceSpec('web', 5), expectedVersion: null },
     {
-      type: 'task.created', v: 1, at, id: 't1', serviceId: 's1', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 1,
-      desiredState: 'running', status: status('new'),
+      type: 'task.created', v: 2, at, id: 't1', serviceId: 's1', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 1,
+      desiredState: 'running', status: status('new'), restarts: [400, 900], addresses: [],
     },
     { type: 'task.assigned', v: 1, at, id: 't1', nodeId: 'n1', status: status('assigned'), expectedVersion: null },
     { type: 'task.statusChanged', v: 1, at, id: 't1', status: status('running'), expectedVersion: null },
     { type: 'task.desiredStateChanged', v: 1, at, id: 't1', desiredState: 'shutdown', expectedVersion: null },
+    // (Indexes 1-15 above are what the store's tests count on.)
+    { type: 'service.updateStatusChanged', v: 1, at, id: 's1', updateStatus: updateStatus('updating'), expectedVersion: null },
+    { type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackStarted'), expectedVersion: null },
+    { type: 'service.endpointAllocated', v: 1, at, id: 's1', endpoint: serviceEndpoint(), expectedVersion: null },
+    { type: 'task.allocated', v: 1, at, id: 't1', addresses: [{ networkId: 'net1', addr: '10.1.0.7/24' }], status: status('running'), expectedVersion: null },
     { type: 'task.removed', v: 1, at, id: 't1', expectedVersion: null },
     { type: 'service.removed', v: 1, at, id: 's1', expectedVersion: null },
     { type: 'config.removed', v: 1, at, id: 'cfg1', expectedVersion: null },
@@ -94,17 +108,20 @@ const pick = <T>(values: readonly T[]): fc.Arbitrary<T> => fc.constantFrom(...va
 // Mostly unconditional, sometimes a guess at the version (right now and then, often stale).
 const expected = fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 12 }) });
 const at = fc.integer({ min: 0, max: 1_000_000 });
+const addressesArb = fc.array(fc.record({ networkId: pick(['net1', 'net2']), addr: pick(['10.1.0.3/24', '10.2.0.9/24']) }), { maxLength: 2 });
+const updateStatusArb = fc.tuple(pick(UPDATE_STATES), fc.nat(9)).map(([state, completedAt]) => updateStatus(state, completedAt));
 
 const eventArbs: fc.Arbitrary<JournalEvent>[] = [
   fc.record({ type: fc.constant('node.registered' as const), v: fc.constant(1), at, id: pick(ids), spec: pick(names).map((n) => nodeSpec(n)), description: fc.constant(nodeDescription('h')), status: fc.constant(nodeStatus()) }),
   fc.record({ type: fc.constant('node.updated' as const), v: fc.constant(1), at, id: pick(ids), spec: fc.tuple(pick(names), pick(['active', 'pause', 'drain'] as const)).map(([n, a]) => nodeSpec(n, a)), expectedVersion: expected }),
   fc.record({ type: fc.constant('node.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
-  fc.record({ type: fc.constant('service.created' as const), v: fc.constant(1), at, id: pick(ids), spec: pick(names).map((n) => serviceSpec(n)) }),
-  fc.record({ type: fc.constant('service.updated' as const), v: fc.constant(1), at, id: pick(ids), spec: fc.tuple(pick(names), fc.integer({ min: 0, max: 9 })).map(([n, r]) => serviceSpec(n, r)), expectedVersion: expected }),
+  fc.record({ type: fc.constant('service.created' as const), v: fc.constant(2), at, id: pick(ids), spec: pick(names).map((n) => serviceSpec(n)) }),
+  fc.record({ type: fc.constant('service.updated' as const), v: fc.constant(2), at, id: pick(ids), spec: fc.tuple(pick(names), fc.integer({ min: 0, max: 9 })).map(([n, r]) => serviceSpec(n, r)), expectedVersion: expected }),
   fc.record({ type: fc.constant('service.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
   fc.record({
-    type: fc.constant('task.created' as const), v: fc.constant(1), at, id: pick(['t1', 't2', 't3', 't4']), serviceId: pick(ids), slot: fc.integer({ min: 0, max: 3 }),
+    type: fc.constant('task.created' as const), v: fc.constant(2), at, id: pick(['t1', 't2', 't3', 't4']), serviceId: pick(ids), slot: fc.integer({ min: 0, max: 3 }),
     nodeId: pick(['', ...ids]), spec: fc.constant(taskSpec()), serviceVersion: fc.nat(9), desiredState: pick(DESIRED_STATES), status: fc.constant(status('new')),
+    restarts: fc.array(fc.nat(1_000_000), { maxLength: 3 }), addresses: addressesArb,
   }),
   fc.record({ type: fc.constant('task.assigned' as const), v: fc.constant(1), at, id: pick(['t1', 't2', 't3', 't4']), nodeId: pick(ids), status: fc.constant(status('assigned')), expectedVersion: expected }),
   fc.record({ type: fc.constant('task.statusChanged' as const), v: fc.constant(1), at, id: pick(['t1', 't2', 't3', 't4']), status: pick(TASK_STATES).map((s) => status(s)), expectedVersion: expected }),
@@ -115,11 +132,23 @@ const eventArbs: fc.Arbitrary<JournalEvent>[] = [
   fc.record({ type: fc.constant('secret.updated' as const), v: fc.constant(1), at, id: pick(ids), labels: fc.dictionary(pick(['k', 'l']), fc.string({ maxLength: 3 })), expectedVersion: expected }),
   fc.record({ type: fc.constant('config.created' as const), v: fc.constant(1), at, id: pick(ids), spec: pick(names).map((n) => blob(n, 'cfg')) }),
   fc.record({ type: fc.constant('config.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
+  fc.record({ type: fc.constant('service.updateStatusChanged' as const), v: fc.constant(1), at, id: pick(ids), updateStatus: fc.option(updateStatusArb, { nil: null }), expectedVersion: expected }),
+  // Refused while the service has no previous spec: both outcomes happen.
+  fc.record({ type: fc.constant('service.rolledBack' as const), v: fc.constant(1), at, id: pick(ids), updateStatus: updateStatusArb, expectedVersion: expected }),
+  fc.record({
+    type: fc.constant('service.endpointAllocated' as const), v: fc.constant(1), at, id: pick(ids),
+    endpoint: fc.record({ ports: fc.constant(serviceEndpoint().ports), virtualIps: addressesArb }), expectedVersion: expected,
+  }),
+  // Going backwards (from a later state) is refused: both outcomes happen.
+  fc.record({
+    type: fc.constant('task.allocated' as const), v: fc.constant(1), at, id: pick(['t1', 't2', 't3', 't4']), addresses: addressesArb,
+    status: pick(['new', 'pending', 'running'] as const).map((s) => status(s)), expectedVersion: expected,
+  }),
 ];
 
 /** Creations weigh more, so that later changes often find their object. */
 export const eventArb: fc.Arbitrary<JournalEvent> = fc.oneof(...eventArbs.map((arbitrary, i) => ({
-  arbitrary, weight: [0, 3, 6, 11, 12, 14].includes(i) ? 4 : 1,
+  arbitrary, weight: [0, 3, 6, 11, 12, 14].includes(i) ? 6 : 1,
 })));
 
 /** Batches of 1-3 events. */

@@ -1,14 +1,17 @@
 // The store projection: objects and meta versions, every index, optimistic concurrency (version
 // and name conflicts, refused whole and identically at apply time, or up front with check), the
-// task rules (state never back, node binding immutable), and the snapshot's properties.
+// task rules (state never back, node binding immutable), the orchestration's events (update
+// status, rollback, endpoint, task allocation), and the snapshot's properties, old versions included.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, STORE_SNAPSHOT_VERSION, Store, StoreSnapshotInvalidError,
-  VersionConflictError, DESIRED_STATES, OBJECT_KINDS,
-  type JournalEvent, type Task,
+  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch,
+  type JournalEvent, type StoreConflictError, type Task,
 } from '../../journal/index.js';
 import { InvariantViolation, decodeMessage, encodeMessage } from '../../runtime/index.js';
-import { batchesArb, oneOfEach, serviceSpec, status, taskSpec } from './journal-fixtures.js';
+import { batchesArb, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
 import { thrown } from './helpers.js';
 
 
@@ -104,8 +107,8 @@ describe('store: apply', () => {
     const store = storeOf(oneOfEach().slice(0, 11)); // s1 is at version 11
     const before = objectsOf(store);
     const result = store.applyBatch([
-      { type: 'service.created', v: 1, at: 2, id: 's2', spec: serviceSpec('api') },
-      { type: 'service.updated', v: 1, at: 2, id: 's1', spec: serviceSpec('web', 9), expectedVersion: 10 },
+      { type: 'service.created', v: 2, at: 2, id: 's2', spec: serviceSpec('api') },
+      { type: 'service.updated', v: 2, at: 2, id: 's1', spec: serviceSpec('web', 9), expectedVersion: 10 },
     ], 12);
     expect(result.applied).toBe(false);
     if (result.applied) return;
@@ -116,7 +119,7 @@ describe('store: apply', () => {
     expect(store.index).toBe(12);
     expect(indexView(store)).toEqual(bruteView(store));
     // The current version is accepted.
-    expect(store.applyBatch([{ type: 'service.updated', v: 1, at: 3, id: 's1', spec: serviceSpec('web', 9), expectedVersion: 11 }], 13)).toEqual({ applied: true, index: 13 });
+    expect(store.applyBatch([{ type: 'service.updated', v: 2, at: 3, id: 's1', spec: serviceSpec('web', 9), expectedVersion: 11 }], 13)).toEqual({ applied: true, index: 13 });
     expect(store.get('service', 's1')!.meta).toEqual({ version: 13, createdAt: 1_000, updatedAt: 3 });
   });
 
@@ -134,7 +137,7 @@ describe('store: apply', () => {
 
   test('names are unique per kind: on create, on rename, and a rename frees the old name', () => {
     const store = storeOf(oneOfEach().slice(0, 11));
-    const clash = store.applyBatch([{ type: 'service.created', v: 1, at: 0, id: 's2', spec: serviceSpec('web') }], 12);
+    const clash = store.applyBatch([{ type: 'service.created', v: 2, at: 0, id: 's2', spec: serviceSpec('web') }], 12);
     expect(clash).toMatchObject({ applied: false });
     if (clash.applied) return;
     expect(clash.error).toBeInstanceOf(NameConflictError);
@@ -142,13 +145,13 @@ describe('store: apply', () => {
     // A network may share a service's name: uniqueness is per kind.
     expect(store.applyBatch([{ type: 'network.created', v: 1, at: 0, id: 'net2', spec: { ...oneOfEach()[5]!.type === 'network.created' ? (oneOfEach()[5] as Extract<JournalEvent, { type: 'network.created' }>).spec : undefined!, annotations: { name: 'web', labels: {} } } }], 13).applied).toBe(true);
     expect(store.applyBatch([
-      { type: 'service.created', v: 1, at: 0, id: 's2', spec: serviceSpec('api') },
-      { type: 'service.updated', v: 1, at: 0, id: 's2', spec: serviceSpec('web'), expectedVersion: null },
+      { type: 'service.created', v: 2, at: 0, id: 's2', spec: serviceSpec('api') },
+      { type: 'service.updated', v: 2, at: 0, id: 's2', spec: serviceSpec('web'), expectedVersion: null },
     ], 14)).toMatchObject({ applied: false, error: { code: 'NAME_CONFLICT', existingId: 's1' } });
-    expect(store.applyBatch([{ type: 'service.updated', v: 1, at: 0, id: 's1', spec: serviceSpec('www'), expectedVersion: null }], 15).applied).toBe(true);
+    expect(store.applyBatch([{ type: 'service.updated', v: 2, at: 0, id: 's1', spec: serviceSpec('www'), expectedVersion: null }], 15).applied).toBe(true);
     expect(store.byName('service', 'web')).toBeUndefined();
     expect(store.byName('service', 'www')?.id).toBe('s1');
-    expect(store.applyBatch([{ type: 'service.created', v: 1, at: 0, id: 's2', spec: serviceSpec('web') }], 16).applied).toBe(true);
+    expect(store.applyBatch([{ type: 'service.created', v: 2, at: 0, id: 's2', spec: serviceSpec('web') }], 16).applied).toBe(true);
     expect(indexView(store)).toEqual(bruteView(store));
   });
 
@@ -162,7 +165,8 @@ describe('store: apply', () => {
     expect(store.applyBatch([{ type: 'task.assigned', v: 1, at: 0, id: 't1', nodeId: 'n2', status: status('running'), expectedVersion: null }], 17))
       .toMatchObject({ applied: false, error: { code: 'INVALID_TRANSITION' } });
     const orphan = store.applyBatch([{
-      type: 'task.created', v: 1, at: 0, id: 't9', serviceId: 'nope', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 0, desiredState: 'running', status: status('new'),
+      type: 'task.created', v: 2, at: 0, id: 't9', serviceId: 'nope', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 0, desiredState: 'running', status: status('new'),
+      restarts: [], addresses: [],
     }], 18);
     expect(orphan).toMatchObject({ applied: false, error: { code: 'OBJECT_NOT_FOUND', kind: 'service', id: 'nope' } });
     if (!orphan.applied) expect(orphan.error).toBeInstanceOf(ObjectNotFoundError);
@@ -176,11 +180,11 @@ describe('store: apply', () => {
     const store = storeOf(oneOfEach().slice(0, 11));
     const bytes = hex(store.serialize());
     const error = thrown(() => store.check([
-      { type: 'service.created', v: 1, at: 0, id: 's2', spec: serviceSpec('api') },
-      { type: 'service.created', v: 1, at: 0, id: 's3', spec: serviceSpec('api') },
+      { type: 'service.created', v: 2, at: 0, id: 's2', spec: serviceSpec('api') },
+      { type: 'service.created', v: 2, at: 0, id: 's3', spec: serviceSpec('api') },
     ]));
     expect(error).toMatchObject({ code: 'NAME_CONFLICT', objectName: 'api', existingId: 's2' });
-    store.check([{ type: 'service.created', v: 1, at: 0, id: 's2', spec: serviceSpec('api') }]);
+    store.check([{ type: 'service.created', v: 2, at: 0, id: 's2', spec: serviceSpec('api') }]);
     expect(hex(store.serialize())).toBe(bytes);
     expect(store.byName('service', 'api')).toBeUndefined();
     store.checkVersion('service', 's1', 11);
@@ -193,7 +197,9 @@ describe('store: apply', () => {
     const store = storeOf(events.slice(0, 11)); // s1 created and updated: spec serviceSpec('web', 5)
     const service = store.get('service', 's1')!;
     const create = (id: string, spec: Task['spec'], index: number): void => {
-      const result = store.applyBatch([{ type: 'task.created', v: 1, at: 0, id, serviceId: 's1', slot: 1, nodeId: '', spec, serviceVersion: 11, desiredState: 'running', status: status('new') }], index);
+      const result = store.applyBatch([{
+        type: 'task.created', v: 2, at: 0, id, serviceId: 's1', slot: 1, nodeId: '', spec, serviceVersion: 11, desiredState: 'running', status: status('new'), restarts: [], addresses: [],
+      }], index);
       expect(result.applied).toBe(true);
     };
     // (Copies by the fixture, not structuredClone: jest's realm makes foreign arrays, which cbor-x encodes differently.)
@@ -220,6 +226,132 @@ describe('store: apply', () => {
   });
 });
 
+/** What identifies a refusal: its class, code and message (which names kind, id and versions). */
+const refusal = (error: unknown): unknown => ({ name: (error as Error).constructor.name, code: (error as StoreConflictError).code, message: (error as Error).message });
+
+/**
+ * Applies `batch` after `events` (one entry each) on two stores, dry-running it first on one:
+ * refused the same way by both and by the dry run, changing no object. Returns the refusal.
+ */
+function expectRefused(events: readonly JournalEvent[], batch: readonly JournalEvent[]): StoreConflictError {
+  const one = storeOf(events);
+  const two = storeOf(events);
+  const before = objectsOf(one);
+  const dry = thrown(() => one.check(batch));
+  const a = one.applyBatch(batch, events.length + 1);
+  const b = two.applyBatch(batch, events.length + 1);
+  if (a.applied || b.applied) throw new Error(`applied: ${JSON.stringify(batch)}`);
+  expect(refusal(b.error)).toEqual(refusal(a.error));
+  expect(refusal(dry)).toEqual(refusal(a.error));
+  expect(objectsOf(one)).toEqual(before);
+  expect(objectsOf(two)).toEqual(before);
+  expect(one.index).toBe(events.length + 1);
+  return a.error;
+}
+
+describe("store: the orchestration's events", () => {
+  const at = 3_000;
+  // oneOfEach: s1 created at 10, updated at 11; t1 created at 12 (with restarts), assigned at 13.
+  const apply = (store: Store, event: JournalEvent): void => {
+    const result = store.applyBatch([event], store.index + 1);
+    if (!result.applied) throw result.error;
+  };
+
+  test('service.created starts specVersion at its index with no update status or endpoint; only a change of spec moves specVersion', () => {
+    const store = storeOf(oneOfEach().slice(0, 10));
+    expect(store.get('service', 's1')).toMatchObject({ meta: { version: 10 }, specVersion: 10, previousSpec: null, updateStatus: null, endpoint: null });
+    apply(store, { type: 'service.endpointAllocated', v: 1, at, id: 's1', endpoint: serviceEndpoint(), expectedVersion: 10 });
+    expect(store.get('service', 's1')).toMatchObject({ meta: { version: 11, updatedAt: at }, specVersion: 10, endpoint: serviceEndpoint(), updateStatus: null });
+    apply(store, { type: 'service.updateStatusChanged', v: 1, at, id: 's1', updateStatus: updateStatus('updating'), expectedVersion: 11 });
+    expect(store.get('service', 's1')).toMatchObject({ meta: { version: 12 }, specVersion: 10, updateStatus: updateStatus('updating') });
+    apply(store, { type: 'service.updated', v: 2, at, id: 's1', spec: serviceSpec('web', 7), expectedVersion: 12 });
+    const updated = store.get('service', 's1')!;
+    expect(updated).toMatchObject({ meta: { version: 13 }, specVersion: 13, updateStatus: updateStatus('updating'), endpoint: serviceEndpoint() });
+    expect(updated.spec).toEqual(serviceSpec('web', 7));
+    expect(updated.previousSpec).toEqual(serviceSpec('web'));
+    // null clears the update status.
+    apply(store, { type: 'service.updateStatusChanged', v: 1, at, id: 's1', updateStatus: null, expectedVersion: null });
+    expect(store.get('service', 's1')).toMatchObject({ meta: { version: 14 }, specVersion: 13, updateStatus: null, endpoint: serviceEndpoint() });
+  });
+
+  test('service.rolledBack: the specs trade places, specVersion moves on, the update status is the event\'s', () => {
+    const store = storeOf(oneOfEach().slice(0, 11)); // s1: serviceSpec('web', 5), previously serviceSpec('web')
+    apply(store, { type: 'service.endpointAllocated', v: 1, at, id: 's1', endpoint: serviceEndpoint(), expectedVersion: 11 });
+    apply(store, { type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackStarted'), expectedVersion: 12 });
+    const rolledBack = store.get('service', 's1')!;
+    expect(rolledBack).toMatchObject({ meta: { version: 13, updatedAt: at }, specVersion: 13, updateStatus: updateStatus('rollbackStarted'), endpoint: serviceEndpoint() });
+    expect(rolledBack.spec).toEqual(serviceSpec('web'));
+    expect(rolledBack.previousSpec).toEqual(serviceSpec('web', 5));
+    // Rolling back the rollback is the update again.
+    apply(store, { type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackCompleted', at), expectedVersion: null });
+    expect(store.get('service', 's1')!.spec).toEqual(serviceSpec('web', 5));
+    expect(store.get('service', 's1')).toMatchObject({ specVersion: 14, updateStatus: updateStatus('rollbackCompleted', at) });
+    expect(indexView(store)).toEqual(bruteView(store));
+  });
+
+  test('service.rolledBack is refused without a previous spec, and when the previous name is taken by now', () => {
+    const created = oneOfEach().slice(0, 10); // s1 never updated
+    const noPrevious = expectRefused(created, [{ type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackStarted'), expectedVersion: null }]);
+    expect(noPrevious).toBeInstanceOf(InvalidTransitionError);
+    expect(noPrevious).toMatchObject({ code: 'INVALID_TRANSITION', kind: 'service', id: 's1' });
+    const renamed: JournalEvent[] = [
+      ...created,
+      { type: 'service.updated', v: 2, at, id: 's1', spec: serviceSpec('www'), expectedVersion: null },
+      { type: 'service.created', v: 2, at, id: 's2', spec: serviceSpec('web') },
+    ];
+    const taken = expectRefused(renamed, [{ type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackStarted'), expectedVersion: null }]);
+    expect(taken).toBeInstanceOf(NameConflictError);
+    expect(taken).toMatchObject({ kind: 'service', objectName: 'web', existingId: 's2' });
+  });
+
+  test('task.created carries restarts and addresses; task.allocated sets the addresses and the status, and later changes keep them', () => {
+    const store = storeOf(oneOfEach().slice(0, 12));
+    const created = store.get('task', 't1')!;
+    expect(created).toMatchObject({ restarts: [400, 900], addresses: [], meta: { version: 12 } });
+    const addresses = [{ networkId: 'net1', addr: '10.1.0.9/24' }];
+    apply(store, { type: 'task.allocated', v: 1, at, id: 't1', addresses, status: status('pending', 5), expectedVersion: 12 });
+    const allocated = store.get('task', 't1')!;
+    expect(allocated).toMatchObject({ meta: { version: 13, updatedAt: at }, nodeId: '', desiredState: 'running', status: status('pending', 5), restarts: [400, 900], addresses });
+    expect(allocated.spec).toBe(created.spec);
+    apply(store, { type: 'task.assigned', v: 1, at, id: 't1', nodeId: 'n1', status: status('assigned'), expectedVersion: 13 });
+    apply(store, { type: 'task.statusChanged', v: 1, at, id: 't1', status: status('running'), expectedVersion: null });
+    apply(store, { type: 'task.desiredStateChanged', v: 1, at, id: 't1', desiredState: 'shutdown', expectedVersion: null });
+    expect(store.get('task', 't1')).toMatchObject({ nodeId: 'n1', desiredState: 'shutdown', status: { state: 'running' }, restarts: [400, 900], addresses });
+    // Allocated again (a network added) in the same state: the addresses are replaced.
+    apply(store, { type: 'task.allocated', v: 1, at, id: 't1', addresses: [], status: status('running', 9), expectedVersion: null });
+    expect(store.get('task', 't1')).toMatchObject({ addresses: [], status: status('running', 9) });
+    expect(indexView(store)).toEqual(bruteView(store));
+  });
+
+  test('task.allocated may not take the observed state back', () => {
+    const events = oneOfEach().slice(0, 13); // t1 assigned
+    const error = expectRefused(events, [{ type: 'task.allocated', v: 1, at, id: 't1', addresses: [], status: status('pending'), expectedVersion: null }]);
+    expect(error).toBeInstanceOf(InvalidTransitionError);
+    expect(error).toMatchObject({ code: 'INVALID_TRANSITION', kind: 'task', id: 't1' });
+    expect(error.message).toMatch(/from assigned to pending/);
+  });
+
+  test('each new event refuses a stale expected version, and a missing object, like the others', () => {
+    const events = oneOfEach().slice(0, 12); // s1 at 11, t1 at 12
+    const stale: [JournalEvent, string, number][] = [
+      [{ type: 'service.updateStatusChanged', v: 1, at, id: 's1', updateStatus: updateStatus('paused'), expectedVersion: 10 }, 's1', 11],
+      [{ type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackStarted'), expectedVersion: 10 }, 's1', 11],
+      [{ type: 'service.endpointAllocated', v: 1, at, id: 's1', endpoint: serviceEndpoint(), expectedVersion: 10 }, 's1', 11],
+      [{ type: 'task.allocated', v: 1, at, id: 't1', addresses: [], status: status('pending'), expectedVersion: 11 }, 't1', 12],
+    ];
+    for (const [event, id, actualVersion] of stale) {
+      const error = expectRefused(events, [event]);
+      expect(error).toBeInstanceOf(VersionConflictError);
+      expect(error).toMatchObject({ code: 'VERSION_CONFLICT', id, expectedVersion: (event as { expectedVersion: number }).expectedVersion, actualVersion });
+      // The same event at the current version applies.
+      const store = storeOf(events);
+      expect(store.applyBatch([{ ...event, expectedVersion: actualVersion } as JournalEvent], 13).applied).toBe(true);
+      // And about an object that does not exist, it is refused naming it.
+      expect(expectRefused(events, [{ ...event, id: 'zz' } as JournalEvent])).toMatchObject({ code: 'OBJECT_NOT_FOUND', id: 'zz' });
+    }
+  });
+});
+
 describe('store: snapshot', () => {
   test('restore rebuilds objects and indexes', () => {
     const store = storeOf(oneOfEach().slice(0, 15));
@@ -243,6 +375,7 @@ describe('store: snapshot', () => {
       [{ ...raw, objects: { ...raw.objects, node: [good.get('node', 'n1'), good.get('node', 'n1')] } }, 'objects.node[1].id'],
       [{ ...raw, index: 3 }, 'objects.node[0].meta.version'], // the cluster is at 2, the node at 5
       [{ ...raw, objects: { ...raw.objects, service: [good.get('service', 's1'), { ...good.get('service', 's1')!, id: 's9' }] } }, 'objects.service[1].spec.annotations.name'],
+      [{ ...raw, objects: { ...raw.objects, service: [{ ...good.get('service', 's1')!, specVersion: 12 }] } }, 'objects.service[0].specVersion'], // s1 is at 11
     ];
     for (const [value, field] of cases) {
       const error = thrown(() => Store.restore(encodeMessage(value)));
@@ -320,24 +453,25 @@ describe('store: snapshot', () => {
     };
     apply(oneOfEach().slice(0, 3)); // a cluster and a node
     const specs = Array.from({ length: services }, (_, s) => taskSpec(`img:${s}`));
-    for (let s = 0; s < services; s++) apply([{ type: 'service.created', v: 1, at: 1, id: `svc${s}`, spec: serviceSpec(`web-${s}`, Math.ceil(tasks / services), `img:${s}`) }]);
+    for (let s = 0; s < services; s++) apply([{ type: 'service.created', v: 2, at: 1, id: `svc${s}`, spec: serviceSpec(`web-${s}`, Math.ceil(tasks / services), `img:${s}`) }]);
     const order = Array.from({ length: tasks }, (_, t) => (t * 7919) % tasks); // a permutation: 7919 is prime
     for (const t of order) {
       const s = t % services;
       apply([{
-        type: 'task.created', v: 1, at: 2, id: `task-${t}`, serviceId: `svc${s}`, slot: Math.floor(t / services) + 1, nodeId: t % 3 === 0 ? '' : 'n1',
+        type: 'task.created', v: 2, at: 2, id: `task-${t}`, serviceId: `svc${s}`, slot: Math.floor(t / services) + 1, nodeId: t % 3 === 0 ? '' : 'n1',
         spec: shareObjects ? (specs[s] as ReturnType<typeof taskSpec>) : taskSpec(`img:${s}`), serviceVersion: 1, desiredState: t % 5 === 0 ? 'shutdown' : 'running', status: status(t % 2 === 0 ? 'running' : 'pending', t),
+        restarts: t % 4 === 0 ? [t] : [], addresses: t % 6 === 0 ? [{ networkId: 'net1', addr: `10.1.${t >> 8}.${t & 0xff}/16` }] : [],
       }]);
     }
     return store;
   }
 
-  test('v2 stores a task spec once per distinct spec and restores it as one object its tasks share', () => {
+  test('v3 stores a task spec once per distinct spec and restores it as one object its tasks share', () => {
     const store = bigStore(3000, 7, false);
     const bytes = store.serialize();
     const raw = decodeMessage(bytes) as { v: number; taskSpecs: unknown[]; objects: Record<string, unknown[]> };
     expect(raw.v).toBe(STORE_SNAPSHOT_VERSION);
-    expect(STORE_SNAPSHOT_VERSION).toBe(2);
+    expect(STORE_SNAPSHOT_VERSION).toBe(3);
     expect(raw.taskSpecs).toHaveLength(7);
     expect(raw.objects.task).toHaveLength(3); // chunks of 1024 tasks
     const restored = Store.restore(bytes);
@@ -355,7 +489,7 @@ describe('store: snapshot', () => {
     expect(bytes.byteLength).toBeLessThan(store.serialize({ version: 1 }).byteLength / 3);
   });
 
-  test('v2 bytes depend on the store\'s content, not on which objects it shares; restore and serialize again is identity', () => {
+  test('v3 bytes depend on the store\'s content, not on which objects it shares; restore and serialize again is identity', () => {
     const shared = bigStore(2500, 4, true);
     const separate = bigStore(2500, 4, false);
     const bytes = hex(shared.serialize());
@@ -364,7 +498,7 @@ describe('store: snapshot', () => {
     expect(hex(shared.serialize({ version: 1 }))).toBe(hex(separate.serialize({ version: 1 })));
   });
 
-  test('a v1 snapshot still restores, to the store a v2 one restores to', () => {
+  test('a v1 snapshot still restores, to the store a v3 one restores to', () => {
     const store = bigStore(1500, 3, true);
     const v1 = store.serialize({ version: 1 });
     expect((decodeMessage(v1) as { v: number }).v).toBe(1);
@@ -397,7 +531,7 @@ describe('store: snapshot', () => {
     expect(hex(writer.bytes())).toBe(expected);
   });
 
-  test('bad v2 snapshot bytes are typed errors naming the field', () => {
+  test('bad v3 snapshot bytes are typed errors naming the field', () => {
     const store = bigStore(10, 2, true);
     const raw = decodeMessage(store.serialize()) as Record<string, unknown> & { objects: Record<string, unknown[]>; taskSpecs: unknown[] };
     const tuples = decodeMessage(raw.objects.task[0] as Uint8Array) as unknown[][];
@@ -408,7 +542,9 @@ describe('store: snapshot', () => {
     };
     expect(Store.restore(encodeMessage(raw)).count('task')).toBe(10);
     const cases: [unknown, string][] = [
-      [{ ...raw, v: 3 }, 'v'],
+      [{ ...raw, v: 4 }, 'v'],
+      // Version 2's tuples have 14 fields: a v3 body is not one.
+      [{ ...raw, v: 2 }, 'objects.task[0]'],
       [{ ...raw, taskSpecs: {} }, 'taskSpecs'],
       [{ ...raw, taskSpecs: [{ ...(raw.taskSpecs[0] as object), container: 7 }, raw.taskSpecs[1]] }, 'taskSpecs[0]'],
       [{ ...raw, objects: { ...raw.objects, task: [Uint8Array.of(0xff)] } }, 'objects.task'],
@@ -421,6 +557,12 @@ describe('store: snapshot', () => {
       [withTask(9, 'sleeping'), 'objects.task[0].desiredState'],
       [withTask(10, 'running!'), 'objects.task[0].status.state'],
       [withTask(12, 1.5), 'objects.task[0].status.timestamp'],
+      [withTask(14, [1, -1]), 'objects.task[0].restarts[1]'],
+      [withTask(14, {}), 'objects.task[0].restarts'],
+      [withTask(15, [['net1']]), 'objects.task[0].addresses[0]'],
+      [withTask(15, [['', '10.0.0.1/24']]), 'objects.task[0].addresses[0].networkId'],
+      [withTask(15, [['net1', 7]]), 'objects.task[0].addresses[0].addr'],
+      [withTask(15, 'net1'), 'objects.task[0].addresses'],
       [{ ...raw, objects: { ...raw.objects, task: [encodeMessage([...tuples, tuples[0]])] } }, 'objects.task[10].id'],
       [{ ...raw, objects: { ...raw.objects, task: [encodeMessage([(tuples[0] as unknown[]).slice(1)])] } }, 'objects.task[0]'],
       [{ ...raw, index: 2 }, 'objects.service[1].meta.version'], // the services are at 2 and 3
@@ -430,5 +572,59 @@ describe('store: snapshot', () => {
       expect(error).toBeInstanceOf(StoreSnapshotInvalidError);
       expect((error as StoreSnapshotInvalidError).field).toBe(field);
     }
+  });
+
+  test('v3 carries the orchestration\'s fields: update status, endpoint, rolled-back specs, restarts and addresses', () => {
+    const store = storeOf(oneOfEach().slice(0, 19)); // through task.allocated
+    const service = store.get('service', 's1')!;
+    expect(service).toMatchObject({ specVersion: 17, updateStatus: updateStatus('rollbackStarted'), endpoint: serviceEndpoint() });
+    const task = store.get('task', 't1')!;
+    expect(task).toMatchObject({ restarts: [400, 900], addresses: [{ networkId: 'net1', addr: '10.1.0.7/24' }] });
+    const bytes = store.serialize();
+    const raw = decodeMessage(bytes) as { v: number; objects: Record<string, Uint8Array[]> };
+    expect(raw.v).toBe(3);
+    const tuple = (decodeMessage(raw.objects.task![0]!) as unknown[][])[0]!;
+    expect(tuple).toHaveLength(16);
+    expect(tuple.slice(14)).toEqual([[400, 900], [['net1', '10.1.0.7/24']]]);
+    for (const restored of [Store.restore(bytes), Store.restore(store.serialize({ version: 1 }))]) {
+      expect(objectsOf(restored)).toEqual(objectsOf(store));
+      expect(hex(restored.serialize())).toBe(hex(bytes));
+    }
+  });
+
+  test('snapshots of the writers before v3 (versions 1 and 2) restore, their later fields at the defaults, to the store their entries replay to', () => {
+    // Written at the commit before v3 (a6657b3): its entries (events of schema v1), and the v1
+    // and v2 snapshots its store made of them. Frozen.
+    const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'golden', 'store-snapshots-v1-v2.json'), 'utf8')) as {
+      index: number; entries: string[]; snapshotV1: string; snapshotV2: string;
+    };
+    const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
+    const replayed = new Store();
+    fixture.entries.forEach((entry, i) => {
+      const result = replayed.applyBatch(decodeBatch(bytes(entry)).events, i + 1);
+      if (!result.applied) throw result.error;
+    });
+    expect(replayed.index).toBe(fixture.index);
+    const web = replayed.get('service', 'web')!;
+    // Created at 2, updated at 5; the later fields at their defaults.
+    expect(web).toMatchObject({ meta: { version: 5 }, specVersion: 5, updateStatus: null, endpoint: null, spec: { rebalance: false }, previousSpec: { rebalance: false } });
+    expect(replayed.get('service', 'job')).toMatchObject({ meta: { version: 3 }, specVersion: 3, previousSpec: null });
+    expect(replayed.count('task')).toBe(4);
+    for (const task of replayed.list('task')) {
+      expect(task).toMatchObject({ restarts: [], addresses: [], spec: { forceUpdate: 0, placement: { preferences: [], platforms: [] } } });
+    }
+    const expected = hex(replayed.serialize());
+    for (const [snapshot, version] of [[fixture.snapshotV1, 1], [fixture.snapshotV2, 2]] as const) {
+      expect((decodeMessage(bytes(snapshot)) as { v: number }).v).toBe(version);
+      const restored = Store.restore(bytes(snapshot));
+      expect(restored.index).toBe(fixture.index);
+      expect(objectsOf(restored)).toEqual(objectsOf(replayed));
+      expect(indexView(restored)).toEqual(indexView(replayed));
+      expect(hex(restored.serialize())).toBe(expected);
+    }
+    // Version 2's tasks of one spec share the one object restored from its taskSpecs.
+    const v2 = Store.restore(bytes(fixture.snapshotV2));
+    expect(v2.get('task', 'web.1')!.spec).toBe(v2.get('task', 'web.2')!.spec);
+    expect(v2.get('task', 'web.1')!.spec).not.toBe(v2.get('task', 'web.3')!.spec);
   });
 });
