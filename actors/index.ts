@@ -1,4 +1,5 @@
 // actors/: the orchestrator's actors, above raft/, journal/ and runtime/ (DESIGN.md section 2).
+export * from './allocator/index.js';
 export * from './ca/index.js';
 export * from './cluster/index.js';
 export * from './scheduler/index.js';
