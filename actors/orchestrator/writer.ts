@@ -42,7 +42,6 @@ export function writerActor(options: WriterOptions, stats?: WriterStats): Props<
     mailboxDepthMax: 100_000,
     create: (ctx: ActorContext) => {
       let queue: Proposal[] = [];
-      let queued = 0;
       const inflight = new Map<string, Proposal[]>();
       let flushArmed = false;
 
@@ -66,7 +65,6 @@ export function writerActor(options: WriterOptions, stats?: WriterStats): Props<
             take.push(queue.shift()!);
             events += next.events.length;
           }
-          queued -= events;
           const all: JournalEvent[] = [];
           for (const p of take) for (const e of p.events) all.push(e);
           const opId = objectId(ctx.env.random);
@@ -89,7 +87,6 @@ export function writerActor(options: WriterOptions, stats?: WriterStats): Props<
               }
               assert(m.events.length <= BATCH_EVENTS_MAX, () => `a proposal of ${m.events.length} events is over the batch limit ${BATCH_EVENTS_MAX}: split it`);
               queue.push({ token: m.token, events: m.events, replyTo: m.replyTo, alone: false });
-              queued += m.events.length;
               arm();
               return;
             case 'writer.flush':
@@ -109,7 +106,6 @@ export function writerActor(options: WriterOptions, stats?: WriterStats): Props<
               } else {
                 // Each on its own, ahead of newer proposals (their order is kept).
                 queue = [...took.map((p) => ({ ...p, alone: true })), ...queue];
-                for (const p of took) queued += p.events.length;
               }
               arm();
               return;
