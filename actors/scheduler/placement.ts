@@ -5,7 +5,18 @@
 // preferences, spread over the values of each label in turn, hierarchically). A batch of tasks is
 // placed one after another against loads updated as it goes. Nothing here reads the store or a
 // clock: the scheduler actor gives the nodes and their loads, and proposes what comes back.
+//
+// One call costs O(nodes + count x levels x log nodes): the pipeline runs once per node, because
+// a task of the request changes only the load of the node it goes to, so only that node's
+// eligibility can change (and only from eligible to not: loads only grow). The spread choice is
+// a tree of groups, one level per preference, each group's subgroups in a heap by (tasks of the
+// service on its eligible nodes, value) and each leaf's eligible nodes in a heap by (tasks of the
+// service, tasks in all, node id, position in `nodes`); placing a task moves only the path from
+// the root to the chosen node, which is the top of every heap on it. The choices are those of
+// re-filtering and re-sorting every node for every task, which
+// test/actors/placement-equivalence.test.ts checks against that implementation.
 import type { Node, PortConfig, TaskSpec } from '../../journal/index.js';
+import { assert } from '../../runtime/index.js';
 import { constraintMet, parseConstraints, type Constraint } from './constraint.js';
 
 /** What a node already carries (tasks assigned and not finished). */
@@ -41,117 +52,263 @@ export interface PlacementResult {
 
 type Reason = 'notReady' | 'cpu' | 'memory' | 'constraint' | 'hostPort' | 'maxReplicas';
 
-interface Candidate {
-  readonly node: Node;
-  load: NodeLoad;
+interface Failure {
+  readonly reason: Reason;
+  readonly constraint?: Constraint;
 }
+
+const NOT_READY: Failure = { reason: 'notReady' };
+const CPU: Failure = { reason: 'cpu' };
+const MEMORY: Failure = { reason: 'memory' };
+const HOST_PORT: Failure = { reason: 'hostPort' };
+const MAX_REPLICAS: Failure = { reason: 'maxReplicas' };
 
 function hostPortsOf(ports: readonly PortConfig[]): string[] {
   return ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`);
-}
-
-/** The first filter `node` fails for one more task of the request, with the constraint it broke. */
-function firstFailure(candidate: Candidate, request: PlacementRequest, constraints: readonly Constraint[], hostPorts: readonly string[]): { reason: Reason; constraint?: Constraint } | undefined {
-  const { node, load } = candidate;
-  if (node.status.state !== 'ready' || node.spec.availability !== 'active') return { reason: 'notReady' };
-  const want = request.spec.resources.reservations;
-  const has = node.description.resources;
-  if (want.nanoCpus > 0 && load.reservedNanoCpus + want.nanoCpus > has.nanoCpus) return { reason: 'cpu' };
-  if (want.memoryBytes > 0 && load.reservedMemoryBytes + want.memoryBytes > has.memoryBytes) return { reason: 'memory' };
-  const broken = constraints.find((c) => !constraintMet(c, node));
-  if (broken !== undefined) return { reason: 'constraint', constraint: broken };
-  if (hostPorts.some((p) => load.hostPorts.has(p))) return { reason: 'hostPort' };
-  const max = request.spec.placement.maxReplicasPerNode;
-  if (max > 0 && (load.tasksOfService.get(request.serviceId) ?? 0) >= max) return { reason: 'maxReplicas' };
-  return undefined;
 }
 
 function plural(n: number): string {
   return `${n} node${n === 1 ? '' : 's'}`;
 }
 
-/** "no suitable node (insufficient memory on 3 nodes; constraint node.labels.gpu==true not met on 2 nodes)". */
-function explain(failures: ReadonlyArray<{ reason: Reason; constraint?: Constraint }>, nodeCount: number): string {
+const REASON_TEXTS: Readonly<Record<Exclude<Reason, 'constraint'>, string>> = {
+  notReady: 'node not ready or not active',
+  cpu: 'insufficient CPU',
+  memory: 'insufficient memory',
+  hostPort: 'host port already in use',
+  maxReplicas: 'max replicas per node reached',
+};
+
+/**
+ * "no suitable node (insufficient memory on 3 nodes; constraint node.labels.gpu==true not met on 2 nodes)":
+ * each node counted once, by its first failing filter, the reasons in the order of the first node
+ * that has each.
+ */
+function explain(failures: readonly Failure[], nodeCount: number): string {
   if (nodeCount === 0) return 'no suitable node (no nodes in the cluster)';
   const counts = new Map<string, number>();
   for (const f of failures) {
-    const text = {
-      notReady: 'node not ready or not active',
-      cpu: 'insufficient CPU',
-      memory: 'insufficient memory',
-      constraint: `constraint ${f.constraint?.text ?? ''} not met`,
-      hostPort: 'host port already in use',
-      maxReplicas: `max replicas per node reached`,
-    }[f.reason];
+    const text = f.reason === 'constraint' ? `constraint ${f.constraint?.text ?? ''} not met` : REASON_TEXTS[f.reason];
     counts.set(text, (counts.get(text) ?? 0) + 1);
   }
   return `no suitable node (${[...counts].map(([text, n]) => `${text} on ${plural(n)}`).join('; ')})`;
 }
 
-/** A node's value for a preference key (`node.labels.x`, `engine.labels.x`); '' when absent (its own group). */
-function preferenceValue(node: Node, key: string): string {
+/** A preference key (`node.labels.x`, `engine.labels.x`) parsed once per call; undefined for any other key. */
+type PreferenceKey = { readonly labels: 'node' | 'engine'; readonly name: string } | undefined;
+
+function parsePreference(key: string): PreferenceKey {
   const label = /^(node|engine)\.labels\.(.+)$/i.exec(key);
-  if (label === null) return '';
-  const labels = label[1]!.toLowerCase() === 'node' ? node.spec.annotations.labels : node.description.engineLabels;
-  return labels[label[2]!] ?? '';
+  if (label === null) return undefined;
+  return { labels: label[1]!.toLowerCase() === 'node' ? 'node' : 'engine', name: label[2]! };
 }
 
-/** The spread choice among eligible candidates, hierarchically over the preferences. */
-function choose(eligible: readonly Candidate[], serviceId: string, preferences: readonly string[]): Candidate {
-  let pool = eligible;
-  for (const key of preferences) {
-    const groups = new Map<string, Candidate[]>();
-    for (const c of pool) {
-      const value = preferenceValue(c.node, key);
-      let group = groups.get(value);
-      if (group === undefined) groups.set(value, (group = []));
-      group.push(c);
-    }
-    const ofService = (group: readonly Candidate[]): number => group.reduce((sum, c) => sum + (c.load.tasksOfService.get(serviceId) ?? 0), 0);
-    // The group holding fewest tasks of the service; ties by value, so the choice is deterministic.
-    const [, best] = [...groups].sort(([a, ga], [b, gb]) => ofService(ga) - ofService(gb) || (a < b ? -1 : a > b ? 1 : 0))[0]!;
-    pool = best;
+/** A node's value for a preference key; '' when absent (its own group) and for a key that names no label (one group). */
+function preferenceValue(node: Node, key: PreferenceKey): string {
+  if (key === undefined) return '';
+  const labels = key.labels === 'node' ? node.spec.annotations.labels : node.description.engineLabels;
+  return labels[key.name] ?? '';
+}
+
+/**
+ * The eligible nodes that share the values of the first `depth` preferences (the root: all of
+ * them). Invariant: `eligible` > 0 for every group in its parent's heap.
+ */
+interface Group {
+  readonly value: string;
+  readonly parent: Group | undefined;
+  /** Tasks of the service on the group's eligible nodes: what spread at its parent's level balances. */
+  ofService: number;
+  /** Eligible nodes in the group; at 0 it leaves its parent's heap. */
+  eligible: number;
+  /** Subgroups by the next preference's value, a heap by (ofService, value); empty at a leaf. */
+  readonly children: Group[];
+  readonly childByValue: Map<string, Group>;
+  /** At a leaf (depth = the number of preferences): node positions, a heap by (tasks of service, tasks, id, position). */
+  readonly nodes: number[];
+}
+
+function newGroup(value: string, parent: Group | undefined): Group {
+  return { value, parent, ofService: 0, eligible: 0, children: [], childByValue: new Map(), nodes: [] };
+}
+
+/** The group the spread takes first: fewest tasks of the service, ties by value. */
+function groupBefore(a: Group, b: Group): boolean {
+  if (a.ofService !== b.ofService) return a.ofService < b.ofService;
+  return a.value < b.value;
+}
+
+/** Restores the heap below `at` after its key grew (or at build). */
+function siftDown<T>(heap: T[], at: number, before: (a: T, b: T) => boolean): void {
+  const size = heap.length;
+  const item = heap[at]!;
+  let i = at;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= size) break;
+    const right = left + 1;
+    const child = right < size && before(heap[right]!, heap[left]!) ? right : left;
+    if (!before(heap[child]!, item)) break;
+    heap[i] = heap[child]!;
+    i = child;
   }
-  return [...pool].sort((a, b) =>
-    (a.load.tasksOfService.get(serviceId) ?? 0) - (b.load.tasksOfService.get(serviceId) ?? 0)
-    || a.load.tasks - b.load.tasks
-    || (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0))[0]!;
+  heap[i] = item;
 }
 
-function withTask(load: NodeLoad, request: PlacementRequest, hostPorts: readonly string[]): NodeLoad {
-  const tasksOfService = new Map(load.tasksOfService);
-  tasksOfService.set(request.serviceId, (tasksOfService.get(request.serviceId) ?? 0) + 1);
-  const want = request.spec.resources.reservations;
-  return {
-    tasks: load.tasks + 1,
-    tasksOfService,
-    reservedNanoCpus: load.reservedNanoCpus + want.nanoCpus,
-    reservedMemoryBytes: load.reservedMemoryBytes + want.memoryBytes,
-    hostPorts: new Set([...load.hostPorts, ...hostPorts]),
-  };
+function heapify<T>(heap: T[], before: (a: T, b: T) => boolean): void {
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i, before);
+}
+
+function popTop<T>(heap: T[], before: (a: T, b: T) => boolean): void {
+  const last = heap.pop();
+  assert(last !== undefined, 'pop from an empty placement heap');
+  if (heap.length === 0) return;
+  heap[0] = last;
+  siftDown(heap, 0, before);
 }
 
 /**
  * Places `request.count` tasks on `nodes`, given their current `loads` (absent: empty). Throws
  * ConstraintSyntaxError for a constraint that does not parse. Deterministic for equal inputs.
+ * Reads `loads` and never changes it. Counts of tasks are integers, so that the sums kept as
+ * tasks are placed equal sums taken afresh.
  */
 export function placeTasks(request: PlacementRequest, nodes: readonly Node[], loads: ReadonlyMap<string, NodeLoad>): PlacementResult {
   const constraints = parseConstraints(request.spec.placement.constraints);
   const hostPorts = hostPortsOf(request.ports);
-  const candidates: Candidate[] = nodes.map((node) => ({ node, load: loads.get(node.id) ?? EMPTY_LOAD }));
   const assignments: string[] = [];
-  for (let i = 0; i < request.count; i++) {
-    const failures: Array<{ reason: Reason; constraint?: Constraint }> = [];
-    const eligible: Candidate[] = [];
-    for (const c of candidates) {
-      const failure = firstFailure(c, request, constraints, hostPorts);
-      if (failure === undefined) eligible.push(c);
-      else failures.push(failure);
+  if (!(request.count > 0)) return { assignments, unschedulable: '' };
+
+  const { serviceId } = request;
+  const want = request.spec.resources.reservations;
+  const maxReplicas = request.spec.placement.maxReplicasPerNode;
+  const keys = request.preferences.map(parsePreference);
+  const levels = keys.length;
+
+  // The load of each node, by its position in `nodes` (a node listed twice has two): what placing
+  // tasks changes, kept here rather than in copies of the caller's NodeLoad objects.
+  const n = nodes.length;
+  const ofService = new Float64Array(n);
+  const tasks = new Float64Array(n);
+  const reservedNanoCpus = new Float64Array(n);
+  const reservedMemoryBytes = new Float64Array(n);
+  const hostPortBusy = new Uint8Array(n);
+  /** Each node's first failing filter; undefined while it is eligible. */
+  const failures: Array<Failure | undefined> = new Array<Failure | undefined>(n);
+  const ids: string[] = new Array<string>(n);
+
+  const constraintFailures: Failure[] = constraints.map((constraint) => ({ reason: 'constraint', constraint }));
+
+  /**
+   * The pipeline for one more task on the node at `i`, its first failing filter. `settled`: the
+   * node passed the filters that do not depend on its load (state, availability, constraints)
+   * already, in this call.
+   */
+  const failureOf = (i: number, settled: boolean): Failure | undefined => {
+    const node = nodes[i]!;
+    if (!settled && (node.status.state !== 'ready' || node.spec.availability !== 'active')) return NOT_READY;
+    const has = node.description.resources;
+    if (want.nanoCpus > 0 && reservedNanoCpus[i]! + want.nanoCpus > has.nanoCpus) return CPU;
+    if (want.memoryBytes > 0 && reservedMemoryBytes[i]! + want.memoryBytes > has.memoryBytes) return MEMORY;
+    if (!settled) {
+      for (let c = 0; c < constraints.length; c++) if (!constraintMet(constraints[c]!, node)) return constraintFailures[c];
     }
-    if (eligible.length === 0) return { assignments, unschedulable: explain(failures, nodes.length) };
-    const chosen = choose(eligible, request.serviceId, request.preferences);
-    chosen.load = withTask(chosen.load, request, hostPorts);
-    assignments.push(chosen.node.id);
+    if (hostPortBusy[i] === 1) return HOST_PORT;
+    if (maxReplicas > 0 && ofService[i]! >= maxReplicas) return MAX_REPLICAS;
+    return undefined;
+  };
+
+  const nodeBefore = (a: number, b: number): boolean => {
+    const sa = ofService[a]!;
+    const sb = ofService[b]!;
+    if (sa !== sb) return sa < sb;
+    const ta = tasks[a]!;
+    const tb = tasks[b]!;
+    if (ta !== tb) return ta < tb;
+    const ia = ids[a]!;
+    const ib = ids[b]!;
+    if (ia !== ib) return ia < ib;
+    return a < b;
+  };
+
+  // The pipeline, once per node; the eligible ones into the tree of preference groups.
+  const root = newGroup('', undefined);
+  const groups: Group[] = [root];
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i]!;
+    const load = loads.get(node.id) ?? EMPTY_LOAD;
+    ids[i] = node.id;
+    ofService[i] = load.tasksOfService.get(serviceId) ?? 0;
+    tasks[i] = load.tasks;
+    reservedNanoCpus[i] = load.reservedNanoCpus;
+    reservedMemoryBytes[i] = load.reservedMemoryBytes;
+    for (const port of hostPorts) {
+      if (load.hostPorts.has(port)) hostPortBusy[i] = 1;
+    }
+    const failure = failureOf(i, false);
+    failures[i] = failure;
+    if (failure !== undefined) continue;
+    let group = root;
+    for (let level = 0; level < levels; level++) {
+      group.eligible += 1;
+      group.ofService += ofService[i]!;
+      const value = preferenceValue(node, keys[level]);
+      let child = group.childByValue.get(value);
+      if (child === undefined) {
+        child = newGroup(value, group);
+        group.childByValue.set(value, child);
+        group.children.push(child);
+        groups.push(child);
+      }
+      group = child;
+    }
+    group.eligible += 1;
+    group.ofService += ofService[i]!;
+    group.nodes.push(i);
+  }
+  for (const group of groups) {
+    heapify(group.children, groupBefore);
+    heapify(group.nodes, nodeBefore);
+  }
+
+  for (let placed = 0; placed < request.count; placed++) {
+    if (root.eligible === 0) {
+      assert(failures.every((f) => f !== undefined), 'a node out of the placement tree without a failure');
+      return { assignments, unschedulable: explain(failures as Failure[], n) };
+    }
+    let leaf = root;
+    for (let level = 0; level < levels; level++) leaf = leaf.children[0]!;
+    assert(leaf !== undefined && leaf.nodes.length > 0, 'an empty group on the placement path');
+    const i = leaf.nodes[0]!;
+    assignments.push(ids[i]!);
+
+    const before = ofService[i]!;
+    ofService[i] = before + 1;
+    tasks[i] += 1;
+    reservedNanoCpus[i] += want.nanoCpus;
+    reservedMemoryBytes[i] += want.memoryBytes;
+    if (hostPorts.length > 0) hostPortBusy[i] = 1;
+    const failure = failureOf(i, true);
+    if (failure === undefined) {
+      siftDown(leaf.nodes, 0, nodeBefore);
+      for (let group: Group = leaf; group.parent !== undefined; group = group.parent) {
+        group.ofService += 1;
+        siftDown(group.parent.children, 0, groupBefore);
+      }
+      root.ofService += 1;
+    } else {
+      failures[i] = failure;
+      popTop(leaf.nodes, nodeBefore);
+      for (let group: Group | undefined = leaf; group !== undefined; group = group.parent) {
+        group.ofService -= before;
+        group.eligible -= 1;
+        const parent: Group | undefined = group.parent;
+        if (parent === undefined) continue;
+        assert(parent.children[0] === group, 'the placement path left the top of a heap');
+        if (group.eligible === 0) popTop(parent.children, groupBefore);
+        else siftDown(parent.children, 0, groupBefore);
+      }
+    }
   }
   return { assignments, unschedulable: '' };
 }
