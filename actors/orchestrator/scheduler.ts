@@ -3,7 +3,7 @@
 // committed events (work proportional to the change), and places the waiting tasks in batches
 // with the pure core in actors/scheduler. A task that fits nowhere stays pending with a message
 // that says why, and is tried again when a node changes or a task ends (resources free up).
-import { EVENT_VERSIONS, TASK_STATE_ORDER, type JournalEvent, type Node, type StoreReader, type Task } from '../../journal/index.js';
+import { EVENT_VERSIONS, TASK_STATE_ORDER, type JournalEvent, type Node, type PortConfig, type StoreReader, type Task } from '../../journal/index.js';
 import type { ActorContext, Address, Props } from '../../runtime/index.js';
 import { placeTasks, type NodeLoad } from '../scheduler/index.js';
 import type { ManagerCommitted, WriterDone, WriterPropose } from './protocol.js';
@@ -45,13 +45,17 @@ function waiting(task: Task): boolean {
   return task.status.state === 'pending' && (task.desiredState === 'running' || task.desiredState === 'ready' || task.desiredState === 'complete');
 }
 
+function hostPortsOf(ports: readonly PortConfig[]): string[] {
+  return ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`);
+}
+
 /** A task that holds resources on its node: bound, not ended, and not being stopped for good. */
 function contributionOf(task: Task, reader: StoreReader): Contribution | undefined {
   if (task.nodeId === '' || TASK_STATE_ORDER[task.status.state] < ASSIGNED || TASK_STATE_ORDER[task.status.state] >= COMPLETE) return undefined;
   const want = task.spec.resources.reservations;
   const service = reader.get('service', task.serviceId);
   const ports = service?.endpoint?.ports ?? service?.spec.endpoint.ports ?? [];
-  const hostPorts = ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`);
+  const hostPorts = hostPortsOf(ports);
   return { nodeId: task.nodeId, serviceId: task.serviceId, nanoCpus: want.nanoCpus, memoryBytes: want.memoryBytes, hostPorts };
 }
 
@@ -127,7 +131,6 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
       const flush = (): void => {
         const reader = options.view();
         const nodes: Node[] = reader.list('node');
-        const frozen = new Map<string, NodeLoad>(loads);
         // Group the queue by service and spec version: one placement request each.
         const groups = new Map<string, Task[]>();
         for (const id of queue) {
@@ -148,20 +151,14 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
           const preferences = first.spec.placement.preferences.map((p) => p.spread);
           const candidates = first.nodeId !== '' ? nodes.filter((n) => n.id === first.nodeId) : nodes;
           const sorted = group.sort((a, b) => a.slot - b.slot || (a.id < b.id ? -1 : 1));
-          const result = placeTasks({ serviceId: first.serviceId, spec: first.spec, ports, preferences, count: sorted.length }, candidates, frozen);
+          const result = placeTasks({ serviceId: first.serviceId, spec: first.spec, ports, preferences, count: sorted.length }, candidates, loads as ReadonlyMap<string, NodeLoad>);
           result.assignments.forEach((nodeId, i) => {
             const task = sorted[i]!;
             events.push({ type: 'task.assigned', v: EVENT_VERSIONS['task.assigned'], at: now, id: task.id, nodeId, status: { state: 'assigned', message: 'scheduler assigned task to node', timestamp: now, err: '' }, expectedVersion: task.meta.version });
-            // The next group sees this placement.
-            const load = frozen.get(nodeId);
-            const c: Contribution = { nodeId, serviceId: task.serviceId, nanoCpus: task.spec.resources.reservations.nanoCpus, memoryBytes: task.spec.resources.reservations.memoryBytes, hostPorts: ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`) };
-            const tasksOfService = new Map(load?.tasksOfService ?? []);
-            tasksOfService.set(c.serviceId, (tasksOfService.get(c.serviceId) ?? 0) + 1);
-            frozen.set(nodeId, {
-              tasks: (load?.tasks ?? 0) + 1, tasksOfService,
-              reservedNanoCpus: (load?.reservedNanoCpus ?? 0) + c.nanoCpus, reservedMemoryBytes: (load?.reservedMemoryBytes ?? 0) + c.memoryBytes,
-              hostPorts: new Set([...(load?.hostPorts ?? []), ...c.hostPorts]),
-            });
+            // The next group sees this placement: counted now (a refused proposal rebuilds from the store).
+            const c: Contribution = { nodeId, serviceId: task.serviceId, nanoCpus: task.spec.resources.reservations.nanoCpus, memoryBytes: task.spec.resources.reservations.memoryBytes, hostPorts: hostPortsOf(ports) };
+            add(c, 1);
+            contributions.set(task.id, c);
             inflightTasks.add(task.id);
           });
           for (const task of sorted.slice(result.assignments.length)) {
