@@ -233,7 +233,9 @@ class Agent implements Behaviour<AgentMessage> {
   }
 
   private sessionOpened(m: AgentSession): void {
-    if (this.phase !== 'registering') return;
+    // A dispatcher answers every register with a new session, replacing the node's previous one:
+    // the latest to arrive is the live one (a register sent twice, its first answer slow).
+    if (this.phase === 'listing' || m.sessionId === this.sessionId) return;
     this.ctx.cancelTimer('register');
     this.phase = 'connected';
     this.sessionId = m.sessionId;
@@ -394,7 +396,13 @@ class Agent implements Behaviour<AgentMessage> {
 
 function ignore(_message: never): void {}
 
+/**
+ * Messages an agent may hold: a burst of state changes from every runner (a few per task) must
+ * fit, or a runner's send would fail.
+ */
+export const AGENT_MAILBOX_DEPTH_MAX = 65_536;
+
 /** The agent, at `n/agent` on every node. */
 export function agentActor(options: AgentOptions): Props<AgentMessage> {
-  return { kind: 'agent', create: (ctx) => new Agent(options, ctx) };
+  return { kind: 'agent', create: (ctx) => new Agent(options, ctx), mailboxDepthMax: AGENT_MAILBOX_DEPTH_MAX };
 }

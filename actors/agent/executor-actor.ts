@@ -66,5 +66,6 @@ function ignore(_message: never): void {}
 
 /** The executor actor over `executor`. */
 export function executorActor(executor: Executor): Props<ExecutorActorMessage> {
-  return { kind: 'executor', create: (ctx) => new ExecutorBehaviour(executor, ctx) };
+  // Each runner has at most one request queued here: the bound is the tasks a node may hold.
+  return { kind: 'executor', create: (ctx) => new ExecutorBehaviour(executor, ctx), mailboxDepthMax: 65_536 };
 }

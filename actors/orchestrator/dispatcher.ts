@@ -558,5 +558,7 @@ function ignore(_message: never): void {}
 
 /** The dispatcher, at `m/orchestration/dispatcher` on the leader. It keeps no state that the store does not: a new leader's agents register again. */
 export function dispatcherActor(options: DispatcherOptions): Props<DispatcherMessage> {
-  return { kind: 'dispatcher', create: (ctx) => new Dispatcher(options, ctx) };
+  // Every node's heartbeats and reports land here; a remote message that finds it full is dropped
+  // (the agents resend), a local one (the manager's feed) must fit.
+  return { kind: 'dispatcher', create: (ctx) => new Dispatcher(options, ctx), mailboxDepthMax: 65_536 };
 }
