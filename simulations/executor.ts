@@ -65,6 +65,8 @@ interface Workload {
   waiters: Array<(exit: ExecutorExit) => void>;
   /** Loop ids of its own pending exit (natural end or crash). */
   readonly exitEvents: Set<number>;
+  /** The loop id of its pending crash, if one is drawn. */
+  crashEvent: number | undefined;
 }
 
 export interface SimExecutorCounters {
@@ -114,7 +116,7 @@ export class SimExecutor implements SimNodeExecutor {
   private readonly stopDelayMsMax: number;
   private readonly slowStopProbability: number;
   /** Crashes per millisecond of a running workload (a Poisson process). */
-  private readonly crashRatePerMs: number;
+  private crashRatePerMs: number;
   private readonly images: Readonly<Record<string, SimImageBehaviour>>;
   private readonly held = new Map<string, Workload>();
   /** Loop ids of every pending settlement and exit: a machine crash cancels them all. */
@@ -137,9 +139,22 @@ export class SimExecutor implements SimNodeExecutor {
     for (const [name, p] of [['slowStopProbability', this.slowStopProbability], ['crashProbabilityPerSecond', crashP]] as const) {
       if (!(p >= 0 && p <= 1)) throw new RangeError(`SimExecutor: ${name} must be in [0, 1], got ${p}`);
     }
-    // P(crash within 1 s) = 1 - exp(-rate * 1000).
-    this.crashRatePerMs = crashP >= 1 ? Infinity : -Math.log(1 - crashP) / 1000;
+    this.crashRatePerMs = crashRate(crashP);
     this.images = options.images ?? {};
+  }
+
+  /**
+   * Changes the crash rate from now on (e.g. 0 to end a faulty phase before a liveness check):
+   * the pending crash of every running workload is drawn again at the new rate.
+   */
+  setCrashProbabilityPerSecond(p: number): void {
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`SimExecutor: crashProbabilityPerSecond must be in [0, 1], got ${p}`);
+    this.crashRatePerMs = crashRate(p);
+    for (const workload of this.held.values()) {
+      if (workload.crashEvent !== undefined) this.cancelExit(workload, workload.crashEvent);
+      workload.crashEvent = undefined;
+      if (workload.state === 'running') this.scheduleCrash(workload, Infinity);
+    }
   }
 
   /** The workloads held now, in id order (for tests and checkers; `list` is the executor's own answer). */
@@ -162,7 +177,7 @@ export class SimExecutor implements SimNodeExecutor {
       }
       if (this.held.has(copy.id)) return; // Prepared before: the engine has it.
       this.counters.prepared++;
-      this.held.set(copy.id, { id: copy.id, spec: copy, behaviour, state: 'created', exitCode: null, exitMessage: '', waiters: [], exitEvents: new Set() });
+      this.held.set(copy.id, { id: copy.id, spec: copy, behaviour, state: 'created', exitCode: null, exitMessage: '', waiters: [], exitEvents: new Set(), crashEvent: undefined });
     });
   }
 
@@ -174,13 +189,19 @@ export class SimExecutor implements SimNodeExecutor {
       workload.state = 'running';
       this.counters.started++;
       const { exitAfterMs, exitCode } = workload.behaviour;
-      const crashAfterMs = this.crashRatePerMs === 0 ? Infinity : Math.max(1, Math.round(-Math.log(1 - this.crashRandom.float()) / this.crashRatePerMs));
-      if (exitAfterMs !== undefined && exitAfterMs <= crashAfterMs) {
+      if (exitAfterMs !== undefined) {
         this.exitLater(workload, exitAfterMs, exitCode ?? 0, exitCode === 0 || exitCode === undefined ? 'exited' : `exited with code ${exitCode}`);
-      } else if (Number.isFinite(crashAfterMs)) {
-        this.exitLater(workload, crashAfterMs, EXIT_CODE_KILLED, 'simulated crash', true);
       }
+      this.scheduleCrash(workload, exitAfterMs ?? Infinity);
     });
+  }
+
+  /** Draws when a running workload crashes, unless that comes after `naturalExitMs` from now. */
+  private scheduleCrash(workload: Workload, naturalExitMs: number): void {
+    if (this.crashRatePerMs === 0) return;
+    const crashAfterMs = Math.max(1, Math.round(-Math.log(1 - this.crashRandom.float()) / this.crashRatePerMs));
+    if (crashAfterMs >= naturalExitMs) return;
+    workload.crashEvent = this.exitLater(workload, crashAfterMs, EXIT_CODE_KILLED, 'simulated crash', true);
   }
 
   wait(id: string): Promise<ExecutorExit> {
@@ -266,16 +287,24 @@ export class SimExecutor implements SimNodeExecutor {
     });
   }
 
-  private exitLater(workload: Workload, delayMs: number, exitCode: number, message: string, crash = false): void {
+  private exitLater(workload: Workload, delayMs: number, exitCode: number, message: string, crash = false): number {
     const id = this.loop.schedule(delayMs, () => {
       this.pending.delete(id);
       workload.exitEvents.delete(id);
+      if (workload.crashEvent === id) workload.crashEvent = undefined;
       if (workload.state !== 'running') return;
       if (crash) this.counters.crashed++;
       this.exit(workload, exitCode, message);
     });
     this.pending.add(id);
     workload.exitEvents.add(id);
+    return id;
+  }
+
+  private cancelExit(workload: Workload, id: number): void {
+    this.loop.cancel(id);
+    this.pending.delete(id);
+    workload.exitEvents.delete(id);
   }
 
   private exit(workload: Workload, exitCode: number, message: string): void {
@@ -288,10 +317,16 @@ export class SimExecutor implements SimNodeExecutor {
       this.pending.delete(id);
     }
     workload.exitEvents.clear();
+    workload.crashEvent = undefined;
     const waiters = workload.waiters;
     workload.waiters = [];
     for (const resolve of waiters) resolve({ exitCode, message });
   }
+}
+
+/** P(crash within 1 s) = 1 - exp(-rate * 1000): the rate per ms for a probability per second. */
+function crashRate(p: number): number {
+  return p >= 1 ? Infinity : -Math.log(1 - p) / 1000;
 }
 
 function describe(workload: Workload): ExecutorWorkload {

@@ -105,6 +105,22 @@ describe('SimExecutor', () => {
     expect(executor.counters.crashed).toBe(40);
   });
 
+  test('setCrashProbabilityPerSecond(0) ends the crashes, of running workloads too', async () => {
+    const { executor, run } = bench({ crashProbabilityPerSecond: 0.5 });
+    for (let i = 0; i < 20; i++) void executor.prepare(spec(`w${i}`, 'nginx'));
+    await run(100);
+    for (let i = 0; i < 20; i++) void executor.start(`w${i}`);
+    await run(50);
+    executor.setCrashProbabilityPerSecond(0);
+    await run(60_000);
+    const crashed = executor.counters.crashed;
+    expect(executor.workloads().filter((w) => w.running)).toHaveLength(20 - crashed);
+    expect(crashed).toBeLessThan(5);
+    executor.setCrashProbabilityPerSecond(1);
+    await run(100);
+    expect(executor.workloads().filter((w) => w.running)).toHaveLength(0);
+  });
+
   test('crashAll: every workload is gone, promises given out before never settle, and the executor serves afterwards', async () => {
     const { executor, run } = bench();
     void executor.prepare(spec('a', 'nginx'));
