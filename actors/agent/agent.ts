@@ -33,7 +33,11 @@ export interface AgentOptions {
   readonly executor: Executor;
   /** Until a session says otherwise. Default 5,000 ms (SwarmKit's). */
   readonly heartbeatPeriodMs?: number;
-  /** A register with no answer within this long moves on to the next manager. Default 2,000 ms. */
+  /**
+   * A register with no answer within this long moves on to the next manager. Default: the
+   * heartbeat period, at most 2,000 ms (a node must find the new leader well within the three
+   * periods after which it is declared down).
+   */
   readonly registerTimeoutMs?: number;
   /** Backoff between register attempts: doubling from min to max, with +-20% jitter. Defaults 100 ms and 4,000 ms. */
   readonly registerBackoffMinMs?: number;
@@ -66,6 +70,7 @@ interface Outstanding {
 }
 
 const LIST_RETRY_MS = 1_000;
+const REGISTER_TIMEOUT_MS_MAX = 2_000;
 const HEARTBEAT_JITTER = 0.1;
 const BACKOFF_JITTER = 0.2;
 /** Acks missing for this many heartbeat periods end the session. */
@@ -97,7 +102,7 @@ class Agent implements Behaviour<AgentMessage> {
   private readonly outstanding = new Map<string, Outstanding>();
   private reportSeq = 0;
   private flushAsked = false;
-  private readonly registerTimeoutMs: number;
+  private readonly registerTimeoutMs: number | undefined;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
   private readonly statusResendMs: number;
@@ -105,7 +110,7 @@ class Agent implements Behaviour<AgentMessage> {
 
   constructor(private readonly options: AgentOptions, private readonly ctx: ActorContext) {
     this.heartbeatPeriodMs = options.heartbeatPeriodMs ?? 5_000;
-    this.registerTimeoutMs = options.registerTimeoutMs ?? 2_000;
+    this.registerTimeoutMs = options.registerTimeoutMs;
     this.backoffMinMs = options.registerBackoffMinMs ?? 100;
     this.backoffMaxMs = options.registerBackoffMaxMs ?? 4_000;
     this.statusResendMs = options.statusResendMs ?? 1_000;
@@ -222,7 +227,8 @@ class Agent implements Behaviour<AgentMessage> {
     this.target = candidates[this.turn % candidates.length]!;
     const register: DispatcherRegister = { type: 'dispatcher.register', nodeId: this.options.nodeId, description: this.options.description, replyTo: this.ctx.self };
     this.ctx.send(this.options.dispatcherAddress(this.target), register);
-    this.ctx.setTimer('register', this.registerTimeoutMs, { type: 'agent.registerDeadline' } satisfies AgentPrivate);
+    const deadlineMs = this.registerTimeoutMs ?? Math.min(REGISTER_TIMEOUT_MS_MAX, this.heartbeatPeriodMs);
+    this.ctx.setTimer('register', deadlineMs, { type: 'agent.registerDeadline' } satisfies AgentPrivate);
   }
 
   private retryRegister(): void {

@@ -258,8 +258,8 @@ describe('agents and the dispatcher in the simulator', () => {
     const newSession = reopened[1]!.message.sessionId;
     expect(newSession).not.toBe(opened[0]!.message.sessionId);
     expect(reopened[1]!.t).toBeGreaterThan(healAt);
-    // Registration is retried (a 2 s deadline per attempt, a backoff capped at 4 s): back within a few seconds of the heal.
-    expect(reopened[1]!.t - healAt).toBeLessThan(2_000 + 4_000 * 1.2);
+    // Registration is retried (a deadline of one heartbeat period per attempt, a backoff capped at 4 s): back within a few seconds of the heal.
+    expect(reopened[1]!.t - healAt).toBeLessThan(1_000 + 4_000 * 1.2);
     expect(beats.filter((d) => d.t > reopened[1]!.t && d.message.sessionId === newSession).length).toBeGreaterThanOrEqual(2);
     // The workload lived on: the same task, still running, no restart.
     expect(stateOf(b, 'web1')[0]).toBe('running');
