@@ -9,7 +9,7 @@
 // and proposed as one writer batch at a time; the agents learn by `agent.statusCommitted` which
 // of their reports are done with.
 import {
-  EVENT_VERSIONS, TASK_STATE_ORDER, kindOfEvent,
+  BATCH_EVENTS_MAX, EVENT_VERSIONS, TASK_STATE_ORDER, kindOfEvent,
   type Config, type DesiredState, type JournalEvent, type Secret, type StoreReader, type Task, type TaskState, type TaskStatus,
 } from '../../journal/index.js';
 import type { ActorContext, Address, Behaviour, Props } from '../../runtime/index.js';
@@ -28,7 +28,7 @@ export interface DispatcherOptions {
   /** The leader's actor of a node, told of its sessions and heartbeats. */
   readonly nodeActor: (nodeId: string) => Address;
   readonly heartbeatPeriodMs: number;
-  /** Status events per proposal; more wait for the next one. Default 1,000 (a journal batch's limit). */
+  /** Status events per proposal; more wait for the next one. Default and most: BATCH_EVENTS_MAX (a journal batch's limit). */
   readonly statusBatchEventsMax?: number;
   /** A refused proposal is retried, what is still valid of it, after this long. Default 50 ms. */
   readonly retryDelayMs?: number;
@@ -132,7 +132,7 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
   private readonly proposalTimeoutMs: number;
 
   constructor(private readonly options: DispatcherOptions, private readonly ctx: ActorContext) {
-    this.statusBatchEventsMax = options.statusBatchEventsMax ?? 1_000;
+    this.statusBatchEventsMax = Math.min(options.statusBatchEventsMax ?? BATCH_EVENTS_MAX, BATCH_EVENTS_MAX);
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000;
   }

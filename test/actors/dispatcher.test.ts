@@ -130,7 +130,7 @@ class Bench {
   readonly system: ActorSystem;
   readonly dispatcher = 'm1/dispatcher';
 
-  constructor(options: { heartbeatPeriodMs?: number } = {}) {
+  constructor(options: { heartbeatPeriodMs?: number; statusBatchEventsMax?: number } = {}) {
     const transport = new MemoryTransport({ defer: (fn) => this.clock.defer(fn) });
     this.system = new ActorSystem({ nodeId: 'm1', env: { clock: this.clock, random: new SeededRandom('dispatcher'), transport, storage: new MemoryStorage() } });
     const record = (name: string): void => {
@@ -144,6 +144,7 @@ class Bench {
       writer: 'm1/writer',
       nodeActor: (nodeId) => `m1/node-${nodeId}`,
       heartbeatPeriodMs: options.heartbeatPeriodMs ?? 1_000,
+      ...(options.statusBatchEventsMax === undefined ? {} : { statusBatchEventsMax: options.statusBatchEventsMax }),
     }));
   }
 
@@ -182,8 +183,8 @@ class Bench {
   }
 }
 
-async function bench(): Promise<Bench> {
-  const b = new Bench();
+async function bench(options: ConstructorParameters<typeof Bench>[0] = {}): Promise<Bench> {
+  const b = new Bench(options);
   await b.commit(baseline());
   return b;
 }
@@ -443,6 +444,18 @@ describe('dispatcher status reports', () => {
     ]);
     expect(b.to('agent-w1')).toEqual([{ type: 'agent.statusCommitted', sessionId: s1, reportSeq: 1 }]);
     expect(b.store.get('task', 't3')!.status.state).toBe('starting');
+  });
+
+  test('more updates than a proposal holds go in several; a report is acknowledged once all of it is committed', async () => {
+    const b = await bench({ statusBatchEventsMax: 2 });
+    await b.commit([taskCreated('t5', 'w1')]);
+    const s1 = await b.register('w1');
+    b.clear();
+    b.fromAgent('w1', report(s1, 'w1', 9, [['t1', 'complete'], ['t4', 'failed'], ['t5', 'running']]));
+    await b.settle();
+    expect(b.proposals.map((p) => p.events.map((e) => (e as { id: string }).id))).toEqual([['t1', 't4'], ['t5']]);
+    expect(b.to('agent-w1').filter((m) => m.type === 'agent.statusCommitted')).toEqual([{ type: 'agent.statusCommitted', sessionId: s1, reportSeq: 9 }]);
+    expect(b.store.get('task', 't5')!.status.state).toBe('running');
   });
 
   test('a refused batch is refused whole: what is still valid of it is proposed again', async () => {
