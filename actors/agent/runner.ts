@@ -23,7 +23,7 @@ export type RunnerStart =
   | 'fresh'
   /** The workload exists and was never started. */
   | 'created'
-  /** The task had started but its workload is not created-and-waiting: start it. */
+  /** The workload exists, never started, though the task was starting (the agent stopped in between): start it. */
   | 'start'
   /** Adopt the running workload. */
   | 'running'
