@@ -146,7 +146,11 @@ class Agent implements Behaviour<AgentMessage> {
         return this.refused(m);
       case 'agent.heartbeatAck':
         if (this.phase !== 'connected' || m.sessionId !== this.sessionId) return;
-        this.heartbeatPeriodMs = m.heartbeatPeriodMs;
+        if (m.heartbeatPeriodMs !== this.heartbeatPeriodMs) {
+          // The cluster's period changed: the next heartbeat goes by the new one.
+          this.heartbeatPeriodMs = m.heartbeatPeriodMs;
+          this.scheduleHeartbeat();
+        }
         this.armAckDeadline();
         return;
       case 'agent.heartbeatDue':

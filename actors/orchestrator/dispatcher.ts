@@ -27,6 +27,7 @@ export interface DispatcherOptions {
   readonly writer: Address;
   /** The leader's actor of a node, told of its sessions and heartbeats. */
   readonly nodeActor: (nodeId: string) => Address;
+  /** Until the store holds a cluster object, whose `spec.dispatcher.heartbeatPeriodMs` then rules (and is followed as it changes). */
   readonly heartbeatPeriodMs: number;
   /** Status events per proposal; more wait for the next one. Default and most: BATCH_EVENTS_MAX (a journal batch's limit). */
   readonly statusBatchEventsMax?: number;
@@ -130,8 +131,12 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
   private readonly statusBatchEventsMax: number;
   private readonly retryDelayMs: number;
   private readonly proposalTimeoutMs: number;
+  /** The period agents are told: the cluster's, or the option's while there is no cluster object. */
+  private heartbeatPeriodMs: number;
 
   constructor(private readonly options: DispatcherOptions, private readonly ctx: ActorContext) {
+    this.heartbeatPeriodMs = options.heartbeatPeriodMs;
+    this.followClusterSpec();
     this.statusBatchEventsMax = Math.min(options.statusBatchEventsMax ?? BATCH_EVENTS_MAX, BATCH_EVENTS_MAX);
     this.retryDelayMs = options.retryDelayMs ?? 50;
     this.proposalTimeoutMs = options.proposalTimeoutMs ?? 10_000;
@@ -167,6 +172,12 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
     return { sessions: this.sessions.size, pendingReports: this.pending.size, inflight: this.inflight !== undefined };
   }
 
+  /** Takes the heartbeat period from the cluster object, if the store has one. */
+  private followClusterSpec(): void {
+    const cluster = this.options.view().list('cluster')[0];
+    if (cluster !== undefined) this.heartbeatPeriodMs = cluster.spec.dispatcher.heartbeatPeriodMs;
+  }
+
   // ---- sessions -----------------------------------------------------------------------------------
 
   private register(m: DispatcherRegister): void {
@@ -184,7 +195,7 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
     };
     this.sessions.set(session.nodeId, session);
     this.sessionsById.set(session.id, session);
-    const opened: AgentSession = { type: 'agent.session', sessionId: session.id, heartbeatPeriodMs: this.options.heartbeatPeriodMs, leader: this.options.nodeId };
+    const opened: AgentSession = { type: 'agent.session', sessionId: session.id, heartbeatPeriodMs: this.heartbeatPeriodMs, leader: this.options.nodeId };
     this.ctx.send(session.agent, opened);
     this.sendFull(session);
     const told: NodeSessionOpened = { type: 'node.sessionOpened', sessionId: session.id, description: m.description };
@@ -211,7 +222,7 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
   private heartbeat(m: DispatcherHeartbeat): void {
     const session = this.sessionOf(m);
     if (session === undefined) return;
-    const ack: AgentHeartbeatAck = { type: 'agent.heartbeatAck', sessionId: session.id, heartbeatPeriodMs: this.options.heartbeatPeriodMs };
+    const ack: AgentHeartbeatAck = { type: 'agent.heartbeatAck', sessionId: session.id, heartbeatPeriodMs: this.heartbeatPeriodMs };
     this.ctx.send(session.agent, ack);
     const alive: NodeHeartbeat = { type: 'node.heartbeat', sessionId: session.id };
     this.ctx.send(this.options.nodeActor(session.nodeId), alive);
@@ -373,6 +384,7 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
 
   private committed(m: ManagerCommitted): void {
     if (m.restored) {
+      this.followClusterSpec();
       // The store was replaced by a snapshot: every session starts over from it.
       for (const session of [...this.sessions.values()]) {
         this.closeIfDown(session.nodeId);
@@ -411,6 +423,10 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
       }
       case 'node':
         if (event.type === 'node.statusChanged' || event.type === 'node.removed') this.closeIfDown(event.id);
+        return;
+      case 'cluster':
+        // Agents learn a new period from their next heartbeat's ack.
+        this.followClusterSpec();
         return;
       default:
         return;

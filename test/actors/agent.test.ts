@@ -34,8 +34,8 @@ class Bench {
   readonly executor = new SimExecutor(this.loop, new SeededRandom('executor'), { prepareDelayMsMin: 1, prepareDelayMsMax: 1, startDelayMsMin: 1, startDelayMsMax: 1 });
   readonly system: ActorSystem;
 
-  /** `ackHeartbeats`: the probe dispatchers answer heartbeats, as a live session does. */
-  constructor(managers: readonly string[], ackHeartbeats = false) {
+  /** `ackHeartbeats`: the probe dispatchers answer heartbeats, as a live session does, naming `ackPeriodMs`. */
+  constructor(managers: readonly string[], ackHeartbeats = false, ackPeriodMs = 1_000) {
     const transport = new MemoryTransport({ defer: (fn) => this.clock.defer(fn) });
     this.system = new ActorSystem({ nodeId: 'w1', env: { clock: this.clock, random: new SeededRandom('agent'), transport, storage: new MemoryStorage() } });
     for (const m of managers) {
@@ -45,7 +45,7 @@ class Bench {
           receive: (message: Seen['message']) => {
             this.seen.push({ t: this.loop.now(), to: ctx.self, message });
             if (ackHeartbeats && message.type === 'dispatcher.heartbeat') {
-              ctx.send('w1/agent', { type: 'agent.heartbeatAck', sessionId: message.sessionId as string, heartbeatPeriodMs: 1_000 } satisfies AgentInput);
+              ctx.send('w1/agent', { type: 'agent.heartbeatAck', sessionId: message.sessionId as string, heartbeatPeriodMs: ackPeriodMs } satisfies AgentInput);
             }
           },
         }),
@@ -130,6 +130,18 @@ describe('agent registration', () => {
     expect(again[1]!.t - lastAck).toBe(2_500);
     // No heartbeats once it is registering.
     expect(b.of('dispatcher.heartbeat').filter((h) => h.t > again[1]!.t)).toEqual([]);
+  });
+
+  test('a new period in an ack is followed from the next heartbeat on', async () => {
+    const b = new Bench(['m1'], true, 500);
+    await b.run(1);
+    b.say('m1', { type: 'agent.session', sessionId: 's1', heartbeatPeriodMs: 5_000, leader: 'm1' });
+    await b.run(8_000);
+    const beats = b.of('dispatcher.heartbeat');
+    expect(beats[0]!.t).toBeGreaterThanOrEqual(4_500);
+    expect(beats.length).toBeGreaterThan(5);
+    for (let i = 1; i < beats.length; i++) expect(beats[i]!.t - beats[i - 1]!.t).toBeLessThanOrEqual(551);
+    expect(b.of('dispatcher.register')).toHaveLength(1);
   });
 
   test('a refused heartbeat makes it register again at once', async () => {

@@ -234,6 +234,23 @@ describe('dispatcher sessions', () => {
     expect(b.to('node-w1')).toEqual([]);
   });
 
+  test('the heartbeat period is the cluster object\'s once there is one, followed as it changes', async () => {
+    const b = await bench();
+    const clusterSpec = (heartbeatPeriodMs: number) => ({
+      annotations: { name: 'default', labels: {} }, orchestration: { taskHistoryRetentionLimit: 5 }, dispatcher: { heartbeatPeriodMs },
+      raft: { snapshotIntervalEntries: 10_000, logEntriesForSlowFollowers: 500, electionTicks: 10, heartbeatTicks: 1 },
+      caConfig: { nodeCertExpiryMs: 7_776_000_000 }, encryption: { autoLockManagers: false },
+    });
+    await b.commit([{ type: 'cluster.created', v: EVENT_VERSIONS['cluster.created'], at, id: 'c1', spec: clusterSpec(500) }]);
+    const sessionId = await b.register('w1');
+    expect(b.to('agent-w1')[0]).toMatchObject({ type: 'agent.session', heartbeatPeriodMs: 500 });
+    await b.commit([{ type: 'cluster.updated', v: EVENT_VERSIONS['cluster.updated'], at, id: 'c1', spec: clusterSpec(2_000), expectedVersion: null }]);
+    b.clear();
+    b.fromAgent('w1', { type: 'dispatcher.heartbeat', nodeId: 'w1', sessionId, ackSeq: 1 });
+    await b.settle();
+    expect(b.to('agent-w1')).toEqual([{ type: 'agent.heartbeatAck', sessionId, heartbeatPeriodMs: 2_000 }]);
+  });
+
   test('registering again replaces the session: the old one is refused from then on', async () => {
     const b = await bench();
     const first = await b.register('w1');
