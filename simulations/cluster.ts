@@ -5,6 +5,7 @@
 import { ActorSystem, SeededRandom, messageType, type Env, type InspectionEvent, type Random, type RootFailure } from '../runtime/index.js';
 import { SimClock } from './clock.js';
 import { SimStorage, type SimStorageOptions } from './disk.js';
+import type { SimNodeExecutor } from './executor.js';
 import { SimLoop } from './loop.js';
 import { SimNetwork, type SimNetworkOptions } from './network.js';
 
@@ -19,6 +20,8 @@ export interface SimNode {
   readonly env: Env | undefined;
   /** Survives crashes: what the node's disk held (minus what a crash lost). */
   readonly storage: SimStorage;
+  /** The node's workload engine (see SimClusterOptions.executor): it outlives the node's restarts. */
+  readonly executor: SimNodeExecutor | undefined;
   /** 1 for the first boot, +1 per restart. */
   readonly incarnation: number;
   readonly up: boolean;
@@ -33,6 +36,11 @@ export interface SimClusterOptions {
   readonly network: Omit<SimNetworkOptions, 'onTrace'>;
   readonly disk: SimStorageOptions;
   readonly boot: BootNode;
+  /**
+   * Gives each node a workload engine (e.g. a SimExecutor), made once per node: it survives the
+   * node's process (its env.executor at every boot) and loses its workloads when the node crashes.
+   */
+  readonly executor?: (node: { readonly id: string; readonly loop: SimLoop; readonly random: Random }) => SimNodeExecutor;
   readonly trace?: TraceOptions;
   /** Called for every inspection event of every node, after it is traced. Must not throw. */
   readonly observe?: (node: string, event: InspectionEvent) => void;
@@ -49,7 +57,7 @@ class NodeSlot implements SimNode {
   clock: SimClock | undefined;
   incarnation = 0;
   up = false;
-  constructor(readonly id: string, readonly storage: SimStorage, readonly random: Random) {}
+  constructor(readonly id: string, readonly storage: SimStorage, readonly random: Random, readonly executor: SimNodeExecutor | undefined) {}
 }
 
 export class SimCluster {
@@ -68,7 +76,8 @@ export class SimCluster {
     this.network = new SimNetwork(this.loop, this.random.fork('network'), { ...options.network, onTrace: (record) => this.trace.record(record) });
     for (const id of options.nodeIds) {
       const nodeRandom = this.random.fork(`node/${id}`);
-      this.slots.set(id, new NodeSlot(id, new SimStorage(this.loop, nodeRandom, options.disk), nodeRandom));
+      const executor = options.executor?.({ id, loop: this.loop, random: nodeRandom.fork('executor') });
+      this.slots.set(id, new NodeSlot(id, new SimStorage(this.loop, nodeRandom, options.disk), nodeRandom, executor));
     }
   }
 
@@ -119,6 +128,8 @@ export class SimCluster {
     slot.env = undefined;
     slot.clock = undefined;
     this.network.setNodeUp(id, false);
+    // The workloads die with the machine.
+    slot.executor?.crashAll();
     const report = slot.storage.crash();
     if (report.torn.length > 0) this.trace.record({ t: this.loop.now(), kind: "disk.torn", node: id, torn: report.torn });
   }
@@ -185,7 +196,10 @@ export class SimCluster {
   private async start(slot: NodeSlot): Promise<void> {
     slot.incarnation++;
     const clock = new SimClock(this.loop);
-    const env: Env = { clock, random: slot.random.fork(`incarnation/${slot.incarnation}`), transport: this.network.transportFor(slot.id), storage: slot.storage };
+    const env: Env = {
+      clock, random: slot.random.fork(`incarnation/${slot.incarnation}`), transport: this.network.transportFor(slot.id), storage: slot.storage,
+      ...(slot.executor === undefined ? {} : { executor: slot.executor }),
+    };
     const system = new ActorSystem({ nodeId: slot.id, env });
     system.inspect((event) => {
       this.trace.record(traceRecord(slot.id, event));

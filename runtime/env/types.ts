@@ -2,6 +2,7 @@
 // network reach node code only through it: runtime/env/real implements it with Node's timers,
 // crypto and disk; simulations/ implements it with a virtual clock, seeded streams and a
 // simulated network and disk, so that one seed gives one exact run.
+import { RuntimeError } from '../errors.js';
 
 /** A timer handle: opaque to callers, meaningful only to the clock that issued it. */
 export type TimerId = { readonly __timer: unique symbol } | number | object;
@@ -82,9 +83,82 @@ export interface Storage {
   openKv(name: string): Promise<KvStore>;
 }
 
+/**
+ * What an executor runs: a workload named by the caller (the agent uses the task's id), generic
+ * enough for a container engine or plain processes. The runtime knows nothing of services.
+ */
+export interface ExecutorSpec {
+  readonly id: string;
+  readonly image: string;
+  readonly command: readonly string[];
+  readonly args: readonly string[];
+  readonly env: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  /** The signal a stop sends first (the engine's default when absent). */
+  readonly stopSignal?: string;
+  /** How long a stop waits after that signal before it kills. */
+  readonly stopGraceMs: number;
+}
+
+/** How a workload ended. */
+export interface ExecutorExit {
+  readonly exitCode: number;
+  /** The engine's words for it ('' when it has none). */
+  readonly message: string;
+}
+
+/** A workload the executor holds: created by `prepare`, gone after `remove`. */
+export interface ExecutorWorkload {
+  readonly id: string;
+  readonly running: boolean;
+  /** null until it has run and exited. */
+  readonly exitCode: number | null;
+}
+
+/**
+ * `REJECTED`: the workload cannot run on this node at all (no such image, a refused pull, an
+ * invalid spec); `FAILED`: the engine failed at this step (it may succeed elsewhere or later).
+ */
+export type ExecutorErrorCode = 'REJECTED' | 'FAILED';
+
+/** An executor's refusal, with the engine's own message. Read it by `code`, never by instanceof. */
+export class ExecutorError extends RuntimeError {
+  constructor(readonly code: ExecutorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The `{ code, message }` of an executor's rejection; anything that is not an ExecutorError-shaped value is FAILED. */
+export function executorFailure(error: unknown): { readonly code: ExecutorErrorCode; readonly message: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return { code: code === 'REJECTED' ? 'REJECTED' : 'FAILED', message };
+}
+
+/**
+ * The container engine seam (DESIGN.md section 3): the agent's task runners drive workloads only
+ * through it. Every promise settles on the Env's terms (the simulated executor on the virtual
+ * clock); a rejection is an ExecutorError-shaped `{ code, message }`.
+ */
+export interface Executor {
+  /** Pulls the image and creates the workload, not started. REJECTED when it cannot run here. */
+  prepare(spec: ExecutorSpec): Promise<void>;
+  start(id: string): Promise<void>;
+  /** Settles when the workload exits (at once if it already has), however it came to exit. */
+  wait(id: string): Promise<ExecutorExit>;
+  /** Signals the workload and, after `graceMs`, kills it; settles once it no longer runs. */
+  stop(id: string, graceMs: number): Promise<void>;
+  /** Deletes the workload (stopped or never started); removing an absent one succeeds. */
+  remove(id: string): Promise<void>;
+  /** Every workload the executor holds, in id order. */
+  list(): Promise<ExecutorWorkload[]>;
+}
+
 export interface Env {
   readonly clock: Clock;
   readonly random: Random;
   readonly transport: Transport;
   readonly storage: Storage;
+  /** The node's workload engine; absent on a node (or in a test) that runs no tasks. */
+  readonly executor?: Executor;
 }

@@ -1,0 +1,418 @@
+// The agent (`n/agent`, on every node): the worker's end of its session with the leader's
+// dispatcher (DESIGN.md section 6, step 5).
+//
+//  - It starts by asking the executor what it holds (workloads outlive an agent's restart), then
+//    registers: with the last known leader first, then the other managers in turn; a refusal with
+//    a leader hint goes there; no answer within a deadline moves on, after an exponential backoff
+//    with jitter.
+//  - While a session is open it heartbeats every period (with +-10% jitter); when acks stop for
+//    about two periods it registers again.
+//  - It applies assignments in seq order (a gap asks for a resync) and keeps one task runner per
+//    assigned task; a task that leaves the set is stopped and removed by its runner.
+//  - The runners' state changes of one turn go out as one `dispatcher.status`, which carries every
+//    change not yet committed (the highest state per task) and is resent about every second
+//    until `agent.statusCommitted` covers it.
+import { TASK_STATE_ORDER, type Config, type NodeDescription, type Secret, type Task, type TaskStatus } from '../../journal/index.js';
+import type { ActorContext, Address, Behaviour, Executor, ExecutorWorkload, Props } from '../../runtime/index.js';
+import type { StopReason } from '../../runtime/index.js';
+import type {
+  AgentAssignments, AgentInput, AgentSession, AgentSessionRefused, DispatcherHeartbeat, DispatcherRegister, DispatcherResync, DispatcherStatus,
+  TaskStatusUpdate,
+} from '../orchestrator/protocol.js';
+import { executorActor } from './executor-actor.js';
+import type { ExecutorReply, ExecutorRequest, RunnerRemove, RunnerStatus, RunnerUpdate } from './messages.js';
+import { runnerActor } from './runner.js';
+
+export interface AgentOptions {
+  readonly nodeId: string;
+  readonly description: NodeDescription;
+  /** The managers' node ids, to register with in turn. */
+  readonly managers: () => readonly string[];
+  /** The dispatcher's address on a manager. */
+  readonly dispatcherAddress: (managerNodeId: string) => Address;
+  readonly executor: Executor;
+  /** Until a session says otherwise. Default 5,000 ms (SwarmKit's). */
+  readonly heartbeatPeriodMs?: number;
+  /**
+   * A register with no answer within this long moves on to the next manager. Default: the
+   * heartbeat period, at most 2,000 ms (a node must find the new leader well within the three
+   * periods after which it is declared down).
+   */
+  readonly registerTimeoutMs?: number;
+  /** Backoff between register attempts: doubling from min to max, with +-20% jitter. Defaults 100 ms and 4,000 ms. */
+  readonly registerBackoffMinMs?: number;
+  readonly registerBackoffMaxMs?: number;
+  /** Uncommitted status changes are sent again this often. Default 1,000 ms. */
+  readonly statusResendMs?: number;
+  /** The grace a stop gives a workload before it is killed. Default 10,000 ms (Docker's). */
+  readonly stopGraceMs?: number;
+}
+
+type AgentPrivate =
+  | { readonly type: 'agent.registerAttempt' }
+  | { readonly type: 'agent.registerDeadline' }
+  | { readonly type: 'agent.heartbeatDue' }
+  | { readonly type: 'agent.ackDeadline' }
+  | { readonly type: 'agent.flushStatus' }
+  | { readonly type: 'agent.statusResend' }
+  | { readonly type: 'agent.resyncDue' }
+  | { readonly type: 'agent.listAgain' };
+
+export type AgentMessage = AgentInput | RunnerStatus | ExecutorReply | AgentPrivate;
+
+/** listing: asking the executor what it holds; registering: looking for a session; connected: in one. */
+export type AgentPhase = 'listing' | 'registering' | 'connected';
+
+/** A status change not yet committed, and the first report that carried it (0: none yet). */
+interface Outstanding {
+  readonly status: TaskStatus;
+  reportSeq: number;
+}
+
+const LIST_RETRY_MS = 1_000;
+const REGISTER_TIMEOUT_MS_MAX = 2_000;
+const HEARTBEAT_JITTER = 0.1;
+const BACKOFF_JITTER = 0.2;
+/** Acks missing for this many heartbeat periods end the session. */
+const ACK_TIMEOUT_PERIODS = 2.5;
+
+class Agent implements Behaviour<AgentMessage> {
+  private phase: AgentPhase = 'listing';
+  /** The executor's workloads when the agent started, by id: consulted once per task. */
+  private inventory = new Map<string, ExecutorWorkload>();
+  /** Until the first full set is applied: a task of it without a workload lost it to a restart. */
+  private inventoryOpen = true;
+  private readonly executor: Address;
+  // The session.
+  private sessionId = '';
+  private leader = '';
+  private target = '';
+  private heartbeatPeriodMs: number;
+  /** Register attempts since the last session (for the backoff), and the place in the manager list. */
+  private failures = 0;
+  private turn = 0;
+  // Assignments.
+  private lastSeq = 0;
+  private resyncAsked = false;
+  private readonly tasks = new Map<string, Task>();
+  private readonly secrets = new Map<string, Secret>();
+  private readonly configs = new Map<string, Config>();
+  private readonly runners = new Map<string, Address>();
+  // Status reports.
+  private readonly outstanding = new Map<string, Outstanding>();
+  private reportSeq = 0;
+  private flushAsked = false;
+  private readonly registerTimeoutMs: number | undefined;
+  private readonly backoffMinMs: number;
+  private readonly backoffMaxMs: number;
+  private readonly statusResendMs: number;
+  private readonly stopGraceMs: number;
+
+  constructor(private readonly options: AgentOptions, private readonly ctx: ActorContext) {
+    this.heartbeatPeriodMs = options.heartbeatPeriodMs ?? 5_000;
+    this.registerTimeoutMs = options.registerTimeoutMs;
+    this.backoffMinMs = options.registerBackoffMinMs ?? 100;
+    this.backoffMaxMs = options.registerBackoffMaxMs ?? 4_000;
+    this.statusResendMs = options.statusResendMs ?? 1_000;
+    this.stopGraceMs = options.stopGraceMs ?? 10_000;
+    this.executor = `${ctx.self}/executor`;
+  }
+
+  started(ctx: ActorContext): void {
+    ctx.spawn('executor', executorActor(this.options.executor));
+    this.list();
+  }
+
+  receive(m: AgentMessage): void {
+    switch (m.type) {
+      case 'exec.listed':
+        if (this.phase !== 'listing') return;
+        this.inventory = new Map(m.workloads.map((w) => [w.id, w]));
+        return this.startRegistering(0);
+      case 'exec.listFailed':
+        if (this.phase === 'listing') this.ctx.setTimer('list', LIST_RETRY_MS, { type: 'agent.listAgain' } satisfies AgentPrivate);
+        return;
+      case 'agent.listAgain':
+        return this.list();
+      case 'agent.registerAttempt':
+        return this.register();
+      case 'agent.registerDeadline':
+        if (this.phase !== 'registering') return;
+        this.turn++;
+        return this.retryRegister();
+      case 'agent.session':
+        return this.sessionOpened(m);
+      case 'agent.sessionRefused':
+        return this.refused(m);
+      case 'agent.heartbeatAck':
+        if (this.phase !== 'connected' || m.sessionId !== this.sessionId) return;
+        if (m.heartbeatPeriodMs !== this.heartbeatPeriodMs) {
+          // The cluster's period changed: the next heartbeat goes by the new one.
+          this.heartbeatPeriodMs = m.heartbeatPeriodMs;
+          this.scheduleHeartbeat();
+        }
+        this.armAckDeadline();
+        return;
+      case 'agent.heartbeatDue':
+        return this.heartbeat();
+      case 'agent.ackDeadline':
+        // No ack for about two periods: the session is gone (a partition, a new leader).
+        if (this.phase === 'connected') this.startRegistering(0);
+        return;
+      case 'agent.assignments':
+        return this.assignments(m);
+      case 'agent.resyncDue':
+        if (this.phase === 'connected' && this.resyncAsked) this.askResync();
+        return;
+      case 'agent.runnerStatus':
+        return this.runnerStatus(m);
+      case 'agent.flushStatus':
+        this.flushAsked = false;
+        return this.sendStatus(false);
+      case 'agent.statusResend':
+        return this.sendStatus(true);
+      case 'agent.statusCommitted':
+        if (m.sessionId !== this.sessionId) return;
+        for (const [taskId, o] of this.outstanding) if (o.reportSeq !== 0 && o.reportSeq <= m.reportSeq) this.outstanding.delete(taskId);
+        if (this.outstanding.size === 0) this.ctx.cancelTimer('statusResend');
+        return;
+      case 'exec.prepared': case 'exec.prepareFailed': case 'exec.started': case 'exec.startFailed': case 'exec.exited':
+      case 'exec.waitFailed': case 'exec.stopped': case 'exec.stopFailed': case 'exec.removed': case 'exec.removeFailed':
+        return; // A runner's reply that outlived it.
+      default:
+        return ignore(m);
+    }
+  }
+
+  childStopped(child: Address, _reason: StopReason): void {
+    const taskId = child.slice(child.lastIndexOf('/task-') + '/task-'.length);
+    if (this.runners.get(taskId) !== child) return;
+    this.runners.delete(taskId);
+    // Assigned again while its old runner was removing it: a fresh runner takes over.
+    const task = this.tasks.get(taskId);
+    if (task !== undefined) this.spawnRunner(task);
+  }
+
+  inspectState(): unknown {
+    return { phase: this.phase, leader: this.leader, seq: this.lastSeq, tasks: this.tasks.size, runners: this.runners.size, unreported: this.outstanding.size };
+  }
+
+  // ---- registering --------------------------------------------------------------------------------
+
+  private list(): void {
+    this.ctx.send(this.executor, { type: 'executor.list', replyTo: this.ctx.self } satisfies ExecutorRequest);
+  }
+
+  private startRegistering(delayMs: number): void {
+    this.phase = 'registering';
+    this.sessionId = '';
+    this.turn = 0;
+    this.ctx.cancelTimer('heartbeat');
+    this.ctx.cancelTimer('ackDeadline');
+    this.ctx.cancelTimer('resync');
+    if (delayMs === 0) this.register();
+    else this.ctx.setTimer('register', delayMs, { type: 'agent.registerAttempt' } satisfies AgentPrivate);
+  }
+
+  /** The managers to try, the last known leader first. */
+  private candidates(): string[] {
+    const managers = [...this.options.managers()];
+    if (this.leader === '') return managers;
+    return [this.leader, ...managers.filter((m) => m !== this.leader)];
+  }
+
+  private register(): void {
+    if (this.phase !== 'registering') return;
+    const candidates = this.candidates();
+    if (candidates.length === 0) {
+      this.retryRegister();
+      return;
+    }
+    this.target = candidates[this.turn % candidates.length]!;
+    const register: DispatcherRegister = { type: 'dispatcher.register', nodeId: this.options.nodeId, description: this.options.description, replyTo: this.ctx.self };
+    this.ctx.send(this.options.dispatcherAddress(this.target), register);
+    const deadlineMs = this.registerTimeoutMs ?? Math.min(REGISTER_TIMEOUT_MS_MAX, this.heartbeatPeriodMs);
+    this.ctx.setTimer('register', deadlineMs, { type: 'agent.registerDeadline' } satisfies AgentPrivate);
+  }
+
+  private retryRegister(): void {
+    this.failures++;
+    const base = Math.min(this.backoffMaxMs, this.backoffMinMs * 2 ** Math.min(this.failures - 1, 20));
+    const delayMs = Math.max(1, Math.round(base * (1 - BACKOFF_JITTER + 2 * BACKOFF_JITTER * this.ctx.env.random.float())));
+    this.ctx.setTimer('register', delayMs, { type: 'agent.registerAttempt' } satisfies AgentPrivate);
+  }
+
+  private sessionOpened(m: AgentSession): void {
+    // A dispatcher answers every register with a new session, replacing the node's previous one:
+    // the latest to arrive is the live one (a register sent twice, its first answer slow).
+    if (this.phase === 'listing' || m.sessionId === this.sessionId) return;
+    this.ctx.cancelTimer('register');
+    this.phase = 'connected';
+    this.sessionId = m.sessionId;
+    this.leader = m.leader;
+    this.heartbeatPeriodMs = m.heartbeatPeriodMs;
+    this.failures = 0;
+    this.lastSeq = 0;
+    this.resyncAsked = false;
+    this.scheduleHeartbeat();
+    this.armAckDeadline();
+    // What the last session did not see committed goes out again under this one.
+    this.sendStatus(true);
+  }
+
+  private refused(m: AgentSessionRefused): void {
+    if (this.phase === 'listing') return;
+    const hint = m.leader;
+    if (this.phase === 'connected') {
+      // The session is unknown there (expired, or a new leader): register again, at once.
+      if (hint !== '') this.leader = hint;
+      this.startRegistering(0);
+      return;
+    }
+    this.ctx.cancelTimer('register');
+    if (hint !== '' && hint !== this.target) {
+      // Not the leader: go where it points.
+      this.leader = hint;
+      this.turn = 0;
+      this.register();
+      return;
+    }
+    // Refused by the leader itself (not a member yet?): wait and try again.
+    this.turn++;
+    this.retryRegister();
+  }
+
+  // ---- heartbeats ---------------------------------------------------------------------------------
+
+  private scheduleHeartbeat(): void {
+    const jitter = 1 - HEARTBEAT_JITTER + 2 * HEARTBEAT_JITTER * this.ctx.env.random.float();
+    this.ctx.setTimer('heartbeat', Math.max(1, Math.round(this.heartbeatPeriodMs * jitter)), { type: 'agent.heartbeatDue' } satisfies AgentPrivate);
+  }
+
+  private armAckDeadline(): void {
+    this.ctx.setTimer('ackDeadline', Math.round(this.heartbeatPeriodMs * ACK_TIMEOUT_PERIODS), { type: 'agent.ackDeadline' } satisfies AgentPrivate);
+  }
+
+  private heartbeat(): void {
+    if (this.phase !== 'connected') return;
+    const heartbeat: DispatcherHeartbeat = { type: 'dispatcher.heartbeat', nodeId: this.options.nodeId, sessionId: this.sessionId, ackSeq: this.lastSeq };
+    this.ctx.send(this.dispatcher(), heartbeat);
+    this.scheduleHeartbeat();
+  }
+
+  private dispatcher(): Address {
+    return this.options.dispatcherAddress(this.leader !== '' ? this.leader : this.target);
+  }
+
+  // ---- assignments --------------------------------------------------------------------------------
+
+  private assignments(m: AgentAssignments): void {
+    if (this.phase !== 'connected' || m.sessionId !== this.sessionId || m.seq <= this.lastSeq) return;
+    if (!m.full && m.seq !== this.lastSeq + 1) {
+      // A message was lost: everything again. Increments until then are dropped.
+      if (!this.resyncAsked) this.askResync();
+      return;
+    }
+    this.lastSeq = m.seq;
+    if (m.full) {
+      this.resyncAsked = false;
+      this.ctx.cancelTimer('resync');
+      const keep = new Set(m.tasks.map((t) => t.id));
+      for (const taskId of [...this.tasks.keys()]) if (!keep.has(taskId)) this.unassign(taskId);
+      this.secrets.clear();
+      this.configs.clear();
+    }
+    for (const taskId of m.removedTasks) this.unassign(taskId);
+    for (const task of m.tasks) this.assign(task);
+    for (const id of m.removedSecrets) this.secrets.delete(id);
+    for (const secret of m.secrets) this.secrets.set(secret.id, secret);
+    for (const id of m.removedConfigs) this.configs.delete(id);
+    for (const config of m.configs) this.configs.set(config.id, config);
+    if (m.full) {
+      this.inventoryOpen = false;
+      this.inventory.clear();
+    }
+  }
+
+  private askResync(): void {
+    this.resyncAsked = true;
+    const resync: DispatcherResync = { type: 'dispatcher.resync', nodeId: this.options.nodeId, sessionId: this.sessionId };
+    this.ctx.send(this.dispatcher(), resync);
+    // Asked again if no full set comes within a period (the request or its answer may be lost too).
+    this.ctx.setTimer('resync', this.heartbeatPeriodMs, { type: 'agent.resyncDue' } satisfies AgentPrivate);
+  }
+
+  private assign(task: Task): void {
+    this.tasks.set(task.id, task);
+    const runner = this.runners.get(task.id);
+    if (runner === undefined) this.spawnRunner(task);
+    else this.ctx.send(runner, { type: 'runner.update', desiredState: task.desiredState } satisfies RunnerUpdate);
+  }
+
+  private unassign(taskId: string): void {
+    if (!this.tasks.delete(taskId)) return;
+    const runner = this.runners.get(taskId);
+    if (runner !== undefined) this.ctx.send(runner, { type: 'runner.remove' } satisfies RunnerRemove);
+  }
+
+  private spawnRunner(task: Task): void {
+    // What the executor held at the agent's start, once: a later runner of this id starts afresh.
+    const listed = this.inventory.get(task.id);
+    this.inventory.delete(task.id);
+    const workload = listed ?? (this.inventoryOpen ? null : undefined);
+    const address = this.ctx.spawn(`task-${task.id}`, runnerActor((self) => ({
+      task,
+      workload,
+      self,
+      agent: this.ctx.self,
+      executor: this.executor,
+      stopGraceMs: this.stopGraceMs,
+    })));
+    this.runners.set(task.id, address);
+  }
+
+  // ---- status reports -----------------------------------------------------------------------------
+
+  private runnerStatus(m: RunnerStatus): void {
+    const held = this.outstanding.get(m.taskId);
+    if (held !== undefined && TASK_STATE_ORDER[held.status.state] >= TASK_STATE_ORDER[m.state]) return;
+    const status: TaskStatus = { state: m.state, message: m.message, timestamp: this.ctx.env.clock.now(), err: m.err };
+    this.outstanding.set(m.taskId, { status, reportSeq: 0 });
+    if (!this.flushAsked) {
+      // After the messages already queued: the changes of this turn go out together.
+      this.flushAsked = true;
+      this.ctx.send(this.ctx.self, { type: 'agent.flushStatus' } satisfies AgentPrivate);
+    }
+  }
+
+  /** Sends every uncommitted change (if `all`, else only when one has not been sent yet). */
+  private sendStatus(all: boolean): void {
+    if (this.outstanding.size === 0) return;
+    if (this.phase !== 'connected') return; // Sent when a session opens.
+    let unsent = false;
+    for (const o of this.outstanding.values()) if (o.reportSeq === 0) unsent = true;
+    if (!all && !unsent) return;
+    const reportSeq = ++this.reportSeq;
+    const updates: TaskStatusUpdate[] = [];
+    for (const [taskId, o] of this.outstanding) {
+      if (o.reportSeq === 0) o.reportSeq = reportSeq;
+      updates.push({ taskId, status: o.status });
+    }
+    const report: DispatcherStatus = { type: 'dispatcher.status', nodeId: this.options.nodeId, sessionId: this.sessionId, reportSeq, updates };
+    this.ctx.send(this.dispatcher(), report);
+    this.ctx.setTimer('statusResend', this.statusResendMs, { type: 'agent.statusResend' } satisfies AgentPrivate);
+  }
+}
+
+function ignore(_message: never): void {}
+
+/**
+ * Messages an agent may hold: a burst of state changes from every runner (a few per task) must
+ * fit, or a runner's send would fail.
+ */
+export const AGENT_MAILBOX_DEPTH_MAX = 65_536;
+
+/** The agent, at `n/agent` on every node. */
+export function agentActor(options: AgentOptions): Props<AgentMessage> {
+  return { kind: 'agent', create: (ctx) => new Agent(options, ctx), mailboxDepthMax: AGENT_MAILBOX_DEPTH_MAX };
+}

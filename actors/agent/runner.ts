@@ -1,0 +1,285 @@
+// The task runner (`n/agent/task-<id>`): one xstate machine per assigned task, driving the
+// node's executor through the states of DESIGN.md section 6 that belong to the agent:
+//
+//   accepted -> preparing (prepare) -> ready -> starting (start) -> running -> complete (exit 0)
+//                                                                           -> failed   (exit N)
+//   prepare refused -> rejected (the engine's message); a step that fails -> failed
+//   desired shutdown/remove while it runs -> stop with grace -> shutdown
+//   desired 'ready': prepared, and started only once desired is running (or complete, for jobs)
+//
+// A finished runner stays (its task is still assigned: a new runner would run it again) until the
+// agent removes the task, when it stops what still runs, removes the workload and ends. The
+// machine is pure: effects are messages to the executor actor, whose outcomes come back as events;
+// states go to the agent, which stamps and batches them. A runner never reports a state at or
+// below one its task already has: the observed state never goes backwards.
+import { assign, emit, setup } from 'xstate';
+import { TASK_STATE_ORDER, type DesiredState, type TaskState } from '../../journal/index.js';
+import { RUNTIME_SEND, fromMachine, sendMessage, type Address, type ExecutorSpec, type ExecutorWorkload, type Props } from '../../runtime/index.js';
+import type { ExecutorReply, ExecutorRequest, RunnerRemove, RunnerStatus, RunnerTask, RunnerUpdate } from './messages.js';
+
+/** Where a runner begins, from its task's state and what the executor held when the agent started. */
+export type RunnerStart =
+  /** Nothing ran yet: accept and prepare (or, if no longer wanted, shut down). */
+  | 'fresh'
+  /** The workload exists and was never started. */
+  | 'created'
+  /** The workload exists, never started, though the task was starting (the agent stopped in between): start it. */
+  | 'start'
+  /** Adopt the running workload. */
+  | 'running'
+  /** The workload exited while no runner watched: report how. */
+  | 'exited'
+  /** The task had started and its workload is gone: the node restarted. */
+  | 'lost'
+  /** The task's observed state is terminal: nothing to do until it is removed. */
+  | 'finished';
+
+const rank = (state: TaskState): number => TASK_STATE_ORDER[state];
+
+/**
+ * Where to begin. `workload` is what the executor held at the agent's start (null: nothing), or
+ * undefined for a task that was not assigned then, whose workload cannot exist.
+ */
+export function runnerStart(task: RunnerTask, workload: ExecutorWorkload | null | undefined): RunnerStart {
+  const state = rank(task.status.state);
+  if (state >= rank('complete')) return 'finished';
+  if (workload === undefined || workload === null) return state >= rank('starting') && workload === null ? 'lost' : 'fresh';
+  if (workload.running) return 'running';
+  if (workload.exitCode !== null) return 'exited';
+  return state >= rank('starting') ? 'start' : 'created';
+}
+
+/** Desired states that ask the node to run the task ('complete' is a job's: run it to its end). */
+const runs = (desired: DesiredState): boolean => desired === 'running' || desired === 'complete';
+const stops = (desired: DesiredState): boolean => desired === 'shutdown' || desired === 'remove';
+
+export const TASK_LOST_MESSAGE = 'task lost: the node restarted';
+
+export interface RunnerInput {
+  readonly task: RunnerTask;
+  readonly workload: ExecutorWorkload | null | undefined;
+  readonly self: Address;
+  readonly agent: Address;
+  readonly executor: Address;
+  readonly stopGraceMs: number;
+}
+
+interface RunnerContext {
+  readonly taskId: string;
+  readonly self: Address;
+  readonly agent: Address;
+  readonly executor: Address;
+  readonly spec: ExecutorSpec;
+  readonly start: RunnerStart;
+  /** The exit code of an adopted exited workload. */
+  readonly adoptedExitCode: number | null;
+  desired: DesiredState;
+  /** The highest state the task has (as assigned, or as reported since): only higher ones are reported. */
+  reported: TaskState;
+  /** The agent removed the task: end once nothing runs. */
+  removing: boolean;
+}
+
+type RunnerEvent = RunnerUpdate | RunnerRemove | ExecutorReply;
+
+/** The executor's view of a task: the workload is named by the task's id. */
+export function executorSpecOf(task: RunnerTask, stopGraceMs: number): ExecutorSpec {
+  const container = task.spec.container;
+  return {
+    id: task.id,
+    image: container.image,
+    command: [...container.command],
+    args: [...container.args],
+    env: [...container.env],
+    labels: { ...container.labels, 'swarm.task.id': task.id, 'swarm.service.id': task.serviceId, 'swarm.node.id': task.nodeId, 'swarm.task.slot': String(task.slot) },
+    stopGraceMs,
+  };
+}
+
+/** Why a state is reported: its words come from the step, the engine's message, an exit code, or the restart. */
+type Why = 'step' | 'engine' | 'exit' | 'adoptedExit' | 'lost';
+
+const STEP_WORDS: Partial<Record<TaskState, string>> = {
+  accepted: 'accepted', preparing: 'preparing', ready: 'prepared', starting: 'starting', running: 'started', complete: 'finished', shutdown: 'shutdown',
+};
+
+/** The status message (and error text, for failed and rejected) of a report. */
+function wordsOf(state: TaskState, why: Why, context: RunnerContext, event: RunnerEvent): { message: string; err: string } {
+  let message: string;
+  switch (why) {
+    case 'step':
+      return { message: STEP_WORDS[state] ?? state, err: '' };
+    case 'engine':
+      message = 'message' in event ? event.message : 'the executor failed';
+      break;
+    case 'exit':
+      message = exitMessage(event.type === 'exec.exited' ? event.exitCode : -1);
+      break;
+    case 'adoptedExit':
+      message = exitMessage(context.adoptedExitCode ?? -1);
+      break;
+    case 'lost':
+      message = TASK_LOST_MESSAGE;
+      break;
+  }
+  return { message, err: message };
+}
+
+const exitMessage = (code: number): string => `exit code ${code}`;
+
+function ask(build: (context: RunnerContext) => ExecutorRequest) {
+  return sendMessage<RunnerContext>(({ context }) => context.executor, ({ context }) => build(context));
+}
+
+/**
+ * Reports `state` to the agent unless the task already has it or a later one, then notes it.
+ * (Two actions: the send is an emitted runtime.send, or nothing the runtime acts on.) Typed
+ * `never`, as sendMessage is, to fit the machine's action slots.
+ */
+function report(state: TaskState, why: Why = 'step'): never[] {
+  const send = emit(({ context, event }: { context: RunnerContext; event: RunnerEvent }) => {
+    if (rank(state) <= rank(context.reported)) return { type: 'runner.alreadyReported' };
+    const { message, err } = wordsOf(state, why, context, event);
+    const status: RunnerStatus = { type: 'agent.runnerStatus', taskId: context.taskId, state, message, err };
+    return { type: RUNTIME_SEND, to: context.agent, message: status };
+  });
+  const note = assign(({ context }: { context: RunnerContext }) => ({ reported: rank(state) > rank(context.reported) ? state : context.reported }));
+  return [send as never, note as never];
+}
+
+export const runnerMachine = setup({
+  types: {} as { context: RunnerContext; events: RunnerEvent; input: RunnerInput },
+  guards: {
+    startsFinished: ({ context }) => context.start === 'finished',
+    startsLost: ({ context }) => context.start === 'lost',
+    startsExited: ({ context }) => context.start === 'exited',
+    startsRunning: ({ context }) => context.start === 'running',
+    startsStarting: ({ context }) => context.start === 'start',
+    startsCreated: ({ context }) => context.start === 'created',
+    removing: ({ context }) => context.removing,
+    desiredRuns: ({ context }) => runs(context.desired),
+    desiredStops: ({ context }) => stops(context.desired),
+    stopsOrRemoving: ({ context }) => context.removing || stops(context.desired),
+    adoptedExitOk: ({ context }) => context.adoptedExitCode === 0,
+    rejected: ({ event }) => event.type === 'exec.prepareFailed' && event.code === 'REJECTED',
+    exitedOk: ({ event }) => event.type === 'exec.exited' && event.exitCode === 0,
+  },
+  actions: {
+    follow: assign(({ context, event }) => ({ desired: event.type === 'runner.update' ? event.desiredState : context.desired })),
+    markRemoving: assign({ removing: true }),
+    prepare: ask((c) => ({ type: 'executor.prepare', spec: c.spec, replyTo: c.self })),
+    start: ask((c) => ({ type: 'executor.start', id: c.taskId, replyTo: c.self })),
+    wait: ask((c) => ({ type: 'executor.wait', id: c.taskId, replyTo: c.self })),
+    stop: ask((c) => ({ type: 'executor.stop', id: c.taskId, graceMs: c.spec.stopGraceMs, replyTo: c.self })),
+    remove: ask((c) => ({ type: 'executor.remove', id: c.taskId, replyTo: c.self })),
+  },
+}).createMachine({
+  id: 'taskRunner',
+  initial: 'init',
+  context: ({ input }) => ({
+    taskId: input.task.id,
+    self: input.self,
+    agent: input.agent,
+    executor: input.executor,
+    spec: executorSpecOf(input.task, input.stopGraceMs),
+    start: runnerStart(input.task, input.workload),
+    adoptedExitCode: input.workload?.exitCode ?? null,
+    desired: input.task.desiredState,
+    reported: input.task.status.state,
+    removing: false,
+  }),
+  // Everywhere: follow the desired state, and remember a removal until the state can act on it.
+  on: {
+    'runner.update': { actions: 'follow' },
+    'runner.remove': { actions: 'markRemoving' },
+  },
+  states: {
+    init: {
+      always: [
+        { guard: 'startsFinished', target: 'finished' },
+        { guard: 'startsLost', target: 'finished', actions: report('failed', 'lost') },
+        { guard: 'startsExited', target: 'exited' },
+        { guard: 'startsRunning', target: 'running' },
+        { guard: 'startsStarting', target: 'starting' },
+        { guard: 'startsCreated', target: 'ready' },
+        { guard: 'stopsOrRemoving', target: 'finished', actions: report('shutdown') },
+        { target: 'preparing' },
+      ],
+    },
+    preparing: {
+      entry: [...report('accepted'), ...report('preparing'), 'prepare'],
+      on: {
+        'exec.prepared': { target: 'ready' },
+        'exec.prepareFailed': [
+          { guard: 'rejected', target: 'finished', actions: report('rejected', 'engine') },
+          { target: 'finished', actions: report('failed', 'engine') },
+        ],
+      },
+    },
+    ready: {
+      entry: report('ready'),
+      always: [
+        { guard: 'stopsOrRemoving', target: 'finished', actions: report('shutdown') },
+        { guard: 'desiredRuns', target: 'starting' },
+      ],
+    },
+    starting: {
+      entry: [...report('starting'), 'start'],
+      on: {
+        'exec.started': { target: 'running' },
+        'exec.startFailed': { target: 'finished', actions: report('failed', 'engine') },
+      },
+    },
+    running: {
+      entry: [...report('running'), 'wait'],
+      always: { guard: 'stopsOrRemoving', target: 'stopping' },
+      on: {
+        'exec.exited': [
+          { guard: 'exitedOk', target: 'finished', actions: report('complete') },
+          { target: 'finished', actions: report('failed', 'exit') },
+        ],
+        'exec.waitFailed': { target: 'finished', actions: report('failed', 'engine') },
+      },
+    },
+    /** An adopted workload that exited while no runner watched. */
+    exited: {
+      always: [
+        { guard: 'desiredStops', target: 'finished', actions: report('shutdown') },
+        { guard: 'adoptedExitOk', target: 'finished', actions: report('complete') },
+        { target: 'finished', actions: report('failed', 'adoptedExit') },
+      ],
+    },
+    stopping: {
+      entry: 'stop',
+      on: {
+        // Stopped, or gone already: either way it no longer runs. Its exit is the stop's doing.
+        'exec.stopped': { target: 'finished', actions: report('shutdown') },
+        'exec.stopFailed': { target: 'finished', actions: report('shutdown') },
+      },
+    },
+    finished: {
+      always: { guard: 'removing', target: 'removing' },
+    },
+    removing: {
+      entry: 'remove',
+      on: {
+        'exec.removed': { target: 'done' },
+        'exec.removeFailed': { target: 'done' },
+      },
+    },
+    done: { type: 'final' },
+  },
+});
+
+/** A task runner's props; `input` is read at every (re)start. */
+export function runnerActor(input: (self: Address) => RunnerInput): Props {
+  return fromMachine({
+    kind: 'taskRunner',
+    machine: runnerMachine,
+    input: (ctx) => input(ctx.self),
+    mailboxDepthMax: 64,
+    // A runner's failure is a bug: the agent fails with it, and its restart starts over from the
+    // executor's inventory and the assignments, as after a process restart.
+    supervision: { kind: 'escalate' },
+  });
+}
