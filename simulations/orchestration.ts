@@ -198,8 +198,10 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     }
     if (message.type !== 'manager.committed' || event.to !== `${node}/orchestration`) return;
     const committed = message as { events: readonly JournalEvent[]; restored: boolean };
-    let seen = ranks.get(node);
-    if (seen === undefined || committed.restored) ranks.set(node, (seen = new Map()));
+    // A manager's memory starts over at each boot (it replays from its snapshot): so does the check.
+    const key = `${node}#${cluster.node(node).incarnation}`;
+    let seen = ranks.get(key);
+    if (seen === undefined || committed.restored) ranks.set(key, (seen = new Map()));
     for (const e of committed.events) {
       if (e.type === 'task.created') stats.tasksCreated++;
       if (e.type === 'task.created' && e.restarts.length > 0) stats.restarts++;

@@ -131,9 +131,10 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       let term = 0;
       let leading = false;
       let pendingLeadership = false;
+      let leaderNode = '';
       const tellLeadership = (leader: boolean): void => {
         leading = leader;
-        for (const to of subscribers) ctx.send(to, { type: 'manager.leadership', leader, term } satisfies ManagerLeadership);
+        for (const to of subscribers) ctx.send(to, { type: 'manager.leadership', leader, term, leaderNode } satisfies ManagerLeadership);
       };
 
       const view = (): ManagerView => ({ store, security, conf, appliedIndex });
@@ -225,12 +226,19 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
               return;
             case 'manager.subscribe':
               if (!subscribers.includes(m.replyTo)) subscribers.push(m.replyTo);
-              if (leading) ctx.send(m.replyTo, { type: 'manager.leadership', leader: true, term } satisfies ManagerLeadership);
+              ctx.send(m.replyTo, { type: 'manager.leadership', leader: leading, term, leaderNode } satisfies ManagerLeadership);
               return;
             case 'raft.softState':
               role = m.role;
               term = m.term;
-              if (role !== 'leader' && leading) tellLeadership(false);
+              if (role !== 'leader' && leading) {
+                leaderNode = m.leader;
+                tellLeadership(false);
+              } else if (m.leader !== leaderNode) {
+                leaderNode = m.leader;
+                // Not leading (or not yet ready to): say where the leader is.
+                if (!leading) tellLeadership(false);
+              }
               return;
             case 'raft.refused':
               fail(m.requestId, m.code, m.message, m.leader);

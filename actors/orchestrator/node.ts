@@ -17,7 +17,8 @@ export interface NodeActorOptions {
   readonly nodeId: string;
   readonly view: () => StoreReader;
   readonly writer: Address;
-  readonly heartbeatPeriodMs: number;
+  /** The cluster's dispatcher heartbeat period now (it may change while the actor lives). */
+  readonly heartbeatPeriodMs: () => number;
 }
 
 interface NodeContext {
@@ -25,7 +26,7 @@ interface NodeContext {
   readonly ctx: ActorContext;
   readonly view: () => StoreReader;
   readonly writer: Address;
-  readonly timeoutMs: number;
+  readonly timeoutMs: () => number;
   /** The token of the status proposal in flight, '' for none. */
   inflight: string;
   proposals: number;
@@ -48,7 +49,7 @@ const nodeMachine = setup({
   actions: {
     armDeadline: enqueueActions(({ context, enqueue }) => {
       enqueue(cancel('deadline'));
-      enqueue(raise({ type: 'node.deadline' } as const, { id: 'deadline', delay: context.timeoutMs }));
+      enqueue(raise({ type: 'node.deadline' } as const, { id: 'deadline', delay: context.timeoutMs() }));
     }),
     syncReady: enqueueActions(({ context, enqueue }) => {
       const p = proposal(context, 'ready', 'heartbeat received');
@@ -98,7 +99,7 @@ export function nodeActor(options: NodeActorOptions): Props {
   return fromMachine({
     kind: 'node',
     machine: nodeMachine,
-    input: (ctx) => ({ nodeId: options.nodeId, ctx, view: options.view, writer: options.writer, timeoutMs: options.heartbeatPeriodMs * HEARTBEAT_GRACE_PERIODS }),
+    input: (ctx) => ({ nodeId: options.nodeId, ctx, view: options.view, writer: options.writer, timeoutMs: () => options.heartbeatPeriodMs() * HEARTBEAT_GRACE_PERIODS }),
     supervision: restart({ backoffMinMs: 100, backoffMaxMs: 5_000 }),
   });
 }

@@ -41,6 +41,8 @@ export interface ManagerLeadership {
   readonly type: 'manager.leadership';
   readonly leader: boolean;
   readonly term: number;
+  /** The leader Raft knows of ('' if none): where a non-leading manager sends agents. Also sent when only it changes. */
+  readonly leaderNode: string;
 }
 
 // ---- proposals (the writer) ----------------------------------------------------------------------

@@ -200,7 +200,9 @@ function reconcileSlot(plan: Plan, service: Service, key: string, slotTasks: rea
       plan.create(service, slot, nodeId, desiredState, [], 'created', key);
     } else if (!isLive(last) || !stillLive.includes(last)) {
       // The newest task is not live (it ended, or was just retired above).
-      const retiredNow = live.includes(last);
+      // Retired just now, or a run of an older spec that ended (a job re-run by a spec change): a
+      // new task of the current spec at once, not counted as a restart.
+      const retiredNow = live.includes(last) || (isJob(service) && last.serviceVersion !== service.specVersion);
       const decision = retiredNow ? { restart: true as const, at: plan.input.now, restarts: [...last.restarts], counted: false } : restartDecision(service, last, plan.input.now);
       if (decision.restart) {
         if (decision.at <= plan.input.now) plan.create(service, slot, nodeId, desiredState, decision.restarts, decision.counted ? 'restarted by the restart policy' : 'replaces a task that was shut down', key);

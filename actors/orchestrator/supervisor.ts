@@ -11,7 +11,7 @@ import { restart, type ActorContext, type Address, type Props } from '../../runt
 import { allocatorActor } from '../allocator/index.js';
 import { dispatcherActor } from './dispatcher.js';
 import { nodeActor } from './node.js';
-import type { ManagerCommitted, ManagerLeadership, ManagerSubscribe } from './protocol.js';
+import type { AgentSessionRefused, DispatcherInput, ManagerCommitted, ManagerLeadership, ManagerSubscribe } from './protocol.js';
 import { isGlobal } from './reconcile.js';
 import { schedulerActor, type SchedulerStats } from './scheduler.js';
 import { serviceActor } from './service.js';
@@ -37,6 +37,23 @@ export interface OrchestrationOptions {
 
 const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
 
+/**
+ * At the dispatcher's address while this manager does not lead: every agent that knocks is told
+ * where the leader is (or that none is known), instead of waiting out its deadline here.
+ */
+function standbyDispatcherActor(leaderNode: () => string): Props<DispatcherInput> {
+  return {
+    kind: 'dispatcher-standby',
+    create: (ctx: ActorContext) => ({
+      receive: (m: DispatcherInput) => {
+        const to = m.type === 'dispatcher.register' ? m.replyTo : `${m.nodeId}/agent`;
+        const leader = leaderNode();
+        ctx.send(to, { type: 'agent.sessionRefused', reason: leader === '' ? 'no leader is known' : `this manager is not the leader (${leader} is)`, leader } satisfies AgentSessionRefused);
+      },
+    }),
+  };
+}
+
 export function orchestrationActor(options: OrchestrationOptions): Props<SupervisorInput> {
   return {
     kind: 'orchestration',
@@ -44,6 +61,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
     supervision: restart({ backoffMinMs: 100, backoffMaxMs: 5_000 }),
     create: (ctx: ActorContext) => {
       let leading = false;
+      let leaderNode = '';
       let writer: Address = '';
       let allocator: Address = '';
       let scheduler: Address = '';
@@ -66,13 +84,14 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
       };
       const ensureNode = (nodeId: string): void => {
         if (nodes.has(nodeId)) return;
-        nodes.set(nodeId, ctx.spawn(`node-${nodeId}`, nodeActor({ nodeId, view: options.view, writer, heartbeatPeriodMs: heartbeatPeriodMs() })));
+        nodes.set(nodeId, ctx.spawn(`node-${nodeId}`, nodeActor({ nodeId, view: options.view, writer, heartbeatPeriodMs })));
       };
 
       const start = (): void => {
         leading = true;
         if (options.stats) options.stats.leaderships = (options.stats.leaderships ?? 0) + 1;
         const reader = options.view();
+        for (const child of ctx.children()) ctx.stop(child);
         writer = ctx.spawn('writer', writerActor({ manager: options.manager }, options.stats?.writer));
         allocator = ctx.spawn('allocator', allocatorActor({ view: options.view, writer }));
         scheduler = ctx.spawn('scheduler', schedulerActor({ view: options.view, writer }, options.stats?.scheduler));
@@ -95,6 +114,10 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
         services.clear();
         nodes.clear();
         globals.clear();
+        standby();
+      };
+      const standby = (): void => {
+        ctx.spawn('dispatcher', standbyDispatcherActor(() => leaderNode));
       };
 
       const route = (m: ManagerCommitted): void => {
@@ -179,11 +202,13 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
 
       return {
         started: () => {
+          standby();
           ctx.send(options.manager, { type: 'manager.subscribe', replyTo: ctx.self } satisfies ManagerSubscribe);
         },
         receive: (m: SupervisorInput) => {
           switch (m.type) {
             case 'manager.leadership':
+              leaderNode = m.leaderNode;
               if (m.leader && !leading) start();
               else if (!m.leader && leading) stop();
               return;
