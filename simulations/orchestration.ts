@@ -12,8 +12,7 @@
 //     services; no running task on a down or drained node; every acknowledged spec change is the
 //     spec in force (or the one before it, after an automatic rollback); what runs is that spec;
 //   - liveness: after the faults heal, every service whose image can run reaches its desired state.
-import { orchestrationActor, agentActor } from '../actors/index.js';
-import { managerActor, type ManagerInput, type ManagerReply } from '../actors/cluster/index.js';
+import { agentActor, isCurrent, managerActor, orchestrationActor, type ManagerInput, type ManagerReply } from '../actors/index.js';
 import {
   EVENT_VERSIONS, KvLogStorage, TASK_STATE_ORDER, encodeBatch,
   type ClusterSpec, type JournalEvent, type Node, type NodeDescription, type NodeSpec, type Service, type ServiceSpec, type Store, type StoreReader, type Task, type TaskSpec, type UpdateConfig,
@@ -187,7 +186,7 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
   /** Per manager: the highest observed-state rank of each task it applied. */
   const ranks = new Map<string, Map<string, number>>();
   let faultsOn = true;
-  let replyHandler: ((m: ManagerReply) => void) | undefined;
+  const client: { reply?: (m: ManagerReply) => void } = {};
 
   const observe = (node: string, event: InspectionEvent): void => {
     if (event.type !== 'message.delivered') return;
@@ -221,7 +220,7 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
   const boot: BootNode = async (node) => {
     const { system, env } = node;
     if (node.id === CLIENT) {
-      system.spawn('client', plain<ManagerReply>('client', (m) => replyHandler?.(m)));
+      system.spawn('client', plain<ManagerReply>('client', (m) => client.reply?.(m)));
       return;
     }
     const agent = () => {
@@ -236,6 +235,9 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
       agent();
       return;
     }
+    // What the previous incarnation said (its role, its store) is gone with it.
+    roles.delete(node.id);
+    stores.delete(node.id);
     const kv = await node.storage.openKv('raft-log');
     const storage = await KvLogStorage.open(kv, { initialConfState: { voters: [...MANAGERS], learners: [] } });
     if (node.system !== system) return;
@@ -302,7 +304,7 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
       sendCurrent();
     });
   };
-  replyHandler = (m) => {
+  client.reply = (m) => {
     if (current === undefined || m.opId !== current.opId) return;
     const c = current;
     if (m.type === 'manager.applied') {
@@ -490,7 +492,9 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     for (const id of nodes) if (!cluster.node(id).up) cluster.restart(id);
     for (const id of nodes) (cluster.node(id).executor as SimExecutor | undefined)?.setCrashProbabilityPerSecond?.(0);
     const deadline = loop.now() + options.livenessPhaseMsMax;
-    await cluster.run(deadline, () => clientDone && converged(services, availability, storeOf(), options) === undefined);
+    // Long enough for a node that went down unseen to be noticed, and every node to be back.
+    const settled = loop.now() + options.heartbeatPeriodMs * 4 + 1_000;
+    await cluster.run(deadline, () => loop.now() >= settled && clientDone && nodes.every((id) => cluster.node(id).up) && converged(services, availability, storeOf(), options) === undefined);
     await script;
     const why = cluster.failure ?? converged(services, availability, storeOf(), options);
     if (cluster.failure === undefined && why !== undefined) cluster.fail(`no convergence ${options.livenessPhaseMsMax} ms after the faults stopped: ${why}`);
@@ -569,16 +573,16 @@ function serviceConverged(service: Service, tasks: readonly Task[], nodes: reado
   if (paused) return undefined;
   if (mode.kind === 'replicated') {
     if (!runnable) return undefined;
-    const current = running.filter((t) => t.serviceVersion === service.specVersion);
+    const current = running.filter((t) => isCurrent(t, service));
     if (current.length !== mode.replicas || running.length !== mode.replicas) return `${current.length} running of the current spec (${running.length} in all), want ${mode.replicas}`;
   } else if (mode.kind === 'global') {
     if (!runnable) return undefined;
-    for (const n of eligible) if (!running.some((t) => t.nodeId === n.id && t.serviceVersion === service.specVersion)) return `no running task of the current spec on node ${n.id}`;
+    for (const n of eligible) if (!running.some((t) => t.nodeId === n.id && isCurrent(t, service))) return `no running task of the current spec on node ${n.id}`;
   } else if (mode.kind === 'replicatedJob') {
-    const done = new Set(tasks.filter((t) => t.status.state === 'complete' && t.serviceVersion === service.specVersion).map((t) => t.slot));
+    const done = new Set(tasks.filter((t) => t.status.state === 'complete' && isCurrent(t, service)).map((t) => t.slot));
     if (done.size < mode.totalCompletions) return `${done.size} of ${mode.totalCompletions} completions`;
   } else {
-    for (const n of eligible) if (!tasks.some((t) => t.nodeId === n.id && t.status.state === 'complete' && t.serviceVersion === service.specVersion)) return `no completion on node ${n.id}`;
+    for (const n of eligible) if (!tasks.some((t) => t.nodeId === n.id && t.status.state === 'complete' && isCurrent(t, service))) return `no completion on node ${n.id}`;
   }
   if (service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollbackStarted') return `update still ${service.updateStatus.state}`;
   return undefined;

@@ -15,7 +15,7 @@
 // (`meta.updatedAt`, the proposer's clock), not the agent's clock, so that every leader computes
 // the same due time from the journal.
 import {
-  EVENT_VERSIONS, TASK_STATE_ORDER,
+  EVENT_VERSIONS, TASK_STATE_ORDER, sameValue,
   type DesiredState, type JournalEvent, type Node, type Service, type Task, type TaskStatus,
 } from '../../journal/index.js';
 import { constraintMet, parseConstraints, type Constraint } from '../scheduler/index.js';
@@ -57,6 +57,14 @@ export function isJob(service: Service): boolean {
 
 export function slotKey(task: Task, global: boolean): string {
   return global ? task.nodeId : String(task.slot);
+}
+
+/**
+ * A task runs the service's current task spec (SwarmKit's "not dirty"): a spec change that leaves
+ * the task spec alone (a scale, a label on the service) makes no task outdated.
+ */
+export function isCurrent(task: Task, service: Service): boolean {
+  return task.spec === service.spec.task || sameValue(task.spec, service.spec.task);
 }
 
 export function isTerminal(task: Task): boolean {
@@ -202,7 +210,7 @@ function reconcileSlot(plan: Plan, service: Service, key: string, slotTasks: rea
       // The newest task is not live (it ended, or was just retired above).
       // Retired just now, or a run of an older spec that ended (a job re-run by a spec change): a
       // new task of the current spec at once, not counted as a restart.
-      const retiredNow = live.includes(last) || (isJob(service) && last.serviceVersion !== service.specVersion);
+      const retiredNow = live.includes(last) || (isJob(service) && !isCurrent(last, service));
       const decision = retiredNow ? { restart: true as const, at: plan.input.now, restarts: [...last.restarts], counted: false } : restartDecision(service, last, plan.input.now);
       if (decision.restart) {
         if (decision.at <= plan.input.now) plan.create(service, slot, nodeId, desiredState, decision.restarts, decision.counted ? 'restarted by the restart policy' : 'replaces a task that was shut down', key);
@@ -274,7 +282,7 @@ export function reconcile(input: ReconcileInput): ReconcilePlan {
         eligible.add(node.id);
         const tasks = slots.get(node.id) ?? [];
         // A global job runs once per node and spec: a success of this spec ends it there.
-        if (mode.kind === 'globalJob' && tasks.some((t) => t.serviceVersion === service.specVersion && t.status.state === 'complete')) {
+        if (mode.kind === 'globalJob' && tasks.some((t) => t.status.state === 'complete' && isCurrent(t, service))) {
           reap(plan, tasks);
           continue;
         }
@@ -300,11 +308,11 @@ export function reconcile(input: ReconcileInput): ReconcilePlan {
       // maxConcurrent run at once (lowest slots first).
       const maxConcurrent = mode.maxConcurrent > 0 ? mode.maxConcurrent : mode.totalCompletions;
       let running = 0;
-      for (const tasks of slots.values()) running += tasks.filter((t) => isLive(t) && t.serviceVersion === service.specVersion).length;
+      for (const tasks of slots.values()) running += tasks.filter((t) => isLive(t) && isCurrent(t, service)).length;
       for (let slot = 1; slot <= mode.totalCompletions; slot++) {
         const key = String(slot);
         const tasks = slots.get(key) ?? [];
-        if (tasks.some((t) => t.serviceVersion === service.specVersion && t.status.state === 'complete')) {
+        if (tasks.some((t) => t.status.state === 'complete' && isCurrent(t, service))) {
           reap(plan, tasks);
           continue;
         }

@@ -5,11 +5,11 @@
 // planned after, against a store that then holds the proposal's effect, so nothing is proposed
 // twice. Everything it knows is read from the store at each plan: a restart loses nothing.
 import { assign, cancel, enqueueActions, raise, setup } from 'xstate';
-import { BATCH_EVENTS_MAX, type JournalEvent, type StoreReader } from '../../journal/index.js';
+import { BATCH_EVENTS_MAX, EVENT_VERSIONS, type JournalEvent, type StoreReader } from '../../journal/index.js';
 import { fromMachine, restart, sendMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import { objectId } from './ids.js';
 import type { WriterDone, WriterPropose } from './protocol.js';
-import { reconcile } from './reconcile.js';
+import { isJob, reconcile } from './reconcile.js';
 import { planUpdate } from './update.js';
 
 /** After a refused proposal, the next plan waits this long. */
@@ -33,6 +33,19 @@ export function planService(reader: StoreReader, serviceId: string, now: number,
     historyLimit: cluster?.spec.orchestration.taskHistoryRetentionLimit ?? 5,
   });
   if (service === undefined) return { events: plan.events, wakeAt: plan.wakeAt };
+  if (isJob(service)) {
+    // A job does not roll: its new spec runs as the next run. A rollback recorded by the API
+    // (the spec swapped back) is complete as soon as it is recorded.
+    const status = service.updateStatus;
+    if (status !== null && (status.state === 'updating' || status.state === 'rollbackStarted')) {
+      const state = status.state === 'updating' ? 'completed' : 'rollbackCompleted';
+      plan.events.push({
+        type: 'service.updateStatusChanged', v: EVENT_VERSIONS['service.updateStatusChanged'], at: now, id: service.id,
+        updateStatus: { ...status, state, completedAt: now, message: `${status.message}; a job runs its spec in force as its next run` }, expectedVersion: service.meta.version,
+      });
+    }
+    return { events: plan.events, wakeAt: plan.wakeAt };
+  }
   const update = planUpdate({ service, slots: plan.slots, touched: plan.touched, node, now, newTaskId });
   const events = plan.events.length === 0 ? update.events : [...plan.events, ...update.events];
   const wakes = [plan.wakeAt, update.wakeAt].filter((w): w is number => w !== null);

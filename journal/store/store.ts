@@ -343,7 +343,11 @@ export class Store implements StoreReader {
         });
       case 'service.updated': {
         const current = this.expect('service', event.id, event.expectedVersion);
-        const next = { ...current, meta: touch(current.meta, index, at), spec: event.spec, previousSpec: current.spec, specVersion: index };
+        // An unchanged task spec (a scale, a rename) stays the same object: tasks that hold it
+        // stay identical to the service's, which keeps the orchestrator's "is this task current" a
+        // pointer comparison.
+        const spec = sameValue(event.spec.task, current.spec.task) ? { ...event.spec, task: current.spec.task } : event.spec;
+        const next = { ...current, meta: touch(current.meta, index, at), spec, previousSpec: current.spec, specVersion: index };
         this.claimName('service', next);
         return this.put('service', event.id, current, next);
       }
@@ -510,7 +514,8 @@ function nextTask(task: Task, meta: Meta, nodeId: string, desiredState: DesiredS
  * Structural equality of checked values (plain objects, arrays, strings, finite numbers, booleans,
  * null, bytes), key order included: two values it calls equal serialize to the same bytes.
  */
-function sameValue(a: unknown, b: unknown): boolean {
+/** Deep equality of decoded values (plain objects, arrays, bytes, primitives; Object.is on leaves). */
+export function sameValue(a: unknown, b: unknown): boolean {
   // Object.is: 0 and -0 are different values to CBOR.
   if (Object.is(a, b)) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
