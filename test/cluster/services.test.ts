@@ -4,8 +4,10 @@
 // Covered: create through the CLI and through the API, list and inspect in Docker's shapes,
 // update, scale and rollback, a stale version (409), a duplicate name, a bad spec naming its
 // field with nothing written, a secret over 500 KiB, a secret in use that cannot be removed, and
-// rm. Tasks do not exist until the orchestrator lands: nothing here asserts that any are created.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// rm; and, where a docker CLI is installed, the docker CLI itself against the node's socket. Tasks
+// do not exist until the orchestrator lands: nothing here asserts that any are created.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ControlError } from '../../cli/index.js';
@@ -53,6 +55,29 @@ async function apiRefusal(method: string, urlPath: string, body?: unknown): Prom
     throw error;
   }
   throw new Error(`${method} ${urlPath} was not refused`);
+}
+
+/** The docker CLI on PATH, if any. */
+const DOCKER = (process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir, 'docker')).find((file) => existsSync(file));
+
+/** `docker ARGS` against the node's control socket (API 1.44: our socket sends no version header). */
+function docker(args: readonly string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DOCKER!, args, { env: { ...process.env, DOCKER_HOST: `unix://${path.join(stateDir, 'control.sock')}`, DOCKER_API_VERSION: '1.44', DOCKER_CONFIG: scratch }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`docker ${args.join(' ')} did not finish within 30 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 30_000);
+    child.stdin.end(input);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
 }
 
 const filter = (filters: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(Object.fromEntries(Object.entries(filters).map(([k, vs]) => [k, Object.fromEntries(vs.map((v) => [v, true]))]))));
@@ -194,6 +219,35 @@ describe('services on a real node', () => {
     await swarm('secret', 'rm', 'db_pass');
     expect(await api('GET', `/secrets?filters=${filter({ name: ['db_pass'] })}`)).toEqual([]);
     await api('DELETE', '/services/probe');
+    expect(await api('GET', '/services')).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+
+  (DOCKER === undefined ? test.skip : test)('the docker CLI creates, lists, inspects, scales, updates, rolls back and removes a service, and is refused a secret in use', async () => {
+    const run = async (args: string[], input?: string): Promise<string> => {
+      const result = await docker(args, input);
+      if (result.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+      return result.stdout;
+    };
+    await run(['secret', 'create', 'dk_pass', '-'], 'hunter2');
+    const id = (await run(['service', 'create', '-d', '--name', 'dk', '--replicas', '2', '--publish', '9090:80', '--secret', 'dk_pass', '--update-delay', '10s', 'busybox', 'sleep', '600'])).trim();
+    expect(id).toMatch(/^[a-z][a-z0-9]{24}$/);
+    expect(await run(['service', 'ls'])).toMatch(/dk\s+replicated\s+0\/2\s+busybox/);
+    const inspected = JSON.parse(await run(['service', 'inspect', 'dk'])) as Json[];
+    expect(inspected[0]!.Spec.UpdateConfig.Delay).toBe(10e9);
+    expect(inspected[0]!.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName).toBe('dk_pass');
+    await run(['service', 'scale', '-d', 'dk=3']);
+    await run(['service', 'update', '-d', '--image', 'busybox:1.36', 'dk']);
+    await run(['service', 'rollback', '-d', 'dk']);
+    const rolledBack = (await api('GET', '/services/dk'));
+    // The docker CLI names the image in full (busybox:latest); the rollback goes back to the scaled spec.
+    expect(rolledBack.Spec.TaskTemplate.ContainerSpec.Image).toBe('busybox:latest');
+    expect(rolledBack.Spec.Mode).toEqual({ Replicated: { Replicas: 3 } });
+    expect(rolledBack.UpdateStatus.State).toBe('rollback_started');
+    const inUse = await docker(['secret', 'rm', 'dk_pass']);
+    expect(inUse.code).not.toBe(0);
+    expect(inUse.stderr).toContain('secret dk_pass is in use by service dk');
+    await run(['service', 'rm', 'dk']);
+    await run(['secret', 'rm', 'dk_pass']);
     expect(await api('GET', '/services')).toEqual([]);
   }, TEST_TIMEOUT_MS);
 });
