@@ -495,9 +495,13 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
     .option('--rebalance', 'move replicas onto nodes that join later (our extension)')
     .option('--no-rebalance', 'stop rebalancing')
     .option('--force', 'redeploy every task even if nothing changed')
-    .option('--rollback', 'go back to the previous spec (the other flags are not allowed with it)')
+    .option('--rollback', 'go back to the previous spec (no other change may come with it)')
     .argument('<service>')
     .action(async (ref: string, opts: ScalarFlags & Record<string, unknown>) => {
+      if (opts.rollback === true) {
+        const others = Object.keys(opts).filter((key) => opts[key] !== undefined && !['stateDir', 'detach', 'format', 'rollback'].includes(key));
+        if (others.length > 0) throw new InvalidArgumentError(`--rollback goes back to the previous spec as it was; it takes no other change (got --${others.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')})`);
+      }
       const current = await getService(opts.stateDir, ref);
       if (opts.rollback === true) {
         await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?rollback=previous&version=${current.Version.Index}`, current.Spec);
