@@ -2,13 +2,15 @@
 // URL-decoded JSON, `{"name":{"web":true}}` (or the older `{"name":["web"]}`). Values of one key
 // are alternatives (any may match), keys all have to match. `id` and `name` match prefixes,
 // `label` is `key` or `key=value` (every one given has to match), as moby and SwarmKit do.
-import { DESIRED_STATES, type Service, type StoreReader, type Task } from '../../journal/index.js';
+import { DESIRED_STATES, type Config, type Secret, type Service, type StoreReader, type Task } from '../../journal/index.js';
 import { SpecInvalidError } from './errors.js';
 import { resolveNode, resolveService } from './resolve.js';
 
 export type Filters = ReadonlyMap<string, readonly string[]>;
 
 export const SERVICE_FILTERS = ['id', 'name', 'label', 'mode'] as const;
+/** moby's secret and config filters: `name` matches exactly there. */
+export const BLOB_FILTERS = ['id', 'name', 'label'] as const;
 /** `_up-to-date` is the docker CLI's spelling (a private filter of moby's); `up-to-date` ours. */
 export const TASK_FILTERS = ['id', 'name', 'label', 'service', 'node', 'desired-state', 'up-to-date', '_up-to-date'] as const;
 
@@ -59,6 +61,13 @@ export function filterServices(services: readonly Service[], filters: Filters): 
     && anyPrefix(s.spec.annotations.name, filters.get('name'))
     && labelsMatch(s.spec.annotations.labels, filters.get('label'))
     && (modes === undefined || modes.includes(MODE_NAMES[s.spec.mode.kind])));
+}
+
+export function filterBlobs<T extends Secret | Config>(blobs: readonly T[], filters: Filters): T[] {
+  const names = filters.get('name');
+  return blobs.filter((b) => anyPrefix(b.id, filters.get('id'))
+    && (names === undefined || names.includes(b.spec.annotations.name))
+    && labelsMatch(b.spec.annotations.labels, filters.get('label')));
 }
 
 /** A task's name as `service ps` shows it: `web.2`, or `web.<node id>` for global and job tasks. */

@@ -11,7 +11,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { BlobSpec, Config, JournalEvent, Node, Secret, StoreReader, Task } from '../../journal/index.js';
 import {
-  ApiError, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, createService, filterServices, filterTasks, isJobMode, newObjectId,
+  ApiError, BLOB_FILTERS, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, filterBlobs, createService, filterServices, filterTasks, isJobMode, newObjectId,
   parseFilters, removeBlob, removeService, resolveService, resolveTask, rollbackService, serviceStatus, serviceToDocker, taskToDocker,
   updateService, generateJoinToken,
 } from '../../actors/index.js';
@@ -21,7 +21,6 @@ import { splitPem } from './state-dir.js';
 
 /** Room for a config at its 1000 KiB limit, base64-encoded (4/3 of it) in JSON. */
 const BODY_BYTES_MAX = 2 * 1024 * 1024;
-const BLOB_FILTERS = ['id', 'name', 'label'] as const;
 
 interface Request {
   readonly method: string;
@@ -275,11 +274,7 @@ export class ControlApi {
         const kind = seg[0] === 'secrets' ? 'secret' : 'config';
         const filters = parseFilters(r.query.get('filters'), BLOB_FILTERS);
         const view = await node.readBarrier();
-        // moby's secret and config filters: id prefixes, exact names, labels (`key` or `key=value`, all of them).
-        const matches = (o: Secret | Config): boolean => (filters.get('id')?.some((p) => o.id.startsWith(p)) ?? true)
-          && (filters.get('name')?.includes(o.spec.annotations.name) ?? true)
-          && (filters.get('label') ?? []).every((l) => (l.includes('=') ? o.spec.annotations.labels[l.slice(0, l.indexOf('='))] === l.slice(l.indexOf('=') + 1) : Object.hasOwn(o.spec.annotations.labels, l)));
-        return ok(view.store.list(kind).filter(matches).map((o) => blobJson(o, kind === 'config')));
+        return ok(filterBlobs<Secret | Config>(view.store.list(kind), filters).map((o) => blobJson(o, kind === 'config')));
       }
       case 'GET /secrets/:id':
       case 'GET /configs/:id': {

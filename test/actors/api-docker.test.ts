@@ -4,7 +4,7 @@
 // Also the filters of GET /services and GET /tasks on a real store.
 import fc from 'fast-check';
 import {
-  DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG, SpecInvalidError, filterServices, filterTasks, parseFilters, rfc3339,
+  DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG, SpecInvalidError, filterBlobs, filterServices, filterTasks, parseFilters, rfc3339,
   serviceSpecFromDocker, serviceSpecToDocker, serviceStatus, serviceToDocker, taskToDocker, type DockerServiceSpec,
 } from '../../actors/index.js';
 import { Store, type JournalEvent, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../../journal/index.js';
@@ -281,6 +281,19 @@ describe('filters', () => {
     expect(ids('{"name":{"web.2":true}}')).toEqual(['task-2']);
     expect(ids('{"label":{"tier=back":true}}')).toEqual(['task-3']);
     expect(() => ids('{"service":{"nope":true}}')).toThrow('service nope not found');
+  });
+
+  test('secrets and configs by id prefix, exact name and label (as the docker CLI resolves --secret)', () => {
+    const s = new Store();
+    const blob = (name: string, labels: Record<string, string>) => ({ annotations: { name, labels }, data: new Uint8Array(1) });
+    expect(s.applyBatch([
+      { type: 'secret.created', v: 1, at: 1, id: 'sec-a', spec: blob('db_pass', { env: 'prod' }) },
+      { type: 'secret.created', v: 1, at: 1, id: 'sec-b', spec: blob('db_pass_old', {}) },
+    ], 1).applied).toBe(true);
+    const names = (filters: string): string[] => filterBlobs(s.list('secret'), parseFilters(filters, ['id', 'name', 'label'])).map((b) => b.spec.annotations.name);
+    expect(names('{"name":{"db_pass":true}}')).toEqual(['db_pass']);
+    expect(names('{"id":{"sec-":true}}')).toEqual(['db_pass', 'db_pass_old']);
+    expect(names('{"label":{"env=prod":true}}')).toEqual(['db_pass']);
   });
 
   test('a service\'s status counts its running tasks against its replicas', () => {
