@@ -65,11 +65,3 @@ export function removeBlob(reader: StoreReader, kind: 'secret' | 'config', ref: 
     ? { type: 'secret.removed', v: 1, at: now, id: found.id, expectedVersion: null }
     : { type: 'config.removed', v: 1, at: now, id: found.id, expectedVersion: null };
 }
-
-/** A Docker-style object id: 25 characters of lower-case base 36, starting with a letter. */
-export function newObjectId(randomInt: (min: number, max: number) => number): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  let id = alphabet[randomInt(0, 25)]!;
-  while (id.length < 25) id += alphabet[randomInt(0, 35)]!;
-  return id;
-}

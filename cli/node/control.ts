@@ -11,7 +11,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { BlobSpec, Config, JournalEvent, Node, Secret, StoreReader, Task } from '../../journal/index.js';
 import {
-  ApiError, BLOB_FILTERS, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, filterBlobs, createService, filterServices, filterTasks, isJobMode, newObjectId,
+  ApiError, BLOB_FILTERS, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, filterBlobs, createService, filterServices, filterTasks, isJobMode, objectId,
   parseFilters, removeBlob, removeService, resolveService, resolveTask, rollbackService, serviceStatus, serviceToDocker, taskToDocker,
   updateService, generateJoinToken,
 } from '../../actors/index.js';
@@ -331,7 +331,7 @@ export class ControlApi {
       }
       case 'POST /services/create': {
         const store = (await node.readBarrier()).store;
-        const event = createService(store, r.body, newObjectId((min, max) => node.env.random.int(min, max)), node.env.clock.now());
+        const event = createService(store, r.body, objectId(node.env.random), node.env.clock.now());
         await node.writeEvents([event]);
         return ok({ ID: event.id }, 201);
       }

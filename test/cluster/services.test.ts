@@ -102,7 +102,7 @@ describe('services on a real node', () => {
       '--update-order', 'start-first', '--restart-condition', 'on-failure', '--restart-max-attempts', '3', '--rebalance', '--detach',
       'nginx:1.27', 'nginx', '-g', 'daemon off;',
     )).trim();
-    expect(id).toMatch(/^[a-z][a-z0-9]{24}$/);
+    expect(id).toMatch(/^[a-z0-9]{25}$/);
 
     const service = await api('GET', '/services/web');
     expect(service.ID).toBe(id);
@@ -230,7 +230,7 @@ describe('services on a real node', () => {
     };
     await run(['secret', 'create', 'dk_pass', '-'], 'hunter2');
     const id = (await run(['service', 'create', '-d', '--name', 'dk', '--replicas', '2', '--publish', '9090:80', '--secret', 'dk_pass', '--update-delay', '10s', 'busybox', 'sleep', '600'])).trim();
-    expect(id).toMatch(/^[a-z][a-z0-9]{24}$/);
+    expect(id).toMatch(/^[a-z0-9]{25}$/);
     expect(await run(['service', 'ls'])).toMatch(/dk\s+replicated\s+0\/2\s+busybox/);
     const inspected = JSON.parse(await run(['service', 'inspect', 'dk'])) as Json[];
     expect(inspected[0]!.Spec.UpdateConfig.Delay).toBe(10e9);
