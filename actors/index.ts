@@ -5,3 +5,4 @@ export * from './cluster/index.js';
 export * from './scheduler/index.js';
 export * from './orchestrator/index.js';
 export * from './agent/index.js';
+export * from './api/index.js';

@@ -299,11 +299,12 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
   }
 }
 
-function cap(s: string): string {
+export function cap(s: string): string {
   return s.length === 0 ? s : s[0]!.toUpperCase() + s.slice(1);
 }
 
-function table(header: string[], rows: string[][], out: Out): void {
+/** A plain-text table: columns padded to their widest cell, three spaces apart. */
+export function table(header: string[], rows: string[][], out: Out): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd();
   out(line(header));

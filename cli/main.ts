@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { LogCorruptError } from '../journal/index.js';
 import { CliError, journalCheck, journalDump } from './journal.js';
 import { isUserError, registerClusterCommands } from './cluster-commands.js';
+import { registerServiceCommands } from './service-commands.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -40,6 +41,7 @@ export function program(): Command {
       if ((await journalCheck({ stateDir: opts.stateDir, ...(opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }) }, out)) > 0) process.exitCode = 1;
     });
   registerClusterCommands(swarm, out);
+  registerServiceCommands(swarm, out);
   return swarm;
 }
 

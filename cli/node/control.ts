@@ -1,19 +1,26 @@
 // The control API: HTTP + JSON on a unix socket in the state directory (what the `swarm` command
 // talks to) and, optionally, on TCP with client certificates of the cluster CA (manager
 // certificates only). Paths and shapes follow the Docker Engine API's swarm endpoints (/swarm,
-// /nodes, /secrets, /configs, /info) so that habits, and later the docker CLI, carry over. Every
-// GET is a linearizable read: it waits for a ReadIndex barrier before reading the store.
+// /nodes, /services, /tasks, /secrets, /configs, /info) so that habits, and later the docker CLI,
+// carry over. Every GET is a linearizable read: it waits for a ReadIndex barrier before reading the
+// store; so does every write that checks the store first (a service spec's references, a name, a
+// version), and what it then proposes comes from actors/api's pure functions of that read.
 import http from 'node:http';
 import https from 'node:https';
 import { chmodSync, rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import type { BlobSpec, Config, JournalEvent, Node, Secret } from '../../journal/index.js';
-import { generateJoinToken } from '../../actors/index.js';
+import type { BlobSpec, Config, JournalEvent, Node, Secret, StoreReader, Task } from '../../journal/index.js';
+import {
+  ApiError, BLOB_FILTERS, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, filterBlobs, createService, filterServices, filterTasks, isJobMode, objectId,
+  parseFilters, removeBlob, removeService, resolveService, resolveTask, rollbackService, serviceStatus, serviceToDocker, taskToDocker,
+  updateService, generateJoinToken,
+} from '../../actors/index.js';
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
 import { NodeError, type SwarmNode } from './daemon.js';
 import { splitPem } from './state-dir.js';
 
-const BODY_BYTES_MAX = 1024 * 1024;
+/** Room for a config at its 1000 KiB limit, base64-encoded (4/3 of it) in JSON. */
+const BODY_BYTES_MAX = 2 * 1024 * 1024;
 
 interface Request {
   readonly method: string;
@@ -172,7 +179,9 @@ export class ControlApi {
       const result = await this.route({ method: req.method ?? 'GET', path, query: url.searchParams, body });
       send(result.status, result.body);
     } catch (error) {
-      const e = error instanceof NodeError ? error : new NodeError('INTERNAL', (error as Error).message ?? String(error), 500);
+      const e = error instanceof NodeError ? error
+        : error instanceof ApiError ? new NodeError(error.code, error.message, error.status)
+          : new NodeError('INTERNAL', (error as Error).message ?? String(error), 500);
       if (e.status >= 500 && e.code === 'INTERNAL') this.node.log(`control API: ${(error as Error).stack ?? e.message}`);
       send(e.status, { message: e.message, code: e.code });
     }
@@ -263,8 +272,9 @@ export class ControlApi {
       case 'GET /secrets':
       case 'GET /configs': {
         const kind = seg[0] === 'secrets' ? 'secret' : 'config';
+        const filters = parseFilters(r.query.get('filters'), BLOB_FILTERS);
         const view = await node.readBarrier();
-        return ok(view.store.list(kind).map((o) => blobJson(o, kind === 'config')));
+        return ok(filterBlobs<Secret | Config>(view.store.list(kind), filters).map((o) => blobJson(o, kind === 'config')));
       }
       case 'GET /secrets/:id':
       case 'GET /configs/:id': {
@@ -283,7 +293,7 @@ export class ControlApi {
         const data = field(r.body, 'Data', isString, 'base64 text') ?? '';
         if (!/^[A-Za-z0-9+/]*={0,2}$/.test(data)) throw new NodeError('BAD_REQUEST', 'Data: must be base64');
         const bytes = Buffer.from(data, 'base64');
-        if (bytes.byteLength > 500 * 1024) throw new NodeError('BAD_REQUEST', `Data: ${bytes.byteLength} bytes, over the limit of 500 KiB`);
+        checkBlobSize(kind, bytes.byteLength);
         const id = `${kind[0]}${[...node.env.random.bytes(12)].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
         const spec: BlobSpec = { annotations: { name, labels }, data: new Uint8Array(bytes) };
         const event: JournalEvent = kind === 'secret'
@@ -304,20 +314,61 @@ export class ControlApi {
       case 'DELETE /secrets/:id':
       case 'DELETE /configs/:id': {
         const kind = seg[0] === 'secrets' ? 'secret' : 'config';
-        const view = node.requireManager().view;
-        const found = view.store.get(kind, seg[1]!) ?? view.store.byName(kind, seg[1]!);
-        if (found === undefined) throw new NodeError('NOT_FOUND', `${kind} ${seg[1]} not found`, 404);
-        const event: JournalEvent = kind === 'secret'
-          ? { type: 'secret.removed', v: 1, at: node.env.clock.now(), id: found.id, expectedVersion: null }
-          : { type: 'config.removed', v: 1, at: node.env.clock.now(), id: found.id, expectedVersion: null };
-        await node.writeEvents([event]);
+        // Read through the barrier: a service created a moment ago that uses it must be seen.
+        const view = await node.readBarrier();
+        await node.writeEvents([removeBlob(view.store, kind, seg[1]!, node.env.clock.now())]);
         return ok(undefined, 204);
+      }
+      case 'GET /services': {
+        const filters = parseFilters(r.query.get('filters'), SERVICE_FILTERS);
+        const store = (await node.readBarrier()).store;
+        return ok(filterServices(store.list('service'), filters).map((s) => serviceToDocker(s, serviceStatus(s, store))) as unknown as Json);
+      }
+      case 'GET /services/:id': {
+        const store = (await node.readBarrier()).store;
+        const service = resolveService(store, seg[1]!);
+        return ok(serviceToDocker(service, serviceStatus(service, store)) as unknown as Json);
+      }
+      case 'POST /services/create': {
+        const store = (await node.readBarrier()).store;
+        const event = createService(store, r.body, objectId(node.env.random), node.env.clock.now());
+        await node.writeEvents([event]);
+        return ok({ ID: event.id }, 201);
+      }
+      case 'POST /services/:id/update': {
+        const version = versionParam(r.query, false);
+        const rollback = r.query.get('rollback');
+        if (rollback !== null && rollback !== '' && rollback !== 'previous') throw new NodeError('BAD_REQUEST', `rollback: only 'previous' is supported, got '${rollback}'`);
+        const store = (await node.readBarrier()).store;
+        const now = node.env.clock.now();
+        const event = rollback === 'previous' ? rollbackService(store, seg[1]!, version, now) : updateService(store, seg[1]!, version, r.body, now);
+        await node.writeEvents([event]);
+        return ok({ Warnings: [] });
+      }
+      case 'DELETE /services/:id': {
+        const store = (await node.readBarrier()).store;
+        await node.writeEvents([removeService(store, seg[1]!, node.env.clock.now())]);
+        return ok(undefined);
+      }
+      case 'GET /tasks': {
+        const filters = parseFilters(r.query.get('filters'), TASK_FILTERS);
+        const store = (await node.readBarrier()).store;
+        return ok(filterTasks(store.list('task'), filters, store).map((t) => this.taskJson(t, store)) as unknown as Json);
+      }
+      case 'GET /tasks/:id': {
+        const store = (await node.readBarrier()).store;
+        return ok(this.taskJson(resolveTask(store, seg[1]!), store) as unknown as Json);
       }
       case 'GET /debug/raft':
         return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: node.requireManager().view.appliedIndex } as unknown as Record<string, unknown>);
       default:
         throw new NodeError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path}`, 404);
     }
+  }
+
+  private taskJson(task: Task, store: StoreReader): ReturnType<typeof taskToDocker> {
+    const service = store.get('service', task.serviceId);
+    return taskToDocker(task, service !== undefined && isJobMode(service.spec.mode));
   }
 
   private async info(): Promise<Record<string, unknown>> {

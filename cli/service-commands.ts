@@ -1,0 +1,605 @@
+// The service and task commands of `swarm`, in the docker CLI's flag shapes: service create, ls,
+// ps, inspect, update, scale, rollback, rm; task ls, inspect. Flags are checked up front (each
+// refusal names the flag); the command then builds a ServiceSpec in the Docker Engine API's shape
+// (as the docker CLI does) and sends it to the node's control socket, whose refusals (naming the
+// spec field) are shown as they come.
+//
+// create and update return once the change is committed: waiting for the service to converge
+// needs the orchestrator, so --detach is accepted and is, for now, what always happens.
+import { InvalidArgumentError, type Command } from 'commander';
+import { RealClock } from '../runtime/env/real/index.js';
+import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
+import { controlRequest } from './node/client.js';
+
+// ---- flag values ---------------------------------------------------------------------------------
+
+const GO_DURATION_UNITS_NS: Readonly<Record<string, number>> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration (`10s`, `1m30s`, `500ms`, `1.5h`, `0`) in nanoseconds, as the API carries it. */
+export function goDurationNs(flag: string): (value: string) => number {
+  return (value) => {
+    const text = value.trim();
+    if (text === '0') return 0;
+    const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
+    let total = 0;
+    let end = 0;
+    for (let match = part.exec(text); match !== null; match = part.exec(text)) {
+      total += Number(match[1]) * GO_DURATION_UNITS_NS[match[2]!]!;
+      end = part.lastIndex;
+    }
+    if (end === 0 || end !== text.length) throw new InvalidArgumentError(`${flag} must be a duration like 10s, 1m30s or 500ms, got '${value}'`);
+    return Math.round(total);
+  };
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+
+/** A size in bytes with binary units (`64M`, `1.5g`, `512k`, `2GiB`), as docker's RAMInBytes. */
+export function bytesSize(flag: string): (value: string) => number {
+  return (value) => {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
+    if (match === null) throw new InvalidArgumentError(`${flag} must be a size like 64M, 512k or 1.5g, got '${value}'`);
+    return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!);
+  };
+}
+
+/** CPUs as a decimal (`0.5`), in nano-CPUs. */
+function cpus(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a number of CPUs like 0.5 or 2, got '${value}'`);
+    return Math.round(n * 1e9);
+  };
+}
+
+function wholeNumber(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} must be a whole number, got '${value}'`);
+    return n;
+  };
+}
+
+function ratio(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${flag} must be a number from 0 to 1, got '${value}'`);
+    return n;
+  };
+}
+
+function choice<const T extends string>(flag: string, values: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`${flag} must be ${values.join(', ')}; got '${value}'`);
+    return value as T;
+  };
+}
+
+function collect<T>(parse: (value: string) => T): (value: string, previous?: T[]) => T[] {
+  return (value, previous = []) => [...previous, parse(value)];
+}
+
+function keyValue(flag: string): (value: string) => string {
+  return (value) => {
+    if (!/^[^=]+=/.test(value)) throw new InvalidArgumentError(`${flag} must be key=value, got '${value}'`);
+    return value;
+  };
+}
+
+/** A label flag: `key=value`, or `key` (an empty value), as docker takes them. */
+function labelFlag(value: string): string {
+  if (value === '' || value.startsWith('=')) throw new InvalidArgumentError(`a label must be key or key=value, got '${value}'`);
+  return value;
+}
+
+function labelsOf(entries: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) {
+    const i = e.indexOf('=');
+    if (i < 0) out[e] = '';
+    else out[e.slice(0, i)] = e.slice(i + 1);
+  }
+  return out;
+}
+
+interface PortFlag {
+  readonly Protocol: string;
+  readonly TargetPort: number;
+  readonly PublishedPort: number;
+  readonly PublishMode: string;
+}
+
+function portNumber(flag: string, text: string, value: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new InvalidArgumentError(`${flag} has no valid port in '${value}' (${text === '' ? 'empty' : `'${text}'`})`);
+  return n;
+}
+
+/** `--publish published:target[/protocol]`, `target[/protocol]`, or `published=P,target=T,protocol=udp,mode=host`. */
+export function publishFlag(flag: string): (value: string) => PortFlag {
+  return (value) => {
+    if (value.includes('=')) {
+      const fields = Object.fromEntries(value.split(',').map((kv) => {
+        const i = kv.indexOf('=');
+        if (i < 0) throw new InvalidArgumentError(`${flag}: '${kv}' is not key=value in '${value}'`);
+        return [kv.slice(0, i).trim().toLowerCase(), kv.slice(i + 1).trim()];
+      }));
+      for (const key of Object.keys(fields)) {
+        if (!['published', 'target', 'protocol', 'mode'].includes(key)) throw new InvalidArgumentError(`${flag}: unknown key '${key}' (published, target, protocol, mode)`);
+      }
+      if (fields.target === undefined) throw new InvalidArgumentError(`${flag}: target= is required in '${value}'`);
+      return {
+        Protocol: choice(`${flag} protocol`, ['tcp', 'udp', 'sctp'])(fields.protocol ?? 'tcp'),
+        TargetPort: portNumber(flag, fields.target, value),
+        PublishedPort: fields.published === undefined ? 0 : portNumber(flag, fields.published, value),
+        PublishMode: choice(`${flag} mode`, ['ingress', 'host'])(fields.mode ?? 'ingress'),
+      };
+    }
+    const match = /^(?:(\d*):)?(\d+)(?:\/(\w+))?$/.exec(value.trim());
+    if (match === null) throw new InvalidArgumentError(`${flag} must be published:target[/protocol] (e.g. 8080:80/tcp), got '${value}'`);
+    return {
+      Protocol: choice(`${flag} protocol`, ['tcp', 'udp', 'sctp'])(match[3] ?? 'tcp'),
+      TargetPort: portNumber(flag, match[2]!, value),
+      PublishedPort: match[1] === undefined || match[1] === '' ? 0 : portNumber(flag, match[1], value),
+      PublishMode: 'ingress',
+    };
+  };
+}
+
+interface FileFlag {
+  readonly source: string;
+  readonly target: string;
+  readonly uid: string;
+  readonly gid: string;
+  readonly mode: number;
+}
+
+/** `--secret name`, or `source=name,target=path[,uid=0,gid=0,mode=0444]`. */
+function fileFlag(flag: string): (value: string) => FileFlag {
+  return (value) => {
+    if (!value.includes('=')) {
+      if (value === '') throw new InvalidArgumentError(`${flag} needs a name`);
+      return { source: value, target: value, uid: '0', gid: '0', mode: 0o444 };
+    }
+    const fields: Record<string, string> = {};
+    for (const kv of value.split(',')) {
+      const i = kv.indexOf('=');
+      const key = kv.slice(0, i).trim().toLowerCase();
+      if (i < 0 || !['source', 'src', 'target', 'uid', 'gid', 'mode'].includes(key)) throw new InvalidArgumentError(`${flag}: '${kv}' is not one of source=, target=, uid=, gid=, mode=`);
+      fields[key === 'src' ? 'source' : key] = kv.slice(i + 1).trim();
+    }
+    const source = fields.source ?? '';
+    if (source === '') throw new InvalidArgumentError(`${flag}: source= is required in '${value}'`);
+    const mode = fields.mode === undefined ? 0o444 : Number.parseInt(fields.mode, 8);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new InvalidArgumentError(`${flag}: mode must be octal like 0444, got '${fields.mode}'`);
+    return { source, target: fields.target ?? source, uid: fields.uid ?? '0', gid: fields.gid ?? '0', mode };
+  };
+}
+
+/** `--placement-pref spread=node.labels.zone`. */
+function placementPref(value: string): string {
+  const match = /^spread=(.+)$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError(`--placement-pref must be spread=<descriptor> (e.g. spread=node.labels.zone), got '${value}'`);
+  return match[1]!;
+}
+
+// ---- options shared by create and update ----------------------------------------------------------
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface ScalarFlags {
+  stateDir: string;
+  replicas?: number;
+  maxConcurrent?: number;
+  replicasMaxPerNode?: number;
+  reserveMemory?: number;
+  limitMemory?: number;
+  reserveCpu?: number;
+  limitCpu?: number;
+  restartCondition?: string;
+  restartDelay?: number;
+  restartMaxAttempts?: number;
+  restartWindow?: number;
+  rebalance?: boolean;
+  detach?: boolean;
+  format?: string;
+  [update: string]: unknown;
+}
+
+function scalarOptions(cmd: Command): Command {
+  cmd.option('--state-dir <dir>', 'the node\'s state directory', DEFAULT_STATE_DIR)
+    .option('--replicas <n>', 'tasks of a replicated service (completions of a replicated job)', wholeNumber('--replicas'))
+    .option('--max-concurrent <n>', 'tasks of a replicated job that run at once (default: --replicas)', wholeNumber('--max-concurrent'))
+    .option('--replicas-max-per-node <n>', 'at most this many tasks per node (0: no limit)', wholeNumber('--replicas-max-per-node'))
+    .option('--reserve-memory <size>', 'memory each task reserves (e.g. 64M)', bytesSize('--reserve-memory'))
+    .option('--limit-memory <size>', 'memory limit of each task (e.g. 128M)', bytesSize('--limit-memory'))
+    .option('--reserve-cpu <cpus>', 'CPUs each task reserves (e.g. 0.5)', cpus('--reserve-cpu'))
+    .option('--limit-cpu <cpus>', 'CPU limit of each task', cpus('--limit-cpu'))
+    .option('--restart-condition <c>', 'none, on-failure or any (default any)', choice('--restart-condition', ['none', 'on-failure', 'any']))
+    .option('--restart-delay <duration>', 'wait between restarts (default 5s)', goDurationNs('--restart-delay'))
+    .option('--restart-max-attempts <n>', 'restarts before giving up (0: unlimited)', wholeNumber('--restart-max-attempts'))
+    .option('--restart-window <duration>', 'the window restarts are counted in (0: unbounded)', goDurationNs('--restart-window'))
+    .option('-d, --detach', 'return once the change is committed (always the case for now: waiting for convergence comes with the orchestrator)')
+    .option('--format <format>', 'json: print the reply as JSON');
+  for (const which of ['update', 'rollback'] as const) {
+    cmd.option(`--${which}-parallelism <n>`, `tasks ${which === 'update' ? 'updated' : 'rolled back'} at once (0: all; default 1)`, wholeNumber(`--${which}-parallelism`))
+      .option(`--${which}-delay <duration>`, `wait between ${which} batches (default 0s)`, goDurationNs(`--${which}-delay`))
+      .option(`--${which}-failure-action <action>`, which === 'update' ? 'pause, continue or rollback (default pause)' : 'pause or continue (default pause)',
+        choice(`--${which}-failure-action`, which === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue']))
+      .option(`--${which}-monitor <duration>`, 'watch each task this long for a failure (default 5s)', goDurationNs(`--${which}-monitor`))
+      .option(`--${which}-max-failure-ratio <ratio>`, 'failures tolerated, from 0 to 1 (default 0)', ratio(`--${which}-max-failure-ratio`))
+      .option(`--${which}-order <order>`, 'stop-first or start-first (default stop-first)', choice(`--${which}-order`, ['stop-first', 'start-first']));
+  }
+  return cmd;
+}
+
+/** Applies the scalar flags that were given to a Docker ServiceSpec (in place). */
+function applyScalars(spec: Json, opts: ScalarFlags): void {
+  const task = (spec.TaskTemplate ??= {});
+  if (opts.reserveMemory !== undefined || opts.limitMemory !== undefined || opts.reserveCpu !== undefined || opts.limitCpu !== undefined) {
+    const resources = (task.Resources ??= {});
+    const limits = (resources.Limits ??= {});
+    const reservations = (resources.Reservations ??= {});
+    if (opts.limitMemory !== undefined) limits.MemoryBytes = opts.limitMemory;
+    if (opts.limitCpu !== undefined) limits.NanoCPUs = opts.limitCpu;
+    if (opts.reserveMemory !== undefined) reservations.MemoryBytes = opts.reserveMemory;
+    if (opts.reserveCpu !== undefined) reservations.NanoCPUs = opts.reserveCpu;
+  }
+  if (opts.restartCondition !== undefined || opts.restartDelay !== undefined || opts.restartMaxAttempts !== undefined || opts.restartWindow !== undefined) {
+    const restart = (task.RestartPolicy ??= {});
+    if (opts.restartCondition !== undefined) restart.Condition = opts.restartCondition;
+    if (opts.restartDelay !== undefined) restart.Delay = opts.restartDelay;
+    if (opts.restartMaxAttempts !== undefined) restart.MaxAttempts = opts.restartMaxAttempts;
+    if (opts.restartWindow !== undefined) restart.Window = opts.restartWindow;
+  }
+  if (opts.replicasMaxPerNode !== undefined) (task.Placement ??= {}).MaxReplicas = opts.replicasMaxPerNode;
+  for (const [which, key] of [['update', 'UpdateConfig'], ['rollback', 'RollbackConfig']] as const) {
+    const fields: Array<[string, string]> = [['Parallelism', 'Parallelism'], ['Delay', 'Delay'], ['FailureAction', 'FailureAction'], ['Monitor', 'Monitor'], ['MaxFailureRatio', 'MaxFailureRatio'], ['Order', 'Order']];
+    for (const [flagSuffix, field] of fields) {
+      const value = opts[`${which}${flagSuffix}`];
+      if (value !== undefined) (spec[key] ??= {})[field] = value;
+    }
+  }
+  if (opts.rebalance !== undefined) spec.Rebalance = opts.rebalance;
+}
+
+/** Sets the replica count of a Docker spec's mode, as `--replicas` and `service scale` do. */
+function setReplicas(spec: Json, replicas: number, what: string): void {
+  const mode = spec.Mode ?? {};
+  if (mode.Replicated !== undefined) mode.Replicated.Replicas = replicas;
+  else if (mode.ReplicatedJob !== undefined) mode.ReplicatedJob.TotalCompletions = replicas;
+  else throw new InvalidArgumentError(`${what}: replicas can only be used with replicated or replicated-job mode`);
+}
+
+function fileReference(kind: 'Secret' | 'Config', f: FileFlag): Json {
+  return { File: { Name: f.target, UID: f.uid, GID: f.gid, Mode: f.mode }, [`${kind}Name`]: f.source };
+}
+
+function print(out: Out, format: string | undefined, value: unknown, text: string): void {
+  out(format === 'json' ? JSON.stringify(value, null, 2) : text);
+}
+
+// ---- reading services, tasks, nodes --------------------------------------------------------------
+
+async function getService(stateDir: string, ref: string): Promise<Json> {
+  return controlRequest<Json>(stateDir, 'GET', `/services/${encodeURIComponent(ref)}`);
+}
+
+function filtersQuery(entries: readonly string[] | undefined, extra: Record<string, string[]> = {}): string {
+  const filters: Record<string, Record<string, boolean>> = {};
+  const add = (key: string, value: string): void => {
+    (filters[key] ??= {})[value] = true;
+  };
+  for (const e of entries ?? []) {
+    const i = e.indexOf('=');
+    if (i <= 0) throw new InvalidArgumentError(`--filter must be key=value, got '${e}'`);
+    add(e.slice(0, i), e.slice(i + 1));
+  }
+  for (const [key, values] of Object.entries(extra)) for (const v of values) add(key, v);
+  return Object.keys(filters).length === 0 ? '' : `?filters=${encodeURIComponent(JSON.stringify(filters))}`;
+}
+
+function modeName(mode: Json): string {
+  if (mode.Replicated !== undefined) return 'replicated';
+  if (mode.Global !== undefined) return 'global';
+  if (mode.ReplicatedJob !== undefined) return 'replicated job';
+  return 'global job';
+}
+
+function replicasColumn(s: Json): string {
+  const status = s.ServiceStatus ?? { RunningTasks: 0, DesiredTasks: 0, CompletedTasks: 0 };
+  const base = `${status.RunningTasks}/${status.DesiredTasks}`;
+  if (s.Spec.Mode.ReplicatedJob !== undefined) return `${base} (${status.CompletedTasks}/${s.Spec.Mode.ReplicatedJob.TotalCompletions} completed)`;
+  const max = s.Spec.TaskTemplate?.Placement?.MaxReplicas ?? 0;
+  return s.Spec.Mode.Replicated !== undefined && max > 0 ? `${base} (max ${max} per node)` : base;
+}
+
+/** The allocated ports (what docker shows), or the spec's fixed ones before the allocator ran. */
+function portsColumn(s: Json): string {
+  const ports: Json[] = s.Endpoint?.Ports ?? (s.Spec.EndpointSpec?.Ports ?? []).filter((p: Json) => p.PublishedPort > 0);
+  return ports.map((p) => `${p.PublishMode === 'host' ? '' : '*'}:${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).join(', ');
+}
+
+function shortId(id: string, noTrunc: boolean | undefined): string {
+  return noTrunc === true ? id : id.slice(0, 12);
+}
+
+/** Docker's HumanDuration, roughly: "5 seconds", "About a minute", "3 hours", "2 days". */
+function humanDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  const d = Math.round(s / 86_400);
+  if (d < 14) return `${d} days`;
+  if (d < 60) return `${Math.round(d / 7)} weeks`;
+  if (d < 730) return `${Math.round(d / 30)} months`;
+  return `${Math.round(d / 365)} years`;
+}
+
+async function printTasks(stateDir: string, tasks: Json[], opts: { noTrunc?: boolean; quiet?: boolean; format?: string }, out: Out): Promise<void> {
+  if (opts.format === 'json') return out(JSON.stringify(tasks, null, 2));
+  if (opts.quiet === true) {
+    for (const t of tasks) out(shortId(t.ID, opts.noTrunc));
+    return;
+  }
+  const services = new Map<string, Json>((await controlRequest<Json[]>(stateDir, 'GET', '/services')).map((s) => [s.ID, s]));
+  const nodes = new Map<string, string>((await controlRequest<Json[]>(stateDir, 'GET', '/nodes')).map((n) => [n.ID, n.Spec.Name || n.Description.Hostname || n.ID]));
+  const now = new RealClock().now();
+  const nameOf = (t: Json): string => `${services.get(t.ServiceID)?.Spec.Name ?? t.ServiceID}.${t.Slot !== 0 ? t.Slot : t.NodeID !== '' ? t.NodeID : t.ID}`;
+  // Newest first within a slot; the older tasks of a slot (its history) indented under it, as docker does.
+  const sorted = [...tasks].sort((a, b) => nameOf(a).localeCompare(nameOf(b)) || Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt));
+  const rows = sorted.map((t, i) => {
+    const name = nameOf(t);
+    const history = i > 0 && nameOf(sorted[i - 1]!) === name;
+    const err = t.Status.Err === undefined ? '' : `"${t.Status.Err.length > 40 && opts.noTrunc !== true ? `${t.Status.Err.slice(0, 39)}…` : t.Status.Err}"`;
+    return [
+      shortId(t.ID, opts.noTrunc), history ? ` \\_ ${name}` : name, t.Spec.ContainerSpec.Image, t.NodeID === '' ? '' : (nodes.get(t.NodeID) ?? t.NodeID),
+      cap(t.DesiredState), `${cap(t.Status.State)} ${humanDuration(now - Date.parse(t.Status.Timestamp))} ago`, err,
+    ];
+  });
+  table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows, out);
+}
+
+// ---- the commands --------------------------------------------------------------------------------
+
+interface ListFlags {
+  env?: string[];
+  label?: string[];
+  containerLabel?: string[];
+  constraint?: string[];
+  placementPref?: string[];
+  publish?: PortFlag[];
+  secret?: FileFlag[];
+  config?: FileFlag[];
+  network?: string[];
+}
+
+function listOptions(cmd: Command, suffix: '' | '-add'): Command {
+  const short = (letter: string): string => (suffix === '' ? `-${letter}, ` : '');
+  return cmd
+    .option(`${short('e')}--env${suffix} <key=value>`, 'an environment variable (repeatable)', collect(keyValue(`--env${suffix}`)))
+    .option(`${short('l')}--label${suffix} <key=value>`, 'a service label (repeatable)', collect(labelFlag))
+    .option(`--container-label${suffix} <key=value>`, 'a container label (repeatable)', collect(labelFlag))
+    .option(`--constraint${suffix} <expr>`, 'a placement constraint, e.g. node.role==worker (repeatable)', collect((v) => v))
+    .option(`--placement-pref${suffix} <pref>`, 'spread=node.labels.<name> (repeatable)', collect(placementPref))
+    .option(`${short('p')}--publish${suffix} <port>`, 'published:target[/protocol] or published=,target=,protocol=,mode= (repeatable)', collect(publishFlag(`--publish${suffix}`)))
+    .option(`--secret${suffix} <secret>`, 'a secret: name, or source=name,target=path (repeatable)', collect(fileFlag(`--secret${suffix}`)))
+    .option(`--config${suffix} <config>`, 'a config: name, or source=name,target=path (repeatable)', collect(fileFlag(`--config${suffix}`)))
+    .option(`--network${suffix} <network>`, 'a network to attach (repeatable)', collect((v) => v));
+}
+
+/** For update: the plain list flags add too, so create's flags work on update. */
+function merged(opts: Record<string, unknown>, key: keyof ListFlags): unknown[] {
+  return [...((opts[key] as unknown[] | undefined) ?? []), ...((opts[`${key}Add`] as unknown[] | undefined) ?? [])];
+}
+
+export function registerServiceCommands(swarm: Command, out: Out): void {
+  const service = swarm.command('service').description('manage services (on a manager)').enablePositionalOptions();
+
+  listOptions(scalarOptions(service.command('create').description('create a service')), '')
+    .requiredOption('--name <name>', 'the service\'s name')
+    .option('--mode <mode>', 'replicated, global, replicated-job or global-job', choice('--mode', ['replicated', 'global', 'replicated-job', 'global-job']), 'replicated')
+    .option('--entrypoint <command>', 'override the image\'s entrypoint (split at spaces)')
+    .option('--rebalance', 'move replicas onto nodes that join later, within the update policy (our extension)')
+    .argument('<image>', 'the image')
+    .argument('[command...]', 'the command and its arguments')
+    .passThroughOptions()
+    .action(async (image: string, command: string[], opts: ScalarFlags & ListFlags & { name: string; mode: string; entrypoint?: string }) => {
+      if (opts.mode === 'global' || opts.mode === 'global-job') {
+        if (opts.replicas !== undefined) throw new InvalidArgumentError('--replicas: replicas can only be used with replicated or replicated-job mode');
+      }
+      if (opts.maxConcurrent !== undefined && opts.mode !== 'replicated-job') throw new InvalidArgumentError('--max-concurrent: only a replicated job has it');
+      const replicas = opts.replicas ?? 1;
+      const mode = opts.mode === 'replicated' ? { Replicated: { Replicas: replicas } }
+        : opts.mode === 'global' ? { Global: {} }
+          : opts.mode === 'replicated-job' ? { ReplicatedJob: { MaxConcurrent: opts.maxConcurrent ?? replicas, TotalCompletions: replicas } }
+            : { GlobalJob: {} };
+      const spec: Json = {
+        Name: opts.name,
+        Labels: labelsOf(opts.label ?? []),
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: image,
+            ...(opts.entrypoint === undefined ? {} : { Command: opts.entrypoint.split(/\s+/).filter((w) => w !== '') }),
+            Args: command,
+            Env: opts.env ?? [],
+            Labels: labelsOf(opts.containerLabel ?? []),
+            Secrets: (opts.secret ?? []).map((f) => fileReference('Secret', f)),
+            Configs: (opts.config ?? []).map((f) => fileReference('Config', f)),
+          },
+          Placement: { Constraints: opts.constraint ?? [], Preferences: (opts.placementPref ?? []).map((d) => ({ Spread: { SpreadDescriptor: d } })) },
+          Networks: (opts.network ?? []).map((n) => ({ Target: n })),
+        },
+        Mode: mode,
+        EndpointSpec: { Ports: opts.publish ?? [] },
+      };
+      applyScalars(spec, opts);
+      const reply = await controlRequest<{ ID: string }>(opts.stateDir, 'POST', '/services/create', spec);
+      print(out, opts.format, reply, reply.ID);
+    });
+
+  stateDirOption(service.command('ls').description('list services'))
+    .option('-f, --filter <key=value>', 'id, name, label or mode (repeatable)', collect((v) => v))
+    .option('-q, --quiet', 'only ids')
+    .option('--format <format>', 'json')
+    .action(async (opts: { stateDir: string; filter?: string[]; quiet?: boolean; format?: string }) => {
+      const services = await controlRequest<Json[]>(opts.stateDir, 'GET', `/services${filtersQuery(opts.filter)}`);
+      if (opts.format === 'json') return out(JSON.stringify(services, null, 2));
+      if (opts.quiet === true) {
+        for (const s of services) out(s.ID);
+        return;
+      }
+      const rows = [...services].sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name))
+        .map((s) => [s.ID.slice(0, 12), s.Spec.Name, modeName(s.Spec.Mode), replicasColumn(s), s.Spec.TaskTemplate.ContainerSpec.Image, portsColumn(s)]);
+      table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows, out);
+    });
+
+  stateDirOption(service.command('inspect').description('services as JSON')).argument('<services...>')
+    .action(async (refs: string[], opts: { stateDir: string }) => {
+      const found: Json[] = [];
+      for (const ref of refs) found.push(await getService(opts.stateDir, ref));
+      out(JSON.stringify(found, null, 2));
+    });
+
+  stateDirOption(service.command('ps').description('the tasks of services')).argument('<services...>')
+    .option('-f, --filter <key=value>', 'id, name, node, desired-state, up-to-date (repeatable)', collect((v) => v))
+    .option('--no-trunc', 'full ids and errors')
+    .option('-q, --quiet', 'only ids')
+    .option('--format <format>', 'json')
+    .action(async (refs: string[], opts: { stateDir: string; filter?: string[]; trunc: boolean; quiet?: boolean; format?: string }) => {
+      const ids: string[] = [];
+      for (const ref of refs) ids.push((await getService(opts.stateDir, ref)).ID);
+      const tasks = await controlRequest<Json[]>(opts.stateDir, 'GET', `/tasks${filtersQuery(opts.filter, { service: ids })}`);
+      await printTasks(opts.stateDir, tasks, { noTrunc: !opts.trunc, ...(opts.quiet === undefined ? {} : { quiet: opts.quiet }), ...(opts.format === undefined ? {} : { format: opts.format }) }, out);
+    });
+
+  listOptions(listOptions(scalarOptions(service.command('update').description('change a service (the flags given; the rest stays)')), '-add'), '')
+    .option('--image <image>', 'a new image')
+    .option('--args <command>', 'new command arguments (split at spaces)')
+    .option('--env-rm <key>', 'remove an environment variable (repeatable)', collect((v) => v))
+    .option('--label-rm <key>', 'remove a service label (repeatable)', collect((v) => v))
+    .option('--container-label-rm <key>', 'remove a container label (repeatable)', collect((v) => v))
+    .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect((v) => v))
+    .option('--placement-pref-rm <pref>', 'remove a placement preference (repeatable)', collect(placementPref))
+    .option('--publish-rm <target>', 'remove a published port by its target port, e.g. 80 or 80/udp (repeatable)', collect((v) => v))
+    .option('--secret-rm <name>', 'remove a secret (repeatable)', collect((v) => v))
+    .option('--config-rm <name>', 'remove a config (repeatable)', collect((v) => v))
+    .option('--network-rm <network>', 'detach a network (repeatable)', collect((v) => v))
+    .option('--rebalance', 'move replicas onto nodes that join later (our extension)')
+    .option('--no-rebalance', 'stop rebalancing')
+    .option('--force', 'redeploy every task even if nothing changed')
+    .option('--rollback', 'go back to the previous spec (no other change may come with it)')
+    .argument('<service>')
+    .action(async (ref: string, opts: ScalarFlags & Record<string, unknown>) => {
+      if (opts.rollback === true) {
+        const others = Object.keys(opts).filter((key) => opts[key] !== undefined && !['stateDir', 'detach', 'format', 'rollback'].includes(key));
+        if (others.length > 0) throw new InvalidArgumentError(`--rollback goes back to the previous spec as it was; it takes no other change (got --${others.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')})`);
+      }
+      const current = await getService(opts.stateDir, ref);
+      if (opts.rollback === true) {
+        await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?rollback=previous&version=${current.Version.Index}`, current.Spec);
+        return print(out, opts.format, { ID: current.ID }, current.Spec.Name);
+      }
+      const spec: Json = structuredClone(current.Spec);
+      const task = spec.TaskTemplate;
+      const container = task.ContainerSpec;
+      if (typeof opts.image === 'string') container.Image = opts.image;
+      if (typeof opts.args === 'string') container.Args = opts.args.split(/\s+/).filter((w) => w !== '');
+      const keyOf = (kv: string): string => (kv.includes('=') ? kv.slice(0, kv.indexOf('=')) : kv);
+      const envRm = new Set([...(opts.envRm as string[] | undefined ?? []), ...(merged(opts, 'env') as string[]).map(keyOf)]);
+      container.Env = [...(container.Env ?? []).filter((e: string) => !envRm.has(keyOf(e))), ...(merged(opts, 'env') as string[])];
+      for (const [key, rm, target] of [['label', 'labelRm', spec], ['containerLabel', 'containerLabelRm', container]] as const) {
+        const labels: Record<string, string> = { ...(target.Labels ?? {}) };
+        for (const k of (opts[rm] as string[] | undefined) ?? []) delete labels[k];
+        Object.assign(labels, labelsOf(merged(opts, key) as string[]));
+        target.Labels = labels;
+      }
+      const placement = (task.Placement ??= {});
+      const constraintRm = new Set((opts.constraintRm as string[] | undefined) ?? []);
+      placement.Constraints = [...(placement.Constraints ?? []).filter((c: string) => !constraintRm.has(c)), ...(merged(opts, 'constraint') as string[])];
+      const prefRm = new Set((opts.placementPrefRm as string[] | undefined) ?? []);
+      placement.Preferences = [...(placement.Preferences ?? []).filter((p: Json) => !prefRm.has(p.Spread?.SpreadDescriptor)), ...(merged(opts, 'placementPref') as string[]).map((d) => ({ Spread: { SpreadDescriptor: d } }))];
+      const endpoint = (spec.EndpointSpec ??= {});
+      const publishRm = new Set(((opts.publishRm as string[] | undefined) ?? []).map((p) => (p.includes('/') ? p : `${p}/tcp`)));
+      const added = merged(opts, 'publish') as PortFlag[];
+      const addedKeys = new Set(added.map((p) => `${p.PublishedPort}/${p.Protocol}`));
+      endpoint.Ports = [...(endpoint.Ports ?? []).filter((p: Json) => !publishRm.has(`${p.TargetPort}/${p.Protocol}`) && !(p.PublishedPort > 0 && addedKeys.has(`${p.PublishedPort}/${p.Protocol}`))), ...added];
+      for (const [kind, key] of [['Secret', 'secret'], ['Config', 'config']] as const) {
+        const listKey = `${kind}s`;
+        const rmNames = new Set([...((opts[`${key}Rm`] as string[] | undefined) ?? []), ...(merged(opts, key) as FileFlag[]).map((f) => f.source)]);
+        container[listKey] = [...(container[listKey] ?? []).filter((r: Json) => !rmNames.has(r[`${kind}Name`]) && !rmNames.has(r[`${kind}ID`])), ...(merged(opts, key) as FileFlag[]).map((f) => fileReference(kind, f))];
+      }
+      const networkRm = new Set((opts.networkRm as string[] | undefined) ?? []);
+      task.Networks = [...(task.Networks ?? []).filter((n: Json) => !networkRm.has(n.Target)), ...(merged(opts, 'network') as string[]).map((n) => ({ Target: n }))];
+      if (opts.replicas !== undefined) setReplicas(spec, opts.replicas, '--replicas');
+      if (opts.maxConcurrent !== undefined) {
+        if (spec.Mode.ReplicatedJob === undefined) throw new InvalidArgumentError('--max-concurrent: only a replicated job has it');
+        spec.Mode.ReplicatedJob.MaxConcurrent = opts.maxConcurrent;
+      }
+      if (opts.force === true) task.ForceUpdate = (task.ForceUpdate ?? 0) + 1;
+      applyScalars(spec, opts);
+      await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?version=${current.Version.Index}`, spec);
+      print(out, opts.format, { ID: current.ID }, current.Spec.Name);
+    });
+
+  stateDirOption(service.command('scale').description('set the replicas of services: name=N ...')).argument('<assignments...>')
+    .option('-d, --detach', 'return once committed (always the case for now)')
+    .action(async (assignments: string[], opts: { stateDir: string }) => {
+      const parsed = assignments.map((a) => {
+        const match = /^([^=]+)=(\d+)$/.exec(a);
+        if (match === null) throw new InvalidArgumentError(`'${a}' is not service=replicas (e.g. web=3)`);
+        return { ref: match[1]!, replicas: Number(match[2]) };
+      });
+      for (const { ref, replicas } of parsed) {
+        const current = await getService(opts.stateDir, ref);
+        const spec: Json = structuredClone(current.Spec);
+        setReplicas(spec, replicas, ref);
+        await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?version=${current.Version.Index}`, spec);
+        out(`${current.Spec.Name} scaled to ${replicas}`);
+      }
+    });
+
+  stateDirOption(service.command('rollback').description('go back to a service\'s previous spec')).argument('<service>')
+    .option('-d, --detach', 'return once committed (always the case for now)')
+    .action(async (ref: string, opts: { stateDir: string }) => {
+      const current = await getService(opts.stateDir, ref);
+      await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?rollback=previous&version=${current.Version.Index}`, current.Spec);
+      out(current.Spec.Name);
+    });
+
+  stateDirOption(service.command('rm').description('remove services')).argument('<services...>')
+    .action(async (refs: string[], opts: { stateDir: string }) => {
+      for (const ref of refs) {
+        await controlRequest(opts.stateDir, 'DELETE', `/services/${encodeURIComponent(ref)}`);
+        out(ref);
+      }
+    });
+
+  const task = swarm.command('task').description('the tasks of the swarm (on a manager)');
+  stateDirOption(task.command('ls').description('list tasks'))
+    .option('-f, --filter <key=value>', 'id, name, label, service, node, desired-state, up-to-date (repeatable)', collect((v) => v))
+    .option('--no-trunc', 'full ids and errors')
+    .option('-q, --quiet', 'only ids')
+    .option('--format <format>', 'json')
+    .action(async (opts: { stateDir: string; filter?: string[]; trunc: boolean; quiet?: boolean; format?: string }) => {
+      const tasks = await controlRequest<Json[]>(opts.stateDir, 'GET', `/tasks${filtersQuery(opts.filter)}`);
+      await printTasks(opts.stateDir, tasks, { noTrunc: !opts.trunc, ...(opts.quiet === undefined ? {} : { quiet: opts.quiet }), ...(opts.format === undefined ? {} : { format: opts.format }) }, out);
+    });
+  stateDirOption(task.command('inspect').description('tasks as JSON')).argument('<tasks...>')
+    .action(async (refs: string[], opts: { stateDir: string }) => {
+      const found: unknown[] = [];
+      for (const ref of refs) found.push(await controlRequest(opts.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
+      out(JSON.stringify(found, null, 2));
+    });
+}
+
+function stateDirOption(cmd: Command): Command {
+  return cmd.option('--state-dir <dir>', 'the node\'s state directory', DEFAULT_STATE_DIR);
+}

@@ -1,0 +1,318 @@
+// The control API's validation (actors/api): each bad spec is refused with a typed error whose
+// message starts with the field's path (in Docker's spelling, the shape requests come in), and the
+// write functions return no event for it, so nothing is written. Called directly on a real store,
+// without a runtime (STYLE.md practice 1).
+import {
+  BlobTooLargeError, DEFAULT_RESTART_POLICY, DEFAULT_UPDATE_CONFIG, NameTakenError, NoPreviousSpecError, ObjectInUseError,
+  SpecInvalidError, StaleVersionError, checkBlobSize, createService, removeBlob, rollbackService, serviceSpecFromDocker, updateService,
+  validateServiceSpec, type ApiError,
+} from '../../actors/index.js';
+import { Store, type JournalEvent, type ServiceSpec } from '../../journal/index.js';
+
+const AT = 1_000;
+
+/** A store holding these events, each batch applied (and checked to apply) at the next index. */
+function storeWith(events: readonly JournalEvent[]): Store {
+  const store = new Store();
+  events.forEach((event, i) => {
+    const result = store.applyBatch([event], i + 1);
+    if (!result.applied) throw result.error;
+  });
+  return store;
+}
+
+const blob = (name: string, bytes = 8) => ({ annotations: { name, labels: {} }, data: new Uint8Array(bytes) });
+
+/** A store with a secret, a config, a network and a service `api` that publishes 8080 and uses the secret. */
+function cluster(): Store {
+  const api = spec({
+    Name: 'api',
+    TaskTemplate: { ContainerSpec: { Image: 'api:1' } },
+    EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] },
+  }, new Store());
+  return storeWith([
+    { type: 'secret.created', v: 1, at: AT, id: 'sec1', spec: blob('db_pass') },
+    { type: 'config.created', v: 1, at: AT, id: 'cfg1', spec: blob('app.conf') },
+    { type: 'network.created', v: 1, at: AT, id: 'net1', spec: { annotations: { name: 'backend', labels: {} }, driver: 'overlay', ipam: { driver: 'default', subnets: [] }, internal: false, attachable: false, ingress: false } },
+    { type: 'service.created', v: 1, at: AT, id: 'svc-api', spec: { ...api, task: { ...api.task, secrets: [{ id: 'sec1', name: 'db_pass', target: 'db_pass' }] } } },
+  ]);
+}
+
+/** A Docker spec read and validated as a create would (throws what the API would answer). */
+function spec(docker: Record<string, unknown>, store: Store = cluster()): ServiceSpec {
+  return validateServiceSpec(serviceSpecFromDocker(docker), store, null);
+}
+
+const minimal = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'nginx:1.27' } }, ...over });
+
+/** The error `createService` throws for this body, after checking it wrote nothing a store would see. */
+function refusal(docker: Record<string, unknown>, store: Store = cluster()): ApiError {
+  const before = store.list('service');
+  let thrown: unknown;
+  try {
+    createService(store, docker, 'svc-new', AT);
+  } catch (error) {
+    thrown = error;
+  }
+  expect(store.list('service')).toEqual(before);
+  expect(thrown).toBeDefined();
+  return thrown as ApiError;
+}
+
+function refusedField(docker: Record<string, unknown>, store?: Store): string {
+  const error = refusal(docker, store);
+  expect(error).toBeInstanceOf(SpecInvalidError);
+  expect(error.status).toBe(400);
+  expect(error.message.startsWith(`${(error as SpecInvalidError).field}: `)).toBe(true);
+  return (error as SpecInvalidError).field;
+}
+
+describe('defaults', () => {
+  test('a minimal spec gets DESIGN.md section 8 defaults: 1 replica, restart any after 5 s, update and rollback 1 at a time, pause, 5 s monitor, stop-first', () => {
+    const s = spec(minimal());
+    expect(s.mode).toEqual({ kind: 'replicated', replicas: 1 });
+    expect(s.task.restartPolicy).toEqual({ condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 });
+    expect(s.update).toEqual({ parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' });
+    expect(s.rollback).toEqual(s.update);
+    expect(s.rebalance).toBe(false);
+    expect(s.endpoint.ports).toEqual([]);
+    expect(s.task.forceUpdate).toBe(0);
+  });
+
+  test('defaults fill only the fields left out: an explicit 0 stays 0', () => {
+    const s = spec(minimal({ UpdateConfig: { Parallelism: 0, Delay: 10e9 }, TaskTemplate: { ContainerSpec: { Image: 'x' }, RestartPolicy: { Condition: 'on-failure', Delay: 0 } } }));
+    expect(s.update).toEqual({ ...DEFAULT_UPDATE_CONFIG, parallelism: 0, delayMs: 10_000 });
+    expect(s.task.restartPolicy).toEqual({ ...DEFAULT_RESTART_POLICY, condition: 'onFailure', delayMs: 0 });
+  });
+
+  test('a replicated job without MaxConcurrent runs one at a time; TotalCompletions defaults to MaxConcurrent', () => {
+    expect(spec(minimal({ Mode: { ReplicatedJob: {} } })).mode).toEqual({ kind: 'replicatedJob', maxConcurrent: 1, totalCompletions: 1 });
+    expect(spec(minimal({ Mode: { ReplicatedJob: { MaxConcurrent: 3 } } })).mode).toEqual({ kind: 'replicatedJob', maxConcurrent: 3, totalCompletions: 3 });
+  });
+
+  test('references resolve by name or id, to both, with the file target defaulting to the name', () => {
+    const s = spec(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', Secrets: [{ SecretName: 'db_pass' }], Configs: [{ ConfigID: 'cfg1', File: { Name: '/etc/app.conf' } }] }, Networks: [{ Target: 'backend' }] } }));
+    expect(s.task.secrets).toEqual([{ id: 'sec1', name: 'db_pass', target: 'db_pass' }]);
+    expect(s.task.configs).toEqual([{ id: 'cfg1', name: 'app.conf', target: '/etc/app.conf' }]);
+    expect(s.task.networks).toEqual(['net1']);
+  });
+});
+
+describe('each bad spec is refused, naming the field, and nothing is written', () => {
+  test('replicas: negative or not a whole number', () => {
+    expect(refusedField(minimal({ Mode: { Replicated: { Replicas: -1 } } }))).toBe('Mode.Replicated.Replicas');
+    expect(refusedField(minimal({ Mode: { Replicated: { Replicas: 1.5 } } }))).toBe('Mode.Replicated.Replicas');
+    expect(refusedField(minimal({ Mode: { Replicated: { Replicas: '3' } } }))).toBe('Mode.Replicated.Replicas');
+  });
+
+  test('more than one mode, or an unknown one', () => {
+    expect(refusedField(minimal({ Mode: { Replicated: { Replicas: 1 }, Global: {} } }))).toBe('Mode');
+    expect(refusedField(minimal({ Mode: { Daemon: {} } }))).toBe('Mode.Daemon');
+  });
+
+  test('constraints: an unknown key and bad syntax, naming the constraint', () => {
+    const unknownKey = refusal(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, Placement: { Constraints: ['node.role==manager', 'node.colour==red'] } } }));
+    expect(unknownKey.message).toMatch(/^TaskTemplate\.Placement\.Constraints\[1\]: .*node\.colour==red.*unknown key/);
+    const syntax = refusal(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, Placement: { Constraints: ['node.role=manager'] } } }));
+    expect(syntax.message).toMatch(/^TaskTemplate\.Placement\.Constraints\[0\]: .*node\.role=manager/);
+  });
+
+  test('ports: target 1-65535, published 0 or 1-65535, protocol and mode', () => {
+    const port = (p: Record<string, unknown>): Record<string, unknown> => minimal({ EndpointSpec: { Ports: [p] } });
+    expect(refusedField(port({ TargetPort: 0 }))).toBe('EndpointSpec.Ports[0].TargetPort');
+    expect(refusedField(port({ TargetPort: 65536 }))).toBe('EndpointSpec.Ports[0].TargetPort');
+    expect(refusedField(port({ PublishedPort: 80 }))).toBe('EndpointSpec.Ports[0].TargetPort');
+    expect(refusedField(port({ TargetPort: 80, PublishedPort: 70000 }))).toBe('EndpointSpec.Ports[0].PublishedPort');
+    expect(refusedField(port({ TargetPort: 80, PublishedPort: -1 }))).toBe('EndpointSpec.Ports[0].PublishedPort');
+    expect(refusedField(port({ TargetPort: 80, Protocol: 'icmp' }))).toBe('EndpointSpec.Ports[0].Protocol');
+    expect(refusedField(port({ TargetPort: 80, PublishMode: 'mesh' }))).toBe('EndpointSpec.Ports[0].PublishMode');
+    expect(spec(port({ TargetPort: 80, PublishedPort: 0 })).endpoint.ports).toEqual([{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 0, publishMode: 'ingress' }]);
+  });
+
+  test('a published port twice in one spec (the same protocol; host mode may repeat)', () => {
+    const error = refusal(minimal({ EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 9000 }, { TargetPort: 81, PublishedPort: 9000 }] } }));
+    expect(error.message).toMatch(/^EndpointSpec\.Ports\[1\]\.PublishedPort: port 9000\/tcp is published twice/);
+    expect(() => spec(minimal({ EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 9000 }, { TargetPort: 81, PublishedPort: 9000, Protocol: 'udp' }] } }))).not.toThrow();
+    expect(() => spec(minimal({ EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 9000, PublishMode: 'host' }, { TargetPort: 81, PublishedPort: 9000, PublishMode: 'host' }] } }))).not.toThrow();
+  });
+
+  test('a published port another service publishes (in its spec, or as allocated)', () => {
+    const error = refusal(minimal({ EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] } }));
+    expect(error.message).toBe('EndpointSpec.Ports[0].PublishedPort: port 8080/tcp is already in use by service api (svc-api)');
+    const store = cluster();
+    const allocated = store.applyBatch([{
+      type: 'service.endpointAllocated', v: 1, at: AT, id: 'svc-api', expectedVersion: null,
+      endpoint: { ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }, { name: '', protocol: 'tcp', targetPort: 443, publishedPort: 30001, publishMode: 'ingress' }], virtualIps: [] },
+    }], store.index + 1);
+    expect(allocated.applied).toBe(true);
+    expect(refusal(minimal({ EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 30001 }] } }), store).message).toMatch(/port 30001\/tcp is already in use by service api/);
+  });
+
+  test('a taken name: NameTakenError (409); an invalid name', () => {
+    const error = refusal(minimal({ Name: 'api' }));
+    expect(error).toBeInstanceOf(NameTakenError);
+    expect(error.status).toBe(409);
+    expect(error.message).toBe("Name: a service named 'api' exists already (svc-api)");
+    expect(refusedField(minimal({ Name: '' }))).toBe('Name');
+    expect(refusedField(minimal({ Name: '-web' }))).toBe('Name');
+    expect(refusedField(minimal({ Name: 'a'.repeat(64) }))).toBe('Name');
+  });
+
+  test('an image is required', () => {
+    expect(refusedField(minimal({ TaskTemplate: { ContainerSpec: { Image: '' } } }))).toBe('TaskTemplate.ContainerSpec.Image');
+    expect(refusedField(minimal({ TaskTemplate: {} }))).toBe('TaskTemplate.ContainerSpec');
+  });
+
+  test('jobs: MaxConcurrent at least 1 and at most TotalCompletions; no update or rollback config', () => {
+    expect(refusedField(minimal({ Mode: { ReplicatedJob: { MaxConcurrent: 0, TotalCompletions: 3 } } }))).toBe('Mode.ReplicatedJob.MaxConcurrent');
+    expect(refusedField(minimal({ Mode: { ReplicatedJob: { MaxConcurrent: 4, TotalCompletions: 3 } } }))).toBe('Mode.ReplicatedJob.MaxConcurrent');
+    expect(refusedField(minimal({ Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 0 } } }))).toBe('Mode.ReplicatedJob.TotalCompletions');
+    expect(refusedField(minimal({ Mode: { GlobalJob: {} }, UpdateConfig: { Parallelism: 2 } }))).toBe('UpdateConfig');
+    expect(refusedField(minimal({ Mode: { ReplicatedJob: {} }, RollbackConfig: {} }))).toBe('RollbackConfig');
+  });
+
+  test('Rebalance only for replicated services', () => {
+    expect(refusedField(minimal({ Mode: { Global: {} }, Rebalance: true }))).toBe('Rebalance');
+    expect(spec(minimal({ Rebalance: true })).rebalance).toBe(true);
+  });
+
+  test('secrets and configs must exist (by id or by name), and agree when both are given', () => {
+    const container = (extra: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', ...extra } } });
+    expect(refusal(container({ Secrets: [{ SecretName: 'nope' }] })).message).toBe('TaskTemplate.ContainerSpec.Secrets[0].SecretName: secret nope not found');
+    expect(refusedField(container({ Secrets: [{ SecretID: 'nope' }] }))).toBe('TaskTemplate.ContainerSpec.Secrets[0].SecretID');
+    expect(refusedField(container({ Secrets: [{ SecretID: 'sec1', SecretName: 'other' }] }))).toBe('TaskTemplate.ContainerSpec.Secrets[0].SecretName');
+    expect(refusedField(container({ Configs: [{ ConfigName: 'db_pass' }] }))).toBe('TaskTemplate.ContainerSpec.Configs[0].ConfigName');
+    expect(refusedField(container({ Secrets: [{ SecretName: 'db_pass' }, { SecretID: 'sec1' }] }))).toBe('TaskTemplate.ContainerSpec.Secrets[1].File.Name');
+    expect(refusedField(container({ Secrets: [{ SecretName: 'db_pass', File: { Mode: 0o400 } }] }))).toBe('TaskTemplate.ContainerSpec.Secrets[0].File.Mode');
+    expect(refusedField(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, Networks: [{ Target: 'frontend' }] } }))).toBe('TaskTemplate.Networks[0].Target');
+  });
+
+  test('update and rollback configs: parallelism >= 0, ratio in [0, 1], delays >= 0, known actions and orders', () => {
+    expect(refusedField(minimal({ UpdateConfig: { Parallelism: -1 } }))).toBe('UpdateConfig.Parallelism');
+    expect(refusedField(minimal({ UpdateConfig: { MaxFailureRatio: 1.5 } }))).toBe('UpdateConfig.MaxFailureRatio');
+    expect(refusedField(minimal({ UpdateConfig: { MaxFailureRatio: -0.1 } }))).toBe('UpdateConfig.MaxFailureRatio');
+    expect(refusedField(minimal({ UpdateConfig: { Delay: -1e9 } }))).toBe('UpdateConfig.Delay');
+    expect(refusedField(minimal({ UpdateConfig: { Monitor: 1.5e6 } }))).toBe('UpdateConfig.Monitor');
+    expect(refusedField(minimal({ UpdateConfig: { FailureAction: 'explode' } }))).toBe('UpdateConfig.FailureAction');
+    expect(refusedField(minimal({ UpdateConfig: { Order: 'random' } }))).toBe('UpdateConfig.Order');
+    expect(refusedField(minimal({ RollbackConfig: { FailureAction: 'rollback' } }))).toBe('RollbackConfig.FailureAction');
+    expect(refusedField(minimal({ RollbackConfig: { Parallelism: 0.5 } }))).toBe('RollbackConfig.Parallelism');
+  });
+
+  test('restart policy: delays >= 0, attempts >= 0, a known condition', () => {
+    const restart = (r: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, RestartPolicy: r } });
+    expect(refusedField(restart({ Delay: -5e9 }))).toBe('TaskTemplate.RestartPolicy.Delay');
+    expect(refusedField(restart({ Window: -1e9 }))).toBe('TaskTemplate.RestartPolicy.Window');
+    expect(refusedField(restart({ MaxAttempts: -1 }))).toBe('TaskTemplate.RestartPolicy.MaxAttempts');
+    expect(refusedField(restart({ Condition: 'always' }))).toBe('TaskTemplate.RestartPolicy.Condition');
+  });
+
+  test('resources: >= 0, not below SwarmKit\'s least, reservations <= limits when both are set', () => {
+    const resources = (r: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, Resources: r } });
+    expect(refusedField(resources({ Limits: { MemoryBytes: -1 } }))).toBe('TaskTemplate.Resources.Limits.MemoryBytes');
+    expect(refusedField(resources({ Reservations: { NanoCPUs: -1 } }))).toBe('TaskTemplate.Resources.Reservations.NanoCPUs');
+    expect(refusedField(resources({ Limits: { MemoryBytes: 1024 } }))).toBe('TaskTemplate.Resources.Limits.MemoryBytes');
+    expect(refusedField(resources({ Limits: { MemoryBytes: 64 * 2 ** 20 }, Reservations: { MemoryBytes: 128 * 2 ** 20 } }))).toBe('TaskTemplate.Resources.Reservations.MemoryBytes');
+    expect(refusedField(resources({ Limits: { NanoCPUs: 5e8 }, Reservations: { NanoCPUs: 1e9 } }))).toBe('TaskTemplate.Resources.Reservations.NanoCPUs');
+    // A reservation without a limit is fine.
+    expect(spec(resources({ Reservations: { MemoryBytes: 128 * 2 ** 20, NanoCPUs: 1e9 } })).task.resources.reservations).toEqual({ nanoCpus: 1e9, memoryBytes: 128 * 2 ** 20 });
+  });
+
+  test('placement preferences spread over node or engine labels; MaxReplicas >= 0', () => {
+    const placement = (p: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, Placement: p } });
+    expect(spec(placement({ Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }, { Spread: { SpreadDescriptor: 'engine.labels.rack' } }] })).task.placement.preferences)
+      .toEqual([{ spread: 'node.labels.zone' }, { spread: 'engine.labels.rack' }]);
+    expect(refusedField(placement({ Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }, { Spread: { SpreadDescriptor: 'node.hostname' } }] }))).toBe('TaskTemplate.Placement.Preferences[1].Spread.SpreadDescriptor');
+    expect(refusedField(placement({ Preferences: [{ Spread: { SpreadDescriptor: 'node.labels.' } }] }))).toBe('TaskTemplate.Placement.Preferences[0].Spread.SpreadDescriptor');
+    expect(refusedField(placement({ Preferences: [{}] }))).toBe('TaskTemplate.Placement.Preferences[0].Spread');
+    expect(refusedField(placement({ MaxReplicas: -2 }))).toBe('TaskTemplate.Placement.MaxReplicas');
+  });
+
+  test('unknown fields are refused by name; Docker fields we do not model pass only empty', () => {
+    expect(refusal(minimal({ Replicas: 3 })).message).toBe('Replicas: is not a known field');
+    expect(refusedField(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', Imag: 'y' } } }))).toBe('TaskTemplate.ContainerSpec.Imag');
+    expect(refusal(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', Hostname: 'h' } } })).message).toMatch(/^TaskTemplate\.ContainerSpec\.Hostname: is not supported/);
+    // What the docker CLI sends for a plain `service create` passes.
+    expect(() => spec(minimal({
+      Labels: {},
+      TaskTemplate: { ContainerSpec: { Image: 'x', Init: false, DNSConfig: {}, Privileges: { CredentialSpec: null, SELinuxContext: null, NoNewPrivileges: false } }, Resources: { Limits: {}, Reservations: {} }, Placement: {}, ForceUpdate: 0 },
+      EndpointSpec: { Mode: 'vip' },
+    }))).not.toThrow();
+    expect(refusedField(minimal({ EndpointSpec: { Mode: 'dnsrr' } }))).toBe('EndpointSpec.Mode');
+  });
+});
+
+describe('secrets and configs', () => {
+  test('a secret over 500 KiB and a config over 1000 KiB are refused, naming the size and the limit', () => {
+    expect(() => checkBlobSize('secret', 500 * 1024)).not.toThrow();
+    expect(() => checkBlobSize('secret', 500 * 1024 + 1)).toThrow(BlobTooLargeError);
+    expect(() => checkBlobSize('secret', 600_000)).toThrow('Data: a secret of 600000 bytes is over the limit of 500 KiB (512000 bytes)');
+    expect(() => checkBlobSize('config', 1000 * 1024)).not.toThrow();
+    expect(() => checkBlobSize('config', 1000 * 1024 + 1)).toThrow('over the limit of 1000 KiB');
+  });
+
+  test('a secret or config in use by a service cannot be removed; an unused one can', () => {
+    const store = cluster();
+    expect(() => removeBlob(store, 'secret', 'db_pass', AT)).toThrow(ObjectInUseError);
+    expect(() => removeBlob(store, 'secret', 'sec1', AT)).toThrow('secret db_pass is in use by service api');
+    expect(removeBlob(store, 'config', 'app.conf', AT)).toEqual({ type: 'config.removed', v: 1, at: AT, id: 'cfg1', expectedVersion: null });
+    expect(() => removeBlob(store, 'config', 'nope', AT)).toThrow('config nope not found');
+  });
+});
+
+describe('updates and rollbacks', () => {
+  const body = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    Name: 'api', TaskTemplate: { ContainerSpec: { Image: 'api:2', Secrets: [{ SecretName: 'db_pass' }] } }, EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] }, ...over,
+  });
+
+  test('an update made against a stale version is refused (409), naming both versions', () => {
+    const store = cluster();
+    const version = store.get('service', 'svc-api')!.meta.version;
+    const error = (() => {
+      try {
+        updateService(store, 'api', version - 1, body(), AT);
+      } catch (e) {
+        return e as ApiError;
+      }
+      throw new Error('not refused');
+    })();
+    expect(error).toBeInstanceOf(StaleVersionError);
+    expect(error.status).toBe(409);
+    expect(error.message).toContain(`at version ${version}`);
+    expect(error.message).toContain(`against version ${version - 1}`);
+    expect(() => updateService(store, 'api', null, body(), AT)).toThrow(/version: .*required/);
+  });
+
+  test('an update keeps its own name and published ports, and may not rename or change mode', () => {
+    const store = cluster();
+    const version = store.get('service', 'svc-api')!.meta.version;
+    const event = updateService(store, 'api', version, body(), AT);
+    expect(event).toMatchObject({ type: 'service.updated', id: 'svc-api', expectedVersion: version });
+    expect(event.spec.task.container.image).toBe('api:2');
+    expect(() => updateService(store, 'api', version, body({ Name: 'api2' }), AT)).toThrow(/^Name: renaming a service is not supported/);
+    expect(() => updateService(store, 'api', version, body({ Mode: { Global: {} } }), AT)).toThrow(/^Mode: a service's mode cannot change/);
+  });
+
+  test('a rollback needs a previous spec; it is recorded as service.rolledBack with a manual rollback status', () => {
+    const store = cluster();
+    const version = store.get('service', 'svc-api')!.meta.version;
+    expect(() => rollbackService(store, 'api', version, AT)).toThrow(NoPreviousSpecError);
+    const applied = store.applyBatch([updateService(store, 'api', version, body(), AT)], store.index + 1);
+    expect(applied.applied).toBe(true);
+    const updated = store.get('service', 'svc-api')!;
+    expect(rollbackService(store, 'svc-api', updated.meta.version, 5_000)).toEqual({
+      type: 'service.rolledBack', v: 1, at: 5_000, id: 'svc-api', expectedVersion: updated.meta.version,
+      updateStatus: { state: 'rollbackStarted', startedAt: 5_000, completedAt: 0, message: 'manually requested rollback' },
+    });
+    expect(() => rollbackService(store, 'svc-api', updated.meta.version - 1, AT)).toThrow(StaleVersionError);
+  });
+
+  test('a rollback to a spec that is no longer valid (its published port taken since) is refused', () => {
+    const store = cluster();
+    const version = store.get('service', 'svc-api')!.meta.version;
+    store.applyBatch([updateService(store, 'api', version, body({ EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8081 }] } }), AT)], store.index + 1);
+    store.applyBatch([createService(store, minimal({ Name: 'other', EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] } }), 'svc-other', AT)], store.index + 1);
+    expect(() => rollbackService(store, 'api', store.get('service', 'svc-api')!.meta.version, AT))
+      .toThrow(/^PreviousSpec\.EndpointSpec\.Ports\[0\]\.PublishedPort: cannot roll back: port 8080\/tcp is already in use by service other/);
+  });
+});
