@@ -1,6 +1,6 @@
 // The service reconciler's pure core: each mode, the restart policy, down and drained nodes,
 // scaling, removal and history reaping. Called directly on objects (STYLE.md practice 1).
-import { reconcile, type ReconcileInput } from '../../actors/orchestrator/reconcile.js';
+import { reconcile, type ReconcileInput } from '../../actors/index.js';
 import type { JournalEvent, Node, Service, ServiceSpec, Task, TaskState } from '../../journal/index.js';
 import { taskSpec } from '../journal/journal-fixtures.js';
 
