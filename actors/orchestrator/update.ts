@@ -96,22 +96,6 @@ export function compareSlotKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Structural equality of plain values (objects by key, arrays, primitives, bytes). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((value, i) => sameValue(value, b[i]));
-  }
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((value, i) => value === b[i]);
-  }
-  const aKeys = Object.keys(a);
-  if (aKeys.length !== Object.keys(b).length) return false;
-  return aKeys.every((key) => Object.hasOwn(b, key) && sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
-}
-
 interface SlotView {
   readonly key: string;
   /** Oldest first (creation time, then id). */
@@ -131,16 +115,11 @@ class Planner {
   private readonly views: readonly SlotView[];
   /** Slots part-way through a replacement (a stop-first replacement waiting, or two live tasks): in flight, and never given another. */
   private readonly transitioning = new Set<string>();
-  /** The endpoint changed with the last spec change: tasks of an earlier version are stale even with an equal task spec. */
-  private readonly endpointChanged: boolean;
-  private readonly jobMode: boolean;
 
   constructor(private readonly input: UpdatePlanInput) {
     this.service = input.service;
     this.spec = input.service.spec;
     this.now = input.now;
-    this.endpointChanged = this.service.previousSpec !== null && !sameValue(this.service.previousSpec.endpoint, this.spec.endpoint);
-    this.jobMode = this.spec.mode.kind === 'replicatedJob' || this.spec.mode.kind === 'globalJob';
     this.views = [...input.slots.keys()].sort(compareSlotKeys).map((key) => {
       const tasks = [...input.slots.get(key)!].sort(byAge);
       for (const task of tasks) assert(task.serviceId === this.service.id, () => `task ${task.id} of service ${task.serviceId} in a slot of ${this.service.id}`);
@@ -149,6 +128,8 @@ class Planner {
   }
 
   plan(): UpdatePlan {
+    // Jobs run to completion: a spec change re-runs them (the reconciler's part), nothing rolls.
+    if (this.spec.mode.kind === 'replicatedJob' || this.spec.mode.kind === 'globalJob') return this.result();
     for (const view of this.views) if (!view.touched) this.finishTransition(view);
     for (const view of this.views) if (view.touched && (view.live.length > 1 || view.live.some((t) => t.desiredState === 'ready'))) this.transitioning.add(view.key);
 
@@ -178,10 +159,9 @@ class Planner {
 
   // ---- tasks ----
 
-  /** Runs the service's spec as it is now (the version it was created at, or an equal spec with the same endpoint). */
+  /** Made from the spec in force (any spec change, a rollback included, moves specVersion). */
   private isCurrent(task: Task): boolean {
-    if (task.serviceVersion === this.service.specVersion) return true;
-    return !this.endpointChanged && (task.spec === this.spec.task || sameValue(task.spec, this.spec.task));
+    return task.serviceVersion === this.service.specVersion;
   }
 
   private nodeReady(nodeId: string): boolean {
@@ -295,7 +275,7 @@ class Planner {
   private failedEarly(task: Task, view: SlotView, config: UpdateConfig, updateStartedAt: number): boolean {
     const state = task.status.state;
     if (state === 'rejected') return true;
-    if (state !== 'failed' && !(state === 'complete' && !this.jobMode)) return false;
+    if (state !== 'failed' && state !== 'complete') return false;
     const failedAt = task.status.timestamp;
     let startedAt = task.meta.createdAt;
     if (config.order === 'stopFirst') {
