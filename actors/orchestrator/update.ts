@@ -85,12 +85,12 @@ function isActive(task: Task): boolean {
 }
 
 /** Meant to run (or to be ready to) and not ended: what fills a slot. */
-export function isLive(task: Task): boolean {
+function isLive(task: Task): boolean {
   return (task.desiredState === 'running' || task.desiredState === 'ready') && isActive(task);
 }
 
 /** Slot keys in a stable order: numerically when both are slot numbers, else as strings. */
-export function compareSlotKeys(a: string, b: string): number {
+function compareSlotKeys(a: string, b: string): number {
   const numeric = /^(0|[1-9]\d*)$/;
   if (numeric.test(a) && numeric.test(b)) return Number(a) - Number(b);
   return a < b ? -1 : a > b ? 1 : 0;
@@ -312,7 +312,9 @@ class Planner {
       }
     }
     if (inFlight.size > 0) return;
-    if (dirty.length === 0) {
+    // A slot the reconciler is changing may still hold a stale task: not complete before it is seen again.
+    const touchedStale = this.views.some((view) => view.touched && view.live.some((t) => !this.isCurrent(t)));
+    if (dirty.length === 0 && !touchedStale) {
       this.setStatus({
         state: rollingBack ? 'rollbackCompleted' : 'completed', startedAt: status.startedAt, completedAt: this.now,
         message: rollingBack ? UPDATE_MESSAGES.rollbackCompleted : UPDATE_MESSAGES.completed,
@@ -320,6 +322,7 @@ class Planner {
       return;
     }
     const batchAt = lastDoneAt === null ? this.now : lastDoneAt + config.delayMs;
+    if (dirty.length === 0) return;
     if (this.now < batchAt) {
       this.wakeAt(batchAt);
       return;
@@ -359,9 +362,11 @@ class Planner {
     const old = view.live[0]!;
     const global = this.spec.mode.kind === 'global' || this.spec.mode.kind === 'globalJob';
     const nodeId = global ? view.key : '';
+    // The replacement first: if the caller must cut the events short, a replacement without its
+    // predecessor's shutdown is finished by finishTransition, while the reverse would empty the slot.
     if (config.order === 'stopFirst') {
-      this.setDesired(old, 'shutdown');
       this.createTask(old.slot, nodeId, 'ready');
+      this.setDesired(old, 'shutdown');
     } else {
       this.createTask(old.slot, nodeId, 'running');
     }
@@ -420,8 +425,10 @@ class Planner {
         .filter((id) => id !== from && (maxPerNode === 0 || (loads.get(id) ?? 0) < maxPerNode))
         .sort((a, b) => (loads.get(a) ?? 0) - (loads.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0))[0];
       if (least === undefined || most - (loads.get(least) ?? 0) < 2) return;
-      const view = this.views.find((v) => !moved.has(v.key) && v.live[0]?.nodeId === from);
-      assert(view !== undefined, () => `node ${from} carries ${most} tasks of ${this.service.id} but no slot is on it`);
+      // A slot whose last task is not its live one saw a replacement fail (a move that failed, say):
+      // it is not moved again, so a node that cannot run the service does not churn it for ever.
+      const view = this.views.find((v) => !moved.has(v.key) && v.live[0]?.nodeId === from && v.tasks[v.tasks.length - 1] === v.live[0]);
+      if (view === undefined) return;
       moved.add(view.key);
       this.createTask(view.live[0]!.slot, '', 'running');
       loads.set(from, most - 1);
