@@ -425,15 +425,25 @@ class Planner {
         .filter((id) => id !== from && (maxPerNode === 0 || (loads.get(id) ?? 0) < maxPerNode))
         .sort((a, b) => (loads.get(a) ?? 0) - (loads.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0))[0];
       if (least === undefined || most - (loads.get(least) ?? 0) < 2) return;
-      // A slot whose last task is not its live one saw a replacement fail (a move that failed, say):
-      // it is not moved again, so a node that cannot run the service does not churn it for ever.
-      const view = this.views.find((v) => !moved.has(v.key) && v.live[0]?.nodeId === from && v.tasks[v.tasks.length - 1] === v.live[0]);
+      const view = this.views.find((v) => !moved.has(v.key) && v.live[0]?.nodeId === from && this.mayMove(v));
       if (view === undefined) return;
       moved.add(view.key);
       this.createTask(view.live[0]!.slot, '', 'running');
       loads.set(from, most - 1);
       loads.set(least, (loads.get(least) ?? 0) + 1);
     }
+  }
+
+  /**
+   * Whether a slot may be moved: not if its last task is not its live one (a replacement failed:
+   * a move to a node that cannot run the service, say) nor if its last two tasks ran on one node
+   * (a move the scheduler put back where it was, the other nodes being full). Each slot is tried
+   * once, so a move that cannot help does not churn for ever.
+   */
+  private mayMove(view: SlotView): boolean {
+    const last = view.tasks[view.tasks.length - 1];
+    const before = view.tasks[view.tasks.length - 2];
+    return last === view.live[0] && (before === undefined || before.nodeId !== last.nodeId);
   }
 }
 

@@ -41,6 +41,8 @@ interface Knobs {
   readonly failAfter?: (task: Task, world: World) => number | null;
   /** A node whose agent rejects every task (it cannot run the service). */
   readonly rejectOn?: string;
+  /** A node the scheduler never picks (no room left), though the planner sees it eligible. */
+  readonly full?: string;
 }
 
 const live = (t: Task): boolean => (t.desiredState === 'running' || t.desiredState === 'ready') && TASK_STATE_ORDER[t.status.state] < TASK_STATE_ORDER.complete;
@@ -141,7 +143,7 @@ class World {
   /** Runs the world until nothing is due; throws if it never gets quiet. */
   settle(limitMs = 3_600_000): void {
     const end = this.now + limitMs;
-    for (let rounds = 0; rounds < 20_000; rounds++) {
+    for (let rounds = 0; rounds < 5_000; rounds++) {
       if (this.round()) continue;
       const due = [this.wake, ...this.transitions(true).map((t) => t.at)].filter((at): at is number => at !== null);
       if (due.length === 0) return;
@@ -150,7 +152,7 @@ class World {
       if (next > end) throw new Error(`still busy after ${limitMs} ms`);
       this.now = next;
     }
-    throw new Error('no quiet after 20000 rounds');
+    throw new Error('no quiet after 5000 rounds');
   }
 
   /** One round at `now`: reconciler and planner, then what the scheduler and agents have due. True if anything changed. */
@@ -237,7 +239,7 @@ class World {
 
   /** The spread: the ready, active node with the fewest live tasks of the service, those placed this round included (ties by id). */
   private spread(tasks: readonly Task[], placed: ReadonlyMap<string, number>): string | undefined {
-    const nodes = this.store.list('node').filter((n: Node) => n.status.state === 'ready' && n.spec.availability === 'active');
+    const nodes = this.store.list('node').filter((n: Node) => n.status.state === 'ready' && n.spec.availability === 'active' && n.id !== this.knobs.full);
     const load = (id: string): number => tasks.filter((t) => live(t) && t.nodeId === id).length + (placed.get(id) ?? 0);
     return nodes.sort((a, b) => load(a.id) - load(b.id) || (a.id < b.id ? -1 : 1))[0]?.id;
   }
@@ -600,6 +602,16 @@ describe('rebalance', () => {
 
   test('a slot whose move failed is not moved again: a node that cannot run the service does not churn it', () => {
     const world = new World({ replicas: 6, nodes: 2, rebalance: true, rejectOn: 'n3' });
+    world.addNode('n3');
+    world.settle();
+    expect(counts(world)).toEqual([3, 3, 0]);
+    const moves = world.created().filter((c) => c.at > 1_000);
+    expect(moves.length).toBeGreaterThan(0);
+    expect(new Set(moves.map((c) => c.slot)).size).toBe(moves.length);
+  });
+
+  test('a move the scheduler puts back on its node is not tried again', () => {
+    const world = new World({ replicas: 6, nodes: 2, rebalance: true, full: 'n3' });
     world.addNode('n3');
     world.settle();
     expect(counts(world)).toEqual([3, 3, 0]);
