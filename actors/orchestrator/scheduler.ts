@@ -16,7 +16,9 @@ export interface SchedulerOptions {
 }
 
 export interface SchedulerStats {
+  /** Assignments proposed, and of them committed. */
   placed: number;
+  placedCommitted: number;
   unschedulable: number;
 }
 
@@ -70,6 +72,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
       /** Tasks proposed for assignment and not yet decided: not placed again meanwhile. */
       const inflightTasks = new Set<string>();
       let inflight = '';
+      let inflightPlacements = 0;
       let proposals = 0;
       let flushArmed = false;
       /** Tasks that fit nowhere at the last try, by the message they were given. */
@@ -176,7 +179,8 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
         }
         if (events.length === 0) return;
         const batch = events.slice(0, 1000);
-        if (stats) stats.placed += batch.filter((e) => e.type === 'task.assigned').length;
+        inflightPlacements = batch.filter((e) => e.type === 'task.assigned').length;
+        if (stats) stats.placed += inflightPlacements;
         inflight = `scheduler/${++proposals}`;
         ctx.send(options.writer, { type: 'writer.propose', token: inflight, events: batch, replyTo: ctx.self } satisfies WriterPropose);
       };
@@ -215,6 +219,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
               if (m.token !== inflight) return;
               inflight = '';
               if (m.ok) {
+                if (stats) stats.placedCommitted += inflightPlacements;
                 // The store holds the placements already (the feed may come after this reply).
                 const reader = options.view();
                 for (const id of inflightTasks) track(id, reader);

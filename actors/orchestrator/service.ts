@@ -46,7 +46,7 @@ export function planService(reader: StoreReader, serviceId: string, now: number,
     }
     return { events: plan.events, wakeAt: plan.wakeAt };
   }
-  const update = planUpdate({ service, slots: plan.slots, touched: plan.touched, node, now, newTaskId });
+  const update = planUpdate({ service, slots: plan.slots, touched: plan.touched, node, nodes: () => reader.list('node'), now, newTaskId });
   const events = plan.events.length === 0 ? update.events : [...plan.events, ...update.events];
   const wakes = [plan.wakeAt, update.wakeAt].filter((w): w is number => w !== null);
   return { events, wakeAt: wakes.length === 0 ? null : Math.min(...wakes) };
@@ -56,6 +56,8 @@ export interface ServiceActorOptions {
   readonly serviceId: string;
   readonly view: () => StoreReader;
   readonly writer: Address;
+  /** Called after every plan (benchmarks: a new leader has reconciled once every service has planned). */
+  readonly onPlan?: () => void;
 }
 
 interface ServiceContext {
@@ -63,6 +65,7 @@ interface ServiceContext {
   readonly ctx: ActorContext;
   readonly view: () => StoreReader;
   readonly writer: Address;
+  readonly onPlan: (() => void) | undefined;
   /** A change arrived while a proposal was in flight. */
   dirty: boolean;
   token: string;
@@ -82,6 +85,7 @@ const serviceMachine = setup({
       const events = result.events.length > BATCH_EVENTS_MAX ? result.events.slice(0, BATCH_EVENTS_MAX) : result.events;
       const reader = context.view();
       const finished = reader.get('service', context.serviceId) === undefined && reader.tasksByService(context.serviceId).length === 0;
+      context.onPlan?.();
       return { events, wakeAt: result.wakeAt, dirty: false, finished };
     }),
     propose: enqueueActions(({ context, enqueue }) => {
@@ -156,7 +160,7 @@ export function serviceActor(options: ServiceActorOptions): Props {
   return fromMachine({
     kind: 'service',
     machine: serviceMachine,
-    input: (ctx) => ({ serviceId: options.serviceId, ctx, view: options.view, writer: options.writer }),
+    input: (ctx) => ({ serviceId: options.serviceId, ctx, view: options.view, writer: options.writer, onPlan: options.onPlan }),
     mailboxDepthMax: 10_000,
     // Changes arriving together are one: the plan reads the store, not the messages.
     coalesce: (messages) => {

@@ -32,7 +32,7 @@ export interface OrchestrationOptions {
   /** This manager's store (read-only here). */
   readonly view: () => StoreReader;
   /** Counters for benchmarks and tests. */
-  readonly stats?: { writer?: WriterStats; scheduler?: SchedulerStats; leaderships?: number };
+  readonly stats?: { writer?: WriterStats; scheduler?: SchedulerStats; leaderships?: number; plans?: number };
 }
 
 const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
@@ -77,7 +77,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
       const ensureService = (serviceId: string): Address => {
         let address = services.get(serviceId);
         if (address === undefined) {
-          address = ctx.spawn(`service-${serviceId}`, serviceActor({ serviceId, view: options.view, writer }));
+          address = ctx.spawn(`service-${serviceId}`, serviceActor({ serviceId, view: options.view, writer, ...(options.stats ? { onPlan: () => { options.stats!.plans = (options.stats!.plans ?? 0) + 1; } } : {}) }));
           services.set(serviceId, address);
         }
         return address;

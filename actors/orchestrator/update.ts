@@ -36,6 +36,7 @@ import {
 } from '../../journal/index.js';
 import { assert } from '../../runtime/index.js';
 import { constraintMet, parseConstraints, type Constraint } from '../scheduler/index.js';
+import { isCurrent as isCurrentTask } from './reconcile.js';
 
 export interface UpdatePlanInput {
   readonly service: Service;
@@ -159,9 +160,9 @@ class Planner {
 
   // ---- tasks ----
 
-  /** Made from the spec in force (any spec change, a rollback included, moves specVersion). */
+  /** Runs the task spec in force (a scale or a label leaves tasks current; an image, a force update or a rollback does not). */
   private isCurrent(task: Task): boolean {
-    return task.serviceVersion === this.service.specVersion;
+    return isCurrentTask(task, this.service);
   }
 
   private nodeReady(nodeId: string): boolean {
@@ -239,7 +240,7 @@ class Planner {
     if (named === undefined) return false;
     for (const view of this.views) {
       const task = view.tasks.find((t) => t.id === named);
-      if (task !== undefined) return task.serviceVersion !== specVersion;
+      if (task !== undefined) return !isCurrentTask(task, this.service);
     }
     return false;
   }

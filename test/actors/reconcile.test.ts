@@ -137,8 +137,9 @@ describe('global', () => {
   });
 
   test('global job: a node with a success of this spec gets nothing more', () => {
-    const done = task(0, 'complete', { nodeId: 'n1', desiredState: 'complete' });
-    const plan = run(service({ kind: 'globalJob' }), [done]);
+    const svc = service({ kind: 'globalJob' });
+    const done = task(0, 'complete', { nodeId: 'n1', desiredState: 'complete', spec: svc.spec.task });
+    const plan = run(svc, [done]);
     expect(created(plan.events).map((e) => [e.nodeId, e.desiredState])).toEqual([['n2', 'complete']]);
   });
 });
@@ -148,9 +149,12 @@ describe('replicated job', () => {
     const svc = service({ kind: 'replicatedJob', maxConcurrent: 2, totalCompletions: 4 }, { condition: 'onFailure' });
     const first = run(svc, []);
     expect(created(first.events).map((e) => [e.slot, e.desiredState])).toEqual([[1, 'complete'], [2, 'complete']]);
-    const half = run(svc, [task(1, 'complete', { desiredState: 'complete' }), task(2, 'running', { desiredState: 'complete' })]);
+    const half = run(svc, [task(1, 'complete', { desiredState: 'complete', spec: svc.spec.task }), task(2, 'running', { desiredState: 'complete', spec: svc.spec.task })]);
     expect(created(half.events).map((e) => e.slot)).toEqual([3]);
-    const all = run(svc, [1, 2, 3, 4].map((s) => task(s, 'complete', { desiredState: 'complete' })));
+    const all = run(svc, [1, 2, 3, 4].map((s) => task(s, 'complete', { desiredState: 'complete', spec: svc.spec.task })));
+    // A spec change (a re-run) makes those successes stale: the job runs again.
+    const rerun = run({ ...svc, spec: { ...svc.spec, task: { ...svc.spec.task, forceUpdate: 1 } } }, [1, 2, 3, 4].map((s) => task(s, 'complete', { desiredState: 'complete', spec: svc.spec.task })));
+    expect(created(rerun.events).map((e) => e.slot)).toEqual([1, 2]);
     expect(created(all.events)).toEqual([]);
   });
 

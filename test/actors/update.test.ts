@@ -396,9 +396,9 @@ describe('rolling update', () => {
       expect(service.spec.task.container.image).toBe('app:1');
       expect(service.previousSpec?.task.container.image).toBe('app:2');
       expectConverged(world, 'app:1', 3);
-      // The rollback moved specVersion, so every slot is redeployed (slot 3 never ran app:2 but its
-      // task is of an older version); parallelism 0 does all three at once.
-      expect(rollingBack.max).toBe(3);
+      // Only the slots that ran app:2 go back (slot 3 never left app:1: its task runs the spec in
+      // force, as in SwarmKit); parallelism 0 does both at once.
+      expect(rollingBack.max).toBe(2);
     });
 
     test('rollback without a previous spec pauses', () => {
@@ -409,6 +409,7 @@ describe('rolling update', () => {
       const now = world.now + 1_000;
       const service: Service = {
         ...created,
+        spec: { ...created.spec, task: { ...created.spec.task, container: { ...created.spec.task.container, image: 'app:2' } } },
         meta: { ...created.meta, version: created.specVersion + 5 },
         specVersion: created.specVersion + 1,
         updateStatus: { state: 'updating', startedAt: now - 500, completedAt: 0, message: UPDATE_MESSAGES.started },
@@ -416,7 +417,7 @@ describe('rolling update', () => {
       expect(service.previousSpec).toBeNull();
       const [old1, old2] = world.liveTasks();
       const stopped: Task = { ...old1!, desiredState: 'shutdown', status: status('shutdown', now - 400) };
-      const failed: Task = { ...old1!, id: 'tx', serviceVersion: service.specVersion, meta: { version: 99, createdAt: now - 500, updatedAt: now - 100 }, status: status('failed', now - 100), restarts: [] };
+      const failed: Task = { ...old1!, id: 'tx', spec: service.spec.task, serviceVersion: service.specVersion, meta: { version: 99, createdAt: now - 500, updatedAt: now - 100 }, status: status('failed', now - 100), restarts: [] };
       const plan = planUpdate({
         service, slots: new Map([['1', [stopped, failed]], ['2', [old2!]]]), touched: new Set(['1']),
         node: (id) => world.store.get('node', id), now, newTaskId: () => 'ty',
