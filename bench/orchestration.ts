@@ -136,6 +136,7 @@ async function measure(size: Size): Promise<void> {
     network: { delayMsMin: 1, delayMsMax: 2, lossProbability: 0, duplicateProbability: 0, reorder: false },
     disk: { writeLatencyMsMax: 1 },
     boot,
+    trace: { off: true },
     observe: (id, event) => {
       if (event.type === 'message.delivered' && event.to === `${id}/manager` && (event.message as { type?: string }).type === 'raft.softState') {
         roles.set(id, (event.message as { role: string }).role);
@@ -240,13 +241,16 @@ async function measure(size: Size): Promise<void> {
   const virtualTakeover = loop.now();
   cluster.crash(old);
   let newLeader: string | undefined;
-  let elected = 0;
+  // The turn in which the new leader spawns its orchestration (and every service actor plans)
+  // starts after the last check that saw no leadership yet.
+  let elected = monotonicMs();
   await cluster.run(loop.now() + PHASE_VIRTUAL_MS_MAX, () => {
     newLeader = MANAGERS.find((m) => m !== old && roles.get(m) === 'leader');
-    if (newLeader === undefined) return false;
-    const s = stats.get(newLeader)!;
-    if (s.leaderships === 0) return false;
-    if (elected === 0) elected = monotonicMs();
+    const s = newLeader === undefined ? undefined : stats.get(newLeader)!;
+    if (s === undefined || s.leaderships === 0) {
+      elected = monotonicMs();
+      return false;
+    }
     return s.plans >= services;
   });
   const takeoverMs = monotonicMs() - takeoverStart;

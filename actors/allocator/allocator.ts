@@ -314,7 +314,10 @@ export class Allocator {
     }
     const services: ServiceAllocation[] = [];
     const tasks: TaskAllocation[] = [];
-    for (const id of sortedIds(this.queuedServices)) {
+    // In the order they were queued (the order of the committed events, or of the store at a
+    // rebuild: the same on every manager), not sorted: a plan takes a bounded slice of a queue
+    // that may hold a million tasks, and sorting it for each slice would be quadratic.
+    for (const id of this.queuedServices) {
       if (services.length >= allocationsMax) break;
       this.queuedServices.delete(id);
       const service = reader.get('service', id);
@@ -339,7 +342,7 @@ export class Allocator {
       for (const id of this.waitingTasks.keys()) this.queuedTasks.add(id);
       this.waitingTasks.clear();
     }
-    for (const id of sortedIds(this.queuedTasks)) {
+    for (const id of this.queuedTasks) {
       if (services.length + tasks.length >= allocationsMax) break;
       this.queuedTasks.delete(id);
       const holding = this.tasks.get(id);

@@ -6,7 +6,7 @@
 // because nothing lived only in an actor. While leading, it routes each committed batch: the
 // whole batch to the allocator, scheduler and dispatcher (each takes what concerns it), and one
 // coalesced `service.changed` / `node.changed` to each service and node actor the batch touched.
-import type { StoreReader } from '../../journal/index.js';
+import { TASK_STATE_ORDER, type StoreReader } from '../../journal/index.js';
 import { restart, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import { allocatorActor } from '../allocator/index.js';
 import { dispatcherActor } from './dispatcher.js';
@@ -157,10 +157,15 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
             case 'task.created':
               touched.add(e.serviceId);
               break;
+            // Allocation and assignment decide nothing for a service; of the observed states only
+            // the ones its plans turn on do: running (an update's replacement is up, its monitor
+            // starts) and the ends (a restart, a failure to count).
             case 'task.assigned':
+            case 'task.allocated':
+              break;
             case 'task.statusChanged':
-            case 'task.desiredStateChanged':
-            case 'task.allocated': {
+            case 'task.desiredStateChanged': {
+              if (e.type === 'task.statusChanged' && e.status.state !== 'running' && TASK_STATE_ORDER[e.status.state] < TASK_STATE_ORDER.complete) break;
               const task = reader.get('task', e.id);
               if (task !== undefined) touched.add(task.serviceId);
               break;
