@@ -103,3 +103,5 @@ export {
   type ClusterTransportStats,
   type ClusterTransportError,
 } from './cluster-transport.js';
+
+export { ProcessExecutor, EXIT_CODE_UNKNOWN, EXIT_CODE_NOT_RUN, type ProcessExecutorOptions } from './process-executor.js';

@@ -1,0 +1,436 @@
+// The process executor: the Executor seam (runtime/env/types.ts) over plain OS processes, the
+// second executor of DESIGN.md section 1 beside the container engine. A workload is a command run
+// in its own directory under the executor's base directory:
+//
+//   <baseDir>/<id>/             the process's working directory
+//   <baseDir>/<id>/stdout.log   its standard output, appended (kept for logs)
+//   <baseDir>/<id>/stderr.log   its standard error, appended
+//   <baseDir>/<id>/workload.json  the executor's record: the spec, the pid, how it ended
+//
+// Each process is spawned detached, as the leader of its own process group (a session of its
+// own), and every signal goes to the group: what the command starts dies with it. When the leader
+// exits, whatever is left of its group is killed, as a container's processes die with its init.
+//
+// Workloads outlive the executor, as containers outlive an agent: the record lets a new executor
+// on the same base directory (the node restarted) find them again. A process still running then
+// is adopted: it can be stopped and removed as before, but it is not this process's child, so its
+// exit is noticed by polling and its exit status is lost (EXIT_CODE_UNKNOWN).
+//
+// POSIX only (process groups and signals); the pid-reuse check reads /proc where there is one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ExecutorError, type Executor, type ExecutorExit, type ExecutorSpec, type ExecutorWorkload } from '../types.js';
+
+/** What a shell reports for a process whose exit status nobody could collect (an adopted one that ended). */
+export const EXIT_CODE_UNKNOWN = 255;
+/** What a shell reports when a command could not be run. */
+export const EXIT_CODE_NOT_RUN = 127;
+
+const RECORD_FILE = 'workload.json';
+const STDOUT_FILE = 'stdout.log';
+const STDERR_FILE = 'stderr.log';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_ADOPTED_POLL_MS = 500;
+/** A workload id names a directory: no separators, no dot-names. */
+const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
+
+export interface ProcessExecutorOptions {
+  /** The environment every workload starts from, under its spec's env. Default: this process's PATH and HOME. */
+  readonly baseEnv?: Readonly<Record<string, string>>;
+  /** How often an adopted workload (not this process's child) is checked for its exit. Default 500 ms. */
+  readonly adoptedPollMs?: number;
+}
+
+/** workload.json: what a later executor on the same directory needs to find the workload again. */
+interface WorkloadRecord {
+  readonly v: 1;
+  readonly spec: ExecutorSpec;
+  /** The process group leader's pid, once started. */
+  readonly pid: number | null;
+  /** Its start time (/proc/<pid>/stat field 22), to tell it from a later process given the same pid. */
+  readonly startTicks: string | null;
+  readonly exitCode: number | null;
+  readonly exitMessage: string;
+}
+
+type WorkloadState = 'created' | 'running' | 'exited';
+
+interface Workload {
+  readonly id: string;
+  readonly dir: string;
+  readonly spec: ExecutorSpec;
+  state: WorkloadState;
+  pid: number | null;
+  startTicks: string | null;
+  /** The child, if this executor spawned it; undefined for one adopted from an earlier run. */
+  child: ChildProcess | undefined;
+  exitCode: number | null;
+  exitMessage: string;
+  waiters: Array<(exit: ExecutorExit) => void>;
+  /** The stop in progress: the signal sent, its kill timer, and who waits for the end. */
+  stopping: { readonly signal: NodeJS.Signals; killed: boolean; timer: ReturnType<typeof setTimeout> | undefined; readonly done: Promise<void> } | undefined;
+  pollTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export class ProcessExecutor implements Executor {
+  readonly baseDir: string;
+  private readonly baseEnv: Readonly<Record<string, string>>;
+  private readonly adoptedPollMs: number;
+  private readonly held = new Map<string, Workload>();
+  private loaded = false;
+  private closed = false;
+
+  /** `baseDir` holds one directory per workload; it is created if missing, and what it holds is adopted. */
+  constructor(baseDir: string, options: ProcessExecutorOptions = {}) {
+    this.baseDir = path.resolve(baseDir);
+    this.baseEnv = options.baseEnv ?? { PATH: process.env['PATH'] ?? DEFAULT_PATH, ...(process.env['HOME'] === undefined ? {} : { HOME: process.env['HOME'] }) };
+    this.adoptedPollMs = options.adoptedPollMs ?? DEFAULT_ADOPTED_POLL_MS;
+    if (!(Number.isInteger(this.adoptedPollMs) && this.adoptedPollMs > 0)) throw new RangeError(`ProcessExecutor: adoptedPollMs must be a positive integer, got ${this.adoptedPollMs}`);
+  }
+
+  async prepare(spec: ExecutorSpec): Promise<void> {
+    this.load();
+    if (!SAFE_ID.test(spec.id)) throw new ExecutorError('REJECTED', `a workload id must be letters, digits, '_', '-' or '.' (not first), got '${spec.id}'`);
+    if (this.held.has(spec.id)) return; // Prepared before: it is here.
+    const dir = path.join(this.baseDir, spec.id);
+    const copy: ExecutorSpec = structuredClone(spec);
+    this.resolve(copy, dir);
+    if (copy.stopSignal !== undefined && copy.stopSignal !== '') signalOf(copy.stopSignal);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const workload: Workload = {
+      id: copy.id, dir, spec: copy, state: 'created', pid: null, startTicks: null, child: undefined, exitCode: null, exitMessage: '', waiters: [], stopping: undefined, pollTimer: undefined,
+    };
+    this.held.set(copy.id, workload);
+    this.save(workload);
+  }
+
+  async start(id: string): Promise<void> {
+    const workload = this.workload(id);
+    if (workload.state === 'running') return;
+    if (workload.state === 'exited') throw new ExecutorError('FAILED', `workload ${id} has exited; it is not started again`);
+    const executable = this.resolve(workload.spec, workload.dir);
+    const [argv0, ...rest] = workload.spec.command;
+    const out = openSync(path.join(workload.dir, STDOUT_FILE), 'a', 0o600);
+    const err = openSync(path.join(workload.dir, STDERR_FILE), 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(executable, [...rest, ...workload.spec.args], {
+        argv0, cwd: workload.dir, env: this.envOf(workload.spec), detached: true, stdio: ['ignore', out, err],
+      });
+    } catch (error) {
+      throw this.notRun(workload, error);
+    } finally {
+      // The child holds its own copies now.
+      closeSync(out);
+      closeSync(err);
+    }
+    // Known at once when the spawn succeeded; an 'error' before 'spawn' says it did not.
+    workload.child = child;
+    workload.pid = child.pid ?? null;
+    child.once('exit', (code, signal) => this.exited(workload, code ?? 128 + signalNumber(signal), code !== null ? exitWords(code) : `killed by ${signal}`));
+    await new Promise<void>((resolve, reject) => {
+      let spawned = false;
+      child.once('spawn', () => {
+        spawned = true;
+        resolve();
+      });
+      // Kept for the child's life: a later 'error' (none is expected, signals go by process.kill) must not be unhandled.
+      child.on('error', (error) => {
+        if (!spawned) reject(this.notRun(workload, error));
+      });
+    });
+    workload.startTicks = workload.pid === null ? null : startTicksOf(workload.pid);
+    workload.state = 'running';
+    this.save(workload);
+  }
+
+  wait(id: string): Promise<ExecutorExit> {
+    let workload: Workload;
+    try {
+      workload = this.workload(id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (workload.state === 'exited') return Promise.resolve({ exitCode: workload.exitCode as number, message: workload.exitMessage });
+    return new Promise((resolve) => workload.waiters.push(resolve));
+  }
+
+  async stop(id: string, graceMs: number): Promise<void> {
+    if (!(graceMs >= 0)) throw new RangeError(`ProcessExecutor.stop: graceMs must be >= 0, got ${graceMs}`);
+    const workload = this.workload(id);
+    if (workload.state !== 'running') return;
+    if (workload.stopping !== undefined) return workload.stopping.done;
+    const signal = workload.spec.stopSignal !== undefined && workload.spec.stopSignal !== '' ? signalOf(workload.spec.stopSignal) : 'SIGTERM';
+    const done = new Promise<void>((resolve) => workload.waiters.push(() => resolve()));
+    const stopping: NonNullable<Workload['stopping']> = { signal, killed: false, timer: undefined, done };
+    workload.stopping = stopping;
+    this.signalGroup(workload, signal);
+    stopping.timer = setTimeout(() => {
+      stopping.timer = undefined;
+      if (workload.state !== 'running') return;
+      stopping.killed = true;
+      this.signalGroup(workload, 'SIGKILL');
+    }, graceMs);
+    return done;
+  }
+
+  async remove(id: string): Promise<void> {
+    this.load();
+    const workload = this.held.get(id);
+    if (workload === undefined) return;
+    if (workload.state === 'running') {
+      // Forced, as `docker rm -f`: a running workload is killed first.
+      const gone = new Promise<void>((resolve) => workload.waiters.push(() => resolve()));
+      this.signalGroup(workload, 'SIGKILL');
+      await gone;
+    }
+    this.held.delete(id);
+    rmSync(workload.dir, { recursive: true, force: true });
+  }
+
+  async list(): Promise<ExecutorWorkload[]> {
+    this.load();
+    return [...this.held.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((w) => ({ id: w.id, running: w.state === 'running', exitCode: w.exitCode }));
+  }
+
+  /** The pid of a running workload's process group leader (for tests and inspection). */
+  pidOf(id: string): number | null {
+    const workload = this.held.get(id);
+    return workload?.state === 'running' ? workload.pid : null;
+  }
+
+  /** The directory of a workload (its working directory and logs). */
+  dirOf(id: string): string {
+    return path.join(this.baseDir, id);
+  }
+
+  /**
+   * Stops every running workload (its stop signal, then SIGKILL after its grace, at most
+   * `graceMsMax`) and removes them all: the node leaves the swarm.
+   */
+  async removeAll(graceMsMax: number): Promise<void> {
+    this.load();
+    await Promise.all([...this.held.values()].map(async (w) => {
+      if (w.state === 'running') await this.stop(w.id, Math.min(w.spec.stopGraceMs, graceMsMax));
+      await this.remove(w.id);
+    }));
+  }
+
+  /**
+   * Lets go of every workload without stopping it (the node process is about to exit): no timer
+   * or child keeps this process alive any more. A later executor on the same directory adopts them.
+   */
+  close(): void {
+    this.closed = true;
+    for (const workload of this.held.values()) {
+      if (workload.stopping?.timer !== undefined) clearTimeout(workload.stopping.timer);
+      if (workload.pollTimer !== undefined) clearTimeout(workload.pollTimer);
+      // Its end is no longer this executor's to record: the next one finds it.
+      workload.child?.removeAllListeners('exit');
+      workload.child?.unref();
+    }
+  }
+
+  // ---- the workloads' lives ---------------------------------------------------------------------
+
+  private workload(id: string): Workload {
+    this.load();
+    const workload = this.held.get(id);
+    if (workload === undefined) throw new ExecutorError('FAILED', `no such workload: ${id}`);
+    return workload;
+  }
+
+  private exited(workload: Workload, exitCode: number, message: string): void {
+    if (workload.state === 'exited') return;
+    const stopping = workload.stopping;
+    if (stopping?.timer !== undefined) clearTimeout(stopping.timer);
+    if (workload.pollTimer !== undefined) clearTimeout(workload.pollTimer);
+    workload.pollTimer = undefined;
+    // What the leader left behind in its group goes with it.
+    this.signalGroup(workload, 'SIGKILL');
+    workload.state = 'exited';
+    workload.exitCode = exitCode;
+    workload.exitMessage = stopping === undefined ? message : stopping.killed ? 'killed after the stop grace period' : 'stopped';
+    workload.stopping = undefined;
+    workload.child = undefined;
+    if (this.held.get(workload.id) === workload) this.save(workload);
+    const waiters = workload.waiters;
+    workload.waiters = [];
+    for (const resolve of waiters) resolve({ exitCode, message: workload.exitMessage });
+  }
+
+  /** A spawn that failed: the workload ends as a shell's command that could not run. */
+  private notRun(workload: Workload, error: unknown): ExecutorError {
+    const message = `cannot run ${workload.spec.command[0] ?? ''}: ${(error as Error).message}`;
+    this.exited(workload, EXIT_CODE_NOT_RUN, message);
+    return new ExecutorError('FAILED', message, { cause: error });
+  }
+
+  /** Signals the workload's process group; a group already gone is no error. */
+  private signalGroup(workload: Workload, signal: NodeJS.Signals): void {
+    if (workload.pid === null) return;
+    try {
+      process.kill(-workload.pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw new ExecutorError('FAILED', `cannot signal workload ${workload.id} (pid ${workload.pid}): ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** An adopted workload is not our child: its end is noticed by looking, every poll period. */
+  private pollAdopted(workload: Workload): void {
+    if (this.closed) return;
+    workload.pollTimer = setTimeout(() => {
+      workload.pollTimer = undefined;
+      if (workload.state !== 'running') return;
+      if (isAlive(workload.pid as number, workload.startTicks)) return this.pollAdopted(workload);
+      const stopping = workload.stopping;
+      // Its status went to whoever reaped it: only our own signal tells how it probably ended.
+      const exitCode = stopping === undefined ? EXIT_CODE_UNKNOWN : 128 + signalNumber(stopping.killed ? 'SIGKILL' : stopping.signal);
+      this.exited(workload, exitCode, 'exited (exit status unknown: the process was adopted from an earlier run of this node)');
+    }, this.adoptedPollMs);
+  }
+
+  // ---- specs ------------------------------------------------------------------------------------
+
+  /** The executable the spec's command names, or REJECTED. A name without '/' is looked up on the task's PATH. */
+  private resolve(spec: ExecutorSpec, dir: string): string {
+    const command = spec.command[0];
+    if (command === undefined || command === '') throw new ExecutorError('REJECTED', 'a process task needs a command');
+    if (command.includes('/')) {
+      const candidate = path.resolve(dir, command);
+      if (!isExecutableFile(candidate)) throw new ExecutorError('REJECTED', `command not found: ${command}`);
+      return candidate;
+    }
+    const searchPath = this.envOf(spec)['PATH'] ?? DEFAULT_PATH;
+    for (const entry of searchPath.split(':')) {
+      if (entry === '') continue;
+      const candidate = path.resolve(entry, command);
+      if (isExecutableFile(candidate)) return candidate;
+    }
+    throw new ExecutorError('REJECTED', `command not found: ${command}`);
+  }
+
+  /** The base environment with the spec's `KEY=VALUE` entries over it (a bare `KEY` sets nothing, as in Docker). */
+  private envOf(spec: ExecutorSpec): Record<string, string> {
+    const env: Record<string, string> = { ...this.baseEnv };
+    for (const entry of spec.env) {
+      const i = entry.indexOf('=');
+      if (i > 0) env[entry.slice(0, i)] = entry.slice(i + 1);
+    }
+    return env;
+  }
+
+  // ---- the records on disk ----------------------------------------------------------------------
+
+  private save(workload: Workload): void {
+    const record: WorkloadRecord = { v: 1, spec: workload.spec, pid: workload.pid, startTicks: workload.startTicks, exitCode: workload.exitCode, exitMessage: workload.exitMessage };
+    const file = path.join(workload.dir, RECORD_FILE);
+    try {
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    } catch (error) {
+      // Removed under us (the node left the swarm): nothing to keep.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  /** Once, before the first call: the workloads an earlier executor left in the base directory. */
+  private load(): void {
+    if (this.closed) throw new ExecutorError('FAILED', 'the process executor is closed');
+    if (this.loaded) return;
+    this.loaded = true;
+    mkdirSync(this.baseDir, { recursive: true, mode: 0o700 });
+    for (const name of readdirSync(this.baseDir).sort()) {
+      if (!SAFE_ID.test(name)) continue;
+      const dir = path.join(this.baseDir, name);
+      let record: WorkloadRecord;
+      try {
+        record = JSON.parse(readFileSync(path.join(dir, RECORD_FILE), 'utf8')) as WorkloadRecord;
+      } catch {
+        continue; // Not a workload's directory (or one whose prepare did not finish): left alone.
+      }
+      if (record.v !== 1 || record.spec?.id !== name) continue;
+      const workload: Workload = {
+        id: name, dir, spec: record.spec, state: 'created', pid: record.pid, startTicks: record.startTicks, child: undefined,
+        exitCode: record.exitCode, exitMessage: record.exitMessage, waiters: [], stopping: undefined, pollTimer: undefined,
+      };
+      this.held.set(name, workload);
+      if (record.exitCode !== null) {
+        workload.state = 'exited';
+      } else if (record.pid !== null) {
+        if (isAlive(record.pid, record.startTicks)) {
+          workload.state = 'running';
+          this.pollAdopted(workload);
+        } else {
+          // Ended while no executor watched it. Its group may still hold what it started.
+          workload.state = 'running';
+          this.exited(workload, EXIT_CODE_UNKNOWN, 'exited while this node was not running (exit status unknown)');
+        }
+      }
+    }
+  }
+}
+
+function exitWords(code: number): string {
+  return code === 0 ? 'exited' : `exited with code ${code}`;
+}
+
+/** A signal by name ('SIGTERM', 'TERM') or number ('15'); REJECTED if this platform has no such signal. */
+function signalOf(name: string): NodeJS.Signals {
+  const signals = os.constants.signals as Record<string, number>;
+  const upper = name.toUpperCase();
+  if (/^[0-9]+$/.test(name)) {
+    const found = Object.entries(signals).find(([, n]) => n === Number(name));
+    if (found !== undefined) return found[0] as NodeJS.Signals;
+  } else {
+    const full = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+    if (signals[full] !== undefined) return full as NodeJS.Signals;
+  }
+  throw new ExecutorError('REJECTED', `invalid stop signal: ${name}`);
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal === null ? 0 : (os.constants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The process's start time since boot (clock ticks), from /proc; null where there is no /proc. */
+function startTicksOf(pid: number): string | null {
+  const stat = procStat(pid);
+  return stat === null ? null : stat[19] ?? null;
+}
+
+/** /proc/<pid>/stat from field 3 (the state) on, or null. The command name may hold spaces and parentheses: it ends at the last ')'. */
+function procStat(pid: number): string[] | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The process runs (not a zombie) and is the one started then, not a later one given its pid. */
+function isAlive(pid: number, startTicks: string | null): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = procStat(pid);
+  if (stat === null) return startTicks === null;
+  if (stat[0] === 'Z' || stat[0] === 'X') return false;
+  return startTicks === null || stat[19] === startTicks;
+}

@@ -1,0 +1,283 @@
+// The process executor with real OS processes: each workload is a small Node script run by this
+// Node binary. Exit codes (signals as 128 + n), stops with a grace (a process that traps SIGTERM
+// is killed when the grace ends), the environment and working directory a workload gets, commands
+// that cannot run, process groups (what a workload starts dies with it), and workloads found again
+// by a new executor on the same directory (a node restart).
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ExecutorSpec } from '../../runtime/index.js';
+import { EXIT_CODE_UNKNOWN, ProcessExecutor, RealClock } from '../../runtime/env/real/index.js';
+
+const clock = new RealClock();
+const dirs: string[] = [];
+const executors: ProcessExecutor[] = [];
+/** Pids of processes a test leaves behind on failure: killed at the end. */
+const strays = new Set<number>();
+
+afterAll(async () => {
+  for (const executor of executors) {
+    for (const w of await executor.list().catch(() => [])) if (w.running) strays.add(executor.pidOf(w.id) ?? 0);
+  }
+  for (const pid of strays) {
+    if (pid <= 0) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function baseDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'swarm-process-executor-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function executor(dir = baseDir(), options: ConstructorParameters<typeof ProcessExecutor>[1] = {}): ProcessExecutor {
+  const made = new ProcessExecutor(dir, options);
+  executors.push(made);
+  return made;
+}
+
+function spec(id: string, script: string, more: Partial<ExecutorSpec> = {}): ExecutorSpec {
+  return { id, image: '', command: [process.execPath], args: ['-e', script], env: [], labels: {}, stopGraceMs: 10_000, ...more };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+async function waitUntil<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = clock.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (clock.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+/** The process runs (a zombie does not count: it has ended). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+  } catch {
+    return true;
+  }
+}
+
+function stdout(executor: ProcessExecutor, id: string): string {
+  try {
+    return readFileSync(path.join(executor.dirOf(id), 'stdout.log'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Waits until the workload printed `line` (it is ready for what the test does next). */
+function printed(executor: ProcessExecutor, id: string, line: string): Promise<string> {
+  return waitUntil(`${id} printing '${line}'`, () => (stdout(executor, id).split('\n').includes(line) ? stdout(executor, id) : undefined));
+}
+
+async function run(executor: ProcessExecutor, s: ExecutorSpec): Promise<number> {
+  await executor.prepare(s);
+  await executor.start(s.id);
+  const pid = executor.pidOf(s.id);
+  if (pid !== null) strays.add(pid);
+  return pid ?? -1;
+}
+
+// A script that keeps running until it is stopped.
+const FOREVER = "setInterval(() => {}, 1000); console.log('up')";
+// One that ignores SIGTERM.
+const STUBBORN = "process.on('SIGTERM', () => console.log('ignored TERM')); setInterval(() => {}, 1000); console.log('up')";
+
+describe('the process executor', () => {
+  test('wait gives the exit code; a process ended by a signal exits with 128 + its number', async () => {
+    const x = executor();
+    await run(x, spec('zero', 'process.exit(0)'));
+    await run(x, spec('three', 'process.exit(3)'));
+    await run(x, spec('killed', "process.kill(process.pid, 'SIGKILL')"));
+    await expect(x.wait('zero')).resolves.toEqual({ exitCode: 0, message: 'exited' });
+    await expect(x.wait('three')).resolves.toEqual({ exitCode: 3, message: 'exited with code 3' });
+    await expect(x.wait('killed')).resolves.toEqual({ exitCode: 137, message: 'killed by SIGKILL' });
+    // After the exit, at once, and as often as asked.
+    await expect(x.wait('three')).resolves.toMatchObject({ exitCode: 3 });
+    expect(await x.list()).toEqual([
+      { id: 'killed', running: false, exitCode: 137 },
+      { id: 'three', running: false, exitCode: 3 },
+      { id: 'zero', running: false, exitCode: 0 },
+    ]);
+    await expect(x.start('three')).rejects.toMatchObject({ code: 'FAILED' });
+    await expect(x.wait('nope')).rejects.toMatchObject({ code: 'FAILED', message: 'no such workload: nope' });
+  });
+
+  test('prepare creates without starting; start runs it in its own directory; output goes to the log files', async () => {
+    const x = executor();
+    await x.prepare(spec('p', "console.log(process.cwd()); console.error('to stderr'); process.exit(0)"));
+    expect(await x.list()).toEqual([{ id: 'p', running: false, exitCode: null }]);
+    expect(x.pidOf('p')).toBeNull();
+    await x.prepare(spec('p', 'process.exit(9)')); // Prepared before: nothing changes.
+    await x.start('p');
+    await expect(x.wait('p')).resolves.toMatchObject({ exitCode: 0 });
+    expect(stdout(x, 'p').trim()).toBe(x.dirOf('p'));
+    expect(readFileSync(path.join(x.dirOf('p'), 'stderr.log'), 'utf8')).toBe('to stderr\n');
+    expect(path.dirname(x.dirOf('p'))).toBe(x.baseDir);
+  });
+
+  test("the spec's env over a minimal inherited PATH and HOME; nothing else of this process leaks in", async () => {
+    process.env['SWARM_TEST_SECRET'] = 'not for tasks';
+    try {
+      const x = executor();
+      await run(x, spec('env', 'console.log(JSON.stringify(process.env))', { env: ['GREETING=hello world', 'EMPTY=', 'EQUALS=a=b', 'BARE', 'HOME=/tmp/elsewhere'] }));
+      await x.wait('env');
+      const env = JSON.parse(stdout(x, 'env')) as Record<string, string>;
+      expect(env).toMatchObject({ GREETING: 'hello world', EMPTY: '', EQUALS: 'a=b', HOME: '/tmp/elsewhere', PATH: process.env['PATH'] });
+      expect(env['BARE']).toBeUndefined();
+      expect(env['SWARM_TEST_SECRET']).toBeUndefined();
+      expect(Object.keys(env).filter((k) => !['GREETING', 'EMPTY', 'EQUALS', 'HOME', 'PATH'].includes(k))).toEqual([]);
+    } finally {
+      delete process.env['SWARM_TEST_SECRET'];
+    }
+  });
+
+  test('a stop sends SIGTERM: a process that heeds it ends at once with 143', async () => {
+    const x = executor();
+    const pid = await run(x, spec('heeds', FOREVER));
+    await printed(x, 'heeds', 'up');
+    const startedAt = clock.now();
+    await x.stop('heeds', 20_000);
+    expect(clock.now() - startedAt).toBeLessThan(10_000);
+    expect(alive(pid)).toBe(false);
+    await expect(x.wait('heeds')).resolves.toEqual({ exitCode: 143, message: 'stopped' });
+    expect(await x.list()).toEqual([{ id: 'heeds', running: false, exitCode: 143 }]);
+    await x.stop('heeds', 1000); // Not running: nothing to do.
+    await expect(x.stop('nope', 1000)).rejects.toMatchObject({ code: 'FAILED' });
+  });
+
+  test('a process that traps SIGTERM is killed when the grace ends (137)', async () => {
+    const x = executor();
+    const pid = await run(x, spec('stubborn', STUBBORN));
+    await printed(x, 'stubborn', 'up');
+    const graceMs = 700;
+    const startedAt = clock.now();
+    await x.stop('stubborn', graceMs);
+    const tookMs = clock.now() - startedAt;
+    expect(tookMs).toBeGreaterThanOrEqual(graceMs - 5);
+    expect(alive(pid)).toBe(false);
+    expect(stdout(x, 'stubborn')).toContain('ignored TERM');
+    await expect(x.wait('stubborn')).resolves.toEqual({ exitCode: 137, message: 'killed after the stop grace period' });
+  });
+
+  test("the spec's stop signal is sent instead of SIGTERM", async () => {
+    const x = executor();
+    await run(x, spec('int', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000); console.log('up')", { stopSignal: 'SIGINT' }));
+    await printed(x, 'int', 'up');
+    await x.stop('int', 20_000);
+    await expect(x.wait('int')).resolves.toMatchObject({ exitCode: 130 });
+    await expect(x.prepare(spec('bad-signal', FOREVER, { stopSignal: 'SIGNOPE' }))).rejects.toMatchObject({ code: 'REJECTED', message: 'invalid stop signal: SIGNOPE' });
+  });
+
+  test('what a workload starts dies with it: on a stop, and when the workload exits by itself', async () => {
+    const child = "const c = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }); console.log(c.pid);";
+    const x = executor();
+    // Stopped: the signal goes to the whole group.
+    await run(x, spec('parent', `${child} setInterval(() => {}, 1000)`));
+    const grandchild = Number((await waitUntil('the grandchild pid', () => stdout(x, 'parent').split('\n').find((l) => /^\d+$/.test(l)))));
+    strays.add(grandchild);
+    expect(alive(grandchild)).toBe(true);
+    await x.stop('parent', 5_000);
+    await waitUntil('the grandchild gone after the stop', () => (alive(grandchild) ? undefined : true));
+    // Exits by itself, leaving its child behind: the child is killed too.
+    await run(x, spec('leaves', `${child} setTimeout(() => process.exit(0), 200)`));
+    const left = Number((await waitUntil('the left child pid', () => stdout(x, 'leaves').split('\n').find((l) => /^\d+$/.test(l)))));
+    strays.add(left);
+    await expect(x.wait('leaves')).resolves.toMatchObject({ exitCode: 0 });
+    await waitUntil('the left child gone after its parent exited', () => (alive(left) ? undefined : true));
+  });
+
+  test('a command that cannot run is rejected at prepare, naming it', async () => {
+    const x = executor();
+    await expect(x.prepare(spec('none', '', { command: [], args: ['x'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'a process task needs a command' });
+    await expect(x.prepare(spec('empty', '', { command: [''] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'a process task needs a command' });
+    await expect(x.prepare(spec('missing', '', { command: ['swarm-no-such-command-x9'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'command not found: swarm-no-such-command-x9' });
+    await expect(x.prepare(spec('nopath', '', { command: ['/nonexistent/bin/tool'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'command not found: /nonexistent/bin/tool' });
+    // Looked up on the task's own PATH.
+    await expect(x.prepare(spec('elsewhere', '', { command: ['node'], env: ['PATH=/nonexistent'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'command not found: node' });
+    await expect(x.prepare(spec('../escape', FOREVER))).rejects.toMatchObject({ code: 'REJECTED' });
+    expect(await x.list()).toEqual([]);
+    // A name on PATH is found; the command's other words come before the args.
+    await run(x, spec('on-path', '', { command: ['node', '-e', "console.log(process.argv.slice(1).join(' '))"], args: ['a', 'b'], env: [`PATH=${path.dirname(process.execPath)}`] }));
+    await expect(x.wait('on-path')).resolves.toMatchObject({ exitCode: 0 });
+    expect(stdout(x, 'on-path')).toBe('a b\n');
+  });
+
+  test('remove kills what runs and deletes its directory; removing an absent one succeeds', async () => {
+    const x = executor();
+    const pid = await run(x, spec('gone', FOREVER));
+    await printed(x, 'gone', 'up');
+    const dir = x.dirOf('gone');
+    await x.remove('gone');
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+    expect(await x.list()).toEqual([]);
+    await x.remove('gone');
+    await x.remove('never');
+  });
+
+  test('a new executor on the same directory finds the workloads again: the running one adopted, stoppable; the ended one with its code', async () => {
+    const dir = baseDir();
+    const first = executor(dir);
+    const pid = await run(first, spec('runs', FOREVER));
+    await run(first, spec('ended', 'process.exit(5)'));
+    await first.wait('ended');
+    await first.prepare(spec('created', FOREVER));
+    await printed(first, 'runs', 'up');
+    first.close();
+    await expect(first.list()).rejects.toMatchObject({ code: 'FAILED' });
+    expect(alive(pid)).toBe(true);
+
+    const second = executor(dir, { adoptedPollMs: 50 });
+    expect(await second.list()).toEqual([
+      { id: 'created', running: false, exitCode: null },
+      { id: 'ended', running: false, exitCode: 5 },
+      { id: 'runs', running: true, exitCode: null },
+    ]);
+    expect(second.pidOf('runs')).toBe(pid);
+    await second.stop('runs', 5_000);
+    expect(alive(pid)).toBe(false);
+    await expect(second.wait('runs')).resolves.toMatchObject({ exitCode: 143, message: 'stopped' });
+    // The one created before the restart starts now.
+    await second.start('created');
+    await printed(second, 'created', 'up');
+    await second.removeAll(2_000);
+    expect(await second.list()).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('an adopted workload that ends by itself is noticed, and one that ended while no executor ran is exited; their status is unknown', async () => {
+    const dir = baseDir();
+    const first = executor(dir);
+    const pid = await run(first, spec('adopted', "console.log('up'); setTimeout(() => process.exit(0), 800)"));
+    const early = await run(first, spec('early', "console.log('up'); setTimeout(() => process.exit(0), 100)"));
+    await printed(first, 'adopted', 'up');
+    first.close();
+    await waitUntil('the early one ended', () => (alive(early) ? undefined : true));
+    const second = executor(dir, { adoptedPollMs: 50 });
+    expect(await second.list()).toEqual([
+      { id: 'adopted', running: true, exitCode: null },
+      { id: 'early', running: false, exitCode: EXIT_CODE_UNKNOWN },
+    ]);
+    await expect(second.wait('adopted')).resolves.toMatchObject({ exitCode: EXIT_CODE_UNKNOWN });
+    expect(alive(pid)).toBe(false);
+  });
+});
