@@ -1,26 +1,30 @@
 // The node process (`swarm init`, `swarm join`, `swarm start`): one OS process per node. It holds
 // the node's TLS identity, listens on the cluster port (mutual TLS; joining nodes reach the CA's
 // RPCs there without a certificate), runs an ActorSystem whose remote messages cross that port,
-// and serves the control socket. A manager also runs its Raft peer over a classic-level journal
-// sealed at rest, and the manager state actor (actors/cluster) that applies it; a worker runs
-// only its agent, which managers message to renew its certificate or change its trust.
+// and serves the control socket. Every node runs the agent (actors/agent), which keeps a session
+// with the leader's dispatcher and runs the node's tasks as OS processes (the process executor,
+// under tasks/ in the state directory), and a credentials actor, which managers message to renew
+// its certificate or change its trust. A manager also runs its Raft peer over a classic-level
+// journal sealed at rest, the manager state actor (actors/cluster) that applies it, and the
+// orchestration (actors/orchestrator), which leads while this manager does.
 //
 // Everything a manager knows lives in the journal: the store (nodes, configs, secrets, ...) and the
 // security state (root CA, join tokens, issued and revoked certificates). This file is the shell
 // around those actors: sockets, files, certificates, timers (through the real Env).
 import os from 'node:os';
+import path from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import {
-  createCertificateRequest, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
-  isRevoked, issueNodeCertificate, loadRootCa, managerActor, parseNodeIdentity, renewalDelayMs, roleForJoinToken, trustedRoots,
+  agentActor, createCertificateRequest, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
+  isRevoked, issueNodeCertificate, loadRootCa, managerActor, orchestrationActor, parseNodeIdentity, renewalDelayMs, roleForJoinToken, trustedRoots,
   verifyRootAgainstToken,
   type AppliedChanges, type ClusterCommand, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
-import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog } from '../../journal/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
 import { ActorSystem, type Env, type Envelope } from '../../runtime/index.js';
 import {
-  ClusterTransport, LevelStorage, RealClock, realRandom, secureRandomBytes, tlsRequest,
+  ClusterTransport, LevelStorage, ProcessExecutor, RealClock, realRandom, secureRandomBytes, tlsRequest,
   type PeerIdentity,
 } from '../../runtime/env/real/index.js';
 import { StateDir, splitPem, type ManagerAddress, type NodeFile, type TlsFiles } from './state-dir.js';
@@ -36,6 +40,14 @@ const JOIN_RETRYABLE = new Set(['NO_LEADER', 'TIMEOUT', 'NOT_LEADER', 'PROPOSAL_
 /** Rounds over the known managers to join the Raft group (bounded: about 15 s in all). */
 const RAFT_JOIN_ROUNDS = 10;
 const RENEW_RETRY_MAX_MS = 30_000;
+/** SwarmKit's dispatcher heartbeat period, unless init is told otherwise. */
+const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
+/** Test-only: the heartbeat period `swarm init` writes into the cluster object (there is no init flag for it yet). */
+const HEARTBEAT_PERIOD_ENV = 'SWARM_DISPATCHER_HEARTBEAT_MS';
+/** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
+const LEAVE_STOP_GRACE_MS_MAX = 5_000;
+/** The only messages a worker may send, and only to a manager's dispatcher. */
+const WORKER_MESSAGES: ReadonlySet<string> = new Set(['dispatcher.register', 'dispatcher.heartbeat', 'dispatcher.status', 'dispatcher.resync']);
 
 /** A refusal a remote caller receives as `{ code, message }`. */
 export class NodeError extends Error {
@@ -55,6 +67,8 @@ export interface InitOptions {
   readonly snapshotIntervalEntries: number;
   readonly snapshotTailEntries: number;
   readonly name?: string;
+  /** The dispatcher heartbeat period of the new cluster (default 5 s, or SWARM_DISPATCHER_HEARTBEAT_MS). */
+  readonly dispatcherHeartbeatMs?: number;
 }
 
 export interface JoinOptions {
@@ -96,7 +110,7 @@ export interface RenewReply {
   readonly managers: readonly ManagerAddress[];
 }
 
-/** Messages a node's agent accepts from managers. */
+/** Messages a node's credentials actor (`<node>/credentials`) accepts from managers. */
 export type AgentInput =
   | { readonly type: 'agent.renew'; readonly reason: string }
   | { readonly type: 'agent.trust'; readonly roots: readonly string[] };
@@ -138,11 +152,36 @@ function refusal(error: unknown): NodeError {
   return new NodeError(typeof e?.code === 'string' ? e.code : 'INTERNAL', typeof e?.message === 'string' ? e.message : String(error), 500);
 }
 
+/** Node's names for architectures, as Docker reports them (the kernel's `uname -m`). */
+const DOCKER_ARCHITECTURES: Readonly<Record<string, string>> = {
+  x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loongarch64',
+};
+
+/** This machine as Docker describes a node: hostname, platform in Docker's names, CPUs (nano-CPUs) and memory. */
+export function localNodeDescription(): NodeDescription {
+  return {
+    hostname: os.hostname(),
+    platform: { os: process.platform === 'win32' ? 'windows' : process.platform, architecture: DOCKER_ARCHITECTURES[process.arch] ?? process.arch },
+    resources: { nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem() },
+    engineLabels: {},
+  };
+}
+
+/** The heartbeat period a new cluster gets: the option, else the test-only environment variable, else 5 s. */
+function initialHeartbeatPeriodMs(option: number | undefined): number {
+  const fromEnv = process.env[HEARTBEAT_PERIOD_ENV];
+  const value = option ?? (fromEnv === undefined || fromEnv === '' ? DEFAULT_HEARTBEAT_PERIOD_MS : Number(fromEnv));
+  if (!Number.isSafeInteger(value) || value < 100) throw new NodeError('BAD_HEARTBEAT', `dispatcher heartbeat period: at least 100 ms, got ${String(option ?? fromEnv)}`);
+  return value;
+}
+
 export class SwarmNode {
   file: NodeFile;
   tls: TlsFiles;
   readonly env: Env;
   readonly system: ActorSystem;
+  /** Runs this node's tasks as OS processes, under tasks/ in the state directory. */
+  readonly executor: ProcessExecutor;
   manager: ManagerParts | undefined;
   /** An auto-locked manager waiting for `swarm unlock`. */
   locked = false;
@@ -169,11 +208,21 @@ export class SwarmNode {
       this.log(`fatal: actor ${failure.address} failed: ${failure.error instanceof Error ? failure.error.stack ?? failure.error.message : String(failure.error)}`);
       this.exit(70);
     });
-    this.system.spawn('agent', {
-      kind: 'agent',
+    this.system.spawn('credentials', {
+      kind: 'credentials',
       create: () => ({ receive: (m: AgentInput) => this.agentReceive(m) }),
       mailboxDepthMax: 1000,
     });
+    // The agent registers with the managers this node knows of: the store's, on a manager; those it
+    // joined through or last learned at a renewal, on a worker.
+    this.executor = new ProcessExecutor(path.join(state.dir, 'tasks'));
+    this.system.spawn('agent', agentActor({
+      nodeId: file.nodeId,
+      description: localNodeDescription(),
+      managers: () => (this.manager !== undefined ? this.managerAddresses() : this.file.managers).map((m) => m.id),
+      dispatcherAddress: (m) => `${m}/orchestration/dispatcher`,
+      executor: this.executor,
+    }));
   }
 
   get nodeId(): string {
@@ -234,6 +283,7 @@ export class SwarmNode {
     const state = new StateDir(stateDir);
     if (state.exists()) throw new NodeError('ALREADY_IN_SWARM', `--state-dir ${stateDir}: this node is already part of a swarm (start it with 'swarm start', or 'swarm leave --force' first)`);
     hostPort(options.listenAddr, '--listen-addr');
+    const heartbeatPeriodMs = initialHeartbeatPeriodMs(options.dispatcherHeartbeatMs);
     const clock = new RealClock();
     const random = realRandom();
     const idEnv = { random } as Env;
@@ -274,13 +324,13 @@ export class SwarmNode {
         spec: {
           annotations: { name: 'default', labels: {} },
           orchestration: { taskHistoryRetentionLimit: 5 },
-          dispatcher: { heartbeatPeriodMs: 5000 },
+          dispatcher: { heartbeatPeriodMs },
           raft: { snapshotIntervalEntries: options.snapshotIntervalEntries, logEntriesForSlowFollowers: options.snapshotTailEntries, electionTicks: 10, heartbeatTicks: 1 },
           caConfig: { nodeCertExpiryMs: options.certExpiryMs },
           encryption: { autoLockManagers: options.autolock },
         },
       },
-      node.registration(nodeId, 'manager', advertiseAddr, options.name ?? nodeId, os.hostname(), os.platform(), os.arch(), os.cpus().length * 1e9, os.totalmem()),
+      node.registration(nodeId, 'manager', advertiseAddr, options.name ?? nodeId, localNodeDescription()),
     ]);
     node.scheduleRenewal();
     return { node, unlockKey };
@@ -319,11 +369,12 @@ export class SwarmNode {
     const clock = new RealClock();
     // A cluster electing a leader (a manager joined a moment ago) cannot register this node yet:
     // such refusals are retried, a few times, backing off; a refusal of the token is final.
+    const description = localNodeDescription();
     for (let attempt = 0; reply === undefined; attempt++) {
       try {
         reply = (await tlsRequest(options.remote, {
-          type: 'node.join', token: options.token.trim(), csrPem, addr: advertiseAddr, hostname: os.hostname(), name: options.name ?? '',
-          os: os.platform(), arch: os.arch(), nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem(),
+          type: 'node.join', token: options.token.trim(), csrPem, addr: advertiseAddr, hostname: description.hostname, name: options.name ?? '',
+          os: description.platform.os, arch: description.platform.architecture, nanoCpus: description.resources.nanoCpus, memoryBytes: description.resources.memoryBytes,
         } satisfies NodeRpc, { ca: pinned, timeoutMs: 30_000 })).body as JoinReply;
       } catch (error) {
         const e = error as { code?: string; message?: string };
@@ -411,6 +462,9 @@ export class SwarmNode {
       snapshotTailEntries: this.file.snapshotTailEntries,
       onApplied: (view, changes) => this.applied(view, changes),
     }));
+    // Subscribes to the manager actor: the leader's orchestration while this manager leads, a
+    // standby dispatcher (pointing agents at the leader) otherwise.
+    this.system.spawn('orchestration', orchestrationActor({ nodeId: id, manager: managerAddress, view: () => parts.view.store }));
     this.system.spawn('raft', raftProps({
       id,
       storage: log,
@@ -483,19 +537,19 @@ export class SwarmNode {
     // A node whose role in the store differs from its certificate's renews: promotion or demotion.
     for (const n of manager.view.store.list('node')) {
       const issued = security.issued[n.id];
-      if (issued !== undefined && issued.role !== n.spec.role) this.system.send(`${n.id}/agent`, { type: 'agent.renew', reason: `role is now ${n.spec.role}` } satisfies AgentInput);
+      if (issued !== undefined && issued.role !== n.spec.role) this.system.send(`${n.id}/credentials`, { type: 'agent.renew', reason: `role is now ${n.spec.role}` } satisfies AgentInput);
     }
     if (security.next === null) return;
     const next = security.next;
     const nodes = manager.view.store.list('node');
     const behind = nodes.filter((n) => security.issued[n.id]?.rootCertPem !== next.certPem && !isRevoked(security, n.id, this.env.clock.now()));
     if (behind.length > 0) {
-      for (const n of behind) this.system.send(`${n.id}/agent`, { type: 'agent.renew', reason: 'root rotation' } satisfies AgentInput);
+      for (const n of behind) this.system.send(`${n.id}/credentials`, { type: 'agent.renew', reason: 'root rotation' } satisfies AgentInput);
       return;
     }
     this.log('root rotation: every node holds a certificate of the new root; finishing');
     await this.writeSecurity({ kind: 'rootRotationFinished', rootCertPem: next.certPem });
-    for (const n of nodes) this.system.send(`${n.id}/agent`, { type: 'agent.trust', roots: [next.certPem] } satisfies AgentInput);
+    for (const n of nodes) this.system.send(`${n.id}/credentials`, { type: 'agent.trust', roots: [next.certPem] } satisfies AgentInput);
   }
 
   private adoptTrust(roots: readonly string[]): void {
@@ -510,10 +564,24 @@ export class SwarmNode {
 
   // ---- inbound authorization --------------------------------------------------------------------
 
-  /** Every inbound actor message: only managers of this cluster may message a node's actors. */
-  private authorize(_envelope: Envelope, peer: PeerIdentity): string | undefined {
+  /**
+   * Every inbound actor message: managers of this cluster may message any of a node's actors; a
+   * worker only this manager's dispatcher, with the agent's messages, speaking for itself alone
+   * (the transport has checked that the sender's address is on the certificate's node).
+   */
+  private authorize(envelope: Envelope, peer: PeerIdentity): string | undefined {
     if (peer.organization !== this.file.clusterId) return `certificate of another cluster (${peer.organization ?? 'none'})`;
-    if (peer.organizationalUnit !== 'swarm-manager') return 'manager-only: the sender holds a worker certificate';
+    if (peer.organizationalUnit === 'swarm-manager') return undefined;
+    if (peer.organizationalUnit !== 'swarm-worker' || envelope.to !== `${this.nodeId}/orchestration/dispatcher`) return 'manager-only: the sender holds a worker certificate';
+    const sender = peer.commonName;
+    const m = envelope.message as { type?: unknown; nodeId?: unknown; replyTo?: unknown } | null;
+    if (typeof m !== 'object' || m === null || typeof m.type !== 'string' || !WORKER_MESSAGES.has(m.type)) return `a worker may send the dispatcher only an agent's messages, not ${typeof m?.type === 'string' ? m.type : 'this'}`;
+    if (m.nodeId !== sender) return `a worker speaks only for itself (${sender}), not for ${String(m.nodeId)}`;
+    if (m.type === 'dispatcher.register' && (typeof m.replyTo !== 'string' || !m.replyTo.startsWith(`${sender}/`))) return 'a worker\'s replies go to its own node';
+    const security = this.revokedView;
+    if (security !== null && isRevoked(security, sender, this.env.clock.now())) return `node ${sender} was removed from the swarm`;
+    const store = this.manager?.view.store;
+    if (store !== undefined && store.get('node', sender) === undefined) return `node ${sender} is not a member of the swarm`;
     return undefined;
   }
 
@@ -567,7 +635,8 @@ export class SwarmNode {
     // membership is its own later request (raft.join), once it listens.
     hostPort(req.addr, 'addr');
     const nodeId = newId(this.env);
-    await this.writeEvents([this.registration(nodeId, role, req.addr, req.name === '' ? nodeId : req.name, req.hostname, req.os, req.arch, req.nanoCpus, req.memoryBytes)]);
+    const description: NodeDescription = { hostname: req.hostname, platform: { os: req.os, architecture: req.arch }, resources: { nanoCpus: req.nanoCpus, memoryBytes: req.memoryBytes }, engineLabels: {} };
+    await this.writeEvents([this.registration(nodeId, role, req.addr, req.name === '' ? nodeId : req.name, description)]);
     const certPem = await this.issue(nodeId, role, req.csrPem);
     // A manager is added to the Raft group only once it listens (its `raft.join` after start-up):
     // a voter that cannot be reached yet would cost a one-manager cluster its quorum.
@@ -658,11 +727,12 @@ export class SwarmNode {
     return view.store.list('node').filter((n) => view.conf.voters.includes(n.id) && n.status.addr !== '').map((n) => ({ id: n.id, addr: n.status.addr }));
   }
 
-  registration(nodeId: string, role: NodeRole, addr: string, name: string, hostname: string, platformOs: string, arch: string, nanoCpus: number, memoryBytes: number): JournalEvent {
+  registration(nodeId: string, role: NodeRole, addr: string, name: string, description: NodeDescription): JournalEvent {
+    const { hostname, platform, resources } = description;
     return {
       type: 'node.registered', v: 1, at: this.env.clock.now(), id: nodeId,
       spec: { annotations: { name, labels: {} }, role, availability: 'active' },
-      description: { hostname: hostname === '' ? nodeId : hostname, platform: { os: platformOs, architecture: arch }, resources: { nanoCpus: Math.max(0, Math.floor(nanoCpus)), memoryBytes: Math.max(0, Math.floor(memoryBytes)) }, engineLabels: {} },
+      description: { hostname: hostname === '' ? nodeId : hostname, platform: { os: platform.os, architecture: platform.architecture }, resources: { nanoCpus: Math.max(0, Math.floor(resources.nanoCpus)), memoryBytes: Math.max(0, Math.floor(resources.memoryBytes)) }, engineLabels: {} },
       status: { state: 'ready', message: '', addr },
     };
   }
@@ -731,7 +801,7 @@ export class SwarmNode {
     }
   }
 
-  // ---- the agent: pushes from managers ----------------------------------------------------------
+  // ---- the credentials actor: pushes from managers ----------------------------------------------------------
 
   private agentReceive(m: AgentInput): void {
     switch (m.type) {
@@ -854,6 +924,7 @@ export class SwarmNode {
     if (manager === undefined) return;
     const managers = this.managerAddresses().filter((m) => m.id !== this.nodeId);
     this.manager = undefined;
+    this.system.stop(`${this.nodeId}/orchestration`);
     this.system.stop(`${this.nodeId}/raft`);
     this.system.stop(`${this.nodeId}/manager`);
     await manager.storage.close().catch(() => undefined);
@@ -885,8 +956,11 @@ export class SwarmNode {
         }
       }
     }
+    // Leaving ends this node's tasks: their processes are stopped and their directories removed.
+    await this.executor.removeAll(LEAVE_STOP_GRACE_MS_MAX).catch((error: unknown) => this.log(`leave: stopping the tasks: ${(error as Error).message}`));
     await this.stop();
     this.state.clear();
+    rmSync(path.join(this.state.dir, 'tasks'), { recursive: true, force: true });
   }
 
   async stop(): Promise<void> {
@@ -894,6 +968,8 @@ export class SwarmNode {
     this.stopped = true;
     if (this.renewTimer !== undefined) this.env.clock.clearTimeout(this.renewTimer as never);
     this.system.shutdown();
+    // The tasks keep running, as containers outlive their agent: the next start adopts them.
+    this.executor.close();
     await this.transport.close();
     if (this.manager !== undefined) {
       await this.manager.storage.close().catch(() => undefined);
