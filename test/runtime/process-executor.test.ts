@@ -205,9 +205,10 @@ describe('the process executor', () => {
     await waitUntil('the left child gone after its parent exited', () => (alive(left) ? undefined : true));
   });
 
-  test('a command that cannot run is rejected at prepare, naming it', async () => {
+  test('a command line that cannot run is rejected at prepare, naming its command', async () => {
     const x = executor();
-    await expect(x.prepare(spec('none', '', { command: [], args: ['x'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'a process task needs a command' });
+    await expect(x.prepare(spec('none', '', { command: [], args: [] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'a process task needs a command' });
+    await expect(x.prepare(spec('args-only', '', { command: [], args: ['swarm-no-such-command-x9', '-v'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'command not found: swarm-no-such-command-x9' });
     await expect(x.prepare(spec('empty', '', { command: [''] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'a process task needs a command' });
     await expect(x.prepare(spec('missing', '', { command: ['swarm-no-such-command-x9'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'command not found: swarm-no-such-command-x9' });
     await expect(x.prepare(spec('nopath', '', { command: ['/nonexistent/bin/tool'] }))).rejects.toMatchObject({ code: 'REJECTED', message: 'command not found: /nonexistent/bin/tool' });
@@ -219,6 +220,9 @@ describe('the process executor', () => {
     await run(x, spec('on-path', '', { command: ['node', '-e', "console.log(process.argv.slice(1).join(' '))"], args: ['a', 'b'], env: [`PATH=${path.dirname(process.execPath)}`] }));
     await expect(x.wait('on-path')).resolves.toMatchObject({ exitCode: 0 });
     expect(stdout(x, 'on-path')).toBe('a b\n');
+    // With no command, the args are the whole command line (a CMD without an ENTRYPOINT).
+    await run(x, spec('args-only', '', { command: [], args: [process.execPath, '-e', 'process.exit(4)'] }));
+    await expect(x.wait('args-only')).resolves.toMatchObject({ exitCode: 4 });
   });
 
   test('remove kills what runs and deletes its directory; removing an absent one succeeds', async () => {

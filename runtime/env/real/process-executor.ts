@@ -7,9 +7,10 @@
 //   <baseDir>/<id>/stderr.log   its standard error, appended
 //   <baseDir>/<id>/workload.json  the executor's record: the spec, the pid, how it ended
 //
-// Each process is spawned detached, as the leader of its own process group (a session of its
-// own), and every signal goes to the group: what the command starts dies with it. When the leader
-// exits, whatever is left of its group is killed, as a container's processes die with its init.
+// The command line is the spec's command, then its args (the image is not used). Each process is
+// spawned detached, as the leader of its own process group (a session of its own), and every
+// signal goes to the group: what the command starts dies with it. When the leader exits, whatever
+// is left of its group is killed, as a container's processes die with its init.
 //
 // Workloads outlive the executor, as containers outlive an agent: the record lets a new executor
 // on the same base directory (the node restarted) find them again. A process still running then
@@ -111,12 +112,12 @@ export class ProcessExecutor implements Executor {
     if (workload.state === 'running') return;
     if (workload.state === 'exited') throw new ExecutorError('FAILED', `workload ${id} has exited; it is not started again`);
     const executable = this.resolve(workload.spec, workload.dir);
-    const [argv0, ...rest] = workload.spec.command;
+    const [argv0, ...rest] = argvOf(workload.spec);
     const out = openSync(path.join(workload.dir, STDOUT_FILE), 'a', 0o600);
     const err = openSync(path.join(workload.dir, STDERR_FILE), 'a', 0o600);
     let child: ChildProcess;
     try {
-      child = spawn(executable, [...rest, ...workload.spec.args], {
+      child = spawn(executable, rest, {
         argv0, cwd: workload.dir, env: this.envOf(workload.spec), detached: true, stdio: ['ignore', out, err],
       });
     } catch (error) {
@@ -263,7 +264,7 @@ export class ProcessExecutor implements Executor {
 
   /** A spawn that failed: the workload ends as a shell's command that could not run. */
   private notRun(workload: Workload, error: unknown): ExecutorError {
-    const message = `cannot run ${workload.spec.command[0] ?? ''}: ${(error as Error).message}`;
+    const message = `cannot run ${argvOf(workload.spec)[0] ?? ''}: ${(error as Error).message}`;
     this.exited(workload, EXIT_CODE_NOT_RUN, message);
     return new ExecutorError('FAILED', message, { cause: error });
   }
@@ -294,9 +295,9 @@ export class ProcessExecutor implements Executor {
 
   // ---- specs ------------------------------------------------------------------------------------
 
-  /** The executable the spec's command names, or REJECTED. A name without '/' is looked up on the task's PATH. */
+  /** The executable the spec's argv names, or REJECTED. A name without '/' is looked up on the task's PATH. */
   private resolve(spec: ExecutorSpec, dir: string): string {
-    const command = spec.command[0];
+    const command = argvOf(spec)[0];
     if (command === undefined || command === '') throw new ExecutorError('REJECTED', 'a process task needs a command');
     if (command.includes('/')) {
       const candidate = path.resolve(dir, command);
@@ -371,6 +372,14 @@ export class ProcessExecutor implements Executor {
       }
     }
   }
+}
+
+/**
+ * The process's argv: the command, then the args. With no image to supply an entrypoint, args
+ * alone are the whole command line (as a container's CMD without an ENTRYPOINT).
+ */
+function argvOf(spec: ExecutorSpec): string[] {
+  return [...spec.command, ...spec.args];
 }
 
 function exitWords(code: number): string {
