@@ -1,0 +1,323 @@
+// Orchestration end to end with real node processes on loopback: one manager and two workers,
+// each `swarm init|join` in its own OS process, every node running its agent over the process
+// executor. The tests share one cluster and run in order:
+//  1. formation: `swarm node ls` shows all three nodes Ready (their agents heartbeat);
+//  2. a replicated service of 3 replicas whose command is a small long-running Node script,
+//     created through the control API in Docker's shape: 3 tasks reach `running`, each backed by a
+//     real OS process in its node's tasks/ directory;
+//  3. kill -9 of a worker that runs a task: its node goes Down within about three heartbeat
+//     periods, and its task is replaced on the other nodes, so that 3 run again;
+//  4. scale to 1: the two tasks scaled away are shut down and their OS processes are gone.
+// The cluster's heartbeat period is 1 s (SWARM_DISPATCHER_HEARTBEAT_MS, read by `swarm init`; so
+// m1 is started here with it in its environment: jest's process.env is not the one children get).
+// Every wait has a deadline.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { Cluster, freePort, swarmCli, type NodeProcess } from './harness.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+const HEARTBEAT_PERIOD_MS = 1_000;
+const TEST_TIMEOUT_MS = 120_000;
+/** A task's script: prints a line it can be recognised by, then runs until it is stopped. */
+const MARKER = 'swarm-orchestration-test-task';
+const SCRIPT = `console.log('${MARKER}', process.pid); setInterval(() => {}, 1000);`;
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface TaskJson {
+  ID: string;
+  ServiceID: string;
+  Slot: number;
+  NodeID: string;
+  DesiredState: string;
+  Status: { State: string; Message: string; Err?: string };
+}
+
+interface NodeJson {
+  ID: string;
+  Description: { Hostname: string; Platform: { OS: string; Architecture: string }; Resources: { NanoCPUs: number; MemoryBytes: number } };
+  Spec: { Name: string; Role: string };
+  Status: { State: string; Message?: string };
+}
+
+let cluster: Cluster;
+/** Node name -> node id, and back. */
+const ids = new Map<string, string>();
+const names = new Map<string, string>();
+let serviceId = '';
+/** The worker killed in test 3 and the pids its tasks had then (they outlive it: see afterAll). */
+let killed = '';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorText(error: unknown): string {
+  const e = error as { code?: string; status?: number; message?: string };
+  return `${e?.code ?? '?'}${e?.status === undefined ? '' : ` ${e.status}`}: ${e?.message ?? String(error)}`;
+}
+
+/** Polls `probe` until it returns a value other than undefined; throws with `what` and the last value seen at the deadline. */
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, describe: () => string = () => '', intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = errorText(error);
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last === '' ? '' : ` (last error ${last})`}\n${describe()}`);
+}
+
+function tail(text: string, lines = 30): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+async function withLogs(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    const e = error as Error;
+    const parts = [...cluster.nodes.values()].map((n) => `--- ${n.name} ---\n${tail(n.output)}`);
+    e.message = `${e.message}\n\nnode output:\n${parts.join('\n')}`;
+    throw e;
+  }
+}
+
+function api<T = Json>(method: string, urlPath: string, body?: unknown): Promise<T> {
+  return cluster.request<T>('m1', method, urlPath, body);
+}
+
+async function tasks(): Promise<TaskJson[]> {
+  return (await api<TaskJson[]>('GET', '/tasks')).filter((t) => t.ServiceID === serviceId);
+}
+
+function describeTasks(list: readonly TaskJson[]): string {
+  return list.map((t) => `${t.ID} slot ${t.Slot} on ${names.get(t.NodeID) ?? (t.NodeID || '-')}: ${t.Status.State} (desired ${t.DesiredState}) ${t.Status.Message}${t.Status.Err ? ` err ${t.Status.Err}` : ''}`).join('\n');
+}
+
+let lastTasks: TaskJson[] = [];
+const showTasks = (): string => `tasks:\n${describeTasks(lastTasks)}`;
+
+/** Waits until exactly `count` tasks of the service are desired and observed running, on `allowed` nodes. */
+async function running(count: number, allowed: readonly string[], timeoutMs = 30_000): Promise<TaskJson[]> {
+  const allowedIds = new Set(allowed.map((n) => ids.get(n)!));
+  return waitFor(`${count} tasks running on ${allowed.join(', ')}`, timeoutMs, async () => {
+    lastTasks = await tasks();
+    const live = lastTasks.filter((t) => t.DesiredState === 'running');
+    const up = live.filter((t) => t.Status.State === 'running' && allowedIds.has(t.NodeID));
+    return up.length === count && live.length === count ? up : undefined;
+  }, showTasks, 200);
+}
+
+/** What the node's process executor recorded for a task: its directory, pid and output. */
+function workload(node: string, taskId: string): { dir: string; pid: number | null; stdout: string } {
+  const dir = path.join(cluster.node(node).stateDir, 'tasks', taskId);
+  const record = JSON.parse(readFileSync(path.join(dir, 'workload.json'), 'utf8')) as { pid: number | null };
+  let stdout = '';
+  try {
+    stdout = readFileSync(path.join(dir, 'stdout.log'), 'utf8');
+  } catch {
+    // nothing printed yet
+  }
+  return { dir, pid: record.pid, stdout };
+}
+
+/** The process runs (a zombie has ended), and its command line is the task's script. */
+function taskProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(MARKER);
+  } catch {
+    return true; // no /proc: kill(pid, 0) is all there is
+  }
+}
+
+/** Every task process the nodes' executors recorded (to kill what outlives the test). */
+function recordedPids(): number[] {
+  const pids: number[] = [];
+  for (const node of cluster.nodes.values()) {
+    const dir = path.join(node.stateDir, 'tasks');
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      try {
+        const pid = (JSON.parse(readFileSync(path.join(dir, entry, 'workload.json'), 'utf8')) as { pid: number | null }).pid;
+        if (pid !== null) pids.push(pid);
+      } catch {
+        // not a workload
+      }
+    }
+  }
+  return pids;
+}
+
+/** `swarm node ls` on m1 as rows of its table. */
+async function nodeLs(): Promise<Array<Record<string, string>>> {
+  const ls = await swarmCli(['node', 'ls', '--state-dir', cluster.node('m1').stateDir]);
+  if (ls.code !== 0) throw new Error(`swarm node ls exited ${ls.code}: ${ls.stderr}`);
+  const lines = ls.stdout.split('\n').filter((l) => l.trim() !== '');
+  const header = lines[0]!;
+  const columns = [...header.matchAll(/\S+(?: \S+)*/g)].map((m) => ({ name: m[0], start: m.index }));
+  return lines.slice(1).map((line) => Object.fromEntries(columns.map((c, i) => [c.name, line.slice(c.start, columns[i + 1]?.start ?? line.length).trim()])));
+}
+
+/** `swarm init` as the harness starts it, with the heartbeat period in its environment. */
+async function init(name: string): Promise<NodeProcess> {
+  const stateDir = path.join(cluster.baseDir, name);
+  const addr = `127.0.0.1:${await freePort()}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'init', '--state-dir', stateDir, '--listen-addr', addr, '--name', name], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARM_DISPATCHER_HEARTBEAT_MS: String(HEARTBEAT_PERIOD_MS) },
+  });
+  const node: NodeProcess = { name, stateDir, addr, child, output: '', exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)))) };
+  child.stdout.on('data', (c: Buffer) => (node.output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (node.output += c.toString()));
+  cluster.nodes.set(name, node);
+  await cluster.waitReady(node);
+  return node;
+}
+
+beforeAll(async () => {
+  cluster = new Cluster('orchestration');
+  const m1 = await init('m1');
+  const swarm = await cluster.request<{ JoinTokens: { Worker: string } }>('m1', 'GET', '/swarm');
+  for (const name of ['w1', 'w2']) await cluster.start(name, ['join', '--token', swarm.JoinTokens.Worker, m1.addr]);
+  for (const name of ['m1', 'w1', 'w2']) {
+    const info = await cluster.request<{ Swarm: { NodeID: string } }>(name, 'GET', '/info');
+    ids.set(name, info.Swarm.NodeID);
+    names.set(info.Swarm.NodeID, name);
+  }
+}, TEST_TIMEOUT_MS);
+
+afterAll(async () => {
+  if (cluster === undefined) return;
+  // Task processes outlive their node process (as containers outlive a dead agent): the node
+  // processes go first, so that no agent starts a task again, then every task process recorded.
+  for (const node of cluster.nodes.values()) {
+    if (node.child.exitCode === null && node.child.signalCode === null) await cluster.kill(node.name);
+  }
+  for (const pid of recordedPids()) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await cluster.stopAll();
+}, TEST_TIMEOUT_MS);
+
+describe('orchestration across real node processes', () => {
+  test('every node is Ready: its agent keeps a session with the leader', () => withLogs(async () => {
+    const rows = await waitFor('swarm node ls with 3 nodes, all Ready', 30_000, async () => {
+      const table = await nodeLs();
+      return table.length === 3 && table.every((r) => r['STATUS'] === 'Ready') ? table : undefined;
+    });
+    expect(rows.map((r) => r['NAME']).sort()).toEqual(['m1', 'w1', 'w2']);
+    const nodes = await api<NodeJson[]>('GET', '/nodes');
+    const architecture = ({ x64: 'x86_64', arm64: 'aarch64' } as Record<string, string>)[process.arch] ?? process.arch;
+    for (const node of nodes) {
+      // Described in Docker's words: the kernel's architecture name, nano-CPUs and bytes.
+      expect(node.Description.Platform).toEqual({ OS: process.platform, Architecture: architecture });
+      expect(node.Description.Resources.NanoCPUs).toBeGreaterThanOrEqual(1e9);
+      expect(node.Description.Resources.MemoryBytes).toBeGreaterThan(0);
+    }
+  }), TEST_TIMEOUT_MS);
+
+  test('a replicated service of 3: 3 tasks running, each a real OS process on its node', () => withLogs(async () => {
+    const created = await api<{ ID: string }>('POST', '/services/create', {
+      Name: 'ticker',
+      TaskTemplate: {
+        ContainerSpec: { Image: 'node', Command: [process.execPath], Args: ['-e', SCRIPT], Env: ['TICKER=1'] },
+        RestartPolicy: { Condition: 'any', Delay: 0 },
+      },
+      Mode: { Replicated: { Replicas: 3 } },
+    });
+    serviceId = created.ID;
+    const up = await running(3, ['m1', 'w1', 'w2']);
+    expect(new Set(up.map((t) => t.Slot))).toEqual(new Set([1, 2, 3]));
+    for (const task of up) {
+      const node = names.get(task.NodeID)!;
+      const w = workload(node, task.ID);
+      expect(w.pid).not.toBeNull();
+      expect(taskProcessAlive(w.pid!)).toBe(true);
+      const printed = await waitFor(`task ${task.ID}'s output`, 10_000, async () => {
+        const out = workload(node, task.ID).stdout;
+        return out.includes(MARKER) ? out : undefined;
+      });
+      expect(printed.trim()).toBe(`${MARKER} ${w.pid}`);
+    }
+  }), TEST_TIMEOUT_MS);
+
+  test('kill -9 of a worker: its node goes Down within about 3 heartbeat periods and its task runs elsewhere', () => withLogs(async () => {
+    const before = await running(3, ['m1', 'w1', 'w2']);
+    const victim = ['w2', 'w1'].find((name) => before.some((t) => t.NodeID === ids.get(name)));
+    expect(victim).toBeDefined();
+    killed = victim!;
+    const survivors = ['m1', 'w1', 'w2'].filter((n) => n !== killed);
+    const lost = before.filter((t) => t.NodeID === ids.get(killed));
+    const kept = before.filter((t) => t.NodeID !== ids.get(killed));
+
+    const killedAt = Date.now();
+    await cluster.kill(killed, 'SIGKILL');
+    // Declared down after 3 missed periods; the deadline allows for the period's jitter, the
+    // proposal's commit and the polling.
+    await waitFor(`${killed} Down`, 3 * HEARTBEAT_PERIOD_MS + 5_000, async () => {
+      const node = (await api<NodeJson[]>('GET', '/nodes')).find((n) => n.ID === ids.get(killed));
+      return node?.Status.State === 'down' ? node : undefined;
+    }, () => '', 50);
+    const downAfterMs = Date.now() - killedAt;
+    expect(downAfterMs).toBeGreaterThanOrEqual(HEARTBEAT_PERIOD_MS); // not before its heartbeats could have been missed
+
+    const after = await running(3, survivors);
+    // The tasks on the survivors were left alone; the lost slots got new tasks.
+    for (const task of kept) expect(after.map((t) => t.ID)).toContain(task.ID);
+    for (const task of lost) {
+      expect(after.map((t) => t.ID)).not.toContain(task.ID);
+      expect(after.some((t) => t.Slot === task.Slot)).toBe(true);
+    }
+    lastTasks = await tasks();
+    for (const task of lost) expect(lastTasks.find((t) => t.ID === task.ID)).toMatchObject({ DesiredState: 'shutdown', Status: { State: 'orphaned' } });
+    for (const task of after) expect(taskProcessAlive(workload(names.get(task.NodeID)!, task.ID).pid!)).toBe(true);
+
+    const rows = await nodeLs();
+    expect(rows.map((r) => r['STATUS']).sort()).toEqual(['Down', 'Ready', 'Ready']);
+  }), TEST_TIMEOUT_MS);
+
+  test('scale to 1: two tasks shut down and their OS processes are gone', () => withLogs(async () => {
+    expect(killed).not.toBe('');
+    const survivors = ['m1', 'w1', 'w2'].filter((n) => n !== killed);
+    const before = await running(3, survivors);
+    const pids = new Map(before.map((t) => [t.ID, workload(names.get(t.NodeID)!, t.ID).pid!]));
+    const service = await api('GET', `/services/${serviceId}`);
+    await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, { ...service.Spec, Mode: { Replicated: { Replicas: 1 } } });
+
+    const [remaining] = await running(1, survivors);
+    const stopped = before.filter((t) => t.ID !== remaining!.ID);
+    expect(stopped).toHaveLength(2);
+    await waitFor('the scaled-away tasks shut down and their processes gone', 30_000, async () => {
+      lastTasks = await tasks();
+      const done = stopped.every((t) => {
+        const now = lastTasks.find((x) => x.ID === t.ID);
+        return (now === undefined || now.Status.State === 'shutdown') && !taskProcessAlive(pids.get(t.ID)!);
+      });
+      return done ? true : undefined;
+    }, showTasks);
+    expect(taskProcessAlive(pids.get(remaining!.ID)!)).toBe(true);
+  }), TEST_TIMEOUT_MS);
+});
