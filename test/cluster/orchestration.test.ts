@@ -7,13 +7,17 @@
 //     real OS process in its node's tasks/ directory;
 //  3. kill -9 of a worker that runs a task: its node goes Down within about three heartbeat
 //     periods, and its task is replaced on the other nodes, so that 3 run again;
-//  4. scale to 1: the two tasks scaled away are shut down and their OS processes are gone.
+//  4. scale to 1: the two tasks scaled away are shut down and their OS processes are gone;
+//  5. a worker's certificate reaches the dispatcher only with its agent's messages, for itself:
+//     other destinations, other message kinds and another node's name are refused.
 // The cluster's heartbeat period is 1 s (SWARM_DISPATCHER_HEARTBEAT_MS, read by `swarm init`; so
 // m1 is started here with it in its environment: jest's process.env is not the one children get).
 // Every wait has a deadline.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { splitPem } from '../../cli/index.js';
+import { ClusterTransport } from '../../runtime/env/real/index.js';
 import { Cluster, freePort, swarmCli, type NodeProcess } from './harness.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -319,5 +323,41 @@ describe('orchestration across real node processes', () => {
       return done ? true : undefined;
     }, showTasks);
     expect(taskProcessAlive(pids.get(remaining!.ID)!)).toBe(true);
+  }), TEST_TIMEOUT_MS);
+
+  test("a worker's certificate may send the dispatcher only its agent's messages, for itself, and nothing to other actors", () => withLogs(async () => {
+    const worker = ['w1', 'w2'].find((n) => n !== killed)!;
+    const workerId = ids.get(worker)!;
+    const managerId = ids.get('m1')!;
+    const creds = cluster.tls(worker);
+    const dispatcher = `${managerId}/orchestration/dispatcher`;
+    const before = await api<{ refusedMessages: number }>('GET', '/debug/raft');
+    const transport = await ClusterTransport.start({ nodeId: workerId, host: '127.0.0.1', port: 0, key: creds.key, cert: creds.cert, ca: splitPem(creds.ca) });
+    const description = { hostname: 'x', platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 1e9, memoryBytes: 1 }, engineLabels: {} };
+    const refusals = [
+      // Speaking for the killed node: its tasks (and their secrets) would come here.
+      { to: dispatcher, message: { type: 'dispatcher.register', nodeId: ids.get(killed)!, description, replyTo: `${workerId}/probe` }, reason: 'speaks only for itself' },
+      // Its own name, but the replies sent to another node.
+      { to: dispatcher, message: { type: 'dispatcher.register', nodeId: workerId, description, replyTo: `${managerId}/manager` }, reason: 'replies go to its own node' },
+      // A message of the manager's own feed, forged.
+      { to: dispatcher, message: { type: 'manager.committed', index: 1_000_000, events: [], restored: true }, reason: 'only an agent\'s messages' },
+      // An agent's message, to another actor.
+      { to: `${managerId}/orchestration/writer`, message: { type: 'dispatcher.heartbeat', nodeId: workerId, sessionId: 'x', ackSeq: 0 }, reason: 'manager-only' },
+    ];
+    try {
+      transport.setPeerAddress(managerId, cluster.node('m1').addr);
+      for (const r of refusals) transport.send(workerId, managerId, { from: `${workerId}/probe`, to: r.to, message: r.message });
+      await waitFor('m1 counting every refused message', 15_000, async () => {
+        const status = await api<{ refusedMessages: number }>('GET', '/debug/raft');
+        return status.refusedMessages >= before.refusedMessages + refusals.length ? status : undefined;
+      });
+    } finally {
+      await transport.close();
+    }
+    const refusedLines = cluster.node('m1').output.split('\n').filter((l) => l.includes('refused: message from') && l.includes(workerId));
+    for (const r of refusals) expect(refusedLines.some((l) => l.includes(r.to) && l.includes(r.reason))).toBe(true);
+    // The worker's own session went on: it is still Ready and its task still runs.
+    const nodes = await api<NodeJson[]>('GET', '/nodes');
+    expect(nodes.find((n) => n.ID === workerId)?.Status.State).toBe('ready');
   }), TEST_TIMEOUT_MS);
 });
