@@ -44,6 +44,8 @@ const RENEW_RETRY_MAX_MS = 30_000;
 const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
 /** Test-only: the heartbeat period `swarm init` writes into the cluster object (there is no init flag for it yet). */
 const HEARTBEAT_PERIOD_ENV = 'SWARM_DISPATCHER_HEARTBEAT_MS';
+/** The process executor's directory in the state directory: one directory per task. */
+const TASKS_DIR = 'tasks';
 /** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
 const LEAVE_STOP_GRACE_MS_MAX = 5_000;
 /** The only messages a worker may send, and only to a manager's dispatcher. */
@@ -215,7 +217,7 @@ export class SwarmNode {
     });
     // The agent registers with the managers this node knows of: the store's, on a manager; those it
     // joined through or last learned at a renewal, on a worker.
-    this.executor = new ProcessExecutor(path.join(state.dir, 'tasks'));
+    this.executor = new ProcessExecutor(path.join(state.dir, TASKS_DIR));
     this.system.spawn('agent', agentActor({
       nodeId: file.nodeId,
       description: localNodeDescription(),
@@ -801,7 +803,7 @@ export class SwarmNode {
     }
   }
 
-  // ---- the credentials actor: pushes from managers ----------------------------------------------------------
+  // ---- the credentials actor: pushes from managers ----------------------------------------------
 
   private agentReceive(m: AgentInput): void {
     switch (m.type) {
@@ -956,11 +958,13 @@ export class SwarmNode {
         }
       }
     }
-    // Leaving ends this node's tasks: their processes are stopped and their directories removed.
+    // Leaving ends this node's tasks: the agent goes first (it would report the exits and take new
+    // assignments), then their processes are stopped and their directories removed.
+    this.system.stop(`${this.nodeId}/agent`);
     await this.executor.removeAll(LEAVE_STOP_GRACE_MS_MAX).catch((error: unknown) => this.log(`leave: stopping the tasks: ${(error as Error).message}`));
     await this.stop();
     this.state.clear();
-    rmSync(path.join(this.state.dir, 'tasks'), { recursive: true, force: true });
+    rmSync(path.join(this.state.dir, TASKS_DIR), { recursive: true, force: true });
   }
 
   async stop(): Promise<void> {

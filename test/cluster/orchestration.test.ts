@@ -9,7 +9,8 @@
 //     periods, and its task is replaced on the other nodes, so that 3 run again;
 //  4. scale to 1: the two tasks scaled away are shut down and their OS processes are gone;
 //  5. a worker's certificate reaches the dispatcher only with its agent's messages, for itself:
-//     other destinations, other message kinds and another node's name are refused.
+//     other destinations, other message kinds and another node's name are refused;
+//  6. `swarm leave` on a worker that runs a task: its process is stopped and its directory removed.
 // The cluster's heartbeat period is 1 s (SWARM_DISPATCHER_HEARTBEAT_MS, read by `swarm init`; so
 // m1 is started here with it in its environment: jest's process.env is not the one children get).
 // Every wait has a deadline.
@@ -359,5 +360,21 @@ describe('orchestration across real node processes', () => {
     // The worker's own session went on: it is still Ready and its task still runs.
     const nodes = await api<NodeJson[]>('GET', '/nodes');
     expect(nodes.find((n) => n.ID === workerId)?.Status.State).toBe('ready');
+  }), TEST_TIMEOUT_MS);
+
+  test('a worker that leaves the swarm stops its tasks: their processes are gone and their directories removed', () => withLogs(async () => {
+    const worker = ['w1', 'w2'].find((n) => n !== killed)!;
+    const service = await api('GET', `/services/${serviceId}`);
+    await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, { ...service.Spec, Mode: { Replicated: { Replicas: 2 } } });
+    // Spread: one task on m1, one on the worker.
+    const up = await running(2, ['m1', worker]);
+    const onWorker = up.find((t) => t.NodeID === ids.get(worker));
+    expect(onWorker).toBeDefined();
+    const w = workload(worker, onWorker!.ID);
+    expect(taskProcessAlive(w.pid!)).toBe(true);
+    await cluster.request(worker, 'POST', '/swarm/leave');
+    expect(await cluster.node(worker).exited).toBe(0);
+    expect(taskProcessAlive(w.pid!)).toBe(false);
+    expect(readdirSync(path.join(cluster.node(worker).stateDir)).includes('tasks')).toBe(false);
   }), TEST_TIMEOUT_MS);
 });
