@@ -290,6 +290,7 @@ describe('orchestration across real node processes', () => {
     expect(downAfterMs).toBeGreaterThanOrEqual(HEARTBEAT_PERIOD_MS); // not before its heartbeats could have been missed
 
     const after = await running(3, survivors);
+    console.log(`killed ${killed}: Down after ${downAfterMs} ms, 3 tasks running again after ${Date.now() - killedAt} ms (heartbeat period ${HEARTBEAT_PERIOD_MS} ms)`);
     // The tasks on the survivors were left alone; the lost slots got new tasks.
     for (const task of kept) expect(after.map((t) => t.ID)).toContain(task.ID);
     for (const task of lost) {
