@@ -529,10 +529,20 @@ export function converged(models: ReadonlyMap<string, ServiceModel>, availabilit
   for (const service of reader.list('service')) {
     const model = models.get(service.id);
     if (model === undefined) continue;
-    const rolledBack = service.updateStatus !== null && service.updateStatus.state.startsWith('rollback') && model.previous !== null && sameSpec(service.spec, model.previous);
-    if (!sameSpec(service.spec, model.spec) && !rolledBack) return `service ${service.id}: the spec in force is not the last acknowledged one`;
-    const why = serviceConverged(service, reader.tasksByService(service.id), nodes);
-    if (why !== undefined) return `service ${service.id} (${service.spec.mode.kind}, ${service.spec.task.container.image}): ${why}`;
+    // An automatic rollback undoes the last acknowledged change: the spec in force is then the
+    // one before it, and the acknowledged one is what it rolled back from.
+    const rolledBack = service.updateStatus !== null && service.updateStatus.state.startsWith('rollback') && service.previousSpec !== null && sameSpec(service.previousSpec, model.spec);
+    if (!sameSpec(service.spec, model.spec) && !rolledBack) {
+      const brief = (spec: ServiceSpec | null): string => (spec === null ? 'none' : `${spec.task.container.image}#${spec.task.forceUpdate} ${JSON.stringify(spec.mode)}`);
+      return `service ${service.id}: the spec in force (${brief(service.spec)}, previous ${brief(service.previousSpec)}, update ${service.updateStatus?.state ?? 'none'}) is not the last acknowledged one (${brief(model.spec)}, before it ${brief(model.previous)})`;
+    }
+    const tasks = reader.tasksByService(service.id);
+    const why = serviceConverged(service, tasks, nodes);
+    if (why !== undefined) {
+      // What a replay needs first: each task's slot, node, states and whether it runs the spec in force.
+      const detail = tasks.map((t) => `${t.slot}@${t.nodeId || '-'}:${t.status.state}/${t.desiredState}${isCurrent(t, service) ? '' : '(old)'}`).join(' ');
+      return `service ${service.id} (${service.spec.mode.kind}, ${service.spec.task.container.image}, update ${service.updateStatus?.state ?? 'none'}): ${why}; tasks ${detail}`;
+    }
   }
   for (const id of models.keys()) if (reader.get('service', id) === undefined) return `service ${id} is missing`;
   return undefined;

@@ -208,10 +208,14 @@ function reconcileSlot(plan: Plan, service: Service, key: string, slotTasks: rea
       plan.create(service, slot, nodeId, desiredState, [], 'created', key);
     } else if (!isLive(last) || !stillLive.includes(last)) {
       // The newest task is not live (it ended, or was just retired above).
-      // Retired just now, or a run of an older spec that ended (a job re-run by a spec change): a
-      // new task of the current spec at once, not counted as a restart.
-      const retiredNow = live.includes(last) || (isJob(service) && !isCurrent(last, service));
-      const decision = retiredNow ? { restart: true as const, at: plan.input.now, restarts: [...last.restarts], counted: false } : restartDecision(service, last, plan.input.now);
+      // Retired just now: replaced at once, uncounted. A task of an older spec that ended (a job
+      // re-run by a spec change, or a slot whose restarts ran out before the user fixed the spec):
+      // the new spec starts afresh, its restart history with it.
+      const retiredNow = live.includes(last);
+      const outdated = !retiredNow && !isCurrent(last, service);
+      const decision = retiredNow ? { restart: true as const, at: plan.input.now, restarts: [...last.restarts], counted: false }
+        : outdated ? { restart: true as const, at: plan.input.now, restarts: [] as number[], counted: false }
+        : restartDecision(service, last, plan.input.now);
       if (decision.restart) {
         if (decision.at <= plan.input.now) plan.create(service, slot, nodeId, desiredState, decision.restarts, decision.counted ? 'restarted by the restart policy' : 'replaces a task that was shut down', key);
         else plan.wake(decision.at);

@@ -2,7 +2,7 @@
 // its own OS process with its own state directory; the tests talk to them through their control
 // sockets, as the `swarm` command does, and kill them with real signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,6 +133,35 @@ export class Cluster {
         await node.exited;
       }
     }
+    // Task processes outlive their node process, as containers outlive an agent: end them too.
+    killTaskProcesses(this.baseDir);
     rmSync(this.baseDir, { recursive: true, force: true });
+  }
+}
+
+/** Kills the process group of every task recorded under `<dir>/<node>/tasks/<task>/workload.json`. */
+export function killTaskProcesses(dir: string): void {
+  let nodes: string[];
+  try {
+    nodes = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const node of nodes) {
+    const tasks = path.join(dir, node, 'tasks');
+    let entries: string[];
+    try {
+      entries = readdirSync(tasks);
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      try {
+        const { pid } = JSON.parse(readFileSync(path.join(tasks, entry, 'workload.json'), 'utf8')) as { pid: number | null };
+        if (pid !== null && pid > 0) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // No record, or the group is gone already.
+      }
+    }
   }
 }

@@ -141,8 +141,9 @@ describe('services on a real node', () => {
 
     const table = await swarm('service', 'ls');
     expect(table.split('\n')[0]).toMatch(/^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\s+PORTS$/);
-    expect(table).toMatch(/probe\s+replicated\s+0\/2\s+busybox:latest/);
-    expect(table).toMatch(/web\s+replicated\s+0\/3\s+nginx:1\.27\s+\*:8080->80\/tcp, \*:8443->443\/udp/);
+    // The orchestrator runs the tasks (as processes): how many run by now depends on timing.
+    expect(table).toMatch(/probe\s+replicated\s+[0-2]\/2\s+busybox:latest/);
+    expect(table).toMatch(/web\s+replicated\s+[0-3]\/3\s+nginx:1\.27\s+\*:8080->80\/tcp, \*:8443->443\/udp/);
     const listed = JSON.parse(await swarm('service', 'ls', '--format', 'json', '--filter', 'name=web')) as Json[];
     expect(listed.map((s) => s.Spec.Name)).toEqual(['web']);
     const inspected = JSON.parse(await swarm('service', 'inspect', 'probe')) as Json[];
@@ -177,7 +178,8 @@ describe('services on a real node', () => {
     await swarm('service', 'rollback', 'web');
     const rolledBack = await api('GET', '/services/web');
     expect(rolledBack.Spec.Mode).toEqual({ Replicated: { Replicas: 5 } });
-    expect(rolledBack.UpdateStatus).toMatchObject({ State: 'rollback_started', Message: 'manually requested rollback' });
+    expect(rolledBack.UpdateStatus.State).toMatch(/^rollback_(started|completed)$/);
+    expect(rolledBack.UpdateStatus.Message).toMatch(/^manually requested rollback/);
     expect(Number.isNaN(Date.parse(rolledBack.UpdateStatus.StartedAt))).toBe(false);
   }, TEST_TIMEOUT_MS);
 
@@ -231,7 +233,7 @@ describe('services on a real node', () => {
     await run(['secret', 'create', 'dk_pass', '-'], 'hunter2');
     const id = (await run(['service', 'create', '-d', '--name', 'dk', '--replicas', '2', '--publish', '9090:80', '--secret', 'dk_pass', '--update-delay', '10s', 'busybox', 'sleep', '600'])).trim();
     expect(id).toMatch(/^[a-z0-9]{25}$/);
-    expect(await run(['service', 'ls'])).toMatch(/dk\s+replicated\s+0\/2\s+busybox/);
+    expect(await run(['service', 'ls'])).toMatch(/dk\s+replicated\s+[0-2]\/2\s+busybox/);
     const inspected = JSON.parse(await run(['service', 'inspect', 'dk'])) as Json[];
     expect(inspected[0]!.Spec.UpdateConfig.Delay).toBe(10e9);
     expect(inspected[0]!.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName).toBe('dk_pass');
@@ -242,7 +244,8 @@ describe('services on a real node', () => {
     // The docker CLI names the image in full (busybox:latest); the rollback goes back to the scaled spec.
     expect(rolledBack.Spec.TaskTemplate.ContainerSpec.Image).toBe('busybox:latest');
     expect(rolledBack.Spec.Mode).toEqual({ Replicated: { Replicas: 3 } });
-    expect(rolledBack.UpdateStatus.State).toBe('rollback_started');
+    // Started, or already completed: the orchestrator runs rollbacks now.
+    expect(rolledBack.UpdateStatus.State).toMatch(/^rollback_(started|completed)$/);
     const inUse = await docker(['secret', 'rm', 'dk_pass']);
     expect(inUse.code).not.toBe(0);
     expect(inUse.stderr).toContain('secret dk_pass is in use by service dk');
