@@ -9,3 +9,4 @@ export * from './cluster.js';
 export * from './linearizability.js';
 export * from './raft.js';
 export * from './raft-keys.js';
+export * from './orchestration.js';
