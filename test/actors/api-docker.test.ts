@@ -245,8 +245,10 @@ describe('filters', () => {
     ];
     events.forEach((e, i) => expect(s.applyBatch([e], i + 1).applied).toBe(true));
     const web = s.get('service', 'svc-web')!;
+    // Up to date means the task runs the service's task spec: task-2 runs an older image.
+    const older = { ...web.spec.task, container: { ...web.spec.task.container, image: 'old:1' } };
     const newTask = (id: string, serviceId: string, slot: number, nodeId: string, serviceVersion: number, desiredState: Task['desiredState']): JournalEvent => ({
-      type: 'task.created', v: 1, at: 2, id, serviceId, slot, nodeId, spec: web.spec.task, serviceVersion, desiredState,
+      type: 'task.created', v: 1, at: 2, id, serviceId, slot, nodeId, spec: serviceVersion < web.specVersion ? older : serviceId === 'svc-web' ? web.spec.task : s.get('service', serviceId)!.spec.task, serviceVersion, desiredState,
       status: { state: 'new', message: '', timestamp: 2, err: '' }, restarts: [], addresses: [],
     });
     const more: JournalEvent[] = [

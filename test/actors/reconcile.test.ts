@@ -32,21 +32,24 @@ function node(id: string, state: Node['status']['state'] = 'ready', availability
   };
 }
 
+const DEFAULT_SPEC = taskSpec();
 let seq = 0;
 function task(slot: number, state: TaskState, over: Partial<Task> & { updatedAt?: number; createdAt?: number } = {}): Task {
   seq++;
   const { updatedAt, createdAt, ...rest } = over;
   return {
     id: `t${String(seq).padStart(3, '0')}`, meta: { version: seq, createdAt: createdAt ?? seq, updatedAt: updatedAt ?? seq },
-    serviceId: 'svc', slot, nodeId: 'n1', spec: taskSpec(), serviceVersion: 10, desiredState: 'running',
+    serviceId: 'svc', slot, nodeId: 'n1', spec: DEFAULT_SPEC, serviceVersion: 10, desiredState: 'running',
     status: { state, message: '', timestamp: 0, err: '' }, restarts: [], addresses: [], ...rest,
   };
 }
 
 function run(svc: Service | undefined, tasks: Task[], nodes: Node[] = [node('n1'), node('n2')], now = 1_000, historyLimit = 5) {
   let ids = 0;
+  // Tasks run the service's spec unless a test gave them another.
+  const current = tasks.map((t) => (svc !== undefined && t.spec === DEFAULT_SPEC ? { ...t, spec: svc.spec.task } : t));
   const input: ReconcileInput = {
-    service: svc, tasks, node: (id) => nodes.find((n) => n.id === id), nodes: () => nodes, now,
+    service: svc, tasks: current, node: (id) => nodes.find((n) => n.id === id), nodes: () => nodes, now,
     newTaskId: () => `new${++ids}`, historyLimit,
   };
   return reconcile(input);

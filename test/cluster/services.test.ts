@@ -179,7 +179,7 @@ describe('services on a real node', () => {
     const rolledBack = await api('GET', '/services/web');
     expect(rolledBack.Spec.Mode).toEqual({ Replicated: { Replicas: 5 } });
     expect(rolledBack.UpdateStatus.State).toMatch(/^rollback_(started|completed)$/);
-    expect(rolledBack.UpdateStatus.Message).toMatch(/^manually requested rollback/);
+    expect(rolledBack.UpdateStatus.Message).toMatch(/^(manually requested rollback|rollback completed)/);
     expect(Number.isNaN(Date.parse(rolledBack.UpdateStatus.StartedAt))).toBe(false);
   }, TEST_TIMEOUT_MS);
 
