@@ -12,9 +12,9 @@
 //     services; no running task on a down or drained node; every acknowledged spec change is the
 //     spec in force (or the one before it, after an automatic rollback); what runs is that spec;
 //   - liveness: after the faults heal, every service whose image can run reaches its desired state.
-import { agentActor, isCurrent, managerActor, orchestrationActor, type ManagerInput, type ManagerReply } from '../actors/index.js';
+import { agentActor, isCurrent, managerActor, objectId, orchestrationActor, type ManagerInput, type ManagerReply } from '../actors/index.js';
 import {
-  EVENT_VERSIONS, KvLogStorage, TASK_STATE_ORDER, encodeBatch,
+  EVENT_VERSIONS, KvLogStorage, TASK_STATE_ORDER, encodeBatch, sameValue,
   type ClusterSpec, type JournalEvent, type Node, type NodeDescription, type NodeSpec, type Service, type ServiceSpec, type Store, type StoreReader, type Task, type TaskSpec, type UpdateConfig,
 } from '../journal/index.js';
 import { raftProps } from '../raft/index.js';
@@ -279,11 +279,7 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
   const workload = cluster.random.fork('workload');
   const nemesis = cluster.random.fork('nemesis');
   const ids = cluster.random.fork('ids');
-  const newId = (): string => {
-    let out = '';
-    for (let i = 0; i < 12; i++) out += '0123456789abcdefghijklmnopqrstuvwxyz'[ids.uint32() % 36];
-    return out;
-  };
+  const newId = (): string => objectId(ids);
   cluster.startAll();
 
   // ---- the client: one operation at a time, retried until its outcome is known -----------------
@@ -548,20 +544,7 @@ export function converged(models: ReadonlyMap<string, ServiceModel>, availabilit
   return undefined;
 }
 
-/** Deep equality that ignores key order (a decoded spec has its schema's order). */
-export function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((x, i) => x === b[i]);
-  }
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
+/** The store's deep equality, which also compares key order: the client builds its specs in the schemas' order, as every builder in the repo does. */
 function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
   return sameValue(a, b);
 }

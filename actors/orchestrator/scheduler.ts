@@ -3,9 +3,9 @@
 // committed events (work proportional to the change), and places the waiting tasks in batches
 // with the pure core in actors/scheduler. A task that fits nowhere stays pending with a message
 // that says why, and is tried again when a node changes or a task ends (resources free up).
-import { EVENT_VERSIONS, TASK_STATE_ORDER, type JournalEvent, type Node, type PortConfig, type StoreReader, type Task } from '../../journal/index.js';
+import { EVENT_VERSIONS, TASK_STATE_ORDER, type JournalEvent, type Node, type StoreReader, type Task } from '../../journal/index.js';
 import type { ActorContext, Address, Props } from '../../runtime/index.js';
-import { placeTasks, type NodeLoad } from '../scheduler/index.js';
+import { hostPortsOf, placeTasks, type NodeLoad } from '../scheduler/index.js';
 import type { ManagerCommitted, WriterDone, WriterPropose } from './protocol.js';
 
 type SchedulerInput = ManagerCommitted | WriterDone | { readonly type: 'scheduler.flush' };
@@ -45,10 +45,6 @@ const COMPLETE = TASK_STATE_ORDER.complete;
 /** A task the scheduler should place: allocated (pending), not yet placed, still wanted. */
 function waiting(task: Task): boolean {
   return task.status.state === 'pending' && (task.desiredState === 'running' || task.desiredState === 'ready' || task.desiredState === 'complete');
-}
-
-function hostPortsOf(ports: readonly PortConfig[]): string[] {
-  return ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`);
 }
 
 /** A task that holds resources on its node: bound, not ended, and not being stopped for good. */

@@ -63,7 +63,8 @@ const MEMORY: Failure = { reason: 'memory' };
 const HOST_PORT: Failure = { reason: 'hostPort' };
 const MAX_REPLICAS: Failure = { reason: 'maxReplicas' };
 
-function hostPortsOf(ports: readonly PortConfig[]): string[] {
+/** The host-mode published ports of a service, as `protocol/port` (what a node can hold once). */
+export function hostPortsOf(ports: readonly PortConfig[]): string[] {
   return ports.filter((p) => p.publishMode === 'host' && p.publishedPort > 0).map((p) => `${p.protocol}/${p.publishedPort}`);
 }
 
