@@ -43,6 +43,14 @@ export interface AskOptions {
   readonly timeoutMs?: number;
 }
 
+/** A virtual actor kind: a message to `<prefix>/<name>` activates the actor on demand. */
+export interface VirtualKind {
+  /** Builds the actor for `name`; its `create` is the loader that rebuilds its state. */
+  readonly activate: (name: string) => Props;
+  /** Passivated after this long without a message. */
+  readonly idleMs: number;
+}
+
 /** An actor's view of the runtime, valid for the actor's whole life (across restarts). */
 export interface ActorContext {
   readonly self: Address;
@@ -55,6 +63,12 @@ export interface ActorContext {
   /** Request/reply: `build(replyTo)` makes the request; the first message sent to replyTo is the reply. */
   ask<R = unknown>(to: Address, build: (replyTo: Address) => unknown, options?: AskOptions): Promise<R>;
   spawn<M>(name: string, props: Props<M>): Address;
+  /**
+   * Spawns a child home for a virtual kind: a message to `<home>/<name>` activates the actor from
+   * `kind.activate(name)`, which is passivated after `kind.idleMs` idle. Stopping the home stops
+   * its active actors and ends the kind.
+   */
+  spawnVirtual(name: string, kind: VirtualKind): Address;
   /** Stops a child, or this actor itself when no address is given. Children stop first. */
   stop(child?: Address): void;
   children(): Address[];

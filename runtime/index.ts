@@ -8,7 +8,7 @@ export * from './mailbox.js';
 export * from './supervision.js';
 export * from './inspection.js';
 export * from './actor.js';
-export { ActorSystem, type SystemOptions, type VirtualKind, type ActorInfo, type DeadLetterStats, type RootFailure } from './system.js';
+export { ActorSystem, type SystemOptions, type ActorInfo, type DeadLetterStats, type RootFailure } from './system.js';
 export * from './xstate.js';
 export * from './codec.js';
 export * from './transport/memory.js';

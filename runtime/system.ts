@@ -1,4 +1,4 @@
-import type { ActorContext, AskOptions, Behaviour, Props } from './actor.js';
+import type { ActorContext, AskOptions, Behaviour, Props, VirtualKind } from './actor.js';
 import { type Address, ASK_PATH_PREFIX, assertValidSegment, isValidSegment, nodeOf } from './address.js';
 import type { Envelope, Env, TimerId } from './env/types.js';
 import {
@@ -38,13 +38,6 @@ export interface SystemOptions {
   readonly deadLettersKeptMax?: number;
 }
 
-/** A virtual actor kind: a message to `<prefix>/<name>` activates the actor on demand. */
-export interface VirtualKind {
-  /** Builds the actor for `name`; its `create` is the loader that rebuilds its state. */
-  readonly activate: (name: string) => Props;
-  /** Passivated after this long without a message. */
-  readonly idleMs: number;
-}
 
 /** A read-only view of one actor, for tests, tools and the visualizer. */
 export interface ActorInfo {
@@ -154,6 +147,9 @@ class Cell implements ActorContext {
   }
   spawn<M>(name: string, props: Props<M>): Address {
     return this.system.spawnChild(this, name, props as Props);
+  }
+  spawnVirtual(name: string, kind: VirtualKind): Address {
+    return this.system.spawnVirtualHome(this, name, kind);
   }
   stop(child?: Address): void {
     if (child === undefined) {
@@ -286,8 +282,13 @@ export class ActorSystem {
    * activates the actor from `kind.activate(name)`; it is passivated after `kind.idleMs` idle.
    */
   registerVirtual(prefix: string, kind: VirtualKind): Address {
+    return this.spawnVirtualHome(this.guardian, prefix, kind);
+  }
+
+  /** @internal */
+  spawnVirtualHome(parent: Cell, name: string, kind: VirtualKind): Address {
     assert(kind.idleMs > 0, 'virtual kind idleMs must be positive');
-    const home = this.spawn(prefix, { kind: `${prefix}-home`, create: () => ({ receive: () => undefined }) });
+    const home = this.spawnChild(parent, name, { kind: `${name}-home`, create: () => ({ receive: () => undefined }) });
     this.virtualKinds.set(home, kind);
     return home;
   }
@@ -766,6 +767,7 @@ export class ActorSystem {
     if (cell.mailbox !== undefined) for (const { message, sender } of cell.mailbox.drain()) this.deadLetter(sender, cell.self, message, 'actorStopped');
     if (cell.x !== undefined) cell.x.sys = undefined;
     this.registry.delete(cell.self);
+    if (this.virtualKinds.size > 0) this.virtualKinds.delete(cell.self);
     const parent = cell.parentCell as Cell;
     this.unlinkChild(parent, cell);
     if (this.inspecting) this.emit({ type: 'actor.stopped', at: this.env.clock.now(), address: cell.self, reason });

@@ -8,6 +8,7 @@ export * from './reconcile.js';
 export * from './update.js';
 export * from './service.js';
 export * from './node.js';
+export * from './task.js';
 export * from './scheduler.js';
 export * from './dispatcher.js';
 export * from './supervisor.js';

@@ -6,7 +6,7 @@
 // because nothing lived only in an actor. While leading, it routes each committed batch: the
 // whole batch to the allocator, scheduler and dispatcher (each takes what concerns it), and one
 // coalesced `service.changed` / `node.changed` to each service and node actor the batch touched.
-import { TASK_STATE_ORDER, type StoreReader } from '../../journal/index.js';
+import type { StoreReader } from '../../journal/index.js';
 import { restart, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import { allocatorActor } from '../allocator/index.js';
 import { dispatcherActor } from './dispatcher.js';
@@ -15,6 +15,7 @@ import type { AgentSessionRefused, DispatcherInput, ManagerCommitted, ManagerLea
 import { isGlobal } from './reconcile.js';
 import { schedulerActor, type SchedulerStats } from './scheduler.js';
 import { serviceActor } from './service.js';
+import { taskActors, type TaskChanged, type TaskCommitted } from './task.js';
 import { writerActor, type WriterStats } from './writer.js';
 
 /** A service actor whose service and tasks are all gone tells its parent so. */
@@ -23,7 +24,7 @@ export interface ServiceFinished {
   readonly serviceId: string;
 }
 
-type SupervisorInput = ManagerLeadership | ManagerCommitted | ServiceFinished;
+type SupervisorInput = ManagerLeadership | ManagerCommitted | ServiceFinished | TaskChanged;
 
 export interface OrchestrationOptions {
   readonly nodeId: string;
@@ -66,6 +67,8 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
       let allocator: Address = '';
       let scheduler: Address = '';
       let dispatcher: Address = '';
+      /** The home of the task actors, activated on demand at `<tasks>/<taskId>`. */
+      let tasks: Address = '';
       const services = new Map<string, Address>();
       const nodes = new Map<string, Address>();
       /** Global services: a node change concerns each of them. */
@@ -95,6 +98,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
         writer = ctx.spawn('writer', writerActor({ manager: options.manager }, options.stats?.writer));
         allocator = ctx.spawn('allocator', allocatorActor({ view: options.view, writer }));
         scheduler = ctx.spawn('scheduler', schedulerActor({ view: options.view, writer }, options.stats?.scheduler));
+        tasks = ctx.spawnVirtual('tasks', taskActors({ view: options.view, supervisor: ctx.self }));
         for (const node of reader.list('node')) ensureNode(node.id);
         dispatcher = ctx.spawn('dispatcher', dispatcherActor({ nodeId: options.nodeId, view: options.view, writer, nodeActor: nodeAddress, heartbeatPeriodMs: heartbeatPeriodMs() }));
         for (const service of reader.list('service')) {
@@ -157,17 +161,19 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
             case 'task.created':
               touched.add(e.serviceId);
               break;
-            // Allocation and assignment decide nothing for a service; of the observed states only
-            // the ones its plans turn on do: running (an update's replacement is up, its monitor
-            // starts) and the ends (a restart, a failure to count).
+            // Allocation and assignment decide nothing for a service. The changes an agent or a
+            // plan makes go to the task's actor, which tells this supervisor when its service has
+            // something to plan on.
             case 'task.assigned':
             case 'task.allocated':
               break;
             case 'task.statusChanged':
             case 'task.desiredStateChanged': {
-              if (e.type === 'task.statusChanged' && e.status.state !== 'running' && TASK_STATE_ORDER[e.status.state] < TASK_STATE_ORDER.complete) break;
-              const task = reader.get('task', e.id);
-              if (task !== undefined) touched.add(task.serviceId);
+              if (reader.get('task', e.id) === undefined) break;
+              const committed: TaskCommitted = e.type === 'task.statusChanged'
+                ? { type: 'task.committed', index: m.index, state: e.status.state, desiredState: null }
+                : { type: 'task.committed', index: m.index, state: null, desiredState: e.desiredState };
+              ctx.send(`${tasks}/${e.id}`, committed);
               break;
             }
             case 'node.registered':
@@ -198,11 +204,14 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
           for (const task of reader.tasksByNode(nodeId)) touched.add(task.serviceId);
           for (const id of globals) touched.add(id);
         }
-        for (const serviceId of touched) {
-          // A removed service with no tasks left has nothing to do.
-          if (!services.has(serviceId) && reader.get('service', serviceId) === undefined && reader.tasksByService(serviceId).length === 0) continue;
-          ctx.send(ensureService(serviceId), { type: 'service.changed' });
-        }
+        for (const serviceId of touched) changed(serviceId);
+      };
+
+      const changed = (serviceId: string): void => {
+        const reader = options.view();
+        // A removed service with no tasks left has nothing to do.
+        if (!services.has(serviceId) && reader.get('service', serviceId) === undefined && reader.tasksByService(serviceId).length === 0) return;
+        ctx.send(ensureService(serviceId), { type: 'service.changed' });
       };
 
       return {
@@ -219,6 +228,9 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
               return;
             case 'manager.committed':
               if (leading) route(m);
+              return;
+            case 'orchestration.taskChanged':
+              if (leading) changed(m.serviceId);
               return;
             case 'orchestration.serviceFinished': {
               const address = services.get(m.serviceId);
