@@ -227,7 +227,7 @@ export class Allocator {
         return;
       }
       case 'cluster.created': case 'cluster.updated':
-      case 'node.registered': case 'node.updated': case 'node.statusChanged': case 'node.removed':
+      case 'node.registered': case 'node.updated': case 'node.descriptionChanged': case 'node.statusChanged': case 'node.removed':
       case 'service.updateStatusChanged':
       case 'secret.created': case 'secret.updated': case 'secret.removed':
       case 'config.created': case 'config.removed':

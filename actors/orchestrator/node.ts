@@ -4,7 +4,7 @@
 // actors then move its tasks elsewhere. A new leader starts every deadline afresh, so nodes whose
 // heartbeats went to the old leader are not declared down for it.
 import { assign, cancel, enqueueActions, raise, setup } from 'xstate';
-import { EVENT_VERSIONS, type NodeState, type StoreReader } from '../../journal/index.js';
+import { EVENT_VERSIONS, sameValue, type NodeState, type StoreReader } from '../../journal/index.js';
 import { fromMachine, restart, sendMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import type { NodeHeartbeat, NodeSessionOpened, WriterDone, WriterPropose } from './protocol.js';
 
@@ -63,6 +63,19 @@ const nodeMachine = setup({
       enqueue.assign({ inflight: p.token, proposals: context.proposals + 1 });
       enqueue(sendMessage(context.writer, p));
     }),
+    // A session brings the agent's description of its node: a changed one is written (resources,
+    // platform and engine labels are what the scheduler places by). Not retried if refused: the
+    // agent's next session brings it again.
+    syncDescription: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.sessionOpened') return;
+      const node = context.view().get('node', context.nodeId);
+      if (node === undefined || sameValue(node.description, event.description)) return;
+      enqueue.assign({ proposals: context.proposals + 1 });
+      enqueue(sendMessage(context.writer, {
+        type: 'writer.propose', token: `${context.nodeId}/description-${context.proposals + 1}`, replyTo: context.ctx.self,
+        events: [{ type: 'node.descriptionChanged', v: EVENT_VERSIONS['node.descriptionChanged'], at: context.ctx.env.clock.now(), id: context.nodeId, description: event.description, expectedVersion: null }],
+      } satisfies WriterPropose));
+    }),
     settle: assign(({ context, event }) => (event.type === 'writer.done' && event.token === context.inflight ? { inflight: '' } : {})),
   },
 }).createMachine({
@@ -72,7 +85,7 @@ const nodeMachine = setup({
   entry: 'armDeadline',
   on: {
     'node.heartbeat': { target: '.alive', actions: 'armDeadline' },
-    'node.sessionOpened': { target: '.alive', actions: 'armDeadline' },
+    'node.sessionOpened': { target: '.alive', actions: ['armDeadline', 'syncDescription'] },
     'node.deadline': '.expired',
   },
   states: {

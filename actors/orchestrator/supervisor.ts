@@ -181,6 +181,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
               nodesTouched.add(e.id);
               break;
             case 'node.updated':
+            case 'node.descriptionChanged':
             case 'node.statusChanged':
               nodesTouched.add(e.id);
               break;

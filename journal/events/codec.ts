@@ -80,6 +80,7 @@ export const EVENT_RECORD_STRUCTURES: readonly (readonly string[])[] = [
   ['type', 'v', 'at', 'id', 'updateStatus', 'expectedVersion'], // service.updateStatusChanged, service.rolledBack
   ['type', 'v', 'at', 'id', 'endpoint', 'expectedVersion'], // service.endpointAllocated
   ['type', 'v', 'at', 'id', 'addresses', 'status', 'expectedVersion'], // task.allocated
+  ['type', 'v', 'at', 'id', 'description', 'expectedVersion'], // node.descriptionChanged
 ];
 
 /** The first record tag; a structure's tag is RECORD_TAG_BASE + its id. */

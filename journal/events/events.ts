@@ -27,6 +27,8 @@ export type ClusterUpdated = Base & Conditional & { readonly type: 'cluster.upda
 
 export type NodeRegistered = Base & { readonly type: 'node.registered'; readonly id: string; readonly spec: NodeSpec; readonly description: NodeDescription; readonly status: NodeStatus };
 export type NodeUpdated = Base & Conditional & { readonly type: 'node.updated'; readonly id: string; readonly spec: NodeSpec };
+/** The node's agent described it anew (hostname, platform, resources, engine labels): it registered again with a changed description. */
+export type NodeDescriptionChanged = Base & Conditional & { readonly type: 'node.descriptionChanged'; readonly id: string; readonly description: NodeDescription };
 export type NodeStatusChanged = Base & Conditional & { readonly type: 'node.statusChanged'; readonly id: string; readonly status: NodeStatus };
 export type NodeRemoved = Base & Conditional & { readonly type: 'node.removed'; readonly id: string };
 
@@ -61,7 +63,7 @@ export type ConfigRemoved = Base & Conditional & { readonly type: 'config.remove
 
 export type JournalEvent =
   | ClusterCreated | ClusterUpdated
-  | NodeRegistered | NodeUpdated | NodeStatusChanged | NodeRemoved
+  | NodeRegistered | NodeUpdated | NodeDescriptionChanged | NodeStatusChanged | NodeRemoved
   | ServiceCreated | ServiceUpdated | ServiceRemoved | ServiceUpdateStatusChanged | ServiceRolledBack | ServiceEndpointAllocated
   | TaskCreated | TaskAssigned | TaskStatusChanged | TaskDesiredStateChanged | TaskRemoved | TaskAllocated
   | NetworkCreated | NetworkRemoved
@@ -77,7 +79,7 @@ export type EventOfType<T extends EventType> = Extract<JournalEvent, { type: T }
  */
 export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
   'cluster.created': 1, 'cluster.updated': 1,
-  'node.registered': 1, 'node.updated': 1, 'node.statusChanged': 1, 'node.removed': 1,
+  'node.registered': 1, 'node.updated': 1, 'node.descriptionChanged': 1, 'node.statusChanged': 1, 'node.removed': 1,
   // 2: the specs gained placement preferences and platforms, forceUpdate and rebalance.
   'service.created': 2, 'service.updated': 2, 'service.removed': 1,
   'service.updateStatusChanged': 1, 'service.rolledBack': 1, 'service.endpointAllocated': 1,
@@ -131,6 +133,7 @@ export const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> }
   'cluster.updated': shape<ClusterUpdated>('cluster.updated', { id, spec: clusterSpecSchema, expectedVersion: version }),
   'node.registered': shape<NodeRegistered>('node.registered', { id, spec: nodeSpecSchema, description: nodeDescriptionSchema, status: nodeStatusSchema }),
   'node.updated': shape<NodeUpdated>('node.updated', { id, spec: nodeSpecSchema, expectedVersion: version }),
+  'node.descriptionChanged': shape<NodeDescriptionChanged>('node.descriptionChanged', { id, description: nodeDescriptionSchema, expectedVersion: version }),
   'node.statusChanged': shape<NodeStatusChanged>('node.statusChanged', { id, status: nodeStatusSchema, expectedVersion: version }),
   'node.removed': shape<NodeRemoved>('node.removed', { id, expectedVersion: version }),
   'service.created': shape<ServiceCreated>('service.created', { id, spec: serviceSpecSchema }),

@@ -332,6 +332,10 @@ export class Store implements StoreReader {
         const current = this.expect('node', event.id, event.expectedVersion);
         return this.put('node', event.id, current, { ...current, meta: touch(current.meta, index, at), spec: event.spec });
       }
+      case 'node.descriptionChanged': {
+        const current = this.expect('node', event.id, event.expectedVersion);
+        return this.put('node', event.id, current, { ...current, meta: touch(current.meta, index, at), description: event.description });
+      }
       case 'node.statusChanged': {
         const current = this.expect('node', event.id, event.expectedVersion);
         return this.put('node', event.id, current, { ...current, meta: touch(current.meta, index, at), status: event.status });

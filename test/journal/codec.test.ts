@@ -73,10 +73,11 @@ describe('the record table', () => {
       'type,v,at,id,updateStatus,expectedVersion',
       'type,v,at,id,endpoint,expectedVersion',
       'type,v,at,id,addresses,status,expectedVersion',
+      'type,v,at,id,description,expectedVersion',
     ];
     expect(EVENT_RECORD_STRUCTURES.map((keys) => keys.join(','))).toEqual(pinned);
     expect(createHash('sha256').update(JSON.stringify(EVENT_RECORD_STRUCTURES)).digest('hex')).toBe(
-      '13e0e5e1932377d0d606edf895fb328700332f13282a44d420c9af63672b0a70',
+      '78fd2e17b0a4420ba1382bb0f1c0cbe784fb4469b50ce14833448c297bb74600',
     );
   });
 

@@ -91,6 +91,7 @@ export function oneOfEach(): JournalEvent[] {
     { type: 'service.rolledBack', v: 1, at, id: 's1', updateStatus: updateStatus('rollbackStarted'), expectedVersion: null },
     { type: 'service.endpointAllocated', v: 1, at, id: 's1', endpoint: serviceEndpoint(), expectedVersion: null },
     { type: 'task.allocated', v: 1, at, id: 't1', addresses: [{ networkId: 'net1', addr: '10.1.0.7/24' }], status: status('running'), expectedVersion: null },
+    { type: 'node.descriptionChanged', v: 1, at, id: 'n1', description: nodeDescription('host-1b'), expectedVersion: null },
     { type: 'task.removed', v: 1, at, id: 't1', expectedVersion: null },
     { type: 'service.removed', v: 1, at, id: 's1', expectedVersion: null },
     { type: 'config.removed', v: 1, at, id: 'cfg1', expectedVersion: null },
@@ -144,6 +145,7 @@ const eventArbs: fc.Arbitrary<JournalEvent>[] = [
     type: fc.constant('task.allocated' as const), v: fc.constant(1), at, id: pick(['t1', 't2', 't3', 't4']), addresses: addressesArb,
     status: pick(['new', 'pending', 'running'] as const).map((s) => status(s)), expectedVersion: expected,
   }),
+  fc.record({ type: fc.constant('node.descriptionChanged' as const), v: fc.constant(1), at, id: pick(ids), description: pick(names).map(nodeDescription), expectedVersion: expected }),
 ];
 
 /** Creations weigh more, so that later changes often find their object. */
