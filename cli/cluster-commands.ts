@@ -84,7 +84,8 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
   runOptions(swarm.command('init').description('create a swarm whose first manager is this node, and run it'))
     .option('--autolock', 'lock managers at rest: a restarted manager needs the unlock key (swarm unlock)')
     .option('--cert-expiry <duration>', 'node certificate life (renewed at 50-80% of it)', duration('--cert-expiry', 10_000), DEFAULT_NODE_CERT_VALIDITY_MS)
-    .action(async (opts: RunFlags & { autolock?: boolean; certExpiry: number }) => {
+    .option('--dispatcher-heartbeat <duration>', 'how often agents send heartbeats; a node is down after about 3 missed (default 5s)', duration('--dispatcher-heartbeat', 100))
+    .action(async (opts: RunFlags & { autolock?: boolean; certExpiry: number; dispatcherHeartbeat?: number }) => {
       if (opts.detach === true) {
         process.exitCode = await runDetached(opts.stateDir, process.argv.slice(1), out);
         return;
@@ -93,6 +94,7 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
         const { node, unlockKey } = await SwarmNode.init(opts.stateDir, {
           listenAddr: opts.listenAddr, ...(opts.advertiseAddr === undefined ? {} : { advertiseAddr: opts.advertiseAddr }),
           ...(opts.controlAddr === undefined ? {} : { controlAddr: opts.controlAddr }), ...(opts.name === undefined ? {} : { name: opts.name }),
+          ...(opts.dispatcherHeartbeat === undefined ? {} : { dispatcherHeartbeatMs: opts.dispatcherHeartbeat }),
           autolock: opts.autolock === true, certExpiryMs: opts.certExpiry, tickMs: opts.tickMs, snapshotIntervalEntries: opts.snapshotInterval, snapshotTailEntries: opts.snapshotKeep,
         }, log);
         const view = await node.readBarrier();

@@ -12,8 +12,8 @@
 // Holdings are taken when a plan is made (so that one plan, and the next one made while the first
 // is in flight, never hand out the same port or address twice) and confirmed by the committed
 // event, which is then a no-op. A plan that does not commit leaves holdings the journal does not
-// have: the actor rebuilds the core from the store then. Everything is iterated in id order, so
-// one store and one sequence of events give one set of allocations on any manager.
+// have: the actor rebuilds the core from the store then. Services and networks are iterated in id
+// order, tasks in the order they were queued: one history gives one set of allocations.
 import {
   TASK_STATE_ORDER,
   type DesiredState, type JournalEvent, type NetworkAddress, type PortConfig, type Service,
@@ -144,7 +144,7 @@ export class Allocator {
       if (service.endpoint !== null) allocator.holdEndpoint(service.id, service.endpoint);
       allocator.queuedServices.add(service.id);
     }
-    for (const task of reader.list('task')) allocator.trackTask(task.id, task.status.state, task.desiredState, task.addresses);
+    for (const task of reader.each('task')) allocator.trackTask(task.id, task.status.state, task.desiredState, task.addresses);
     allocator.retry = false;
     return allocator;
   }
@@ -314,8 +314,8 @@ export class Allocator {
     }
     const services: ServiceAllocation[] = [];
     const tasks: TaskAllocation[] = [];
-    // In the order they were queued (the order of the committed events, or of the store at a
-    // rebuild: the same on every manager), not sorted: a plan takes a bounded slice of a queue
+    // In the order they were queued (the order of the committed events, or the store's own order
+    // at a rebuild: deterministic for a given history; only the leader plans), not sorted: a plan takes a bounded slice of a queue
     // that may hold a million tasks, and sorting it for each slice would be quadratic.
     for (const id of this.queuedServices) {
       if (services.length >= allocationsMax) break;

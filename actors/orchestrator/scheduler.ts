@@ -39,6 +39,8 @@ interface Contribution {
   readonly hostPorts: readonly string[];
 }
 
+/** Tasks placed per proposal. */
+const BATCH_EVENTS = 1_000;
 const ASSIGNED = TASK_STATE_ORDER.assigned;
 const COMPLETE = TASK_STATE_ORDER.complete;
 
@@ -48,13 +50,10 @@ function waiting(task: Task): boolean {
 }
 
 /** A task that holds resources on its node: bound, not ended, and not being stopped for good. */
-function contributionOf(task: Task, reader: StoreReader): Contribution | undefined {
+function contributionOf(task: Task, hostPorts: (serviceId: string) => readonly string[]): Contribution | undefined {
   if (task.nodeId === '' || TASK_STATE_ORDER[task.status.state] < ASSIGNED || TASK_STATE_ORDER[task.status.state] >= COMPLETE) return undefined;
   const want = task.spec.resources.reservations;
-  const service = reader.get('service', task.serviceId);
-  const ports = service?.endpoint?.ports ?? service?.spec.endpoint.ports ?? [];
-  const hostPorts = hostPortsOf(ports);
-  return { nodeId: task.nodeId, serviceId: task.serviceId, nanoCpus: want.nanoCpus, memoryBytes: want.memoryBytes, hostPorts };
+  return { nodeId: task.nodeId, serviceId: task.serviceId, nanoCpus: want.nanoCpus, memoryBytes: want.memoryBytes, hostPorts: hostPorts(task.serviceId) };
 }
 
 export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats): Props<SchedulerInput> {
@@ -64,6 +63,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
     create: (ctx: ActorContext) => {
       const loads = new Map<string, MutableLoad>();
       const contributions = new Map<string, Contribution>();
+      /** Waiting tasks to try, in arrival order (none of them stuck or in flight). */
       const queue = new Set<string>();
       /** Tasks proposed for assignment and not yet decided: not placed again meanwhile. */
       const inflightTasks = new Set<string>();
@@ -71,8 +71,21 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
       let inflightPlacements = 0;
       let proposals = 0;
       let flushArmed = false;
-      /** Tasks that fit nowhere at the last try, by the message they were given. */
+      /** Waiting tasks that fit nowhere at the last try, by the message they were given: out of the queue until something frees or changes. */
       const stuck = new Map<string, string>();
+      /** The nodes, sorted by id, kept between flushes until a node event. */
+      let nodesCache: Node[] | undefined;
+      /** Each service's host-mode ports, kept until a service event (one array for all its tasks). */
+      const hostPortsCache = new Map<string, readonly string[]>();
+      const hostPortsOfService = (serviceId: string): readonly string[] => {
+        let ports = hostPortsCache.get(serviceId);
+        if (ports === undefined) {
+          const service = options.view().get('service', serviceId);
+          ports = hostPortsOf(service?.endpoint?.ports ?? service?.spec.endpoint.ports ?? []);
+          hostPortsCache.set(serviceId, ports);
+        }
+        return ports;
+      };
 
       const loadOf = (nodeId: string): MutableLoad => {
         let load = loads.get(nodeId);
@@ -95,7 +108,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
       const track = (id: string, reader: StoreReader): boolean => {
         const task = reader.get('task', id);
         const before = contributions.get(id);
-        const after = task === undefined ? undefined : contributionOf(task, reader);
+        const after = task === undefined ? undefined : contributionOf(task, hostPortsOfService);
         let freed = false;
         if (before !== undefined && (after === undefined || after.nodeId !== before.nodeId)) {
           add(before, -1);
@@ -106,8 +119,9 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
           add(after, 1);
           contributions.set(id, after);
         }
-        if (task !== undefined && waiting(task)) queue.add(id);
-        else {
+        if (task !== undefined && waiting(task)) {
+          if (!stuck.has(id) && !inflightTasks.has(id)) queue.add(id);
+        } else {
           queue.delete(id);
           stuck.delete(id);
         }
@@ -119,23 +133,34 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
         contributions.clear();
         queue.clear();
         stuck.clear();
-        for (const task of reader.list('task')) track(task.id, reader);
+        nodesCache = undefined;
+        hostPortsCache.clear();
+        for (const task of reader.each('task')) track(task.id, reader);
+      };
+      /** Something freed or changed: the tasks that fit nowhere get another try. */
+      const unstick = (): void => {
+        for (const id of stuck.keys()) queue.add(id);
+        stuck.clear();
       };
       const arm = (): void => {
-        if (flushArmed || inflight !== '' || queue.size <= stuck.size) return;
+        if (flushArmed || inflight !== '' || queue.size === 0) return;
         flushArmed = true;
         ctx.setTimer('flush', 0, { type: 'scheduler.flush' });
       };
 
       const flush = (): void => {
         const reader = options.view();
-        const nodes: Node[] = reader.list('node');
-        // Group the queue by service and spec version: one placement request each.
+        const nodes: Node[] = (nodesCache ??= reader.list('node'));
+        // The first tasks of the queue (at most one proposal's worth: the work of a flush does
+        // not grow with the queue), grouped by service and spec version: one placement request each.
         const groups = new Map<string, Task[]>();
+        let taken = 0;
         for (const id of queue) {
-          if (inflightTasks.has(id) || stuck.has(id)) continue;
+          if (taken >= BATCH_EVENTS) break;
+          queue.delete(id);
           const task = reader.get('task', id);
           if (task === undefined || !waiting(task)) continue;
+          taken++;
           const key = task.nodeId !== '' ? `${task.serviceId}@${task.nodeId}` : `${task.serviceId}#${task.serviceVersion}`;
           let group = groups.get(key);
           if (group === undefined) groups.set(key, (group = []));
@@ -155,7 +180,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
             const task = sorted[i]!;
             events.push({ type: 'task.assigned', v: EVENT_VERSIONS['task.assigned'], at: now, id: task.id, nodeId, status: { state: 'assigned', message: 'scheduler assigned task to node', timestamp: now, err: '' }, expectedVersion: task.meta.version });
             // The next group sees this placement: counted now (a refused proposal rebuilds from the store).
-            const c: Contribution = { nodeId, serviceId: task.serviceId, nanoCpus: task.spec.resources.reservations.nanoCpus, memoryBytes: task.spec.resources.reservations.memoryBytes, hostPorts: hostPortsOf(ports) };
+            const c: Contribution = { nodeId, serviceId: task.serviceId, nanoCpus: task.spec.resources.reservations.nanoCpus, memoryBytes: task.spec.resources.reservations.memoryBytes, hostPorts: hostPortsOfService(task.serviceId) };
             add(c, 1);
             contributions.set(task.id, c);
             inflightTasks.add(task.id);
@@ -171,10 +196,12 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
             events.push({ type: 'task.statusChanged', v: EVENT_VERSIONS['task.statusChanged'], at: now, id: task.id, status: { state: 'pending', message, timestamp: now, err: '' }, expectedVersion: task.meta.version });
             inflightTasks.add(task.id);
           }
-          if (events.length >= 1000) break;
         }
-        if (events.length === 0) return;
-        const batch = events.slice(0, 1000);
+        if (events.length === 0) {
+          arm();
+          return;
+        }
+        const batch = events;
         inflightPlacements = batch.filter((e) => e.type === 'task.assigned').length;
         if (stats) stats.placed += inflightPlacements;
         inflight = `scheduler/${++proposals}`;
@@ -197,13 +224,18 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
               const reader = options.view();
               let retry = false;
               for (const e of m.events) {
-                if (e.type.startsWith('node.')) retry = true;
+                if (e.type.startsWith('node.')) {
+                  retry = true;
+                  nodesCache = undefined;
+                }
                 else if (e.type.startsWith('task.')) {
                   if (track(e.id, reader)) retry = true;
-                } else if (e.type === 'service.removed' || e.type === 'service.updated') retry = true;
+                } else if (e.type.startsWith('service.')) {
+                  hostPortsCache.delete(e.id);
+                  if (e.type === 'service.removed' || e.type === 'service.updated') retry = true;
+                }
               }
-              // Something freed or changed: tasks that fit nowhere get another try.
-              if (retry) stuck.clear();
+              if (retry) unstick();
               arm();
               return;
             }

@@ -107,8 +107,8 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
         }
         // Tasks of services removed before this leader took over still need shutting down and removing.
         const orphanedServices = new Set<string>();
-        for (const task of reader.tasksByDesiredState('running')) if (reader.get('service', task.serviceId) === undefined) orphanedServices.add(task.serviceId);
-        for (const task of reader.tasksByDesiredState('remove')) orphanedServices.add(task.serviceId);
+        for (const task of reader.eachTaskByDesiredState('running')) if (reader.get('service', task.serviceId) === undefined) orphanedServices.add(task.serviceId);
+        for (const task of reader.eachTaskByDesiredState('remove')) orphanedServices.add(task.serviceId);
         for (const serviceId of orphanedServices) if (reader.get('service', serviceId) === undefined) ensureService(serviceId);
       };
 

@@ -42,8 +42,6 @@ const RAFT_JOIN_ROUNDS = 10;
 const RENEW_RETRY_MAX_MS = 30_000;
 /** SwarmKit's dispatcher heartbeat period, unless init is told otherwise. */
 const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
-/** Test-only: the heartbeat period `swarm init` writes into the cluster object (there is no init flag for it yet). */
-const HEARTBEAT_PERIOD_ENV = 'SWARM_DISPATCHER_HEARTBEAT_MS';
 /** The process executor's directory in the state directory: one directory per task. */
 const TASKS_DIR = 'tasks';
 /** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
@@ -69,7 +67,7 @@ export interface InitOptions {
   readonly snapshotIntervalEntries: number;
   readonly snapshotTailEntries: number;
   readonly name?: string;
-  /** The dispatcher heartbeat period of the new cluster (default 5 s, or SWARM_DISPATCHER_HEARTBEAT_MS). */
+  /** The dispatcher heartbeat period of the new cluster (`--dispatcher-heartbeat`; default 5 s). */
   readonly dispatcherHeartbeatMs?: number;
 }
 
@@ -171,9 +169,8 @@ export function localNodeDescription(): NodeDescription {
 
 /** The heartbeat period a new cluster gets: the option, else the test-only environment variable, else 5 s. */
 function initialHeartbeatPeriodMs(option: number | undefined): number {
-  const fromEnv = process.env[HEARTBEAT_PERIOD_ENV];
-  const value = option ?? (fromEnv === undefined || fromEnv === '' ? DEFAULT_HEARTBEAT_PERIOD_MS : Number(fromEnv));
-  if (!Number.isSafeInteger(value) || value < 100) throw new NodeError('BAD_HEARTBEAT', `dispatcher heartbeat period: at least 100 ms, got ${String(option ?? fromEnv)}`);
+  const value = option ?? DEFAULT_HEARTBEAT_PERIOD_MS;
+  if (!Number.isSafeInteger(value) || value < 100) throw new NodeError('BAD_HEARTBEAT', `--dispatcher-heartbeat: at least 100 ms, got ${String(option)}`);
   return value;
 }
 

@@ -11,8 +11,7 @@
 //  5. a worker's certificate reaches the dispatcher only with its agent's messages, for itself:
 //     other destinations, other message kinds and another node's name are refused;
 //  6. `swarm leave` on a worker that runs a task: its process is stopped and its directory removed.
-// The cluster's heartbeat period is 1 s (SWARM_DISPATCHER_HEARTBEAT_MS, read by `swarm init`; so
-// m1 is started here with it in its environment: jest's process.env is not the one children get).
+// The cluster's heartbeat period is 1 s (`swarm init --dispatcher-heartbeat 1s`).
 // Every wait has a deadline.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -183,12 +182,12 @@ async function nodeLs(): Promise<Array<Record<string, string>>> {
   return lines.slice(1).map((line) => Object.fromEntries(columns.map((c, i) => [c.name, line.slice(c.start, columns[i + 1]?.start ?? line.length).trim()])));
 }
 
-/** `swarm init` as the harness starts it, with the heartbeat period in its environment. */
+/** `swarm init` as the harness starts it, with a short heartbeat period. */
 async function init(name: string): Promise<NodeProcess> {
   const stateDir = path.join(cluster.baseDir, name);
   const addr = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'init', '--state-dir', stateDir, '--listen-addr', addr, '--name', name], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWARM_DISPATCHER_HEARTBEAT_MS: String(HEARTBEAT_PERIOD_MS) },
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'init', '--state-dir', stateDir, '--listen-addr', addr, '--name', name, '--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const node: NodeProcess = { name, stateDir, addr, child, output: '', exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)))) };
   child.stdout.on('data', (c: Buffer) => (node.output += c.toString()));
