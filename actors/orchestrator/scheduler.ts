@@ -105,8 +105,8 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
         }
       };
       /** Brings one task's contribution and queue membership in line with the store. */
-      const track = (id: string, reader: StoreReader): boolean => {
-        const task = reader.get('task', id);
+      const track = (id: string, reader: StoreReader, known?: Task): boolean => {
+        const task = known ?? reader.get('task', id);
         const before = contributions.get(id);
         const after = task === undefined ? undefined : contributionOf(task, hostPortsOfService);
         let freed = false;
@@ -135,7 +135,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
         stuck.clear();
         nodesCache = undefined;
         hostPortsCache.clear();
-        for (const task of reader.each('task')) track(task.id, reader);
+        for (const task of reader.each('task')) track(task.id, reader, task);
       };
       /** Something freed or changed: the tasks that fit nowhere get another try. */
       const unstick = (): void => {

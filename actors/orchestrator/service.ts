@@ -25,7 +25,8 @@ export interface ServicePlanResult {
 /** Reconcile, then the update planner on the slots reconcile left alone. */
 export function planService(reader: StoreReader, serviceId: string, now: number, newTaskId: () => string): ServicePlanResult {
   const service = reader.get('service', serviceId);
-  const tasks = reader.tasksByService(serviceId);
+  // The reconciler orders what it needs to (slots, ages): no sort of every task here.
+  const tasks = reader.tasksByServiceInStoreOrder(serviceId);
   const cluster = reader.list('cluster')[0];
   const node = (id: string) => reader.get('node', id);
   const plan = reconcile({

@@ -106,10 +106,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
           ensureService(service.id);
         }
         // Tasks of services removed before this leader took over still need shutting down and removing.
-        const orphanedServices = new Set<string>();
-        for (const task of reader.eachTaskByDesiredState('running')) if (reader.get('service', task.serviceId) === undefined) orphanedServices.add(task.serviceId);
-        for (const task of reader.eachTaskByDesiredState('remove')) orphanedServices.add(task.serviceId);
-        for (const serviceId of orphanedServices) if (reader.get('service', serviceId) === undefined) ensureService(serviceId);
+        for (const serviceId of reader.serviceIdsWithTasks()) if (reader.get('service', serviceId) === undefined) ensureService(serviceId);
       };
 
       const stop = (): void => {

@@ -59,6 +59,10 @@ export interface StoreReader {
   tasksByDesiredState(desiredState: DesiredState): Task[];
   /** The tasks with this desired state, in the store's own order (see `each`). */
   eachTaskByDesiredState(desiredState: DesiredState): Iterable<Task>;
+  /** The service's tasks in the store's own order (see `each`): `tasksByService` without its sort. */
+  tasksByServiceInStoreOrder(serviceId: string): Task[];
+  /** The id of every service that has tasks (removed services' too, until their last task goes), in the store's own order. */
+  serviceIdsWithTasks(): Iterable<string>;
 }
 
 type Objects = { [K in ObjectKind]: Map<string, ObjectOfKind[K]> };
@@ -172,6 +176,19 @@ export class Store implements StoreReader {
 
   tasksByDesiredState(desiredState: DesiredState): Task[] {
     return this.resolve('task', this.tasksOfDesiredState.get(desiredState));
+  }
+
+  tasksByServiceInStoreOrder(serviceId: string): Task[] {
+    const ids = this.tasksOfService.get(serviceId);
+    if (ids === undefined) return [];
+    if (typeof ids === 'string') return [this.tasks.get(ids)!];
+    const out: Task[] = [];
+    for (const id of ids) out.push(this.tasks.get(id)!);
+    return out;
+  }
+
+  serviceIdsWithTasks(): Iterable<string> {
+    return this.tasksOfService.keys();
   }
 
   *eachTaskByDesiredState(desiredState: DesiredState): Iterable<Task> {
