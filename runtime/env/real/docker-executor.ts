@@ -205,6 +205,14 @@ export class DockerExecutor implements Executor {
     }
     // A `break` by the consumer returns the iterator of the response stream, which destroys it.
     yield* demultiplex(source);
+    if (!options.follow) return;
+    // The engine closes the stream when the output closes, a moment before it records the exit:
+    // the iteration ends once the exit is recorded (a removed container has ended too).
+    try {
+      await this.container(id).wait({ condition: 'not-running' });
+    } catch (error) {
+      if (statusOf(error) !== 404) throw this.engineFailure(error, `waiting for ${id}`, 'FAILED', id);
+    }
   }
 
   /** The name of a workload's container. */
