@@ -185,7 +185,13 @@ describe('the Docker executor', () => {
     const notRun = await within('wait', x.wait('no-such-command'));
     expect(notRun.exitCode).not.toBe(0);
     expect(notRun.message).toContain('swarm-no-such-command');
-    for (const id of ['exit3', 'args-only', 'no-such-command']) await x.remove(id);
+    // A wait on one not started yet settles after it has been started and has exited.
+    await x.prepare(spec('later', 'exit 7'));
+    const waiting = within('wait before the start', x.wait('later'));
+    await sleep(300);
+    await x.start('later');
+    await expect(waiting).resolves.toEqual({ exitCode: 7, message: '' });
+    for (const id of ['exit3', 'args-only', 'no-such-command', 'later']) await x.remove(id);
   });
 
   test('an image that cannot be pulled is REJECTED at once with the engine\'s own message', async () => {
@@ -319,6 +325,8 @@ describe('the Docker executor', () => {
       { id: 'adopt-runs', running: true, exitCode: null },
     ]);
     expect((await other.list()).map((w) => w.id)).toEqual(['adopt-other']);
+    // The name is taken by this node's workload: another node's prepare of the same id fails.
+    await expect(other.prepare(spec('adopt-runs', 'true'))).rejects.toMatchObject({ code: 'FAILED', message: expect.stringContaining('not a workload of node') });
     // Preparing again what is already there changes nothing.
     await second.prepare(spec('adopt-created', 'exit 9'));
     await within('stop', second.stop('adopt-runs', 5_000), 20_000);

@@ -40,6 +40,7 @@ const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
 const DEFAULT_NAME_PREFIX = 'swarm-';
 const DEFAULT_NETWORK_MODE = 'host';
 const DEFAULT_PULL_TIMEOUT_MS = 300_000;
+const DEFAULT_CREATED_POLL_MS = 200;
 /** A workload id is part of a container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
 const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 /** Socket-level errors that mean the engine is not there (or not ours to use). */
@@ -57,6 +58,8 @@ export interface DockerExecutorOptions {
   readonly networkMode?: string;
   /** How long a pull may take before prepare gives up (REJECTED). Default 300 s. */
   readonly pullTimeoutMs?: number;
+  /** How often wait() looks at a workload that is created but not started yet. Default 200 ms. */
+  readonly createdPollMs?: number;
 }
 
 /** The part of dockerode's errors this file reads. */
@@ -74,6 +77,7 @@ export class DockerExecutor implements Executor {
   private readonly namePrefix: string;
   private readonly networkMode: string;
   private readonly pullTimeoutMs: number;
+  private readonly createdPollMs: number;
   private readonly docker: Docker;
 
   constructor(options: DockerExecutorOptions) {
@@ -82,26 +86,25 @@ export class DockerExecutor implements Executor {
     this.namePrefix = options.namePrefix ?? DEFAULT_NAME_PREFIX;
     this.networkMode = options.networkMode ?? DEFAULT_NETWORK_MODE;
     this.pullTimeoutMs = options.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
+    this.createdPollMs = options.createdPollMs ?? DEFAULT_CREATED_POLL_MS;
     if (this.nodeId === '') throw new RangeError('DockerExecutor: nodeId must not be empty');
     if (!(Number.isInteger(this.pullTimeoutMs) && this.pullTimeoutMs > 0)) throw new RangeError(`DockerExecutor: pullTimeoutMs must be a positive integer, got ${this.pullTimeoutMs}`);
+    if (!(Number.isInteger(this.createdPollMs) && this.createdPollMs > 0)) throw new RangeError(`DockerExecutor: createdPollMs must be a positive integer, got ${this.createdPollMs}`);
     this.docker = new Docker({ socketPath: this.socketPath });
   }
 
   async prepare(spec: ExecutorSpec): Promise<void> {
     if (!SAFE_ID.test(spec.id)) throw new ExecutorError('REJECTED', `a workload id must be letters, digits, '_', '-' or '.' (not first), got '${spec.id}'`);
     for (const file of spec.files ?? []) archivePathOf(file);
-    const existing = await this.inspectOrNull(spec.id);
-    if (existing !== null) {
-      // Prepared before (perhaps by an executor before an agent restart): it is here.
-      if (existing.Config.Labels?.[NODE_ID_LABEL] !== this.nodeId) throw new ExecutorError('FAILED', `container ${this.nameOf(spec.id)} exists but is not a workload of node ${this.nodeId}`);
-      return;
-    }
+    // Prepared before (perhaps by an executor before an agent restart): it is here.
+    if (this.isOurs(spec.id, await this.inspectOrNull(spec.id))) return;
     await this.ensureImage(spec.image);
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(this.createOptionsOf(spec));
     } catch (error) {
-      if (statusOf(error) === 409) return this.prepare(spec); // Created meanwhile by a concurrent prepare.
+      // Created meanwhile by a concurrent prepare.
+      if (statusOf(error) === 409 && this.isOurs(spec.id, await this.inspectOrNull(spec.id))) return;
       throw this.engineFailure(error, `creating the container of ${spec.id}`, statusOf(error) === 400 || statusOf(error) === 404 ? 'REJECTED' : 'FAILED');
     }
     if (spec.files !== undefined && spec.files.length > 0) {
@@ -127,18 +130,22 @@ export class DockerExecutor implements Executor {
   }
 
   async wait(id: string): Promise<ExecutorExit> {
-    const info = await this.inspect(id);
-    const exitCode = exitCodeOf(info);
-    if (exitCode !== null) return { exitCode, message: exitMessageOf(info) };
-    // A created container is 'not running' already: it is waited for until it has run and exited.
-    const condition = info.State.Status === 'created' ? 'next-exit' : 'not-running';
-    try {
-      await this.container(id).wait({ condition });
-    } catch (error) {
-      throw this.engineFailure(error, `waiting for ${id}`, 'FAILED', id);
+    for (;;) {
+      const info = await this.inspect(id);
+      const exitCode = exitCodeOf(info);
+      if (exitCode !== null) return { exitCode, message: exitMessageOf(info) };
+      if (info.State.Status === 'created') {
+        // The engine's wait counts a created container as 'not running' already, and its
+        // 'next-exit' would miss an exit between this look and the wait: look again later.
+        await new Promise<void>((resolve) => setTimeout(resolve, this.createdPollMs));
+        continue;
+      }
+      try {
+        await this.container(id).wait({ condition: 'not-running' });
+      } catch (error) {
+        throw this.engineFailure(error, `waiting for ${id}`, 'FAILED', id);
+      }
     }
-    const after = await this.inspect(id);
-    return { exitCode: exitCodeOf(after) ?? after.State.ExitCode, message: exitMessageOf(after) };
   }
 
   async stop(id: string, graceMs: number): Promise<void> {
@@ -226,6 +233,13 @@ export class DockerExecutor implements Executor {
   }
 
   // ---- the engine ------------------------------------------------------------------------------
+
+  /** The container exists and is this node's workload; one of another node under the name is FAILED. */
+  private isOurs(id: string, info: Docker.ContainerInspectInfo | null): boolean {
+    if (info === null) return false;
+    if (info.Config.Labels?.[NODE_ID_LABEL] !== this.nodeId) throw new ExecutorError('FAILED', `container ${this.nameOf(id)} exists but is not a workload of node ${this.nodeId}`);
+    return true;
+  }
 
   private container(id: string): Docker.Container {
     return this.docker.getContainer(this.nameOf(id));
