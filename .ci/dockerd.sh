@@ -50,9 +50,25 @@ install_missing() {
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y --no-install-recommends docker.io busybox-static; then
-    apt-get update
-    apt-get install -y --no-install-recommends docker.io busybox-static
+  # The package would start a system dockerd (bridge, iptables) from its postinst: services are
+  # kept from starting while it installs, as in any Debian container image.
+  local policy=/usr/sbin/policy-rc.d
+  local own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+  fi
+  local status=0
+  if ! apt-get install -y docker.io busybox-static; then
+    apt-get update && apt-get install -y docker.io busybox-static || status=$?
+  fi
+  if [ "$own_policy" -eq 1 ]; then
+    rm -f "$policy"
+  fi
+  if [ "$status" -ne 0 ]; then
+    echo "$0: installing docker.io and busybox-static failed" >&2
+    exit "$status"
   fi
 }
 
