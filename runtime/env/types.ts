@@ -98,6 +98,79 @@ export interface ExecutorSpec {
   readonly stopSignal?: string;
   /** How long a stop waits after that signal before it kills. */
   readonly stopGraceMs: number;
+  /** CPU and memory the workload may use (limits) and is promised (reservations). Absent: none. */
+  readonly resources?: ExecutorResources;
+  /** Storage mounted into the workload. Absent: none. */
+  readonly mounts?: readonly ExecutorMount[];
+  /** How the engine tells a running workload is healthy. Absent: the image's own, if any. */
+  readonly healthcheck?: ExecutorHealthcheck;
+  /**
+   * Files placed in the workload before it starts: secrets and configs. Their data is never
+   * logged, nor written anywhere but into the workload.
+   */
+  readonly files?: readonly ExecutorFile[];
+}
+
+/** CPU in billionths of a CPU, memory in bytes; 0 means no limit (or no reservation). */
+export interface ExecutorResourceAmounts {
+  readonly nanoCpus: number;
+  readonly memoryBytes: number;
+}
+
+export interface ExecutorResources {
+  /** What the workload may not exceed (the engine enforces them). */
+  readonly limits: ExecutorResourceAmounts;
+  /** What the scheduler set aside for it; the engine keeps only a memory reservation as a soft limit. */
+  readonly reservations: ExecutorResourceAmounts;
+}
+
+export interface ExecutorMount {
+  /** A host path (bind), a volume name (volume, '' for an anonymous one) or '' (tmpfs). */
+  readonly source: string;
+  /** The absolute path inside the workload. */
+  readonly target: string;
+  readonly readOnly: boolean;
+  readonly type: 'bind' | 'volume' | 'tmpfs';
+}
+
+/** A health check as Docker's: `test` is ['CMD', argv...], ['CMD-SHELL', line] or ['NONE']; 0 = the engine's default. */
+export interface ExecutorHealthcheck {
+  readonly test: readonly string[];
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive failures that make it unhealthy. */
+  readonly retries: number;
+  /** Failures during this time after the start do not count. */
+  readonly startPeriodMs: number;
+}
+
+/** A file placed in the workload (a secret or a config). */
+export interface ExecutorFile {
+  /** The absolute path inside the workload. */
+  readonly target: string;
+  /** Its bytes: never logged. */
+  readonly data: Uint8Array;
+  /** Its permission bits (e.g. 0o444). */
+  readonly mode: number;
+  /** Numeric owner and group ids ('0' when absent). */
+  readonly uid?: string;
+  readonly gid?: string;
+}
+
+/** What a health check says of a workload: 'none' when it has no check. */
+export type ExecutorHealth = 'none' | 'starting' | 'healthy' | 'unhealthy';
+
+export interface ExecutorLogsOptions {
+  /** Keep streaming what the workload prints until it exits (or the consumer stops iterating). */
+  readonly follow: boolean;
+  /** Only the last this many lines printed so far (then, with follow, what comes). Absent: all. */
+  readonly tail?: number;
+}
+
+/** One line a workload printed, without its line end. */
+export interface ExecutorLogLine {
+  readonly stream: 'stdout' | 'stderr';
+  readonly line: string;
 }
 
 /** How a workload ended. */
@@ -152,6 +225,17 @@ export interface Executor {
   remove(id: string): Promise<void>;
   /** Every workload the executor holds, in id order. */
   list(): Promise<ExecutorWorkload[]>;
+  /**
+   * What the workload's health check says ('none' without one), so that a task can stay STARTING
+   * until healthy and fail when unhealthy. Absent on an executor that runs no health checks.
+   */
+  health?(id: string): Promise<ExecutorHealth>;
+  /**
+   * The lines the workload printed, each tagged with its stream. With `follow` the iteration ends
+   * when the workload has exited and its output is drained; a consumer's `break` ends it too.
+   * A workload the executor does not hold rejects (FAILED) at the first step.
+   */
+  logs?(id: string, options: ExecutorLogsOptions): AsyncIterable<ExecutorLogLine>;
 }
 
 export interface Env {

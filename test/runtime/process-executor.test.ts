@@ -2,11 +2,12 @@
 // Node binary. Exit codes (signals as 128 + n), stops with a grace (a process that traps SIGTERM
 // is killed when the grace ends), the environment and working directory a workload gets, commands
 // that cannot run, process groups (what a workload starts dies with it), and workloads found again
-// by a new executor on the same directory (a node restart).
+// by a new executor on the same directory (a node restart); logs read back by stream (all, tail,
+// follow), and a spec's files kept off the disk.
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { ExecutorSpec } from '../../runtime/index.js';
+import type { ExecutorLogLine, ExecutorSpec } from '../../runtime/index.js';
 import { EXIT_CODE_UNKNOWN, ProcessExecutor, RealClock } from '../../runtime/env/real/index.js';
 
 const clock = new RealClock();
@@ -95,6 +96,19 @@ async function run(executor: ProcessExecutor, s: ExecutorSpec): Promise<number> 
   if (pid !== null) strays.add(pid);
   return pid ?? -1;
 }
+
+async function collect(lines: AsyncIterable<ExecutorLogLine>, what: string, timeoutMs = 10_000): Promise<ExecutorLogLine[]> {
+  const all: ExecutorLogLine[] = [];
+  const deadline = clock.now() + timeoutMs;
+  for await (const line of lines) {
+    all.push(line);
+    if (clock.now() > deadline) throw new Error(`${what}: not ended within ${timeoutMs} ms`);
+  }
+  return all;
+}
+
+const out = (line: string): ExecutorLogLine => ({ stream: 'stdout', line });
+const err = (line: string): ExecutorLogLine => ({ stream: 'stderr', line });
 
 // A script that keeps running until it is stopped.
 const FOREVER = "setInterval(() => {}, 1000); console.log('up')";
@@ -283,5 +297,60 @@ describe('the process executor', () => {
     ]);
     await expect(second.wait('adopted')).resolves.toMatchObject({ exitCode: EXIT_CODE_UNKNOWN });
     expect(alive(pid)).toBe(false);
+  });
+
+  test('logs: the lines of each stream, all or the last few (tail counts each stream), an unfinished last line included', async () => {
+    const x = executor();
+    await run(x, spec('logs', "console.log('a\\nb'); console.log('c'); console.error('e1'); console.error('e2'); process.stdout.write('no newline ✓')"));
+    await x.wait('logs');
+    const all = await collect(x.logs('logs', { follow: false }), 'logs');
+    expect(all.filter((l) => l.stream === 'stdout')).toEqual([out('a'), out('b'), out('c'), out('no newline ✓')]);
+    expect(all.filter((l) => l.stream === 'stderr')).toEqual([err('e1'), err('e2')]);
+    const tail = await collect(x.logs('logs', { follow: false, tail: 2 }), 'tail');
+    expect(tail.filter((l) => l.stream === 'stdout')).toEqual([out('c'), out('no newline ✓')]);
+    expect(tail.filter((l) => l.stream === 'stderr')).toEqual([err('e1'), err('e2')]);
+    expect(await collect(x.logs('logs', { follow: false, tail: 1 }), 'tail 1')).toEqual([err('e2'), out('no newline ✓')]);
+    expect(await collect(x.logs('logs', { follow: false, tail: 0 }), 'tail 0')).toEqual([]);
+    // After the exit a follow reads what is there and ends.
+    expect(await collect(x.logs('logs', { follow: true, tail: 1 }), 'follow after the exit')).toEqual([err('e2'), out('no newline ✓')]);
+    // Not started yet: nothing printed.
+    await x.prepare(spec('quiet', 'process.exit(0)'));
+    expect(await collect(x.logs('quiet', { follow: false }), 'quiet')).toEqual([]);
+    await expect(collect(x.logs('nope', { follow: false }), 'nope')).rejects.toMatchObject({ code: 'FAILED', message: 'no such workload: nope' });
+  });
+
+  test('logs follow streams the lines as they are printed, from before the start, and ends once the workload has exited; a break ends it early', async () => {
+    const x = executor(baseDir(), { logsPollMs: 20 });
+    await x.prepare(spec('follow', "let i = 0; const t = setInterval(() => { console.log(`line${++i}`); if (i === 3) { clearInterval(t); console.error('bye'); } }, 150)"));
+    const seen: Array<{ line: ExecutorLogLine; running: boolean }> = [];
+    const following = (async () => {
+      for await (const line of x.logs('follow', { follow: true })) seen.push({ line, running: (await x.list())[0]?.running ?? false });
+    })();
+    await x.start('follow');
+    await following;
+    expect(seen.map((s) => s.line)).toEqual([out('line1'), out('line2'), out('line3'), err('bye')]);
+    expect(seen[0]?.running).toBe(true); // Streamed while it ran, not read after its end.
+    expect(await x.list()).toEqual([{ id: 'follow', running: false, exitCode: 0 }]);
+
+    await run(x, spec('endless', "console.log('old'); console.log('up'); setInterval(() => console.log('tick'), 50)"));
+    await printed(x, 'endless', 'up');
+    const taken: ExecutorLogLine[] = [];
+    for await (const line of x.logs('endless', { follow: true, tail: 1 })) {
+      taken.push(line);
+      if (taken.length === 2) break;
+    }
+    expect(taken).toEqual([out('up'), out('tick')]);
+    // A removed workload's follow ends.
+    const removedFollow = collect(x.logs('endless', { follow: true, tail: 0 }), 'the follow of a removed workload');
+    await x.remove('endless');
+    await removedFollow;
+  });
+
+  test("a spec's files (secrets) are not honoured and never reach the record on disk", async () => {
+    const x = executor();
+    const secret = 'swarm-secret-sentinel-process';
+    await x.prepare(spec('secretive', 'process.exit(0)', { files: [{ target: '/run/secrets/s', data: new TextEncoder().encode(secret), mode: 0o400 }] }));
+    expect(readFileSync(path.join(x.dirOf('secretive'), 'workload.json'), 'utf8')).not.toContain(secret);
+    expect(readFileSync(path.join(x.dirOf('secretive'), 'workload.json'), 'utf8')).not.toContain('files');
   });
 });

@@ -105,3 +105,4 @@ export {
 } from './cluster-transport.js';
 
 export { ProcessExecutor, EXIT_CODE_UNKNOWN, EXIT_CODE_NOT_RUN, type ProcessExecutorOptions } from './process-executor.js';
+export { DockerExecutor, WORKLOAD_ID_LABEL, NODE_ID_LABEL, demultiplex, type DockerExecutorOptions } from './docker-executor.js';

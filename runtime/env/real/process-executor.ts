@@ -17,12 +17,17 @@
 // is adopted: it can be stopped and removed as before, but it is not this process's child, so its
 // exit is noticed by polling and its exit status is lost (EXIT_CODE_UNKNOWN).
 //
+// A spec's image, resources, mounts, health check and files are not honoured: a process has no
+// image, limits or filesystem of its own here. Files (secrets) are dropped at prepare, never
+// written to the record. logs() reads stdout.log and stderr.log (tail, and follow by polling).
+//
 // POSIX only (process groups and signals); the pid-reuse check reads /proc where there is one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ExecutorError, type Executor, type ExecutorExit, type ExecutorSpec, type ExecutorWorkload } from '../types.js';
+import { StringDecoder } from 'node:string_decoder';
+import { ExecutorError, type Executor, type ExecutorExit, type ExecutorLogLine, type ExecutorLogsOptions, type ExecutorSpec, type ExecutorWorkload } from '../types.js';
 
 /** What a shell reports for a process whose exit status nobody could collect (an adopted one that ended). */
 export const EXIT_CODE_UNKNOWN = 255;
@@ -34,6 +39,9 @@ const STDOUT_FILE = 'stdout.log';
 const STDERR_FILE = 'stderr.log';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_ADOPTED_POLL_MS = 500;
+const DEFAULT_LOGS_POLL_MS = 100;
+/** A log file is read in pieces of at most this many bytes. */
+const LOG_READ_BYTES_MAX = 64 * 1024;
 /** A workload id names a directory: no separators, no dot-names. */
 const SAFE_ID = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 
@@ -42,6 +50,8 @@ export interface ProcessExecutorOptions {
   readonly baseEnv?: Readonly<Record<string, string>>;
   /** How often an adopted workload (not this process's child) is checked for its exit. Default 500 ms. */
   readonly adoptedPollMs?: number;
+  /** How often a followed log is read for what was printed since. Default 100 ms. */
+  readonly logsPollMs?: number;
 }
 
 /** workload.json: what a later executor on the same directory needs to find the workload again. */
@@ -79,6 +89,7 @@ export class ProcessExecutor implements Executor {
   readonly baseDir: string;
   private readonly baseEnv: Readonly<Record<string, string>>;
   private readonly adoptedPollMs: number;
+  private readonly logsPollMs: number;
   private readonly held = new Map<string, Workload>();
   private loaded = false;
   private closed = false;
@@ -88,7 +99,9 @@ export class ProcessExecutor implements Executor {
     this.baseDir = path.resolve(baseDir);
     this.baseEnv = options.baseEnv ?? { PATH: process.env['PATH'] ?? DEFAULT_PATH, ...(process.env['HOME'] === undefined ? {} : { HOME: process.env['HOME'] }) };
     this.adoptedPollMs = options.adoptedPollMs ?? DEFAULT_ADOPTED_POLL_MS;
+    this.logsPollMs = options.logsPollMs ?? DEFAULT_LOGS_POLL_MS;
     if (!(Number.isInteger(this.adoptedPollMs) && this.adoptedPollMs > 0)) throw new RangeError(`ProcessExecutor: adoptedPollMs must be a positive integer, got ${this.adoptedPollMs}`);
+    if (!(Number.isInteger(this.logsPollMs) && this.logsPollMs > 0)) throw new RangeError(`ProcessExecutor: logsPollMs must be a positive integer, got ${this.logsPollMs}`);
   }
 
   async prepare(spec: ExecutorSpec): Promise<void> {
@@ -96,7 +109,9 @@ export class ProcessExecutor implements Executor {
     if (!SAFE_ID.test(spec.id)) throw new ExecutorError('REJECTED', `a workload id must be letters, digits, '_', '-' or '.' (not first), got '${spec.id}'`);
     if (this.held.has(spec.id)) return; // Prepared before: it is here.
     const dir = path.join(this.baseDir, spec.id);
-    const copy: ExecutorSpec = structuredClone(spec);
+    // Files (secrets, configs) have nowhere to go and must not reach the record on disk.
+    const { files: _files, ...kept } = spec;
+    const copy: ExecutorSpec = structuredClone(kept);
     this.resolve(copy, dir);
     if (copy.stopSignal !== undefined && copy.stopSignal !== '') signalOf(copy.stopSignal);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -194,6 +209,41 @@ export class ProcessExecutor implements Executor {
   async list(): Promise<ExecutorWorkload[]> {
     this.load();
     return [...this.held.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((w) => ({ id: w.id, running: w.state === 'running', exitCode: w.exitCode }));
+  }
+
+  /**
+   * The lines of stdout.log and stderr.log. The two files keep no common order, so each is read on
+   * its own: stdout's lines come before stderr's of the same read, and `tail` counts each file's
+   * lines. A follow reads both every `logsPollMs` and ends once the workload has exited (or is
+   * removed) and both files are drained.
+   */
+  async *logs(id: string, options: ExecutorLogsOptions): AsyncIterable<ExecutorLogLine> {
+    if (options.tail !== undefined && !(Number.isInteger(options.tail) && options.tail >= 0)) throw new RangeError(`ProcessExecutor.logs: tail must be an integer >= 0, got ${options.tail}`);
+    const dir = this.workload(id).dir;
+    const readers = [new LogFileReader(path.join(dir, STDOUT_FILE), 'stdout', options.tail), new LogFileReader(path.join(dir, STDERR_FILE), 'stderr', options.tail)];
+    try {
+      for (;;) {
+        // Looked at before the read: whatever was printed before the exit is in this read or the next.
+        const state = this.held.get(id)?.state;
+        const last = !options.follow || state === undefined || state === 'exited';
+        let read = false;
+        for (const reader of readers) {
+          for (const line of reader.read()) {
+            read = true;
+            yield line;
+          }
+        }
+        if (read) continue; // More may be waiting: read on before sleeping or ending.
+        if (last) break;
+        await new Promise<void>((resolve) => setTimeout(resolve, this.logsPollMs));
+      }
+      for (const reader of readers) {
+        const rest = reader.rest();
+        if (rest !== null) yield rest;
+      }
+    } finally {
+      for (const reader of readers) reader.close();
+    }
   }
 
   /** The pid of a running workload's process group leader (for tests and inspection). */
@@ -372,6 +422,76 @@ export class ProcessExecutor implements Executor {
       }
     }
   }
+}
+
+/**
+ * One log file read forward from where the last read stopped (from its last `tail` lines at
+ * first). The file may not exist yet (the workload has not started): it is opened when it does.
+ */
+class LogFileReader {
+  private fd: number | undefined;
+  private offset = 0;
+  private partial = '';
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(private readonly file: string, private readonly stream: 'stdout' | 'stderr', private readonly tail: number | undefined) {}
+
+  /** The whole lines of the next piece of the file ([] at its end). */
+  read(): ExecutorLogLine[] {
+    if (this.fd === undefined && !this.open()) return [];
+    const fd = this.fd as number;
+    const size = fstatSync(fd).size;
+    if (size < this.offset) this.offset = 0; // Truncated: read it again from the start.
+    if (size === this.offset) return [];
+    const buffer = Buffer.alloc(Math.min(LOG_READ_BYTES_MAX, size - this.offset));
+    const n = readSync(fd, buffer, 0, buffer.length, this.offset);
+    this.offset += n;
+    const lines = (this.partial + this.decoder.write(buffer.subarray(0, n))).split('\n');
+    this.partial = lines.pop() as string;
+    return lines.map((line) => ({ stream: this.stream, line }));
+  }
+
+  /** An unfinished last line, when the reading ends. */
+  rest(): ExecutorLogLine | null {
+    const line = this.partial + this.decoder.end();
+    this.partial = '';
+    return line === '' ? null : { stream: this.stream, line };
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private open(): boolean {
+    try {
+      this.fd = openSync(this.file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+    if (this.tail !== undefined) this.offset = tailOffset(this.fd, fstatSync(this.fd).size, this.tail);
+    return true;
+  }
+}
+
+/** Where the last `lines` lines of a file of `size` bytes begin: found by reading back from its end. */
+function tailOffset(fd: number, size: number, lines: number): number {
+  if (lines === 0 || size === 0) return size;
+  const buffer = Buffer.alloc(Math.min(LOG_READ_BYTES_MAX, size));
+  // A final line end closes the last line: it does not start another.
+  readSync(fd, buffer, 0, 1, size - 1);
+  let needed = buffer[0] === 0x0a ? lines + 1 : lines;
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - buffer.length);
+    const n = readSync(fd, buffer, 0, end - start, start);
+    for (let i = n - 1; i >= 0; i--) {
+      if (buffer[i] === 0x0a && --needed === 0) return start + i + 1;
+    }
+    end = start;
+  }
+  return 0;
 }
 
 /**
