@@ -2,6 +2,7 @@
 export * from './env/types.js';
 export * from './env/random.js';
 export * from './env/memory-storage.js';
+export * from './env/runtime-executor.js';
 export * from './errors.js';
 export * from './address.js';
 export * from './mailbox.js';

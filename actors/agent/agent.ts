@@ -177,7 +177,7 @@ class Agent implements Behaviour<AgentMessage> {
         if (this.outstanding.size === 0) this.ctx.cancelTimer('statusResend');
         return;
       case 'exec.prepared': case 'exec.prepareFailed': case 'exec.started': case 'exec.startFailed': case 'exec.exited':
-      case 'exec.waitFailed': case 'exec.stopped': case 'exec.stopFailed': case 'exec.removed': case 'exec.removeFailed':
+      case 'exec.waitFailed': case 'exec.stopped': case 'exec.stopFailed': case 'exec.removed': case 'exec.removeFailed': case 'exec.health': case 'exec.healthFailed':
         return; // A runner's reply that outlived it.
       default:
         return ignore(m);

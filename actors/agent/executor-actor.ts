@@ -30,6 +30,8 @@ class ExecutorBehaviour {
         return this.call(m.replyTo, () => executor.remove(m.id), () => ({ type: 'exec.removed' }), (f) => ({ type: 'exec.removeFailed', ...f }));
       case 'executor.list':
         return this.call(m.replyTo, () => executor.list(), (workloads) => ({ type: 'exec.listed', workloads }), (f) => ({ type: 'exec.listFailed', ...f }));
+      case 'executor.health':
+        return this.call(m.replyTo, () => (executor.health === undefined ? Promise.resolve('none' as const) : executor.health(m.id)), (health) => ({ type: 'exec.health', health }), (f) => ({ type: 'exec.healthFailed', ...f }));
       case 'executor.redeliver':
         return this.deliver(m.to, m.reply);
       default:

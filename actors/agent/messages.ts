@@ -1,7 +1,7 @@
 // The messages inside a node's agent: between the agent, its task runners and its executor actor.
 // (What the agent says to the leader's dispatcher is in actors/orchestrator/protocol.ts.)
 import type { DesiredState, Task, TaskState } from '../../journal/index.js';
-import type { Address, ExecutorErrorCode, ExecutorSpec, ExecutorWorkload } from '../../runtime/index.js';
+import type { Address, ExecutorErrorCode, ExecutorHealth, ExecutorSpec, ExecutorWorkload } from '../../runtime/index.js';
 
 // ---- agent -> task runner ----
 
@@ -35,7 +35,8 @@ export type ExecutorRequest =
   | { readonly type: 'executor.wait'; readonly id: string; readonly replyTo: Address }
   | { readonly type: 'executor.stop'; readonly id: string; readonly graceMs: number; readonly replyTo: Address }
   | { readonly type: 'executor.remove'; readonly id: string; readonly replyTo: Address }
-  | { readonly type: 'executor.list'; readonly replyTo: Address };
+  | { readonly type: 'executor.list'; readonly replyTo: Address }
+  | { readonly type: 'executor.health'; readonly id: string; readonly replyTo: Address };
 
 interface Failed {
   readonly code: ExecutorErrorCode;
@@ -54,7 +55,9 @@ export type ExecutorReply =
   | { readonly type: 'exec.removed' }
   | ({ readonly type: 'exec.removeFailed' } & Failed)
   | { readonly type: 'exec.listed'; readonly workloads: readonly ExecutorWorkload[] }
-  | ({ readonly type: 'exec.listFailed' } & Failed);
+  | ({ readonly type: 'exec.listFailed' } & Failed)
+  | { readonly type: 'exec.health'; readonly health: ExecutorHealth }
+  | ({ readonly type: 'exec.healthFailed' } & Failed);
 
 /** The part of a task the runner starts from. */
 export type RunnerTask = Pick<Task, 'id' | 'serviceId' | 'slot' | 'nodeId' | 'spec' | 'desiredState' | 'status'>;

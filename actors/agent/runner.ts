@@ -6,13 +6,16 @@
 //   prepare refused -> rejected (the engine's message); a step that fails -> failed
 //   desired shutdown/remove while it runs -> stop with grace -> shutdown
 //   desired 'ready': prepared, and started only once desired is running (or complete, for jobs)
+//   with a health check: started -> starting until the engine calls it healthy -> running; it is
+//   asked at the check's interval (at most every second) while the task runs, and an unhealthy
+//   workload is stopped and its task failed
 //
 // A finished runner stays (its task is still assigned: a new runner would run it again) until the
 // agent removes the task, when it stops what still runs, removes the workload and ends. The
 // machine is pure: effects are messages to the executor actor, whose outcomes come back as events;
 // states go to the agent, which stamps and batches them. A runner never reports a state at or
 // below one its task already has: the observed state never goes backwards.
-import { assign, emit, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 import { TASK_STATE_ORDER, type DesiredState, type TaskState } from '../../journal/index.js';
 import { RUNTIME_SEND, fromMachine, sendMessage, type Address, type ExecutorSpec, type ExecutorWorkload, type Props } from '../../runtime/index.js';
 import type { ExecutorReply, ExecutorRequest, RunnerRemove, RunnerStatus, RunnerTask, RunnerUpdate } from './messages.js';
@@ -54,6 +57,12 @@ const runs = (desired: DesiredState): boolean => desired === 'running' || desire
 const stops = (desired: DesiredState): boolean => desired === 'shutdown' || desired === 'remove';
 
 export const TASK_LOST_MESSAGE = 'task lost: the node restarted';
+export const UNHEALTHY_MESSAGE = 'the workload is unhealthy: its health check failed';
+/** The engine is asked for a workload's health at its check's interval, within these bounds. */
+const HEALTH_POLL_MS_MIN = 100;
+const HEALTH_POLL_MS_MAX = 1_000;
+
+const hasHealthcheck = (spec: ExecutorSpec): boolean => spec.healthcheck !== undefined && spec.healthcheck.test.length > 0 && spec.healthcheck.test[0] !== 'NONE';
 
 export interface RunnerInput {
   readonly task: RunnerTask;
@@ -78,6 +87,8 @@ interface RunnerContext {
   reported: TaskState;
   /** The agent removed the task: end once nothing runs. */
   removing: boolean;
+  /** A wait for the workload's exit is out (one is enough for its life). */
+  waiting: boolean;
 }
 
 type RunnerEvent = RunnerUpdate | RunnerRemove | ExecutorReply;
@@ -93,11 +104,12 @@ export function executorSpecOf(task: RunnerTask, stopGraceMs: number): ExecutorS
     env: [...container.env],
     labels: { ...container.labels, 'swarm.task.id': task.id, 'swarm.service.id': task.serviceId, 'swarm.node.id': task.nodeId, 'swarm.task.slot': String(task.slot) },
     stopGraceMs,
+    runtime: 'process',
   };
 }
 
 /** Why a state is reported: its words come from the step, the engine's message, an exit code, or the restart. */
-type Why = 'step' | 'engine' | 'exit' | 'adoptedExit' | 'lost';
+type Why = 'step' | 'engine' | 'exit' | 'adoptedExit' | 'lost' | 'unhealthy';
 
 const STEP_WORDS: Partial<Record<TaskState, string>> = {
   accepted: 'accepted', preparing: 'preparing', ready: 'prepared', starting: 'starting', running: 'started', complete: 'finished', shutdown: 'shutdown',
@@ -120,6 +132,9 @@ function wordsOf(state: TaskState, why: Why, context: RunnerContext, event: Runn
       break;
     case 'lost':
       message = TASK_LOST_MESSAGE;
+      break;
+    case 'unhealthy':
+      message = UNHEALTHY_MESSAGE;
       break;
   }
   return { message, err: message };
@@ -163,13 +178,24 @@ export const runnerMachine = setup({
     adoptedExitOk: ({ context }) => context.adoptedExitCode === 0,
     rejected: ({ event }) => event.type === 'exec.prepareFailed' && event.code === 'REJECTED',
     exitedOk: ({ event }) => event.type === 'exec.exited' && event.exitCode === 0,
+    hasHealthcheck: ({ context }) => hasHealthcheck(context.spec),
+    healthy: ({ event }) => event.type === 'exec.health' && event.health === 'healthy',
+    unhealthy: ({ event }) => event.type === 'exec.health' && event.health === 'unhealthy',
+  },
+  delays: {
+    healthPoll: ({ context }) => Math.min(HEALTH_POLL_MS_MAX, Math.max(HEALTH_POLL_MS_MIN, context.spec.healthcheck?.intervalMs ?? HEALTH_POLL_MS_MAX)),
   },
   actions: {
     follow: assign(({ context, event }) => ({ desired: event.type === 'runner.update' ? event.desiredState : context.desired })),
     markRemoving: assign({ removing: true }),
     prepare: ask((c) => ({ type: 'executor.prepare', spec: c.spec, replyTo: c.self })),
     start: ask((c) => ({ type: 'executor.start', id: c.taskId, replyTo: c.self })),
-    wait: ask((c) => ({ type: 'executor.wait', id: c.taskId, replyTo: c.self })),
+    waitOnce: enqueueActions(({ context, enqueue }) => {
+      if (context.waiting) return;
+      enqueue.assign({ waiting: true });
+      enqueue(sendMessage(context.executor, { type: 'executor.wait', id: context.taskId, replyTo: context.self } satisfies ExecutorRequest));
+    }),
+    health: ask((c) => ({ type: 'executor.health', id: c.taskId, replyTo: c.self })),
     stop: ask((c) => ({ type: 'executor.stop', id: c.taskId, graceMs: c.spec.stopGraceMs, replyTo: c.self })),
     remove: ask((c) => ({ type: 'executor.remove', id: c.taskId, replyTo: c.self })),
   },
@@ -187,6 +213,7 @@ export const runnerMachine = setup({
     desired: input.task.desiredState,
     reported: input.task.status.state,
     removing: false,
+    waiting: false,
   }),
   // Everywhere: follow the desired state, and remember a removal until the state can act on it.
   on: {
@@ -226,19 +253,77 @@ export const runnerMachine = setup({
     starting: {
       entry: [...report('starting'), 'start'],
       on: {
-        'exec.started': { target: 'running' },
+        'exec.started': [
+          { guard: 'hasHealthcheck', target: 'checking' },
+          { target: 'running' },
+        ],
         'exec.startFailed': { target: 'finished', actions: report('failed', 'engine') },
       },
     },
-    running: {
-      entry: [...report('running'), 'wait'],
+    // Started, with a health check: still `starting` until the engine calls it healthy.
+    checking: {
+      entry: 'waitOnce',
       always: { guard: 'stopsOrRemoving', target: 'stopping' },
+      initial: 'pause',
+      states: {
+        pause: { after: { healthPoll: 'asking' } },
+        asking: {
+          entry: 'health',
+          on: {
+            'exec.health': [
+              { guard: 'healthy', target: '#taskRunner.running' },
+              { guard: 'unhealthy', target: '#taskRunner.failing' },
+              { target: 'pause' },
+            ],
+            'exec.healthFailed': 'pause',
+          },
+        },
+      },
       on: {
         'exec.exited': [
           { guard: 'exitedOk', target: 'finished', actions: report('complete') },
           { target: 'finished', actions: report('failed', 'exit') },
         ],
         'exec.waitFailed': { target: 'finished', actions: report('failed', 'engine') },
+      },
+    },
+    running: {
+      entry: [...report('running'), 'waitOnce'],
+      always: { guard: 'stopsOrRemoving', target: 'stopping' },
+      // With a health check, it is watched for as long as it runs.
+      initial: 'watching',
+      states: {
+        watching: {
+          always: { guard: ({ context }) => !hasHealthcheck(context.spec), target: 'unwatched' },
+          after: { healthPoll: 'asking' },
+        },
+        asking: {
+          entry: 'health',
+          on: {
+            'exec.health': [
+              { guard: 'unhealthy', target: '#taskRunner.failing' },
+              { target: 'watching' },
+            ],
+            'exec.healthFailed': 'watching',
+          },
+        },
+        unwatched: {},
+      },
+      on: {
+        'exec.exited': [
+          { guard: 'exitedOk', target: 'finished', actions: report('complete') },
+          { target: 'finished', actions: report('failed', 'exit') },
+        ],
+        'exec.waitFailed': { target: 'finished', actions: report('failed', 'engine') },
+      },
+    },
+    // Unhealthy: stopped, and its task failed.
+    failing: {
+      entry: 'stop',
+      on: {
+        'exec.stopped': { target: 'finished', actions: report('failed', 'unhealthy') },
+        'exec.stopFailed': { target: 'finished', actions: report('failed', 'unhealthy') },
+        'exec.exited': { target: 'finished', actions: report('failed', 'unhealthy') },
       },
     },
     /** An adopted workload that exited while no runner watched. */

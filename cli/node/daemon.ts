@@ -22,9 +22,9 @@ import {
 } from '../../actors/index.js';
 import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
-import { ActorSystem, type Env, type Envelope } from '../../runtime/index.js';
+import { ActorSystem, RuntimeExecutor, type Env, type Envelope } from '../../runtime/index.js';
 import {
-  ClusterTransport, LevelStorage, ProcessExecutor, RealClock, realRandom, secureRandomBytes, tlsRequest,
+  ClusterTransport, DockerExecutor, LevelStorage, ProcessExecutor, RealClock, realRandom, secureRandomBytes, tlsRequest,
   type PeerIdentity,
 } from '../../runtime/env/real/index.js';
 import { StateDir, splitPem, type ManagerAddress, type NodeFile, type TlsFiles } from './state-dir.js';
@@ -42,6 +42,15 @@ const RAFT_JOIN_ROUNDS = 10;
 const RENEW_RETRY_MAX_MS = 30_000;
 /** SwarmKit's dispatcher heartbeat period, unless init is told otherwise. */
 const DEFAULT_HEARTBEAT_PERIOD_MS = 5_000;
+const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** The Docker engine this node drives: DOCKER_HOST (a unix:// socket), else the default socket if there is one. */
+function dockerHostOf(): string | undefined {
+  const host = process.env['DOCKER_HOST'];
+  if (host !== undefined && host !== '') return host;
+  return existsSync(DEFAULT_DOCKER_SOCKET) ? `unix://${DEFAULT_DOCKER_SOCKET}` : undefined;
+}
+
 /** The process executor's directory in the state directory: one directory per task. */
 const TASKS_DIR = 'tasks';
 /** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
@@ -181,6 +190,10 @@ export class SwarmNode {
   readonly system: ActorSystem;
   /** Runs this node's tasks as OS processes, under tasks/ in the state directory. */
   readonly executor: ProcessExecutor;
+  /** The node's container engine (Docker, at DOCKER_HOST or the default socket), when it has one. */
+  readonly docker: DockerExecutor | undefined;
+  /** What the agent drives: containers through `docker`, `process` tasks through `executor`. */
+  readonly runtimes: RuntimeExecutor;
   manager: ManagerParts | undefined;
   /** An auto-locked manager waiting for `swarm unlock`. */
   locked = false;
@@ -215,12 +228,18 @@ export class SwarmNode {
     // The agent registers with the managers this node knows of: the store's, on a manager; those it
     // joined through or last learned at a renewal, on a worker.
     this.executor = new ProcessExecutor(path.join(state.dir, TASKS_DIR));
+    const dockerHost = dockerHostOf();
+    this.docker = dockerHost === undefined ? undefined : new DockerExecutor({ nodeId: file.nodeId, socketPath: dockerHost });
+    this.runtimes = new RuntimeExecutor({
+      process: this.executor,
+      container: this.docker ?? { missing: `no container engine (no Docker socket at ${DEFAULT_DOCKER_SOCKET}, and DOCKER_HOST is not set)` },
+    });
     this.system.spawn('agent', agentActor({
       nodeId: file.nodeId,
       description: localNodeDescription(),
       managers: () => (this.manager !== undefined ? this.managerAddresses() : this.file.managers).map((m) => m.id),
       dispatcherAddress: (m) => `${m}/orchestration/dispatcher`,
-      executor: this.executor,
+      executor: this.runtimes,
     }));
   }
 
@@ -959,6 +978,15 @@ export class SwarmNode {
     // assignments), then their processes are stopped and their directories removed.
     this.system.stop(`${this.nodeId}/agent`);
     await this.executor.removeAll(LEAVE_STOP_GRACE_MS_MAX).catch((error: unknown) => this.log(`leave: stopping the tasks: ${(error as Error).message}`));
+    if (this.docker !== undefined) {
+      const docker = this.docker;
+      await docker.list()
+        .then((workloads) => Promise.all(workloads.map(async (w) => {
+          await docker.stop(w.id, LEAVE_STOP_GRACE_MS_MAX);
+          await docker.remove(w.id);
+        })))
+        .catch((error: unknown) => this.log(`leave: stopping the containers: ${(error as Error).message}`));
+    }
     await this.stop();
     this.state.clear();
     rmSync(path.join(this.state.dir, TASKS_DIR), { recursive: true, force: true });

@@ -98,6 +98,8 @@ export interface ExecutorSpec {
   readonly stopSignal?: string;
   /** How long a stop waits after that signal before it kills. */
   readonly stopGraceMs: number;
+  /** Which executor runs it where a node has several (RuntimeExecutor): a container (the default) or a host process. */
+  readonly runtime?: ExecutorRuntime;
   /** CPU and memory the workload may use (limits) and is promised (reservations). Absent: none. */
   readonly resources?: ExecutorResources;
   /** Storage mounted into the workload. Absent: none. */
@@ -172,6 +174,8 @@ export interface ExecutorLogLine {
   readonly stream: 'stdout' | 'stderr';
   readonly line: string;
 }
+
+export type ExecutorRuntime = 'container' | 'process';
 
 /** How a workload ended. */
 export interface ExecutorExit {
