@@ -6,7 +6,7 @@
 // conflict, which every manager must refuse identically. The store stays small (a few dozen
 // objects), so that the per-apply check of raft.ts is cheap.
 import {
-  TASK_STATE_ORDER,
+  CONTAINER_SPEC_DEFAULTS, TASK_STATE_ORDER,
   type BlobSpec, type ClusterSpec, type JournalEvent, type NetworkSpec, type NodeSpec, type ObjectKind,
   type ServiceSpec, type StoreReader, type Task, type TaskSpec, type TaskState, type TaskStatus,
 } from '../journal/index.js';
@@ -32,7 +32,7 @@ const clusterSpec = (name: string): ClusterSpec => ({
 const nodeSpec = (name: string, availability: NodeSpec['availability']): NodeSpec => ({ annotations: { name, labels: {} }, role: 'worker', availability });
 
 const taskSpec = (image: string): TaskSpec => ({
-  container: { image, command: [], args: [], env: [], labels: {} },
+  container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
@@ -40,6 +40,7 @@ const taskSpec = (image: string): TaskSpec => ({
   secrets: [],
   configs: [],
   forceUpdate: 0,
+  runtime: 'container',
 });
 
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stopFirst' } as const;

@@ -12,9 +12,10 @@
 // Docker fields we do not model (Hostname, Mounts, Healthcheck, LogDriver, ...) are accepted only
 // with their empty value, as the docker CLI sends them (`"Init":false`, `"DNSConfig":{}`): a value
 // we would silently drop is refused instead, naming the field.
-import type {
-  ContainerSpec, FileReference, Placement, PortConfig, Resources, RestartPolicy, Service, ServiceMode, ServiceSpec, StoreReader,
-  Task, TaskSpec, UpdateConfig, UpdateState,
+import {
+  CONTAINER_SPEC_DEFAULTS,
+  type ContainerSpec, type FileReference, type Placement, type PortConfig, type Resources, type RestartPolicy, type Service, type ServiceMode,
+  type ServiceSpec, type StoreReader, type Task, type TaskSpec, type UpdateConfig, type UpdateState,
 } from '../../journal/index.js';
 import { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG } from './defaults.js';
 import { isCurrent } from '../orchestrator/reconcile.js';
@@ -326,6 +327,7 @@ function taskSpec(value: unknown, path: string): TaskSpec {
     args: strings(c, 'Args', cPath),
     env: strings(c, 'Env', cPath),
     labels: labels(c, 'Labels', cPath),
+    ...CONTAINER_SPEC_DEFAULTS,
   };
   const rPath = join(path, 'Resources');
   const r = object(o.Resources, rPath, ['Limits', 'Reservations'], ['SwapBytes', 'MemorySwappiness']);
@@ -342,6 +344,7 @@ function taskSpec(value: unknown, path: string): TaskSpec {
     secrets: list(c, 'Secrets', cPath).map((item, i) => fileReference('Secret', item, `${cPath}.Secrets[${i}]`)),
     configs: list(c, 'Configs', cPath).map((item, i) => fileReference('Config', item, `${cPath}.Configs[${i}]`)),
     forceUpdate: number(o, 'ForceUpdate', path, 0),
+    runtime: 'container',
   };
 }
 

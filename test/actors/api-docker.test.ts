@@ -7,7 +7,7 @@ import {
   DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG, SpecInvalidError, filterBlobs, filterServices, filterTasks, parseFilters, rfc3339,
   serviceSpecFromDocker, serviceSpecToDocker, serviceStatus, serviceToDocker, taskToDocker, type DockerServiceSpec,
 } from '../../actors/index.js';
-import { Store, type JournalEvent, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, Store, type JournalEvent, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../../journal/index.js';
 
 // ---- arbitraries ---------------------------------------------------------------------------------
 
@@ -28,7 +28,8 @@ const reference = fc.record({ id: word, name: word, target: fc.string({ minLengt
 const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
   annotations: fc.record({ name: word, labels }),
   task: fc.record({
-    container: fc.record({ image: word, command: fc.array(fc.string(), { maxLength: 3 }), args: fc.array(fc.string(), { maxLength: 3 }), env: fc.array(fc.string(), { maxLength: 3 }), labels }),
+    container: fc.record({ image: word, command: fc.array(fc.string(), { maxLength: 3 }), args: fc.array(fc.string(), { maxLength: 3 }), env: fc.array(fc.string(), { maxLength: 3 }), labels })
+      .map((container) => ({ ...container, ...CONTAINER_SPEC_DEFAULTS })),
     resources: fc.record({ limits: fc.record({ nanoCpus: fc.nat(), memoryBytes: fc.nat() }), reservations: fc.record({ nanoCpus: fc.nat(), memoryBytes: fc.nat() }) }),
     restartPolicy: fc.record({ condition: fc.constantFrom('none', 'onFailure', 'any'), delayMs: ms, maxAttempts: small, windowMs: ms }),
     placement: fc.record({
@@ -41,6 +42,7 @@ const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
     secrets: fc.array(reference, { maxLength: 2 }),
     configs: fc.array(reference, { maxLength: 2 }),
     forceUpdate: small,
+    runtime: fc.constant('container' as const),
   }),
   mode: fc.oneof(
     fc.record({ kind: fc.constant('replicated' as const), replicas: small }),
@@ -112,7 +114,8 @@ describe('what Docker clients send', () => {
     const body = JSON.parse('{"Name":"probe","Labels":{},"TaskTemplate":{"ContainerSpec":{"Image":"swarmlab/busybox:latest","Args":["/bin/sleep","600"],"Init":false,"DNSConfig":{}},"Resources":{"Limits":{},"Reservations":{}},"Placement":{},"ForceUpdate":0},"Mode":{"Replicated":{"Replicas":2}},"EndpointSpec":{"Mode":"vip"}}');
     const spec = serviceSpecFromDocker(body);
     expect(spec.annotations).toEqual({ name: 'probe', labels: {} });
-    expect(spec.task.container).toEqual({ image: 'swarmlab/busybox:latest', command: [], args: ['/bin/sleep', '600'], env: [], labels: {} });
+    expect(spec.task.container).toEqual({ image: 'swarmlab/busybox:latest', command: [], args: ['/bin/sleep', '600'], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS });
+    expect(spec.task.runtime).toBe('container');
     expect(spec.mode).toEqual({ kind: 'replicated', replicas: 2 });
     expect(spec.update).toEqual(DEFAULT_UPDATE_CONFIG);
   });
