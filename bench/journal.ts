@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
-import { CONTAINER_SPEC_DEFAULTS, KvLogStorage, Store, decodeBatch, decodeEventCbor, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, KvLogStorage, Store, decodeBatch, decodeEventCbor, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
 import { decodeMessage, encodeMessage } from '../runtime/index.js';
 import { LevelStorage, monotonicMs } from '../runtime/env/real/index.js';
 
@@ -62,11 +62,11 @@ function workload(): JournalEvent[] {
       status: { state: 'ready', message: '', addr: '127.0.0.1' },
     });
   }
-  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: 2, at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
+  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: EVENT_VERSIONS['service.created'], at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
   for (let t = 0; t < TASKS; t++) {
     const id = `task${t}`;
     events.push({
-      type: 'task.created', v: 2, at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1,
+      type: 'task.created', v: EVENT_VERSIONS['task.created'], at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1,
       desiredState: 'running', status: status('pending'), restarts: [], addresses: [],
     });
   }
