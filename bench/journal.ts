@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
-import { KvLogStorage, Store, decodeBatch, decodeEventCbor, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, KvLogStorage, Store, decodeBatch, decodeEventCbor, encodeBatch, type Entry, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskStatus } from '../journal/index.js';
 import { decodeMessage, encodeMessage } from '../runtime/index.js';
 import { LevelStorage, monotonicMs } from '../runtime/env/real/index.js';
 
@@ -30,7 +30,7 @@ const gc: () => void = () => gcFn();
 const at = 1_700_000_000_000;
 const labels = {};
 const taskSpec: TaskSpec = {
-  container: { image: 'registry.local/web:1.0', command: [], args: ['--port', '8080'], env: ['MODE=prod'], labels },
+  container: { image: 'registry.local/web:1.0', command: [], args: ['--port', '8080'], env: ['MODE=prod'], labels, ...CONTAINER_SPEC_DEFAULTS },
   resources: { limits: { nanoCpus: 5e8, memoryBytes: 2 ** 28 }, reservations: { nanoCpus: 1e8, memoryBytes: 2 ** 26 } },
   restartPolicy: { condition: 'onFailure', delayMs: 5_000, maxAttempts: 3, windowMs: 60_000 },
   placement: { constraints: ['node.labels.tier==web'], maxReplicasPerNode: 0, preferences: [], platforms: [] },
@@ -38,6 +38,7 @@ const taskSpec: TaskSpec = {
   secrets: [],
   configs: [],
   forceUpdate: 0,
+  runtime: 'container',
 };
 const updateConfig = { parallelism: 2, delayMs: 1_000, failureAction: 'rollback', monitorMs: 5_000, maxFailureRatio: 0.1, order: 'startFirst' } as const;
 const serviceSpec = (name: string): ServiceSpec => ({
@@ -61,11 +62,11 @@ function workload(): JournalEvent[] {
       status: { state: 'ready', message: '', addr: '127.0.0.1' },
     });
   }
-  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: 2, at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
+  for (let s = 0; s < SERVICES; s++) events.push({ type: 'service.created', v: EVENT_VERSIONS['service.created'], at, id: `svc${s}`, spec: serviceSpec(`web-${s}`) });
   for (let t = 0; t < TASKS; t++) {
     const id = `task${t}`;
     events.push({
-      type: 'task.created', v: 2, at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1,
+      type: 'task.created', v: EVENT_VERSIONS['task.created'], at, id, serviceId: `svc${t % SERVICES}`, slot: Math.floor(t / SERVICES) + 1, nodeId: '', spec: taskSpec, serviceVersion: 1,
       desiredState: 'running', status: status('pending'), restarts: [], addresses: [],
     });
   }

@@ -23,7 +23,7 @@
 import v8 from 'node:v8';
 import { managerActor, orchestrationActor, placeTasks, type ManagerInput, type ManagerReply, type NodeLoad, type SchedulerStats, type WriterStats } from '../actors/index.js';
 import {
-  EVENT_VERSIONS, KvLogStorage, Store, encodeBatch,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, KvLogStorage, Store, encodeBatch,
   type ClusterSpec, type JournalEvent, type Node, type ServiceSpec, type StoreReader,
 } from '../journal/index.js';
 import { raftProps } from '../raft/index.js';
@@ -72,11 +72,11 @@ function serviceSpec(i: number): ServiceSpec {
   return {
     annotations: { name: `svc${i}`, labels: {} },
     task: {
-      container: { image: `app/${i}`, command: [], args: [], env: [], labels: {} },
+      container: { image: `app/${i}`, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 1e7, memoryBytes: 2 ** 20 } },
       restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
       placement: { constraints: [], maxReplicasPerNode: 0, preferences: i % 2 === 0 ? [{ spread: 'node.labels.zone' }] : [], platforms: [] },
-      networks: [], secrets: [], configs: [], forceUpdate: 0,
+      networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
     },
     mode: { kind: 'replicated', replicas: REPLICAS_PER_SERVICE },
     update: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' },

@@ -16,7 +16,7 @@
 // time budget is spent (at least one call), and its assignments are checked against the new ones.
 import os from 'node:os';
 import { EMPTY_LOAD, placeTasks, type NodeLoad, type PlacementRequest, type PlacementResult } from '../actors/index.js';
-import type { Node, TaskSpec } from '../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, type Node, type TaskSpec } from '../journal/index.js';
 import { monotonicMs } from '../runtime/env/real/index.js';
 import { placeTasksReference } from './placement-reference.js';
 
@@ -66,7 +66,7 @@ function cluster(count: number): Node[] {
 
 function request(call: number, preferences: readonly string[]): PlacementRequest {
   const spec: TaskSpec = {
-    container: { image: 'registry.local/web:1.0', command: [], args: [], env: [], labels: {} },
+    container: { image: 'registry.local/web:1.0', command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 1e7, memoryBytes: 2 ** 24 } },
     restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
     placement: { constraints: ['node.role==worker'], maxReplicasPerNode: 0, preferences: preferences.map((spread) => ({ spread })), platforms: [] },
@@ -74,6 +74,7 @@ function request(call: number, preferences: readonly string[]): PlacementRequest
     secrets: [],
     configs: [],
     forceUpdate: 0,
+    runtime: 'container',
   };
   return { serviceId: `svc${call % SERVICES}`, spec, ports: [], preferences, count: TASKS_PER_CALL };
 }

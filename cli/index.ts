@@ -2,3 +2,5 @@
 export { controlRequest, ControlError } from './node/client.js';
 export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
+// The service commands' flag readers.
+export { containerFlags, goDurationNs, mountFlag } from './service-commands.js';

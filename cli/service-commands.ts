@@ -176,6 +176,35 @@ function fileFlag(flag: string): (value: string) => FileFlag {
   };
 }
 
+interface MountFlag {
+  readonly Type: string;
+  readonly Source: string;
+  readonly Target: string;
+  readonly ReadOnly: boolean;
+}
+
+/** `--mount type=bind,source=/host,target=/path[,readonly]`, as docker takes it (type defaults to volume). */
+export function mountFlag(value: string): MountFlag {
+  const fields: Record<string, string> = {};
+  for (const kv of value.split(',')) {
+    const i = kv.indexOf('=');
+    const key = (i < 0 ? kv : kv.slice(0, i)).trim().toLowerCase();
+    const name = key === 'src' ? 'source' : key === 'dst' || key === 'destination' ? 'target' : key === 'ro' ? 'readonly' : key;
+    if (!['type', 'source', 'target', 'readonly'].includes(name)) throw new InvalidArgumentError(`--mount: '${kv}' is not one of type=, source=, target=, readonly`);
+    if (i < 0 && name !== 'readonly') throw new InvalidArgumentError(`--mount: ${name}= needs a value in '${value}'`);
+    fields[name] = i < 0 ? 'true' : kv.slice(i + 1).trim();
+  }
+  if (fields.target === undefined || fields.target === '') throw new InvalidArgumentError(`--mount: target= is required in '${value}'`);
+  const readOnly = fields.readonly ?? 'false';
+  if (!['true', 'false', '1', '0'].includes(readOnly)) throw new InvalidArgumentError(`--mount: readonly must be true or false, got '${readOnly}'`);
+  return {
+    Type: choice('--mount type', ['bind', 'volume', 'tmpfs'])(fields.type ?? 'volume'),
+    Source: fields.source ?? '',
+    Target: fields.target,
+    ReadOnly: readOnly === 'true' || readOnly === '1',
+  };
+}
+
 /** `--placement-pref spread=node.labels.zone`. */
 function placementPref(value: string): string {
   const match = /^spread=(.+)$/.exec(value.trim());
@@ -261,6 +290,52 @@ function applyScalars(spec: Json, opts: ScalarFlags): void {
     }
   }
   if (opts.rebalance !== undefined) spec.Rebalance = opts.rebalance;
+}
+
+interface CreateFlags {
+  name: string;
+  mode: string;
+  entrypoint?: string;
+  runtime?: 'container' | 'process';
+  healthCmd?: string;
+  healthInterval?: number;
+  healthTimeout?: number;
+  healthRetries?: number;
+  healthStartPeriod?: number;
+  /** false with --no-healthcheck. */
+  healthcheck?: boolean;
+  mount?: MountFlag[];
+  workdir?: string;
+  user?: string;
+  stopSignal?: string;
+  stopGracePeriod?: number;
+  hostname?: string;
+}
+
+/** The ContainerSpec fields of create's executor flags that were given, in Docker's shape. */
+export function containerFlags(opts: Omit<CreateFlags, 'name' | 'mode'>): Json {
+  const out: Json = {};
+  const timings = opts.healthInterval !== undefined || opts.healthTimeout !== undefined || opts.healthRetries !== undefined || opts.healthStartPeriod !== undefined;
+  if (opts.healthcheck === false) {
+    if (opts.healthCmd !== undefined || timings) throw new InvalidArgumentError('--no-healthcheck: conflicts with the --health-* flags');
+    out.Healthcheck = { Test: ['NONE'] };
+  } else if (opts.healthCmd !== undefined || timings) {
+    out.Healthcheck = {
+      // Without --health-cmd: the image's check, with these timings (Docker's rule).
+      Test: opts.healthCmd === undefined ? [] : ['CMD-SHELL', opts.healthCmd],
+      ...(opts.healthInterval === undefined ? {} : { Interval: opts.healthInterval }),
+      ...(opts.healthTimeout === undefined ? {} : { Timeout: opts.healthTimeout }),
+      ...(opts.healthRetries === undefined ? {} : { Retries: opts.healthRetries }),
+      ...(opts.healthStartPeriod === undefined ? {} : { StartPeriod: opts.healthStartPeriod }),
+    };
+  }
+  if (opts.mount !== undefined) out.Mounts = opts.mount;
+  if (opts.workdir !== undefined) out.Dir = opts.workdir;
+  if (opts.user !== undefined) out.User = opts.user;
+  if (opts.stopSignal !== undefined) out.StopSignal = opts.stopSignal;
+  if (opts.stopGracePeriod !== undefined) out.StopGracePeriod = opts.stopGracePeriod;
+  if (opts.hostname !== undefined) out.Hostname = opts.hostname;
+  return out;
 }
 
 /** Sets the replica count of a Docker spec's mode, as `--replicas` and `service scale` do. */
@@ -408,10 +483,23 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
     .option('--mode <mode>', 'replicated, global, replicated-job or global-job', choice('--mode', ['replicated', 'global', 'replicated-job', 'global-job']), 'replicated')
     .option('--entrypoint <command>', 'override the image\'s entrypoint (split at spaces)')
     .option('--rebalance', 'move replicas onto nodes that join later, within the update policy (our extension)')
-    .argument('<image>', 'the image')
+    .option('--runtime <runtime>', 'container (default), or process: the command runs on the agent\'s host, with no image (our extension)', choice('--runtime', ['container', 'process']))
+    .option('--health-cmd <command>', 'the command that checks health (run by a shell)')
+    .option('--health-interval <duration>', 'between checks (default: the engine\'s, 30s)', goDurationNs('--health-interval'))
+    .option('--health-timeout <duration>', 'a check that takes longer fails (default 30s)', goDurationNs('--health-timeout'))
+    .option('--health-retries <n>', 'consecutive failures that make a task unhealthy (default 3)', wholeNumber('--health-retries'))
+    .option('--health-start-period <duration>', 'failures this soon after the start do not count', goDurationNs('--health-start-period'))
+    .option('--no-healthcheck', 'disable the image\'s health check')
+    .option('--mount <mount>', 'type=bind|volume|tmpfs,source=...,target=...[,readonly] (repeatable)', collect(mountFlag))
+    .option('-w, --workdir <dir>', 'the working directory (absolute)')
+    .option('-u, --user <user>', 'user, user:group, uid or uid:gid')
+    .option('--stop-signal <signal>', 'the signal that stops a task (default SIGTERM)')
+    .option('--stop-grace-period <duration>', 'wait this long after it before killing (default 10s)', goDurationNs('--stop-grace-period'))
+    .option('--hostname <name>', 'the container\'s host name')
+    .argument('<image>', 'the image (with --runtime process: the command to run)')
     .argument('[command...]', 'the command and its arguments')
     .passThroughOptions()
-    .action(async (image: string, command: string[], opts: ScalarFlags & ListFlags & { name: string; mode: string; entrypoint?: string }) => {
+    .action(async (image: string, command: string[], opts: ScalarFlags & ListFlags & CreateFlags) => {
       if (opts.mode === 'global' || opts.mode === 'global-job') {
         if (opts.replicas !== undefined) throw new InvalidArgumentError('--replicas: replicas can only be used with replicated or replicated-job mode');
       }
@@ -421,21 +509,26 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
         : opts.mode === 'global' ? { Global: {} }
           : opts.mode === 'replicated-job' ? { ReplicatedJob: { MaxConcurrent: opts.maxConcurrent ?? replicas, TotalCompletions: replicas } }
             : { GlobalJob: {} };
+      const onHost = opts.runtime === 'process';
+      if (onHost && opts.entrypoint !== undefined) throw new InvalidArgumentError('--entrypoint: a process task has no image to override; give its command as the arguments');
       const spec: Json = {
         Name: opts.name,
         Labels: labelsOf(opts.label ?? []),
         TaskTemplate: {
           ContainerSpec: {
-            Image: image,
-            ...(opts.entrypoint === undefined ? {} : { Command: opts.entrypoint.split(/\s+/).filter((w) => w !== '') }),
+            // A process task runs its command line on the host: the first argument is the command.
+            Image: onHost ? '' : image,
+            ...(onHost ? { Command: [image] } : opts.entrypoint === undefined ? {} : { Command: opts.entrypoint.split(/\s+/).filter((w) => w !== '') }),
             Args: command,
             Env: opts.env ?? [],
             Labels: labelsOf(opts.containerLabel ?? []),
             Secrets: (opts.secret ?? []).map((f) => fileReference('Secret', f)),
             Configs: (opts.config ?? []).map((f) => fileReference('Config', f)),
+            ...containerFlags(opts),
           },
           Placement: { Constraints: opts.constraint ?? [], Preferences: (opts.placementPref ?? []).map((d) => ({ Spread: { SpreadDescriptor: d } })) },
           Networks: (opts.network ?? []).map((n) => ({ Target: n })),
+          ...(opts.runtime === undefined ? {} : { Runtime: opts.runtime }),
         },
         Mode: mode,
         EndpointSpec: { Ports: opts.publish ?? [] },

@@ -14,7 +14,7 @@
 //   - liveness: after the faults heal, every service whose image can run reaches its desired state.
 import { agentActor, isCurrent, managerActor, objectId, orchestrationActor, type ManagerInput, type ManagerReply } from '../actors/index.js';
 import {
-  EVENT_VERSIONS, KvLogStorage, TASK_STATE_ORDER, encodeBatch, sameValue,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, KvLogStorage, TASK_STATE_ORDER, encodeBatch, sameValue,
   type ClusterSpec, type JournalEvent, type Node, type NodeDescription, type NodeSpec, type Service, type ServiceSpec, type Store, type StoreReader, type Task, type TaskSpec, type UpdateConfig,
 } from '../journal/index.js';
 import { raftProps } from '../raft/index.js';
@@ -130,11 +130,11 @@ const nodeSpec = (id: string, availability: NodeSpec['availability']): NodeSpec 
 function taskSpec(image: string, random: Random, job: boolean): TaskSpec {
   const condition = job ? 'onFailure' : random.pick(['any', 'any', 'onFailure'] as const);
   return {
-    container: { image, command: [], args: [], env: [], labels: {} },
+    container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     restartPolicy: { condition, delayMs: random.pick([0, 100, 500]), maxAttempts: random.pick([0, 0, 3]), windowMs: random.pick([0, 5_000]) },
     placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-    networks: [], secrets: [], configs: [], forceUpdate: 0,
+    networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
   };
 }
 

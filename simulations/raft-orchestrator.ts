@@ -6,7 +6,7 @@
 // conflict, which every manager must refuse identically. The store stays small (a few dozen
 // objects), so that the per-apply check of raft.ts is cheap.
 import {
-  TASK_STATE_ORDER,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, TASK_STATE_ORDER,
   type BlobSpec, type ClusterSpec, type JournalEvent, type NetworkSpec, type NodeSpec, type ObjectKind,
   type ServiceSpec, type StoreReader, type Task, type TaskSpec, type TaskState, type TaskStatus,
 } from '../journal/index.js';
@@ -32,7 +32,7 @@ const clusterSpec = (name: string): ClusterSpec => ({
 const nodeSpec = (name: string, availability: NodeSpec['availability']): NodeSpec => ({ annotations: { name, labels: {} }, role: 'worker', availability });
 
 const taskSpec = (image: string): TaskSpec => ({
-  container: { image, command: [], args: [], env: [], labels: {} },
+  container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
@@ -40,6 +40,7 @@ const taskSpec = (image: string): TaskSpec => ({
   secrets: [],
   configs: [],
   forceUpdate: 0,
+  runtime: 'container',
 });
 
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stopFirst' } as const;
@@ -114,13 +115,13 @@ export function nextEventBatch(read: StoreReader, random: Random, at: number, ne
     });
   }
   if (!full && services.length < SERVICES_MAX) {
-    add(2, () => [{ type: 'service.created', v: 2, at, id: newId(), spec: serviceSpec(`svc-${random.int(1, SERVICES_MAX + 1)}`, random.int(1, REPLICAS_MAX), 'app:1') }]);
+    add(2, () => [{ type: 'service.created', v: EVENT_VERSIONS['service.created'], at, id: newId(), spec: serviceSpec(`svc-${random.int(1, SERVICES_MAX + 1)}`, random.int(1, REPLICAS_MAX), 'app:1') }]);
   }
   if (services.length > 0) {
     add(2, () => {
       const service = random.pick(services);
       const replicas = random.int(1, REPLICAS_MAX);
-      return [{ type: 'service.updated', v: 2, at, id: service.id, spec: serviceSpec(service.spec.annotations.name, replicas, `app:${random.int(1, 5)}`), expectedVersion: expected(service.meta.version) }];
+      return [{ type: 'service.updated', v: EVENT_VERSIONS['service.updated'], at, id: service.id, spec: serviceSpec(service.spec.annotations.name, replicas, `app:${random.int(1, 5)}`), expectedVersion: expected(service.meta.version) }];
     });
     add(1, () => {
       // One atomic batch: the service and its tasks, each at the version read.
@@ -138,7 +139,7 @@ export function nextEventBatch(read: StoreReader, random: Random, at: number, ne
       let slot = 1;
       while (live.some((t) => t.slot === slot)) slot++;
       return [{
-        type: 'task.created', v: 2, at, id: newId(), serviceId: service.id, slot, nodeId: '', spec: service.spec.task,
+        type: 'task.created', v: EVENT_VERSIONS['task.created'], at, id: newId(), serviceId: service.id, slot, nodeId: '', spec: service.spec.task,
         serviceVersion: service.specVersion, desiredState: 'running', status: status('pending', at), restarts: [], addresses: [],
       }];
     });

@@ -6,15 +6,18 @@
 //
 // Docker's conventions: PascalCase fields, durations in integer nanoseconds (ours are
 // milliseconds), times as RFC 3339 strings (ours are Env clock milliseconds), enums spelled
-// `on-failure`, `stop-first`, `rollback_started` (ours are camelCase). Our one extension is
-// `Rebalance` (bool) in the spec.
+// `on-failure`, `stop-first`, `rollback_started` (ours are camelCase). Our extensions are
+// `Rebalance` (bool) in the spec and `TaskTemplate.Runtime: 'process'` (the task's command runs
+// as a process on the agent's host, with no image).
 //
-// Docker fields we do not model (Hostname, Mounts, Healthcheck, LogDriver, ...) are accepted only
+// Docker fields we do not model (Groups, Privileges, LogDriver, ...) are accepted only
 // with their empty value, as the docker CLI sends them (`"Init":false`, `"DNSConfig":{}`): a value
 // we would silently drop is refused instead, naming the field.
-import type {
-  ContainerSpec, FileReference, Placement, PortConfig, Resources, RestartPolicy, Service, ServiceMode, ServiceSpec, StoreReader,
-  Task, TaskSpec, UpdateConfig, UpdateState,
+import {
+  MOUNT_TYPES, STOP_GRACE_PERIOD_MS_DEFAULT, TASK_RUNTIMES,
+  type ContainerSpec, type FileReference, type Placement, type PortConfig, type Resources, type RestartPolicy, type Service, type ServiceMode,
+  type ServiceSpec, type StoreReader, type Task, type TaskRuntime, type TaskSpec, type UpdateConfig, type UpdateState,
+  type HealthCheck, type Mount,
 } from '../../journal/index.js';
 import { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG } from './defaults.js';
 import { isCurrent } from '../orchestrator/reconcile.js';
@@ -33,6 +36,22 @@ export interface DockerResources {
   readonly MemoryBytes: number;
 }
 
+/** Docker's HealthConfig: durations in nanoseconds, 0 for the engine's default. */
+export interface DockerHealthcheck {
+  readonly Test: string[];
+  readonly Interval: number;
+  readonly Timeout: number;
+  readonly Retries: number;
+  readonly StartPeriod: number;
+}
+
+export interface DockerMount {
+  readonly Type: 'bind' | 'volume' | 'tmpfs';
+  readonly Source: string;
+  readonly Target: string;
+  readonly ReadOnly: boolean;
+}
+
 export interface DockerTaskSpec {
   readonly ContainerSpec: {
     readonly Image: string;
@@ -40,8 +59,17 @@ export interface DockerTaskSpec {
     readonly Command: string[];
     readonly Args: string[];
     readonly Env: string[];
+    readonly Dir: string;
+    readonly User: string;
+    readonly Hostname: string;
     readonly Secrets: DockerSecretReference[];
     readonly Configs: DockerConfigReference[];
+    readonly Mounts: DockerMount[];
+    readonly StopSignal: string;
+    /** Nanoseconds. */
+    readonly StopGracePeriod: number;
+    /** Absent: the image's health check. */
+    readonly Healthcheck?: DockerHealthcheck;
   };
   readonly Resources: { readonly Limits: DockerResources; readonly Reservations: DockerResources };
   readonly RestartPolicy: { readonly Condition: 'none' | 'on-failure' | 'any'; readonly Delay: number; readonly MaxAttempts: number; readonly Window: number };
@@ -53,7 +81,7 @@ export interface DockerTaskSpec {
   };
   readonly Networks: Array<{ readonly Target: string }>;
   readonly ForceUpdate: number;
-  readonly Runtime: 'container';
+  readonly Runtime: TaskRuntime;
 }
 
 export type DockerMode =
@@ -308,15 +336,42 @@ function placement(value: unknown, path: string): Placement {
   };
 }
 
+/** Docker's HealthConfig; absent, or all of it empty (Go's zero value), is no health check of our own. */
+function healthcheck(value: unknown, path: string): HealthCheck | null {
+  const o = object(value, path, ['Test', 'Interval', 'Timeout', 'Retries', 'StartPeriod'], ['StartInterval']);
+  if (isEmpty(o)) return null;
+  return {
+    test: strings(o, 'Test', path),
+    intervalMs: duration(o, 'Interval', path, 0),
+    timeoutMs: duration(o, 'Timeout', path, 0),
+    retries: number(o, 'Retries', path, 0),
+    startPeriodMs: duration(o, 'StartPeriod', path, 0),
+  };
+}
+
+function mount(value: unknown, path: string): Mount {
+  const o = object(value, path, ['Type', 'Source', 'Target', 'ReadOnly'], ['Consistency', 'BindOptions', 'VolumeOptions', 'TmpfsOptions']);
+  if (!present(o, 'Type')) throw new SpecInvalidError(join(path, 'Type'), `is required (${MOUNT_TYPES.join(', ')})`);
+  return {
+    type: oneOf(o, 'Type', path, MOUNT_TYPES, 'volume'),
+    source: string(o, 'Source', path, ''),
+    target: string(o, 'Target', path, ''),
+    readOnly: boolean(o, 'ReadOnly', path),
+  };
+}
+
 function taskSpec(value: unknown, path: string): TaskSpec {
   const o = object(value, path, ['ContainerSpec', 'Resources', 'RestartPolicy', 'Placement', 'Networks', 'ForceUpdate', 'Runtime'], ['PluginSpec', 'NetworkAttachmentSpec', 'LogDriver']);
-  const runtime = string(o, 'Runtime', path, 'container');
-  if (runtime !== 'container' && runtime !== '') throw new SpecInvalidError(join(path, 'Runtime'), `only container is supported, got '${runtime}'`);
+  // Docker's runtimes are container, plugin and attachment; process is ours. '' is Docker's default.
+  const runtimeName = string(o, 'Runtime', path, 'container');
+  const runtime = TASK_RUNTIMES.find((known) => known === (runtimeName === '' ? 'container' : runtimeName));
+  if (runtime === undefined) throw new SpecInvalidError(join(path, 'Runtime'), `must be container or process (a host process, our extension); got '${runtimeName}'`);
   const cPath = join(path, 'ContainerSpec');
   if (!present(o, 'ContainerSpec')) throw new SpecInvalidError(cPath, 'is required');
-  const c = object(o.ContainerSpec, cPath, ['Image', 'Labels', 'Command', 'Args', 'Env', 'Secrets', 'Configs', 'Isolation'], [
-    'Hostname', 'Dir', 'User', 'Groups', 'Privileges', 'Init', 'StopSignal', 'TTY', 'OpenStdin', 'ReadOnly', 'Mounts', 'StopGracePeriod',
-    'Healthcheck', 'Hosts', 'DNSConfig', 'Sysctls', 'CapabilityAdd', 'CapabilityDrop', 'Ulimits', 'OomScoreAdj',
+  const c = object(o.ContainerSpec, cPath, [
+    'Image', 'Labels', 'Command', 'Args', 'Env', 'Secrets', 'Configs', 'Isolation', 'Hostname', 'Dir', 'User', 'StopSignal', 'Mounts', 'StopGracePeriod', 'Healthcheck',
+  ], [
+    'Groups', 'Privileges', 'Init', 'TTY', 'OpenStdin', 'ReadOnly', 'Hosts', 'DNSConfig', 'Sysctls', 'CapabilityAdd', 'CapabilityDrop', 'Ulimits', 'OomScoreAdj',
   ]);
   const isolation = string(c, 'Isolation', cPath, 'default');
   if (isolation !== 'default' && isolation !== '') throw new SpecInvalidError(join(cPath, 'Isolation'), `only default is supported, got '${isolation}'`);
@@ -326,6 +381,13 @@ function taskSpec(value: unknown, path: string): TaskSpec {
     args: strings(c, 'Args', cPath),
     env: strings(c, 'Env', cPath),
     labels: labels(c, 'Labels', cPath),
+    healthcheck: healthcheck(c.Healthcheck, join(cPath, 'Healthcheck')),
+    mounts: list(c, 'Mounts', cPath).map((item, i) => mount(item, `${cPath}.Mounts[${i}]`)),
+    dir: string(c, 'Dir', cPath, ''),
+    user: string(c, 'User', cPath, ''),
+    stopSignal: string(c, 'StopSignal', cPath, ''),
+    stopGracePeriodMs: duration(c, 'StopGracePeriod', cPath, STOP_GRACE_PERIOD_MS_DEFAULT),
+    hostname: string(c, 'Hostname', cPath, ''),
   };
   const rPath = join(path, 'Resources');
   const r = object(o.Resources, rPath, ['Limits', 'Reservations'], ['SwapBytes', 'MemorySwappiness']);
@@ -342,6 +404,7 @@ function taskSpec(value: unknown, path: string): TaskSpec {
     secrets: list(c, 'Secrets', cPath).map((item, i) => fileReference('Secret', item, `${cPath}.Secrets[${i}]`)),
     configs: list(c, 'Configs', cPath).map((item, i) => fileReference('Config', item, `${cPath}.Configs[${i}]`)),
     forceUpdate: number(o, 'ForceUpdate', path, 0),
+    runtime,
   };
 }
 
@@ -437,17 +500,35 @@ function fileToDocker(target: string): DockerFileReference['File'] {
   return { Name: target, UID: '0', GID: '0', Mode: FILE_MODE };
 }
 
+function healthcheckToDocker(check: HealthCheck): DockerHealthcheck {
+  return {
+    Test: [...check.test],
+    Interval: check.intervalMs * NS_PER_MS,
+    Timeout: check.timeoutMs * NS_PER_MS,
+    Retries: check.retries,
+    StartPeriod: check.startPeriodMs * NS_PER_MS,
+  };
+}
+
 export function taskSpecToDocker(task: TaskSpec): DockerTaskSpec {
   const restart = task.restartPolicy;
+  const container = task.container;
   return {
     ContainerSpec: {
-      Image: task.container.image,
-      Labels: { ...task.container.labels },
-      Command: [...task.container.command],
-      Args: [...task.container.args],
-      Env: [...task.container.env],
+      Image: container.image,
+      Labels: { ...container.labels },
+      Command: [...container.command],
+      Args: [...container.args],
+      Env: [...container.env],
+      Dir: container.dir,
+      User: container.user,
+      Hostname: container.hostname,
       Secrets: task.secrets.map((s) => ({ File: fileToDocker(s.target), SecretID: s.id, SecretName: s.name })),
       Configs: task.configs.map((c) => ({ File: fileToDocker(c.target), ConfigID: c.id, ConfigName: c.name })),
+      Mounts: container.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      StopSignal: container.stopSignal,
+      StopGracePeriod: container.stopGracePeriodMs * NS_PER_MS,
+      ...(container.healthcheck === null ? {} : { Healthcheck: healthcheckToDocker(container.healthcheck) }),
     },
     Resources: { Limits: resourcesToDocker(task.resources.limits), Reservations: resourcesToDocker(task.resources.reservations) },
     RestartPolicy: {
@@ -464,7 +545,7 @@ export function taskSpecToDocker(task: TaskSpec): DockerTaskSpec {
     },
     Networks: task.networks.map((target) => ({ Target: target })),
     ForceUpdate: task.forceUpdate,
-    Runtime: 'container',
+    Runtime: task.runtime,
   };
 }
 

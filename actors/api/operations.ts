@@ -1,8 +1,8 @@
 // The control API's writes as pure functions: a request (in Docker's shape) and the store as the
 // request read it, to the events to propose, or a typed refusal (errors.ts) with nothing written.
 // The node's HTTP server (cli/node/control.ts) only reads the store, calls these, and writes.
-import type {
-  JournalEvent, ServiceCreated, ServiceRemoved, ServiceRolledBack, ServiceUpdated, StoreReader,
+import {
+  EVENT_VERSIONS, type JournalEvent, type ServiceCreated, type ServiceRemoved, type ServiceRolledBack, type ServiceUpdated, type StoreReader,
 } from '../../journal/index.js';
 import { serviceSpecFromDocker } from './docker.js';
 import { BadRequestError, NoPreviousSpecError, SpecInvalidError, StaleVersionError } from './errors.js';
@@ -12,7 +12,7 @@ import { checkBlobRemovable, validateServiceSpec } from './validate.js';
 /** `POST /services/create`: the service's events, with the id the caller drew. */
 export function createService(reader: StoreReader, body: unknown, id: string, now: number): ServiceCreated {
   const spec = validateServiceSpec(serviceSpecFromDocker(body), reader, null);
-  return { type: 'service.created', v: 1, at: now, id, spec };
+  return { type: 'service.created', v: EVENT_VERSIONS['service.created'], at: now, id, spec };
 }
 
 function requireVersion(version: number | null, kind: string, id: string, current: number): number {
@@ -26,7 +26,7 @@ export function updateService(reader: StoreReader, ref: string, version: number 
   const service = resolveService(reader, ref);
   const expectedVersion = requireVersion(version, 'service', service.id, service.meta.version);
   const spec = validateServiceSpec(serviceSpecFromDocker(body), reader, service.id);
-  return { type: 'service.updated', v: 1, at: now, id: service.id, spec, expectedVersion };
+  return { type: 'service.updated', v: EVENT_VERSIONS['service.updated'], at: now, id: service.id, spec, expectedVersion };
 }
 
 /**

@@ -8,8 +8,10 @@
 // The store checks names and versions again when the write applies (journal/store); the checks
 // here that the store cannot make (ports, references) are as good as the read they were made on,
 // as SwarmKit's checkPortConflicts ("a best effort") is.
-import type {
-  FileReference, PlacementPreference, PortConfig, Resources, Service, ServiceMode, ServiceSpec, StoreReader, UpdateConfig,
+import {
+  MOUNT_TYPES, TASK_RUNTIMES,
+  type ContainerSpec, type FileReference, type HealthCheck, type Mount, type PlacementPreference, type PortConfig, type Resources, type Service,
+  type ServiceMode, type ServiceSpec, type StoreReader, type TaskRuntime, type UpdateConfig,
 } from '../../journal/index.js';
 import { ConstraintSyntaxError, parseConstraints } from '../scheduler/index.js';
 import {
@@ -200,6 +202,102 @@ function resolveNetworks(networks: readonly string[], reader: StoreReader): stri
   });
 }
 
+/** A signal by name (SIGTERM, TERM, SIGRTMIN+3) or by number. */
+const SIGNAL_PATTERN = /^(?:(?:SIG)?[A-Z][A-Z0-9]*(?:[+-][0-9]+)?|[0-9]+)$/;
+/** user, user:group, uid or uid:gid (Docker's --user). */
+const USER_PATTERN = /^[^\s:]+(?::[^\s:]+)?$/;
+/** The highest signal number Linux has (SIGRTMAX). */
+const SIGNAL_NUMBER_MAX = 64;
+/** RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens. */
+const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+/** A health-check duration: 0 (the engine's default) or, as Docker holds it, at least 1 ms. */
+function healthDurationMs(value: number, field: string): void {
+  if (value > 0 && value < 1) fail(field, `must be at least 1ms (or 0 for the default), got ${value * 1e6} ns`);
+  durationMs(value, field);
+}
+
+function checkHealthCheck(check: HealthCheck, field: string): void {
+  const test = check.test;
+  listLength(test, `${field}.Test`);
+  // Docker's forms; an empty test keeps the image's, with these timings.
+  if (test.length > 0) {
+    const kind = test[0];
+    if (kind === 'NONE') {
+      if (test.length !== 1) fail(`${field}.Test`, `NONE takes no arguments, got ${test.length - 1}`);
+    } else if (kind === 'CMD') {
+      if (test.length < 2 || test[1] === '') fail(`${field}.Test`, 'CMD needs the executable to run: ["CMD", executable, args...]');
+    } else if (kind === 'CMD-SHELL') {
+      if (test.length !== 2 || test[1]!.trim() === '') fail(`${field}.Test`, 'CMD-SHELL takes one command line: ["CMD-SHELL", command]');
+    } else {
+      fail(`${field}.Test[0]`, `must be CMD, CMD-SHELL or NONE, got '${String(kind)}'`);
+    }
+  }
+  healthDurationMs(check.intervalMs, `${field}.Interval`);
+  healthDurationMs(check.timeoutMs, `${field}.Timeout`);
+  healthDurationMs(check.startPeriodMs, `${field}.StartPeriod`);
+  wholeAtLeast(check.retries, 0, `${field}.Retries`);
+}
+
+function checkMounts(mounts: readonly Mount[], field: string): void {
+  listLength(mounts, field);
+  const targets = new Map<string, number>();
+  mounts.forEach((mount, i) => {
+    const at = `${field}[${i}]`;
+    if (!(MOUNT_TYPES as readonly string[]).includes(mount.type)) fail(`${at}.Type`, `must be ${MOUNT_TYPES.join(', ')}; got '${String(mount.type)}'`);
+    if (!mount.target.startsWith('/')) fail(`${at}.Target`, `must be an absolute path, got '${mount.target}'`);
+    if (mount.target.includes('\0') || mount.source.includes('\0')) fail(at, 'must not contain NUL');
+    switch (mount.type) {
+      case 'bind':
+        if (!mount.source.startsWith('/')) fail(`${at}.Source`, `a bind mount's source must be an absolute path on the host, got '${mount.source}'`);
+        break;
+      case 'volume':
+        // '' is an anonymous volume; a name may not look like a path (that would be a bind mount).
+        if (mount.source.includes('/')) fail(`${at}.Source`, `a volume's name must not hold '/' (a host path is a bind mount), got '${mount.source}'`);
+        break;
+      case 'tmpfs':
+        if (mount.source !== '') fail(`${at}.Source`, `a tmpfs mount has no source, got '${mount.source}'`);
+        break;
+    }
+    const earlier = targets.get(mount.target);
+    if (earlier !== undefined) fail(`${at}.Target`, `'${mount.target}' is mounted twice (also by ${field}[${earlier}])`);
+    targets.set(mount.target, i);
+  });
+}
+
+/**
+ * The container spec for its runtime: a container runs an image; a process (our extension) runs
+ * its command on the agent's host, so it needs one and has no image, mounts or hostname (which
+ * would be dropped, so they are refused).
+ */
+function checkContainerSpec(container: ContainerSpec, runtime: TaskRuntime): void {
+  const field = 'TaskTemplate.ContainerSpec';
+  if (!(TASK_RUNTIMES as readonly string[]).includes(runtime)) fail('TaskTemplate.Runtime', `must be container or process, got '${String(runtime)}'`);
+  if (runtime === 'container') {
+    if (container.image.trim() === '') fail(`${field}.Image`, 'an image is required');
+    if (/\s/.test(container.image)) fail(`${field}.Image`, `'${container.image}' is not an image reference (it holds white space)`);
+  } else {
+    if (container.command.length === 0 || container.command[0]!.trim() === '') fail(`${field}.Command`, 'the process runtime runs a command on the host: one is required');
+    if (container.image !== '') fail(`${field}.Image`, `the process runtime runs no image; leave it empty (got '${container.image}')`);
+    if (container.mounts.length > 0) fail(`${field}.Mounts`, 'the process runtime runs on the host: it has no mounts');
+    if (container.hostname !== '') fail(`${field}.Hostname`, 'the process runtime runs on the host: it has the host\'s name');
+  }
+  if (container.healthcheck !== null) checkHealthCheck(container.healthcheck, `${field}.Healthcheck`);
+  checkMounts(container.mounts, `${field}.Mounts`);
+  if (container.dir !== '' && !container.dir.startsWith('/')) fail(`${field}.Dir`, `must be an absolute path, got '${container.dir}'`);
+  if (container.user !== '' && !USER_PATTERN.test(container.user)) fail(`${field}.User`, `'${container.user}' is not user, user:group, uid or uid:gid`);
+  if (container.stopSignal !== '') {
+    const numbered = /^[0-9]+$/.test(container.stopSignal);
+    if (!SIGNAL_PATTERN.test(container.stopSignal) || (numbered && (Number(container.stopSignal) < 1 || Number(container.stopSignal) > SIGNAL_NUMBER_MAX))) {
+      fail(`${field}.StopSignal`, `'${container.stopSignal}' is not a signal (a name such as SIGTERM, or a number from 1 to ${SIGNAL_NUMBER_MAX})`);
+    }
+  }
+  durationMs(container.stopGracePeriodMs, `${field}.StopGracePeriod`);
+  if (container.hostname !== '' && !HOSTNAME_PATTERN.test(container.hostname)) {
+    fail(`${field}.Hostname`, `'${container.hostname}' is not a host name (letters, digits and hyphens, in dot-separated labels of up to 63; templates are not supported)`);
+  }
+}
+
 /** A change SwarmKit refuses on an existing service: another name, or another mode. */
 function checkUpdateOf(current: Service, spec: ServiceSpec): void {
   if (spec.annotations.name !== current.spec.annotations.name) {
@@ -221,9 +319,8 @@ export function validateServiceSpec(spec: ServiceSpec, reader: StoreReader, self
   if (selfId !== null && current === undefined) throw new ObjectNotFoundApiError('service', selfId);
 
   checkName(spec.annotations.name, 'Name');
+  checkContainerSpec(spec.task.container, spec.task.runtime);
   const container = spec.task.container;
-  if (container.image.trim() === '') fail('TaskTemplate.ContainerSpec.Image', 'an image is required');
-  if (/\s/.test(container.image)) fail('TaskTemplate.ContainerSpec.Image', `'${container.image}' is not an image reference (it holds white space)`);
   listLength(container.command, 'TaskTemplate.ContainerSpec.Command');
   listLength(container.args, 'TaskTemplate.ContainerSpec.Args');
   listLength(container.env, 'TaskTemplate.ContainerSpec.Env');

@@ -81,6 +81,11 @@ export const EVENT_RECORD_STRUCTURES: readonly (readonly string[])[] = [
   ['type', 'v', 'at', 'id', 'endpoint', 'expectedVersion'], // service.endpointAllocated
   ['type', 'v', 'at', 'id', 'addresses', 'status', 'expectedVersion'], // task.allocated
   ['type', 'v', 'at', 'id', 'description', 'expectedVersion'], // node.descriptionChanged
+  // 54-: event versions 3 (the events' key lists are version 2's)
+  ['image', 'command', 'args', 'env', 'labels', 'healthcheck', 'mounts', 'dir', 'user', 'stopSignal', 'stopGracePeriodMs', 'hostname'], // ContainerSpec
+  ['container', 'resources', 'restartPolicy', 'placement', 'networks', 'secrets', 'configs', 'forceUpdate', 'runtime'], // TaskSpec
+  ['test', 'intervalMs', 'timeoutMs', 'retries', 'startPeriodMs'], // HealthCheck
+  ['type', 'source', 'target', 'readOnly'], // Mount
 ];
 
 /** The first record tag; a structure's tag is RECORD_TAG_BASE + its id. */

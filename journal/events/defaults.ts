@@ -4,6 +4,7 @@
 // every absent field present (a present one is kept: the schema checks it after), appended last
 // in its object as the schema declares it, and nested objects filled too; anything but a record
 // is returned as it is, for the schema to refuse naming the field. Every call makes fresh arrays.
+import { STOP_GRACE_PERIOD_MS_DEFAULT } from './objects.js';
 
 type Raw = Record<string, unknown>;
 
@@ -28,8 +29,25 @@ const none = (): unknown[] => [];
 /** Placement: no preferences, any platform. */
 export const withPlacementDefaults = (value: unknown): unknown => fill(value, {}, { preferences: none, platforms: none });
 
-/** TaskSpec: its placement as above, forceUpdate 0. */
-export const withTaskSpecDefaults = (value: unknown): unknown => fill(value, { placement: withPlacementDefaults }, { forceUpdate: () => 0 });
+/**
+ * ContainerSpec (event schema v3): no health check of its own, no mounts, the image's working
+ * directory and user, the engine's stop signal, Docker's 10 s grace period, the engine's hostname.
+ */
+export const withContainerSpecDefaults = (value: unknown): unknown => fill(value, {}, {
+  healthcheck: () => null,
+  mounts: none,
+  dir: () => '',
+  user: () => '',
+  stopSignal: () => '',
+  stopGracePeriodMs: () => STOP_GRACE_PERIOD_MS_DEFAULT,
+  hostname: () => '',
+});
+
+/** TaskSpec: its placement and container as above, forceUpdate 0 (v2), the container runtime (v3). */
+export const withTaskSpecDefaults = (value: unknown): unknown => fill(value, { container: withContainerSpecDefaults, placement: withPlacementDefaults }, {
+  forceUpdate: () => 0,
+  runtime: () => 'container',
+});
 
 /** ServiceSpec: its task spec as above, no rebalancing. */
 export const withServiceSpecDefaults = (value: unknown): unknown => fill(value, { task: withTaskSpecDefaults }, { rebalance: () => false });

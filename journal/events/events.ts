@@ -81,10 +81,12 @@ export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
   'cluster.created': 1, 'cluster.updated': 1,
   'node.registered': 1, 'node.updated': 1, 'node.descriptionChanged': 1, 'node.statusChanged': 1, 'node.removed': 1,
   // 2: the specs gained placement preferences and platforms, forceUpdate and rebalance.
-  'service.created': 2, 'service.updated': 2, 'service.removed': 1,
+  // 3: the container spec gained healthcheck, mounts, dir, user, stopSignal, stopGracePeriodMs and
+  // hostname, the task spec its runtime.
+  'service.created': 3, 'service.updated': 3, 'service.removed': 1,
   'service.updateStatusChanged': 1, 'service.rolledBack': 1, 'service.endpointAllocated': 1,
-  // task.created 2: the spec as above, and the task's restarts and addresses.
-  'task.created': 2, 'task.assigned': 1, 'task.statusChanged': 1, 'task.desiredStateChanged': 1, 'task.removed': 1,
+  // task.created 2: the spec as above, and the task's restarts and addresses; 3: the spec as above.
+  'task.created': 3, 'task.assigned': 1, 'task.statusChanged': 1, 'task.desiredStateChanged': 1, 'task.removed': 1,
   'task.allocated': 1,
   'network.created': 1, 'network.removed': 1,
   'secret.created': 1, 'secret.updated': 1, 'secret.removed': 1,
@@ -105,16 +107,24 @@ export type EventUpgrades = { readonly [type: string]: { readonly [fromVersion: 
 /**
  * Version 2 of service.created and service.updated: the spec with no placement preferences, any
  * platform, forceUpdate 0 and no rebalancing; of task.created: its spec the same way, no restarts
- * behind it and no addresses (the fields' defaults are in defaults.ts, shared with old snapshots).
+ * behind it and no addresses. Version 3 of all three: the container spec with no health check of
+ * its own, no mounts, the image's dir and user, the engine's stop signal and hostname, a 10 s stop
+ * grace period, and the container runtime. The fields' defaults are in defaults.ts, shared with
+ * old snapshots; each fills only what is absent, so an upgrade from 1 fills the fields of 3 too
+ * and the one from 2 then finds nothing left to fill.
  */
 export const EVENT_UPGRADES: EventUpgrades = {
-  'service.created': { 1: serviceEventV2 },
-  'service.updated': { 1: serviceEventV2 },
-  'task.created': { 1: (raw) => ({ ...(withTaskDefaults(raw) as RawEvent), v: 2 }) },
+  'service.created': { 1: serviceEventTo(2), 2: serviceEventTo(3) },
+  'service.updated': { 1: serviceEventTo(2), 2: serviceEventTo(3) },
+  'task.created': { 1: taskEventTo(2), 2: taskEventTo(3) },
 };
 
-function serviceEventV2(raw: RawEvent): RawEvent {
-  return { ...raw, v: 2, ...(Object.hasOwn(raw, 'spec') ? { spec: withServiceSpecDefaults(raw.spec) } : {}) };
+function serviceEventTo(v: number): (raw: RawEvent) => RawEvent {
+  return (raw) => ({ ...raw, v, ...(Object.hasOwn(raw, 'spec') ? { spec: withServiceSpecDefaults(raw.spec) } : {}) });
+}
+
+function taskEventTo(v: number): (raw: RawEvent) => RawEvent {
+  return (raw) => ({ ...(withTaskDefaults(raw) as RawEvent), v });
 }
 
 const at = int(0);

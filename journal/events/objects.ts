@@ -85,13 +85,75 @@ export type ServiceMode =
   | { readonly kind: 'replicatedJob'; readonly maxConcurrent: number; readonly totalCompletions: number }
   | { readonly kind: 'globalJob' };
 
+/**
+ * How the engine probes a container's health, in Docker's terms. `test` is Docker's form:
+ * ['CMD', executable, ...args], ['CMD-SHELL', command] or ['NONE'] (health checks off).
+ */
+export interface HealthCheck {
+  readonly test: readonly string[];
+  /** Between probes; 0: the engine's default (Docker's 30 s), as each field's 0 below. */
+  readonly intervalMs: number;
+  /** A probe that takes longer fails; 0: 30 s. */
+  readonly timeoutMs: number;
+  /** Consecutive failures that make the container unhealthy; 0: 3. */
+  readonly retries: number;
+  /** Failures in this time after the start do not count; 0: none. */
+  readonly startPeriodMs: number;
+}
+
+export const HEALTH_CHECK_KINDS = ['CMD', 'CMD-SHELL', 'NONE'] as const;
+
+export const MOUNT_TYPES = ['bind', 'volume', 'tmpfs'] as const;
+export type MountType = (typeof MOUNT_TYPES)[number];
+
+export interface Mount {
+  readonly type: MountType;
+  /** A host path (bind), a volume name ('' for an anonymous volume) or '' (tmpfs). */
+  readonly source: string;
+  /** An absolute path in the container. */
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+/** The engine's default stop grace period (Docker's 10 s). */
+export const STOP_GRACE_PERIOD_MS_DEFAULT = 10_000;
+
 export interface ContainerSpec {
+  /** '' only for the process runtime, which runs no image (the control API holds to that). */
   readonly image: string;
   readonly command: readonly string[];
   readonly args: readonly string[];
   readonly env: readonly string[];
   readonly labels: Labels;
+  /** null: the image's own health check, if any. */
+  readonly healthcheck: HealthCheck | null;
+  readonly mounts: readonly Mount[];
+  /** The working directory; '': the image's. */
+  readonly dir: string;
+  /** '': the image's user. */
+  readonly user: string;
+  /** '': the engine's default (SIGTERM). */
+  readonly stopSignal: string;
+  /** Between the stop signal and SIGKILL. */
+  readonly stopGracePeriodMs: number;
+  /** '': the engine's (the container id). */
+  readonly hostname: string;
 }
+
+/**
+ * A ContainerSpec's fields beyond its image and command line, at their defaults (the values the
+ * upgrades to event schema v3 fill in, defaults.ts): for builders of specs, spread after `labels`.
+ */
+export const CONTAINER_SPEC_DEFAULTS: Pick<ContainerSpec, 'healthcheck' | 'mounts' | 'dir' | 'user' | 'stopSignal' | 'stopGracePeriodMs' | 'hostname'> = Object.freeze({
+  healthcheck: null, mounts: Object.freeze([]), dir: '', user: '', stopSignal: '', stopGracePeriodMs: STOP_GRACE_PERIOD_MS_DEFAULT, hostname: '',
+});
+
+/**
+ * What runs a task: a container of its image (the default), or (beyond SwarmKit) a process on
+ * the agent's host running its command, with no image.
+ */
+export const TASK_RUNTIMES = ['container', 'process'] as const;
+export type TaskRuntime = (typeof TASK_RUNTIMES)[number];
 
 export interface RestartPolicy {
   readonly condition: 'none' | 'onFailure' | 'any';
@@ -137,6 +199,7 @@ export interface TaskSpec {
   readonly configs: readonly FileReference[];
   /** Raised to redeploy every task with an otherwise unchanged spec (`service update --force`). */
   readonly forceUpdate: number;
+  readonly runtime: TaskRuntime;
 }
 
 export interface UpdateConfig {
@@ -343,8 +406,14 @@ const serviceModeSchema: Check<ServiceMode> = byKind<ServiceMode>({
 });
 const strings = arr(str, 10_000);
 const fileReferenceSchema: Check<FileReference> = obj<FileReference>({ id, name: id, target: id });
+export const healthCheckSchema: Check<HealthCheck> = obj<HealthCheck>({ test: strings, intervalMs: count, timeoutMs: count, retries: count, startPeriodMs: count });
+export const mountSchema: Check<Mount> = obj<Mount>({ type: oneOf(MOUNT_TYPES), source: str, target: id, readOnly: bool });
+export const containerSpecSchema: Check<ContainerSpec> = obj<ContainerSpec>({
+  image: str, command: strings, args: strings, env: strings, labels,
+  healthcheck: nullable(healthCheckSchema), mounts: arr(mountSchema, 1_000), dir: str, user: str, stopSignal: str, stopGracePeriodMs: count, hostname: str,
+});
 export const taskSpecSchema: Check<TaskSpec> = obj<TaskSpec>({
-  container: obj<ContainerSpec>({ image: id, command: strings, args: strings, env: strings, labels }),
+  container: containerSpecSchema,
   resources: obj({ limits: resourcesSchema, reservations: resourcesSchema }),
   restartPolicy: obj<RestartPolicy>({ condition: oneOf(['none', 'onFailure', 'any']), delayMs: count, maxAttempts: count, windowMs: count }),
   placement: obj<Placement>({
@@ -357,6 +426,7 @@ export const taskSpecSchema: Check<TaskSpec> = obj<TaskSpec>({
   secrets: arr(fileReferenceSchema, 1_000),
   configs: arr(fileReferenceSchema, 1_000),
   forceUpdate: count,
+  runtime: oneOf(TASK_RUNTIMES),
 });
 const updateConfigSchema: Check<UpdateConfig> = obj<UpdateConfig>({
   parallelism: count,

@@ -23,6 +23,12 @@
 // specs without rebalance. Its reader stays (fills those fields as the event upgrades do, see
 // journal/events/defaults.ts; a service's specVersion is its meta.version); its writer is gone.
 //
+// Version 3 did not move for event schema v3 (container specs gained healthcheck, mounts, dir,
+// user, stopSignal, stopGracePeriodMs and hostname, task specs their runtime): specs are canonical
+// maps, so the new fields need no new framing. A version-3 snapshot written before them lacks them,
+// and its reader fills the absent ones as the event upgrades do (as version 1's reader does); one
+// written now holds them all, and the reader's fill finds nothing to add.
+//
 // Version 1 is `{ format, v: 1, index, objects: { <kind>: [canonical object...] } }`, as one
 // cbor-x message. Its reader stays (snapshots written before version 2 must restore, filled as
 // version 2's) and so does its writer: it is the store's fingerprint in the golden journals. It
@@ -289,7 +295,7 @@ export function decodeStoreSnapshot(bytes: Uint8Array): DecodedSnapshot {
     }
     return { index, objects };
   }
-  const tasks = new TaskReader(decodeTaskSpecs(record.taskSpecs, version), version);
+  const tasks = new TaskReader(decodeTaskSpecs(record.taskSpecs), version);
   for (const kind of OBJECT_KINDS) {
     const chunks = stored[kind];
     if (!Array.isArray(chunks)) throw invalid(`objects.${kind}`, 'must be an array of chunks');
@@ -306,7 +312,7 @@ export function decodeStoreSnapshot(bytes: Uint8Array): DecodedSnapshot {
       if (!Array.isArray(list)) throw invalid(`objects.${kind}`, `chunk ${c} must hold an array`);
       for (let i = 0; i < list.length; i++) {
         const field = `objects.${kind}[${out.length}]`;
-        out.push(kind === 'task' ? tasks.read(list[i], field) : checkObject(kind, version === 2 ? withDefaults(kind, list[i]) : list[i], field));
+        out.push(kind === 'task' ? tasks.read(list[i], field) : checkObject(kind, withDefaults(kind, list[i]), field));
       }
     }
     (objects as Record<ObjectKind, AnyObject[]>)[kind] = out;
@@ -333,18 +339,20 @@ function checkObject(kind: ObjectKind, raw: unknown, field: string): AnyObject {
 }
 
 /**
- * A service or task of version 1 or 2, with the fields added since filled where absent (version 1
- * is written with the objects' fields as they are now: it may hold them).
+ * A service or task of any version, with the fields added since filled where absent (version 1
+ * is written with the objects' fields as they are now, version 3 with or without the fields of
+ * event schema v3: each may hold them).
  */
 function withDefaults(kind: ObjectKind, raw: unknown): unknown {
   return kind === 'service' ? withServiceDefaults(raw) : kind === 'task' ? withTaskDefaults(raw) : raw;
 }
 
-function decodeTaskSpecs(raw: unknown, version: 2 | 3): TaskSpec[] {
+function decodeTaskSpecs(raw: unknown): TaskSpec[] {
   if (!Array.isArray(raw)) throw invalid('taskSpecs', 'must be an array');
   return raw.map((spec, i) => {
     try {
-      return taskSpecSchema(version === 2 ? withTaskSpecDefaults(spec) : spec, `taskSpecs[${i}]`);
+      // Version 2 lacks the fields of event schemas 2 and 3; a version 3 written before schema 3, those of 3.
+      return taskSpecSchema(withTaskSpecDefaults(spec), `taskSpecs[${i}]`);
     } catch (error) {
       throw invalid(`taskSpecs[${i}]`, error instanceof Error ? error.message : String(error), error);
     }

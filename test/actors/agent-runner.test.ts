@@ -2,15 +2,15 @@
 // (runtime.send to the executor actor and to the agent), its inputs the executor's replies.
 import { createActor, type EventObject } from 'xstate';
 import { TASK_LOST_MESSAGE, runnerMachine, runnerStart, type ExecutorReply, type RunnerTask } from '../../actors/index.js';
-import type { DesiredState, TaskSpec, TaskState } from '../../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, type DesiredState, type TaskSpec, type TaskState } from '../../journal/index.js';
 import { RUNTIME_SEND, type ExecutorWorkload, type RuntimeSendEvent } from '../../runtime/index.js';
 
 const spec: TaskSpec = {
-  container: { image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], env: ['A=1'], labels: { team: 'web' } },
+  container: { image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], env: ['A=1'], labels: { team: 'web' }, ...CONTAINER_SPEC_DEFAULTS },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-  networks: [], secrets: [], configs: [], forceUpdate: 0,
+  networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
 };
 
 const task = (state: TaskState = 'assigned', desiredState: DesiredState = 'running'): RunnerTask => ({

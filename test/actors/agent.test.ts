@@ -2,18 +2,18 @@
 // for them) and a SimExecutor: registration order and backoff, leader hints, heartbeats and their
 // deadline, assignments in seq order, and status reports batched and resent until committed.
 import { agentActor, type AgentAssignments, type AgentInput } from '../../actors/index.js';
-import type { NodeDescription, Task, TaskSpec, TaskState } from '../../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, type NodeDescription, type Task, type TaskSpec, type TaskState } from '../../journal/index.js';
 import { ActorSystem, MemoryStorage, MemoryTransport, SeededRandom } from '../../runtime/index.js';
 import { SimClock, SimExecutor, SimLoop } from '../../simulations/index.js';
 
 const description: NodeDescription = { hostname: 'w1', platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 }, engineLabels: {} };
 
 const spec = (image: string): TaskSpec => ({
-  container: { image, command: [], args: [], env: [], labels: {} },
+  container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-  networks: [], secrets: [], configs: [], forceUpdate: 0,
+  networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
 });
 
 const task = (id: string, image = 'nginx', state: TaskState = 'assigned'): Task => ({

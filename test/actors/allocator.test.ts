@@ -7,7 +7,7 @@ import {
   type AllocationPlan, type AllocatorActorOptions, type AllocatorInput, type AllocatorOptions,
 } from '../../actors/index.js';
 import {
-  Store, TASK_STATE_ORDER,
+  CONTAINER_SPEC_DEFAULTS, Store, TASK_STATE_ORDER,
   type JournalEvent, type NetworkSpec, type PortConfig, type Service, type ServiceSpec, type Task, type TaskSpec, type TaskState,
 } from '../../journal/index.js';
 import { plain, type Address } from '../../runtime/index.js';
@@ -20,11 +20,11 @@ const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 
 
 function taskSpec(networks: readonly string[] = []): TaskSpec {
   return {
-    container: { image: 'nginx:1.27', command: [], args: [], env: [], labels: {} },
+    container: { image: 'nginx:1.27', command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
     placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-    networks, secrets: [], configs: [], forceUpdate: 0,
+    networks, secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
   };
 }
 

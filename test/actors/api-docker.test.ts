@@ -7,7 +7,7 @@ import {
   DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG, SpecInvalidError, filterBlobs, filterServices, filterTasks, parseFilters, rfc3339,
   serviceSpecFromDocker, serviceSpecToDocker, serviceStatus, serviceToDocker, taskToDocker, type DockerServiceSpec,
 } from '../../actors/index.js';
-import { Store, type JournalEvent, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, Store, type JournalEvent, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../../journal/index.js';
 
 // ---- arbitraries ---------------------------------------------------------------------------------
 
@@ -28,7 +28,16 @@ const reference = fc.record({ id: word, name: word, target: fc.string({ minLengt
 const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
   annotations: fc.record({ name: word, labels }),
   task: fc.record({
-    container: fc.record({ image: word, command: fc.array(fc.string(), { maxLength: 3 }), args: fc.array(fc.string(), { maxLength: 3 }), env: fc.array(fc.string(), { maxLength: 3 }), labels }),
+    container: fc.record({
+      image: word, command: fc.array(fc.string(), { maxLength: 3 }), args: fc.array(fc.string(), { maxLength: 3 }), env: fc.array(fc.string(), { maxLength: 3 }), labels,
+      // null, or a check that is not all zero values (which Docker's wire cannot tell from none).
+      healthcheck: fc.option(fc.record({
+        test: fc.constantFrom(['NONE'], ['CMD', 'curl', '-f', 'http://localhost/'], ['CMD-SHELL', 'pg_isready']),
+        intervalMs: ms, timeoutMs: ms, retries: small, startPeriodMs: ms,
+      }), { nil: null }),
+      mounts: fc.array(fc.record({ type: fc.constantFrom('bind', 'volume', 'tmpfs'), source: fc.string({ maxLength: 8 }), target: fc.string({ maxLength: 8 }), readOnly: fc.boolean() }), { maxLength: 2 }),
+      dir: fc.string({ maxLength: 8 }), user: fc.string({ maxLength: 8 }), stopSignal: fc.string({ maxLength: 8 }), stopGracePeriodMs: ms, hostname: fc.string({ maxLength: 8 }),
+    }),
     resources: fc.record({ limits: fc.record({ nanoCpus: fc.nat(), memoryBytes: fc.nat() }), reservations: fc.record({ nanoCpus: fc.nat(), memoryBytes: fc.nat() }) }),
     restartPolicy: fc.record({ condition: fc.constantFrom('none', 'onFailure', 'any'), delayMs: ms, maxAttempts: small, windowMs: ms }),
     placement: fc.record({
@@ -41,6 +50,7 @@ const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
     secrets: fc.array(reference, { maxLength: 2 }),
     configs: fc.array(reference, { maxLength: 2 }),
     forceUpdate: small,
+    runtime: fc.constantFrom('container', 'process'),
   }),
   mode: fc.oneof(
     fc.record({ kind: fc.constant('replicated' as const), replicas: small }),
@@ -83,9 +93,12 @@ describe('round trips', () => {
       Labels: { 'com.example.tier': 'web' },
       TaskTemplate: {
         ContainerSpec: {
-          Image: 'nginx:1.27', Labels: { a: 'b' }, Command: ['nginx'], Args: ['-g', 'daemon off;'], Env: ['A=1'],
+          Image: 'nginx:1.27', Labels: { a: 'b' }, Command: ['nginx'], Args: ['-g', 'daemon off;'], Env: ['A=1'], Dir: '/srv', User: 'www-data', Hostname: 'web-1',
           Secrets: [{ File: { Name: '/run/secrets/db', UID: '0', GID: '0', Mode: 0o444 }, SecretID: 'sec1', SecretName: 'db_pass' }],
           Configs: [{ File: { Name: '/etc/app.conf', UID: '0', GID: '0', Mode: 0o444 }, ConfigID: 'cfg1', ConfigName: 'app.conf' }],
+          Mounts: [{ Type: 'volume', Source: 'cache', Target: '/var/cache/nginx', ReadOnly: false }, { Type: 'bind', Source: '/etc/ssl', Target: '/etc/ssl', ReadOnly: true }],
+          StopSignal: 'SIGQUIT', StopGracePeriod: 30e9,
+          Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'], Interval: 5e9, Timeout: 2e9, Retries: 3, StartPeriod: 10e9 },
         },
         Resources: { Limits: { NanoCPUs: 5e8, MemoryBytes: 64 * 2 ** 20 }, Reservations: { NanoCPUs: 1e8, MemoryBytes: 16 * 2 ** 20 } },
         RestartPolicy: { Condition: 'on-failure', Delay: 5e9, MaxAttempts: 3, Window: 120e9 },
@@ -112,7 +125,8 @@ describe('what Docker clients send', () => {
     const body = JSON.parse('{"Name":"probe","Labels":{},"TaskTemplate":{"ContainerSpec":{"Image":"swarmlab/busybox:latest","Args":["/bin/sleep","600"],"Init":false,"DNSConfig":{}},"Resources":{"Limits":{},"Reservations":{}},"Placement":{},"ForceUpdate":0},"Mode":{"Replicated":{"Replicas":2}},"EndpointSpec":{"Mode":"vip"}}');
     const spec = serviceSpecFromDocker(body);
     expect(spec.annotations).toEqual({ name: 'probe', labels: {} });
-    expect(spec.task.container).toEqual({ image: 'swarmlab/busybox:latest', command: [], args: ['/bin/sleep', '600'], env: [], labels: {} });
+    expect(spec.task.container).toEqual({ image: 'swarmlab/busybox:latest', command: [], args: ['/bin/sleep', '600'], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS });
+    expect(spec.task.runtime).toBe('container');
     expect(spec.mode).toEqual({ kind: 'replicated', replicas: 2 });
     expect(spec.update).toEqual(DEFAULT_UPDATE_CONFIG);
   });
@@ -128,6 +142,49 @@ describe('what Docker clients send', () => {
     // Left out: the defaults (monitor 5 s, pause); given: parallelism 0 stays 0.
     expect(spec.rollback).toEqual({ parallelism: 0, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' });
     expect(spec.endpoint.ports).toEqual([{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 18080, publishMode: 'ingress' }]);
+  });
+
+  test('the fields of a real executor: health check in ns, mounts, dir, user, stop signal and grace period, hostname; absent ones at Docker\'s defaults', () => {
+    const spec = serviceSpecFromDocker({
+      Name: 'db',
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: 'postgres:16', Dir: '/var/lib/postgresql', User: '999:999', Hostname: 'db', StopSignal: 'SIGINT', StopGracePeriod: 60e9,
+          Healthcheck: { Test: ['CMD-SHELL', 'pg_isready -U postgres'], Interval: 10e9, Timeout: 5e9, Retries: 5, StartPeriod: 30e9, StartInterval: 0 },
+          Mounts: [{ Type: 'volume', Source: 'pgdata', Target: '/var/lib/postgresql/data', VolumeOptions: {} }, { Type: 'tmpfs', Target: '/run/postgresql', ReadOnly: false }],
+        },
+      },
+    });
+    expect(spec.task.container).toMatchObject({
+      healthcheck: { test: ['CMD-SHELL', 'pg_isready -U postgres'], intervalMs: 10_000, timeoutMs: 5_000, retries: 5, startPeriodMs: 30_000 },
+      mounts: [{ type: 'volume', source: 'pgdata', target: '/var/lib/postgresql/data', readOnly: false }, { type: 'tmpfs', source: '', target: '/run/postgresql', readOnly: false }],
+      dir: '/var/lib/postgresql', user: '999:999', stopSignal: 'SIGINT', stopGracePeriodMs: 60_000, hostname: 'db',
+    });
+    expect(spec.task.runtime).toBe('container');
+    // Inspect renders them back in Docker's shape.
+    const out = serviceSpecToDocker(spec).TaskTemplate;
+    expect(out.ContainerSpec).toMatchObject({
+      Dir: '/var/lib/postgresql', User: '999:999', Hostname: 'db', StopSignal: 'SIGINT', StopGracePeriod: 60e9,
+      Healthcheck: { Test: ['CMD-SHELL', 'pg_isready -U postgres'], Interval: 10e9, Timeout: 5e9, Retries: 5, StartPeriod: 30e9 },
+      Mounts: [{ Type: 'volume', Source: 'pgdata', Target: '/var/lib/postgresql/data', ReadOnly: false }, { Type: 'tmpfs', Source: '', Target: '/run/postgresql', ReadOnly: false }],
+    });
+    expect(out.Runtime).toBe('container');
+    // Left out: no health check of its own (and none rendered), Docker's 10 s grace period; an all-zero Healthcheck is none.
+    const plain = serviceSpecFromDocker({ Name: 'p', TaskTemplate: { ContainerSpec: { Image: 'x', Healthcheck: { Test: [], Interval: 0 } } } });
+    expect(plain.task.container).toMatchObject({ healthcheck: null, mounts: [], stopGracePeriodMs: 10_000, dir: '', user: '', stopSignal: '', hostname: '' });
+    expect(serviceSpecToDocker(plain).TaskTemplate.ContainerSpec).not.toHaveProperty('Healthcheck');
+    expect(serviceSpecToDocker(plain).TaskTemplate.ContainerSpec.StopGracePeriod).toBe(10e9);
+  });
+
+  test('TaskTemplate.Runtime: container (Docker\'s default, also as \'\') or process (ours); anything else is refused by name', () => {
+    const spec = (Runtime: unknown): ServiceSpec => serviceSpecFromDocker({ Name: 'w', TaskTemplate: { ContainerSpec: { Command: ['/usr/bin/worker'] }, Runtime } });
+    expect(spec('process').task.runtime).toBe('process');
+    expect(spec('container').task.runtime).toBe('container');
+    expect(spec('').task.runtime).toBe('container');
+    expect(spec(undefined).task.runtime).toBe('container');
+    expect(serviceSpecToDocker(spec('process')).TaskTemplate.Runtime).toBe('process');
+    expect(() => spec('plugin')).toThrow("TaskTemplate.Runtime: must be container or process (a host process, our extension); got 'plugin'");
+    expect(() => spec(7)).toThrow('TaskTemplate.Runtime: must be a string, got number');
   });
 
   test('wrong types are refused by path', () => {
@@ -147,6 +204,17 @@ describe('what Docker clients send', () => {
     expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Args: ['a', 2] } } })).toBe('TaskTemplate.ContainerSpec.Args[1]: must be a string, got number');
     expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x' } }, Rebalance: 'yes' })).toBe('Rebalance: must be true or false, got string');
     expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x' }, RestartPolicy: { Condition: 'always' } } })).toMatch(/^TaskTemplate\.RestartPolicy\.Condition: must be none, on-failure, any/);
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Healthcheck: { Test: 'curl' } } } })).toBe('TaskTemplate.ContainerSpec.Healthcheck.Test: must be an array, got string');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Healthcheck: { Interval: '5s' } } } })).toBe('TaskTemplate.ContainerSpec.Healthcheck.Interval: must be a number, got string');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Healthcheck: { StartInterval: 1e9 } } } })).toBe('TaskTemplate.ContainerSpec.Healthcheck.StartInterval: is not supported here (only an empty value is accepted)');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Mounts: [{ Target: '/data' }] } } })).toBe('TaskTemplate.ContainerSpec.Mounts[0].Type: is required (bind, volume, tmpfs)');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Mounts: [{ Type: 'npipe', Target: '/data' }] } } })).toMatch(/^TaskTemplate\.ContainerSpec\.Mounts\[0\]\.Type: must be bind, volume, tmpfs/);
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Mounts: [{ Type: 'bind', Source: '/a', Target: '/b', BindOptions: { Propagation: 'rshared' } }] } } }))
+      .toBe('TaskTemplate.ContainerSpec.Mounts[0].BindOptions: is not supported here (only an empty value is accepted)');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Mounts: [{ Type: 'bind', ReadOnly: 'yes' }] } } })).toBe('TaskTemplate.ContainerSpec.Mounts[0].ReadOnly: must be true or false, got string');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', StopGracePeriod: '10s' } } })).toBe('TaskTemplate.ContainerSpec.StopGracePeriod: must be a number, got string');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Dir: 1 } } })).toBe('TaskTemplate.ContainerSpec.Dir: must be a string, got number');
+    expect(refused({ TaskTemplate: { ContainerSpec: { Image: 'x', Privileges: { NoNewPrivileges: true } } } })).toBe('TaskTemplate.ContainerSpec.Privileges: is not supported here (only an empty value is accepted)');
   });
 });
 

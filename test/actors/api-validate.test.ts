@@ -7,7 +7,7 @@ import {
   SpecInvalidError, StaleVersionError, checkBlobSize, createService, removeBlob, rollbackService, serviceSpecFromDocker, updateService,
   validateServiceSpec, type ApiError,
 } from '../../actors/index.js';
-import { Store, type JournalEvent, type ServiceSpec } from '../../journal/index.js';
+import { EVENT_VERSIONS, Store, type JournalEvent, type ServiceSpec } from '../../journal/index.js';
 
 const AT = 1_000;
 
@@ -163,6 +163,84 @@ describe('each bad spec is refused, naming the field, and nothing is written', (
     expect(refusedField(minimal({ TaskTemplate: {} }))).toBe('TaskTemplate.ContainerSpec');
   });
 
+  test('a health check: Docker\'s test forms, durations of 0 (the default) or at least 1ms, retries >= 0', () => {
+    const health = (Healthcheck: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'nginx', Healthcheck } } });
+    expect(spec(health({ Test: ['CMD', 'curl', '-f', 'http://localhost/'], Interval: 1e6, Timeout: 0, Retries: 3 })).task.container.healthcheck)
+      .toEqual({ test: ['CMD', 'curl', '-f', 'http://localhost/'], intervalMs: 1, timeoutMs: 0, retries: 3, startPeriodMs: 0 });
+    expect(spec(health({ Test: ['NONE'] })).task.container.healthcheck?.test).toEqual(['NONE']);
+    // An empty test keeps the image's, with these timings (Docker's rule).
+    expect(spec(health({ Interval: 30e9 })).task.container.healthcheck).toEqual({ test: [], intervalMs: 30_000, timeoutMs: 0, retries: 0, startPeriodMs: 0 });
+    expect(refusal(health({ Test: ['CMD-SHELL', 'true'], Interval: 5e5 })).message).toBe('TaskTemplate.ContainerSpec.Healthcheck.Interval: must be at least 1ms (or 0 for the default), got 500000 ns');
+    expect(refusedField(health({ Test: ['CMD-SHELL', 'true'], Timeout: 1 }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.Timeout');
+    expect(refusedField(health({ Test: ['CMD-SHELL', 'true'], StartPeriod: -1e9 }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.StartPeriod');
+    expect(refusedField(health({ Test: ['CMD-SHELL', 'true'], Interval: 1.5e6 }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.Interval');
+    expect(refusedField(health({ Test: ['CMD-SHELL', 'true'], Retries: -1 }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.Retries');
+    expect(refusal(health({ Test: ['curl', 'localhost'] })).message).toBe("TaskTemplate.ContainerSpec.Healthcheck.Test[0]: must be CMD, CMD-SHELL or NONE, got 'curl'");
+    expect(refusedField(health({ Test: ['CMD'] }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.Test');
+    expect(refusedField(health({ Test: ['CMD-SHELL', 'a', 'b'] }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.Test');
+    expect(refusedField(health({ Test: ['NONE', 'x'] }))).toBe('TaskTemplate.ContainerSpec.Healthcheck.Test');
+  });
+
+  test('mounts: a known type, an absolute target used once, a source that fits the type', () => {
+    const mounts = (Mounts: unknown[]): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'nginx', Mounts } } });
+    expect(spec(mounts([
+      { Type: 'bind', Source: '/srv/html', Target: '/usr/share/nginx/html', ReadOnly: true },
+      { Type: 'volume', Source: 'cache', Target: '/var/cache/nginx' },
+      { Type: 'volume', Target: '/anonymous' },
+      { Type: 'tmpfs', Target: '/tmp' },
+    ])).task.container.mounts).toEqual([
+      { type: 'bind', source: '/srv/html', target: '/usr/share/nginx/html', readOnly: true },
+      { type: 'volume', source: 'cache', target: '/var/cache/nginx', readOnly: false },
+      { type: 'volume', source: '', target: '/anonymous', readOnly: false },
+      { type: 'tmpfs', source: '', target: '/tmp', readOnly: false },
+    ]);
+    expect(refusal(mounts([{ Type: 'volume', Source: 'data', Target: 'data' }])).message).toBe("TaskTemplate.ContainerSpec.Mounts[0].Target: must be an absolute path, got 'data'");
+    expect(refusedField(mounts([{ Type: 'volume', Source: 'data' }]))).toBe('TaskTemplate.ContainerSpec.Mounts[0].Target');
+    expect(refusedField(mounts([{ Type: 'tmpfs', Target: '/a' }, { Type: 'bind', Source: 'relative', Target: '/b' }]))).toBe('TaskTemplate.ContainerSpec.Mounts[1].Source');
+    expect(refusedField(mounts([{ Type: 'tmpfs', Source: '/x', Target: '/a' }]))).toBe('TaskTemplate.ContainerSpec.Mounts[0].Source');
+    expect(refusedField(mounts([{ Type: 'volume', Source: '/host/path', Target: '/a' }]))).toBe('TaskTemplate.ContainerSpec.Mounts[0].Source');
+    expect(refusal(mounts([{ Type: 'tmpfs', Target: '/a' }, { Type: 'volume', Target: '/a' }])).message)
+      .toBe("TaskTemplate.ContainerSpec.Mounts[1].Target: '/a' is mounted twice (also by TaskTemplate.ContainerSpec.Mounts[0])");
+  });
+
+  test('dir, user, stop signal, stop grace period and hostname', () => {
+    const container = (fields: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: { Image: 'nginx', ...fields } } });
+    expect(spec(container({ Dir: '/srv', User: 'www-data:www-data', StopSignal: 'SIGQUIT', StopGracePeriod: 0, Hostname: 'web-1.internal' })).task.container).toMatchObject({
+      dir: '/srv', user: 'www-data:www-data', stopSignal: 'SIGQUIT', stopGracePeriodMs: 0, hostname: 'web-1.internal',
+    });
+    for (const signal of ['TERM', '15', 'SIGRTMIN+3', 'SIGUSR1']) expect(spec(container({ StopSignal: signal })).task.container.stopSignal).toBe(signal);
+    expect(refusal(container({ Dir: 'srv' })).message).toBe("TaskTemplate.ContainerSpec.Dir: must be an absolute path, got 'srv'");
+    expect(refusedField(container({ User: 'a b' }))).toBe('TaskTemplate.ContainerSpec.User');
+    expect(refusedField(container({ User: 'a:b:c' }))).toBe('TaskTemplate.ContainerSpec.User');
+    expect(refusedField(container({ StopSignal: 'sigterm' }))).toBe('TaskTemplate.ContainerSpec.StopSignal');
+    expect(refusedField(container({ StopSignal: '0' }))).toBe('TaskTemplate.ContainerSpec.StopSignal');
+    expect(refusedField(container({ StopSignal: '65' }))).toBe('TaskTemplate.ContainerSpec.StopSignal');
+    expect(refusedField(container({ StopGracePeriod: -1e9 }))).toBe('TaskTemplate.ContainerSpec.StopGracePeriod');
+    expect(refusedField(container({ StopGracePeriod: 1.5e6 }))).toBe('TaskTemplate.ContainerSpec.StopGracePeriod');
+    expect(refusedField(container({ Hostname: '{{.Node.Hostname}}' }))).toBe('TaskTemplate.ContainerSpec.Hostname');
+    expect(refusedField(container({ Hostname: '-web' }))).toBe('TaskTemplate.ContainerSpec.Hostname');
+  });
+
+  test('the process runtime: a command is required, an image is not (and is refused), nor mounts or a hostname; an unknown runtime is refused', () => {
+    const processSpec = (container: Record<string, unknown>): Record<string, unknown> => minimal({ TaskTemplate: { ContainerSpec: container, Runtime: 'process' } });
+    const s = spec(processSpec({ Command: ['/usr/local/bin/worker'], Args: ['--queue', 'jobs'], Dir: '/var/lib/worker', User: 'worker', StopSignal: 'SIGINT' }));
+    expect(s.task.runtime).toBe('process');
+    expect(s.task.container).toMatchObject({ image: '', command: ['/usr/local/bin/worker'], args: ['--queue', 'jobs'] });
+    expect(refusal(processSpec({})).message).toBe('TaskTemplate.ContainerSpec.Command: the process runtime runs a command on the host: one is required');
+    expect(refusedField(processSpec({ Command: [''] }))).toBe('TaskTemplate.ContainerSpec.Command');
+    expect(refusedField(processSpec({ Command: ['/bin/w'], Image: 'nginx' }))).toBe('TaskTemplate.ContainerSpec.Image');
+    expect(refusedField(processSpec({ Command: ['/bin/w'], Mounts: [{ Type: 'tmpfs', Target: '/tmp' }] }))).toBe('TaskTemplate.ContainerSpec.Mounts');
+    expect(refusedField(processSpec({ Command: ['/bin/w'], Hostname: 'w' }))).toBe('TaskTemplate.ContainerSpec.Hostname');
+    // A container still needs its image.
+    expect(refusedField(minimal({ TaskTemplate: { ContainerSpec: { Command: ['/bin/w'] }, Runtime: 'container' } }))).toBe('TaskTemplate.ContainerSpec.Image');
+    expect(refusal(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x' }, Runtime: 'plugin' } })).message).toMatch(/^TaskTemplate\.Runtime: must be container or process/);
+    // The create writes the runtime into the journal's spec.
+    const store = cluster();
+    const event = createService(store, processSpec({ Command: ['/usr/local/bin/worker'] }), 'svc-w', AT);
+    expect(event).toMatchObject({ type: 'service.created', v: EVENT_VERSIONS['service.created'], spec: { task: { runtime: 'process', container: { image: '', command: ['/usr/local/bin/worker'] } } } });
+    expect(store.applyBatch([event], store.index + 1).applied).toBe(true);
+  });
+
   test('jobs: MaxConcurrent at least 1 and at most TotalCompletions; no update or rollback config', () => {
     expect(refusedField(minimal({ Mode: { ReplicatedJob: { MaxConcurrent: 0, TotalCompletions: 3 } } }))).toBe('Mode.ReplicatedJob.MaxConcurrent');
     expect(refusedField(minimal({ Mode: { ReplicatedJob: { MaxConcurrent: 4, TotalCompletions: 3 } } }))).toBe('Mode.ReplicatedJob.MaxConcurrent');
@@ -231,7 +309,7 @@ describe('each bad spec is refused, naming the field, and nothing is written', (
   test('unknown fields are refused by name; Docker fields we do not model pass only empty', () => {
     expect(refusal(minimal({ Replicas: 3 })).message).toBe('Replicas: is not a known field');
     expect(refusedField(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', Imag: 'y' } } }))).toBe('TaskTemplate.ContainerSpec.Imag');
-    expect(refusal(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', Hostname: 'h' } } })).message).toMatch(/^TaskTemplate\.ContainerSpec\.Hostname: is not supported/);
+    expect(refusal(minimal({ TaskTemplate: { ContainerSpec: { Image: 'x', Groups: ['wheel'] } } })).message).toMatch(/^TaskTemplate\.ContainerSpec\.Groups: is not supported/);
     // What the docker CLI sends for a plain `service create` passes.
     expect(() => spec(minimal({
       Labels: {},

@@ -3,7 +3,7 @@
 // index, answers writer.done and reports the apply turn as manager.committed.
 import { dispatcherActor, type AgentAssignments, type DispatcherMessage } from '../../actors/index.js';
 import {
-  EVENT_VERSIONS, Store,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, Store,
   type BlobSpec, type JournalEvent, type NodeDescription, type ServiceSpec, type TaskSpec, type TaskState, type TaskStatus, type DesiredState,
 } from '../../journal/index.js';
 import { ActorSystem, MemoryStorage, MemoryTransport, SeededRandom, type ActorContext, type Address, type Props } from '../../runtime/index.js';
@@ -17,7 +17,7 @@ const description = (hostname: string): NodeDescription => ({
 
 function taskSpec(secrets: readonly string[] = [], configs: readonly string[] = [], image = 'nginx:1.27'): TaskSpec {
   return {
-    container: { image, command: [], args: [], env: [], labels: {} },
+    container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
     placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
@@ -25,6 +25,7 @@ function taskSpec(secrets: readonly string[] = [], configs: readonly string[] = 
     secrets: secrets.map((id) => ({ id, name: id, target: id })),
     configs: configs.map((id) => ({ id, name: id, target: `/etc/${id}` })),
     forceUpdate: 0,
+    runtime: 'container',
   };
 }
 

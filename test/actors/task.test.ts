@@ -3,16 +3,16 @@
 // service has something to plan on, passivated when idle, and crashing (then reloading) when a
 // committed change would move the observed state backwards.
 import { taskActors, type TaskChanged, type TaskCommitted } from '../../actors/index.js';
-import { EVENT_VERSIONS, Store, type DesiredState, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskState } from '../../journal/index.js';
+import { CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, Store, type DesiredState, type JournalEvent, type ServiceSpec, type TaskSpec, type TaskState } from '../../journal/index.js';
 import { plain } from '../../runtime/index.js';
 import { Bench } from '../runtime/harness.js';
 
 const spec: TaskSpec = {
-  container: { image: 'app', command: [], args: [], env: [], labels: {} },
+  container: { image: 'app', command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-  networks: [], secrets: [], configs: [], forceUpdate: 0,
+  networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
 };
 const policy = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stopFirst' } as const;
 const serviceSpec = (name: string): ServiceSpec => ({

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { OLD_TASK_STOP_TIMEOUT_MS, UPDATE_MESSAGES, planUpdate } from '../../actors/index.js';
 import {
-  EVENT_VERSIONS, Store, TASK_STATE_ORDER,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, Store, TASK_STATE_ORDER,
   type JournalEvent, type Node, type Service, type ServiceSpec, type Task, type TaskSpec, type TaskStatus, type UpdateConfig, type UpdateState,
 } from '../../journal/index.js';
 
@@ -18,11 +18,11 @@ const FINISHED: readonly UpdateState[] = ['completed', 'paused', 'rollbackComple
 
 function taskSpec(image: string): TaskSpec {
   return {
-    container: { image, command: [], args: [], env: [], labels: {} },
+    container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
     placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-    networks: [], secrets: [], configs: [], forceUpdate: 0,
+    networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
   };
 }
 

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import {
   BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_SCHEMAS, EVENT_TYPES, EVENT_UPGRADES, EVENT_VERSIONS, EventInvalidError, EventTooLargeError, EventTypeUnknownError,
   EventVersionUnsupportedError, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor, kindOfEvent, parseEvent, splitIntoBatches,
-  type EventType, type EventUpgrades, type JournalEvent, type RawEvent, type ServiceSpec, type TaskSpec,
+  CONTAINER_SPEC_DEFAULTS, type ContainerSpec, type EventType, type EventUpgrades, type JournalEvent, type RawEvent, type ServiceSpec, type TaskSpec,
 } from '../../journal/index.js';
 import { decodeMessage, encodeMessage } from '../../runtime/index.js';
 import { blob, eventArb, oneOfEach, serviceSpec, status } from './journal-fixtures.js';
@@ -133,10 +133,15 @@ describe('events', () => {
   });
 });
 
+/** A container spec as versions 1 and 2 of the schema had it: none of the fields of version 3. */
+function containerSpecV1(spec: ContainerSpec): RawEvent {
+  return { image: spec.image, command: spec.command, args: spec.args, env: spec.env, labels: spec.labels };
+}
+
 /** A task spec as version 1 of the schema had it: no placement preferences or platforms, no forceUpdate (keys in its order). */
 function taskSpecV1(spec: TaskSpec): RawEvent {
   return {
-    container: spec.container, resources: spec.resources, restartPolicy: spec.restartPolicy,
+    container: containerSpecV1(spec.container), resources: spec.resources, restartPolicy: spec.restartPolicy,
     placement: { constraints: spec.placement.constraints, maxReplicasPerNode: spec.placement.maxReplicasPerNode },
     networks: spec.networks, secrets: spec.secrets, configs: spec.configs,
   };
@@ -147,9 +152,25 @@ function serviceSpecV1(spec: ServiceSpec): RawEvent {
   return { annotations: spec.annotations, task: taskSpecV1(spec.task), mode: spec.mode, update: spec.update, rollback: spec.rollback, endpoint: spec.endpoint };
 }
 
-/** The same spec with the later fields at their defaults, as an upgrade makes it. */
+/** A task spec as version 2 of the schema had it: its container spec as version 1's, no runtime. */
+function taskSpecV2(spec: TaskSpec): RawEvent {
+  const { runtime: _runtime, ...rest } = spec;
+  return { ...rest, container: containerSpecV1(spec.container) };
+}
+
+/** A service spec of version 2: its task spec as above. */
+function serviceSpecV2(spec: ServiceSpec): RawEvent {
+  return { ...spec, task: taskSpecV2(spec.task) };
+}
+
+/** The task spec with the fields of version 3 at their defaults, as an upgrade from 2 makes it. */
+function withV3Defaults(spec: TaskSpec): TaskSpec {
+  return { ...spec, container: { ...spec.container, ...CONTAINER_SPEC_DEFAULTS }, runtime: 'container' };
+}
+
+/** The same spec with the later fields at their defaults, as an upgrade from 1 makes it. */
 function withDefaults(spec: ServiceSpec): ServiceSpec {
-  return { ...spec, task: { ...spec.task, placement: { ...spec.task.placement, preferences: [], platforms: [] }, forceUpdate: 0 }, rebalance: false };
+  return { ...spec, task: { ...withV3Defaults(spec.task), placement: { ...spec.task.placement, preferences: [], platforms: [] }, forceUpdate: 0 }, rebalance: false };
 }
 
 describe('upgrades of version 1', () => {
@@ -160,31 +181,32 @@ describe('upgrades of version 1', () => {
     { type: 'service.updated', v: 1, at, id: 's1', spec: serviceSpecV1(spec), expectedVersion: 3 },
     { type: 'task.created', v: 1, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: taskSpecV1(spec.task), serviceVersion: 3, desiredState: 'running', status: status('new') },
   ];
-  const v2: JournalEvent[] = [
-    { type: 'service.created', v: 2, at, id: 's1', spec: withDefaults(spec) },
-    { type: 'service.updated', v: 2, at, id: 's1', spec: withDefaults(spec), expectedVersion: 3 },
+  const current: JournalEvent[] = [
+    { type: 'service.created', v: 3, at, id: 's1', spec: withDefaults(spec) },
+    { type: 'service.updated', v: 3, at, id: 's1', spec: withDefaults(spec), expectedVersion: 3 },
     {
-      type: 'task.created', v: 2, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: withDefaults(spec).task, serviceVersion: 3, desiredState: 'running',
+      type: 'task.created', v: 3, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: withDefaults(spec).task, serviceVersion: 3, desiredState: 'running',
       status: status('new'), restarts: [], addresses: [],
     },
   ];
 
-  test('service.created, service.updated and task.created are at version 2, with an upgrade from 1', () => {
+  test('service.created, service.updated and task.created are at version 3, with upgrades from 1 and from 2', () => {
     for (const type of ['service.created', 'service.updated', 'task.created'] as const) {
-      expect(EVENT_VERSIONS[type]).toBe(2);
+      expect(EVENT_VERSIONS[type]).toBe(3);
       expect(typeof EVENT_UPGRADES[type]?.[1]).toBe('function');
+      expect(typeof EVENT_UPGRADES[type]?.[2]).toBe('function');
     }
     // Every other type is still at 1, and the new ones start there.
     for (const type of EVENT_TYPES.filter((t) => !['service.created', 'service.updated', 'task.created'].includes(t))) expect(EVENT_VERSIONS[type]).toBe(1);
   });
 
-  test('v1 events decode from either entry encoding to v2 with the defaults: no preferences, any platform, forceUpdate 0, no rebalance, no restarts, no addresses', () => {
+  test('v1 events decode from either entry encoding to v3 with the defaults: no preferences, any platform, forceUpdate 0, no rebalance, no restarts, no addresses, the container fields of v3 and the container runtime', () => {
     // Encoding v1 (plain maps) and encoding v2 (records: the v1 shapes use the table's first entries).
     for (const bytes of [encodeMessage({ v: 1, events: v1 }), encodeEventCbor({ v: 1, events: v1 })]) {
       const decoded = decodeBatch(bytes).events;
-      expect(decoded).toEqual(v2);
+      expect(decoded).toEqual(current);
       // Key order too: the defaults are appended where the schema declares them.
-      decoded.forEach((event, i) => expect(JSON.stringify(event)).toBe(JSON.stringify(v2[i])));
+      decoded.forEach((event, i) => expect(JSON.stringify(event)).toBe(JSON.stringify(current[i])));
     }
   });
 
@@ -192,7 +214,7 @@ describe('upgrades of version 1', () => {
     for (const event of v1) {
       const type = event.type as EventType;
       const decoded = (decodeEventCbor(encodeEventCbor({ v: 1, events: [event] })) as { events: RawEvent[] }).events[0]!;
-      const upgraded = EVENT_UPGRADES[type]![1]!(decoded);
+      const upgraded = EVENT_UPGRADES[type]![2]!(EVENT_UPGRADES[type]![1]!(decoded));
       expect(EVENT_SCHEMAS[type].accepts(upgraded)).toBe(true);
       // The upgrade is pure: the decoded value is not changed.
       expect(decoded.v).toBe(1);
@@ -216,6 +238,65 @@ describe('upgrades of version 1', () => {
     // A v1 task.created without its spec: the upgrade adds nothing in its place.
     const { spec: _spec, ...noSpec } = task;
     expect(thrown(() => parseEvent(noSpec))).toMatchObject({ field: 'event.spec', reason: 'is missing' });
+  });
+});
+
+describe('upgrades of version 2', () => {
+  const at = 11;
+  const spec = serviceSpec('web', 2);
+  const v2: RawEvent[] = [
+    { type: 'service.created', v: 2, at, id: 's1', spec: serviceSpecV2(spec) },
+    { type: 'service.updated', v: 2, at, id: 's1', spec: serviceSpecV2(spec), expectedVersion: 4 },
+    {
+      type: 'task.created', v: 2, at, id: 't1', serviceId: 's1', slot: 1, nodeId: 'n1', spec: taskSpecV2(spec.task), serviceVersion: 4, desiredState: 'running',
+      status: status('new'), restarts: [7], addresses: [{ networkId: 'net1', addr: '10.1.0.3/24' }],
+    },
+  ];
+  const v3: JournalEvent[] = [
+    { type: 'service.created', v: 3, at, id: 's1', spec: { ...spec, task: withV3Defaults(spec.task) } },
+    { type: 'service.updated', v: 3, at, id: 's1', spec: { ...spec, task: withV3Defaults(spec.task) }, expectedVersion: 4 },
+    {
+      type: 'task.created', v: 3, at, id: 't1', serviceId: 's1', slot: 1, nodeId: 'n1', spec: withV3Defaults(spec.task), serviceVersion: 4, desiredState: 'running',
+      status: status('new'), restarts: [7], addresses: [{ networkId: 'net1', addr: '10.1.0.3/24' }],
+    },
+  ];
+
+  test('v2 events decode to v3 with the defaults: no health check of their own, no mounts, the image\'s dir and user, the engine\'s stop signal and hostname, a 10 s grace period, the container runtime', () => {
+    expect(v3[2]).toMatchObject({
+      spec: { container: { healthcheck: null, mounts: [], dir: '', user: '', stopSignal: '', stopGracePeriodMs: 10_000, hostname: '' }, runtime: 'container' },
+    });
+    for (const bytes of [encodeMessage({ v: 1, events: v2 }), encodeEventCbor({ v: 1, events: v2 })]) {
+      const decoded = decodeBatch(bytes).events;
+      expect(decoded).toEqual(v3);
+      decoded.forEach((event, i) => expect(JSON.stringify(event)).toBe(JSON.stringify(v3[i])));
+    }
+  });
+
+  test('an upgraded v2 event is in the schema\'s key order, and the upgrade is pure', () => {
+    for (const event of v2) {
+      const type = event.type as EventType;
+      const decoded = (decodeEventCbor(encodeEventCbor({ v: 1, events: [event] })) as { events: RawEvent[] }).events[0]!;
+      const upgraded = EVENT_UPGRADES[type]![2]!(decoded);
+      expect(upgraded.v).toBe(3);
+      expect(EVENT_SCHEMAS[type].accepts(upgraded)).toBe(true);
+      expect(decoded).toEqual(event);
+    }
+  });
+
+  test('a v2 event that holds a v3 field already keeps it (the upgrade fills only what is absent), and a malformed one is refused naming the field', () => {
+    const [, , task] = v2 as [RawEvent, RawEvent, RawEvent];
+    const withUser = { ...task, spec: { ...(task.spec as RawEvent), container: { ...((task.spec as RawEvent).container as RawEvent), user: 'nobody' } } };
+    expect(parseEvent(withUser)).toMatchObject({ v: 3, spec: { container: { user: 'nobody', dir: '' } } });
+    const cases: [unknown, string][] = [
+      [{ ...task, spec: { ...(task.spec as RawEvent), container: 'nginx' } }, 'event.spec.container'],
+      [{ ...task, spec: { ...(task.spec as RawEvent), runtime: 'vm' } }, 'event.spec.runtime'],
+      [{ ...task, spec: { ...(task.spec as RawEvent), container: { ...((task.spec as RawEvent).container as RawEvent), mounts: [{ type: 'nfs', source: '', target: '/x', readOnly: false }] } } }, 'event.spec.container.mounts[0].type'],
+    ];
+    for (const [value, field] of cases) {
+      const error = thrown(() => parseEvent(value));
+      expect(error).toBeInstanceOf(EventInvalidError);
+      expect((error as EventInvalidError).field).toBe(field);
+    }
   });
 });
 

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { KvLogStorage, Store, decodeBatch, encodeBatch, type JournalEvent, type ServiceSpec } from '../../journal/index.js';
+import { KvLogStorage, Store, decodeBatch, encodeBatch, type JournalEvent, type ServiceSpec, type TaskSpec } from '../../journal/index.js';
 import { MemoryStorage } from '../../runtime/index.js';
-import { networkSpec, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceEndpoint, serviceSpec, status, updateStatus } from './journal-fixtures.js';
+import { networkSpec, nodeDescription, nodeSpec, nodeStatus, oneOfEach, processTaskSpec, serviceEndpoint, serviceSpec, status, updateStatus } from './journal-fixtures.js';
 
 // Golden journals: logs written by some version, committed as their raw store records (key and
 // bytes), replayed by every later version. A later schema must keep them opening, decoding
@@ -27,26 +27,36 @@ interface Golden {
 }
 
 /**
- * A service's life in the orchestration (schema v2): placement preferences and platforms, an
- * endpoint allocated, tasks allocated addresses, one restarted, an update that is rolled back.
+ * A service's life in the orchestration (schema v3): placement preferences and platforms, a health
+ * check and mounts, an endpoint allocated, tasks allocated addresses, one restarted, an update that
+ * is rolled back; and a service of the process runtime beside it, its task run and completed.
  */
 function orchestrationLife(): JournalEvent[][] {
   const at = 2_000;
   const spec = (image: string, forceUpdate: number): ServiceSpec => {
     const base = serviceSpec('api', 3, image);
-    return { ...base, task: { ...base.task, networks: ['net2'], forceUpdate }, rebalance: true };
+    const container = { ...base.task.container, stopGracePeriodMs: 5_000 + forceUpdate };
+    return { ...base, task: { ...base.task, container, networks: ['net2'], forceUpdate }, rebalance: true };
   };
+  const worker: ServiceSpec = { ...serviceSpec('worker', 1), task: processTaskSpec('/opt/worker/bin/run'), endpoint: { ports: [] } };
   const batches: JournalEvent[][] = [oneOfEach()];
   batches.push([
     { type: 'node.registered', v: 1, at, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus() },
     { type: 'node.registered', v: 1, at, id: 'n3', spec: nodeSpec('host-3'), description: nodeDescription('host-3'), status: nodeStatus() },
     { type: 'network.created', v: 1, at, id: 'net2', spec: networkSpec('frontend') },
-    { type: 'service.created', v: 2, at, id: 'api', spec: spec('api:2', 0) },
+    { type: 'service.created', v: 3, at, id: 'api', spec: spec('api:2', 0) },
+    { type: 'service.created', v: 3, at, id: 'worker', spec: worker },
+  ]);
+  batches.push([
+    { type: 'task.created', v: 3, at, id: 'worker.1', serviceId: 'worker', slot: 1, nodeId: '', spec: worker.task, serviceVersion: 2, desiredState: 'running', status: status('new'), restarts: [], addresses: [] },
+    { type: 'task.assigned', v: 1, at, id: 'worker.1', nodeId: 'n2', status: status('assigned'), expectedVersion: null },
+    { type: 'task.statusChanged', v: 1, at, id: 'worker.1', status: status('running', 2), expectedVersion: null },
+    { type: 'task.statusChanged', v: 1, at: at + 1, id: 'worker.1', status: status('complete', 3), expectedVersion: null },
   ]);
   batches.push([{ type: 'service.endpointAllocated', v: 1, at, id: 'api', endpoint: { ...serviceEndpoint(), virtualIps: [{ networkId: 'net2', addr: '10.2.0.2/24' }] }, expectedVersion: null }]);
   for (let slot = 1; slot <= 3; slot++) {
     const id = `api.${slot}`;
-    batches.push([{ type: 'task.created', v: 2, at, id, serviceId: 'api', slot, nodeId: '', spec: spec('api:2', 0).task, serviceVersion: 2, desiredState: 'running', status: status('new'), restarts: [], addresses: [] }]);
+    batches.push([{ type: 'task.created', v: 3, at, id, serviceId: 'api', slot, nodeId: '', spec: spec('api:2', 0).task, serviceVersion: 2, desiredState: 'running', status: status('new'), restarts: [], addresses: [] }]);
     batches.push([
       { type: 'task.allocated', v: 1, at, id, addresses: [{ networkId: 'net2', addr: `10.2.0.${10 + slot}/24` }], status: status('pending'), expectedVersion: null },
       { type: 'task.assigned', v: 1, at, id, nodeId: slot % 2 === 0 ? 'n2' : 'n3', status: status('assigned'), expectedVersion: null },
@@ -54,14 +64,14 @@ function orchestrationLife(): JournalEvent[][] {
     ]);
   }
   batches.push([
-    { type: 'service.updated', v: 2, at: at + 10, id: 'api', spec: spec('api:3', 1), expectedVersion: null },
+    { type: 'service.updated', v: 3, at: at + 10, id: 'api', spec: spec('api:3', 1), expectedVersion: null },
     { type: 'service.updateStatusChanged', v: 1, at: at + 10, id: 'api', updateStatus: updateStatus('updating'), expectedVersion: null },
     { type: 'task.desiredStateChanged', v: 1, at: at + 10, id: 'api.1', desiredState: 'shutdown', expectedVersion: null },
   ]);
   batches.push([
     { type: 'task.statusChanged', v: 1, at: at + 11, id: 'api.1', status: { ...status('failed', 3), err: 'exit 1' }, expectedVersion: null },
     {
-      type: 'task.created', v: 2, at: at + 11, id: 'api.1b', serviceId: 'api', slot: 1, nodeId: '', spec: spec('api:3', 1).task, serviceVersion: 10,
+      type: 'task.created', v: 3, at: at + 11, id: 'api.1b', serviceId: 'api', slot: 1, nodeId: '', spec: spec('api:3', 1).task, serviceVersion: 10,
       desiredState: 'running', status: status('new'), restarts: [at + 11], addresses: [],
     },
   ]);
@@ -103,11 +113,29 @@ const counts = (store: Store): Record<string, number> => Object.fromEntries((['c
 
 /** Goldens of the current schema, with their writers. */
 const GOLDENS: Array<[string, string, () => JournalEvent[][]]> = [
-  ['v2-every-event', 'one event of every type, each in its own entry (event schema v2: service.created, service.updated and task.created at 2)', () => oneOfEach().map((e) => [e])],
-  ['v2-orchestration', 'a service in the orchestration: preferences and platforms, its endpoint and its tasks allocated, a task restarted, an update rolled back (event schema v2)', orchestrationLife],
+  ['v3-every-event', 'one event of every type, each in its own entry (event schema v3: service.created, service.updated and task.created at 3)', () => oneOfEach().map((e) => [e])],
+  [
+    'v3-orchestration',
+    'a service in the orchestration: preferences and platforms, a health check and mounts, its endpoint and its tasks allocated, a task restarted, an update rolled back; a process-runtime service beside it (event schema v3)',
+    orchestrationLife,
+  ],
 ];
 /** Goldens of earlier schemas: frozen. */
-const FROZEN = ['v1-every-event', 'v1-cluster-life'];
+const FROZEN_V1 = ['v1-every-event', 'v1-cluster-life'];
+const FROZEN_V2 = ['v2-every-event', 'v2-orchestration'];
+const FROZEN = [...FROZEN_V1, ...FROZEN_V2];
+
+/** Every spec in the store: services' specs and previous specs, their task specs, and the tasks' own. */
+function specsOf(store: Store): { services: ServiceSpec[]; tasks: TaskSpec[] } {
+  const services = store.list('service').flatMap((s) => (s.previousSpec ? [s.spec, s.previousSpec] : [s.spec]));
+  return { services, tasks: [...services.map((s) => s.task), ...store.list('task').map((t) => t.spec)] };
+}
+
+/** The fields of event schema v3 at their defaults, as the upgrades from 1 and 2 fill them. */
+function expectV3Defaults(spec: TaskSpec): void {
+  expect(spec.container).toMatchObject({ healthcheck: null, mounts: [], dir: '', user: '', stopSignal: '', stopGracePeriodMs: 10_000, hostname: '' });
+  expect(spec.runtime).toBe('container');
+}
 
 function readGolden(name: string): Golden {
   return JSON.parse(readFileSync(path.join(here, `${name}.json`), 'utf8')) as Golden;
@@ -134,23 +162,48 @@ describe('golden journals', () => {
     expect(sha256(Store.restore(store.serialize()).serialize({ version: 1 }))).toBe(golden.storeSha256);
   });
 
-  test.each(FROZEN)('%s (schema v1) replays to objects whose later fields hold their defaults, after every entry', async (name) => {
+  test.each(FROZEN_V1)('%s (schema v1) replays to objects whose later fields hold their defaults, after every entry', async (name) => {
     const golden = readGolden(name);
     const kv = await new MemoryStorage().openKv('log');
     await kv.batch(golden.records.map(([key, value]) => ({ type: 'put' as const, key, value: new Uint8Array(Buffer.from(value, 'base64')) })));
     let checked = 0;
     await replay(await KvLogStorage.open(kv), (store) => {
       const services = store.list('service');
-      const specs = services.flatMap((s) => (s.previousSpec ? [s.spec, s.previousSpec] : [s.spec]));
+      const specs = specsOf(store);
       for (const service of services) expect(service).toMatchObject({ specVersion: service.meta.version, updateStatus: null, endpoint: null });
-      for (const spec of specs) expect(spec.rebalance).toBe(false);
-      for (const spec of [...specs.map((s) => s.task), ...store.list('task').map((t) => t.spec)]) {
+      for (const spec of specs.services) expect(spec.rebalance).toBe(false);
+      for (const spec of specs.tasks) {
         expect(spec).toMatchObject({ forceUpdate: 0, placement: { preferences: [], platforms: [] } });
+        expectV3Defaults(spec);
       }
       for (const task of store.list('task')) expect(task).toMatchObject({ restarts: [], addresses: [] });
       checked += services.length + store.count('task');
     });
     // The golden holds services and tasks to check.
     expect(checked).toBeGreaterThan(0);
+  });
+
+  test.each(FROZEN_V2)('%s (schema v2) replays to specs whose fields of schema v3 hold their defaults, after every entry', async (name) => {
+    const golden = readGolden(name);
+    const kv = await new MemoryStorage().openKv('log');
+    await kv.batch(golden.records.map(([key, value]) => ({ type: 'put' as const, key, value: new Uint8Array(Buffer.from(value, 'base64')) })));
+    let checked = 0;
+    let store: Store | undefined;
+    await replay(await KvLogStorage.open(kv), (after) => {
+      store = after;
+      for (const spec of specsOf(after).tasks) expectV3Defaults(spec);
+      checked += after.count('service') + after.count('task');
+    });
+    expect(checked).toBeGreaterThan(0);
+    // So do they once the store is snapshotted and restored, in either format.
+    for (const restored of [Store.restore(store!.serialize()), Store.restore(store!.serialize({ version: 1 }))]) {
+      for (const spec of specsOf(restored).tasks) expectV3Defaults(spec);
+    }
+  });
+
+  test('the v3 goldens hold specs away from the v3 defaults: health checks, mounts and the process runtime', () => {
+    const specs = orchestrationLife().flat().flatMap((event) => (event.type === 'task.created' ? [event.spec] : event.type === 'service.created' ? [event.spec.task] : []));
+    expect(specs.some((spec) => spec.runtime === 'process' && spec.container.image === '')).toBe(true);
+    expect(specs.some((spec) => spec.container.healthcheck !== null && spec.container.mounts.length > 0)).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 // Builders of valid objects and events for the journal's event and store tests.
 import fc from 'fast-check';
 import {
-  DESIRED_STATES, TASK_STATES, UPDATE_STATES,
+  CONTAINER_SPEC_DEFAULTS, DESIRED_STATES, TASK_STATES, UPDATE_STATES,
   type BlobSpec, type ClusterSpec, type JournalEvent, type NetworkSpec, type NodeDescription, type NodeSpec,
   type NodeStatus, type ServiceEndpoint, type ServiceSpec, type TaskSpec, type TaskStatus, type UpdateStatus,
 } from '../../journal/index.js';
@@ -25,8 +25,14 @@ export const nodeDescription = (hostname: string): NodeDescription => ({
 
 export const nodeStatus = (state: NodeStatus['state'] = 'ready'): NodeStatus => ({ state, message: '', addr: '10.0.0.1' });
 
+/** A container task spec with every field of event schema v3 away from its default. */
 export const taskSpec = (image = 'nginx:1.27'): TaskSpec => ({
-  container: { image, command: [], args: ['-g', 'daemon off;'], env: ['A=1'], labels: {} },
+  container: {
+    image, command: [], args: ['-g', 'daemon off;'], env: ['A=1'], labels: {},
+    healthcheck: { test: ['CMD', 'curl', '-f', 'http://localhost/'], intervalMs: 5_000, timeoutMs: 2_000, retries: 3, startPeriodMs: 1_000 },
+    mounts: [{ type: 'volume', source: 'web-data', target: '/var/cache/nginx', readOnly: false }, { type: 'bind', source: '/etc/ssl', target: '/etc/ssl', readOnly: true }],
+    dir: '/srv', user: 'www-data', stopSignal: 'SIGQUIT', stopGracePeriodMs: 20_000, hostname: 'web',
+  },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: ['node.role==worker'], maxReplicasPerNode: 0, preferences: [{ spread: 'node.labels.zone' }], platforms: [{ os: 'linux', architecture: 'x86_64' }] },
@@ -34,6 +40,18 @@ export const taskSpec = (image = 'nginx:1.27'): TaskSpec => ({
   secrets: [{ id: 'sec1', name: 'db-password', target: 'db-password' }],
   configs: [],
   forceUpdate: 0,
+  runtime: 'container',
+});
+
+/** A task spec of the process runtime: a command on the agent's host, no image. */
+export const processTaskSpec = (command = '/usr/local/bin/worker'): TaskSpec => ({
+  ...taskSpec(''),
+  container: {
+    image: '', command: [command], args: ['--queue', 'jobs'], env: [], labels: {},
+    healthcheck: { test: ['CMD-SHELL', 'test -e /run/worker.ok'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+    mounts: [], dir: '/var/lib/worker', user: 'worker', stopSignal: 'SIGINT', stopGracePeriodMs: 30_000, hostname: '',
+  },
+  runtime: 'process',
 });
 
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' } as const;
@@ -77,10 +95,10 @@ export function oneOfEach(): JournalEvent[] {
     { type: 'secret.created', v: 1, at, id: 'sec1', spec: blob('db-password') },
     { type: 'secret.updated', v: 1, at, id: 'sec1', labels: { rotated: 'yes' }, expectedVersion: null },
     { type: 'config.created', v: 1, at, id: 'cfg1', spec: blob('nginx.conf', 'server {}') },
-    { type: 'service.created', v: 2, at, id: 's1', spec: serviceSpec('web') },
-    { type: 'service.updated', v: 2, at, id: 's1', spec: serviceSpec('web', 5), expectedVersion: null },
+    { type: 'service.created', v: 3, at, id: 's1', spec: serviceSpec('web') },
+    { type: 'service.updated', v: 3, at, id: 's1', spec: serviceSpec('web', 5), expectedVersion: null },
     {
-      type: 'task.created', v: 2, at, id: 't1', serviceId: 's1', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 1,
+      type: 'task.created', v: 3, at, id: 't1', serviceId: 's1', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 1,
       desiredState: 'running', status: status('new'), restarts: [400, 900], addresses: [],
     },
     { type: 'task.assigned', v: 1, at, id: 't1', nodeId: 'n1', status: status('assigned'), expectedVersion: null },
@@ -110,18 +128,27 @@ const pick = <T>(values: readonly T[]): fc.Arbitrary<T> => fc.constantFrom(...va
 const expected = fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 12 }) });
 const at = fc.integer({ min: 0, max: 1_000_000 });
 const addressesArb = fc.array(fc.record({ networkId: pick(['net1', 'net2']), addr: pick(['10.1.0.3/24', '10.2.0.9/24']) }), { maxLength: 2 });
+/** Container and process task specs, with and without the fields of schema v3 at their defaults. */
+const taskSpecArb: fc.Arbitrary<TaskSpec> = fc.constantFrom(
+  taskSpec(),
+  processTaskSpec(),
+  { ...taskSpec('redis:7'), container: { ...taskSpec('redis:7').container, ...CONTAINER_SPEC_DEFAULTS } },
+);
 const updateStatusArb = fc.tuple(pick(UPDATE_STATES), fc.nat(9)).map(([state, completedAt]) => updateStatus(state, completedAt));
 
 const eventArbs: fc.Arbitrary<JournalEvent>[] = [
   fc.record({ type: fc.constant('node.registered' as const), v: fc.constant(1), at, id: pick(ids), spec: pick(names).map((n) => nodeSpec(n)), description: fc.constant(nodeDescription('h')), status: fc.constant(nodeStatus()) }),
   fc.record({ type: fc.constant('node.updated' as const), v: fc.constant(1), at, id: pick(ids), spec: fc.tuple(pick(names), pick(['active', 'pause', 'drain'] as const)).map(([n, a]) => nodeSpec(n, a)), expectedVersion: expected }),
   fc.record({ type: fc.constant('node.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
-  fc.record({ type: fc.constant('service.created' as const), v: fc.constant(2), at, id: pick(ids), spec: pick(names).map((n) => serviceSpec(n)) }),
-  fc.record({ type: fc.constant('service.updated' as const), v: fc.constant(2), at, id: pick(ids), spec: fc.tuple(pick(names), fc.integer({ min: 0, max: 9 })).map(([n, r]) => serviceSpec(n, r)), expectedVersion: expected }),
+  fc.record({ type: fc.constant('service.created' as const), v: fc.constant(3), at, id: pick(ids), spec: fc.tuple(pick(names), taskSpecArb).map(([n, task]) => ({ ...serviceSpec(n), task })) }),
+  fc.record({
+    type: fc.constant('service.updated' as const), v: fc.constant(3), at, id: pick(ids),
+    spec: fc.tuple(pick(names), fc.integer({ min: 0, max: 9 }), taskSpecArb).map(([n, r, task]) => ({ ...serviceSpec(n, r), task })), expectedVersion: expected,
+  }),
   fc.record({ type: fc.constant('service.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
   fc.record({
-    type: fc.constant('task.created' as const), v: fc.constant(2), at, id: pick(['t1', 't2', 't3', 't4']), serviceId: pick(ids), slot: fc.integer({ min: 0, max: 3 }),
-    nodeId: pick(['', ...ids]), spec: fc.constant(taskSpec()), serviceVersion: fc.nat(9), desiredState: pick(DESIRED_STATES), status: fc.constant(status('new')),
+    type: fc.constant('task.created' as const), v: fc.constant(3), at, id: pick(['t1', 't2', 't3', 't4']), serviceId: pick(ids), slot: fc.integer({ min: 0, max: 3 }),
+    nodeId: pick(['', ...ids]), spec: taskSpecArb, serviceVersion: fc.nat(9), desiredState: pick(DESIRED_STATES), status: fc.constant(status('new')),
     restarts: fc.array(fc.nat(1_000_000), { maxLength: 3 }), addresses: addressesArb,
   }),
   fc.record({ type: fc.constant('task.assigned' as const), v: fc.constant(1), at, id: pick(['t1', 't2', 't3', 't4']), nodeId: pick(ids), status: fc.constant(status('assigned')), expectedVersion: expected }),

@@ -627,4 +627,37 @@ describe('store: snapshot', () => {
     expect(v2.get('task', 'web.1')!.spec).toBe(v2.get('task', 'web.2')!.spec);
     expect(v2.get('task', 'web.1')!.spec).not.toBe(v2.get('task', 'web.3')!.spec);
   });
+
+  test('snapshots written before event schema v3 (versions 1 and 3) restore, the specs\' fields of v3 at their defaults, to the store their entries replay to', () => {
+    // Written at the commit before event schema v3 (6c5c0a7): entries of schema v2 and the v1 and
+    // v3 snapshots of their store, whose specs lack the fields of schema v3. Frozen: snapshot
+    // version 3 did not move for them (see journal/store/snapshot.ts).
+    const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'golden', 'store-snapshots-v3.json'), 'utf8')) as {
+      index: number; entries: string[]; snapshotV1: string; snapshotV3: string;
+    };
+    const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
+    const replayed = new Store();
+    fixture.entries.forEach((entry, i) => {
+      const result = replayed.applyBatch(decodeBatch(bytes(entry)).events, i + 1);
+      if (!result.applied) throw result.error;
+    });
+    expect(replayed.index).toBe(fixture.index);
+    const api = replayed.get('service', 'api')!;
+    const specs = [api.spec.task, api.previousSpec!.task, ...replayed.list('task').map((task) => task.spec)];
+    expect(replayed.count('task')).toBeGreaterThan(0);
+    for (const spec of specs) {
+      expect(spec.container).toMatchObject({ healthcheck: null, mounts: [], dir: '', user: '', stopSignal: '', stopGracePeriodMs: 10_000, hostname: '' });
+      expect(spec.runtime).toBe('container');
+    }
+    const expected = hex(replayed.serialize());
+    for (const [snapshot, version] of [[fixture.snapshotV1, 1], [fixture.snapshotV3, 3]] as const) {
+      const raw = decodeMessage(bytes(snapshot)) as { v: number };
+      expect(raw.v).toBe(version);
+      const restored = Store.restore(bytes(snapshot));
+      expect(restored.index).toBe(fixture.index);
+      expect(objectsOf(restored)).toEqual(objectsOf(replayed));
+      expect(indexView(restored)).toEqual(indexView(replayed));
+      expect(hex(restored.serialize())).toBe(expected);
+    }
+  });
 });

@@ -7,7 +7,7 @@
 // not assigned to its node.
 import { agentActor, dispatcherActor } from '../../actors/index.js';
 import {
-  EVENT_VERSIONS, Store, TASK_STATE_ORDER,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, Store, TASK_STATE_ORDER,
   type DesiredState, type JournalEvent, type NodeDescription, type ServiceSpec, type TaskSpec,
 } from '../../journal/index.js';
 import { SeededRandom, type ActorContext, type Address, type InspectionEvent, type Props } from '../../runtime/index.js';
@@ -22,11 +22,11 @@ const description = (hostname: string): NodeDescription => ({
 
 function taskSpec(image: string): TaskSpec {
   return {
-    container: { image, command: [], args: [], env: [], labels: {} },
+    container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
     placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
-    networks: [], secrets: [], configs: [], forceUpdate: 0,
+    networks: [], secrets: [], configs: [], forceUpdate: 0, runtime: 'container',
   };
 }
 

@@ -4,7 +4,7 @@
 // on SimExecutors. Time, network and engine are the simulator's: one seed, one run.
 import { TASK_LOST_MESSAGE, agentActor, dispatcherActor, type AgentAssignments } from '../../actors/index.js';
 import {
-  EVENT_VERSIONS, Store,
+  CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, Store,
   type BlobSpec, type DesiredState, type JournalEvent, type NodeDescription, type ServiceSpec, type Task, type TaskSpec, type TaskState,
 } from '../../journal/index.js';
 import { messageType, type ActorContext, type Address, type InspectionEvent, type Props } from '../../runtime/index.js';
@@ -18,7 +18,7 @@ const description = (hostname: string): NodeDescription => ({
 
 function taskSpec(image: string, secrets: readonly string[] = []): TaskSpec {
   return {
-    container: { image, command: [], args: [], env: [], labels: {} },
+    container: { image, command: [], args: [], env: [], labels: {}, ...CONTAINER_SPEC_DEFAULTS },
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 },
     placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
@@ -26,6 +26,7 @@ function taskSpec(image: string, secrets: readonly string[] = []): TaskSpec {
     secrets: secrets.map((id) => ({ id, name: id, target: id })),
     configs: [],
     forceUpdate: 0,
+    runtime: 'container',
   };
 }
 
