@@ -323,11 +323,12 @@ class Agent implements Behaviour<AgentMessage> {
       this.configs.clear();
     }
     for (const taskId of m.removedTasks) this.unassign(taskId);
+    // The secrets and configs first: a new runner takes its task's files when it starts.
+    for (const secret of m.secrets) this.secrets.set(secret.id, secret);
+    for (const config of m.configs) this.configs.set(config.id, config);
     for (const task of m.tasks) this.assign(task);
     for (const id of m.removedSecrets) this.secrets.delete(id);
-    for (const secret of m.secrets) this.secrets.set(secret.id, secret);
     for (const id of m.removedConfigs) this.configs.delete(id);
-    for (const config of m.configs) this.configs.set(config.id, config);
     if (m.full) {
       this.inventoryOpen = false;
       this.inventory.clear();
@@ -367,6 +368,7 @@ class Agent implements Behaviour<AgentMessage> {
       agent: this.ctx.self,
       executor: this.executor,
       stopGraceMs: this.stopGraceMs,
+      blobs: { secret: (id) => this.secrets.get(id)?.spec.data, config: (id) => this.configs.get(id)?.spec.data },
     })));
     this.runners.set(task.id, address);
   }

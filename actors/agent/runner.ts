@@ -17,7 +17,7 @@
 // below one its task already has: the observed state never goes backwards.
 import { assign, emit, enqueueActions, setup } from 'xstate';
 import { TASK_STATE_ORDER, type DesiredState, type TaskState } from '../../journal/index.js';
-import { RUNTIME_SEND, fromMachine, sendMessage, type Address, type ExecutorSpec, type ExecutorWorkload, type Props } from '../../runtime/index.js';
+import { RUNTIME_SEND, fromMachine, sendMessage, type Address, type ExecutorFile, type ExecutorSpec, type ExecutorWorkload, type Props } from '../../runtime/index.js';
 import type { ExecutorReply, ExecutorRequest, RunnerRemove, RunnerStatus, RunnerTask, RunnerUpdate } from './messages.js';
 
 /** Where a runner begins, from its task's state and what the executor held when the agent started. */
@@ -62,6 +62,8 @@ export const UNHEALTHY_MESSAGE = 'the workload is unhealthy: its health check fa
 const HEALTH_POLL_MS_MIN = 100;
 const HEALTH_POLL_MS_MAX = 1_000;
 
+const NO_BLOBS: TaskBlobs = { secret: () => undefined, config: () => undefined };
+
 const hasHealthcheck = (spec: ExecutorSpec): boolean => spec.healthcheck !== undefined && spec.healthcheck.test.length > 0 && spec.healthcheck.test[0] !== 'NONE';
 
 export interface RunnerInput {
@@ -71,6 +73,8 @@ export interface RunnerInput {
   readonly agent: Address;
   readonly executor: Address;
   readonly stopGraceMs: number;
+  /** The task's secrets and configs (default: none given, which rejects a task that has any). */
+  readonly blobs?: TaskBlobs;
 }
 
 interface RunnerContext {
@@ -82,6 +86,8 @@ interface RunnerContext {
   readonly start: RunnerStart;
   /** The exit code of an adopted exited workload. */
   readonly adoptedExitCode: number | null;
+  /** The secrets and configs the node was not given: the task is rejected ('' when none). */
+  readonly missing: string;
   desired: DesiredState;
   /** The highest state the task has (as assigned, or as reported since): only higher ones are reported. */
   reported: TaskState;
@@ -93,9 +99,45 @@ interface RunnerContext {
 
 type RunnerEvent = RunnerUpdate | RunnerRemove | ExecutorReply;
 
-/** The executor's view of a task: the workload is named by the task's id. */
-export function executorSpecOf(task: RunnerTask, stopGraceMs: number): ExecutorSpec {
+/** The secrets and configs a node holds, by id, for the files of its tasks. */
+export interface TaskBlobs {
+  secret(id: string): Uint8Array | undefined;
+  config(id: string): Uint8Array | undefined;
+}
+
+/** Where a secret lands when its target is a bare name (Docker's place). */
+const SECRETS_DIR = '/run/secrets';
+/** Docker's modes: secrets and configs are readable by all, writable by none. */
+const FILE_MODE = 0o444;
+
+/**
+ * The files a task's secrets and configs become, with their data; `missing` names what the node
+ * was not given (the task cannot run without it).
+ */
+export function taskFiles(task: RunnerTask, blobs: TaskBlobs): { files: ExecutorFile[]; missing: string[] } {
+  const files: ExecutorFile[] = [];
+  const missing: string[] = [];
+  for (const ref of task.spec.secrets) {
+    const data = blobs.secret(ref.id);
+    if (data === undefined) missing.push(`secret ${ref.name}`);
+    else files.push({ target: ref.target.startsWith('/') ? ref.target : `${SECRETS_DIR}/${ref.target === '' ? ref.name : ref.target}`, data, mode: FILE_MODE });
+  }
+  for (const ref of task.spec.configs) {
+    const data = blobs.config(ref.id);
+    if (data === undefined) missing.push(`config ${ref.name}`);
+    else files.push({ target: ref.target.startsWith('/') ? ref.target : `/${ref.target === '' ? ref.name : ref.target}`, data, mode: FILE_MODE });
+  }
+  return { files, missing };
+}
+
+/**
+ * The executor's view of a task: the workload is named by the task's id. The task's own stop
+ * grace period wins over the agent's default; its health check, mounts, resources and files go
+ * with it (an executor ignores what it cannot honour).
+ */
+export function executorSpecOf(task: RunnerTask, stopGraceMs: number, files: readonly ExecutorFile[] = []): ExecutorSpec {
   const container = task.spec.container;
+  const health = container.healthcheck;
   return {
     id: task.id,
     image: container.image,
@@ -103,13 +145,20 @@ export function executorSpecOf(task: RunnerTask, stopGraceMs: number): ExecutorS
     args: [...container.args],
     env: [...container.env],
     labels: { ...container.labels, 'swarm.task.id': task.id, 'swarm.service.id': task.serviceId, 'swarm.node.id': task.nodeId, 'swarm.task.slot': String(task.slot) },
-    stopGraceMs,
-    runtime: 'process',
+    stopGraceMs: container.stopGracePeriodMs > 0 ? container.stopGracePeriodMs : stopGraceMs,
+    runtime: task.spec.runtime,
+    ...(container.stopSignal === '' ? {} : { stopSignal: container.stopSignal }),
+    ...(health === null || health.test.length === 0 ? {} : {
+      healthcheck: { test: [...health.test], intervalMs: health.intervalMs, timeoutMs: health.timeoutMs, retries: health.retries, startPeriodMs: health.startPeriodMs },
+    }),
+    ...(container.mounts.length === 0 ? {} : { mounts: container.mounts.map((m) => ({ type: m.type, source: m.source, target: m.target, readOnly: m.readOnly })) }),
+    resources: { limits: { ...task.spec.resources.limits }, reservations: { ...task.spec.resources.reservations } },
+    ...(files.length === 0 ? {} : { files }),
   };
 }
 
 /** Why a state is reported: its words come from the step, the engine's message, an exit code, or the restart. */
-type Why = 'step' | 'engine' | 'exit' | 'adoptedExit' | 'lost' | 'unhealthy';
+type Why = 'step' | 'engine' | 'exit' | 'adoptedExit' | 'lost' | 'unhealthy' | 'missing';
 
 const STEP_WORDS: Partial<Record<TaskState, string>> = {
   accepted: 'accepted', preparing: 'preparing', ready: 'prepared', starting: 'starting', running: 'started', complete: 'finished', shutdown: 'shutdown',
@@ -135,6 +184,9 @@ function wordsOf(state: TaskState, why: Why, context: RunnerContext, event: Runn
       break;
     case 'unhealthy':
       message = UNHEALTHY_MESSAGE;
+      break;
+    case 'missing':
+      message = `not given to this node: ${context.missing}`;
       break;
   }
   return { message, err: message };
@@ -202,19 +254,23 @@ export const runnerMachine = setup({
 }).createMachine({
   id: 'taskRunner',
   initial: 'init',
-  context: ({ input }) => ({
+  context: ({ input }) => {
+    const { files, missing } = taskFiles(input.task, input.blobs ?? NO_BLOBS);
+    return {
     taskId: input.task.id,
     self: input.self,
     agent: input.agent,
     executor: input.executor,
-    spec: executorSpecOf(input.task, input.stopGraceMs),
+    spec: executorSpecOf(input.task, input.stopGraceMs, files),
+    missing: missing.join(', '),
     start: runnerStart(input.task, input.workload),
     adoptedExitCode: input.workload?.exitCode ?? null,
     desired: input.task.desiredState,
     reported: input.task.status.state,
     removing: false,
     waiting: false,
-  }),
+    };
+  },
   // Everywhere: follow the desired state, and remember a removal until the state can act on it.
   on: {
     'runner.update': { actions: 'follow' },
@@ -230,6 +286,7 @@ export const runnerMachine = setup({
         { guard: 'startsStarting', target: 'starting' },
         { guard: 'startsCreated', target: 'ready' },
         { guard: 'stopsOrRemoving', target: 'finished', actions: report('shutdown') },
+        { guard: ({ context }) => context.missing !== '', target: 'finished', actions: report('rejected', 'missing') },
         { target: 'preparing' },
       ],
     },

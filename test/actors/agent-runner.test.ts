@@ -1,12 +1,12 @@
 // The task runner's machine, run directly with xstate: its effects are the messages it emits
 // (runtime.send to the executor actor and to the agent), its inputs the executor's replies.
-import { createActor, type EventObject } from 'xstate';
-import { TASK_LOST_MESSAGE, runnerMachine, runnerStart, type ExecutorReply, type RunnerTask } from '../../actors/index.js';
+import { SimulatedClock, createActor, type EventObject } from 'xstate';
+import { TASK_LOST_MESSAGE, UNHEALTHY_MESSAGE, runnerMachine, runnerStart, type ExecutorReply, type RunnerTask, type TaskBlobs } from '../../actors/index.js';
 import { CONTAINER_SPEC_DEFAULTS, type DesiredState, type TaskSpec, type TaskState } from '../../journal/index.js';
 import { RUNTIME_SEND, type ExecutorWorkload, type RuntimeSendEvent } from '../../runtime/index.js';
 
 const spec: TaskSpec = {
-  container: { image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], env: ['A=1'], labels: { team: 'web' }, ...CONTAINER_SPEC_DEFAULTS },
+  container: { image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], env: ['A=1'], labels: { team: 'web' }, ...CONTAINER_SPEC_DEFAULTS, stopGracePeriodMs: 2_000 },
   resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
   restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
   placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] },
@@ -18,9 +18,10 @@ const task = (state: TaskState = 'assigned', desiredState: DesiredState = 'runni
 });
 
 /** A runner machine and what it says: `took()` returns what it sent since the last call, as short strings. */
-function runner(t: RunnerTask, workload: ExecutorWorkload | null | undefined = undefined) {
+function runner(t: RunnerTask, workload: ExecutorWorkload | null | undefined = undefined, options: { clock?: SimulatedClock; blobs?: TaskBlobs } = {}) {
   const sent: RuntimeSendEvent[] = [];
-  const actor = createActor(runnerMachine, { input: { task: t, workload, self: 'w1/agent/task-t1', agent: 'w1/agent', executor: 'w1/agent/executor', stopGraceMs: 2_000 } });
+  const input = { task: t, workload, self: 'w1/agent/task-t1', agent: 'w1/agent', executor: 'w1/agent/executor', stopGraceMs: 5_000, ...(options.blobs === undefined ? {} : { blobs: options.blobs }) };
+  const actor = createActor(runnerMachine, { input, ...(options.clock === undefined ? {} : { clock: options.clock }) });
   actor.on('*', (e: EventObject) => {
     if (e.type === RUNTIME_SEND) sent.push(e as RuntimeSendEvent);
   });
@@ -58,8 +59,9 @@ describe('task runner', () => {
     expect(r.took()).toEqual(['w1/agent accepted: accepted', 'w1/agent preparing: preparing', 'w1/agent/executor executor.prepare']);
     const prepare = (r.actor.getSnapshot().context as { spec: unknown }).spec;
     expect(prepare).toEqual({
-      id: 't1', image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], env: ['A=1'], stopGraceMs: 2_000,
+      id: 't1', image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], env: ['A=1'], stopGraceMs: 2_000, runtime: 'container',
       labels: { team: 'web', 'swarm.task.id': 't1', 'swarm.service.id': 's1', 'swarm.node.id': 'w1', 'swarm.task.slot': '2' },
+      resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     });
     r.reply({ type: 'exec.prepared' });
     expect(r.took()).toEqual(['w1/agent ready: prepared', 'w1/agent starting: starting', 'w1/agent/executor executor.start']);
@@ -169,5 +171,88 @@ describe('task runner', () => {
     expect(r.took()).toEqual(['w1/agent/executor executor.prepare']);
     r.reply({ type: 'exec.prepared' });
     expect(r.took()).toEqual(['w1/agent ready: prepared', 'w1/agent starting: starting', 'w1/agent/executor executor.start']);
+  });
+
+  describe('health checks, files, the task\'s own stop', () => {
+    const healthSpec = (test: string[]): TaskSpec => ({
+      ...spec,
+      container: { ...spec.container, healthcheck: { test, intervalMs: 500, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 }, stopSignal: 'SIGQUIT', stopGracePeriodMs: 7_000 },
+    });
+    const started = (t: RunnerTask, clock: SimulatedClock) => {
+      const r = runner(t, undefined, { clock });
+      r.reply({ type: 'exec.prepared' });
+      r.reply({ type: 'exec.started' });
+      return r;
+    };
+
+    test('a workload with a health check stays starting until the engine calls it healthy; it is watched while it runs, and failed when unhealthy', () => {
+      const clock = new SimulatedClock();
+      const t = { ...task(), spec: healthSpec(['CMD', 'true']) };
+      const r = started(t, clock);
+      const spec0 = (r.actor.getSnapshot().context as { spec: { healthcheck: unknown; stopSignal: string; stopGraceMs: number } }).spec;
+      expect(spec0).toMatchObject({ healthcheck: { test: ['CMD', 'true'], intervalMs: 500 }, stopSignal: 'SIGQUIT', stopGraceMs: 7_000 });
+      expect(r.took()).toEqual([
+        'w1/agent accepted: accepted', 'w1/agent preparing: preparing', 'w1/agent/executor executor.prepare',
+        'w1/agent ready: prepared', 'w1/agent starting: starting', 'w1/agent/executor executor.start', 'w1/agent/executor executor.wait',
+      ]);
+      clock.increment(500);
+      expect(r.took()).toEqual(['w1/agent/executor executor.health']);
+      r.reply({ type: 'exec.health', health: 'starting' });
+      expect(r.took()).toEqual([]);
+      clock.increment(500);
+      expect(r.took()).toEqual(['w1/agent/executor executor.health']);
+      r.reply({ type: 'exec.health', health: 'healthy' });
+      // Running, and no second wait: the first one is still out.
+      expect(r.took()).toEqual(['w1/agent running: started']);
+      clock.increment(500);
+      expect(r.took()).toEqual(['w1/agent/executor executor.health']);
+      r.reply({ type: 'exec.health', health: 'healthy' });
+      clock.increment(500);
+      expect(r.took()).toEqual(['w1/agent/executor executor.health']);
+      r.reply({ type: 'exec.health', health: 'unhealthy' });
+      expect(r.took()).toEqual(['w1/agent/executor executor.stop 7000']);
+      r.reply({ type: 'exec.stopped' });
+      expect(r.took()).toEqual([`w1/agent failed: ${UNHEALTHY_MESSAGE} (${UNHEALTHY_MESSAGE})`]);
+      expect(r.state()).toBe('finished');
+    });
+
+    test('unhealthy before it ever was healthy: stopped and failed, never running; an exit while starting ends it', () => {
+      const clock = new SimulatedClock();
+      const r = started({ ...task(), spec: healthSpec(['CMD', 'false']) }, clock);
+      r.took();
+      clock.increment(500);
+      r.reply({ type: 'exec.health', health: 'unhealthy' });
+      expect(r.took()).toEqual(['w1/agent/executor executor.health', 'w1/agent/executor executor.stop 7000']);
+      r.reply({ type: 'exec.stopped' });
+      expect(r.took()).toEqual([`w1/agent failed: ${UNHEALTHY_MESSAGE} (${UNHEALTHY_MESSAGE})`]);
+
+      const exits = started({ ...task(), spec: healthSpec(['CMD', 'true']) }, new SimulatedClock());
+      exits.took();
+      exits.reply({ type: 'exec.exited', exitCode: 2, message: '' });
+      expect(exits.took()).toEqual(['w1/agent failed: exit code 2 (exit code 2)']);
+    });
+
+    test('without a health check (or with NONE), started is running at once and nothing is asked of the engine', () => {
+      const clock = new SimulatedClock();
+      const r = started({ ...task(), spec: healthSpec(['NONE']) }, clock);
+      expect(r.took().slice(-2)).toEqual(['w1/agent running: started', 'w1/agent/executor executor.wait']);
+      clock.increment(10_000);
+      expect(r.took()).toEqual([]);
+    });
+
+    test('secrets and configs become files with their data: bare secret names under /run/secrets; a task whose secret the node was not given is rejected', () => {
+      const withFiles: TaskSpec = { ...spec, secrets: [{ id: 'sec1', name: 'db-password', target: 'db-password' }], configs: [{ id: 'cfg1', name: 'app.conf', target: '/etc/app.conf' }] };
+      const data = new TextEncoder().encode('hunter2');
+      const conf = new TextEncoder().encode('x=1');
+      const blobs: TaskBlobs = { secret: (id) => (id === 'sec1' ? data : undefined), config: (id) => (id === 'cfg1' ? conf : undefined) };
+      const r = runner({ ...task(), spec: withFiles }, undefined, { blobs });
+      expect((r.actor.getSnapshot().context as { spec: { files: unknown } }).spec.files).toEqual([
+        { target: '/run/secrets/db-password', data, mode: 0o444 },
+        { target: '/etc/app.conf', data: conf, mode: 0o444 },
+      ]);
+      const missing = runner({ ...task(), spec: withFiles }, undefined, { blobs: { secret: () => undefined, config: blobs.config } });
+      expect(missing.took()).toEqual(['w1/agent rejected: not given to this node: secret db-password (not given to this node: secret db-password)']);
+      expect(missing.state()).toBe('finished');
+    });
   });
 });

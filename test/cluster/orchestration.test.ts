@@ -247,8 +247,9 @@ describe('orchestration across real node processes', () => {
     const created = await api<{ ID: string }>('POST', '/services/create', {
       Name: 'ticker',
       TaskTemplate: {
-        ContainerSpec: { Image: 'node', Command: [process.execPath], Args: ['-e', SCRIPT], Env: ['TICKER=1'] },
+        ContainerSpec: { Command: [process.execPath], Args: ['-e', SCRIPT], Env: ['TICKER=1'] },
         RestartPolicy: { Condition: 'any', Delay: 0 },
+        Runtime: 'process',
       },
       Mode: { Replicated: { Replicas: 3 } },
     });
