@@ -330,9 +330,31 @@ class Agent implements Behaviour<AgentMessage> {
     for (const id of m.removedSecrets) this.secrets.delete(id);
     for (const id of m.removedConfigs) this.configs.delete(id);
     if (m.full) {
+      // What the executor held at the start and the first full set does not assign belongs to
+      // tasks removed while this agent was away: stopped and removed, never left running.
+      for (const workload of this.inventory.values()) this.reap(workload);
       this.inventoryOpen = false;
       this.inventory.clear();
     }
+  }
+
+  /** A one-off actor stops the workload (if it runs), then removes it, then ends. */
+  private reap(workload: ExecutorWorkload): void {
+    const executor = this.executor;
+    const graceMs = this.stopGraceMs;
+    this.ctx.spawn(`reap-${workload.id}`, {
+      kind: 'reaper',
+      create: (ctx) => ({
+        started: () => {
+          if (workload.running) ctx.send(executor, { type: 'executor.stop', id: workload.id, graceMs, replyTo: ctx.self } satisfies ExecutorRequest);
+          else ctx.send(executor, { type: 'executor.remove', id: workload.id, replyTo: ctx.self } satisfies ExecutorRequest);
+        },
+        receive: (m: ExecutorReply) => {
+          if (m.type === 'exec.stopped' || m.type === 'exec.stopFailed') ctx.send(executor, { type: 'executor.remove', id: workload.id, replyTo: ctx.self } satisfies ExecutorRequest);
+          else if (m.type === 'exec.removed' || m.type === 'exec.removeFailed') ctx.stop();
+        },
+      }),
+    });
   }
 
   private askResync(): void {

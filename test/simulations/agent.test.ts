@@ -325,6 +325,26 @@ describe('agents and the dispatcher in the simulator', () => {
     await b.cluster.finish();
   });
 
+  test('a task removed while its agent was away: the restarted agent stops and removes its workload instead of leaving it running', async () => {
+    const b = bench('reap');
+    await b.runFor(3_000);
+    expect(stateOf(b, 'web1')[0]).toBe('running');
+    const w1 = b.cluster.node('w1').system!;
+    w1.stop('w1/agent');
+    // While no agent runs on w1, the task is removed from the store: the next full set lacks it.
+    b.commit([{ type: 'task.removed', v: EVENT_VERSIONS['task.removed'], at, id: 'web1', expectedVersion: null }]);
+    await b.runFor(500);
+    expect(b.executor('w1').workloads().map((w) => w.id)).toContain('web1');
+    w1.spawn('agent', agentActor({
+      nodeId: 'w1', description: description('w1'), managers: () => ['m1'], dispatcherAddress: (manager) => `${manager}/dispatcher`,
+      executor: b.executor('w1'), heartbeatPeriodMs: 1_000,
+    }));
+    await b.runFor(3_000);
+    expect(b.executor('w1').workloads().map((w) => w.id)).not.toContain('web1');
+    expect(b.cluster.failure).toBeUndefined();
+    await b.cluster.finish();
+  });
+
   test('same seed, same trace; another seed, another trace', async () => {
     const run = async (seed: string): Promise<string> => {
       const b = bench(seed, { executor: { crashProbabilityPerSecond: 0.1, slowStopProbability: 0.5 } });
