@@ -751,7 +751,8 @@ export class SwarmNode {
       type: 'node.registered', v: 1, at: this.env.clock.now(), id: nodeId,
       spec: { annotations: { name, labels: {} }, role, availability: 'active' },
       description: { hostname: hostname === '' ? nodeId : hostname, platform: { os: platform.os, architecture: platform.architecture }, resources: { nanoCpus: Math.max(0, Math.floor(resources.nanoCpus)), memoryBytes: Math.max(0, Math.floor(resources.memoryBytes)) }, engineLabels: {} },
-      status: { state: 'ready', message: '', addr },
+      // Ready once its agent opens a session with the leader's dispatcher (SwarmKit's order): until then no task is placed on it.
+      status: { state: 'unknown', message: 'registered; waiting for its agent', addr },
     };
   }
 

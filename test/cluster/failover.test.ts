@@ -167,13 +167,15 @@ describe('failover with real node processes', () => {
     const everyone = [...MANAGERS, ...WORKERS].sort();
     for (const name of MANAGERS) {
       // A manager that joined last may see the others' registrations a moment later: wait for the full view.
-      const rows = await waitFor(`swarm node ls on ${name} listing 5 nodes, one leader and 3 managers`, 30_000, async () => {
+      const rows = await waitFor(`swarm node ls on ${name} listing 5 nodes, one leader and 3 managers, all Ready`, 30_000, async () => {
         const ls = await swarmCli(['node', 'ls', '--state-dir', cluster.node(name).stateDir]);
         if (ls.code !== 0) throw new Error(`exit ${ls.code}: ${ls.stderr}`);
         const table = parseNodeTable(ls.stdout);
         const leaders = table.filter((r) => r['MANAGER STATUS'] === 'Leader').length;
         const managers = table.filter((r) => r['MANAGER STATUS'] !== '').length;
-        return table.length === 5 && leaders === 1 && managers === 3 ? table : undefined;
+        // Every node Ready: its agent has a session with the leader (a node is Unknown until then).
+        const ready = table.every((r) => r['STATUS'] === 'Ready');
+        return table.length === 5 && leaders === 1 && managers === 3 && ready ? table : undefined;
       }, 250);
       expect(rows.map((r) => r['NAME']).sort()).toEqual(everyone);
       expect(rows.filter((r) => r['MANAGER STATUS'] === 'Leader')).toHaveLength(1);
