@@ -64,6 +64,19 @@ function indexView(store: Store): unknown {
 const objectsOf = (store: Store): unknown => OBJECT_KINDS.map((kind) => store.list(kind));
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
+/** A frozen golden of entries and the snapshots a writer made of them, and the store its entries replay to. */
+function snapshotFixture<S>(file: string): { fixture: { index: number; entries: string[] } & S; replayed: Store } {
+  const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'golden', file), 'utf8')) as { index: number; entries: string[] } & S;
+  const replayed = new Store();
+  fixture.entries.forEach((entry, i) => {
+    const result = replayed.applyBatch(decodeBatch(bytes(entry)).events, i + 1);
+    if (!result.applied) throw result.error;
+  });
+  return { fixture, replayed };
+}
+
+const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
+
 describe('store: apply', () => {
   test('objects get meta from the event and the index; every index follows', () => {
     const events = oneOfEach();
@@ -595,15 +608,7 @@ describe('store: snapshot', () => {
   test('snapshots of the writers before v3 (versions 1 and 2) restore, their later fields at the defaults, to the store their entries replay to', () => {
     // Written at the commit before v3 (a6657b3): its entries (events of schema v1), and the v1
     // and v2 snapshots its store made of them. Frozen.
-    const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'golden', 'store-snapshots-v1-v2.json'), 'utf8')) as {
-      index: number; entries: string[]; snapshotV1: string; snapshotV2: string;
-    };
-    const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
-    const replayed = new Store();
-    fixture.entries.forEach((entry, i) => {
-      const result = replayed.applyBatch(decodeBatch(bytes(entry)).events, i + 1);
-      if (!result.applied) throw result.error;
-    });
+    const { fixture, replayed } = snapshotFixture<{ snapshotV1: string; snapshotV2: string }>('store-snapshots-v1-v2.json');
     expect(replayed.index).toBe(fixture.index);
     const web = replayed.get('service', 'web')!;
     // Created at 2, updated at 5; the later fields at their defaults.
@@ -632,15 +637,7 @@ describe('store: snapshot', () => {
     // Written at the commit before event schema v3 (6c5c0a7): entries of schema v2 and the v1 and
     // v3 snapshots of their store, whose specs lack the fields of schema v3. Frozen: snapshot
     // version 3 did not move for them (see journal/store/snapshot.ts).
-    const fixture = JSON.parse(readFileSync(path.join(import.meta.dirname, 'golden', 'store-snapshots-v3.json'), 'utf8')) as {
-      index: number; entries: string[]; snapshotV1: string; snapshotV3: string;
-    };
-    const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
-    const replayed = new Store();
-    fixture.entries.forEach((entry, i) => {
-      const result = replayed.applyBatch(decodeBatch(bytes(entry)).events, i + 1);
-      if (!result.applied) throw result.error;
-    });
+    const { fixture, replayed } = snapshotFixture<{ snapshotV1: string; snapshotV3: string }>('store-snapshots-v3.json');
     expect(replayed.index).toBe(fixture.index);
     const api = replayed.get('service', 'api')!;
     const specs = [api.spec.task, api.previousSpec!.task, ...replayed.list('task').map((task) => task.spec)];
