@@ -12,8 +12,14 @@
 //  - The runners' state changes of one turn go out as one `dispatcher.status`, which carries every
 //    change not yet committed (the highest state per task) and is resent about every second
 //    until `agent.statusCommitted` covers it.
+//  - With a task database (`storage`: classic-level in the node's state directory), the tasks
+//    assigned to the node are kept on disk: a restarted agent takes up its tasks' runners at once,
+//    before it has a session (a workload that ends meanwhile is reported when one opens), and the
+//    first full set then removes what is no longer assigned. Workloads of no known task are
+//    stopped and removed. The database is a cache of the leader's assignments: one that cannot be
+//    read is started afresh.
 import { TASK_STATE_ORDER, type Config, type NodeDescription, type Secret, type Task, type TaskStatus } from '../../journal/index.js';
-import type { ActorContext, Address, Behaviour, Executor, ExecutorWorkload, Props } from '../../runtime/index.js';
+import { decodeMessage, encodeMessage, type ActorContext, type Address, type Behaviour, type Executor, type ExecutorWorkload, type KvOp, type KvStore, type Props, type Storage } from '../../runtime/index.js';
 import type { StopReason } from '../../runtime/index.js';
 import type {
   AgentAssignments, AgentInput, AgentSession, AgentSessionRefused, DispatcherHeartbeat, DispatcherRegister, DispatcherResync, DispatcherStatus,
@@ -46,7 +52,13 @@ export interface AgentOptions {
   readonly statusResendMs?: number;
   /** The grace a stop gives a workload before it is killed. Default 10,000 ms (Docker's). */
   readonly stopGraceMs?: number;
+  /** Where the task database lives (its store is `agent-tasks`); none: the agent keeps no tasks across restarts. */
+  readonly storage?: Storage;
 }
+
+/** The task database's store, and its keys: `task/<id>` -> the task as last assigned (CBOR). */
+export const AGENT_TASKS_STORE = 'agent-tasks';
+const TASK_KEY = 'task/';
 
 type AgentPrivate =
   | { readonly type: 'agent.registerAttempt' }
@@ -56,7 +68,8 @@ type AgentPrivate =
   | { readonly type: 'agent.flushStatus' }
   | { readonly type: 'agent.statusResend' }
   | { readonly type: 'agent.resyncDue' }
-  | { readonly type: 'agent.listAgain' };
+  | { readonly type: 'agent.listAgain' }
+  | { readonly type: 'agent.tasksLoaded'; readonly tasks: readonly Task[] };
 
 export type AgentMessage = AgentInput | RunnerStatus | ExecutorReply | AgentPrivate;
 
@@ -107,6 +120,11 @@ class Agent implements Behaviour<AgentMessage> {
   private readonly backoffMaxMs: number;
   private readonly statusResendMs: number;
   private readonly stopGraceMs: number;
+  // The task database: loaded once at the start (undefined until then), then written behind.
+  private loaded: readonly Task[] | undefined;
+  private listed: readonly ExecutorWorkload[] | undefined;
+  /** The database's store once open (settles undefined when it cannot be): writes chain on it, in order. */
+  private writes: Promise<KvStore | undefined> = Promise.resolve(undefined);
 
   constructor(private readonly options: AgentOptions, private readonly ctx: ActorContext) {
     this.heartbeatPeriodMs = options.heartbeatPeriodMs ?? 5_000;
@@ -121,14 +139,57 @@ class Agent implements Behaviour<AgentMessage> {
   started(ctx: ActorContext): void {
     ctx.spawn('executor', executorActor(this.options.executor));
     this.list();
+    this.loadTasks();
+  }
+
+  private loadTasks(): void {
+    const storage = this.options.storage;
+    if (storage === undefined) {
+      this.loaded = [];
+      return;
+    }
+    const self = this.ctx.self;
+    const ctx = this.ctx;
+    const opened = storage.openKv(AGENT_TASKS_STORE);
+    this.writes = opened.catch(() => undefined);
+    opened
+      .then((kv) => kv.range({ gte: TASK_KEY, lt: `${TASK_KEY}\uffff` }))
+      .then(
+        (entries) => ctx.send(self, { type: 'agent.tasksLoaded', tasks: entries.map(([, value]) => decodeMessage(value) as Task) } satisfies AgentPrivate),
+        // Unreadable: started afresh (the leader's full set says what is assigned).
+        () => ctx.send(self, { type: 'agent.tasksLoaded', tasks: [] } satisfies AgentPrivate),
+      );
+  }
+
+  /** Both the executor's inventory and the task database are in: the known tasks' runners start, then the search for a session. */
+  private begin(): void {
+    if (this.phase !== 'listing' || this.listed === undefined || this.loaded === undefined) return;
+    this.inventory = new Map(this.listed.map((w) => [w.id, w]));
+    for (const task of this.loaded) {
+      this.tasks.set(task.id, task);
+      this.spawnRunner(task);
+    }
+    this.startRegistering(0);
+  }
+
+  /** Writes the database behind the assignments, in order; a failed write is dropped (the next full set heals it). */
+  private persist(ops: KvOp[]): void {
+    if (this.options.storage === undefined || ops.length === 0) return;
+    this.writes = this.writes.then(async (kv) => {
+      await kv?.batch(ops).catch(() => undefined);
+      return kv;
+    });
   }
 
   receive(m: AgentMessage): void {
     switch (m.type) {
       case 'exec.listed':
         if (this.phase !== 'listing') return;
-        this.inventory = new Map(m.workloads.map((w) => [w.id, w]));
-        return this.startRegistering(0);
+        this.listed = m.workloads;
+        return this.begin();
+      case 'agent.tasksLoaded':
+        this.loaded = m.tasks;
+        return this.begin();
       case 'exec.listFailed':
         if (this.phase === 'listing') this.ctx.setTimer('list', LIST_RETRY_MS, { type: 'agent.listAgain' } satisfies AgentPrivate);
         return;
@@ -314,6 +375,12 @@ class Agent implements Behaviour<AgentMessage> {
       return;
     }
     this.lastSeq = m.seq;
+    // The task database follows the assignments (before they change this.tasks).
+    const ops: KvOp[] = [];
+    if (m.full) for (const taskId of this.tasks.keys()) if (!m.tasks.some((t) => t.id === taskId)) ops.push({ type: 'del', key: `${TASK_KEY}${taskId}` });
+    for (const taskId of m.removedTasks) ops.push({ type: 'del', key: `${TASK_KEY}${taskId}` });
+    for (const task of m.tasks) ops.push({ type: 'put', key: `${TASK_KEY}${task.id}`, value: encodeMessage(task) });
+    this.persist(ops);
     if (m.full) {
       this.resyncAsked = false;
       this.ctx.cancelTimer('resync');

@@ -240,6 +240,7 @@ export class SwarmNode {
       managers: () => (this.manager !== undefined ? this.managerAddresses() : this.file.managers).map((m) => m.id),
       dispatcherAddress: (m) => `${m}/orchestration/dispatcher`,
       executor: this.runtimes,
+      storage: env.storage,
     }));
   }
 

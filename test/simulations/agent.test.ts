@@ -2,12 +2,12 @@
 // a Store, a test writer (applies each proposed batch with applyBatch, answers writer.done and
 // reports manager.committed), the dispatcher and a probe per node actor; the workers run agents
 // on SimExecutors. Time, network and engine are the simulator's: one seed, one run.
-import { TASK_LOST_MESSAGE, agentActor, dispatcherActor, type AgentAssignments } from '../../actors/index.js';
+import { AGENT_TASKS_STORE, TASK_LOST_MESSAGE, agentActor, dispatcherActor, type AgentAssignments } from '../../actors/index.js';
 import {
   CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, Store,
   type BlobSpec, type DesiredState, type JournalEvent, type NodeDescription, type ServiceSpec, type Task, type TaskSpec, type TaskState,
 } from '../../journal/index.js';
-import { messageType, type ActorContext, type Address, type InspectionEvent, type Props } from '../../runtime/index.js';
+import { MemoryStorage, messageType, type ActorContext, type Address, type InspectionEvent, type Props } from '../../runtime/index.js';
 import { SimCluster, SimExecutor, type SimExecutorOptions } from '../../simulations/index.js';
 
 // ---- fixtures ----
@@ -341,6 +341,42 @@ describe('agents and the dispatcher in the simulator', () => {
     }));
     await b.runFor(3_000);
     expect(b.executor('w1').workloads().map((w) => w.id)).not.toContain('web1');
+    expect(b.cluster.failure).toBeUndefined();
+    await b.cluster.finish();
+  });
+
+  test('with its task database, a restarted agent takes up its tasks at once, before any session; the first full set then removes what is no longer assigned', async () => {
+    const b = bench('task-db');
+    const storage = new MemoryStorage();
+    await b.runFor(1);
+    const w1 = b.cluster.node('w1').system!;
+    const restartAgent = (): void => {
+      w1.stop('w1/agent');
+      w1.spawn('agent', agentActor({
+        nodeId: 'w1', description: description('w1'), managers: () => ['m1'], dispatcherAddress: (manager) => `${manager}/dispatcher`,
+        executor: b.executor('w1'), heartbeatPeriodMs: 1_000, storage,
+      }));
+    };
+    restartAgent();
+    await b.runFor(3_000);
+    expect(stateOf(b, 'web1')[0]).toBe('running');
+    const stored = (await (await storage.openKv(AGENT_TASKS_STORE)).range({})).map(([key]) => key);
+    expect(stored).toEqual(['task/later', 'task/web1']);
+
+    // Cut off from the manager, the agent restarts: its runners are back before any session.
+    b.cluster.network.partition(['w1'], ['m1']);
+    restartAgent();
+    await b.runFor(200);
+    expect(w1.has('w1/agent/task-web1')).toBe(true);
+    expect(w1.has('w1/agent/task-later')).toBe(true);
+    // Meanwhile web1 is removed; once the partition heals, the full set drops it: stopped and removed.
+    b.commit([{ type: 'task.removed', v: EVENT_VERSIONS['task.removed'], at, id: 'web1', expectedVersion: null }]);
+    b.cluster.network.heal();
+    await b.runFor(4_000);
+    expect(b.executor('w1').workloads().map((w) => w.id)).toEqual(['later']);
+    expect((await (await storage.openKv(AGENT_TASKS_STORE)).range({})).map(([key]) => key)).toEqual(['task/later']);
+    // Adopted, never started twice.
+    expect(b.executor('w1').counters.started).toBe(1);
     expect(b.cluster.failure).toBeUndefined();
     await b.cluster.finish();
   });
