@@ -55,7 +55,10 @@ function dockerHostOf(): string | undefined {
 const TASKS_DIR = 'tasks';
 /** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
 const LEAVE_STOP_GRACE_MS_MAX = 5_000;
-/** The only messages a worker may send, and only to a manager's dispatcher. */
+/**
+ * The only messages a worker may send a manager's dispatcher. Besides these, a worker may send only
+ * log replies to a log stream open for it (checkLogReply in actors/logs).
+ */
 const WORKER_MESSAGES: ReadonlySet<string> = new Set(['dispatcher.register', 'dispatcher.heartbeat', 'dispatcher.status', 'dispatcher.resync']);
 
 /** A refusal a remote caller receives as `{ code, message }`. */
@@ -607,7 +610,9 @@ export class SwarmNode {
   /**
    * Every inbound actor message: managers of this cluster may message any of a node's actors; a
    * worker only this manager's dispatcher, with the agent's messages, speaking for itself alone
-   * (the transport has checked that the sender's address is on the certificate's node).
+   * (the transport has checked that the sender's address is on the certificate's node), and the
+   * log stream of a request this manager opened and sent to it, with the replies of a log server
+   * about the tasks it was asked for (logGrants; nothing else under n/logstreams).
    */
   private authorize(envelope: Envelope, peer: PeerIdentity): string | undefined {
     if (peer.organization !== this.file.clusterId) return `certificate of another cluster (${peer.organization ?? 'none'})`;

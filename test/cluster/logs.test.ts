@@ -11,7 +11,8 @@
 //  4. a worker's certificate may not send a log chunk to a request it was not given, nor a log
 //     request to the manager's log server;
 //  5. kill -9 of a worker: service logs ends within a bounded time, names the node
-//     (`incomplete: node <name> unreachable`) and has the other nodes' lines; exit code 0.
+//     (`incomplete: node <name> unreachable`) and has the other nodes' lines; exit code 0;
+//  6. SIGSTOP of the other worker (its connections stay open, it just never answers): the same.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -311,5 +312,27 @@ describe('swarm service logs across real node processes', () => {
     expect(nodes.has(victim)).toBe(false);
     for (const r of running.values()) if (r.node !== victim) expect(nodes.has(r.node)).toBe(true);
     console.log(`service logs with ${victim} killed: ${tookMs} ms, ${lines.length} lines`);
+  }), TEST_TIMEOUT_MS);
+
+  test('SIGSTOP of the other worker: its connection stays open but it never answers; service logs still ends and names it', () => withLogs(async () => {
+    const paused = [...cluster.nodes.values()].find((n) => n.name !== 'm1' && n.child.exitCode === null && n.child.signalCode === null)!;
+    const killed = ['w1', 'w2'].find((n) => n !== paused.name)!;
+    paused.child.kill('SIGSTOP');
+    try {
+      const started = Date.now();
+      const logs = await swarmCli(['service', 'logs', '--state-dir', cluster.node('m1').stateDir, SERVICE]);
+      const tookMs = Date.now() - started;
+      expect(logs.code).toBe(0);
+      expect(tookMs).toBeLessThan(15_000);
+      const stderrLines = logs.stderr.split('\n').filter((l) => l !== '');
+      expect(stderrLines).toContain(`incomplete: node ${killed} unreachable`);
+      if ([...running.values()].some((r) => r.node === paused.name)) expect(stderrLines).toContain(`incomplete: node ${paused.name} unreachable`);
+      const nodes = new Set(parse(logs.stdout).map((t) => checkTagged(t).node));
+      expect(nodes.has('m1')).toBe([...running.values()].some((r) => r.node === 'm1'));
+      expect(nodes.has(paused.name)).toBe(false);
+      console.log(`service logs with ${paused.name} stopped: ${tookMs} ms`);
+    } finally {
+      paused.child.kill('SIGCONT');
+    }
   }), TEST_TIMEOUT_MS);
 });
