@@ -111,9 +111,21 @@ function parse(text: string): Tagged[] {
   });
 }
 
-/** The running task a tagged line names; its line must carry that task's pid. */
+/** Every task of the service seen with a pid: the first three, and replacements of a killed node's. */
+const known = new Map<string, { task: TaskJson; node: string; pid: number }>();
+
+/** Learns the tasks started since (a killed node's tasks run again elsewhere). */
+async function learnTasks(): Promise<void> {
+  for (const task of (await api<TaskJson[]>('GET', '/tasks')).filter((t) => t.ServiceID === serviceId && t.NodeID !== '')) {
+    const node = names.get(task.NodeID)!;
+    const pid = known.has(task.ID) ? null : pidOf(node, task.ID);
+    if (pid !== null) known.set(task.ID, { task, node, pid });
+  }
+}
+
+/** The task a tagged line names; its line must carry that task's pid. */
 function checkTagged(t: Tagged): { task: TaskJson; node: string; pid: number } {
-  const found = [...running.values()].find((r) => r.task.ID.startsWith(t.taskPrefix));
+  const found = [...known.values()].find((r) => r.task.ID.startsWith(t.taskPrefix));
   if (found === undefined) throw new Error(`a line of an unknown task ${t.taskPrefix}: ${t.line}`);
   expect(t.service).toBe(SERVICE);
   expect(t.slot).toBe(found.task.Slot);
@@ -184,6 +196,7 @@ beforeAll(async () => {
   for (const task of up) {
     const node = names.get(task.NodeID)!;
     running.set(task.ID, { task, node, pid: pidOf(node, task.ID)! });
+    known.set(task.ID, running.get(task.ID)!);
   }
 }, TEST_TIMEOUT_MS);
 
@@ -307,6 +320,7 @@ describe('swarm service logs across real node processes', () => {
     expect(tookMs).toBeLessThan(15_000);
     const stderrLines = logs.stderr.split('\n').filter((l) => l !== '');
     expect(stderrLines).toContain(`incomplete: node ${victim} unreachable`);
+    await learnTasks();
     const lines = parse(logs.stdout);
     const nodes = new Set(lines.map((t) => checkTagged(t).node));
     expect(nodes.has(victim)).toBe(false);
@@ -327,9 +341,10 @@ describe('swarm service logs across real node processes', () => {
       const stderrLines = logs.stderr.split('\n').filter((l) => l !== '');
       expect(stderrLines).toContain(`incomplete: node ${killed} unreachable`);
       if ([...running.values()].some((r) => r.node === paused.name)) expect(stderrLines).toContain(`incomplete: node ${paused.name} unreachable`);
+      await learnTasks();
       const nodes = new Set(parse(logs.stdout).map((t) => checkTagged(t).node));
-      expect(nodes.has('m1')).toBe([...running.values()].some((r) => r.node === 'm1'));
-      expect(nodes.has(paused.name)).toBe(false);
+      // Only the manager answers (the killed worker's task may have been replaced there meanwhile).
+      expect([...nodes].filter((n) => n !== 'm1')).toEqual([]);
       console.log(`service logs with ${paused.name} stopped: ${tookMs} ms`);
     } finally {
       paused.child.kill('SIGCONT');
