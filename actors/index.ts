@@ -6,3 +6,4 @@ export * from './scheduler/index.js';
 export * from './orchestrator/index.js';
 export * from './agent/index.js';
 export * from './api/index.js';
+export * from './logs/index.js';

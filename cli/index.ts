@@ -1,5 +1,5 @@
 // The cli part's face, for tests and tools: the control API client and the node process.
-export { controlRequest, ControlError } from './node/client.js';
+export { controlRequest, controlStream, ControlError } from './node/client.js';
 export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
 // The service commands' flag readers.

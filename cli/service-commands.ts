@@ -9,7 +9,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { RealClock } from '../runtime/env/real/index.js';
 import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
-import { controlRequest } from './node/client.js';
+import { controlRequest, controlStream } from './node/client.js';
 
 // ---- flag values ---------------------------------------------------------------------------------
 
@@ -675,7 +675,12 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       }
     });
 
+  logsOptions(stateDirOption(service.command('logs').description('the logs of a service\'s tasks, from every node that holds them'))).argument('<service>')
+    .action((ref: string, opts: LogsFlags) => printLogs('services', ref, opts, out));
+
   const task = swarm.command('task').description('the tasks of the swarm (on a manager)');
+  logsOptions(stateDirOption(task.command('logs').description('the logs of a task, from its node'))).argument('<task>')
+    .action((ref: string, opts: LogsFlags) => printLogs('tasks', ref, opts, out));
   stateDirOption(task.command('ls').description('list tasks'))
     .option('-f, --filter <key=value>', 'id, name, label, service, node, desired-state, up-to-date (repeatable)', collect((v) => v))
     .option('--no-trunc', 'full ids and errors')
@@ -691,6 +696,41 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       for (const ref of refs) found.push(await controlRequest(opts.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
       out(JSON.stringify(found, null, 2));
     });
+}
+
+interface LogsFlags {
+  stateDir: string;
+  follow?: boolean;
+  tail: string;
+}
+
+function logsOptions(cmd: Command): Command {
+  return cmd
+    .option('-f, --follow', 'keep streaming what the tasks print')
+    .option('-n, --tail <n>', 'only the last N lines of each task, or all', (value: string) => {
+      if (value !== 'all' && !/^\d+$/.test(value)) throw new InvalidArgumentError(`--tail must be a whole number or all, got '${value}'`);
+      return value;
+    }, 'all');
+}
+
+/** A non-following answer stalls for at most the nodes' deadline; this is far above it. */
+const LOGS_IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * Prints the lines as they come: the tasks' stdout to stdout and their stderr to stderr, each
+ * tagged `<service>.<slot>.<task>@<node>    | `. A node that could not be reached is named on
+ * stderr (`incomplete: node <name> unreachable`) and the command still exits 0, with what the
+ * other nodes had: the lines shown are all there were from those nodes (docker exits 1 there; a
+ * script that needs completeness reads stderr).
+ */
+async function printLogs(kind: 'services' | 'tasks', ref: string, opts: LogsFlags, out: Out): Promise<void> {
+  const query = new URLSearchParams({ stdout: '1', stderr: '1', follow: opts.follow === true ? '1' : '0', tail: opts.tail });
+  await controlStream(opts.stateDir, `/${kind}/${encodeURIComponent(ref)}/logs?${query.toString()}`, (value) => {
+    const entry = value as { Stream?: string; Text?: string };
+    if (typeof entry.Text !== 'string') return;
+    if (entry.Stream === 'stderr') process.stderr.write(`${entry.Text}\n`);
+    else out(entry.Text);
+  }, opts.follow === true ? 0 : LOGS_IDLE_TIMEOUT_MS);
 }
 
 function stateDirOption(cmd: Command): Command {

@@ -37,3 +37,51 @@ export async function controlRequest<T = unknown>(stateDir: string, method: stri
     req.end();
   });
 }
+
+/**
+ * A streaming GET (the logs endpoints): calls `onLine` with each JSON line of the answer as it
+ * comes; resolves when the node ends the answer. A refusal rejects as in controlRequest. With
+ * `idleTimeoutMs` 0 (following), it waits as long as the node keeps the answer open.
+ */
+export async function controlStream(stateDir: string, path: string, onLine: (value: unknown) => void, idleTimeoutMs = 0): Promise<void> {
+  const socketPath = new StateDir(stateDir).controlSocket;
+  if (!existsSync(socketPath)) {
+    throw new ControlError(`no node is running with --state-dir ${stateDir} (no ${socketPath}); start one with swarm init, swarm join or swarm start`, 0, 'NOT_RUNNING');
+  }
+  return new Promise<void>((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'GET', path, ...(idleTimeoutMs > 0 ? { timeout: idleTimeoutMs } : {}) }, (res) => {
+      const status = res.statusCode ?? 500;
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (text: string) => {
+        buffered += text;
+        if (status >= 400) return;
+        let newline = buffered.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.trim() !== '') onLine(JSON.parse(line));
+          newline = buffered.indexOf('\n');
+        }
+      });
+      res.on('end', () => {
+        if (status >= 400) {
+          let parsed: { message?: string; code?: string } = {};
+          try {
+            parsed = JSON.parse(buffered) as typeof parsed;
+          } catch {
+            parsed = { message: buffered };
+          }
+          reject(new ControlError(parsed.message ?? buffered, status, parsed.code ?? 'ERROR'));
+          return;
+        }
+        if (buffered.trim() !== '') onLine(JSON.parse(buffered));
+        resolve();
+      });
+      res.on('error', (error) => reject(new ControlError(`the node's answer to GET ${path} broke off: ${error.message}`, 0, 'UNREACHABLE')));
+    });
+    req.on('timeout', () => req.destroy(new ControlError(`the node sent nothing for GET ${path} within ${idleTimeoutMs} ms`, 0, 'TIMEOUT')));
+    req.on('error', (error) => reject(error instanceof ControlError ? error : new ControlError(`cannot reach the node at ${socketPath}: ${error.message}`, 0, 'UNREACHABLE')));
+    req.end();
+  });
+}

@@ -16,7 +16,8 @@ import {
   updateService, generateJoinToken,
 } from '../../actors/index.js';
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
-import { NodeError, type SwarmNode } from './daemon.js';
+import type { LogEntry, LogStream } from '../../actors/index.js';
+import { NodeError, type LogsQuery, type SwarmNode } from './daemon.js';
 import { splitPem } from './state-dir.js';
 
 /** Room for a config at its 1000 KiB limit, base64-encoded (4/3 of it) in JSON. */
@@ -89,6 +90,17 @@ function flag(query: URLSearchParams, name: string): boolean {
   if (v === null || v === '' || v === '0' || v === 'false') return false;
   if (v === '1' || v === 'true') return true;
   throw new NodeError('BAD_REQUEST', `${name}: must be true or false, got '${v}'`);
+}
+
+function logJson(e: LogEntry): Record<string, unknown> {
+  switch (e.kind) {
+    case 'line':
+      return { Kind: 'line', Stream: e.stream, Task: e.taskId, Node: e.nodeId, Context: e.context, Line: e.line, Text: e.text };
+    case 'incomplete':
+      return { Kind: 'incomplete', Stream: 'stderr', Node: e.nodeId, NodeName: e.nodeName, Reason: e.reason, Text: e.text };
+    case 'error':
+      return { Kind: 'error', Stream: 'stderr', Task: e.taskId, Node: e.nodeId, Context: e.context, Message: e.message, Text: e.text };
+  }
 }
 
 export class ControlApi {
@@ -176,6 +188,11 @@ export class ControlApi {
       }
       const url = new URL(req.url ?? '/', 'http://swarm');
       const path = url.pathname.replace(/^\/v[0-9.]+\//, '/');
+      const logs = /^\/(services|tasks)\/([^/]+)\/logs$/.exec(path);
+      if (logs !== null && req.method === 'GET') {
+        await this.serveLogs(logs[1] === 'services' ? 'service' : 'task', decodeURIComponent(logs[2]!), url.searchParams, res);
+        return;
+      }
       const result = await this.route({ method: req.method ?? 'GET', path, query: url.searchParams, body });
       send(result.status, result.body);
     } catch (error) {
@@ -185,6 +202,56 @@ export class ControlApi {
       if (e.status >= 500 && e.code === 'INTERNAL') this.node.log(`control API: ${(error as Error).stack ?? e.message}`);
       send(e.status, { message: e.message, code: e.code });
     }
+  }
+
+  /**
+   * `GET /services/{id}/logs` and `GET /tasks/{id}/logs` with Docker's query (follow, tail, stdout,
+   * stderr; timestamps and details are refused when asked for: we keep neither). Docker answers with
+   * a raw multiplexed stream; we answer with JSON lines (`application/x-ndjson`), one per log line,
+   * as they come: `{ Kind: 'line', Stream, Task, Node, Context, Line, Text }`, and
+   * `{ Kind: 'incomplete', Stream: 'stderr', Node, Text: 'incomplete: node <name> unreachable' }` or
+   * `{ Kind: 'error', ... }`; `Text` is what the CLI prints. The response ends when every node
+   * ended or was given up; a client that goes away cancels the request on every node.
+   */
+  private async serveLogs(kind: 'service' | 'task', ref: string, query: URLSearchParams, res: http.ServerResponse): Promise<void> {
+    if (flag(query, 'timestamps')) throw new NodeError('BAD_REQUEST', 'timestamps: not supported (the executors keep no time per line)');
+    if (flag(query, 'details')) throw new NodeError('BAD_REQUEST', 'details: not supported (no log attributes are kept)');
+    const tailText = query.get('tail');
+    let tail: number | undefined;
+    if (tailText !== null && tailText !== '' && tailText !== 'all') {
+      tail = Number(tailText);
+      if (!/^\d+$/.test(tailText) || !Number.isSafeInteger(tail)) throw new NodeError('BAD_REQUEST', `tail: must be a whole number or 'all', got '${tailText}'`);
+    }
+    const stdout = flag(query, 'stdout');
+    const stderr = flag(query, 'stderr');
+    // Docker refuses a request for neither; the docker CLI always asks for both. Neither given: both.
+    const streams = new Set<LogStream>(!stdout && !stderr ? ['stdout', 'stderr'] : [...(stdout ? ['stdout' as const] : []), ...(stderr ? ['stderr' as const] : [])]);
+    const logsQuery: LogsQuery = { kind, ref, follow: flag(query, 'follow'), ...(tail === undefined ? {} : { tail }), streams };
+    let ended = false;
+    const head = (): void => {
+      if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' });
+    };
+    const open = await this.node.openLogs(logsQuery, {
+      write: (entries: readonly LogEntry[]) => {
+        if (ended || res.destroyed) return true;
+        head();
+        return res.write(entries.map((e) => `${JSON.stringify(logJson(e))}\n`).join(''));
+      },
+      end: () => {
+        if (ended) return;
+        ended = true;
+        head();
+        res.end();
+      },
+    });
+    head();
+    res.on('drain', () => open.drained());
+    res.once('close', () => {
+      if (!ended) {
+        ended = true;
+        open.cancel();
+      }
+    });
   }
 
   private async route(r: Request): Promise<{ status: number; body: Json | undefined }> {

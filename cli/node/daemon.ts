@@ -15,12 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
 import {
-  agentActor, createCertificateRequest, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
+  agentActor, checkLogReply, createCertificateRequest, logContext, logStreamsHome, nodeLogsActor, resolveService, resolveTask, LOG_STREAMS_HOME, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
   isRevoked, issueNodeCertificate, loadRootCa, managerActor, orchestrationActor, parseNodeIdentity, renewalDelayMs, roleForJoinToken, trustedRoots,
   verifyRootAgainstToken,
-  type AppliedChanges, type ClusterCommand, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
+  type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
-import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription } from '../../journal/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
 import { ActorSystem, RuntimeExecutor, type Env, type Envelope } from '../../runtime/index.js';
 import {
@@ -55,7 +55,10 @@ function dockerHostOf(): string | undefined {
 const TASKS_DIR = 'tasks';
 /** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
 const LEAVE_STOP_GRACE_MS_MAX = 5_000;
-/** The only messages a worker may send, and only to a manager's dispatcher. */
+/**
+ * The only messages a worker may send a manager's dispatcher. Besides these, a worker may send only
+ * log replies to a log stream open for it (checkLogReply in actors/logs).
+ */
 const WORKER_MESSAGES: ReadonlySet<string> = new Set(['dispatcher.register', 'dispatcher.heartbeat', 'dispatcher.status', 'dispatcher.resync']);
 
 /** A refusal a remote caller receives as `{ code, message }`. */
@@ -93,6 +96,22 @@ export interface JoinOptions {
 }
 
 export type Logger = (line: string) => void;
+
+/** `GET /services/{id}/logs` and `GET /tasks/{id}/logs`: whose lines, and how. */
+export interface LogsQuery {
+  readonly kind: 'service' | 'task';
+  readonly ref: string;
+  readonly follow: boolean;
+  readonly tail?: number;
+  readonly streams: ReadonlySet<LogStream>;
+}
+
+/** An open log request: the control API tells it when its client is ready for more, or gone. */
+export interface OpenLogs {
+  readonly requestId: string;
+  drained(): void;
+  cancel(): void;
+}
 
 /** RPC bodies on the cluster port (`swarm-rpc`). */
 export type NodeRpc =
@@ -210,6 +229,8 @@ export class SwarmNode {
   snapshotInstalls = 0;
 
   private leaderWork: Promise<void> = Promise.resolve();
+  /** This manager's open log requests: the nodes each asked, and the tasks asked of each (the inbound allowlist for log replies). */
+  private readonly logGrants = new Map<string, ReadonlyMap<string, ReadonlySet<string>>>();
 
   private constructor(readonly state: StateDir, file: NodeFile, tls: TlsFiles, readonly transport: ClusterTransport, env: Env, readonly log: Logger) {
     this.file = file;
@@ -242,6 +263,10 @@ export class SwarmNode {
       executor: this.runtimes,
       storage: env.storage,
     }));
+    // Logs: every node serves its tasks' lines to managers (n/logs); a manager's open requests
+    // live under n/logstreams (spawned on every node: a promoted worker needs no restart).
+    this.system.spawn('logs', nodeLogsActor({ executor: this.runtimes }));
+    this.system.spawn(LOG_STREAMS_HOME, logStreamsHome());
   }
 
   get nodeId(): string {
@@ -586,17 +611,32 @@ export class SwarmNode {
   /**
    * Every inbound actor message: managers of this cluster may message any of a node's actors; a
    * worker only this manager's dispatcher, with the agent's messages, speaking for itself alone
-   * (the transport has checked that the sender's address is on the certificate's node).
+   * (the transport has checked that the sender's address is on the certificate's node), and the
+   * log stream of a request this manager opened and sent to it, with the replies of a log server
+   * about the tasks it was asked for (logGrants; nothing else under n/logstreams).
    */
   private authorize(envelope: Envelope, peer: PeerIdentity): string | undefined {
     if (peer.organization !== this.file.clusterId) return `certificate of another cluster (${peer.organization ?? 'none'})`;
     if (peer.organizationalUnit === 'swarm-manager') return undefined;
-    if (peer.organizationalUnit !== 'swarm-worker' || envelope.to !== `${this.nodeId}/orchestration/dispatcher`) return 'manager-only: the sender holds a worker certificate';
+    if (peer.organizationalUnit !== 'swarm-worker') return 'manager-only: the sender holds a worker certificate';
     const sender = peer.commonName;
+    const streams = `${this.nodeId}/${LOG_STREAMS_HOME}`;
+    if (envelope.to.startsWith(`${streams}/`)) {
+      // Log replies: only to a stream open now, for the request and tasks it asked of this worker.
+      const refused = checkLogReply(this.logGrants, streams, envelope.to, envelope.message, sender);
+      if (refused !== undefined) return refused;
+      return this.memberRefusal(sender);
+    }
+    if (envelope.to !== `${this.nodeId}/orchestration/dispatcher`) return 'manager-only: the sender holds a worker certificate';
     const m = envelope.message as { type?: unknown; nodeId?: unknown; replyTo?: unknown } | null;
     if (typeof m !== 'object' || m === null || typeof m.type !== 'string' || !WORKER_MESSAGES.has(m.type)) return `a worker may send the dispatcher only an agent's messages, not ${typeof m?.type === 'string' ? m.type : 'this'}`;
     if (m.nodeId !== sender) return `a worker speaks only for itself (${sender}), not for ${String(m.nodeId)}`;
     if (m.type === 'dispatcher.register' && (typeof m.replyTo !== 'string' || !m.replyTo.startsWith(`${sender}/`))) return 'a worker\'s replies go to its own node';
+    return this.memberRefusal(sender);
+  }
+
+  /** A worker removed from the swarm (or not in it) is refused whatever it sends. */
+  private memberRefusal(sender: string): string | undefined {
     const security = this.revokedView;
     if (security !== null && isRevoked(security, sender, this.env.clock.now())) return `node ${sender} was removed from the swarm`;
     const store = this.manager?.view.store;
@@ -803,6 +843,63 @@ export class SwarmNode {
     }
     if (reply.type !== 'manager.readable') throw new NodeError('INTERNAL', `unexpected reply ${reply.type}`, 500);
     return manager.view;
+  }
+
+  // ---- logs ---------------------------------------------------------------------------------------
+
+  /**
+   * Opens a log request (`service logs`, `task logs`): the tasks of the service that are bound to
+   * a node and not removed (running and finished ones: their nodes may still hold their lines), or
+   * the one task, grouped by node; a stream actor under n/logstreams asks each node and hands the
+   * tagged lines to `sink`. A node down in the store is reported unreachable at once.
+   */
+  async openLogs(query: LogsQuery, sink: LogSink): Promise<OpenLogs> {
+    const store = (await this.readBarrier()).store;
+    let serviceName: string;
+    let tasks: Task[];
+    if (query.kind === 'service') {
+      const service = resolveService(store, query.ref);
+      serviceName = service.spec.annotations.name;
+      tasks = store.tasksByService(service.id);
+    } else {
+      const task = resolveTask(store, query.ref);
+      serviceName = store.get('service', task.serviceId)?.spec.annotations.name ?? task.serviceId;
+      tasks = [task];
+    }
+    const byNode = new Map<string, Task[]>();
+    for (const task of tasks) {
+      if (task.nodeId === '' || task.desiredState === 'remove') continue;
+      const list = byNode.get(task.nodeId) ?? [];
+      list.push(task);
+      byNode.set(task.nodeId, list);
+    }
+    const targets: LogTarget[] = [...byNode].map(([nodeId, list]) => {
+      const node = store.get('node', nodeId);
+      const nodeName = node === undefined ? nodeId : node.spec.annotations.name || node.description.hostname || nodeId;
+      return {
+        nodeId, nodeName, reachable: node?.status.state === 'ready',
+        tasks: list.map((t) => ({ taskId: t.id, context: logContext(serviceName, t, nodeName) })),
+      };
+    });
+    const requestId = newId(this.env, 20);
+    this.logGrants.set(requestId, new Map(targets.map((t) => [t.nodeId, new Set(t.tasks.map((x) => x.taskId))])));
+    const open: LogStreamsOpen = {
+      type: 'logstreams.open',
+      options: {
+        requestId, targets, follow: query.follow, ...(query.tail === undefined ? {} : { tail: query.tail }), streams: query.streams, reportGone: query.kind === 'task',
+        sink: {
+          write: (entries) => sink.write(entries),
+          end: () => {
+            this.logGrants.delete(requestId);
+            sink.end();
+          },
+        },
+      },
+    };
+    this.system.send(`${this.nodeId}/${LOG_STREAMS_HOME}`, open);
+    // Through the home, after the open: a client gone before the stream started still stops it.
+    const tell = (message: LogStreamControl): void => this.system.send(`${this.nodeId}/${LOG_STREAMS_HOME}`, { type: 'logstreams.tell', requestId, message } satisfies LogStreamsInput);
+    return { requestId, drained: () => tell({ type: 'logs.drained' }), cancel: () => tell({ type: 'logs.cancel', requestId }) };
   }
 
   async raftStatus(): Promise<RaftStatus> {
