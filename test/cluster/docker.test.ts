@@ -169,6 +169,15 @@ function describeContainers(list: readonly Docker.ContainerInfo[]): string {
 let lastContainers: Docker.ContainerInfo[] = [];
 const showContainers = (): string => `containers:\n${describeContainers(lastContainers)}`;
 
+/** Removes a service and waits until its nodes have removed its containers. */
+async function removeService(serviceId: string): Promise<void> {
+  await api('DELETE', `/services/${serviceId}`);
+  await waitFor(`the containers of removed service ${serviceId} gone`, 30_000, async () => {
+    lastContainers = await containersOfService(serviceId, true);
+    return lastContainers.length === 0 ? true : undefined;
+  }, showContainers);
+}
+
 async function createService(spec: Json): Promise<string> {
   return (await api<{ ID: string }>('POST', '/services/create', spec)).ID;
 }
@@ -302,6 +311,9 @@ describe('services of containers on a real Docker engine, across real node proce
       return lastContainers.length === 5 ? lastContainers : undefined;
     }, showContainers);
     expect(list.map((c) => c.Id)).not.toContain(container!.Id);
+    // The failed task is history (no longer wanted): its node removes its container.
+    expect((await tasksOf(sleepers)).find((t) => t.ID === victim.ID)?.DesiredState).toBe('shutdown');
+    await waitFor(`the killed container of ${victim.ID} removed`, 15_000, async () => ((await containers([`${TASK_LABEL}=${victim.ID}`], true)).length === 0 ? true : undefined));
     expect(new Set(list.map((c) => c.Labels[TASK_LABEL]))).toEqual(new Set(after.map((t) => t.ID)));
   }), TEST_TIMEOUT_MS);
 
@@ -349,7 +361,7 @@ describe('services of containers on a real Docker engine, across real node proce
     expect(rejected.Status.Message).toBe(engineSays);
     expect(rejected.Status.Err).toMatch(/swarm-test\/nope|pull access denied|not found|no such host|registry/i);
     expect(await containersOfService(serviceId, true)).toEqual([]);
-    await api('DELETE', `/services/${serviceId}`);
+    await removeService(serviceId);
   }), TEST_TIMEOUT_MS);
 
   test('a health check keeps the task starting until it passes; one that never passes fails it', () => withLogs(async () => {
@@ -411,7 +423,7 @@ describe('services of containers on a real Docker engine, across real node proce
     expect(await containers([`${TASK_LABEL}=${failed.ID}`])).toEqual([]);
     await sleep(1_000);
     expect(await tasksOf(sick)).toHaveLength(1);
-    for (const id of [gated, sick]) await api('DELETE', `/services/${id}`);
+    for (const id of [gated, sick]) await removeService(id);
   }), TEST_TIMEOUT_MS);
 
   test('a secret is a file in the container, and in no node log nor the engine\'s record of it', () => withLogs(async () => {
@@ -444,13 +456,13 @@ describe('services of containers on a real Docker engine, across real node proce
     expect(inspected).not.toContain(secret);
     expect(inspected).not.toContain(encoded);
     if (engine!.log !== undefined) expect(readFileSync(engine!.log, 'utf8')).not.toContain(secret);
-    await api('DELETE', `/services/${serviceId}`);
+    await removeService(serviceId);
   }), TEST_TIMEOUT_MS);
 
   test('kill -9 of a worker\'s node process, then swarm start: it adopts its running containers', () => withLogs(async () => {
     const before = await running(sleepers, 5);
     // The worker with the most containers of the service.
-    const counts = await Promise.all(['w1', 'w2'].map(async (n) => ({ name: n, list: await containersOfNode(n) })));
+    const counts = await Promise.all(['w1', 'w2'].map(async (n) => ({ name: n, list: await containers([`${NODE_ID_LABEL}=${ids.get(n)!}`, `${SERVICE_LABEL}=${sleepers}`]) })));
     counts.sort((a, b) => b.list.length - a.list.length);
     restarted = counts[0]!.name;
     const held = counts[0]!.list;
@@ -495,16 +507,12 @@ describe('services of containers on a real Docker engine, across real node proce
     const drainedAt = Date.now();
     await api('POST', `/nodes/${ids.get(drained)!}/update?version=${node.Version.Index}`, { ...node.Spec, Availability: 'drain' });
     const after = await running(sleepers, 5, others);
-    const movedContainers = new Set(moved.map((t) => t.ID));
-    const left = await waitFor(`no container of ${drained} running, and those of its moved tasks removed`, 30_000, async () => {
+    const left = await waitFor(`no container left on ${drained}`, 30_000, async () => {
       lastContainers = await containersOfNode(drained, true);
-      return lastContainers.every((c) => c.State !== 'running' && !movedContainers.has(c.Labels[TASK_LABEL] ?? '')) ? lastContainers : undefined;
+      return lastContainers.length === 0 ? lastContainers : undefined;
     }, showContainers);
-    console.log(`drained ${drained}: its ${moved.length} replicas moved and their containers removed after ${Date.now() - drainedAt} ms`);
-    // What may stay is the history: the exited container of a task that failed before (test 2),
-    // kept, as Docker keeps it, until the task is reaped.
-    const history = await tasksOf(sleepers);
-    for (const c of left) expect(history.find((t) => t.ID === c.Labels[TASK_LABEL])?.Status.State).toBe('failed');
+    console.log(`drained ${drained}: its ${moved.length} replicas moved and its containers removed after ${Date.now() - drainedAt} ms`);
+    expect(left).toEqual([]);
     for (const task of moved) expect(after.map((t) => t.ID)).not.toContain(task.ID);
     const list = await containersOfService(sleepers);
     expect(list).toHaveLength(5);
