@@ -217,8 +217,16 @@ function reconcileSlot(plan: Plan, service: Service, key: string, slotTasks: rea
         : outdated ? { restart: true as const, at: plan.input.now, restarts: [] as number[], counted: false }
         : restartDecision(service, last, plan.input.now);
       if (decision.restart) {
-        if (decision.at <= plan.input.now) plan.create(service, slot, nodeId, desiredState, decision.restarts, decision.counted ? 'restarted by the restart policy' : 'replaces a task that was shut down', key);
-        else plan.wake(decision.at);
+        if (decision.at <= plan.input.now) {
+          plan.create(service, slot, nodeId, desiredState, decision.restarts, decision.counted ? 'restarted by the restart policy' : 'replaces a task that was shut down', key);
+          // The ended task is history now, as SwarmKit's restart supervisor makes it (one retired
+          // just now was told so by retire): wanted no longer, so its node lets go of it (the agent
+          // removes its container) and the reaper may take it. Left desired running, a crash-looping
+          // slot would keep every failed task and its exited container for ever.
+          if (!retiredNow && (last.desiredState === 'running' || last.desiredState === 'ready')) plan.desired(last, 'shutdown', key);
+        } else {
+          plan.wake(decision.at);
+        }
       }
     }
   }

@@ -83,6 +83,9 @@ describe('replicated', () => {
     expect(created(due.events)).toHaveLength(1);
     expect(created(due.events)[0]!.restarts).toEqual([1_400]);
     expect(created(due.events)[0]!.slot).toBe(1);
+    // The failed task is history: no longer wanted (its node removes its workload, the reaper may take it).
+    expect(ofType(due.events, 'task.desiredStateChanged').map((e) => [e.id, e.desiredState])).toEqual([[failed.id, 'shutdown']]);
+    expect(ofType(early.events, 'task.desiredStateChanged')).toEqual([]);
   });
 
   test('restart policy: max attempts within the window stops restarts; outside the window they resume', () => {

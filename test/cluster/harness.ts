@@ -56,13 +56,17 @@ export class Cluster {
     this.baseDir = mkdtempSync(path.join(os.tmpdir(), `swarm-${label}-`));
   }
 
-  /** Starts `swarm <verb> ...` in the foreground as a child process and waits for its control socket. */
-  async start(name: string, verbArgs: readonly string[], options: { addr?: string; extra?: readonly string[]; waitReady?: boolean } = {}): Promise<NodeProcess> {
+  /**
+   * Starts `swarm <verb> ...` in the foreground as a child process and waits for its control socket.
+   * `env` is added to this process's environment (e.g. DOCKER_HOST: the node's container engine).
+   */
+  async start(name: string, verbArgs: readonly string[], options: { addr?: string; extra?: readonly string[]; waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<NodeProcess> {
     const stateDir = path.join(this.baseDir, name);
     const addr = options.addr ?? `127.0.0.1:${await freePort()}`;
     const isStart = verbArgs[0] === 'start';
     const args = [...verbArgs, '--state-dir', stateDir, ...(isStart ? [] : ['--listen-addr', addr, '--name', name]), ...(options.extra ?? [])];
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const node: NodeProcess = { name, stateDir, addr, child, output: '', exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)))) };
     child.stdout!.on('data', (c: Buffer) => (node.output += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (node.output += c.toString()));

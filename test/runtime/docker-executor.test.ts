@@ -1,6 +1,6 @@
 // The Docker executor against a real Docker engine, no mocks. The engine is the one named by
 // SWARM_TEST_DOCKER_HOST (unix:///...), or else a private one that .ci/dockerd.sh starts for this
-// file (installing docker.io and busybox-static with apt-get when they are missing) and stops at
+// file (test/runtime/dockerd.ts; installing docker.io and busybox-static when they are missing) and stops at
 // the end. The image is swarm-test/busybox:1, imported by that script from the local busybox:
 // nothing is pulled. Every container runs with the host's network, and nothing here talks to any
 // address but loopback (and the engine's socket).
@@ -10,54 +10,31 @@
 // cannot be pulled, files (secrets) placed with their mode and kept out of the engine's records,
 // health checks, resource limits and mounts, workloads found by label, and workloads adopted by a
 // second executor on the same engine (an agent restart).
-import { execFile } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import type { ExecutorLogLine, ExecutorSpec } from '../../runtime/index.js';
 import { DockerExecutor, NODE_ID_LABEL, RealClock, WORKLOAD_ID_LABEL } from '../../runtime/env/real/index.js';
+import { ENGINE_START_MS_MAX, ENGINE_STOP_MS_MAX, TEST_IMAGE, acquireTestEngine, type TestEngine } from './dockerd.js';
 
 const clock = new RealClock();
-const IMAGE = 'swarm-test/busybox:1';
-const SCRIPT = path.join(import.meta.dirname, '..', '..', '.ci', 'dockerd.sh');
+const IMAGE = TEST_IMAGE;
 /** Every container of this run carries it: afterAll removes them all, whatever a test left. */
 const RUN_LABEL = 'com.swarm.test.run';
 const RUN = `docker-executor-${process.pid}`;
 const NODE = `node-${process.pid}`;
-/** Bounds the engine's start, with an apt-get install on a fresh machine. */
-const ENGINE_START_MS_MAX = 280_000;
 
+let engine: TestEngine | undefined;
 let socket = '';
-/** The directory of the engine this file started (undefined when SWARM_TEST_DOCKER_HOST names one). */
-let ownEngineDir: string | undefined;
 let dockerdLog: string | undefined;
 let docker: Docker;
 const hostDirs: string[] = [];
 
-function runScript(command: 'start' | 'stop', dir: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('bash', [SCRIPT, command, dir], { timeout: ENGINE_START_MS_MAX, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error !== null) reject(new Error(`.ci/dockerd.sh ${command} ${dir} failed: ${error.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
 beforeAll(async () => {
-  const given = process.env['SWARM_TEST_DOCKER_HOST'];
-  if (given !== undefined && given !== '') {
-    if (!given.startsWith('unix://')) throw new Error(`SWARM_TEST_DOCKER_HOST must be unix:///path/to/docker.sock, got '${given}'`);
-    socket = given.slice('unix://'.length);
-    const beside = path.join(path.dirname(socket), 'dockerd.log');
-    if (existsSync(beside)) dockerdLog = beside;
-  } else {
-    // Short: the engine's sockets live below it and a unix socket path has at most 107 bytes.
-    ownEngineDir = mkdtempSync('/tmp/swarm-dockerd-');
-    await runScript('start', ownEngineDir);
-    socket = path.join(ownEngineDir, 'docker.sock');
-    dockerdLog = path.join(ownEngineDir, 'dockerd.log');
-  }
+  engine = await acquireTestEngine();
+  socket = engine.socket;
+  dockerdLog = engine.log;
   docker = new Docker({ socketPath: socket });
   await docker.getImage(IMAGE).inspect();
 }, ENGINE_START_MS_MAX + 20_000);
@@ -69,13 +46,10 @@ afterAll(async () => {
       await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
     }
   } finally {
-    if (ownEngineDir !== undefined) {
-      await runScript('stop', ownEngineDir);
-      rmSync(ownEngineDir, { recursive: true, force: true });
-    }
+    await engine?.release();
     for (const dir of hostDirs) rmSync(dir, { recursive: true, force: true });
   }
-}, 120_000);
+}, ENGINE_STOP_MS_MAX + 60_000);
 
 function executor(nodeId = NODE): DockerExecutor {
   return new DockerExecutor({ nodeId, socketPath: `unix://${socket}`, namePrefix: `swarm-t${process.pid}-` });
