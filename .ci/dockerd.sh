@@ -114,6 +114,7 @@ start() {
     --exec-root "$dir/exec" \
     --pidfile "$pidfile" \
     --bridge=none --iptables=false --ip6tables=false \
+    --label swarm.test=engine \
     </dev/null >>"$dir/dockerd.log" 2>&1 &
   local launched=$!
   local waited=0

@@ -18,11 +18,11 @@
 //    first full set then removes what is no longer assigned. Workloads of no known task are
 //    stopped and removed. The database is a cache of the leader's assignments: one that cannot be
 //    read is started afresh.
-import { TASK_STATE_ORDER, type Config, type NodeDescription, type Secret, type Task, type TaskStatus } from '../../journal/index.js';
+import { TASK_STATE_ORDER, sameValue, type Config, type NodeDescription, type Secret, type Task, type TaskStatus } from '../../journal/index.js';
 import { decodeMessage, encodeMessage, type ActorContext, type Address, type Behaviour, type Executor, type ExecutorWorkload, type KvOp, type KvStore, type Props, type Storage } from '../../runtime/index.js';
 import type { StopReason } from '../../runtime/index.js';
 import type {
-  AgentAssignments, AgentInput, AgentSession, AgentSessionRefused, DispatcherHeartbeat, DispatcherRegister, DispatcherResync, DispatcherStatus,
+  AgentAssignments, AgentInput, AgentSession, AgentSessionRefused, DispatcherDescribe, DispatcherHeartbeat, DispatcherRegister, DispatcherResync, DispatcherStatus,
   TaskStatusUpdate,
 } from '../orchestrator/protocol.js';
 import { executorActor } from './executor-actor.js';
@@ -31,7 +31,10 @@ import { runnerActor } from './runner.js';
 
 export interface AgentOptions {
   readonly nodeId: string;
-  readonly description: NodeDescription;
+  /** The node's description now (hostname, platform, resources, engine labels): sent with every register, and again when it changes. */
+  readonly description: NodeDescription | (() => NodeDescription);
+  /** How often a session checks the description for a change. Default 20,000 ms. */
+  readonly describeEveryMs?: number;
   /** The managers' node ids, to register with in turn. */
   readonly managers: () => readonly string[];
   /** The dispatcher's address on a manager. */
@@ -69,6 +72,7 @@ type AgentPrivate =
   | { readonly type: 'agent.statusResend' }
   | { readonly type: 'agent.resyncDue' }
   | { readonly type: 'agent.listAgain' }
+  | { readonly type: 'agent.describeDue' }
   | { readonly type: 'agent.tasksLoaded'; readonly tasks: readonly Task[] };
 
 export type AgentMessage = AgentInput | RunnerStatus | ExecutorReply | AgentPrivate;
@@ -83,6 +87,8 @@ interface Outstanding {
 }
 
 const LIST_RETRY_MS = 1_000;
+/** SwarmKit's agent looks at its node's description this often. */
+const DESCRIBE_EVERY_MS = 20_000;
 const REGISTER_TIMEOUT_MS_MAX = 2_000;
 const HEARTBEAT_JITTER = 0.1;
 const BACKOFF_JITTER = 0.2;
@@ -123,6 +129,8 @@ class Agent implements Behaviour<AgentMessage> {
   // The task database: loaded once at the start (undefined until then), then written behind.
   private loaded: readonly Task[] | undefined;
   private listed: readonly ExecutorWorkload[] | undefined;
+  /** The description last sent (with the register, or since). */
+  private described: NodeDescription | undefined;
   /** The database's store once open (settles undefined when it cannot be): writes chain on it, in order. */
   private writes: Promise<KvStore | undefined> = Promise.resolve(undefined);
 
@@ -140,6 +148,23 @@ class Agent implements Behaviour<AgentMessage> {
     ctx.spawn('executor', executorActor(this.options.executor));
     this.list();
     this.loadTasks();
+  }
+
+  private describe(): NodeDescription {
+    const d = this.options.description;
+    return typeof d === 'function' ? d() : d;
+  }
+
+  /** During a session: a changed description goes to the dispatcher, which has it written. */
+  private checkDescription(): void {
+    if (this.phase !== 'connected') return;
+    const now = this.describe();
+    if (this.described === undefined || !sameValue(now, this.described)) {
+      this.described = now;
+      const describe: DispatcherDescribe = { type: 'dispatcher.describe', nodeId: this.options.nodeId, sessionId: this.sessionId, description: now };
+      this.ctx.send(this.dispatcher(), describe);
+    }
+    this.ctx.setTimer('describe', this.options.describeEveryMs ?? DESCRIBE_EVERY_MS, { type: 'agent.describeDue' } satisfies AgentPrivate);
   }
 
   private loadTasks(): void {
@@ -195,6 +220,8 @@ class Agent implements Behaviour<AgentMessage> {
         return;
       case 'agent.listAgain':
         return this.list();
+      case 'agent.describeDue':
+        return this.checkDescription();
       case 'agent.registerAttempt':
         return this.register();
       case 'agent.registerDeadline':
@@ -290,7 +317,8 @@ class Agent implements Behaviour<AgentMessage> {
       return;
     }
     this.target = candidates[this.turn % candidates.length]!;
-    const register: DispatcherRegister = { type: 'dispatcher.register', nodeId: this.options.nodeId, description: this.options.description, replyTo: this.ctx.self };
+    this.described = this.describe();
+    const register: DispatcherRegister = { type: 'dispatcher.register', nodeId: this.options.nodeId, description: this.described, replyTo: this.ctx.self };
     this.ctx.send(this.options.dispatcherAddress(this.target), register);
     const deadlineMs = this.registerTimeoutMs ?? Math.min(REGISTER_TIMEOUT_MS_MAX, this.heartbeatPeriodMs);
     this.ctx.setTimer('register', deadlineMs, { type: 'agent.registerDeadline' } satisfies AgentPrivate);
@@ -319,6 +347,7 @@ class Agent implements Behaviour<AgentMessage> {
     this.armAckDeadline();
     // What the last session did not see committed goes out again under this one.
     this.sendStatus(true);
+    this.ctx.setTimer('describe', this.options.describeEveryMs ?? DESCRIBE_EVERY_MS, { type: 'agent.describeDue' } satisfies AgentPrivate);
   }
 
   private refused(m: AgentSessionRefused): void {

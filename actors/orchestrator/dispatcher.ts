@@ -16,7 +16,7 @@ import type { ActorContext, Address, Behaviour, Props } from '../../runtime/inde
 import type {
   AgentAssignments, AgentHeartbeatAck, AgentSession, AgentSessionRefused, AgentStatusCommitted, DispatcherHeartbeat,
   DispatcherInput, DispatcherRegister, DispatcherResync, DispatcherStatus, ManagerCommitted, NodeHeartbeat,
-  NodeSessionOpened, WriterDone, WriterPropose,
+  NodeDescribed, NodeSessionOpened, WriterDone, WriterPropose,
 } from './protocol.js';
 
 export interface DispatcherOptions {
@@ -152,6 +152,11 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
         return this.status(message);
       case 'dispatcher.resync':
         return this.resync(message);
+      case 'dispatcher.describe': {
+        const session = this.sessionOf(message);
+        if (session !== undefined) this.ctx.send(this.options.nodeActor(session.nodeId), { type: 'node.described', description: message.description } satisfies NodeDescribed);
+        return;
+      }
       case 'manager.committed':
         return this.committed(message);
       case 'writer.done':

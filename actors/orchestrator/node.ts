@@ -6,12 +6,12 @@
 import { assign, cancel, enqueueActions, raise, setup } from 'xstate';
 import { EVENT_VERSIONS, sameValue, type NodeState, type StoreReader } from '../../journal/index.js';
 import { fromMachine, restart, sendMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
-import type { NodeHeartbeat, NodeSessionOpened, WriterDone, WriterPropose } from './protocol.js';
+import type { NodeDescribed, NodeHeartbeat, NodeSessionOpened, WriterDone, WriterPropose } from './protocol.js';
 
 /** Missed heartbeat periods before a node is down (SwarmKit's grace multiplier). */
 export const HEARTBEAT_GRACE_PERIODS = 3;
 
-export type NodeActorInput = NodeHeartbeat | NodeSessionOpened | WriterDone | { readonly type: 'node.changed' } | { readonly type: 'node.deadline' };
+export type NodeActorInput = NodeHeartbeat | NodeSessionOpened | NodeDescribed | WriterDone | { readonly type: 'node.changed' } | { readonly type: 'node.deadline' };
 
 export interface NodeActorOptions {
   readonly nodeId: string;
@@ -67,7 +67,7 @@ const nodeMachine = setup({
     // platform and engine labels are what the scheduler places by). Not retried if refused: the
     // agent's next session brings it again.
     syncDescription: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'node.sessionOpened') return;
+      if (event.type !== 'node.sessionOpened' && event.type !== 'node.described') return;
       const node = context.view().get('node', context.nodeId);
       if (node === undefined || sameValue(node.description, event.description)) return;
       enqueue.assign({ proposals: context.proposals + 1 });
@@ -86,6 +86,7 @@ const nodeMachine = setup({
   on: {
     'node.heartbeat': { target: '.alive', actions: 'armDeadline' },
     'node.sessionOpened': { target: '.alive', actions: ['armDeadline', 'syncDescription'] },
+    'node.described': { actions: 'syncDescription' },
     'node.deadline': '.expired',
   },
   states: {

@@ -107,7 +107,15 @@ export interface DispatcherResync {
   readonly sessionId: string;
 }
 
-export type DispatcherInput = DispatcherRegister | DispatcherHeartbeat | DispatcherStatus | DispatcherResync;
+/** Agent -> dispatcher: the node's description changed during the session (resources, engine labels, ...). */
+export interface DispatcherDescribe {
+  readonly type: 'dispatcher.describe';
+  readonly nodeId: string;
+  readonly sessionId: string;
+  readonly description: NodeDescription;
+}
+
+export type DispatcherInput = DispatcherRegister | DispatcherHeartbeat | DispatcherStatus | DispatcherResync | DispatcherDescribe;
 
 /** Dispatcher -> agent: the session is open; heartbeat every `heartbeatPeriodMs`. */
 export interface AgentSession {
@@ -165,6 +173,12 @@ export type AgentInput = AgentSession | AgentAssignments | AgentHeartbeatAck | A
 export interface NodeHeartbeat {
   readonly type: 'node.heartbeat';
   readonly sessionId: string;
+}
+
+/** Dispatcher -> node actor: the node's agent sent a new description during its session. */
+export interface NodeDescribed {
+  readonly type: 'node.described';
+  readonly description: NodeDescription;
 }
 
 /** Dispatcher -> node actor: a session opened (the node registered, perhaps with a new description). */

@@ -59,7 +59,9 @@ const LEAVE_STOP_GRACE_MS_MAX = 5_000;
  * The only messages a worker may send a manager's dispatcher. Besides these, a worker may send only
  * log replies to a log stream open for it (checkLogReply in actors/logs).
  */
-const WORKER_MESSAGES: ReadonlySet<string> = new Set(['dispatcher.register', 'dispatcher.heartbeat', 'dispatcher.status', 'dispatcher.resync']);
+const WORKER_MESSAGES: ReadonlySet<string> = new Set(['dispatcher.register', 'dispatcher.heartbeat', 'dispatcher.status', 'dispatcher.resync', 'dispatcher.describe']);
+/** How often a node reads its engine's labels again (its agent sends a changed description). */
+const ENGINE_LABELS_REFRESH_MS = 20_000;
 
 /** A refusal a remote caller receives as `{ code, message }`. */
 export class NodeError extends Error {
@@ -251,13 +253,14 @@ export class SwarmNode {
     this.executor = new ProcessExecutor(path.join(state.dir, TASKS_DIR));
     const dockerHost = dockerHostOf();
     this.docker = dockerHost === undefined ? undefined : new DockerExecutor({ nodeId: file.nodeId, socketPath: dockerHost });
+    this.refreshEngineLabels();
     this.runtimes = new RuntimeExecutor({
       process: this.executor,
       container: this.docker ?? { missing: `no container engine (no Docker socket at ${DEFAULT_DOCKER_SOCKET}, and DOCKER_HOST is not set)` },
     });
     this.system.spawn('agent', agentActor({
       nodeId: file.nodeId,
-      description: localNodeDescription(),
+      description: () => ({ ...localNodeDescription(), engineLabels: this.engineLabels }),
       managers: () => (this.manager !== undefined ? this.managerAddresses() : this.file.managers).map((m) => m.id),
       dispatcherAddress: (m) => `${m}/orchestration/dispatcher`,
       executor: this.runtimes,
@@ -267,6 +270,23 @@ export class SwarmNode {
     // live under n/logstreams (spawned on every node: a promoted worker needs no restart).
     this.system.spawn('logs', nodeLogsActor({ executor: this.runtimes }));
     this.system.spawn(LOG_STREAMS_HOME, logStreamsHome());
+  }
+
+  /** The engine's labels as last read (none without an engine, or until read). */
+  private engineLabels: Readonly<Record<string, string>> = {};
+  private engineLabelsTimer: unknown;
+
+  private refreshEngineLabels(): void {
+    const docker = this.docker;
+    if (docker === undefined || this.stopped) return;
+    docker.engineLabels()
+      .then((labels) => {
+        if (JSON.stringify(labels) !== JSON.stringify(this.engineLabels)) this.engineLabels = labels;
+      })
+      .catch((error: unknown) => this.log(`reading the Docker engine's labels: ${(error as Error).message}`))
+      .finally(() => {
+        if (!this.stopped) this.engineLabelsTimer = this.env.clock.setTimeout(() => this.refreshEngineLabels(), ENGINE_LABELS_REFRESH_MS);
+      });
   }
 
   get nodeId(): string {
@@ -947,6 +967,7 @@ export class SwarmNode {
 
   private armRenewal(delayMs: number): void {
     if (this.renewTimer !== undefined) this.env.clock.clearTimeout(this.renewTimer as never);
+    if (this.engineLabelsTimer !== undefined) this.env.clock.clearTimeout(this.engineLabelsTimer as never);
     // Node's timers hold 32-bit delays: a 90-day certificate's renewal is armed in steps.
     const step = Math.min(delayMs, 2 ** 31 - 1);
     this.renewTimer = this.env.clock.setTimeout(() => {

@@ -77,5 +77,11 @@ describe('node actor', () => {
     send({ type: 'node.sessionOpened', sessionId: 's3', description: description(16, { gpu: 'true' }) });
     await bench.advance(10);
     expect(proposals).toHaveLength(2);
+
+    // A change during the session (the agent's periodic look) is written the same way.
+    send({ type: 'node.described', description: description(32, { gpu: 'true' }) });
+    await bench.advance(10);
+    expect(proposals.flat().map((e) => e.type)).toEqual(['node.statusChanged', 'node.descriptionChanged', 'node.descriptionChanged']);
+    expect(store.get('node', 'w1')!.description.resources.memoryBytes).toBe(32 * 2 ** 30);
   });
 });

@@ -280,6 +280,10 @@ describe('the Docker executor', () => {
     await x.remove('limited');
   });
 
+  test("the engine's labels, for the node's description (the test engine is started with --label swarm.test=engine)", async () => {
+    await expect(executor().engineLabels()).resolves.toMatchObject({ 'swarm.test': 'engine' });
+  });
+
   test('list finds the workloads by label; a second executor on the same engine adopts them; removing an absent one succeeds', async () => {
     const first = executor();
     await run(first, spec('adopt-runs', 'trap "exit 0" TERM; echo up; sleep 100 & wait'));

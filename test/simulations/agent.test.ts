@@ -381,6 +381,28 @@ describe('agents and the dispatcher in the simulator', () => {
     await b.cluster.finish();
   });
 
+  test('a description that changes during a session goes to the dispatcher, which hands it to the node actor; an unchanged one is not sent again', async () => {
+    const b = bench('describe');
+    await b.runFor(1);
+    const w1 = b.cluster.node('w1').system!;
+    let memoryBytes = 2 ** 33;
+    w1.stop('w1/agent');
+    w1.spawn('agent', agentActor({
+      nodeId: 'w1', managers: () => ['m1'], dispatcherAddress: (manager) => `${manager}/dispatcher`, executor: b.executor('w1'), heartbeatPeriodMs: 1_000,
+      description: () => ({ ...description('w1'), resources: { nanoCpus: 4e9, memoryBytes } }), describeEveryMs: 1_000,
+    }));
+    await b.runFor(3_500);
+    expect(b.to('m1/node-w1', 'node.described')).toEqual([]);
+    memoryBytes = 2 ** 34;
+    await b.runFor(1_500);
+    const described = b.to('m1/node-w1', 'node.described');
+    expect(described).toHaveLength(1);
+    expect(described[0]!.message).toMatchObject({ description: { resources: { memoryBytes: 2 ** 34 } } });
+    await b.runFor(3_000);
+    expect(b.to('m1/node-w1', 'node.described')).toHaveLength(1);
+    await b.cluster.finish();
+  });
+
   test('same seed, same trace; another seed, another trace', async () => {
     const run = async (seed: string): Promise<string> => {
       const b = bench(seed, { executor: { crashProbabilityPerSecond: 0.1, slowStopProbability: 0.5 } });

@@ -93,6 +93,24 @@ export class DockerExecutor implements Executor {
     this.docker = new Docker({ socketPath: this.socketPath });
   }
 
+  /** The engine's labels (`dockerd --label k=v`), for the node's description: what `engine.labels.*` constraints match. */
+  async engineLabels(): Promise<Record<string, string>> {
+    let info: { Labels?: unknown };
+    try {
+      info = (await this.docker.info()) as { Labels?: unknown };
+    } catch (error) {
+      throw this.engineFailure(error, 'reading its labels', 'FAILED');
+    }
+    const labels: Record<string, string> = {};
+    for (const label of Array.isArray(info.Labels) ? info.Labels : []) {
+      if (typeof label !== 'string') continue;
+      const at = label.indexOf('=');
+      if (at < 0) labels[label] = '';
+      else labels[label.slice(0, at)] = label.slice(at + 1);
+    }
+    return labels;
+  }
+
   async prepare(spec: ExecutorSpec): Promise<void> {
     if (!SAFE_ID.test(spec.id)) throw new ExecutorError('REJECTED', `a workload id must be letters, digits, '_', '-' or '.' (not first), got '${spec.id}'`);
     for (const file of spec.files ?? []) archivePathOf(file);
