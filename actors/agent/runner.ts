@@ -148,6 +148,9 @@ export function executorSpecOf(task: RunnerTask, stopGraceMs: number, files: rea
     stopGraceMs: container.stopGracePeriodMs > 0 ? container.stopGracePeriodMs : stopGraceMs,
     runtime: task.spec.runtime,
     ...(container.stopSignal === '' ? {} : { stopSignal: container.stopSignal }),
+    ...(container.dir === '' ? {} : { workingDir: container.dir }),
+    ...(container.user === '' ? {} : { user: container.user }),
+    ...(container.hostname === '' ? {} : { hostname: container.hostname }),
     ...(health === null || health.test.length === 0 ? {} : {
       healthcheck: { test: [...health.test], intervalMs: health.intervalMs, timeoutMs: health.timeoutMs, retries: health.retries, startPeriodMs: health.startPeriodMs },
     }),

@@ -98,6 +98,12 @@ export interface ExecutorSpec {
   readonly stopSignal?: string;
   /** How long a stop waits after that signal before it kills. */
   readonly stopGraceMs: number;
+  /** The working directory (absolute; the executor's default when absent). */
+  readonly workingDir?: string;
+  /** The user it runs as (a container's `user[:group]`; a process executor may not honour it). */
+  readonly user?: string;
+  /** A container's hostname. */
+  readonly hostname?: string;
   /** Which executor runs it where a node has several (RuntimeExecutor): a container (the default) or a host process. */
   readonly runtime?: ExecutorRuntime;
   /** CPU and memory the workload may use (limits) and is promised (reservations). Absent: none. */

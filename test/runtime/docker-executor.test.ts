@@ -253,12 +253,13 @@ describe('the Docker executor', () => {
     for (const id of ['healthy', 'unhealthy', 'unchecked']) await x.remove(id);
   });
 
-  test('resource limits, a memory reservation, mounts, labels and host networking reach the container', async () => {
+  test('resource limits, a memory reservation, mounts, labels, working directory, user and host networking reach the container', async () => {
     const x = executor();
     const hostDir = mkdtempSync('/tmp/swarm-docker-bind-');
     hostDirs.push(hostDir);
     writeFileSync(path.join(hostDir, 'hello'), 'from the host\n');
-    await run(x, spec('limited', 'cat /data/hello; echo x > /scratch/y && cat /scratch/y; echo z > /data/z || echo read-only', {
+    await run(x, spec('limited', 'pwd; cat /data/hello; echo x > /scratch/y && cat /scratch/y; echo z > /data/z || echo read-only', {
+      workingDir: '/scratch', user: '0:0',
       labels: { [RUN_LABEL]: RUN, 'com.example.team': 'infra' },
       resources: { limits: { nanoCpus: 500_000_000, memoryBytes: 64 * 1024 * 1024 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 32 * 1024 * 1024 } },
       mounts: [
@@ -269,12 +270,12 @@ describe('the Docker executor', () => {
     }));
     await expect(within('wait', x.wait('limited'))).resolves.toMatchObject({ exitCode: 0 });
     const lines = await logs(x, 'limited');
-    expect(lines.filter((l) => l.stream === 'stdout').map((l) => l.line)).toEqual(['from the host', 'x', 'read-only']);
+    expect(lines.filter((l) => l.stream === 'stdout').map((l) => l.line)).toEqual(['/scratch', 'from the host', 'x', 'read-only']);
     expect(existsSync(path.join(hostDir, 'z'))).toBe(false);
     const info = await x.inspectWorkload('limited');
     expect(info?.HostConfig).toMatchObject({ Memory: 64 * 1024 * 1024, NanoCpus: 500_000_000, MemoryReservation: 32 * 1024 * 1024, NetworkMode: 'host' });
     expect(info?.Config.Labels).toEqual({ [RUN_LABEL]: RUN, 'com.example.team': 'infra', [WORKLOAD_ID_LABEL]: 'limited', [NODE_ID_LABEL]: NODE });
-    expect(info?.Config).toMatchObject({ StopTimeout: 3 });
+    expect(info?.Config).toMatchObject({ StopTimeout: 3, WorkingDir: '/scratch', User: '0:0' });
     // A bind of a path that does not exist is the engine's refusal of the spec.
     await expect(x.prepare(spec('bad-mount', 'true', { mounts: [{ type: 'bind', source: '/nonexistent/swarm-dir', target: '/data', readOnly: true }] }))).rejects.toMatchObject({ code: 'REJECTED' });
     await x.remove('limited');

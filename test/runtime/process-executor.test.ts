@@ -4,7 +4,7 @@
 // that cannot run, process groups (what a workload starts dies with it), and workloads found again
 // by a new executor on the same directory (a node restart); logs read back by stream (all, tail,
 // follow), and a spec's files kept off the disk.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ExecutorLogLine, ExecutorSpec } from '../../runtime/index.js';
@@ -146,6 +146,21 @@ describe('the process executor', () => {
     expect(stdout(x, 'p').trim()).toBe(x.dirOf('p'));
     expect(readFileSync(path.join(x.dirOf('p'), 'stderr.log'), 'utf8')).toBe('to stderr\n');
     expect(path.dirname(x.dirOf('p'))).toBe(x.baseDir);
+  });
+
+  test('a working directory in the spec is where it runs; one that is not a directory is rejected at prepare', async () => {
+    const x = executor();
+    const elsewhere = mkdtempSync(path.join(tmpdir(), 'swarm-workdir-'));
+    try {
+      await run(x, spec('wd', 'console.log(process.cwd())', { workingDir: elsewhere }));
+      await expect(x.wait('wd')).resolves.toMatchObject({ exitCode: 0 });
+      expect(stdout(x, 'wd').trim()).toBe(realpathSync(elsewhere));
+      await expect(x.prepare(spec('nodir', 'process.exit(0)', { workingDir: path.join(elsewhere, 'missing') }))).rejects.toMatchObject({
+        code: 'REJECTED', message: `working directory ${path.join(elsewhere, 'missing')} is not a directory on this node`,
+      });
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 
   test("the spec's env over a minimal inherited PATH and HOME; nothing else of this process leaks in", async () => {

@@ -337,6 +337,9 @@ export class DockerExecutor implements Executor {
     if (spec.command.length > 0) options.Entrypoint = [...spec.command];
     if (spec.args.length > 0) options.Cmd = [...spec.args];
     if (spec.stopSignal !== undefined && spec.stopSignal !== '') options.StopSignal = spec.stopSignal;
+    if (spec.workingDir !== undefined && spec.workingDir !== '') options.WorkingDir = spec.workingDir;
+    if (spec.user !== undefined && spec.user !== '') options.User = spec.user;
+    if (spec.hostname !== undefined && spec.hostname !== '') options.Hostname = spec.hostname;
     const check = spec.healthcheck;
     if (check !== undefined) {
       options.Healthcheck = {

@@ -112,7 +112,9 @@ export class ProcessExecutor implements Executor {
     // Files (secrets, configs) have nowhere to go and must not reach the record on disk.
     const { files: _files, ...kept } = spec;
     const copy: ExecutorSpec = structuredClone(kept);
-    this.resolve(copy, dir);
+    const workingDir = copy.workingDir !== undefined && copy.workingDir !== '' ? copy.workingDir : undefined;
+    if (workingDir !== undefined && !isDirectory(workingDir)) throw new ExecutorError('REJECTED', `working directory ${workingDir} is not a directory on this node`);
+    this.resolve(copy, workingDir ?? dir);
     if (copy.stopSignal !== undefined && copy.stopSignal !== '') signalOf(copy.stopSignal);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const workload: Workload = {
@@ -126,14 +128,16 @@ export class ProcessExecutor implements Executor {
     const workload = this.workload(id);
     if (workload.state === 'running') return;
     if (workload.state === 'exited') throw new ExecutorError('FAILED', `workload ${id} has exited; it is not started again`);
-    const executable = this.resolve(workload.spec, workload.dir);
+    // The spec's working directory, else the workload's own directory.
+    const cwd = workload.spec.workingDir !== undefined && workload.spec.workingDir !== '' ? workload.spec.workingDir : workload.dir;
+    const executable = this.resolve(workload.spec, cwd);
     const [argv0, ...rest] = argvOf(workload.spec);
     const out = openSync(path.join(workload.dir, STDOUT_FILE), 'a', 0o600);
     const err = openSync(path.join(workload.dir, STDERR_FILE), 'a', 0o600);
     let child: ChildProcess;
     try {
       child = spawn(executable, rest, {
-        argv0, cwd: workload.dir, env: this.envOf(workload.spec), detached: true, stdio: ['ignore', out, err],
+        argv0, cwd, env: this.envOf(workload.spec), detached: true, stdio: ['ignore', out, err],
       });
     } catch (error) {
       throw this.notRun(workload, error);
@@ -562,4 +566,12 @@ function isAlive(pid: number, startTicks: string | null): boolean {
   if (stat === null) return startTicks === null;
   if (stat[0] === 'Z' || stat[0] === 'X') return false;
   return startTicks === null || stat[19] === startTicks;
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
