@@ -65,6 +65,12 @@ export interface ManagerOptions {
   readonly snapshotTailEntries: number;
   /** Called after every apply turn, with the new view and what changed. */
   readonly onApplied?: (view: ManagerView, changes: AppliedChanges) => void;
+  /**
+   * Called once per apply turn that applied events or installed a snapshot, with the events of
+   * the turn's entries in order and the last applied index (the shell's watch feed). `restored`:
+   * a snapshot replaced the store this turn, so a watcher's earlier view is void.
+   */
+  readonly onCommitted?: (committed: { readonly index: number; readonly events: readonly JournalEvent[]; readonly restored: boolean }) => void;
 }
 
 /** Applied command ids remembered (a command proposed twice applies once). */
@@ -186,7 +192,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
           if (!result.applied) refused = { code: result.error.code, message: result.error.message };
           else {
             if (events.some((e) => e.type.startsWith('node.'))) changed.nodes = true;
-            if (subscribers.length > 0) for (const e of events) turnEvents.push(e);
+            if (subscribers.length > 0 || options.onCommitted !== undefined) for (const e of events) turnEvents.push(e);
           }
         } else {
           store.applyBatch([], index);
@@ -290,6 +296,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
                 const committed: ManagerCommitted = { type: 'manager.committed', index: appliedIndex, events: turnEvents, restored: changed.restored };
                 for (const to of subscribers) ctx.send(to, committed);
               }
+              if (options.onCommitted !== undefined && (turnEvents.length > 0 || changed.restored)) options.onCommitted({ index: appliedIndex, events: turnEvents, restored: changed.restored });
               turnEvents = [];
               if (pendingLeadership) {
                 pendingLeadership = false;

@@ -43,7 +43,7 @@ export async function controlRequest<T = unknown>(stateDir: string, method: stri
  * comes; resolves when the node ends the answer. A refusal rejects as in controlRequest. With
  * `idleTimeoutMs` 0 (following), it waits as long as the node keeps the answer open.
  */
-export async function controlStream(stateDir: string, path: string, onLine: (value: unknown) => void, idleTimeoutMs = 0): Promise<void> {
+export async function controlStream(stateDir: string, path: string, onLine: (value: unknown) => void, idleTimeoutMs = 0, signal?: AbortSignal): Promise<void> {
   const socketPath = new StateDir(stateDir).controlSocket;
   if (!existsSync(socketPath)) {
     throw new ControlError(`no node is running with --state-dir ${stateDir} (no ${socketPath}); start one with swarm init, swarm join or swarm start`, 0, 'NOT_RUNNING');
@@ -78,10 +78,23 @@ export async function controlStream(stateDir: string, path: string, onLine: (val
         if (buffered.trim() !== '') onLine(JSON.parse(buffered));
         resolve();
       });
-      res.on('error', (error) => reject(new ControlError(`the node's answer to GET ${path} broke off: ${error.message}`, 0, 'UNREACHABLE')));
+      res.on('error', (error) => {
+        if (signal?.aborted === true) resolve();
+        else reject(new ControlError(`the node's answer to GET ${path} broke off: ${error.message}`, 0, 'UNREACHABLE'));
+      });
     });
     req.on('timeout', () => req.destroy(new ControlError(`the node sent nothing for GET ${path} within ${idleTimeoutMs} ms`, 0, 'TIMEOUT')));
-    req.on('error', (error) => reject(error instanceof ControlError ? error : new ControlError(`cannot reach the node at ${socketPath}: ${error.message}`, 0, 'UNREACHABLE')));
+    req.on('error', (error) => {
+      if (signal?.aborted === true) resolve();
+      else reject(error instanceof ControlError ? error : new ControlError(`cannot reach the node at ${socketPath}: ${error.message}`, 0, 'UNREACHABLE'));
+    });
+    // Aborting ends the stream quietly: the caller asked for it.
+    const abort = (): void => {
+      req.destroy();
+      resolve();
+    };
+    if (signal?.aborted === true) abort();
+    else signal?.addEventListener('abort', abort, { once: true });
     req.end();
   });
 }

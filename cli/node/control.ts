@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { chmodSync, rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import type { BlobSpec, Config, JournalEvent, Node, Secret, StoreReader, Task } from '../../journal/index.js';
+import { WatchCompactedError, type BlobSpec, type Config, type JournalEvent, type Node, type Secret, type StoreReader, type Task } from '../../journal/index.js';
 import {
   ApiError, BLOB_FILTERS, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, filterBlobs, createService, filterServices, filterTasks, isJobMode, objectId,
   parseFilters, removeBlob, removeService, resolveService, resolveTask, rollbackService, serviceStatus, serviceToDocker, taskToDocker,
@@ -18,10 +18,13 @@ import {
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
 import type { LogEntry, LogStream } from '../../actors/index.js';
 import { NodeError, type LogsQuery, type SwarmNode } from './daemon.js';
+import { EVENT_TYPES, eventMessage } from './events.js';
 import { splitPem } from './state-dir.js';
 
 /** Room for a config at its 1000 KiB limit, base64-encoded (4/3 of it) in JSON. */
 const BODY_BYTES_MAX = 2 * 1024 * 1024;
+/** An events client this far behind (bytes unsent) is cut off with an `overflow` line; it resumes from its version. */
+const EVENTS_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
 
 interface Request {
   readonly method: string;
@@ -193,6 +196,10 @@ export class ControlApi {
         await this.serveLogs(logs[1] === 'services' ? 'service' : 'task', decodeURIComponent(logs[2]!), url.searchParams, res);
         return;
       }
+      if (path === '/events' && req.method === 'GET') {
+        this.serveEvents(url.searchParams, res);
+        return;
+      }
       const result = await this.route({ method: req.method ?? 'GET', path, query: url.searchParams, body });
       send(result.status, result.body);
     } catch (error) {
@@ -252,6 +259,67 @@ export class ControlApi {
         open.cancel();
       }
     });
+  }
+
+  /**
+   * `GET /events[?since=VERSION][&filters={"type":[...]}]`: the committed events as JSON lines
+   * (cli/node/events.ts), from the entry after VERSION (or from now), as they commit; the first
+   * line is `{ Type: 'sync', Version }`, the version the stream starts after. A version the
+   * manager no longer holds is refused (410, naming the oldest); a snapshot install here, or a
+   * client that reads too slowly, ends the stream with `{ Type: 'reset' | 'overflow', Version }`
+   * after which the client resumes from its last version or resynchronises.
+   */
+  private serveEvents(query: URLSearchParams, res: http.ServerResponse): void {
+    const parts = this.node.requireManager();
+    const sinceText = query.get('since');
+    let since: number | undefined;
+    if (sinceText !== null && sinceText !== '') {
+      since = Number(sinceText);
+      if (!/^\d+$/.test(sinceText) || !Number.isSafeInteger(since)) throw new NodeError('BAD_REQUEST', `since: must be a version (a whole number), got '${sinceText}'`);
+    }
+    const types = parseFilters(query.get('filters'), ['type']).get('type');
+    for (const t of types ?? []) {
+      if (!(EVENT_TYPES as readonly string[]).includes(t)) throw new NodeError('BAD_REQUEST', `filters.type: '${t}' is not one of ${EVENT_TYPES.join(', ')}`);
+    }
+    const wanted = types === undefined || types.length === 0 ? undefined : new Set(types);
+    const feed = parts.watch;
+    const start = since ?? feed.version;
+    if (start > feed.version) throw new NodeError('BAD_REQUEST', `since: version ${start} is ahead of this manager's ${feed.version}`);
+    let last = start;
+    let ended = false;
+    const finish = (line: Record<string, unknown> | undefined): void => {
+      if (ended) return;
+      ended = true;
+      subscription.current?.unsubscribe();
+      parts.watchResets.delete(reset);
+      if (line !== undefined && !res.destroyed) res.write(`${JSON.stringify(line)}\n`);
+      res.end();
+    };
+    const reset = (): void => finish({ Type: 'reset', Version: last });
+    // Filled once subscribed; the history delivered at subscribe may already finish the stream.
+    const subscription: { current?: { unsubscribe(): void } } = {};
+    const deliver = (batch: { index: number; events: readonly JournalEvent[] }): void => {
+      if (ended) return;
+      const store = parts.view.store;
+      let text = '';
+      for (const event of batch.events) {
+        const message = eventMessage(event, batch.index, store);
+        if (wanted === undefined || wanted.has(message.Type)) text += `${JSON.stringify(message)}\n`;
+      }
+      last = batch.index;
+      if (text !== '') res.write(text);
+      if (res.writableLength > EVENTS_BUFFER_BYTES_MAX) finish({ Type: 'overflow', Version: last });
+    };
+    if (start < feed.oldestVersion) {
+      const compacted = new WatchCompactedError(start, feed.oldestVersion);
+      throw new NodeError(compacted.code, compacted.message, 410);
+    }
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' });
+    res.write(`${JSON.stringify({ Type: 'sync', Version: start })}\n`);
+    subscription.current = feed.subscribe(start, deliver);
+    if (ended) subscription.current.unsubscribe();
+    parts.watchResets.add(reset);
+    res.once('close', () => finish(undefined));
   }
 
   private async route(r: Request): Promise<{ status: number; body: Json | undefined }> {

@@ -20,7 +20,7 @@ import {
   verifyRootAgainstToken,
   type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
-import { KeyStore, KeyStoreLockedError, KvLogStorage, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
 import { ActorSystem, RuntimeExecutor, type Env, type Envelope } from '../../runtime/index.js';
 import {
@@ -53,6 +53,8 @@ function dockerHostOf(): string | undefined {
 
 /** The process executor's directory in the state directory: one directory per task. */
 const TASKS_DIR = 'tasks';
+/** Events a manager keeps for `GET /events?since=V` (whole entries; older versions answer 410). */
+const WATCH_HISTORY_EVENTS = 100_000;
 /** How long `swarm leave` gives each task to stop (its own stop grace, at most this) before killing it. */
 const LEAVE_STOP_GRACE_MS_MAX = 5_000;
 /**
@@ -151,6 +153,10 @@ interface ManagerParts {
   view: ManagerView;
   readonly peer: string;
   readonly managerAddress: string;
+  /** Committed events for `GET /events` watchers; replaced when a snapshot install voids it. */
+  watch: WatchFeed;
+  /** Called when the feed is replaced: each open events stream ends, its client resynchronises. */
+  readonly watchResets: Set<() => void>;
 }
 
 function hostPort(address: string, flag: string): { host: string; port: number } {
@@ -513,6 +519,8 @@ export class SwarmNode {
     const parts: ManagerParts = {
       storage: log, keyStore, peer: `${id}/raft/peer`, managerAddress,
       view: { store: undefined as never, security: null, conf: snapshot.meta.confState, appliedIndex: snapshot.meta.index },
+      watch: new WatchFeed({ historyEventsMax: WATCH_HISTORY_EVENTS, startVersion: snapshot.meta.index }),
+      watchResets: new Set(),
     };
     this.manager = parts;
     this.system.spawn('manager', managerActor({
@@ -525,6 +533,15 @@ export class SwarmNode {
       snapshotIntervalEntries: this.file.snapshotIntervalEntries,
       snapshotTailEntries: this.file.snapshotTailEntries,
       onApplied: (view, changes) => this.applied(view, changes),
+      onCommitted: ({ index, events, restored }) => {
+        if (restored) {
+          // The store jumped to a snapshot: events between were never seen here.
+          parts.watch = new WatchFeed({ historyEventsMax: WATCH_HISTORY_EVENTS, startVersion: index });
+          for (const reset of [...parts.watchResets]) reset();
+          return;
+        }
+        parts.watch.publish(index, events);
+      },
     }));
     // Subscribes to the manager actor: the leader's orchestration while this manager leads, a
     // standby dispatcher (pointing agents at the leader) otherwise.
