@@ -25,9 +25,9 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { NODE_ID_LABEL, WORKLOAD_ID_LABEL, demultiplex, realRandom } from '../../runtime/env/real/index.js';
 import { UNHEALTHY_MESSAGE } from '../../actors/index.js';
-import { TASK_STATE_ORDER, type TaskState } from '../../journal/index.js';
 import { ENGINE_START_MS_MAX, ENGINE_STOP_MS_MAX, TEST_IMAGE, acquireTestEngine, type TestEngine } from '../runtime/dockerd.js';
 import { Cluster, sleep } from './harness.js';
+import { clusterHelpers, waitFor, within, type Json, type TaskJson } from './helpers.js';
 
 /**
  * SwarmKit's default period. Test 7 restarts a killed node process and expects it to find its
@@ -42,24 +42,9 @@ const NODE_NAMES = ['m1', 'w1', 'w2'] as const;
 const SERVICE_LABEL = 'swarm.service.id';
 const TASK_LABEL = 'swarm.task.id';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-interface TaskJson {
-  ID: string;
-  ServiceID: string;
-  Slot: number;
-  NodeID: string;
-  DesiredState: string;
-  Spec: { ContainerSpec: { Env?: string[] } };
-  Status: { State: string; Message: string; Err?: string; Timestamp: string };
-}
-
 let engine: TestEngine | undefined;
 let docker: Docker;
 let cluster: Cluster;
-/** Node name -> node id, and back. */
-const ids = new Map<string, string>();
-const names = new Map<string, string>();
 /** The 5-replica service of tests 1-3, 7 and 8. */
 let sleepers = '';
 /** The worker killed and restarted in test 7. */
@@ -67,87 +52,11 @@ let restarted = '';
 /** The worker drained in test 8. */
 let drained = '';
 
-function errorText(error: unknown): string {
-  const e = error as { code?: string; status?: number; message?: string };
-  return `${e?.code ?? '?'}${e?.status === undefined ? '' : ` ${e.status}`}: ${e?.message ?? String(error)}`;
-}
-
-/** Polls `probe` until it returns a value other than undefined; throws with `what` and what `describe` says at the deadline. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, describe: () => string = () => '', intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = errorText(error);
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === '' ? '' : ` (last error ${last})`}\n${describe()}`);
-}
-
-/** The promise's value, or a failure naming `what` once `timeoutMs` has passed. */
-function within<T>(what: string, promise: Promise<T>, timeoutMs = 15_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
-    promise.then((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    }, (error: unknown) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
-
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
-
-async function withLogs(body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const e = error as Error;
-    const parts = [...cluster.nodes.values()].map((n) => `--- ${n.name} ---\n${tail(n.output)}`);
-    e.message = `${e.message}\n\nnode output:\n${parts.join('\n')}`;
-    throw e;
-  }
-}
-
-function api<T = Json>(method: string, urlPath: string, body?: unknown): Promise<T> {
-  return cluster.request<T>('m1', method, urlPath, body);
-}
-
-async function tasksOf(serviceId: string): Promise<TaskJson[]> {
-  const filters = encodeURIComponent(JSON.stringify({ service: [serviceId] }));
-  return (await api<TaskJson[]>('GET', `/tasks?filters=${filters}`)).filter((t) => t.ServiceID === serviceId);
-}
-
-function describeTasks(list: readonly TaskJson[]): string {
-  return list.map((t) => `${t.ID} slot ${t.Slot} on ${names.get(t.NodeID) ?? (t.NodeID || '-')}: ${t.Status.State} (desired ${t.DesiredState}) ${t.Status.Message}${t.Status.Err ? ` err ${t.Status.Err}` : ''}`).join('\n');
-}
-
-/** Observed at or past complete: it no longer runs. */
-const ended = (t: TaskJson): boolean => TASK_STATE_ORDER[t.Status.State as TaskState] >= TASK_STATE_ORDER.complete;
+/** Node name -> node id, and back (ids, names), and the helpers bound to the cluster. */
+const { ids, names, startSwarm, api, withLogs, tasksOf, describeTasks, running, createService, updateService } = clusterHelpers(() => cluster, { nodes: NODE_NAMES });
 
 let lastTasks: TaskJson[] = [];
 const showTasks = (): string => `tasks:\n${describeTasks(lastTasks)}`;
-
-/** Waits until exactly `count` tasks of the service are desired and observed running, on `allowed` nodes, and `also` holds of them. */
-async function running(serviceId: string, count: number, allowed: readonly string[] = NODE_NAMES, timeoutMs = 60_000, also: (up: TaskJson[]) => boolean = () => true): Promise<TaskJson[]> {
-  const allowedIds = new Set(allowed.map((n) => ids.get(n)!));
-  return waitFor(`${count} tasks of ${serviceId} running on ${allowed.join(', ')}`, timeoutMs, async () => {
-    lastTasks = await tasksOf(serviceId);
-    // Live as the orchestrator counts them: wanted, and not ended (a task that failed and was
-    // replaced by the restart policy keeps its desired state, as history).
-    const live = lastTasks.filter((t) => t.DesiredState === 'running' && !ended(t));
-    const up = live.filter((t) => t.Status.State === 'running' && allowedIds.has(t.NodeID));
-    return up.length === count && live.length === count && also(up) ? up : undefined;
-  }, showTasks);
-}
 
 /** The containers the engine holds with all of `labels` (running ones only unless `all`). */
 function containers(labels: readonly string[], all = false): Promise<Docker.ContainerInfo[]> {
@@ -175,16 +84,7 @@ async function removeService(serviceId: string): Promise<void> {
   await waitFor(`the containers of removed service ${serviceId} gone`, 30_000, async () => {
     lastContainers = await containersOfService(serviceId, true);
     return lastContainers.length === 0 ? true : undefined;
-  }, showContainers);
-}
-
-async function createService(spec: Json): Promise<string> {
-  return (await api<{ ID: string }>('POST', '/services/create', spec)).ID;
-}
-
-async function updateService(serviceId: string, change: (spec: Json) => Json): Promise<void> {
-  const service = await api('GET', `/services/${serviceId}`);
-  await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, change(service.Spec));
+  }, { describe: showContainers });
 }
 
 /** Runs `cmd` in a container (docker exec): its exit code and output. */
@@ -226,18 +126,7 @@ beforeAll(async () => {
   await docker.getImage(TEST_IMAGE).inspect();
   const env = { DOCKER_HOST: engine.host };
   cluster = new Cluster('docker');
-  const m1 = await cluster.start('m1', ['init'], { env, extra: ['--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`] });
-  const swarm = await cluster.request<{ JoinTokens: { Worker: string } }>('m1', 'GET', '/swarm');
-  for (const name of ['w1', 'w2']) await cluster.start(name, ['join', '--token', swarm.JoinTokens.Worker, m1.addr], { env });
-  for (const name of NODE_NAMES) {
-    const info = await cluster.request<{ Swarm: { NodeID: string } }>(name, 'GET', '/info');
-    ids.set(name, info.Swarm.NodeID);
-    names.set(info.Swarm.NodeID, name);
-  }
-  await waitFor('3 nodes ready', 30_000, async () => {
-    const nodes = await api<Json[]>('GET', '/nodes');
-    return nodes.length === 3 && nodes.every((n) => n.Status.State === 'ready') ? nodes : undefined;
-  });
+  await startSwarm(['w1', 'w2'], { env, extra: ['--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`], allReady: true });
 }, ENGINE_START_MS_MAX + TEST_TIMEOUT_MS);
 
 afterAll(async () => {
@@ -270,7 +159,7 @@ describe('services of containers on a real Docker engine, across real node proce
     const found = await waitFor('5 running containers of the service', 15_000, async () => {
       lastContainers = await containersOfService(sleepers);
       return lastContainers.length === 5 ? lastContainers : undefined;
-    }, showContainers);
+    }, { describe: showContainers });
     for (const task of up) {
       const c = found.find((x) => x.Labels[WORKLOAD_ID_LABEL] === task.ID);
       expect(c).toBeDefined();
@@ -297,7 +186,7 @@ describe('services of containers on a real Docker engine, across real node proce
       lastTasks = await tasksOf(sleepers);
       const now = lastTasks.find((t) => t.ID === victim.ID);
       return now?.Status.State === 'failed' ? now : undefined;
-    }, showTasks);
+    }, { describe: showTasks });
     expect(failed.Status.Message).toBe('exit code 137');
     expect(failed.Status.Err).toBe('exit code 137');
     const after = await running(sleepers, 5, NODE_NAMES, 60_000, (up) => !up.some((t) => t.ID === victim.ID));
@@ -309,7 +198,7 @@ describe('services of containers on a real Docker engine, across real node proce
     const list = await waitFor('5 running containers, the killed one not among them', 15_000, async () => {
       lastContainers = await containersOfService(sleepers);
       return lastContainers.length === 5 ? lastContainers : undefined;
-    }, showContainers);
+    }, { describe: showContainers });
     expect(list.map((c) => c.Id)).not.toContain(container!.Id);
     // The failed task is history (no longer wanted): its node removes its container.
     expect((await tasksOf(sleepers)).find((t) => t.ID === victim.ID)?.DesiredState).toBe('shutdown');
@@ -326,7 +215,7 @@ describe('services of containers on a real Docker engine, across real node proce
     const list = await waitFor('5 running containers of the new spec only', 30_000, async () => {
       lastContainers = await containersOfService(sleepers);
       return lastContainers.length === 5 && lastContainers.every((c) => after.some((t) => t.ID === c.Labels[TASK_LABEL])) ? lastContainers : undefined;
-    }, showContainers);
+    }, { describe: showContainers });
     console.log(`rolling update of 5 (parallelism 2): converged after ${Date.now() - startedAt} ms`);
     for (const c of list) {
       const info = await docker.getContainer(c.Id).inspect();
@@ -355,7 +244,7 @@ describe('services of containers on a real Docker engine, across real node proce
     const rejected = await waitFor('the task rejected', 60_000, async () => {
       lastTasks = await tasksOf(serviceId);
       return lastTasks.find((t) => t.Status.State === 'rejected');
-    }, showTasks);
+    }, { describe: showTasks });
     // The engine's words: here no registry is reachable, elsewhere it says the repository is not there.
     expect(rejected.Status.Err).toBe(engineSays);
     expect(rejected.Status.Message).toBe(engineSays);
@@ -391,7 +280,7 @@ describe('services of containers on a real Docker engine, across real node proce
         if (c !== undefined) containerStartedAt = Date.parse((await docker.getContainer(c.Id).inspect()).State.StartedAt);
       }
       return t.Status.State === 'running' ? [t] : undefined;
-    }, showTasks, 100);
+    }, { describe: showTasks, intervalMs: 100 });
     const startingSeen = seen.filter((s) => s.state === 'starting');
     const changes = seen.filter((s, i) => i === 0 || seen[i - 1]!.state !== s.state);
     console.log(`health-gated task: states seen ${changes.map((s) => `${s.state}@+${s.at - seen[0]!.at}ms`).join(', ')}; running ${Date.parse(task!.Status.Timestamp) - containerStartedAt} ms after the container started`);
@@ -415,7 +304,7 @@ describe('services of containers on a real Docker engine, across real node proce
       const t = lastTasks[0];
       if (t !== undefined && sickSeen[sickSeen.length - 1] !== t.Status.State) sickSeen.push(t.Status.State);
       return t?.Status.State === 'failed' ? t : undefined;
-    }, showTasks, 100);
+    }, { describe: showTasks, intervalMs: 100 });
     expect(failed.Status.Message).toBe(UNHEALTHY_MESSAGE);
     expect(failed.Status.Err).toBe(UNHEALTHY_MESSAGE);
     expect(sickSeen).not.toContain('running');
@@ -510,7 +399,7 @@ describe('services of containers on a real Docker engine, across real node proce
     const left = await waitFor(`no container left on ${drained}`, 30_000, async () => {
       lastContainers = await containersOfNode(drained, true);
       return lastContainers.length === 0 ? lastContainers : undefined;
-    }, showContainers);
+    }, { describe: showContainers });
     console.log(`drained ${drained}: its ${moved.length} replicas moved and its containers removed after ${Date.now() - drainedAt} ms`);
     expect(left).toEqual([]);
     for (const task of moved) expect(after.map((t) => t.ID)).not.toContain(task.ID);
@@ -528,7 +417,7 @@ describe('services of containers on a real Docker engine, across real node proce
     const gone = await waitFor(`${worker}'s containers removed`, 15_000, async () => {
       lastContainers = await containersOfNode(worker, true);
       return lastContainers.length === 0 ? lastContainers : undefined;
-    }, showContainers);
+    }, { describe: showContainers });
     expect(gone).toEqual([]);
     for (const c of held) await expect(docker.getContainer(c.Id).inspect()).rejects.toMatchObject({ statusCode: 404 });
   }), TEST_TIMEOUT_MS);

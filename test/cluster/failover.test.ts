@@ -12,6 +12,7 @@
 // Every wait has a deadline; nothing asserts how long anything took.
 import { checkLinearizable, formatHistoryOp, type HistoryOp } from '../../simulations/index.js';
 import { Cluster, sleep, swarmCli, type NodeProcess } from './harness.js';
+import { clusterHelpers, errorText, waitFor } from './helpers.js';
 
 const MANAGERS = ['m1', 'm2', 'm3'] as const;
 const WORKERS = ['w1', 'w2'] as const;
@@ -47,52 +48,10 @@ const registers = new Map<string, string>();
 let killed: string | undefined;
 let killedProcess: NodeProcess | undefined;
 
-function errorText(error: unknown): string {
-  const e = error as { code?: string; status?: number; message?: string };
-  return `${e?.code ?? '?'}${e?.status === undefined ? '' : ` ${e.status}`}: ${e?.message ?? String(error)}`;
-}
-
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
-
-/** The output of every node (the last lines), for failure messages. */
-function logs(): string {
-  const parts: string[] = [];
-  if (killedProcess !== undefined) parts.push(`--- ${killedProcess.name} (before the restart) ---\n${tail(killedProcess.output)}`);
-  for (const node of cluster.nodes.values()) parts.push(`--- ${node.name} ---\n${tail(node.output)}`);
-  return parts.join('\n');
-}
-
-/** Runs a test body; a failure carries every node's output. */
-async function withLogs(body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const e = error as Error;
-    e.message = `${e.message}\n\nnode output:\n${logs()}`;
-    throw e;
-  }
-}
+const { withLogs } = clusterHelpers(() => cluster, { replaced: () => (killedProcess === undefined ? [] : [killedProcess]) });
 
 async function raft(name: string, timeoutMs = 3000): Promise<RaftDebug> {
   return cluster.request<RaftDebug>(name, 'GET', '/debug/raft', undefined, timeoutMs);
-}
-
-/** Polls `probe` until it returns a value other than undefined; throws with `what` at the deadline. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = errorText(error);
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === '' ? '' : ` (last error ${last})`}`);
 }
 
 /** Waits until one of `names` leads and every voter's progress there is 'replicate', caught up to its commit. */
@@ -102,7 +61,7 @@ async function waitReplicating(names: readonly string[], timeoutMs = 30_000): Pr
     const steady = status.role === 'leader' && status.voters.length === names.length
       && status.voters.every((v) => status.progress[v]?.state === 'replicate' && status.progress[v]!.match >= status.commit);
     return steady ? status : undefined;
-  });
+  }, { intervalMs: 100 });
 }
 
 /** A write acknowledged by `name`, retried on refusals until `timeoutMs` (each try may or may not have applied). */
@@ -111,7 +70,7 @@ async function writeAcked(name: string, register: string, value: string, timeout
   await waitFor(`write ${register}=${value} through ${name}`, timeoutMs, async () => {
     await cluster.request(name, 'POST', `/secrets/${id}/update`, { Labels: { v: value } }, 12_000);
     return true;
-  }, 200);
+  }, { intervalMs: 200 });
 }
 
 async function readRegister(name: string, register: string, timeoutMs = 8000): Promise<string | null> {
@@ -176,7 +135,7 @@ describe('failover with real node processes', () => {
         // Every node Ready: its agent has a session with the leader (a node is Unknown until then).
         const ready = table.every((r) => r['STATUS'] === 'Ready');
         return table.length === 5 && leaders === 1 && managers === 3 && ready ? table : undefined;
-      }, 250);
+      }, { intervalMs: 250 });
       expect(rows.map((r) => r['NAME']).sort()).toEqual(everyone);
       expect(rows.filter((r) => r['MANAGER STATUS'] === 'Leader')).toHaveLength(1);
       expect(rows.filter((r) => r['MANAGER STATUS'] !== '').map((r) => r['NAME']).sort()).toEqual([...MANAGERS].sort());
@@ -258,7 +217,7 @@ describe('failover with real node processes', () => {
     let newLeader = '';
     try {
       // Let the workload run against the healthy cluster first.
-      await waitFor('acknowledged writes before the kill', 30_000, async () => (stats.ackedWrites >= 30 && stats.okReads >= 30 ? true : undefined));
+      await waitFor('acknowledged writes before the kill', 30_000, async () => (stats.ackedWrites >= 30 && stats.okReads >= 30 ? true : undefined), { intervalMs: 100 });
       const old = await cluster.leader([...MANAGERS]);
       killed = old;
       live.delete(old);
@@ -271,7 +230,7 @@ describe('failover with real node processes', () => {
       await waitFor('acknowledged writes after the kill', 60_000, async () => {
         const after = history.filter((h) => h.op.kind === 'write' && h.invokedAt > killedAt && h.completedAt !== undefined).length;
         return after >= 80 ? true : undefined;
-      }, 200);
+      }, { intervalMs: 200 });
     } finally {
       stop = true;
       await Promise.all(clients);
@@ -283,7 +242,7 @@ describe('failover with real node processes', () => {
           const invokedAt = Date.now();
           const output = await readRegister(name, key);
           return { invokedAt, completedAt: Date.now(), output };
-        }, 200);
+        }, { intervalMs: 200 });
         history.push({ id: nextId++, client: `final@${name}`, op: { kind: 'read', key }, ...read });
       }
     }
@@ -333,7 +292,7 @@ describe('failover with real node processes', () => {
       if (progress !== undefined) statesSeen.add(progress.state);
       const mine = await raft(name);
       return mine.commit >= commitAfterRestart && mine.applied >= commitAfterRestart ? mine : undefined;
-    }, 20);
+    }, { intervalMs: 20 });
     expect(caughtUp.role).toBe('follower');
     expect(caughtUp.voters).toHaveLength(3);
     // Its applied index jumped past entries the leader had compacted (snapshot every 50 entries, 10 kept, and the
@@ -395,13 +354,13 @@ describe('failover with real node processes', () => {
       const served = reads.filter((r) => r.error === undefined);
       for (const r of served) expect({ read: r.value, reads }).toEqual({ read: x, reads });
       // And it does serve reads again (of X) once it has rejoined.
-      const later = await waitFor(`a read through ${old} after SIGCONT`, 20_000, async () => readRegister(old, 'reg-1', 6000), 200);
+      const later = await waitFor(`a read through ${old} after SIGCONT`, 20_000, async () => readRegister(old, 'reg-1', 6000), { intervalMs: 200 });
       expect(later).toBe(x);
       // It stepped down: a follower of a later term.
       const status = await waitFor(`${old} a follower`, 15_000, async () => {
         const s = await raft(old);
         return s.role === 'follower' ? s : undefined;
-      }, 100);
+      }, { intervalMs: 100 });
       expect(status.term).toBeGreaterThanOrEqual(nextTerm);
       expect(status.leader).not.toBe(ids.get(old));
       console.log(`paused ${old} (term ${oldTerm}); ${next} led term ${nextTerm}; ${reads.length} reads through ${old} after SIGCONT, ${served.length} served `

@@ -18,7 +18,8 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { splitPem } from '../../cli/index.js';
 import { ClusterTransport } from '../../runtime/env/real/index.js';
-import { Cluster, freePort, swarmCli, type NodeProcess } from './harness.js';
+import { Cluster, swarmCli } from './harness.js';
+import { clusterHelpers, waitFor, type TaskJson } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const MAIN = path.join(ROOT, 'cli/main.ts');
@@ -29,15 +30,6 @@ const SCRIPT = "let n = 0; setInterval(() => { n++; console.log('tick', process.
 /** `<service>.<slot>.<task id>@<node>    | <line>` */
 const TAGGED = /^([^.\s]+)\.(\d+)\.([a-z0-9]{12})@(\S+)\s+\| (.*)$/;
 
-interface TaskJson {
-  ID: string;
-  ServiceID: string;
-  Slot: number;
-  NodeID: string;
-  DesiredState: string;
-  Status: { State: string };
-}
-
 interface Tagged {
   service: string;
   slot: number;
@@ -47,45 +39,11 @@ interface Tagged {
 }
 
 let cluster: Cluster;
-const ids = new Map<string, string>();
-const names = new Map<string, string>();
 let serviceId = '';
 /** The service's running tasks once up: id -> task, its node's name and its pid. */
 const running = new Map<string, { task: TaskJson; node: string; pid: number }>();
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === '' ? '' : ` (last error ${last})`}`);
-}
-
-async function withLogs(body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const e = error as Error;
-    const parts = [...cluster.nodes.values()].map((n) => `--- ${n.name} ---\n${n.output.split('\n').slice(-30).join('\n')}`);
-    e.message = `${e.message}\n\nnode output:\n${parts.join('\n')}`;
-    throw e;
-  }
-}
-
-function api<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
-  return cluster.request<T>('m1', method, urlPath, body);
-}
+const { ids, names, startSwarm, api, withLogs, tasksOf, createService } = clusterHelpers(() => cluster, { tailLines: 30 });
 
 function pidOf(node: string, taskId: string): number | null {
   try {
@@ -116,7 +74,7 @@ const known = new Map<string, { task: TaskJson; node: string; pid: number }>();
 
 /** Learns the tasks started since (a killed node's tasks run again elsewhere). */
 async function learnTasks(): Promise<void> {
-  for (const task of (await api<TaskJson[]>('GET', '/tasks')).filter((t) => t.ServiceID === serviceId && t.NodeID !== '')) {
+  for (const task of (await tasksOf(serviceId)).filter((t) => t.NodeID !== '')) {
     const node = names.get(task.NodeID)!;
     const pid = known.has(task.ID) ? null : pidOf(node, task.ID);
     if (pid !== null) known.set(task.ID, { task, node, pid });
@@ -154,42 +112,16 @@ function readsLogs(node: string): boolean {
   });
 }
 
-async function init(name: string): Promise<NodeProcess> {
-  const stateDir = path.join(cluster.baseDir, name);
-  const addr = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'init', '--state-dir', stateDir, '--listen-addr', addr, '--name', name, '--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: NodeProcess = { name, stateDir, addr, child, output: '', exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)))) };
-  child.stdout.on('data', (c: Buffer) => (node.output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (node.output += c.toString()));
-  cluster.nodes.set(name, node);
-  await cluster.waitReady(node);
-  return node;
-}
-
 beforeAll(async () => {
   cluster = new Cluster('logs');
-  const m1 = await init('m1');
-  const swarm = await cluster.request<{ JoinTokens: { Worker: string } }>('m1', 'GET', '/swarm');
-  for (const name of ['w1', 'w2']) await cluster.start(name, ['join', '--token', swarm.JoinTokens.Worker, m1.addr]);
-  for (const name of ['m1', 'w1', 'w2']) {
-    const info = await cluster.request<{ Swarm: { NodeID: string } }>(name, 'GET', '/info');
-    ids.set(name, info.Swarm.NodeID);
-    names.set(info.Swarm.NodeID, name);
-  }
-  await waitFor('3 nodes ready', 30_000, async () => {
-    const nodes = await api<Array<{ Status: { State: string } }>>('GET', '/nodes');
-    return nodes.length === 3 && nodes.every((n) => n.Status.State === 'ready') ? true : undefined;
-  });
-  const created = await api<{ ID: string }>('POST', '/services/create', {
+  await startSwarm(['w1', 'w2'], { extra: ['--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`], allReady: true });
+  serviceId = await createService({
     Name: SERVICE,
     TaskTemplate: { ContainerSpec: { Command: [process.execPath], Args: ['-e', SCRIPT] }, RestartPolicy: { Condition: 'any', Delay: 0 }, Runtime: 'process' },
     Mode: { Replicated: { Replicas: 3 } },
   });
-  serviceId = created.ID;
   const up = await waitFor('3 tasks running, each with a few lines printed', 60_000, async () => {
-    const tasks = (await api<TaskJson[]>('GET', '/tasks')).filter((t) => t.ServiceID === serviceId && t.DesiredState === 'running' && t.Status.State === 'running');
+    const tasks = (await tasksOf(serviceId)).filter((t) => t.DesiredState === 'running' && t.Status.State === 'running');
     if (tasks.length !== 3) return undefined;
     return tasks.every((t) => printed(names.get(t.NodeID)!, t.ID).split('\n').length > 5) ? tasks : undefined;
   });

@@ -13,31 +13,18 @@
 //  6. `swarm leave` on a worker that runs a task: its process is stopped and its directory removed.
 // The cluster's heartbeat period is 1 s (`swarm init --dispatcher-heartbeat 1s`).
 // Every wait has a deadline.
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { splitPem } from '../../cli/index.js';
 import { ClusterTransport } from '../../runtime/env/real/index.js';
-import { Cluster, freePort, swarmCli, type NodeProcess } from './harness.js';
-
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+import { Cluster, swarmCli } from './harness.js';
+import { clusterHelpers, taskProcessRuns, waitFor, type TaskJson } from './helpers.js';
 
 const HEARTBEAT_PERIOD_MS = 1_000;
 const TEST_TIMEOUT_MS = 120_000;
 /** A task's script: prints a line it can be recognised by, then runs until it is stopped. */
 const MARKER = 'swarm-orchestration-test-task';
 const SCRIPT = `console.log('${MARKER}', process.pid); setInterval(() => {}, 1000);`;
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-interface TaskJson {
-  ID: string;
-  ServiceID: string;
-  Slot: number;
-  NodeID: string;
-  DesiredState: string;
-  Status: { State: string; Message: string; Err?: string };
-}
 
 interface NodeJson {
   ID: string;
@@ -47,78 +34,17 @@ interface NodeJson {
 }
 
 let cluster: Cluster;
-/** Node name -> node id, and back. */
-const ids = new Map<string, string>();
-const names = new Map<string, string>();
 let serviceId = '';
 /** The worker killed in test 3 and the pids its tasks had then (they outlive it: see afterAll). */
 let killed = '';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function errorText(error: unknown): string {
-  const e = error as { code?: string; status?: number; message?: string };
-  return `${e?.code ?? '?'}${e?.status === undefined ? '' : ` ${e.status}`}: ${e?.message ?? String(error)}`;
-}
-
-/** Polls `probe` until it returns a value other than undefined; throws with `what` and the last value seen at the deadline. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, describe: () => string = () => '', intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = errorText(error);
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === '' ? '' : ` (last error ${last})`}\n${describe()}`);
-}
-
-function tail(text: string, lines = 30): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
-
-async function withLogs(body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const e = error as Error;
-    const parts = [...cluster.nodes.values()].map((n) => `--- ${n.name} ---\n${tail(n.output)}`);
-    e.message = `${e.message}\n\nnode output:\n${parts.join('\n')}`;
-    throw e;
-  }
-}
-
-function api<T = Json>(method: string, urlPath: string, body?: unknown): Promise<T> {
-  return cluster.request<T>('m1', method, urlPath, body);
-}
-
-async function tasks(): Promise<TaskJson[]> {
-  return (await api<TaskJson[]>('GET', '/tasks')).filter((t) => t.ServiceID === serviceId);
-}
-
-function describeTasks(list: readonly TaskJson[]): string {
-  return list.map((t) => `${t.ID} slot ${t.Slot} on ${names.get(t.NodeID) ?? (t.NodeID || '-')}: ${t.Status.State} (desired ${t.DesiredState}) ${t.Status.Message}${t.Status.Err ? ` err ${t.Status.Err}` : ''}`).join('\n');
-}
+/** Node name -> node id, and back (ids, names), and the helpers bound to the cluster. */
+const { ids, names, startSwarm, api, withLogs, tasksOf, describeTasks, running, createService, updateService } = clusterHelpers(() => cluster, {
+  runningTimeoutMs: 30_000, endedTasksLive: true, tailLines: 30,
+});
 
 let lastTasks: TaskJson[] = [];
 const showTasks = (): string => `tasks:\n${describeTasks(lastTasks)}`;
-
-/** Waits until exactly `count` tasks of the service are desired and observed running, on `allowed` nodes. */
-async function running(count: number, allowed: readonly string[], timeoutMs = 30_000): Promise<TaskJson[]> {
-  const allowedIds = new Set(allowed.map((n) => ids.get(n)!));
-  return waitFor(`${count} tasks running on ${allowed.join(', ')}`, timeoutMs, async () => {
-    lastTasks = await tasks();
-    const live = lastTasks.filter((t) => t.DesiredState === 'running');
-    const up = live.filter((t) => t.Status.State === 'running' && allowedIds.has(t.NodeID));
-    return up.length === count && live.length === count ? up : undefined;
-  }, showTasks, 200);
-}
 
 /** What the node's process executor recorded for a task: its directory, pid and output. */
 function workload(node: string, taskId: string): { dir: string; pid: number | null; stdout: string } {
@@ -133,44 +59,8 @@ function workload(node: string, taskId: string): { dir: string; pid: number | nu
   return { dir, pid: record.pid, stdout };
 }
 
-/** The process runs (a zombie has ended), and its command line is the task's script. */
-function taskProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(MARKER);
-  } catch {
-    return true; // no /proc: kill(pid, 0) is all there is
-  }
-}
-
-/** Every task process the nodes' executors recorded (to kill what outlives the test). */
-function recordedPids(): number[] {
-  const pids: number[] = [];
-  for (const node of cluster.nodes.values()) {
-    const dir = path.join(node.stateDir, 'tasks');
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const entry of entries) {
-      try {
-        const pid = (JSON.parse(readFileSync(path.join(dir, entry, 'workload.json'), 'utf8')) as { pid: number | null }).pid;
-        if (pid !== null) pids.push(pid);
-      } catch {
-        // not a workload
-      }
-    }
-  }
-  return pids;
-}
+/** The process runs (a zombie has ended), and its command line is the task's script (without /proc, kill(pid, 0) is all there is). */
+const taskProcessAlive = (pid: number): boolean => taskProcessRuns(pid, MARKER, true);
 
 /** `swarm node ls` on m1 as rows of its table. */
 async function nodeLs(): Promise<Array<Record<string, string>>> {
@@ -182,47 +72,15 @@ async function nodeLs(): Promise<Array<Record<string, string>>> {
   return lines.slice(1).map((line) => Object.fromEntries(columns.map((c, i) => [c.name, line.slice(c.start, columns[i + 1]?.start ?? line.length).trim()])));
 }
 
-/** `swarm init` as the harness starts it, with a short heartbeat period. */
-async function init(name: string): Promise<NodeProcess> {
-  const stateDir = path.join(cluster.baseDir, name);
-  const addr = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'init', '--state-dir', stateDir, '--listen-addr', addr, '--name', name, '--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: NodeProcess = { name, stateDir, addr, child, output: '', exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 1 : 128)))) };
-  child.stdout.on('data', (c: Buffer) => (node.output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (node.output += c.toString()));
-  cluster.nodes.set(name, node);
-  await cluster.waitReady(node);
-  return node;
-}
-
 beforeAll(async () => {
   cluster = new Cluster('orchestration');
-  const m1 = await init('m1');
-  const swarm = await cluster.request<{ JoinTokens: { Worker: string } }>('m1', 'GET', '/swarm');
-  for (const name of ['w1', 'w2']) await cluster.start(name, ['join', '--token', swarm.JoinTokens.Worker, m1.addr]);
-  for (const name of ['m1', 'w1', 'w2']) {
-    const info = await cluster.request<{ Swarm: { NodeID: string } }>(name, 'GET', '/info');
-    ids.set(name, info.Swarm.NodeID);
-    names.set(info.Swarm.NodeID, name);
-  }
+  await startSwarm(['w1', 'w2'], { extra: ['--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`] });
 }, TEST_TIMEOUT_MS);
 
 afterAll(async () => {
   if (cluster === undefined) return;
-  // Task processes outlive their node process (as containers outlive a dead agent): the node
-  // processes go first, so that no agent starts a task again, then every task process recorded.
-  for (const node of cluster.nodes.values()) {
-    if (node.child.exitCode === null && node.child.signalCode === null) await cluster.kill(node.name);
-  }
-  for (const pid of recordedPids()) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  // Task processes outlive their node process (as containers outlive a dead agent): stopAll ends
+  // the node processes first, so that no agent starts a task again, then every task process recorded.
   await cluster.stopAll();
 }, TEST_TIMEOUT_MS);
 
@@ -231,7 +89,7 @@ describe('orchestration across real node processes', () => {
     const rows = await waitFor('swarm node ls with 3 nodes, all Ready', 30_000, async () => {
       const table = await nodeLs();
       return table.length === 3 && table.every((r) => r['STATUS'] === 'Ready') ? table : undefined;
-    });
+    }, { intervalMs: 100 });
     expect(rows.map((r) => r['NAME']).sort()).toEqual(['m1', 'w1', 'w2']);
     const nodes = await api<NodeJson[]>('GET', '/nodes');
     const architecture = ({ x64: 'x86_64', arm64: 'aarch64' } as Record<string, string>)[process.arch] ?? process.arch;
@@ -244,7 +102,7 @@ describe('orchestration across real node processes', () => {
   }), TEST_TIMEOUT_MS);
 
   test('a replicated service of 3: 3 tasks running, each a real OS process on its node', () => withLogs(async () => {
-    const created = await api<{ ID: string }>('POST', '/services/create', {
+    serviceId = await createService({
       Name: 'ticker',
       TaskTemplate: {
         ContainerSpec: { Command: [process.execPath], Args: ['-e', SCRIPT], Env: ['TICKER=1'] },
@@ -253,8 +111,7 @@ describe('orchestration across real node processes', () => {
       },
       Mode: { Replicated: { Replicas: 3 } },
     });
-    serviceId = created.ID;
-    const up = await running(3, ['m1', 'w1', 'w2']);
+    const up = await running(serviceId, 3, ['m1', 'w1', 'w2']);
     expect(new Set(up.map((t) => t.Slot))).toEqual(new Set([1, 2, 3]));
     for (const task of up) {
       const node = names.get(task.NodeID)!;
@@ -264,13 +121,13 @@ describe('orchestration across real node processes', () => {
       const printed = await waitFor(`task ${task.ID}'s output`, 10_000, async () => {
         const out = workload(node, task.ID).stdout;
         return out.includes(MARKER) ? out : undefined;
-      });
+      }, { intervalMs: 100 });
       expect(printed.trim()).toBe(`${MARKER} ${w.pid}`);
     }
   }), TEST_TIMEOUT_MS);
 
   test('kill -9 of a worker: its node goes Down within about 3 heartbeat periods and its task runs elsewhere', () => withLogs(async () => {
-    const before = await running(3, ['m1', 'w1', 'w2']);
+    const before = await running(serviceId, 3, ['m1', 'w1', 'w2']);
     const victim = ['w2', 'w1'].find((name) => before.some((t) => t.NodeID === ids.get(name)));
     expect(victim).toBeDefined();
     killed = victim!;
@@ -285,11 +142,11 @@ describe('orchestration across real node processes', () => {
     await waitFor(`${killed} Down`, 3 * HEARTBEAT_PERIOD_MS + 5_000, async () => {
       const node = (await api<NodeJson[]>('GET', '/nodes')).find((n) => n.ID === ids.get(killed));
       return node?.Status.State === 'down' ? node : undefined;
-    }, () => '', 50);
+    }, { intervalMs: 50 });
     const downAfterMs = Date.now() - killedAt;
     expect(downAfterMs).toBeGreaterThanOrEqual(HEARTBEAT_PERIOD_MS); // not before its heartbeats could have been missed
 
-    const after = await running(3, survivors);
+    const after = await running(serviceId, 3, survivors);
     console.log(`killed ${killed}: Down after ${downAfterMs} ms, 3 tasks running again after ${Date.now() - killedAt} ms (heartbeat period ${HEARTBEAT_PERIOD_MS} ms)`);
     // The tasks on the survivors were left alone; the lost slots got new tasks.
     for (const task of kept) expect(after.map((t) => t.ID)).toContain(task.ID);
@@ -297,7 +154,7 @@ describe('orchestration across real node processes', () => {
       expect(after.map((t) => t.ID)).not.toContain(task.ID);
       expect(after.some((t) => t.Slot === task.Slot)).toBe(true);
     }
-    lastTasks = await tasks();
+    lastTasks = await tasksOf(serviceId);
     for (const task of lost) expect(lastTasks.find((t) => t.ID === task.ID)).toMatchObject({ DesiredState: 'shutdown', Status: { State: 'orphaned' } });
     for (const task of after) expect(taskProcessAlive(workload(names.get(task.NodeID)!, task.ID).pid!)).toBe(true);
 
@@ -308,22 +165,21 @@ describe('orchestration across real node processes', () => {
   test('scale to 1: two tasks shut down and their OS processes are gone', () => withLogs(async () => {
     expect(killed).not.toBe('');
     const survivors = ['m1', 'w1', 'w2'].filter((n) => n !== killed);
-    const before = await running(3, survivors);
+    const before = await running(serviceId, 3, survivors);
     const pids = new Map(before.map((t) => [t.ID, workload(names.get(t.NodeID)!, t.ID).pid!]));
-    const service = await api('GET', `/services/${serviceId}`);
-    await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, { ...service.Spec, Mode: { Replicated: { Replicas: 1 } } });
+    await updateService(serviceId, (spec) => ({ ...spec, Mode: { Replicated: { Replicas: 1 } } }));
 
-    const [remaining] = await running(1, survivors);
+    const [remaining] = await running(serviceId, 1, survivors);
     const stopped = before.filter((t) => t.ID !== remaining!.ID);
     expect(stopped).toHaveLength(2);
     await waitFor('the scaled-away tasks shut down and their processes gone', 30_000, async () => {
-      lastTasks = await tasks();
+      lastTasks = await tasksOf(serviceId);
       const done = stopped.every((t) => {
         const now = lastTasks.find((x) => x.ID === t.ID);
         return (now === undefined || now.Status.State === 'shutdown') && !taskProcessAlive(pids.get(t.ID)!);
       });
       return done ? true : undefined;
-    }, showTasks);
+    }, { describe: showTasks, intervalMs: 100 });
     expect(taskProcessAlive(pids.get(remaining!.ID)!)).toBe(true);
   }), TEST_TIMEOUT_MS);
 
@@ -352,7 +208,7 @@ describe('orchestration across real node processes', () => {
       await waitFor('m1 counting every refused message', 15_000, async () => {
         const status = await api<{ refusedMessages: number }>('GET', '/debug/raft');
         return status.refusedMessages >= before.refusedMessages + refusals.length ? status : undefined;
-      });
+      }, { intervalMs: 100 });
     } finally {
       await transport.close();
     }
@@ -365,10 +221,9 @@ describe('orchestration across real node processes', () => {
 
   test('a worker that leaves the swarm stops its tasks: their processes are gone and their directories removed', () => withLogs(async () => {
     const worker = ['w1', 'w2'].find((n) => n !== killed)!;
-    const service = await api('GET', `/services/${serviceId}`);
-    await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, { ...service.Spec, Mode: { Replicated: { Replicas: 2 } } });
+    await updateService(serviceId, (spec) => ({ ...spec, Mode: { Replicated: { Replicas: 2 } } }));
     // Spread: one task on m1, one on the worker.
-    const up = await running(2, ['m1', worker]);
+    const up = await running(serviceId, 2, ['m1', worker]);
     const onWorker = up.find((t) => t.NodeID === ids.get(worker));
     expect(onWorker).toBeDefined();
     const w = workload(worker, onWorker!.ID);

@@ -25,8 +25,8 @@
 // Every wait has a deadline.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { TASK_STATE_ORDER, type TaskState } from '../../journal/index.js';
 import { Cluster, sleep } from './harness.js';
+import { clusterHelpers, taskProcessRuns, waitFor, within, type Json, type TaskJson } from './helpers.js';
 
 /**
  * SwarmKit's default period, as in docker.test.ts. Test 4 restarts a killed node process and
@@ -43,18 +43,6 @@ const MARKER = 'swarm-process-tasks-test';
 const SCRIPT = `console.log('${MARKER}', process.pid, process.env.VERSION); setInterval(() => {}, 1000);`;
 const MISSING_COMMAND = '/nonexistent/bin';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-interface TaskJson {
-  ID: string;
-  ServiceID: string;
-  Slot: number;
-  NodeID: string;
-  DesiredState: string;
-  Spec: { ContainerSpec: { Env?: string[] } };
-  Status: { State: string; Message: string; Err?: string; Timestamp: string };
-}
-
 /** A task process a node's executor recorded: its node, its task and its pid. */
 interface Proc {
   node: string;
@@ -63,9 +51,6 @@ interface Proc {
 }
 
 let cluster: Cluster;
-/** Node name -> node id, and back. */
-const ids = new Map<string, string>();
-const names = new Map<string, string>();
 /** The 5-replica service of tests 1-5. */
 let workers = '';
 /** The worker killed and restarted in test 4, and drained in test 5. */
@@ -73,85 +58,11 @@ let restarted = '';
 /** Every task pid seen, to kill whatever is left of their groups at the end. */
 const seenPids = new Set<number>();
 
-function errorText(error: unknown): string {
-  const e = error as { code?: string; status?: number; message?: string };
-  return `${e?.code ?? '?'}${e?.status === undefined ? '' : ` ${e.status}`}: ${e?.message ?? String(error)}`;
-}
-
-/** Polls `probe` until it returns a value other than undefined; throws with `what` and what `describe` says at the deadline. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, describe: () => string = () => '', intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = errorText(error);
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === '' ? '' : ` (last error ${last})`}\n${describe()}`);
-}
-
-/** The promise's value, or a failure naming `what` once `timeoutMs` has passed. */
-function within<T>(what: string, promise: Promise<T>, timeoutMs = 15_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
-    promise.then((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    }, (error: unknown) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
-
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
-
-async function withLogs(body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const e = error as Error;
-    const parts = [...cluster.nodes.values()].map((n) => `--- ${n.name} ---\n${tail(n.output)}`);
-    e.message = `${e.message}\n\nnode output:\n${parts.join('\n')}`;
-    throw e;
-  }
-}
-
-function api<T = Json>(method: string, urlPath: string, body?: unknown): Promise<T> {
-  return cluster.request<T>('m1', method, urlPath, body);
-}
-
-async function tasksOf(serviceId: string): Promise<TaskJson[]> {
-  const filters = encodeURIComponent(JSON.stringify({ service: [serviceId] }));
-  return (await api<TaskJson[]>('GET', `/tasks?filters=${filters}`)).filter((t) => t.ServiceID === serviceId);
-}
-
-function describeTasks(list: readonly TaskJson[]): string {
-  return list.map((t) => `${t.ID} slot ${t.Slot} on ${names.get(t.NodeID) ?? (t.NodeID || '-')}: ${t.Status.State} (desired ${t.DesiredState}) ${t.Status.Message}${t.Status.Err ? ` err ${t.Status.Err}` : ''}`).join('\n');
-}
-
-/** Observed at or past complete: it no longer runs. */
-const ended = (t: TaskJson): boolean => TASK_STATE_ORDER[t.Status.State as TaskState] >= TASK_STATE_ORDER.complete;
+/** Node name -> node id, and back (ids, names), and the helpers bound to the cluster. */
+const { ids, names, startSwarm, api, withLogs, tasksOf, describeTasks, running, createService, updateService } = clusterHelpers(() => cluster, { nodes: NODE_NAMES });
 
 let lastTasks: TaskJson[] = [];
 const showTasks = (): string => `tasks:\n${describeTasks(lastTasks)}`;
-
-/** Waits until exactly `count` tasks of the service are desired and observed running, on `allowed` nodes, and `also` holds of them. */
-async function running(serviceId: string, count: number, allowed: readonly string[] = NODE_NAMES, timeoutMs = 60_000, also: (up: TaskJson[]) => boolean = () => true): Promise<TaskJson[]> {
-  const allowedIds = new Set(allowed.map((n) => ids.get(n)!));
-  return waitFor(`${count} tasks of ${serviceId} running on ${allowed.join(', ')}`, timeoutMs, async () => {
-    lastTasks = await tasksOf(serviceId);
-    const live = lastTasks.filter((t) => t.DesiredState === 'running' && !ended(t));
-    const up = live.filter((t) => t.Status.State === 'running' && allowedIds.has(t.NodeID));
-    return up.length === count && live.length === count && also(up) ? up : undefined;
-  }, showTasks);
-}
 
 function tasksDir(node: string): string {
   return path.join(cluster.node(node).stateDir, 'tasks');
@@ -178,20 +89,7 @@ function pidOf(node: string, taskId: string): number | null {
 }
 
 /** The process runs (a zombie has ended), and its command line is a task's script. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false;
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(MARKER);
-  } catch {
-    return false; // gone between the two looks
-  }
-}
+const alive = (pid: number): boolean => taskProcessRuns(pid, MARKER);
 
 /** Every live task process the nodes' executors recorded, over all nodes. */
 function liveProcs(): Proc[] {
@@ -214,21 +112,12 @@ async function processesOf(up: readonly TaskJson[], timeoutMs = 15_000): Promise
     lastProcs = liveProcs();
     const match = lastProcs.length === up.length && up.every((t) => lastProcs.some((p) => p.task === t.ID && p.node === names.get(t.NodeID)));
     return match ? lastProcs : undefined;
-  }, showProcs);
+  }, { describe: showProcs });
 }
 
 /** The process's environment, from /proc/<pid>/environ. */
 function environOf(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((e) => e !== '');
-}
-
-async function createService(spec: Json): Promise<string> {
-  return (await api<{ ID: string }>('POST', '/services/create', spec)).ID;
-}
-
-async function updateService(serviceId: string, change: (spec: Json) => Json): Promise<void> {
-  const service = await api('GET', `/services/${serviceId}`);
-  await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, change(service.Spec));
 }
 
 const workersSpec = (env: readonly string[]): Json => ({
@@ -244,18 +133,7 @@ const workersSpec = (env: readonly string[]): Json => ({
 
 beforeAll(async () => {
   cluster = new Cluster('process-tasks');
-  const m1 = await cluster.start('m1', ['init'], { extra: ['--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`] });
-  const swarm = await cluster.request<{ JoinTokens: { Worker: string } }>('m1', 'GET', '/swarm');
-  for (const name of ['w1', 'w2']) await cluster.start(name, ['join', '--token', swarm.JoinTokens.Worker, m1.addr]);
-  for (const name of NODE_NAMES) {
-    const info = await cluster.request<{ Swarm: { NodeID: string } }>(name, 'GET', '/info');
-    ids.set(name, info.Swarm.NodeID);
-    names.set(info.Swarm.NodeID, name);
-  }
-  await waitFor('3 nodes ready', 30_000, async () => {
-    const nodes = await api<Json[]>('GET', '/nodes');
-    return nodes.length === 3 && nodes.every((n) => n.Status.State === 'ready') ? nodes : undefined;
-  });
+  await startSwarm(['w1', 'w2'], { extra: ['--dispatcher-heartbeat', `${HEARTBEAT_PERIOD_MS}ms`], allReady: true });
 }, TEST_TIMEOUT_MS);
 
 afterAll(async () => {
@@ -303,7 +181,7 @@ describe('services of process tasks across real node processes', () => {
       lastTasks = await tasksOf(workers);
       const now = lastTasks.find((t) => t.ID === victim.ID);
       return now?.Status.State === 'failed' ? now : undefined;
-    }, showTasks);
+    }, { describe: showTasks });
     // 128 + SIGKILL, as a shell (and the engine) reports it.
     expect(failed.Status.Message).toBe('exit code 137');
     expect(failed.Status.Err).toBe('exit code 137');
@@ -317,7 +195,7 @@ describe('services of process tasks across real node processes', () => {
     expect(procs.map((p) => p.pid)).not.toContain(pid);
     // The failed task is history (no longer wanted): its node removes its workload directory.
     expect((await tasksOf(workers)).find((t) => t.ID === victim.ID)?.DesiredState).toBe('shutdown');
-    await waitFor(`the workload directory of the killed task ${victim.ID} removed from ${node}`, 15_000, async () => (workloadDirs(node).includes(victim.ID) ? undefined : true), () => `${node} holds: ${workloadDirs(node).join(', ')}`);
+    await waitFor(`the workload directory of the killed task ${victim.ID} removed from ${node}`, 15_000, async () => (workloadDirs(node).includes(victim.ID) ? undefined : true), { describe: () => `${node} holds: ${workloadDirs(node).join(', ')}` });
   }), TEST_TIMEOUT_MS);
 
   test('a rolling update of the environment, 2 at a time: every running process has the new one, none of the old is alive', () => withLogs(async () => {
@@ -385,7 +263,7 @@ describe('services of process tasks across real node processes', () => {
     const drainedAt = Date.now();
     await api('POST', `/nodes/${ids.get(drained)!}/update?version=${node.Version.Index}`, { ...node.Spec, Availability: 'drain' });
     const after = await running(workers, 5, others);
-    await waitFor(`no workload directory left on ${drained}`, 30_000, async () => (workloadDirs(drained).length === 0 ? true : undefined), () => `${drained} holds: ${workloadDirs(drained).join(', ')}`);
+    await waitFor(`no workload directory left on ${drained}`, 30_000, async () => (workloadDirs(drained).length === 0 ? true : undefined), { describe: () => `${drained} holds: ${workloadDirs(drained).join(', ')}` });
     console.log(`drained ${drained}: its ${moved.length} replicas moved and its workloads removed after ${Date.now() - drainedAt} ms`);
     for (const pid of movedPids) expect(alive(pid!)).toBe(false);
     for (const task of moved) expect(after.map((t) => t.ID)).not.toContain(task.ID);
@@ -402,7 +280,7 @@ describe('services of process tasks across real node processes', () => {
     const ended1 = await waitFor('the task of a missing command rejected or failed', 60_000, async () => {
       lastTasks = await tasksOf(serviceId);
       return lastTasks.find((t) => t.Status.State === 'rejected' || t.Status.State === 'failed');
-    }, showTasks);
+    }, { describe: showTasks });
     console.log(`missing command: task ${ended1.Status.State}: ${ended1.Status.Message} (err ${ended1.Status.Err ?? '-'})`);
     // Refused at prepare (the executor resolves the command there), as the engine refuses a missing image.
     expect(ended1.Status.State).toBe('rejected');

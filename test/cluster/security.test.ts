@@ -17,6 +17,7 @@ import {
 import { splitPem } from '../../cli/index.js';
 import { ClusterTransport, secureRandomBytes, tlsRequest, type ClusterTransportError } from '../../runtime/env/real/index.js';
 import { Cluster, freePort, sleep, type NodeProcess } from './harness.js';
+import { within } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const MAIN = path.join(ROOT, 'cli/main.ts');
@@ -63,17 +64,6 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${(last as Error).message ?? String(last)})`}`);
     await sleep(intervalMs);
   }
-}
-
-/** `promise`, or a rejection naming `what` after `timeoutMs`. */
-function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** The promise's rejection (fails if it resolves). */
@@ -150,10 +140,10 @@ function controlOverTcp(addr: string, urlPath: string, creds: { key: string; cer
 
 /** Resolves once `socket` closed (the peer hung up), or fails after `timeoutMs`. */
 function closed(socket: net.Socket, timeoutMs: number, what: string): Promise<void> {
-  return within(new Promise<void>((resolve) => {
+  return within(what, new Promise<void>((resolve) => {
     if (socket.destroyed) resolve();
     else socket.once('close', () => resolve());
-  }), timeoutMs, what);
+  }), timeoutMs);
 }
 
 const UNLOCK_KEY = /SWMKEY-1-[A-Za-z0-9+/]+/;
@@ -252,10 +242,10 @@ describe('refusals', () => {
 
     // Plain TCP, random bytes: not even a TLS handshake.
     const raw = net.connect({ host: '127.0.0.1', port });
-    await within(new Promise<void>((resolve, reject) => {
+    await within('TCP connect', new Promise<void>((resolve, reject) => {
       raw.once('connect', () => resolve());
       raw.once('error', reject);
-    }), 10_000, 'TCP connect');
+    }), 10_000);
     const rawPort = raw.localPort!;
     raw.on('error', () => undefined);
     // Read whatever comes back (a TLS alert): a stream that is never read never sees the
@@ -277,7 +267,7 @@ describe('refusals', () => {
     for (const g of garbage) {
       const socket = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: [g.alpn], key: worker.key, cert: worker.cert, ca: splitPem(worker.ca), checkServerIdentity: () => undefined });
       socket.on('error', () => undefined);
-      await within(new Promise<void>((resolve) => socket.once('secureConnect', () => resolve())), 10_000, `TLS connect (${g.what})`);
+      await within(`TLS connect (${g.what})`, new Promise<void>((resolve) => socket.once('secureConnect', () => resolve())), 10_000);
       expect(socket.alpnProtocol).toBe(g.alpn);
       const localPort = socket.localPort!;
       socket.write(g.bytes);
@@ -288,7 +278,7 @@ describe('refusals', () => {
     // A stream without a client certificate.
     const anonymous = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['swarm-stream'], ca: splitPem(worker.ca), checkServerIdentity: () => undefined });
     anonymous.on('error', () => undefined);
-    await within(new Promise<void>((resolve) => anonymous.once('secureConnect', () => resolve())), 10_000, 'TLS connect without a certificate');
+    await within('TLS connect without a certificate', new Promise<void>((resolve) => anonymous.once('secureConnect', () => resolve())), 10_000);
     const anonymousPort = anonymous.localPort!;
     anonymous.write(Buffer.from([0, 0, 0, 1, 0]));
     await closed(anonymous, 10_000, 'the manager closing a stream without a client certificate');
@@ -455,7 +445,7 @@ describe('root rotation', () => {
       rotate = await cli(['ca', '--rotate', '--state-dir', rotation.node('m1').stateDir], 100_000);
     } finally {
       stop = true;
-      await within(loop, 20_000, 'the write loop to end');
+      await within('the write loop to end', loop, 20_000);
     }
     expect(rotate).toMatchObject({ code: 0 });
     expect(failures).toEqual([]);

@@ -12,10 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ControlError } from '../../cli/index.js';
 import { Cluster, swarmCli } from './harness.js';
+import { clusterHelpers, type Json } from './helpers.js';
 
 const TEST_TIMEOUT_MS = 120_000;
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let cluster: Cluster;
 let stateDir: string;
@@ -43,9 +42,7 @@ async function refused(...args: string[]): Promise<string> {
   return result.stderr;
 }
 
-function api<T = Json>(method: string, urlPath: string, body?: unknown): Promise<T> {
-  return cluster.request<T>('m1', method, urlPath, body);
-}
+const { api } = clusterHelpers(() => cluster);
 
 async function apiRefusal(method: string, urlPath: string, body?: unknown): Promise<ControlError> {
   try {
