@@ -19,11 +19,13 @@ export function formatIssue(issue: StackIssue): string {
   return `${place}: ${issue.path === '' ? '' : `${issue.path}: `}${issue.message}`;
 }
 
-/** By line, then column; problems without a place last, in the order found. */
+/** By file (in the order the files first appear), then line and column; problems without a place last, in the order found. */
 export function sortIssues(issues: readonly StackIssue[]): StackIssue[] {
+  const files = [...new Set(issues.map((issue) => issue.file))];
   return issues
     .map((issue, i) => ({ issue, i }))
-    .sort((a, b) => (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || (a.issue.col ?? 0) - (b.issue.col ?? 0) || a.i - b.i)
+    .sort((a, b) => files.indexOf(a.issue.file) - files.indexOf(b.issue.file)
+      || (a.issue.line ?? Infinity) - (b.issue.line ?? Infinity) || (a.issue.col ?? 0) - (b.issue.col ?? 0) || a.i - b.i)
     .map(({ issue }) => issue);
 }
 

@@ -49,15 +49,15 @@ function value<T>(what: string, read: (v: unknown) => T | undefined) {
 }
 
 function map<S extends z.ZodRawShape>(shape: S) {
-  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `must be a map, got ${show(iss.input)}` : undefined) });
+  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? (iss.input === undefined ? 'is required' : `must be a map, got ${show(iss.input)}`) : undefined) });
 }
 
 function mapOf<T extends z.ZodType>(item: T) {
-  return z.record(z.string(), item, { error: (iss) => (iss.code === 'invalid_type' ? `must be a map, got ${show(iss.input)}` : undefined) });
+  return z.record(z.string(), item, { error: (iss) => (iss.code === 'invalid_type' ? (iss.input === undefined ? 'is required' : `must be a map, got ${show(iss.input)}`) : undefined) });
 }
 
 function list<T extends z.ZodType>(item: T) {
-  return z.array(item, { error: (iss) => (iss.code === 'invalid_type' ? `must be a list, got ${show(iss.input)}` : undefined) });
+  return z.array(item, { error: (iss) => (iss.code === 'invalid_type' ? (iss.input === undefined ? 'is required' : `must be a list, got ${show(iss.input)}`) : undefined) });
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';

@@ -63,7 +63,7 @@ export class YamlSource {
     if (doc.errors.length > 0) {
       return {
         issues: doc.errors.map((error) => {
-          const at = error.linePos?.[0];
+          const at = error.linePos?.[0] ?? lines.linePos(error.pos[0]);
           // The library's message ends with "at line L, column C" even unprettied: the place goes in front instead.
           const message = error.message.replace(/ at line \d+, column \d+:?[\s\S]*$/, '');
           return { file, ...(at === undefined ? {} : { line: at.line, col: at.col }), path: '', message: `YAML: ${message}` };
