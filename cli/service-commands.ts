@@ -9,46 +9,37 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { RealClock } from '../runtime/env/real/index.js';
 import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
+import {
+  fileReferenceJson, healthcheckJson, labelsOf, modeJson, readByteSize, readGoDurationNs, readNanoCpus, readShortPort, SERVICE_MODES, type FileReferenceFields, type ServiceModeName,
+} from './docker-spec.js';
 import { controlRequest, controlStream } from './node/client.js';
 
 // ---- flag values ---------------------------------------------------------------------------------
 
-const GO_DURATION_UNITS_NS: Readonly<Record<string, number>> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
 /** A Go duration (`10s`, `1m30s`, `500ms`, `1.5h`, `0`) in nanoseconds, as the API carries it. */
 export function goDurationNs(flag: string): (value: string) => number {
   return (value) => {
-    const text = value.trim();
-    if (text === '0') return 0;
-    const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
-    let total = 0;
-    let end = 0;
-    for (let match = part.exec(text); match !== null; match = part.exec(text)) {
-      total += Number(match[1]) * GO_DURATION_UNITS_NS[match[2]!]!;
-      end = part.lastIndex;
-    }
-    if (end === 0 || end !== text.length) throw new InvalidArgumentError(`${flag} must be a duration like 10s, 1m30s or 500ms, got '${value}'`);
-    return Math.round(total);
+    const ns = readGoDurationNs(value);
+    if (ns === undefined) throw new InvalidArgumentError(`${flag} must be a duration like 10s, 1m30s or 500ms, got '${value}'`);
+    return ns;
   };
 }
-
-const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
 /** A size in bytes with binary units (`64M`, `1.5g`, `512k`, `2GiB`), as docker's RAMInBytes. */
 export function bytesSize(flag: string): (value: string) => number {
   return (value) => {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
-    if (match === null) throw new InvalidArgumentError(`${flag} must be a size like 64M, 512k or 1.5g, got '${value}'`);
-    return Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!);
+    const bytes = readByteSize(value);
+    if (bytes === undefined) throw new InvalidArgumentError(`${flag} must be a size like 64M, 512k or 1.5g, got '${value}'`);
+    return bytes;
   };
 }
 
 /** CPUs as a decimal (`0.5`), in nano-CPUs. */
 function cpus(flag: string): (value: string) => number {
   return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a number of CPUs like 0.5 or 2, got '${value}'`);
-    return Math.round(n * 1e9);
+    const n = readNanoCpus(value);
+    if (n === undefined) throw new InvalidArgumentError(`${flag} must be a number of CPUs like 0.5 or 2, got '${value}'`);
+    return n;
   };
 }
 
@@ -92,16 +83,6 @@ function labelFlag(value: string): string {
   return value;
 }
 
-function labelsOf(entries: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries) {
-    const i = e.indexOf('=');
-    if (i < 0) out[e] = '';
-    else out[e.slice(0, i)] = e.slice(i + 1);
-  }
-  return out;
-}
-
 interface PortFlag {
   readonly Protocol: string;
   readonly TargetPort: number;
@@ -135,24 +116,18 @@ export function publishFlag(flag: string): (value: string) => PortFlag {
         PublishMode: choice(`${flag} mode`, ['ingress', 'host'])(fields.mode ?? 'ingress'),
       };
     }
-    const match = /^(?:(\d*):)?(\d+)(?:\/(\w+))?$/.exec(value.trim());
-    if (match === null) throw new InvalidArgumentError(`${flag} must be published:target[/protocol] (e.g. 8080:80/tcp), got '${value}'`);
+    const short = readShortPort(value);
+    if (short === undefined) throw new InvalidArgumentError(`${flag} must be published:target[/protocol] (e.g. 8080:80/tcp), got '${value}'`);
     return {
-      Protocol: choice(`${flag} protocol`, ['tcp', 'udp', 'sctp'])(match[3] ?? 'tcp'),
-      TargetPort: portNumber(flag, match[2]!, value),
-      PublishedPort: match[1] === undefined || match[1] === '' ? 0 : portNumber(flag, match[1], value),
+      Protocol: choice(`${flag} protocol`, ['tcp', 'udp', 'sctp'])(short.protocol),
+      TargetPort: portNumber(flag, short.target, value),
+      PublishedPort: short.published === undefined ? 0 : portNumber(flag, short.published, value),
       PublishMode: 'ingress',
     };
   };
 }
 
-interface FileFlag {
-  readonly source: string;
-  readonly target: string;
-  readonly uid: string;
-  readonly gid: string;
-  readonly mode: number;
-}
+type FileFlag = FileReferenceFields;
 
 /** `--secret name`, or `source=name,target=path[,uid=0,gid=0,mode=0444]`. */
 function fileFlag(flag: string): (value: string) => FileFlag {
@@ -294,7 +269,7 @@ function applyScalars(spec: Json, opts: ScalarFlags): void {
 
 interface CreateFlags {
   name: string;
-  mode: string;
+  mode: ServiceModeName;
   entrypoint?: string;
   runtime?: 'container' | 'process';
   healthCmd?: string;
@@ -320,14 +295,11 @@ export function containerFlags(opts: Omit<CreateFlags, 'name' | 'mode'>): Json {
     if (opts.healthCmd !== undefined || timings) throw new InvalidArgumentError('--no-healthcheck: conflicts with the --health-* flags');
     out.Healthcheck = { Test: ['NONE'] };
   } else if (opts.healthCmd !== undefined || timings) {
-    out.Healthcheck = {
+    out.Healthcheck = healthcheckJson({
       // Without --health-cmd: the image's check, with these timings (Docker's rule).
-      Test: opts.healthCmd === undefined ? [] : ['CMD-SHELL', opts.healthCmd],
-      ...(opts.healthInterval === undefined ? {} : { Interval: opts.healthInterval }),
-      ...(opts.healthTimeout === undefined ? {} : { Timeout: opts.healthTimeout }),
-      ...(opts.healthRetries === undefined ? {} : { Retries: opts.healthRetries }),
-      ...(opts.healthStartPeriod === undefined ? {} : { StartPeriod: opts.healthStartPeriod }),
-    };
+      test: opts.healthCmd === undefined ? [] : ['CMD-SHELL', opts.healthCmd],
+      intervalNs: opts.healthInterval, timeoutNs: opts.healthTimeout, retries: opts.healthRetries, startPeriodNs: opts.healthStartPeriod,
+    });
   }
   if (opts.mount !== undefined) out.Mounts = opts.mount;
   if (opts.workdir !== undefined) out.Dir = opts.workdir;
@@ -344,10 +316,6 @@ function setReplicas(spec: Json, replicas: number, what: string): void {
   if (mode.Replicated !== undefined) mode.Replicated.Replicas = replicas;
   else if (mode.ReplicatedJob !== undefined) mode.ReplicatedJob.TotalCompletions = replicas;
   else throw new InvalidArgumentError(`${what}: replicas can only be used with replicated or replicated-job mode`);
-}
-
-function fileReference(kind: 'Secret' | 'Config', f: FileFlag): Json {
-  return { File: { Name: f.target, UID: f.uid, GID: f.gid, Mode: f.mode }, [`${kind}Name`]: f.source };
 }
 
 function print(out: Out, format: string | undefined, value: unknown, text: string): void {
@@ -480,7 +448,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
 
   listOptions(scalarOptions(service.command('create').description('create a service')), '')
     .requiredOption('--name <name>', 'the service\'s name')
-    .option('--mode <mode>', 'replicated, global, replicated-job or global-job', choice('--mode', ['replicated', 'global', 'replicated-job', 'global-job']), 'replicated')
+    .option('--mode <mode>', 'replicated, global, replicated-job or global-job', choice('--mode', SERVICE_MODES), 'replicated')
     .option('--entrypoint <command>', 'override the image\'s entrypoint (split at spaces)')
     .option('--rebalance', 'move replicas onto nodes that join later, within the update policy (our extension)')
     .option('--runtime <runtime>', 'container (default), or process: the command runs on the agent\'s host, with no image (our extension)', choice('--runtime', ['container', 'process']))
@@ -504,11 +472,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
         if (opts.replicas !== undefined) throw new InvalidArgumentError('--replicas: replicas can only be used with replicated or replicated-job mode');
       }
       if (opts.maxConcurrent !== undefined && opts.mode !== 'replicated-job') throw new InvalidArgumentError('--max-concurrent: only a replicated job has it');
-      const replicas = opts.replicas ?? 1;
-      const mode = opts.mode === 'replicated' ? { Replicated: { Replicas: replicas } }
-        : opts.mode === 'global' ? { Global: {} }
-          : opts.mode === 'replicated-job' ? { ReplicatedJob: { MaxConcurrent: opts.maxConcurrent ?? replicas, TotalCompletions: replicas } }
-            : { GlobalJob: {} };
+      const mode = modeJson(opts.mode, opts.replicas, opts.maxConcurrent);
       const onHost = opts.runtime === 'process';
       if (onHost && opts.entrypoint !== undefined) throw new InvalidArgumentError('--entrypoint: a process task has no image to override; give its command as the arguments');
       const spec: Json = {
@@ -522,8 +486,8 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
             Args: command,
             Env: opts.env ?? [],
             Labels: labelsOf(opts.containerLabel ?? []),
-            Secrets: (opts.secret ?? []).map((f) => fileReference('Secret', f)),
-            Configs: (opts.config ?? []).map((f) => fileReference('Config', f)),
+            Secrets: (opts.secret ?? []).map((f) => fileReferenceJson('Secret', f)),
+            Configs: (opts.config ?? []).map((f) => fileReferenceJson('Config', f)),
             ...containerFlags(opts),
           },
           Placement: { Constraints: opts.constraint ?? [], Preferences: (opts.placementPref ?? []).map((d) => ({ Spread: { SpreadDescriptor: d } })) },
@@ -627,7 +591,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       for (const [kind, key] of [['Secret', 'secret'], ['Config', 'config']] as const) {
         const listKey = `${kind}s`;
         const rmNames = new Set([...((opts[`${key}Rm`] as string[] | undefined) ?? []), ...(merged(opts, key) as FileFlag[]).map((f) => f.source)]);
-        container[listKey] = [...(container[listKey] ?? []).filter((r: Json) => !rmNames.has(r[`${kind}Name`]) && !rmNames.has(r[`${kind}ID`])), ...(merged(opts, key) as FileFlag[]).map((f) => fileReference(kind, f))];
+        container[listKey] = [...(container[listKey] ?? []).filter((r: Json) => !rmNames.has(r[`${kind}Name`]) && !rmNames.has(r[`${kind}ID`])), ...(merged(opts, key) as FileFlag[]).map((f) => fileReferenceJson(kind, f))];
       }
       const networkRm = new Set((opts.networkRm as string[] | undefined) ?? []);
       task.Networks = [...(task.Networks ?? []).filter((n: Json) => !networkRm.has(n.Target)), ...(merged(opts, 'network') as string[]).map((n) => ({ Target: n }))];
