@@ -7,6 +7,7 @@ import { LogCorruptError } from '../journal/index.js';
 import { CliError, journalCheck, journalDump } from './journal.js';
 import { isUserError, registerClusterCommands } from './cluster-commands.js';
 import { registerServiceCommands } from './service-commands.js';
+import { registerStackCommands } from './stack-commands.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -42,6 +43,7 @@ export function program(): Command {
     });
   registerClusterCommands(swarm, out);
   registerServiceCommands(swarm, out);
+  registerStackCommands(swarm, out);
   return swarm;
 }
 

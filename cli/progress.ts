@@ -79,7 +79,7 @@ function modeOf(service: ServiceJson): 'replicated' | 'global' | 'replicatedJob'
  * up-to-date filter); `known`: ids of tasks that had already failed when the watch began, so that
  * history does not count as a crash loop.
  */
-export function serviceProgress(service: ServiceJson, current: readonly TaskJson[], known: ReadonlySet<string>): ServiceProgress {
+export function serviceProgress(service: ServiceJson, current: readonly TaskJson[], known: ReadonlySet<string>, rollback = false): ServiceProgress {
   const base = { id: service.ID, name: service.Spec.Name };
   const mode = modeOf(service);
   const held = service.ServiceStatus?.Held;
@@ -107,7 +107,9 @@ export function serviceProgress(service: ServiceJson, current: readonly TaskJson
       break;
   }
   const update = service.UpdateStatus?.State ?? '';
-  if (update === 'paused' || update === 'rollback_paused' || update === 'rollback_completed' || update === 'rollback_started') {
+  // A rollback asked for (swarm service rollback) is the change watched; any other one failed an update.
+  const rolledBack = update === 'rollback_completed' || update === 'rollback_started';
+  if (update === 'paused' || update === 'rollback_paused' || (rolledBack && !rollback)) {
     const what = update === 'paused' ? 'update paused' : update === 'rollback_paused' ? 'rollback paused' : 'update rolled back';
     return { ...base, done, total, phase: 'failed', detail: `${what}: ${service.UpdateStatus?.Message ?? ''}`.trim(), stuck: null };
   }
@@ -117,14 +119,15 @@ export function serviceProgress(service: ServiceJson, current: readonly TaskJson
     return { ...base, done, total, phase: 'failed', detail: `tasks keep failing: ${last.Status.Err || last.Status.Message} (${failures.length} failed)`, stuck: null };
   }
   if (held !== undefined && held !== '' && current.length === 0) return { ...base, done: 0, total, phase: 'held', detail: held, stuck: null };
+  const jobs = mode === 'replicatedJob' || mode === 'globalJob';
   const pending = live.find((t) => t.Status.State === 'pending' && t.Status.Message.startsWith('no suitable node'));
   const stuck = pending === undefined ? null : pending.Status.Message;
-  const jobs = mode === 'replicatedJob' || mode === 'globalJob';
-  const converged = done >= total && (total > 0 || mode === 'replicated' || mode === 'replicatedJob') && update !== 'updating';
+  // Exactly as many as wanted run (a scale-down converges once the extra tasks stopped); jobs count completions.
+  const converged = (jobs ? done >= total : done === total) && (total > 0 || mode === 'replicated' || mode === 'replicatedJob') && update !== 'updating' && update !== 'rollback_started';
   if (converged) return { ...base, done, total, phase: 'converged', detail: jobs ? 'completed' : 'running', stuck: null };
   let detail: string;
   if (stuck !== null) detail = stuck;
-  else if (update === 'updating') detail = 'updating';
+  else if (update === 'updating' || update === 'rollback_started') detail = update === 'updating' ? 'updating' : 'rolling back';
   else if (failures.length > 0) detail = `restarting after ${failures[failures.length - 1]!.Status.Err || failures[failures.length - 1]!.Status.State}`;
   else {
     const states = new Set(live.filter((t) => t.Status.State !== 'running').map((t) => t.Status.State));
@@ -207,6 +210,8 @@ export interface WatchOptions {
    */
   readonly attached: boolean;
   readonly signal?: AbortSignal;
+  /** The change watched is a rollback: its update states are progress, not failure. */
+  readonly rollback?: boolean;
 }
 
 type ProgressMessage =
@@ -304,7 +309,7 @@ export async function watchConvergence(options: WatchOptions): Promise<WatchOutc
           for (const t of m.all) taskService.set(t.ID, t.ServiceID);
           const byService = new Map<string, TaskJson[]>();
           for (const t of m.current) byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
-          last = m.services.map((s) => serviceProgress(s, byService.get(s.ID) ?? [], known!)).sort((a, b) => a.name.localeCompare(b.name));
+          last = m.services.map((s) => serviceProgress(s, byService.get(s.ID) ?? [], known!, options.rollback === true)).sort((a, b) => a.name.localeCompare(b.name));
           options.renderer.render(last);
           judge(ctx);
           if (again) refresh(ctx);
@@ -374,4 +379,44 @@ export async function watchConvergence(options: WatchOptions): Promise<WatchOutc
   system.shutdown();
   if (outcome instanceof Error) throw outcome;
   return outcome;
+}
+
+/** The display for standard output: bars on a terminal, plain lines otherwise. */
+export function stdoutRenderer(): Renderer {
+  return process.stdout.isTTY === true ? terminalRenderer(process.stdout) : lineRenderer((line) => process.stdout.write(`${line}\n`));
+}
+
+/** Exit code of a watch that ended with a service unable to converge (1 is a refused command). */
+export const EXIT_NOT_CONVERGED = 2;
+
+/** Prints the outcome of a watch (reasons on standard error); the exit code it means. */
+export function reportOutcome(outcome: WatchOutcome, out: (line: string) => void, what: string): number {
+  switch (outcome.kind) {
+    case 'converged':
+      out(`${what} converged: ${outcome.services.map((p) => progressText(p).replace(/ +/g, ' ').trim()).join('; ')}`);
+      return 0;
+    case 'failed':
+      for (const reason of outcome.reasons) process.stderr.write(`swarm: cannot converge: ${reason}\n`);
+      return EXIT_NOT_CONVERGED;
+    case 'detached':
+      out(`Detached; ${what} keeps running.`);
+      return 0;
+  }
+}
+
+/**
+ * `swarm service create|update|scale|rollback` without --detach: watches the services until they
+ * converge (Ctrl-C stops watching; the change stands); the exit code to end with.
+ */
+export async function awaitServices(stateDir: string, ids: readonly string[], out: (line: string) => void, rollback = false, toStderr = false): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const renderer = toStderr ? lineRenderer((line) => process.stderr.write(`${line}\n`)) : stdoutRenderer();
+    const outcome = await watchConvergence({ stateDir, services: { ids }, renderer, attached: false, signal: stop.signal, rollback });
+    return reportOutcome(outcome, out, ids.length === 1 ? 'service' : 'services');
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
 }

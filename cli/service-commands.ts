@@ -4,11 +4,13 @@
 // (as the docker CLI does) and sends it to the node's control socket, whose refusals (naming the
 // spec field) are shown as they come.
 //
-// create and update return once the change is committed: waiting for the service to converge
-// needs the orchestrator, so --detach is accepted and is, for now, what always happens.
+// create, update, scale and rollback then watch the service converge with the progress display
+// (cli/progress.ts), as the docker CLI does, unless --detach: they return once the change is
+// committed.
 import { InvalidArgumentError, type Command } from 'commander';
 import { RealClock } from '../runtime/env/real/index.js';
 import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
+import { awaitServices } from './progress.js';
 import {
   fileReferenceJson, healthcheckJson, labelsOf, modeJson, readByteSize, readGoDurationNs, readNanoCpus, readShortPort, SERVICE_MODES, type FileReferenceFields, type ServiceModeName,
 } from './docker-spec.js';
@@ -223,7 +225,7 @@ function scalarOptions(cmd: Command): Command {
     .option('--restart-delay <duration>', 'wait between restarts (default 5s)', goDurationNs('--restart-delay'))
     .option('--restart-max-attempts <n>', 'restarts before giving up (0: unlimited)', wholeNumber('--restart-max-attempts'))
     .option('--restart-window <duration>', 'the window restarts are counted in (0: unbounded)', goDurationNs('--restart-window'))
-    .option('-d, --detach', 'return once the change is committed (always the case for now: waiting for convergence comes with the orchestrator)')
+    .option('-d, --detach', 'return once the change is committed, without watching the service converge')
     .option('--format <format>', 'json: print the reply as JSON');
   for (const which of ['update', 'rollback'] as const) {
     cmd.option(`--${which}-parallelism <n>`, `tasks ${which === 'update' ? 'updated' : 'rolled back'} at once (0: all; default 1)`, wholeNumber(`--${which}-parallelism`))
@@ -316,6 +318,11 @@ function setReplicas(spec: Json, replicas: number, what: string): void {
   if (mode.Replicated !== undefined) mode.Replicated.Replicas = replicas;
   else if (mode.ReplicatedJob !== undefined) mode.ReplicatedJob.TotalCompletions = replicas;
   else throw new InvalidArgumentError(`${what}: replicas can only be used with replicated or replicated-job mode`);
+}
+
+/** With --format json, standard output carries the JSON alone: the watch's closing line goes to standard error. */
+function progressOut(format: string | undefined, out: Out): Out {
+  return format === 'json' ? (line) => process.stderr.write(`${line}\n`) : out;
 }
 
 function print(out: Out, format: string | undefined, value: unknown, text: string): void {
@@ -500,6 +507,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       applyScalars(spec, opts);
       const reply = await controlRequest<{ ID: string }>(opts.stateDir, 'POST', '/services/create', spec);
       print(out, opts.format, reply, reply.ID);
+      if (opts.detach !== true) process.exitCode = await awaitServices(opts.stateDir, [reply.ID], progressOut(opts.format, out), false, opts.format === 'json');
     });
 
   stateDirOption(service.command('ls').description('list services'))
@@ -562,7 +570,9 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       const current = await getService(opts.stateDir, ref);
       if (opts.rollback === true) {
         await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?rollback=previous&version=${current.Version.Index}`, current.Spec);
-        return print(out, opts.format, { ID: current.ID }, current.Spec.Name);
+        print(out, opts.format, { ID: current.ID }, current.Spec.Name);
+        if (opts.detach !== true) process.exitCode = await awaitServices(opts.stateDir, [current.ID], progressOut(opts.format, out), true, opts.format === 'json');
+        return;
       }
       const spec: Json = structuredClone(current.Spec);
       const task = spec.TaskTemplate;
@@ -604,31 +614,36 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       applyScalars(spec, opts);
       await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?version=${current.Version.Index}`, spec);
       print(out, opts.format, { ID: current.ID }, current.Spec.Name);
+      if (opts.detach !== true) process.exitCode = await awaitServices(opts.stateDir, [current.ID], progressOut(opts.format, out), false, opts.format === 'json');
     });
 
   stateDirOption(service.command('scale').description('set the replicas of services: name=N ...')).argument('<assignments...>')
-    .option('-d, --detach', 'return once committed (always the case for now)')
-    .action(async (assignments: string[], opts: { stateDir: string }) => {
+    .option('-d, --detach', 'return once committed, without watching the services converge')
+    .action(async (assignments: string[], opts: { stateDir: string; detach?: boolean }) => {
       const parsed = assignments.map((a) => {
         const match = /^([^=]+)=(\d+)$/.exec(a);
         if (match === null) throw new InvalidArgumentError(`'${a}' is not service=replicas (e.g. web=3)`);
         return { ref: match[1]!, replicas: Number(match[2]) };
       });
+      const ids: string[] = [];
       for (const { ref, replicas } of parsed) {
         const current = await getService(opts.stateDir, ref);
         const spec: Json = structuredClone(current.Spec);
         setReplicas(spec, replicas, ref);
         await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?version=${current.Version.Index}`, spec);
         out(`${current.Spec.Name} scaled to ${replicas}`);
+        ids.push(current.ID);
       }
+      if (opts.detach !== true) process.exitCode = await awaitServices(opts.stateDir, ids, out);
     });
 
   stateDirOption(service.command('rollback').description('go back to a service\'s previous spec')).argument('<service>')
-    .option('-d, --detach', 'return once committed (always the case for now)')
-    .action(async (ref: string, opts: { stateDir: string }) => {
+    .option('-d, --detach', 'return once committed, without watching the service converge')
+    .action(async (ref: string, opts: { stateDir: string; detach?: boolean }) => {
       const current = await getService(opts.stateDir, ref);
       await controlRequest(opts.stateDir, 'POST', `/services/${current.ID}/update?rollback=previous&version=${current.Version.Index}`, current.Spec);
       out(current.Spec.Name);
+      if (opts.detach !== true) process.exitCode = await awaitServices(opts.stateDir, [current.ID], out, true);
     });
 
   stateDirOption(service.command('rm').description('remove services')).argument('<services...>')

@@ -160,7 +160,7 @@ describe('services on a real node', () => {
     expect(stale.message).toContain(`against version ${before.Version.Index - 1}`);
     expect((await api('GET', '/services/web')).Version.Index).toBe(before.Version.Index);
 
-    await swarm('service', 'update', '--image', 'nginx:1.28', '--replicas', '5', '--env-add', 'B=2', '--force', 'web');
+    await swarm('service', 'update', '--detach', '--image', 'nginx:1.28', '--replicas', '5', '--env-add', 'B=2', '--force', 'web');
     const updated = await api('GET', '/services/web');
     expect(updated.Version.Index).toBeGreaterThan(before.Version.Index);
     expect(updated.Spec.TaskTemplate.ContainerSpec.Image).toBe('nginx:1.28');
@@ -169,10 +169,10 @@ describe('services on a real node', () => {
     expect(updated.Spec.Mode).toEqual({ Replicated: { Replicas: 5 } });
     expect(updated.PreviousSpec.TaskTemplate.ContainerSpec.Image).toBe('nginx:1.27');
 
-    expect((await swarm('service', 'scale', 'web=2')).trim()).toBe('web scaled to 2');
+    expect((await swarm('service', 'scale', '--detach', 'web=2')).trim()).toBe('web scaled to 2');
     expect((await api('GET', '/services/web')).Spec.Mode).toEqual({ Replicated: { Replicas: 2 } });
 
-    await swarm('service', 'rollback', 'web');
+    await swarm('service', 'rollback', '--detach', 'web');
     const rolledBack = await api('GET', '/services/web');
     expect(rolledBack.Spec.Mode).toEqual({ Replicated: { Replicas: 5 } });
     expect(rolledBack.UpdateStatus.State).toMatch(/^rollback_(started|completed)$/);
