@@ -4,3 +4,5 @@ export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
 // The service commands' flag readers.
 export { containerFlags, goDurationNs, mountFlag } from './service-commands.js';
+// The cluster commands' flag readers.
+export { duration, DEFAULT_CERT_EXPIRY } from './cluster-commands.js';

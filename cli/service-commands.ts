@@ -7,7 +7,7 @@
 // create and update return once the change is committed: waiting for the service to converge
 // needs the orchestrator, so --detach is accepted and is, for now, what always happens.
 import { InvalidArgumentError, type Command } from 'commander';
-import { RealClock } from '../runtime/env/real/index.js';
+import { RealClock } from '../runtime/env/real/clock.js';
 import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
 import { controlRequest, controlStream } from './node/client.js';
 
