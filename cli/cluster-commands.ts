@@ -236,9 +236,13 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
   stateDirOption(node.command('ls').description('list nodes'))
     .option('--format <format>', 'json')
     .action(async (opts: { stateDir: string; format?: string }) => {
-      const nodes = await controlRequest<Array<Record<string, any>>>(opts.stateDir, 'GET', '/nodes'); // eslint-disable-line @typescript-eslint/no-explicit-any
-      if (opts.format === 'json') return out(JSON.stringify(nodes, null, 2));
-      const self = (await controlRequest<{ Swarm: { NodeID: string } }>(opts.stateDir, 'GET', '/info')).Swarm.NodeID;
+      if (opts.format === 'json') return out(JSON.stringify(await controlRequest(opts.stateDir, 'GET', '/nodes'), null, 2));
+      // Both at once: one round trip to the node less in the command's start-up budget.
+      const [nodes, info] = await Promise.all([
+        controlRequest<Array<Record<string, any>>>(opts.stateDir, 'GET', '/nodes'), // eslint-disable-line @typescript-eslint/no-explicit-any
+        controlRequest<{ Swarm: { NodeID: string } }>(opts.stateDir, 'GET', '/info'),
+      ]);
+      const self = info.Swarm.NodeID;
       const rows = nodes.map((n) => [
         `${n.ID}${n.ID === self ? ' *' : ''}`, n.Spec.Name, n.Description.Hostname, cap(n.Status.State), cap(n.Spec.Availability),
         n.ManagerStatus === undefined ? '' : n.ManagerStatus.Leader ? 'Leader' : cap(n.ManagerStatus.Reachability), n.Status.Addr,
