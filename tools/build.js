@@ -6,7 +6,10 @@
 // translation, about 7 ms of `swarm node ls` (measured on the 2-core machine). The type check is
 // not part of the build (`npm run typecheck`).
 //
-//   node tools/build.js          # what `npm run build` and `npm ci` (prepare) run
+//   node tools/build.js             # npm run build
+//   node tools/build.js --prepare   # npm ci and npm install (the prepare script): without esbuild
+//                                   # (an install that omits dev dependencies) it says so and
+//                                   # passes, and ./swarm says what to run
 //
 // dist/build.json lists the build's inputs; bin/swarm.js compares their times with the build's to
 // tell a stale build (see there). Files are written beside their final names and renamed into
@@ -80,6 +83,12 @@ function writeAtomically(file, contents) {
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await import('esbuild');
+  } catch {
+    process.stderr.write('swarm build: esbuild (a dev dependency) is not installed, so dist/ is not built: npm ci installs it and builds\n');
+    process.exit(process.argv.includes('--prepare') ? 0 : 1);
+  }
   const inputs = await build({ prune: true });
   process.stderr.write(`built dist/ from ${inputs} sources: run the command as ./swarm, npx swarm or bin/swarm.js\n`);
 }
