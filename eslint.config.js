@@ -71,6 +71,12 @@ export default tseslint.config(
     },
   },
   {
+    // The plain-JavaScript scripts that run without a compile step (the launcher, the build):
+    // Node's globals. The Env rules above are for the TypeScript sources only.
+    files: ['bin/**/*.js', 'tools/**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
     // Benchmarks measure wall-clock time; tests may wait on real processes. Neither is replayed.
     files: ['bench/**/*.ts', 'test/cluster/**/*.ts'],
     rules: {

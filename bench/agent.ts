@@ -12,13 +12,13 @@
 //   npm run bench:agent -- --replicas N --rounds R
 //
 // The engine: SWARM_TEST_DOCKER_HOST (unix://...), or a private one that .ci/dockerd.sh starts.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { controlRequest } from '../cli/index.js';
+import { freePort, run, startEngine } from './docker-engine.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const IMAGE = 'swarm-test/busybox:1';
@@ -39,26 +39,6 @@ function flag(name: string, fallback: number): number {
     process.exit(2);
   }
   return value;
-}
-
-function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
-      if (error !== null) reject(new Error(`${cmd} ${args.join(' ')}: ${error.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 /** Polls `count` until it reaches n; the time from `start` when it did. */
@@ -172,14 +152,8 @@ async function ours(node: Ours, n: number, round: number): Promise<number> {
 async function main(): Promise<void> {
   const n = flag('--replicas', 50);
   const rounds = flag('--rounds', 2);
-  let engineDir: string | undefined;
-  let dockerHost = process.env['SWARM_TEST_DOCKER_HOST'];
-  if (dockerHost === undefined || dockerHost === '') {
-    engineDir = mkdtempSync('/tmp/swarm-bench-docker-');
-    await run(path.join(ROOT, '.ci/dockerd.sh'), ['start', engineDir]);
-    dockerHost = `unix://${engineDir}/docker.sock`;
-  }
-  const env = { ...process.env, DOCKER_HOST: dockerHost };
+  const engine = await startEngine();
+  const { dockerHost, env } = engine;
   const docker = new Docker({ socketPath: dockerHost.slice('unix://'.length) });
   const version = await docker.version();
   console.log(`# Agent benchmark: ${n} replicas of ${IMAGE} to RUNNING (node ${process.version}, ${os.cpus().length} cores, Docker ${version.Version}, host networking)`);
@@ -221,10 +195,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await removeLabelled(docker, LABEL).catch(() => undefined);
-    if (engineDir !== undefined) {
-      await run(path.join(ROOT, '.ci/dockerd.sh'), ['stop', engineDir]).catch((error: unknown) => console.error(String(error)));
-      rmSync(engineDir, { recursive: true, force: true });
-    }
+    await engine.stop();
   }
   const best = (xs: number[]): number => Math.min(...xs);
   const fmt = (xs: number[]): string => `${(best(xs) / 1000).toFixed(2)} s (rounds: ${xs.map((x) => (x / 1000).toFixed(2)).join(', ')})`;

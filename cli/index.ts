@@ -6,3 +6,5 @@ export { StateDir, splitPem } from './node/state-dir.js';
 export { containerFlags, goDurationNs, mountFlag } from './service-commands.js';
 // The stack file of `swarm up`: parse, convert to API bodies, plan against the cluster.
 export * from './stack/index.js';
+// The cluster commands' flag readers.
+export { duration, DEFAULT_CERT_EXPIRY } from './cluster-commands.js';

@@ -9,6 +9,7 @@ import { decodeConfChange } from '../raft/index.js';
 import { decodeCommand, type ClusterCommand, type SecurityChange } from '../actors/index.js';
 import type { KvKey, KvOp, KvStore } from '../runtime/index.js';
 import { LevelStorage, secureRandomBytes } from '../runtime/env/real/index.js';
+import { CliError } from './errors.js';
 
 /** Where a manager keeps its Raft log inside its state directory. */
 export const RAFT_LOG_DIR = 'raft';
@@ -16,8 +17,7 @@ export const RAFT_LOG_STORE = 'log';
 /** The key file (the journal's DEKs, wrapped): present when the journal is encrypted at rest. */
 export const RAFT_KEYS_STORE = 'keys';
 
-/** A problem the user can fix (a missing directory, a locked store): printed as one line, exit 1. */
-export class CliError extends Error {}
+export { CliError };
 
 /** Lines go to `out`; the caller decides where (stdout, a test's array). */
 export type Out = (line: string) => void;

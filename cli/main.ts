@@ -1,10 +1,10 @@
-// The `swarm` command. For now only `swarm journal dump|check`; the rest comes with later issues.
+// The `swarm` command: the command tree, then the chosen command's action.
 //
-//   npm run swarm -- journal dump --state-dir DIR [--tail N] [--unlock-key K]
-//   npm run swarm -- journal check --state-dir DIR [--unlock-key K]
+// Start-up time is part of the interface (`swarm node ls` within 1.5x of `docker node ls`): this
+// module and the registration modules import only commander, the control socket's client and the
+// real clock. Each action imports what it needs (the journal tool, the node process) when it runs.
 import { Command, InvalidArgumentError } from 'commander';
-import { LogCorruptError } from '../journal/index.js';
-import { CliError, journalCheck, journalDump } from './journal.js';
+import { CliError } from './errors.js';
 import { isUserError, registerClusterCommands } from './cluster-commands.js';
 import { registerServiceCommands } from './service-commands.js';
 import { registerStackCommands } from './stack-commands.js';
@@ -31,6 +31,7 @@ export function program(): Command {
     .option('--tail <n>', 'only the last N entries', positiveInt('--tail'))
     .option('--unlock-key <key>', 'the unlock key of an auto-locked journal (SWMKEY-1-...)')
     .action(async (opts: { stateDir: string; tail?: number; unlockKey?: string }) => {
+      const { journalDump } = await import('./journal.js');
       await journalDump({ stateDir: opts.stateDir, ...(opts.tail === undefined ? {} : { tail: opts.tail }), ...(opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }) }, out);
     });
   journal
@@ -39,6 +40,7 @@ export function program(): Command {
     .requiredOption('--state-dir <dir>', "the manager's state directory")
     .option('--unlock-key <key>', 'the unlock key of an auto-locked journal (SWMKEY-1-...)')
     .action(async (opts: { stateDir: string; unlockKey?: string }) => {
+      const { journalCheck } = await import('./journal.js');
       if ((await journalCheck({ stateDir: opts.stateDir, ...(opts.unlockKey === undefined ? {} : { unlockKey: opts.unlockKey }) }, out)) > 0) process.exitCode = 1;
     });
   registerClusterCommands(swarm, out);
@@ -50,7 +52,8 @@ export function program(): Command {
 try {
   await program().parseAsync(process.argv);
 } catch (error) {
-  if (!(error instanceof CliError) && !(error instanceof LogCorruptError) && !isUserError(error)) throw error;
+  // The journal's LogCorruptError is a user error by its code (LOG_CORRUPT), as isUserError reads it.
+  if (!(error instanceof CliError) && !isUserError(error)) throw error;
   process.stderr.write(`swarm: ${error.message}\n`);
   process.exitCode = 1;
 }

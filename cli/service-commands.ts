@@ -8,9 +8,9 @@
 // (cli/progress.ts), as the docker CLI does, unless --detach: they return once the change is
 // committed.
 import { InvalidArgumentError, type Command } from 'commander';
-import { RealClock } from '../runtime/env/real/index.js';
+import { RealClock } from '../runtime/env/real/clock.js';
 import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
-import { awaitServices } from './progress.js';
+import type { awaitServices as AwaitServices } from './progress.js';
 import {
   fileReferenceJson, healthcheckJson, labelsOf, modeJson, readByteSize, readGoDurationNs, readNanoCpus, readShortPort, SERVICE_MODES, type FileReferenceFields, type ServiceModeName,
 } from './docker-spec.js';
@@ -318,6 +318,11 @@ function setReplicas(spec: Json, replicas: number, what: string): void {
   if (mode.Replicated !== undefined) mode.Replicated.Replicas = replicas;
   else if (mode.ReplicatedJob !== undefined) mode.ReplicatedJob.TotalCompletions = replicas;
   else throw new InvalidArgumentError(`${what}: replicas can only be used with replicated or replicated-job mode`);
+}
+
+/** Watches services converge (cli/progress.ts, loaded only when a command waits). */
+async function awaitServices(...args: Parameters<typeof AwaitServices>): Promise<number> {
+  return (await import('./progress.js')).awaitServices(...args);
 }
 
 /** With --format json, standard output carries the JSON alone: the watch's closing line goes to standard error. */

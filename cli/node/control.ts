@@ -17,7 +17,8 @@ import {
 } from '../../actors/index.js';
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
 import type { LogEntry, LogStream } from '../../actors/index.js';
-import { NodeError, type LogsQuery, type SwarmNode } from './daemon.js';
+import type { LogsQuery, SwarmNode } from './daemon.js';
+import { NodeError } from '../errors.js';
 import { EVENT_TYPES, eventMessage } from './events.js';
 import { splitPem } from './state-dir.js';
 

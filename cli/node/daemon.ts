@@ -28,8 +28,9 @@ import {
   type PeerIdentity,
 } from '../../runtime/env/real/index.js';
 import { StateDir, splitPem, type ManagerAddress, type NodeFile, type TlsFiles } from './state-dir.js';
+import { NodeError } from '../errors.js';
 
-export const DEFAULT_CLUSTER_PORT = 2377;
+export { DEFAULT_CLUSTER_PORT } from './state-dir.js';
 const RPC_TIMEOUT_MS = 10_000;
 export const WRITE_TIMEOUT_MS = 10_000;
 const RENEW_RETRY_MIN_MS = 500;
@@ -65,13 +66,7 @@ const WORKER_MESSAGES: ReadonlySet<string> = new Set(['dispatcher.register', 'di
 /** How often a node reads its engine's labels again (its agent sends a changed description). */
 const ENGINE_LABELS_REFRESH_MS = 20_000;
 
-/** A refusal a remote caller receives as `{ code, message }`. */
-export class NodeError extends Error {
-  constructor(readonly code: string, message: string, readonly status = 400) {
-    super(message);
-    this.name = 'NodeError';
-  }
-}
+export { NodeError } from '../errors.js';
 
 export interface InitOptions {
   readonly listenAddr: string;

@@ -1,17 +1,14 @@
-// Running a node process in the foreground, or detached (`-d`): the detached parent starts the
-// same command without `-d` in a new session, its output going to node.log in the state directory,
-// waits until the control socket answers (or the child exits), prints what the child printed first
-// and returns.
-import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, openSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+// Running a node process in the foreground (the detached parent of `-d` is in detach.ts, which
+// loads none of the node's code).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { RealClock } from '../../runtime/env/real/index.js';
+import { RealClock } from '../../runtime/env/real/clock.js';
 import { ControlApi } from './control.js';
-import { NodeError, type SwarmNode } from './daemon.js';
-import { StateDir, LOG_FILE, PID_FILE } from './state-dir.js';
-import { controlRequest } from './client.js';
+import type { SwarmNode } from './daemon.js';
+import { PID_FILE } from './state-dir.js';
+import type { Out } from './detach.js';
 
-export type Out = (line: string) => void;
+export type { Out } from './detach.js';
 
 /** Runs the node until it is stopped (SIGINT, SIGTERM) or leaves the swarm. */
 export async function runForeground(stateDir: string, start: (log: (line: string) => void) => Promise<{ node: SwarmNode; banner: string[] }>, out: Out): Promise<number> {
@@ -38,44 +35,4 @@ export async function runForeground(stateDir: string, start: (log: (line: string
   await api.close().catch(() => undefined);
   await node.stop().catch(() => undefined);
   return code;
-}
-
-/** Starts the same command without -d, detached; resolves once its control socket answers. */
-export async function runDetached(stateDir: string, argv: readonly string[], out: Out): Promise<number> {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const logFile = path.join(stateDir, LOG_FILE);
-  const bannerFile = path.join(stateDir, 'banner.txt');
-  writeFileSync(bannerFile, '');
-  appendFileSync(logFile, '');
-  const args = argv.filter((a) => a !== '-d' && a !== '--detach');
-  const logFd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...process.execArgv, ...args], {
-    detached: true,
-    stdio: ['ignore', openSync(bannerFile, 'a'), logFd],
-    env: { ...process.env, SWARM_DETACHED: '1' },
-  });
-  let exited: number | null = null;
-  child.once('exit', (code) => (exited = code ?? 1));
-  child.unref();
-  const clock = new RealClock();
-  const deadline = clock.now() + 60_000;
-  const socket = new StateDir(stateDir).controlSocket;
-  while (clock.now() < deadline) {
-    if (exited !== null) {
-      const tail = readFileSync(logFile, 'utf8').split('\n').slice(-5).join('\n');
-      throw new NodeError('START_FAILED', `the node exited with code ${exited} before it was ready:\n${tail}`);
-    }
-    if (existsSync(socket)) {
-      try {
-        await controlRequest(stateDir, 'GET', '/_ping');
-        for (const line of readFileSync(bannerFile, 'utf8').split('\n')) if (line !== '') out(line);
-        out(`(running in the background as pid ${child.pid}; its log is ${logFile})`);
-        return 0;
-      } catch {
-        // not yet
-      }
-    }
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, 100));
-  }
-  throw new NodeError('START_TIMEOUT', `the node did not answer on ${socket} within 60 s; see ${logFile}`);
 }

@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync,
 import path from 'node:path';
 import type { NodeRole } from '../../actors/index.js';
 
+/** The cluster port a node listens on unless told otherwise (Docker's). */
+export const DEFAULT_CLUSTER_PORT = 2377;
 export const NODE_FILE = 'node.json';
 export const CONTROL_SOCKET = 'control.sock';
 export const LOG_FILE = 'node.log';

@@ -45,8 +45,10 @@ const partBoundaries = {
         return;
       }
       // runtime/env/real is a second face of runtime: the real world, chosen by the process's entry point.
+      // runtime/env/real/clock is that world's clock alone, for short-lived commands that must not
+      // load the disk, the transports and the engine client (the CLI's start-up time).
       const face = target.rest.join('/').replace(/\.(js|ts)$/, '');
-      const faces = target.part === 'runtime' ? ['index', 'env/real/index'] : ['index'];
+      const faces = target.part === 'runtime' ? ['index', 'env/real/index', 'env/real/clock'] : ['index'];
       if (!faces.includes(face)) {
         context.report({ node, message: `deep import of ${target.part}/${target.rest.join('/')}: import ${target.part}/index.js instead` });
       }

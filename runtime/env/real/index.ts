@@ -2,38 +2,15 @@
 // are touched. Everything else receives these through the Env interfaces.
 import { randomBytes } from 'node:crypto';
 import { SeededRandom } from '../random.js';
-import type { Clock, Env, Random, Storage, TimerId, Transport } from '../types.js';
+import type { Env, Random, Storage, Transport } from '../types.js';
 import { MemoryStorage } from '../memory-storage.js';
+import { RealClock } from './clock.js';
 
-/** The wall clock and Node's timers. `defer` uses setImmediate so that I/O is never starved. */
-export class RealClock implements Clock {
-  now(): number {
-    return Date.now();
-  }
-  setTimeout(fn: () => void, delayMs: number): TimerId {
-    return setTimeout(fn, delayMs);
-  }
-  clearTimeout(id: TimerId): void {
-    clearTimeout(id as ReturnType<typeof setTimeout>);
-  }
-  defer(fn: () => void): void {
-    setImmediate(fn);
-  }
-}
+export { RealClock, yieldToMacrotask, monotonicMs } from './clock.js';
 
 /** A random stream seeded from the OS; seeded streams stay available for tests via `seed`. */
 export function realRandom(seed?: string): Random {
   return new SeededRandom(seed ?? randomBytes(16).toString('hex'));
-}
-
-/** Resolves after one real macrotask turn: every queued microtask has run by then. */
-export function yieldToMacrotask(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Monotonic high-resolution time in milliseconds, for measurements only (benchmarks, logs). */
-export function monotonicMs(): number {
-  return performance.now();
 }
 
 export interface RealEnvOptions {
