@@ -354,6 +354,7 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
       task: taskSpec(job ? JOB_IMAGE : workload.pick(GOOD_IMAGES), workload, job),
       mode, update: updateConfig(workload), rollback: updateConfig(workload), endpoint: { ports: [] },
       rebalance: kind === 'replicated' && workload.chance(0.3),
+      dependsOn: [],
     };
     return {
       name: `create ${kind} ${id}`,

@@ -487,6 +487,7 @@ export function serviceSpecFromDocker(value: unknown): ServiceSpec {
     rollback: updateConfig(o.RollbackConfig, 'RollbackConfig', DEFAULT_ROLLBACK_CONFIG),
     endpoint: { ports: list(endpoint, 'Ports', 'EndpointSpec').map((item, i) => port(item, `EndpointSpec.Ports[${i}]`)) },
     rebalance: boolean(o, 'Rebalance', ''),
+    dependsOn: [],
   };
 }
 

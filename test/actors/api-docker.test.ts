@@ -70,6 +70,7 @@ const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
     }), { maxLength: 3 }),
   }),
   rebalance: fc.boolean(),
+  dependsOn: fc.constant([]),
 }).map((spec) => (spec.mode.kind === 'replicatedJob' || spec.mode.kind === 'globalJob'
   // A job has no update policy on Docker's wire (SwarmKit's rule): it keeps the defaults.
   ? { ...spec, update: DEFAULT_UPDATE_CONFIG, rollback: DEFAULT_ROLLBACK_CONFIG }
