@@ -3,4 +3,4 @@ export { controlRequest, controlStream, ControlError } from './node/client.js';
 export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
 // The service commands' flag readers.
-export { containerFlags, goDurationNs, mountFlag } from './service-commands.js';
+export { containerFlags, dependsOnFlag, goDurationNs, mountFlag, replicasColumn, updateDependsOn, type DependsOnFlag } from './service-commands.js';
