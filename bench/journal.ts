@@ -48,7 +48,7 @@ const serviceSpec = (name: string): ServiceSpec => ({
   update: updateConfig,
   rollback: updateConfig,
   endpoint: { ports: [] },
-  rebalance: false,
+  rebalance: false, dependsOn: [],
 });
 const status = (state: TaskStatus['state']): TaskStatus => ({ state, message: state, timestamp: at, err: '' });
 

@@ -83,6 +83,7 @@ function serviceSpec(i: number): ServiceSpec {
     rollback: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' },
     endpoint: { ports: [] },
     rebalance: false,
+    dependsOn: [],
   };
 }
 

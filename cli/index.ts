@@ -3,7 +3,7 @@ export { controlRequest, controlStream, ControlError } from './node/client.js';
 export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
 // The service commands' flag readers.
-export { containerFlags, goDurationNs, mountFlag } from './service-commands.js';
+export { containerFlags, dependsOnFlag, goDurationNs, mountFlag, replicasColumn, updateDependsOn, type DependsOnFlag } from './service-commands.js';
 // The stack file of `swarm up`: parse, convert to API bodies, plan against the cluster.
 export * from './stack/index.js';
 // The cluster commands' flag readers.

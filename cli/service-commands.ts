@@ -182,6 +182,39 @@ export function mountFlag(value: string): MountFlag {
   };
 }
 
+/** Compose's conditions of depends_on, as the control API spells them (DependsOn[].Condition). */
+export const DEPENDS_ON_CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
+
+/** A dependency in Docker's shape (our extension DependsOn, start order). */
+export interface DependsOnFlag {
+  readonly Service: string;
+  readonly Condition: (typeof DEPENDS_ON_CONDITIONS)[number];
+}
+
+/** `--depends-on db` or `--depends-on db:service_healthy` (the condition defaults to service_started, as Compose's). */
+export function dependsOnFlag(flag: string): (value: string) => DependsOnFlag {
+  return (value) => {
+    const i = value.indexOf(':');
+    const service = (i < 0 ? value : value.slice(0, i)).trim();
+    const condition = i < 0 ? 'service_started' : value.slice(i + 1).trim();
+    if (service === '') throw new InvalidArgumentError(`${flag} needs a service name: NAME[:CONDITION], got '${value}'`);
+    return { Service: service, Condition: choice(`${flag} condition`, DEPENDS_ON_CONDITIONS)(condition) };
+  };
+}
+
+/**
+ * `service update`'s dependency flags on a Docker spec (in place): --depends-on-rm drops a
+ * dependency by its service's name; --depends-on and --depends-on-add add one, replacing one of the
+ * same service (so a condition can change). None left: no DependsOn.
+ */
+export function updateDependsOn(spec: Record<string, unknown>, add: readonly DependsOnFlag[], remove: readonly string[]): void {
+  const dropped = new Set([...remove, ...add.map((d) => d.Service)]);
+  const current = Array.isArray(spec.DependsOn) ? (spec.DependsOn as DependsOnFlag[]) : [];
+  const next = [...current.filter((d) => !dropped.has(d.Service)), ...add];
+  if (next.length === 0) delete spec.DependsOn;
+  else spec.DependsOn = next;
+}
+
 /** `--placement-pref spread=node.labels.zone`. */
 function placementPref(value: string): string {
   const match = /^spread=(.+)$/.exec(value.trim());
@@ -361,12 +394,14 @@ function modeName(mode: Json): string {
   return 'global job';
 }
 
-function replicasColumn(s: Json): string {
+export function replicasColumn(s: Json): string {
   const status = s.ServiceStatus ?? { RunningTasks: 0, DesiredTasks: 0, CompletedTasks: 0 };
   const base = `${status.RunningTasks}/${status.DesiredTasks}`;
-  if (s.Spec.Mode.ReplicatedJob !== undefined) return `${base} (${status.CompletedTasks}/${s.Spec.Mode.ReplicatedJob.TotalCompletions} completed)`;
   const max = s.Spec.TaskTemplate?.Placement?.MaxReplicas ?? 0;
-  return s.Spec.Mode.Replicated !== undefined && max > 0 ? `${base} (max ${max} per node)` : base;
+  const column = s.Spec.Mode.ReplicatedJob !== undefined ? `${base} (${status.CompletedTasks}/${s.Spec.Mode.ReplicatedJob.TotalCompletions} completed)`
+    : s.Spec.Mode.Replicated !== undefined && max > 0 ? `${base} (max ${max} per node)` : base;
+  // Held by its dependencies (start order): what it waits for.
+  return typeof status.Held === 'string' ? `${column} (${status.Held})` : column;
 }
 
 /** The allocated ports (what docker shows), or the spec's fixed ones before the allocator ran. */
@@ -434,6 +469,7 @@ interface ListFlags {
   secret?: FileFlag[];
   config?: FileFlag[];
   network?: string[];
+  dependsOn?: DependsOnFlag[];
 }
 
 function listOptions(cmd: Command, suffix: '' | '-add'): Command {
@@ -447,7 +483,8 @@ function listOptions(cmd: Command, suffix: '' | '-add'): Command {
     .option(`${short('p')}--publish${suffix} <port>`, 'published:target[/protocol] or published=,target=,protocol=,mode= (repeatable)', collect(publishFlag(`--publish${suffix}`)))
     .option(`--secret${suffix} <secret>`, 'a secret: name, or source=name,target=path (repeatable)', collect(fileFlag(`--secret${suffix}`)))
     .option(`--config${suffix} <config>`, 'a config: name, or source=name,target=path (repeatable)', collect(fileFlag(`--config${suffix}`)))
-    .option(`--network${suffix} <network>`, 'a network to attach (repeatable)', collect((v) => v));
+    .option(`--network${suffix} <network>`, 'a network to attach (repeatable)', collect((v) => v))
+    .option(`--depends-on${suffix} <service[:condition]>`, 'start after this service meets the condition: service_started (default), service_healthy or service_completed_successfully (repeatable; our extension)', collect(dependsOnFlag(`--depends-on${suffix}`)));
 }
 
 /** For update: the plain list flags add too, so create's flags work on update. */
@@ -508,6 +545,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
         },
         Mode: mode,
         EndpointSpec: { Ports: opts.publish ?? [] },
+        ...(opts.dependsOn === undefined ? {} : { DependsOn: opts.dependsOn }),
       };
       applyScalars(spec, opts);
       const reply = await controlRequest<{ ID: string }>(opts.stateDir, 'POST', '/services/create', spec);
@@ -562,6 +600,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
     .option('--secret-rm <name>', 'remove a secret (repeatable)', collect((v) => v))
     .option('--config-rm <name>', 'remove a config (repeatable)', collect((v) => v))
     .option('--network-rm <network>', 'detach a network (repeatable)', collect((v) => v))
+    .option('--depends-on-rm <service>', 'no longer wait for this service (repeatable)', collect((v) => v))
     .option('--rebalance', 'move replicas onto nodes that join later (our extension)')
     .option('--no-rebalance', 'stop rebalancing')
     .option('--force', 'redeploy every task even if nothing changed')
@@ -610,6 +649,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       }
       const networkRm = new Set((opts.networkRm as string[] | undefined) ?? []);
       task.Networks = [...(task.Networks ?? []).filter((n: Json) => !networkRm.has(n.Target)), ...(merged(opts, 'network') as string[]).map((n) => ({ Target: n }))];
+      updateDependsOn(spec, merged(opts, 'dependsOn') as DependsOnFlag[], (opts.dependsOnRm as string[] | undefined) ?? []);
       if (opts.replicas !== undefined) setReplicas(spec, opts.replicas, '--replicas');
       if (opts.maxConcurrent !== undefined) {
         if (spec.Mode.ReplicatedJob === undefined) throw new InvalidArgumentError('--max-concurrent: only a replicated job has it');

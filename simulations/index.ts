@@ -10,3 +10,4 @@ export * from './linearizability.js';
 export * from './raft.js';
 export * from './raft-keys.js';
 export * from './orchestration.js';
+export * from './dependency-check.js';

@@ -11,7 +11,11 @@
 //   - after convergence: at most one running task per replicated slot and one per node for global
 //     services; no running task on a down or drained node; every acknowledged spec change is the
 //     spec in force (or the one before it, after an automatic rollback); what runs is that spec;
-//   - liveness: after the faults heal, every service whose image can run reaches its desired state.
+//   - start order (dependency-check.ts): no first task of a service with dependencies is created
+//     before each dependency met its condition (checked on every manager's committed entries);
+//   - liveness: after the faults heal, every service whose image can run reaches its desired state;
+//     one held by its dependencies is left waiting only while one of them does not meet its
+//     condition (then it must have no task); once they all do, it must have converged too.
 import { agentActor, isCurrent, managerActor, objectId, orchestrationActor, type ManagerInput, type ManagerReply } from '../actors/index.js';
 import {
   CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, KvLogStorage, TASK_STATE_ORDER, encodeBatch, sameValue,
@@ -20,6 +24,7 @@ import {
 import { raftProps } from '../raft/index.js';
 import { SeededRandom, plain, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
+import { DependencyChecker, conditionMet, type DependencyCheckStats } from './dependency-check.js';
 import { SimExecutor } from './executor.js';
 
 export interface OrchestrationSimOptions {
@@ -69,6 +74,11 @@ export interface OrchestrationSimStats {
   tasksCreated: number;
   restarts: number;
   nodesDown: number;
+  /** Services created with dependencies. */
+  dependents: number;
+  /** Dependents whose first task the start-order check checked, and of those the ones held first, then released. */
+  dependentsChecked: number;
+  holdsReleased: number;
 }
 
 const MANAGERS = ['m1', 'm2', 'm3'] as const;
@@ -179,7 +189,11 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
   const stats: OrchestrationSimStats = {
     operations: 0, refused: 0, servicesCreated: 0, updates: 0, rollbacks: 0, automaticRollbacks: 0, pausedUpdates: 0, drains: 0,
     crashes: 0, leaderCrashes: 0, partitions: 0, workloadCrashes: 0, tasksCreated: 0, restarts: 0, nodesDown: 0,
+    dependents: 0, dependentsChecked: 0, holdsReleased: 0,
   };
+  /** Start order, checked on every manager incarnation's committed entries (dependency-check.ts). */
+  const checkers = new Map<string, DependencyChecker>();
+  const checked: DependencyCheckStats = { checked: new Set(), released: new Set() };
   /** Each manager's store, as its manager actor last showed it. */
   const stores = new Map<string, Store>();
   const roles = new Map<string, string>();
@@ -193,6 +207,12 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     const message = event.message as { type?: string };
     if (message.type === 'raft.softState' && event.to === `${node}/manager`) {
       roles.set(node, (message as { role: string }).role);
+      return;
+    }
+    if (message.type === 'raft.apply' && event.to === `${node}/manager`) {
+      const apply = message as { snapshot?: { data: Uint8Array; meta: { index: number } }; entries: readonly { index: number; type: string; data: Uint8Array }[] };
+      const violation = checkers.get(`${node}#${cluster.node(node).incarnation}`)?.apply(apply.snapshot, apply.entries);
+      if (violation !== undefined) cluster.fail(`start order on ${node}: ${violation}`);
       return;
     }
     if (message.type !== 'manager.committed' || event.to !== `${node}/orchestration`) return;
@@ -243,6 +263,7 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     if (node.system !== system) return;
     const snapshot = storage.snapshot();
     const id = node.id;
+    checkers.set(`${id}#${node.incarnation}`, new DependencyChecker(snapshot.data, snapshot.meta.index, checked));
     let store: Store | undefined;
     system.spawn('manager', managerActor({
       nodeId: id, peer: `${id}/raft/peer`, log: `${id}/raft/log`,
@@ -279,6 +300,8 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
   const workload = cluster.random.fork('workload');
   const nemesis = cluster.random.fork('nemesis');
   const ids = cluster.random.fork('ids');
+  // Its own stream, so that the rest of the workload draws as it did before services had dependencies.
+  const dependencies = cluster.random.fork('dependencies');
   const newId = (): string => objectId(ids);
   cluster.startAll();
 
@@ -342,6 +365,32 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     onApplied: () => undefined,
   };
 
+  /**
+   * Sometimes one or two of the services the client made (often the newest, which is likely not
+   * to be running yet: a hold), each started (or, for a job, often completed successfully). Never a health check: the simulated engine runs none, so a task with
+   * one would never be running. Sometimes too a name that no service has yet, which a later
+   * service takes (a stack's services are created in any order); that one gets no dependencies
+   * of its own, so no cycle can form.
+   */
+  const awaited: string[] = [];
+  let laterNames = 0;
+  const dependsOn = (): ServiceSpec['dependsOn'] => {
+    const existing = [...services.values()];
+    if (existing.length > 0 && dependencies.chance(0.15)) {
+      const name = `svc-later-${++laterNames}`;
+      awaited.push(name);
+      return [{ service: name, condition: 'started' }];
+    }
+    if (existing.length === 0 || !dependencies.chance(0.4)) return [];
+    const picked = new Set<ServiceModel>();
+    const count = Math.min(existing.length, dependencies.int(1, 2));
+    if (dependencies.chance(0.5)) picked.add(existing[existing.length - 1]!);
+    while (picked.size < count) picked.add(dependencies.pick(existing));
+    return [...picked].map((model) => {
+      const job = model.spec.mode.kind === 'replicatedJob' || model.spec.mode.kind === 'globalJob';
+      return { service: model.spec.annotations.name, condition: job && dependencies.chance(0.7) ? 'completedSuccessfully' as const : 'started' as const };
+    });
+  };
   const createOp = (): Operation => {
     const id = newId();
     const kind = workload.pick(['replicated', 'replicated', 'replicated', 'global', 'replicatedJob', 'globalJob'] as const);
@@ -349,18 +398,21 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     const mode: ServiceSpec['mode'] = kind === 'replicated' ? { kind, replicas: workload.int(1, 4) }
       : kind === 'replicatedJob' ? { kind, maxConcurrent: workload.int(1, 2), totalCompletions: workload.int(1, 4) }
       : { kind };
+    const later = awaited.length > 0 && dependencies.chance(0.6) ? awaited.shift()! : undefined;
     const spec: ServiceSpec = {
-      annotations: { name: `svc-${id}`, labels: {} },
+      annotations: { name: later ?? `svc-${id}`, labels: {} },
       task: taskSpec(job ? JOB_IMAGE : workload.pick(GOOD_IMAGES), workload, job),
       mode, update: updateConfig(workload), rollback: updateConfig(workload), endpoint: { ports: [] },
       rebalance: kind === 'replicated' && workload.chance(0.3),
+      dependsOn: later === undefined ? dependsOn() : [],
     };
     return {
-      name: `create ${kind} ${id}`,
+      name: `create ${kind} ${id}${spec.dependsOn.length === 0 ? '' : ` after ${spec.dependsOn.map((d) => `${d.service}:${d.condition}`).join(',')}`}`,
       events: [{ type: 'service.created', v: EVENT_VERSIONS['service.created'], at: at(), id, spec }],
       onApplied: () => {
         services.set(id, { id, spec, previous: null });
         stats.servicesCreated++;
+        if (spec.dependsOn.length > 0) stats.dependents++;
       },
     };
   };
@@ -495,6 +547,8 @@ export async function runOrchestrationSim(seed: string | number, runOptions: Orc
     const why = cluster.failure ?? converged(services, availability, storeOf(), options);
     if (cluster.failure === undefined && why !== undefined) cluster.fail(`no convergence ${options.livenessPhaseMsMax} ms after the faults stopped: ${why}`);
   }
+  stats.dependentsChecked = checked.checked.size;
+  stats.holdsReleased = checked.released.size;
   const traceDigest = trace.digest();
   const virtualMs = loop.now();
   const events = loop.eventsProcessed;
@@ -533,6 +587,13 @@ export function converged(models: ReadonlyMap<string, ServiceModel>, availabilit
       return `service ${service.id}: the spec in force (${brief(service.spec)}, previous ${brief(service.previousSpec)}, update ${service.updateStatus?.state ?? 'none'}) is not the last acknowledged one (${brief(model.spec)}, before it ${brief(model.previous)})`;
     }
     const tasks = reader.tasksByService(service.id);
+    // Start order: a service that never had a task waits while a dependency does not meet its
+    // condition (a dependency removed, failing, or a job that cannot complete); once they all do,
+    // it must run like any other.
+    if (tasks.length === 0 && service.spec.dependsOn.length > 0) {
+      const unmet = service.spec.dependsOn.find((d) => !conditionMet(reader, d.service, d.condition));
+      if (unmet !== undefined) continue;
+    }
     const why = serviceConverged(service, tasks, nodes);
     if (why !== undefined) {
       // What a replay needs first: each task's slot, node, states and whether it runs the spec in force.

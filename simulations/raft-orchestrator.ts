@@ -52,7 +52,7 @@ const serviceSpec = (name: string, replicas: number, image: string): ServiceSpec
   update,
   rollback: update,
   endpoint: { ports: [] },
-  rebalance: false,
+  rebalance: false, dependsOn: [],
 });
 
 const networkSpec = (name: string): NetworkSpec => ({

@@ -7,8 +7,11 @@
 // Docker's conventions: PascalCase fields, durations in integer nanoseconds (ours are
 // milliseconds), times as RFC 3339 strings (ours are Env clock milliseconds), enums spelled
 // `on-failure`, `stop-first`, `rollback_started` (ours are camelCase). Our extensions are
-// `Rebalance` (bool) in the spec and `TaskTemplate.Runtime: 'process'` (the task's command runs
-// as a process on the agent's host, with no image).
+// `Rebalance` (bool) in the spec, `TaskTemplate.Runtime: 'process'` (the task's command runs
+// as a process on the agent's host, with no image), `DependsOn: [{ Service, Condition }]` in the
+// spec (start order, Compose's depends_on; conditions in Compose's spelling, `service_started`,
+// `service_healthy`, `service_completed_successfully`; absent when empty) and
+// `ServiceStatus.Held` (what a service held by its dependencies waits for; absent when free).
 //
 // Docker fields we do not model (Groups, Privileges, LogDriver, ...) are accepted only
 // with their empty value, as the docker CLI sends them (`"Init":false`, `"DNSConfig":{}`): a value
@@ -17,9 +20,10 @@ import {
   MOUNT_TYPES, STOP_GRACE_PERIOD_MS_DEFAULT, TASK_RUNTIMES,
   type ContainerSpec, type FileReference, type Placement, type PortConfig, type Resources, type RestartPolicy, type Service, type ServiceMode,
   type ServiceSpec, type StoreReader, type Task, type TaskRuntime, type TaskSpec, type UpdateConfig, type UpdateState,
-  type HealthCheck, type Mount,
+  type DependencyCondition, type HealthCheck, type Mount, type ServiceDependency,
 } from '../../journal/index.js';
 import { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG } from './defaults.js';
+import { COMPOSE_CONDITIONS, dependencyHold } from '../orchestrator/dependencies.js';
 import { isCurrent } from '../orchestrator/reconcile.js';
 import { SpecInvalidError } from './errors.js';
 
@@ -118,6 +122,16 @@ export interface DockerServiceSpec {
   readonly EndpointSpec: { readonly Mode: 'vip'; readonly Ports: DockerPortConfig[] };
   /** Our extension (ServiceSpec.rebalance). */
   readonly Rebalance: boolean;
+  /** Our extension (ServiceSpec.dependsOn): absent when the service has no dependencies. */
+  readonly DependsOn?: DockerDependency[];
+}
+
+export type DockerDependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+/** A dependency as Compose's depends_on long syntax names it. */
+export interface DockerDependency {
+  readonly Service: string;
+  readonly Condition: DockerDependencyCondition;
 }
 
 export type DockerUpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
@@ -135,7 +149,11 @@ export interface DockerService {
     readonly VirtualIPs?: Array<{ readonly NetworkID: string; readonly Addr: string }>;
   };
   readonly UpdateStatus?: { readonly State: DockerUpdateState; readonly StartedAt?: string; readonly CompletedAt?: string; readonly Message: string };
-  readonly ServiceStatus: { readonly RunningTasks: number; readonly DesiredTasks: number; readonly CompletedTasks: number };
+  readonly ServiceStatus: {
+    readonly RunningTasks: number; readonly DesiredTasks: number; readonly CompletedTasks: number;
+    /** Ours: what a service held by its dependencies waits for (`waiting for db (service_healthy): 1/2 running`); absent when free. */
+    readonly Held?: string;
+  };
   readonly JobStatus?: { readonly JobIteration: { readonly Index: number }; readonly LastExecution: string };
 }
 
@@ -458,7 +476,20 @@ function port(value: unknown, path: string): PortConfig {
   };
 }
 
-const SPEC_FIELDS = ['Name', 'Labels', 'TaskTemplate', 'Mode', 'UpdateConfig', 'RollbackConfig', 'EndpointSpec', 'Rebalance'] as const;
+const SPEC_FIELDS = ['Name', 'Labels', 'TaskTemplate', 'Mode', 'UpdateConfig', 'RollbackConfig', 'EndpointSpec', 'Rebalance', 'DependsOn'] as const;
+
+const CONDITIONS_FROM_DOCKER = new Map<string, DependencyCondition>(
+  (Object.entries(COMPOSE_CONDITIONS) as [DependencyCondition, string][]).map(([ours, docker]) => [docker, ours]),
+);
+
+/** A dependency: its service's name, and its condition (Compose's default, service_started, when absent). */
+function dependency(value: unknown, path: string): ServiceDependency {
+  const o = object(value, path, ['Service', 'Condition']);
+  const condition = string(o, 'Condition', path, COMPOSE_CONDITIONS.started);
+  const ours = CONDITIONS_FROM_DOCKER.get(condition);
+  if (ours === undefined) throw new SpecInvalidError(join(path, 'Condition'), `must be ${[...CONDITIONS_FROM_DOCKER.keys()].join(', ')}; got '${condition}'`);
+  return { service: string(o, 'Service', path, ''), condition: ours };
+}
 
 /**
  * Reads a Docker ServiceSpec (a request body) into ours, with defaults for what it leaves out.
@@ -487,6 +518,7 @@ export function serviceSpecFromDocker(value: unknown): ServiceSpec {
     rollback: updateConfig(o.RollbackConfig, 'RollbackConfig', DEFAULT_ROLLBACK_CONFIG),
     endpoint: { ports: list(endpoint, 'Ports', 'EndpointSpec').map((item, i) => port(item, `EndpointSpec.Ports[${i}]`)) },
     rebalance: boolean(o, 'Rebalance', ''),
+    dependsOn: list(o, 'DependsOn', '').map((item, i) => dependency(item, `DependsOn[${i}]`)),
   };
 }
 
@@ -586,6 +618,9 @@ export function serviceSpecToDocker(spec: ServiceSpec): DockerServiceSpec {
     ...(isJobMode(spec.mode) ? {} : { UpdateConfig: updateConfigToDocker(spec.update), RollbackConfig: updateConfigToDocker(spec.rollback) }),
     EndpointSpec: { Mode: 'vip', Ports: spec.endpoint.ports.map(portToDocker) },
     Rebalance: spec.rebalance,
+    ...(spec.dependsOn.length === 0 ? {} : {
+      DependsOn: spec.dependsOn.map((d) => ({ Service: d.service, Condition: COMPOSE_CONDITIONS[d.condition] as DockerDependencyCondition })),
+    }),
   };
 }
 
@@ -594,12 +629,15 @@ export interface ServiceStatus {
   readonly running: number;
   readonly desired: number;
   readonly completed: number;
+  /** What the service waits for while its dependencies hold it (orchestrator/dependencies.ts), or null. */
+  readonly held: string | null;
 }
 
 /**
  * SwarmKit's ListServiceStatuses: running = tasks observed running; desired = the replicas
  * (replicated), MaxConcurrent (replicated job), or the tasks meant to run (global modes);
- * completed = job tasks of the current iteration that completed.
+ * completed = job tasks of the current iteration that completed; held = the orchestrator's
+ * dependency hold, computed as the service actor computes it.
  */
 export function serviceStatus(service: Service, reader: StoreReader): ServiceStatus {
   const tasks = reader.tasksByService(service.id);
@@ -620,7 +658,7 @@ export function serviceStatus(service: Service, reader: StoreReader): ServiceSta
       desired = tasks.filter((t) => t.desiredState === 'complete' && t.status.state !== 'complete').length;
       break;
   }
-  return { running, desired, completed };
+  return { running, desired, completed, held: dependencyHold(service, reader) };
 }
 
 export function serviceToDocker(service: Service, status: ServiceStatus): DockerService {
@@ -649,7 +687,10 @@ export function serviceToDocker(service: Service, status: ServiceStatus): Docker
         Message: update.message,
       },
     }),
-    ServiceStatus: { RunningTasks: status.running, DesiredTasks: status.desired, CompletedTasks: status.completed },
+    ServiceStatus: {
+      RunningTasks: status.running, DesiredTasks: status.desired, CompletedTasks: status.completed,
+      ...(status.held === null ? {} : { Held: status.held }),
+    },
     // A job's iteration is its spec's version: SwarmKit raises JobIteration on every update, as specVersion moves.
     ...(isJobMode(service.spec.mode) ? { JobStatus: { JobIteration: { Index: service.specVersion }, LastExecution: rfc3339(service.meta.updatedAt) } } : {}),
   };

@@ -9,10 +9,11 @@
 // here that the store cannot make (ports, references) are as good as the read they were made on,
 // as SwarmKit's checkPortConflicts ("a best effort") is.
 import {
-  MOUNT_TYPES, TASK_RUNTIMES,
+  MOUNT_TYPES, SERVICE_DEPENDENCIES_MAX, TASK_RUNTIMES,
   type ContainerSpec, type FileReference, type HealthCheck, type Mount, type PlacementPreference, type PortConfig, type Resources, type Service,
   type ServiceMode, type ServiceSpec, type StoreReader, type TaskRuntime, type UpdateConfig,
 } from '../../journal/index.js';
+import { conditionRefusal } from '../orchestrator/dependencies.js';
 import { ConstraintSyntaxError, parseConstraints } from '../scheduler/index.js';
 import {
   CONFIG_BYTES_MAX, DEFAULT_ROLLBACK_CONFIG, DEFAULT_UPDATE_CONFIG, DURATION_MS_MAX, MEMORY_BYTES_MIN, NAME_LENGTH_MAX, NANO_CPUS_MIN, SECRET_BYTES_MAX, SPEC_LIST_LENGTH_MAX,
@@ -309,6 +310,52 @@ function checkUpdateOf(current: Service, spec: ServiceSpec): void {
 }
 
 /**
+ * A service's dependencies (DependsOn, start order): each names another service, once. A
+ * dependency that does not exist yet is allowed (a stack's services are created in any order; the
+ * service waits for it). One that exists must suit its condition (service_healthy: a health check;
+ * service_completed_successfully: a job), and no cycle may close among the existing services and
+ * this one: its services would wait for each other for ever.
+ */
+function checkDependencies(spec: ServiceSpec, reader: StoreReader, selfId: string | null): void {
+  const name = spec.annotations.name;
+  const dependsOn = spec.dependsOn;
+  if (dependsOn.length > SERVICE_DEPENDENCIES_MAX) fail('DependsOn', `holds ${dependsOn.length} dependencies, more than ${SERVICE_DEPENDENCIES_MAX}`);
+  const first = new Map<string, number>();
+  dependsOn.forEach((dependency, i) => {
+    const field = `DependsOn[${i}].Service`;
+    if (dependency.service === '') fail(field, 'a service name is required');
+    if (dependency.service === name) fail(field, `'${name}' cannot depend on itself`);
+    const seen = first.get(dependency.service);
+    if (seen !== undefined) fail(field, `'${dependency.service}' is named twice (DependsOn[${seen}] too)`);
+    first.set(dependency.service, i);
+    const target = reader.byName('service', dependency.service);
+    if (target === undefined || target.id === selfId) return;
+    const refusal = conditionRefusal(dependency, target);
+    if (refusal !== null) fail(`DependsOn[${i}].Condition`, refusal);
+  });
+  // A cycle through this service: a path from one of its dependencies back to its name, over the
+  // existing services' dependencies (this spec stands for the service it updates). Depth first,
+  // each service once: the store's services bound the walk.
+  const visited = new Set<string>();
+  const pathBack = (from: string): string[] | null => {
+    if (from === name) return [from];
+    if (visited.has(from)) return null;
+    visited.add(from);
+    const service = reader.byName('service', from);
+    if (service === undefined || service.id === selfId) return null;
+    for (const next of service.spec.dependsOn) {
+      const rest = pathBack(next.service);
+      if (rest !== null) return [from, ...rest];
+    }
+    return null;
+  };
+  dependsOn.forEach((dependency, i) => {
+    const cycle = pathBack(dependency.service);
+    if (cycle !== null) fail(`DependsOn[${i}].Service`, `a dependency cycle: ${[name, ...cycle].join(' -> ')}; its services would wait for each other for ever`);
+  });
+}
+
+/**
  * Checks a whole service spec (defaults already filled in) for a create (`selfId` null) or an
  * update of service `selfId`; returns it with its secret, config and network references resolved
  * to ids (and names). Throws SpecInvalidError naming the field, NameTakenError, or
@@ -369,6 +416,7 @@ export function validateServiceSpec(spec: ServiceSpec, reader: StoreReader, self
   const holder = reader.byName('service', spec.annotations.name);
   if (holder !== undefined && holder.id !== selfId) throw new NameTakenError('service', spec.annotations.name, holder.id);
   checkPortConflicts(spec.endpoint.ports, reader, selfId);
+  checkDependencies(spec, reader, selfId);
 
   const networks = resolveNetworks(spec.task.networks, reader);
   const secrets = resolveReferences('secret', spec.task.secrets, reader);

@@ -5,6 +5,7 @@ export * from './protocol.js';
 export * from './ids.js';
 export * from './writer.js';
 export * from './reconcile.js';
+export * from './dependencies.js';
 export * from './update.js';
 export * from './service.js';
 export * from './node.js';

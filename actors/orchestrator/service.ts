@@ -9,7 +9,8 @@ import { BATCH_EVENTS_MAX, EVENT_VERSIONS, type JournalEvent, type StoreReader }
 import { fromMachine, restart, sendMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import { objectId } from './ids.js';
 import type { WriterDone, WriterPropose } from './protocol.js';
-import { isJob, reconcile } from './reconcile.js';
+import { dependencyHold } from './dependencies.js';
+import { isJob, reconcile, type ReconcilePlan } from './reconcile.js';
 import { planUpdate } from './update.js';
 
 /** After a refused proposal, the next plan waits this long. */
@@ -22,14 +23,19 @@ export interface ServicePlanResult {
   readonly wakeAt: number | null;
 }
 
-/** Reconcile, then the update planner on the slots reconcile left alone. */
+/**
+ * Reconcile, then the update planner on the slots reconcile left alone. A service held by its
+ * dependencies (dependencies.ts) has no task, so the reconciler, which would only create its
+ * first ones, is skipped; it is planned again when a dependency changes (the supervisor's index).
+ */
 export function planService(reader: StoreReader, serviceId: string, now: number, newTaskId: () => string): ServicePlanResult {
   const service = reader.get('service', serviceId);
   // The reconciler orders what it needs to (slots, ages): no sort of every task here.
   const tasks = reader.tasksByServiceInStoreOrder(serviceId);
   const cluster = reader.list('cluster')[0];
   const node = (id: string) => reader.get('node', id);
-  const plan = reconcile({
+  const held = service !== undefined && tasks.length === 0 && dependencyHold(service, reader) !== null;
+  const plan: ReconcilePlan = held ? { events: [], wakeAt: null, touched: new Set(), slots: new Map() } : reconcile({
     service, tasks, node, nodes: () => reader.list('node'), now, newTaskId,
     historyLimit: cluster?.spec.orchestration.taskHistoryRetentionLimit ?? 5,
   });

@@ -6,6 +6,12 @@
 // because nothing lived only in an actor. While leading, it routes each committed batch: the
 // whole batch to the allocator, scheduler and dispatcher (each takes what concerns it), and one
 // coalesced `service.changed` / `node.changed` to each service and node actor the batch touched.
+//
+// Start order (dependencies.ts): a service held by its dependencies plans nothing until one of
+// them changes, so the supervisor keeps an index from a dependency's name to the services that
+// name it and have no task yet, and passes each change of a service (its spec, its creation or
+// removal, a task of it that came up, ended or moved) on to the services indexed under its name:
+// work in proportion to the change, no polling. A service leaves the index with its first task.
 import type { StoreReader } from '../../journal/index.js';
 import { restart, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import { allocatorActor } from '../allocator/index.js';
@@ -73,6 +79,48 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
       const nodes = new Map<string, Address>();
       /** Global services: a node change concerns each of them. */
       const globals = new Set<string>();
+      /** Each service's name, kept here so that a removed or renamed one still finds its dependents. */
+      const names = new Map<string, string>();
+      /** Dependency name -> services naming it that have no task yet (held, or about to start). */
+      const dependents = new Map<string, Set<string>>();
+      /** The reverse of `dependents`: the names a service is indexed under. */
+      const indexedUnder = new Map<string, readonly string[]>();
+
+      const unindex = (serviceId: string): void => {
+        const under = indexedUnder.get(serviceId);
+        if (under === undefined) return;
+        indexedUnder.delete(serviceId);
+        for (const name of under) {
+          const set = dependents.get(name);
+          set?.delete(serviceId);
+          if (set !== undefined && set.size === 0) dependents.delete(name);
+        }
+      };
+      /** Indexes a service under its dependencies' names while it has no task; keeps its name. */
+      const index = (serviceId: string, reader: StoreReader): void => {
+        unindex(serviceId);
+        const service = reader.get('service', serviceId);
+        if (service === undefined) {
+          names.delete(serviceId);
+          return;
+        }
+        names.set(serviceId, service.spec.annotations.name);
+        if (service.spec.dependsOn.length === 0 || reader.tasksByServiceInStoreOrder(serviceId).length > 0) return;
+        const under = [...new Set(service.spec.dependsOn.map((d) => d.service))];
+        indexedUnder.set(serviceId, under);
+        for (const name of under) {
+          let set = dependents.get(name);
+          if (set === undefined) dependents.set(name, (set = new Set()));
+          set.add(serviceId);
+        }
+      };
+      /** The services indexed under this name plan again (a dependency of theirs changed). */
+      const dependencyChanged = (name: string | undefined): void => {
+        if (name === undefined) return;
+        const set = dependents.get(name);
+        if (set === undefined) return;
+        for (const serviceId of set) ctx.send(ensureService(serviceId), { type: 'service.changed' });
+      };
 
       const heartbeatPeriodMs = (): number => options.view().list('cluster')[0]?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_PERIOD_MS;
       const nodeAddress = (nodeId: string): Address => `${ctx.self}/node-${nodeId}`;
@@ -103,6 +151,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
         dispatcher = ctx.spawn('dispatcher', dispatcherActor({ nodeId: options.nodeId, view: options.view, writer, nodeActor: nodeAddress, heartbeatPeriodMs: heartbeatPeriodMs() }));
         for (const service of reader.list('service')) {
           if (isGlobal(service)) globals.add(service.id);
+          index(service.id, reader);
           ensureService(service.id);
         }
         // Tasks of services removed before this leader took over still need shutting down and removing.
@@ -115,6 +164,9 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
         services.clear();
         nodes.clear();
         globals.clear();
+        names.clear();
+        dependents.clear();
+        indexedUnder.clear();
         standby();
       };
       const standby = (): void => {
@@ -129,7 +181,11 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
         if (m.restored) {
           // A snapshot replaced the store: every actor plans afresh.
           for (const node of reader.list('node')) ensureNode(node.id);
-          for (const service of reader.list('service')) ensureService(service.id);
+          for (const serviceId of [...names.keys()]) if (reader.get('service', serviceId) === undefined) index(serviceId, reader);
+          for (const service of reader.list('service')) {
+            index(service.id, reader);
+            ensureService(service.id);
+          }
           for (const address of services.values()) ctx.send(address, { type: 'service.changed' });
           for (const address of nodes.values()) ctx.send(address, { type: 'node.changed' });
           return;
@@ -144,11 +200,17 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
               const service = reader.get('service', e.id);
               if (service !== undefined && isGlobal(service)) globals.add(e.id);
               else globals.delete(e.id);
+              // Renamed: the dependents of its old name see it go.
+              const before = names.get(e.id);
+              if (before !== undefined && before !== service?.spec.annotations.name) dependencyChanged(before);
+              index(e.id, reader);
               touched.add(e.id);
               break;
             }
             case 'service.removed':
               globals.delete(e.id);
+              dependencyChanged(names.get(e.id));
+              index(e.id, reader);
               touched.add(e.id);
               break;
             case 'service.updateStatusChanged':
@@ -156,6 +218,8 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
               touched.add(e.id);
               break;
             case 'task.created':
+              // Its first task frees a service for good: it leaves the index.
+              unindex(e.serviceId);
               touched.add(e.serviceId);
               break;
             // Allocation and assignment decide nothing for a service. The changes an agent or a
@@ -207,6 +271,7 @@ export function orchestrationActor(options: OrchestrationOptions): Props<Supervi
 
       const changed = (serviceId: string): void => {
         const reader = options.view();
+        dependencyChanged(names.get(serviceId));
         // A removed service with no tasks left has nothing to do.
         if (!services.has(serviceId) && reader.get('service', serviceId) === undefined && reader.tasksByService(serviceId).length === 0) return;
         ctx.send(ensureService(serviceId), { type: 'service.changed' });

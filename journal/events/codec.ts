@@ -86,6 +86,9 @@ export const EVENT_RECORD_STRUCTURES: readonly (readonly string[])[] = [
   ['container', 'resources', 'restartPolicy', 'placement', 'networks', 'secrets', 'configs', 'forceUpdate', 'runtime'], // TaskSpec
   ['test', 'intervalMs', 'timeoutMs', 'retries', 'startPeriodMs'], // HealthCheck
   ['type', 'source', 'target', 'readOnly'], // Mount
+  // 58-: event versions 4 of service.created and service.updated (their key lists are version 1's)
+  ['annotations', 'task', 'mode', 'update', 'rollback', 'endpoint', 'rebalance', 'dependsOn'], // ServiceSpec
+  ['service', 'condition'], // ServiceDependency
 ];
 
 /** The first record tag; a structure's tag is RECORD_TAG_BASE + its id. */

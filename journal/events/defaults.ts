@@ -49,8 +49,8 @@ export const withTaskSpecDefaults = (value: unknown): unknown => fill(value, { c
   runtime: () => 'container',
 });
 
-/** ServiceSpec: its task spec as above, no rebalancing. */
-export const withServiceSpecDefaults = (value: unknown): unknown => fill(value, { task: withTaskSpecDefaults }, { rebalance: () => false });
+/** ServiceSpec: its task spec as above, no rebalancing (v2), no dependencies (v4). */
+export const withServiceSpecDefaults = (value: unknown): unknown => fill(value, { task: withTaskSpecDefaults }, { rebalance: () => false, dependsOn: none });
 
 /**
  * Service: its specs as above; specVersion its meta.version (before service.updateStatusChanged

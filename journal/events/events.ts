@@ -83,7 +83,8 @@ export const EVENT_VERSIONS: { readonly [T in EventType]: number } = {
   // 2: the specs gained placement preferences and platforms, forceUpdate and rebalance.
   // 3: the container spec gained healthcheck, mounts, dir, user, stopSignal, stopGracePeriodMs and
   // hostname, the task spec its runtime.
-  'service.created': 3, 'service.updated': 3, 'service.removed': 1,
+  // 4: the service spec gained dependsOn (task.created carries a task spec only: it stays at 3).
+  'service.created': 4, 'service.updated': 4, 'service.removed': 1,
   'service.updateStatusChanged': 1, 'service.rolledBack': 1, 'service.endpointAllocated': 1,
   // task.created 2: the spec as above, and the task's restarts and addresses; 3: the spec as above.
   'task.created': 3, 'task.assigned': 1, 'task.statusChanged': 1, 'task.desiredStateChanged': 1, 'task.removed': 1,
@@ -109,13 +110,14 @@ export type EventUpgrades = { readonly [type: string]: { readonly [fromVersion: 
  * platform, forceUpdate 0 and no rebalancing; of task.created: its spec the same way, no restarts
  * behind it and no addresses. Version 3 of all three: the container spec with no health check of
  * its own, no mounts, the image's dir and user, the engine's stop signal and hostname, a 10 s stop
- * grace period, and the container runtime. The fields' defaults are in defaults.ts, shared with
- * old snapshots; each fills only what is absent, so an upgrade from 1 fills the fields of 3 too
- * and the one from 2 then finds nothing left to fill.
+ * grace period, and the container runtime. Version 4 of service.created and service.updated: the
+ * spec with no dependencies. The fields' defaults are in defaults.ts, shared with old snapshots;
+ * each fills only what is absent, so an upgrade from 1 fills the fields of 3 and 4 too and the
+ * later ones then find nothing left to fill.
  */
 export const EVENT_UPGRADES: EventUpgrades = {
-  'service.created': { 1: serviceEventTo(2), 2: serviceEventTo(3) },
-  'service.updated': { 1: serviceEventTo(2), 2: serviceEventTo(3) },
+  'service.created': { 1: serviceEventTo(2), 2: serviceEventTo(3), 3: serviceEventTo(4) },
+  'service.updated': { 1: serviceEventTo(2), 2: serviceEventTo(3), 3: serviceEventTo(4) },
   'task.created': { 1: taskEventTo(2), 2: taskEventTo(3) },
 };
 

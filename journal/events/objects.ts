@@ -232,7 +232,30 @@ export interface ServiceSpec {
    * time within the update policy's parallelism and delay, when that evens out the spread.
    */
   readonly rebalance: boolean;
+  /**
+   * Beyond SwarmKit (Compose's depends_on): services whose condition must be met before this
+   * service gets its first task. Start order only: once the service has had a task, it is never
+   * held again. A dependency is named, and need not exist yet (it then holds the service).
+   */
+  readonly dependsOn: readonly ServiceDependency[];
 }
+
+/**
+ * What a dependency must reach, in Compose's terms: `started` (every desired task of it running),
+ * `healthy` (the same, of a service with a health check: a task is running only once healthy) or
+ * `completedSuccessfully` (a job whose every completion exited 0).
+ */
+export const DEPENDENCY_CONDITIONS = ['started', 'healthy', 'completedSuccessfully'] as const;
+export type DependencyCondition = (typeof DEPENDENCY_CONDITIONS)[number];
+
+export interface ServiceDependency {
+  /** The dependency's service name (annotations.name). */
+  readonly service: string;
+  readonly condition: DependencyCondition;
+}
+
+/** A limit on a service's dependencies (a stack file names a few). */
+export const SERVICE_DEPENDENCIES_MAX = 100;
 
 export const UPDATE_STATES = ['updating', 'paused', 'completed', 'rollbackStarted', 'rollbackPaused', 'rollbackCompleted'] as const;
 export type UpdateState = (typeof UPDATE_STATES)[number];
@@ -451,6 +474,7 @@ export const serviceSpecSchema: Check<ServiceSpec> = obj<ServiceSpec>({
   rollback: updateConfigSchema,
   endpoint: obj({ ports: arr(portSchema, 1_000) }),
   rebalance: bool,
+  dependsOn: arr(obj<ServiceDependency>({ service: id, condition: oneOf(DEPENDENCY_CONDITIONS) }), SERVICE_DEPENDENCIES_MAX),
 });
 export const updateStatusSchema: Check<UpdateStatus> = obj<UpdateStatus>({ state: oneOf(UPDATE_STATES), startedAt: count, completedAt: count, message: str });
 /** A network and an address on it: a service's virtual IP, a task's address. */

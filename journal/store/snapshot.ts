@@ -29,6 +29,10 @@
 // and its reader fills the absent ones as the event upgrades do (as version 1's reader does); one
 // written now holds them all, and the reader's fill finds nothing to add.
 //
+// Nor did it for event schema v4 (service specs gained dependsOn), for the same reason: a
+// version-3 snapshot written before it lacks the field, and its reader fills it as the event
+// upgrades do (no dependencies).
+//
 // Version 1 is `{ format, v: 1, index, objects: { <kind>: [canonical object...] } }`, as one
 // cbor-x message. Its reader stays (snapshots written before version 2 must restore, filled as
 // version 2's) and so does its writer: it is the store's fingerprint in the golden journals. It

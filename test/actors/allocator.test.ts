@@ -36,7 +36,7 @@ const hostPort = (targetPort: number, publishedPort: number, protocol: PortConfi
 function serviceSpec(name: string, over: { networks?: readonly string[]; ports?: readonly PortConfig[] } = {}): ServiceSpec {
   return {
     annotations: { name, labels: {} }, task: taskSpec(over.networks), mode: { kind: 'replicated', replicas: 1 },
-    update, rollback: update, endpoint: { ports: over.ports ?? [] }, rebalance: false,
+    update, rollback: update, endpoint: { ports: over.ports ?? [] }, rebalance: false, dependsOn: [],
   };
 }
 

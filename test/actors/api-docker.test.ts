@@ -70,6 +70,7 @@ const serviceSpecArb: fc.Arbitrary<ServiceSpec> = fc.record({
     }), { maxLength: 3 }),
   }),
   rebalance: fc.boolean(),
+  dependsOn: fc.array(fc.record({ service: word, condition: fc.constantFrom('started', 'healthy', 'completedSuccessfully') }), { maxLength: 3 }),
 }).map((spec) => (spec.mode.kind === 'replicatedJob' || spec.mode.kind === 'globalJob'
   // A job has no update policy on Docker's wire (SwarmKit's rule): it keeps the defaults.
   ? { ...spec, update: DEFAULT_UPDATE_CONFIG, rollback: DEFAULT_ROLLBACK_CONFIG }
@@ -239,7 +240,9 @@ function task(over: Partial<Task> = {}): Task {
 
 describe('Service and Task objects out', () => {
   test('a service: version, RFC 3339 times, spec, no PreviousSpec or UpdateStatus before an update, its status', () => {
-    const out = serviceToDocker(service(), { running: 1, desired: 3, completed: 0 });
+    const out = serviceToDocker(service(), { running: 1, desired: 3, completed: 0, held: null });
+    // No dependencies: no DependsOn on the wire (nor Held in the status).
+    expect(out.Spec).not.toHaveProperty('DependsOn');
     expect(out.ID).toBe('svc1');
     expect(out.Version).toEqual({ Index: 12 });
     expect(out.CreatedAt).toBe('1970-01-01T00:00:01.000Z');
@@ -260,18 +263,18 @@ describe('Service and Task objects out', () => {
       previousSpec: { ...baseSpec, mode: { kind: 'replicated', replicas: 2 } },
       updateStatus: { state: 'rollbackStarted', startedAt: 5_000, completedAt: 0, message: 'manually requested rollback' },
       endpoint: { ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 30000, publishMode: 'ingress' }], virtualIps: [{ networkId: 'ingress', addr: '10.0.0.2/24' }] },
-    }), { running: 0, desired: 1, completed: 0 });
+    }), { running: 0, desired: 1, completed: 0, held: null });
     expect(out.PreviousSpec?.Mode).toEqual({ Replicated: { Replicas: 2 } });
     expect(out.UpdateStatus).toEqual({ State: 'rollback_started', StartedAt: rfc3339(5_000), Message: 'manually requested rollback' });
     expect(out.Endpoint.Ports).toEqual([{ Name: '', Protocol: 'tcp', TargetPort: 80, PublishedPort: 30000, PublishMode: 'ingress' }]);
     expect(out.Endpoint.VirtualIPs).toEqual([{ NetworkID: 'ingress', Addr: '10.0.0.2/24' }]);
-    const completed = serviceToDocker(service({ updateStatus: { state: 'rollbackCompleted', startedAt: 5_000, completedAt: 9_000, message: 'rollback completed' } }), { running: 0, desired: 1, completed: 0 });
+    const completed = serviceToDocker(service({ updateStatus: { state: 'rollbackCompleted', startedAt: 5_000, completedAt: 9_000, message: 'rollback completed' } }), { running: 0, desired: 1, completed: 0, held: null });
     expect(completed.UpdateStatus).toEqual({ State: 'rollback_completed', StartedAt: rfc3339(5_000), CompletedAt: rfc3339(9_000), Message: 'rollback completed' });
   });
 
   test('a job: no update config on the wire, its iteration is its spec version', () => {
     const job = serviceSpecFromDocker({ Name: 'migrate', TaskTemplate: { ContainerSpec: { Image: 'tool' } }, Mode: { ReplicatedJob: { MaxConcurrent: 2, TotalCompletions: 6 } } });
-    const out = serviceToDocker(service({ spec: job, specVersion: 40 }), { running: 2, desired: 2, completed: 1 });
+    const out = serviceToDocker(service({ spec: job, specVersion: 40 }), { running: 2, desired: 2, completed: 1, held: null });
     expect(out.Spec.Mode).toEqual({ ReplicatedJob: { MaxConcurrent: 2, TotalCompletions: 6 } });
     expect(out.Spec).not.toHaveProperty('UpdateConfig');
     expect(out.Spec).not.toHaveProperty('RollbackConfig');
@@ -368,7 +371,19 @@ describe('filters', () => {
 
   test('a service\'s status counts its running tasks against its replicas', () => {
     const s = store();
-    expect(serviceStatus(s.get('service', 'svc-web')!, s)).toEqual({ running: 0, desired: 1, completed: 0 });
-    expect(serviceStatus(s.get('service', 'svc-worker')!, s)).toEqual({ running: 0, desired: 1, completed: 0 });
+    expect(serviceStatus(s.get('service', 'svc-web')!, s)).toEqual({ running: 0, desired: 1, completed: 0, held: null });
+    expect(serviceStatus(s.get('service', 'svc-worker')!, s)).toEqual({ running: 0, desired: 1, completed: 0, held: null });
+  });
+
+  test('a service held by its dependencies says what it waits for, as ServiceStatus.Held; a free one has no Held', () => {
+    const s = store();
+    const held = serviceSpecFromDocker({ Name: 'api', TaskTemplate: { ContainerSpec: { Image: 'img' } }, DependsOn: [{ Service: 'web' }, { Service: 'db', Condition: 'service_healthy' }] });
+    expect(s.applyBatch([{ type: 'service.created', v: 1, at: 1, id: 'svc-api', spec: held }], s.index + 1).applied).toBe(true);
+    const status = serviceStatus(s.get('service', 'svc-api')!, s);
+    expect(status.held).toBe('waiting for web (service_started): 0/1 running');
+    const out = serviceToDocker(s.get('service', 'svc-api')!, status);
+    expect(out.ServiceStatus).toEqual({ RunningTasks: 0, DesiredTasks: 1, CompletedTasks: 0, Held: 'waiting for web (service_started): 0/1 running' });
+    expect(out.Spec.DependsOn).toEqual([{ Service: 'web', Condition: 'service_started' }, { Service: 'db', Condition: 'service_healthy' }]);
+    expect(serviceToDocker(s.get('service', 'svc-web')!, serviceStatus(s.get('service', 'svc-web')!, s)).ServiceStatus).not.toHaveProperty('Held');
   });
 });

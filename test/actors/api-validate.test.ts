@@ -394,3 +394,98 @@ describe('updates and rollbacks', () => {
       .toThrow(/^PreviousSpec\.EndpointSpec\.Ports\[0\]\.PublishedPort: cannot roll back: port 8080\/tcp is already in use by service other/);
   });
 });
+
+describe('dependencies (DependsOn, start order)', () => {
+  const CHECK = { Test: ['CMD', 'pg_isready'], Interval: 1e9, Timeout: 1e9, Retries: 3, StartPeriod: 0 };
+  /** The cluster, plus db (with a health check), cache (without), migrate (a job) and queue (depending on cache). */
+  function withDependencies(): Store {
+    const store = cluster();
+    const add = (id: string, docker: Record<string, unknown>): void => {
+      const result = store.applyBatch([createService(store, docker, id, AT)], store.index + 1);
+      if (!result.applied) throw result.error;
+    };
+    add('svc-db', { Name: 'db', TaskTemplate: { ContainerSpec: { Image: 'postgres:16', Healthcheck: CHECK } } });
+    add('svc-cache', { Name: 'cache', TaskTemplate: { ContainerSpec: { Image: 'redis:7' } } });
+    add('svc-migrate', { Name: 'migrate', TaskTemplate: { ContainerSpec: { Image: 'tool' } }, Mode: { ReplicatedJob: { TotalCompletions: 1 } } });
+    add('svc-queue', { Name: 'queue', TaskTemplate: { ContainerSpec: { Image: 'q' } }, DependsOn: [{ Service: 'cache' }] });
+    return store;
+  }
+  const web = (dependsOn: unknown): Record<string, unknown> => minimal({ DependsOn: dependsOn });
+
+  test('read from Compose\'s spelling, the condition service_started when absent; none when absent or empty', () => {
+    const store = withDependencies();
+    const s = spec(web([
+      { Service: 'db', Condition: 'service_healthy' }, { Service: 'migrate', Condition: 'service_completed_successfully' }, { Service: 'cache' },
+      { Service: 'cache2', Condition: 'service_started' },
+    ]), store);
+    expect(s.dependsOn).toEqual([
+      { service: 'db', condition: 'healthy' }, { service: 'migrate', condition: 'completedSuccessfully' }, { service: 'cache', condition: 'started' },
+      { service: 'cache2', condition: 'started' },
+    ]);
+    expect(spec(minimal(), store).dependsOn).toEqual([]);
+    expect(spec(web([]), store).dependsOn).toEqual([]);
+    expect(spec(web(null), store).dependsOn).toEqual([]);
+  });
+
+  test('a dependency that does not exist yet is allowed, whatever its condition (a stack creates its services in any order)', () => {
+    const s = spec(web([{ Service: 'later', Condition: 'service_healthy' }, { Service: 'later-job', Condition: 'service_completed_successfully' }]), withDependencies());
+    expect(s.dependsOn.map((d) => d.service)).toEqual(['later', 'later-job']);
+  });
+
+  test('each malformed dependency is refused naming its field: the list, an entry, an unknown field or condition, an empty name, itself, twice', () => {
+    const store = withDependencies();
+    const cases: [unknown, string][] = [
+      ['db', 'DependsOn'],
+      [['db'], 'DependsOn[0]'],
+      [[{ Service: 'db', Restart: true }], 'DependsOn[0].Restart'],
+      [[{ Service: 'db', Condition: 'service_running' }], 'DependsOn[0].Condition'],
+      [[{ Service: 'db', Condition: 'healthy' }], 'DependsOn[0].Condition'],
+      [[{ Service: 7 }], 'DependsOn[0].Service'],
+      [[{ Service: 'cache' }, { Service: '' }], 'DependsOn[1].Service'],
+      [[{ Condition: 'service_started' }], 'DependsOn[0].Service'],
+      [[{ Service: 'web' }], 'DependsOn[0].Service'],
+      [[{ Service: 'cache' }, { Service: 'db', Condition: 'service_healthy' }, { Service: 'cache', Condition: 'service_healthy' }], 'DependsOn[2].Service'],
+    ];
+    for (const [dependsOn, field] of cases) expect([dependsOn, refusedField(web(dependsOn), store)]).toEqual([dependsOn, field]);
+    expect(refusal(web([{ Service: 'db', Condition: 'service_running' }]), store).message).toBe(
+      "DependsOn[0].Condition: must be service_started, service_healthy, service_completed_successfully; got 'service_running'",
+    );
+    expect(refusal(web([{ Service: 'web' }]), store).message).toBe("DependsOn[0].Service: 'web' cannot depend on itself");
+    expect(refusal(web([{ Service: 'cache' }, { Service: 'cache' }]), store).message).toBe("DependsOn[1].Service: 'cache' is named twice (DependsOn[0] too)");
+  });
+
+  test('an existing dependency must suit its condition: service_healthy needs a health check, service_completed_successfully a job', () => {
+    const store = withDependencies();
+    expect(refusedField(web([{ Service: 'cache', Condition: 'service_healthy' }]), store)).toBe('DependsOn[0].Condition');
+    expect(refusal(web([{ Service: 'cache', Condition: 'service_healthy' }]), store).message).toMatch(/^DependsOn\[0\]\.Condition: cache has no health check: service_healthy needs one/);
+    expect(refusedField(web([{ Service: 'db' }, { Service: 'db2' }, { Service: 'cache', Condition: 'service_completed_successfully' }]), store)).toBe('DependsOn[2].Condition');
+    expect(refusal(web([{ Service: 'db', Condition: 'service_completed_successfully' }]), store).message).toMatch(/^DependsOn\[0\]\.Condition: db is not a job \(mode replicated\)/);
+    // Either condition on a service that suits it, and service_started on anything.
+    expect(spec(web([{ Service: 'db', Condition: 'service_healthy' }, { Service: 'migrate', Condition: 'service_completed_successfully' }, { Service: 'cache' }]), store).dependsOn).toHaveLength(3);
+  });
+
+  test('a cycle among the existing services and this one is refused, naming the cycle; an update is checked with its new spec', () => {
+    const store = withDependencies();
+    // cache -> web would close web -> queue -> cache -> web once web depends on queue: create web first.
+    store.applyBatch([createService(store, web([{ Service: 'queue' }]), 'svc-web', AT)], store.index + 1);
+    const cacheVersion = store.get('service', 'svc-cache')!.meta.version;
+    const update = (dependsOn: unknown): unknown => {
+      try {
+        return updateService(store, 'cache', cacheVersion, { Name: 'cache', TaskTemplate: { ContainerSpec: { Image: 'redis:7' } }, DependsOn: dependsOn }, AT);
+      } catch (error) {
+        return error;
+      }
+    };
+    const error = update([{ Service: 'db' }, { Service: 'web' }]) as SpecInvalidError;
+    expect(error).toBeInstanceOf(SpecInvalidError);
+    expect(error.field).toBe('DependsOn[1].Service');
+    expect(error.message).toBe('DependsOn[1].Service: a dependency cycle: cache -> web -> queue -> cache; its services would wait for each other for ever');
+    // Without the edge that closes it, the update goes through.
+    expect(update([{ Service: 'db' }])).toMatchObject({ type: 'service.updated', spec: { dependsOn: [{ service: 'db', condition: 'started' }] } });
+    // A create: an existing service waits for `ring`, not there yet; `ring` may not wait for it.
+    store.applyBatch([createService(store, minimal({ Name: 'user', DependsOn: [{ Service: 'ring' }] }), 'svc-user', AT)], store.index + 1);
+    expect(refusedField(minimal({ Name: 'ring', DependsOn: [{ Service: 'db' }, { Service: 'user' }] }), store)).toBe('DependsOn[1].Service');
+    expect(refusal(minimal({ Name: 'ring', DependsOn: [{ Service: 'user' }] }), store).message).toBe('DependsOn[0].Service: a dependency cycle: ring -> user -> ring; its services would wait for each other for ever');
+    expect(createService(store, minimal({ Name: 'ring', DependsOn: [{ Service: 'db' }] }), 'svc-ring', AT).spec.dependsOn).toHaveLength(1);
+  });
+});

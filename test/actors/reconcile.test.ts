@@ -17,7 +17,7 @@ function service(mode: ServiceSpec['mode'], over: { condition?: 'none' | 'onFail
         restartPolicy: { condition: over.condition ?? 'any', delayMs: over.delayMs ?? 0, maxAttempts: over.maxAttempts ?? 0, windowMs: over.windowMs ?? 0 },
         placement: { ...base.placement, constraints: over.constraints ?? [] },
       },
-      mode, update, rollback: update, endpoint: { ports: [] }, rebalance: false,
+      mode, update, rollback: update, endpoint: { ports: [] }, rebalance: false, dependsOn: [],
     },
     previousSpec: null, specVersion: 10, updateStatus: null, endpoint: null,
   };

@@ -16,7 +16,7 @@ const spec: TaskSpec = {
 };
 const policy = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stopFirst' } as const;
 const serviceSpec = (name: string): ServiceSpec => ({
-  annotations: { name, labels: {} }, task: spec, mode: { kind: 'replicated', replicas: 1 }, update: policy, rollback: policy, endpoint: { ports: [] }, rebalance: false,
+  annotations: { name, labels: {} }, task: spec, mode: { kind: 'replicated', replicas: 1 }, update: policy, rollback: policy, endpoint: { ports: [] }, rebalance: false, dependsOn: [],
 });
 const status = (state: TaskState) => ({ state, message: state, timestamp: 1, err: '' });
 const created = (id: string, serviceId: string, state: TaskState): JournalEvent => ({

@@ -80,6 +80,7 @@ class World {
       rollback: { ...DEFAULT_CONFIG, ...knobs.rollback },
       endpoint: { ports: [] },
       rebalance: knobs.rebalance ?? false,
+      dependsOn: [],
     };
     this.apply([{ type: 'service.created', v: EVENT_VERSIONS['service.created'], at: this.now, id: SERVICE, spec }]);
     this.settle();

@@ -40,7 +40,7 @@ class Cluster {
   }
 
   services(): CurrentService[] {
-    return this.store.list('service').map((s) => serviceToDocker(s, { running: 0, desired: 0, completed: 0 }) as unknown as CurrentService);
+    return this.store.list('service').map((s) => serviceToDocker(s, { running: 0, desired: 0, completed: 0, held: null }) as unknown as CurrentService);
   }
 }
 

@@ -78,10 +78,12 @@ describe('the record table', () => {
       'container,resources,restartPolicy,placement,networks,secrets,configs,forceUpdate,runtime',
       'test,intervalMs,timeoutMs,retries,startPeriodMs',
       'type,source,target,readOnly',
+      'annotations,task,mode,update,rollback,endpoint,rebalance,dependsOn',
+      'service,condition',
     ];
     expect(EVENT_RECORD_STRUCTURES.map((keys) => keys.join(','))).toEqual(pinned);
     expect(createHash('sha256').update(JSON.stringify(EVENT_RECORD_STRUCTURES)).digest('hex')).toBe(
-      '4b8edbf7f1b93e71641f091b9ba778128226d83ce80c0420634502149bf27907',
+      'd356243e5c94dfe31c561090ad26326098e1d1f638b1fed6ec4ca2612efebe02',
     );
   });
 

@@ -158,9 +158,15 @@ function taskSpecV2(spec: TaskSpec): RawEvent {
   return { ...rest, container: containerSpecV1(spec.container) };
 }
 
-/** A service spec of version 2: its task spec as above. */
+/** A service spec of version 2: its task spec as above, no dependencies. */
 function serviceSpecV2(spec: ServiceSpec): RawEvent {
-  return { ...spec, task: taskSpecV2(spec.task) };
+  return { ...serviceSpecV3(spec), task: taskSpecV2(spec.task) };
+}
+
+/** A service spec of version 3: no dependencies (keys in its order). */
+function serviceSpecV3(spec: ServiceSpec): RawEvent {
+  const { dependsOn: _dependsOn, ...rest } = spec;
+  return rest;
 }
 
 /** The task spec with the fields of version 3 at their defaults, as an upgrade from 2 makes it. */
@@ -170,7 +176,7 @@ function withV3Defaults(spec: TaskSpec): TaskSpec {
 
 /** The same spec with the later fields at their defaults, as an upgrade from 1 makes it. */
 function withDefaults(spec: ServiceSpec): ServiceSpec {
-  return { ...spec, task: { ...withV3Defaults(spec.task), placement: { ...spec.task.placement, preferences: [], platforms: [] }, forceUpdate: 0 }, rebalance: false };
+  return { ...spec, task: { ...withV3Defaults(spec.task), placement: { ...spec.task.placement, preferences: [], platforms: [] }, forceUpdate: 0 }, rebalance: false, dependsOn: [] };
 }
 
 describe('upgrades of version 1', () => {
@@ -182,25 +188,27 @@ describe('upgrades of version 1', () => {
     { type: 'task.created', v: 1, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: taskSpecV1(spec.task), serviceVersion: 3, desiredState: 'running', status: status('new') },
   ];
   const current: JournalEvent[] = [
-    { type: 'service.created', v: 3, at, id: 's1', spec: withDefaults(spec) },
-    { type: 'service.updated', v: 3, at, id: 's1', spec: withDefaults(spec), expectedVersion: 3 },
+    { type: 'service.created', v: 4, at, id: 's1', spec: withDefaults(spec) },
+    { type: 'service.updated', v: 4, at, id: 's1', spec: withDefaults(spec), expectedVersion: 3 },
     {
       type: 'task.created', v: 3, at, id: 't1', serviceId: 's1', slot: 2, nodeId: '', spec: withDefaults(spec).task, serviceVersion: 3, desiredState: 'running',
       status: status('new'), restarts: [], addresses: [],
     },
   ];
 
-  test('service.created, service.updated and task.created are at version 3, with upgrades from 1 and from 2', () => {
-    for (const type of ['service.created', 'service.updated', 'task.created'] as const) {
-      expect(EVENT_VERSIONS[type]).toBe(3);
-      expect(typeof EVENT_UPGRADES[type]?.[1]).toBe('function');
-      expect(typeof EVENT_UPGRADES[type]?.[2]).toBe('function');
+  test('service.created and service.updated are at version 4, with upgrades from 1, 2 and 3; task.created at 3, with upgrades from 1 and 2', () => {
+    for (const type of ['service.created', 'service.updated'] as const) {
+      expect(EVENT_VERSIONS[type]).toBe(4);
+      for (const from of [1, 2, 3]) expect(typeof EVENT_UPGRADES[type]?.[from]).toBe('function');
     }
+    expect(EVENT_VERSIONS['task.created']).toBe(3);
+    for (const from of [1, 2]) expect(typeof EVENT_UPGRADES['task.created']?.[from]).toBe('function');
+    expect(EVENT_UPGRADES['task.created']?.[3]).toBeUndefined();
     // Every other type is still at 1, and the new ones start there.
     for (const type of EVENT_TYPES.filter((t) => !['service.created', 'service.updated', 'task.created'].includes(t))) expect(EVENT_VERSIONS[type]).toBe(1);
   });
 
-  test('v1 events decode from either entry encoding to v3 with the defaults: no preferences, any platform, forceUpdate 0, no rebalance, no restarts, no addresses, the container fields of v3 and the container runtime', () => {
+  test('v1 events decode from either entry encoding to the current versions with the defaults: no preferences, any platform, forceUpdate 0, no rebalance, no restarts, no addresses, the container fields of v3, the container runtime, no dependencies', () => {
     // Encoding v1 (plain maps) and encoding v2 (records: the v1 shapes use the table's first entries).
     for (const bytes of [encodeMessage({ v: 1, events: v1 }), encodeEventCbor({ v: 1, events: v1 })]) {
       const decoded = decodeBatch(bytes).events;
@@ -253,15 +261,15 @@ describe('upgrades of version 2', () => {
     },
   ];
   const v3: JournalEvent[] = [
-    { type: 'service.created', v: 3, at, id: 's1', spec: { ...spec, task: withV3Defaults(spec.task) } },
-    { type: 'service.updated', v: 3, at, id: 's1', spec: { ...spec, task: withV3Defaults(spec.task) }, expectedVersion: 4 },
+    { type: 'service.created', v: 4, at, id: 's1', spec: { ...spec, task: withV3Defaults(spec.task), dependsOn: [] } },
+    { type: 'service.updated', v: 4, at, id: 's1', spec: { ...spec, task: withV3Defaults(spec.task), dependsOn: [] }, expectedVersion: 4 },
     {
       type: 'task.created', v: 3, at, id: 't1', serviceId: 's1', slot: 1, nodeId: 'n1', spec: withV3Defaults(spec.task), serviceVersion: 4, desiredState: 'running',
       status: status('new'), restarts: [7], addresses: [{ networkId: 'net1', addr: '10.1.0.3/24' }],
     },
   ];
 
-  test('v2 events decode to v3 with the defaults: no health check of their own, no mounts, the image\'s dir and user, the engine\'s stop signal and hostname, a 10 s grace period, the container runtime', () => {
+  test('v2 events decode to the current versions with the defaults: no dependencies, no health check of their own, no mounts, the image\'s dir and user, the engine\'s stop signal and hostname, a 10 s grace period, the container runtime', () => {
     expect(v3[2]).toMatchObject({
       spec: { container: { healthcheck: null, mounts: [], dir: '', user: '', stopSignal: '', stopGracePeriodMs: 10_000, hostname: '' }, runtime: 'container' },
     });
@@ -291,6 +299,67 @@ describe('upgrades of version 2', () => {
       [{ ...task, spec: { ...(task.spec as RawEvent), container: 'nginx' } }, 'event.spec.container'],
       [{ ...task, spec: { ...(task.spec as RawEvent), runtime: 'vm' } }, 'event.spec.runtime'],
       [{ ...task, spec: { ...(task.spec as RawEvent), container: { ...((task.spec as RawEvent).container as RawEvent), mounts: [{ type: 'nfs', source: '', target: '/x', readOnly: false }] } } }, 'event.spec.container.mounts[0].type'],
+    ];
+    for (const [value, field] of cases) {
+      const error = thrown(() => parseEvent(value));
+      expect(error).toBeInstanceOf(EventInvalidError);
+      expect((error as EventInvalidError).field).toBe(field);
+    }
+  });
+});
+
+describe('upgrades of version 3', () => {
+  const at = 13;
+  const spec = serviceSpec('web', 2);
+  const v3: RawEvent[] = [
+    { type: 'service.created', v: 3, at, id: 's1', spec: serviceSpecV3(spec) },
+    { type: 'service.updated', v: 3, at, id: 's1', spec: serviceSpecV3(spec), expectedVersion: 5 },
+  ];
+  const v4: JournalEvent[] = [
+    { type: 'service.created', v: 4, at, id: 's1', spec: { ...spec, dependsOn: [] } },
+    { type: 'service.updated', v: 4, at, id: 's1', spec: { ...spec, dependsOn: [] }, expectedVersion: 5 },
+  ];
+
+  test('the fixture\'s spec has dependencies, which version 3 lacks', () => {
+    expect(spec.dependsOn.length).toBeGreaterThan(0);
+    expect(Object.hasOwn(v3[0]!.spec as RawEvent, 'dependsOn')).toBe(false);
+  });
+
+  test('v3 service events decode from either entry encoding to v4 with no dependencies, in the schema\'s key order', () => {
+    for (const bytes of [encodeMessage({ v: 1, events: v3 }), encodeEventCbor({ v: 1, events: v3 })]) {
+      const decoded = decodeBatch(bytes).events;
+      expect(decoded).toEqual(v4);
+      decoded.forEach((event, i) => expect(JSON.stringify(event)).toBe(JSON.stringify(v4[i])));
+    }
+  });
+
+  test('the upgrade from 3 is pure and takes the fast path', () => {
+    for (const event of v3) {
+      const type = event.type as EventType;
+      const decoded = (decodeEventCbor(encodeEventCbor({ v: 1, events: [event] })) as { events: RawEvent[] }).events[0]!;
+      const upgraded = EVENT_UPGRADES[type]![3]!(decoded);
+      expect(upgraded.v).toBe(4);
+      expect(EVENT_SCHEMAS[type].accepts(upgraded)).toBe(true);
+      expect(decoded).toEqual(event);
+    }
+  });
+
+  test('v4 events keep their dependencies through either encoding (the record table has their shapes)', () => {
+    const v4With: JournalEvent[] = [{ type: 'service.created', v: 4, at, id: 's1', spec }];
+    for (const bytes of [encodeMessage({ v: 1, events: v4With }), encodeBatch(v4With)]) expect(decodeBatch(bytes).events).toEqual(v4With);
+    // The record encoding is smaller than plain maps: the spec and each dependency are records.
+    expect(encodeBatch(v4With).length).toBeLessThan(encodeMessage({ v: 1, events: v4With }).length);
+  });
+
+  test('a v3 event that holds dependsOn already keeps it; a malformed dependency is refused naming the field', () => {
+    const [created] = v3 as [RawEvent];
+    const dependsOn = [{ service: 'db', condition: 'started' }];
+    expect(parseEvent({ ...created, spec: { ...(created.spec as RawEvent), dependsOn } })).toMatchObject({ v: 4, spec: { dependsOn } });
+    const cases: [unknown, string][] = [
+      [{ ...created, spec: { ...(created.spec as RawEvent), dependsOn: 'db' } }, 'event.spec.dependsOn'],
+      [{ ...created, spec: { ...(created.spec as RawEvent), dependsOn: [{ service: 'db', condition: 'service_healthy' }] } }, 'event.spec.dependsOn[0].condition'],
+      [{ ...created, spec: { ...(created.spec as RawEvent), dependsOn: [{ service: '', condition: 'started' }] } }, 'event.spec.dependsOn[0].service'],
+      [{ ...created, spec: { ...(created.spec as RawEvent), dependsOn: [{ condition: 'started' }] } }, 'event.spec.dependsOn[0].service'],
     ];
     for (const [value, field] of cases) {
       const error = thrown(() => parseEvent(value));

@@ -27,25 +27,27 @@ interface Golden {
 }
 
 /**
- * A service's life in the orchestration (schema v3): placement preferences and platforms, a health
- * check and mounts, an endpoint allocated, tasks allocated addresses, one restarted, an update that
- * is rolled back; and a service of the process runtime beside it, its task run and completed.
+ * A service's life in the orchestration (schema v4): placement preferences and platforms, a health
+ * check and mounts, dependencies, an endpoint allocated, tasks allocated addresses, one restarted,
+ * an update (that drops a dependency) rolled back; and a service of the process runtime beside it,
+ * its task run and completed.
  */
 function orchestrationLife(): JournalEvent[][] {
   const at = 2_000;
   const spec = (image: string, forceUpdate: number): ServiceSpec => {
     const base = serviceSpec('api', 3, image);
     const container = { ...base.task.container, stopGracePeriodMs: 5_000 + forceUpdate };
-    return { ...base, task: { ...base.task, container, networks: ['net2'], forceUpdate }, rebalance: true };
+    const dependsOn: ServiceSpec['dependsOn'] = forceUpdate === 0 ? [{ service: 'worker', condition: 'completedSuccessfully' }, { service: 'db', condition: 'healthy' }] : [{ service: 'db', condition: 'started' }];
+    return { ...base, task: { ...base.task, container, networks: ['net2'], forceUpdate }, rebalance: true, dependsOn };
   };
-  const worker: ServiceSpec = { ...serviceSpec('worker', 1), task: processTaskSpec('/opt/worker/bin/run'), endpoint: { ports: [] } };
+  const worker: ServiceSpec = { ...serviceSpec('worker', 1), task: processTaskSpec('/opt/worker/bin/run'), endpoint: { ports: [] }, dependsOn: [] };
   const batches: JournalEvent[][] = [oneOfEach()];
   batches.push([
     { type: 'node.registered', v: 1, at, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus() },
     { type: 'node.registered', v: 1, at, id: 'n3', spec: nodeSpec('host-3'), description: nodeDescription('host-3'), status: nodeStatus() },
     { type: 'network.created', v: 1, at, id: 'net2', spec: networkSpec('frontend') },
-    { type: 'service.created', v: 3, at, id: 'api', spec: spec('api:2', 0) },
-    { type: 'service.created', v: 3, at, id: 'worker', spec: worker },
+    { type: 'service.created', v: 4, at, id: 'api', spec: spec('api:2', 0) },
+    { type: 'service.created', v: 4, at, id: 'worker', spec: worker },
   ]);
   batches.push([
     { type: 'task.created', v: 3, at, id: 'worker.1', serviceId: 'worker', slot: 1, nodeId: '', spec: worker.task, serviceVersion: 2, desiredState: 'running', status: status('new'), restarts: [], addresses: [] },
@@ -64,7 +66,7 @@ function orchestrationLife(): JournalEvent[][] {
     ]);
   }
   batches.push([
-    { type: 'service.updated', v: 3, at: at + 10, id: 'api', spec: spec('api:3', 1), expectedVersion: null },
+    { type: 'service.updated', v: 4, at: at + 10, id: 'api', spec: spec('api:3', 1), expectedVersion: null },
     { type: 'service.updateStatusChanged', v: 1, at: at + 10, id: 'api', updateStatus: updateStatus('updating'), expectedVersion: null },
     { type: 'task.desiredStateChanged', v: 1, at: at + 10, id: 'api.1', desiredState: 'shutdown', expectedVersion: null },
   ]);
@@ -113,22 +115,28 @@ const counts = (store: Store): Record<string, number> => Object.fromEntries((['c
 
 /** Goldens of the current schema, with their writers. */
 const GOLDENS: Array<[string, string, () => JournalEvent[][]]> = [
-  ['v3-every-event', 'one event of every type, each in its own entry (event schema v3: service.created, service.updated and task.created at 3)', () => oneOfEach().map((e) => [e])],
+  ['v4-every-event', 'one event of every type, each in its own entry (event schema v4: service.created and service.updated at 4, task.created at 3)', () => oneOfEach().map((e) => [e])],
   [
-    'v3-orchestration',
-    'a service in the orchestration: preferences and platforms, a health check and mounts, its endpoint and its tasks allocated, a task restarted, an update rolled back; a process-runtime service beside it (event schema v3)',
+    'v4-orchestration',
+    'a service in the orchestration: preferences and platforms, a health check and mounts, dependencies, its endpoint and its tasks allocated, a task restarted, an update rolled back; a process-runtime service beside it (event schema v4)',
     orchestrationLife,
   ],
 ];
 /** Goldens of earlier schemas: frozen. */
 const FROZEN_V1 = ['v1-every-event', 'v1-cluster-life'];
 const FROZEN_V2 = ['v2-every-event', 'v2-orchestration'];
-const FROZEN = [...FROZEN_V1, ...FROZEN_V2];
+const FROZEN_V3 = ['v3-every-event', 'v3-orchestration'];
+const FROZEN = [...FROZEN_V1, ...FROZEN_V2, ...FROZEN_V3];
 
 /** Every spec in the store: services' specs and previous specs, their task specs, and the tasks' own. */
 function specsOf(store: Store): { services: ServiceSpec[]; tasks: TaskSpec[] } {
   const services = store.list('service').flatMap((s) => (s.previousSpec ? [s.spec, s.previousSpec] : [s.spec]));
   return { services, tasks: [...services.map((s) => s.task), ...store.list('task').map((t) => t.spec)] };
+}
+
+/** The field of event schema v4 at its default, as the upgrades from 1, 2 and 3 fill it: no dependencies. */
+function expectV4Defaults(spec: ServiceSpec): void {
+  expect(spec.dependsOn).toEqual([]);
 }
 
 /** The fields of event schema v3 at their defaults, as the upgrades from 1 and 2 fill them. */
@@ -171,7 +179,10 @@ describe('golden journals', () => {
       const services = store.list('service');
       const specs = specsOf(store);
       for (const service of services) expect(service).toMatchObject({ specVersion: service.meta.version, updateStatus: null, endpoint: null });
-      for (const spec of specs.services) expect(spec.rebalance).toBe(false);
+      for (const spec of specs.services) {
+        expect(spec.rebalance).toBe(false);
+        expectV4Defaults(spec);
+      }
       for (const spec of specs.tasks) {
         expect(spec).toMatchObject({ forceUpdate: 0, placement: { preferences: [], platforms: [] } });
         expectV3Defaults(spec);
@@ -192,16 +203,42 @@ describe('golden journals', () => {
     await replay(await KvLogStorage.open(kv), (after) => {
       store = after;
       for (const spec of specsOf(after).tasks) expectV3Defaults(spec);
+      for (const spec of specsOf(after).services) expectV4Defaults(spec);
       checked += after.count('service') + after.count('task');
     });
     expect(checked).toBeGreaterThan(0);
     // So do they once the store is snapshotted and restored, in either format.
     for (const restored of [Store.restore(store!.serialize()), Store.restore(store!.serialize({ version: 1 }))]) {
       for (const spec of specsOf(restored).tasks) expectV3Defaults(spec);
+      for (const spec of specsOf(restored).services) expectV4Defaults(spec);
     }
   });
 
-  test('the v3 goldens hold specs away from the v3 defaults: health checks, mounts and the process runtime', () => {
+  test.each(FROZEN_V3)('%s (schema v3) replays to service specs with no dependencies, after every entry and once restored', async (name) => {
+    const golden = readGolden(name);
+    const kv = await new MemoryStorage().openKv('log');
+    await kv.batch(golden.records.map(([key, value]) => ({ type: 'put' as const, key, value: new Uint8Array(Buffer.from(value, 'base64')) })));
+    let services = 0;
+    let store: Store | undefined;
+    await replay(await KvLogStorage.open(kv), (after) => {
+      store = after;
+      for (const spec of specsOf(after).services) expectV4Defaults(spec);
+      services += after.count('service');
+    });
+    expect(services).toBeGreaterThan(0);
+    for (const restored of [Store.restore(store!.serialize()), Store.restore(store!.serialize({ version: 1 }))]) {
+      for (const spec of specsOf(restored).services) expectV4Defaults(spec);
+    }
+  });
+
+  test('the v4 goldens hold service specs with dependencies of every condition, and an update that changes them', () => {
+    const specs = orchestrationLife().flat().flatMap((event) => (event.type === 'service.created' || event.type === 'service.updated' ? [event.spec] : []));
+    const conditions = new Set(specs.flatMap((spec) => spec.dependsOn.map((d) => d.condition)));
+    expect([...conditions].sort()).toEqual(['completedSuccessfully', 'healthy', 'started']);
+    expect(new Set(specs.filter((s) => s.annotations.name === 'api').map((s) => JSON.stringify(s.dependsOn))).size).toBe(2);
+  });
+
+  test('the v4 goldens hold specs away from the v3 defaults: health checks, mounts and the process runtime', () => {
     const specs = orchestrationLife().flat().flatMap((event) => (event.type === 'task.created' ? [event.spec] : event.type === 'service.created' ? [event.spec.task] : []));
     expect(specs.some((spec) => spec.runtime === 'process' && spec.container.image === '')).toBe(true);
     expect(specs.some((spec) => spec.container.healthcheck !== null && spec.container.mounts.length > 0)).toBe(true);

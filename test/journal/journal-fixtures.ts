@@ -1,7 +1,7 @@
 // Builders of valid objects and events for the journal's event and store tests.
 import fc from 'fast-check';
 import {
-  CONTAINER_SPEC_DEFAULTS, DESIRED_STATES, TASK_STATES, UPDATE_STATES,
+  CONTAINER_SPEC_DEFAULTS, DEPENDENCY_CONDITIONS, DESIRED_STATES, TASK_STATES, UPDATE_STATES,
   type BlobSpec, type ClusterSpec, type JournalEvent, type NetworkSpec, type NodeDescription, type NodeSpec,
   type NodeStatus, type ServiceEndpoint, type ServiceSpec, type TaskSpec, type TaskStatus, type UpdateStatus,
 } from '../../journal/index.js';
@@ -56,6 +56,7 @@ export const processTaskSpec = (command = '/usr/local/bin/worker'): TaskSpec => 
 
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' } as const;
 
+/** A service spec with dependencies (event schema v4) away from their default: none. */
 export const serviceSpec = (name: string, replicas = 3, image = 'nginx:1.27'): ServiceSpec => ({
   annotations: { name, labels: {} },
   task: taskSpec(image),
@@ -64,6 +65,7 @@ export const serviceSpec = (name: string, replicas = 3, image = 'nginx:1.27'): S
   rollback: update,
   endpoint: { ports: [{ name: 'http', protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] },
   rebalance: false,
+  dependsOn: [{ service: 'db', condition: 'healthy' }, { service: 'migrate', condition: 'completedSuccessfully' }],
 });
 
 export const networkSpec = (name: string): NetworkSpec => ({
@@ -95,8 +97,8 @@ export function oneOfEach(): JournalEvent[] {
     { type: 'secret.created', v: 1, at, id: 'sec1', spec: blob('db-password') },
     { type: 'secret.updated', v: 1, at, id: 'sec1', labels: { rotated: 'yes' }, expectedVersion: null },
     { type: 'config.created', v: 1, at, id: 'cfg1', spec: blob('nginx.conf', 'server {}') },
-    { type: 'service.created', v: 3, at, id: 's1', spec: serviceSpec('web') },
-    { type: 'service.updated', v: 3, at, id: 's1', spec: serviceSpec('web', 5), expectedVersion: null },
+    { type: 'service.created', v: 4, at, id: 's1', spec: serviceSpec('web') },
+    { type: 'service.updated', v: 4, at, id: 's1', spec: serviceSpec('web', 5), expectedVersion: null },
     {
       type: 'task.created', v: 3, at, id: 't1', serviceId: 's1', slot: 1, nodeId: '', spec: taskSpec(), serviceVersion: 1,
       desiredState: 'running', status: status('new'), restarts: [400, 900], addresses: [],
@@ -134,16 +136,25 @@ const taskSpecArb: fc.Arbitrary<TaskSpec> = fc.constantFrom(
   processTaskSpec(),
   { ...taskSpec('redis:7'), container: { ...taskSpec('redis:7').container, ...CONTAINER_SPEC_DEFAULTS } },
 );
+/** No dependencies, or a few of each condition. */
+const dependsOnArb: fc.Arbitrary<ServiceSpec['dependsOn']> = fc.array(
+  fc.record({ service: pick(['db', 'cache', 'migrate']), condition: pick(DEPENDENCY_CONDITIONS) }),
+  { maxLength: 3 },
+);
 const updateStatusArb = fc.tuple(pick(UPDATE_STATES), fc.nat(9)).map(([state, completedAt]) => updateStatus(state, completedAt));
 
 const eventArbs: fc.Arbitrary<JournalEvent>[] = [
   fc.record({ type: fc.constant('node.registered' as const), v: fc.constant(1), at, id: pick(ids), spec: pick(names).map((n) => nodeSpec(n)), description: fc.constant(nodeDescription('h')), status: fc.constant(nodeStatus()) }),
   fc.record({ type: fc.constant('node.updated' as const), v: fc.constant(1), at, id: pick(ids), spec: fc.tuple(pick(names), pick(['active', 'pause', 'drain'] as const)).map(([n, a]) => nodeSpec(n, a)), expectedVersion: expected }),
   fc.record({ type: fc.constant('node.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
-  fc.record({ type: fc.constant('service.created' as const), v: fc.constant(3), at, id: pick(ids), spec: fc.tuple(pick(names), taskSpecArb).map(([n, task]) => ({ ...serviceSpec(n), task })) }),
   fc.record({
-    type: fc.constant('service.updated' as const), v: fc.constant(3), at, id: pick(ids),
-    spec: fc.tuple(pick(names), fc.integer({ min: 0, max: 9 }), taskSpecArb).map(([n, r, task]) => ({ ...serviceSpec(n, r), task })), expectedVersion: expected,
+    type: fc.constant('service.created' as const), v: fc.constant(4), at, id: pick(ids),
+    spec: fc.tuple(pick(names), taskSpecArb, dependsOnArb).map(([n, task, dependsOn]) => ({ ...serviceSpec(n), task, dependsOn })),
+  }),
+  fc.record({
+    type: fc.constant('service.updated' as const), v: fc.constant(4), at, id: pick(ids),
+    spec: fc.tuple(pick(names), fc.integer({ min: 0, max: 9 }), taskSpecArb, dependsOnArb).map(([n, r, task, dependsOn]) => ({ ...serviceSpec(n, r), task, dependsOn })),
+    expectedVersion: expected,
   }),
   fc.record({ type: fc.constant('service.removed' as const), v: fc.constant(1), at, id: pick(ids), expectedVersion: expected }),
   fc.record({

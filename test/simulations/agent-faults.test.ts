@@ -33,7 +33,7 @@ function taskSpec(image: string): TaskSpec {
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 0, maxFailureRatio: 0, order: 'stopFirst' } as const;
 const serviceSpec: ServiceSpec = {
   annotations: { name: 'web', labels: {} }, task: taskSpec('nginx'), mode: { kind: 'replicated', replicas: 1 }, update, rollback: update,
-  endpoint: { ports: [] }, rebalance: false,
+  endpoint: { ports: [] }, rebalance: false, dependsOn: [],
 };
 
 const at = 1;

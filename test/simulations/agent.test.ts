@@ -33,7 +33,7 @@ function taskSpec(image: string, secrets: readonly string[] = []): TaskSpec {
 const update = { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stopFirst' } as const;
 const serviceSpec = (name: string): ServiceSpec => ({
   annotations: { name, labels: {} }, task: taskSpec('nginx'), mode: { kind: 'replicated', replicas: 1 }, update, rollback: update,
-  endpoint: { ports: [] }, rebalance: false,
+  endpoint: { ports: [] }, rebalance: false, dependsOn: [],
 });
 const blob = (name: string): BlobSpec => ({ annotations: { name, labels: {} }, data: new TextEncoder().encode(`${name}-data`) });
 

@@ -1,12 +1,12 @@
 // The orchestration simulation's convergence check must be able to fail: fed a store in a state
 // the invariants forbid, it names what is wrong.
-import { chooseOrchestrationOptions, converged } from '../../simulations/index.js';
-import { EVENT_VERSIONS, Store, type JournalEvent, type ServiceSpec, type TaskState } from '../../journal/index.js';
-import { SeededRandom } from '../../runtime/index.js';
+import { DependencyChecker, chooseOrchestrationOptions, conditionMet, converged, type DependencyCheckStats } from '../../simulations/index.js';
+import { EVENT_VERSIONS, Store, encodeBatch, type JournalEvent, type ServiceSpec, type TaskState } from '../../journal/index.js';
+import { SeededRandom, encodeMessage } from '../../runtime/index.js';
 import { nodeDescription, nodeSpec, nodeStatus, serviceSpec, status } from '../journal/journal-fixtures.js';
 
 const options = chooseOrchestrationOptions(new SeededRandom('checks'));
-const spec: ServiceSpec = { ...serviceSpec('web', 2, 'app/1') };
+const spec: ServiceSpec = { ...serviceSpec('web', 2, 'app/1'), dependsOn: [] };
 
 function world(tasks: Array<{ id: string; slot: number; node: string; state: TaskState }>, nodeState: 'ready' | 'down' = 'ready', availability: 'active' | 'drain' = 'active') {
   const store = new Store();
@@ -49,4 +49,58 @@ test('too few replicas, a task on a drained node, a node down, a missing service
   expect(converged(new Map([...models, ['s9', { id: 's9', spec, previous: null }]]), availability, world([{ id: 't1', slot: 1, node: 'n1', state: 'running' }, { id: 't2', slot: 2, node: 'n2', state: 'running' }]), options)).toMatch(/service s9 is missing/);
   const other = new Map([['s1', { id: 's1', spec: { ...spec, mode: { kind: 'replicated' as const, replicas: 5 } }, previous: null }]]);
   expect(converged(other, availability, world([]), options)).toMatch(/not the last acknowledged one/);
+});
+
+describe('start order', () => {
+  // Raft entries as the manager applies them: a command of events per entry, at its index.
+  let opSeq = 0;
+  const entry = (index: number, events: JournalEvent[]) => ({ index, term: 1, type: 'normal', data: encodeMessage({ op: 'events', opId: `op${++opSeq}`, batch: encodeBatch(events) }) });
+  const db: ServiceSpec = { ...serviceSpec('db', 1, 'app/1'), dependsOn: [] };
+  const web: ServiceSpec = { ...serviceSpec('web', 1, 'app/1'), dependsOn: [{ service: 'db', condition: 'started' }] };
+  const task = (id: string, serviceId: string, s: ServiceSpec): JournalEvent => ({
+    type: 'task.created', v: EVENT_VERSIONS['task.created'], at: 0, id, serviceId, slot: 1, nodeId: '', spec: s.task, serviceVersion: 1, desiredState: 'running', status: status('new'), restarts: [], addresses: [],
+  });
+  const running = (id: string): JournalEvent => ({ type: 'task.statusChanged', v: EVENT_VERSIONS['task.statusChanged'], at: 0, id, status: status('running'), expectedVersion: null });
+  const created = (id: string, s: ServiceSpec): JournalEvent => ({ type: 'service.created', v: EVENT_VERSIONS['service.created'], at: 0, id, spec: s });
+
+  test('a dependent\'s first task after its dependency ran passes, and counts as a hold released', () => {
+    const stats: DependencyCheckStats = { checked: new Set(), released: new Set() };
+    const checker = new DependencyChecker(new Uint8Array(), 0, stats);
+    expect(checker.apply(undefined, [
+      entry(1, [created('s-db', db), created('s-web', web)]), entry(2, [task('db.1', 's-db', db)]), entry(3, [running('db.1')]), entry(4, [task('web.1', 's-web', web)]),
+    ])).toBeUndefined();
+    expect([...stats.checked]).toEqual(['s-web']);
+    expect([...stats.released]).toEqual(['s-web']);
+  });
+
+  test('a dependent\'s first task before its dependency met its condition is caught, naming both', () => {
+    const stats: DependencyCheckStats = { checked: new Set(), released: new Set() };
+    const checker = new DependencyChecker(new Uint8Array(), 0, stats);
+    // db's task is created but never runs; web starts anyway.
+    const violation = checker.apply(undefined, [entry(1, [created('s-db', db), created('s-web', web)]), entry(2, [task('db.1', 's-db', db)]), entry(3, [task('web.1', 's-web', web)])]);
+    expect(violation).toMatch(/^task web\.1 of service web \(s-web\) was created at index 3 though its dependency db \(started\) had not met its condition/);
+    // Met before the dependent existed does not count: the check is from its creation on.
+    const again = new DependencyChecker(new Uint8Array(), 0, stats);
+    expect(again.apply(undefined, [entry(1, [created('s-db', db)]), entry(2, [task('db.1', 's-db', db)]), entry(3, [running('db.1')]), entry(4, [created('s-web', web), task('web.1', 's-web', web)])])).toMatch(/task web\.1/);
+  });
+
+  test('conditionMet: started, and a job\'s completions', () => {
+    const store = world([{ id: 't1', slot: 1, node: 'n1', state: 'running' }]);
+    expect(conditionMet(store, 'web', 'started')).toBe(false); // 1 of 2 replicas
+    expect(conditionMet(store, 'web', 'completedSuccessfully')).toBe(false); // not a job
+    expect(conditionMet(store, 'nothing', 'started')).toBe(false);
+  });
+
+  test('convergence: a held service with an unmet dependency may wait; with its dependencies met it must converge', () => {
+    const held: ServiceSpec = { ...serviceSpec('api', 1, 'app/1'), dependsOn: [{ service: 'absent', condition: 'started' }] };
+    const free: ServiceSpec = { ...serviceSpec('api', 1, 'app/1'), dependsOn: [{ service: 'web', condition: 'started' }] };
+    const availability = new Map([['n1', 'active'], ['n2', 'active']]);
+    for (const [spec2, expected] of [[held, undefined], [free, /service s2 .*0 running of the current spec/]] as const) {
+      const s = world([{ id: 't1', slot: 1, node: 'n1', state: 'running' }, { id: 't2', slot: 2, node: 'n2', state: 'running' }]);
+      expect(s.applyBatch([created('s2', spec2)], s.index + 1).applied).toBe(true);
+      const result = converged(new Map([...models, ['s2', { id: 's2', spec: spec2, previous: null }]]), availability, s, options);
+      if (expected === undefined) expect(result).toBeUndefined();
+      else expect(result).toMatch(expected);
+    }
+  });
 });

@@ -25,5 +25,10 @@ export function checkSeedBlock(from: number): void {
     expect(reached('automaticRollbacks')).toBeGreaterThan(0);
     expect(reached('pausedUpdates')).toBeGreaterThan(0);
     expect(reached('workloadCrashes')).toBeGreaterThan(0);
+    // Start order: services created with dependencies, their first tasks checked against the
+    // journal, and some held first (a dependency not yet meeting its condition), then released.
+    expect(reached('dependents')).toBeGreaterThan(30);
+    expect(reached('dependentsChecked')).toBeGreaterThan(20);
+    expect(reached('holdsReleased')).toBeGreaterThan(5);
   }, 900_000);
 }
