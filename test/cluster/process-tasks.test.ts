@@ -14,17 +14,20 @@
 //     same task ids and pids), no new process, no duplicates;
 //  5. drain: the drained node's processes are gone and its workload directories removed, and
 //     their replicas run on the other nodes;
-//  6. a command that does not exist: the task ends with a message naming the command.
+//  6. a command that does not exist: the task ends with a message naming the command;
+//  7. a health check (run by the process executor, as the engine runs a container's) keeps a task
+//     starting until it passes, then running; a check that never passes fails its task, whose
+//     process is stopped.
 // Not here, as they do not apply to the process executor:
 //  - an image that does not exist (docker test 4): a process task has no image; its nearest
 //    equivalent, a command that does not exist, is test 6;
-//  - a health check (docker test 5): the process executor runs no health checks;
 //  - a secret as a file (docker test 6): the process executor writes no files (a spec's files are
 //    dropped at prepare and never reach the disk);
 //  - `swarm leave` (docker test 9): test/cluster/orchestration.test.ts covers it for processes.
 // Every wait has a deadline.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { UNHEALTHY_MESSAGE } from '../../actors/index.js';
 import { Cluster, sleep } from './harness.js';
 import { clusterHelpers, taskProcessRuns, waitFor, within, type Json, type TaskJson } from './helpers.js';
 
@@ -292,5 +295,67 @@ describe('services of process tasks across real node processes', () => {
     await api('DELETE', `/services/${serviceId}`);
     await waitFor(`the workload of removed service ${serviceId} gone`, 30_000, async () => (NODE_NAMES.some((n) => workloadDirs(n).includes(ended1.ID)) ? undefined : true));
     expect(await within('the service list', api<Json[]>('GET', '/services'))).not.toContainEqual(expect.objectContaining({ ID: serviceId }));
+  }), TEST_TIMEOUT_MS);
+
+  test('a health check keeps the task starting until it passes, then running; one that never passes fails it', () => withLogs(async () => {
+    const health = (test: readonly string[], startPeriodMs = 0): Json => ({ Test: [...test], Interval: 200 * NS_PER_MS, Timeout: 2_000 * NS_PER_MS, Retries: 2, StartPeriod: startPeriodMs * NS_PER_MS });
+    // The check passes once the task's process has written `ready` into its working directory, ~1.5 s after its start.
+    const gatedScript = `${SCRIPT} setTimeout(() => require('fs').writeFileSync('ready', ''), 1_500);`;
+    const gated = await createService({
+      Name: 'gated',
+      TaskTemplate: {
+        ContainerSpec: { Command: [process.execPath], Args: ['-e', gatedScript], Healthcheck: health(['CMD-SHELL', 'test -f ready'], 20_000), StopGracePeriod: 1_000 * NS_PER_MS },
+        RestartPolicy: { Condition: 'none' },
+        Runtime: 'process',
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    });
+    const seen: Array<{ state: string; at: number }> = [];
+    const [task] = await waitFor('the gated process task running', 60_000, async () => {
+      lastTasks = await tasksOf(gated);
+      const t = lastTasks[0];
+      if (t === undefined) return undefined;
+      seen.push({ state: t.Status.State, at: Date.now() });
+      return t.Status.State === 'running' ? [t] : undefined;
+    }, { describe: showTasks, intervalMs: 100 });
+    const node = names.get(task!.NodeID)!;
+    const record = JSON.parse(readFileSync(path.join(tasksDir(node), task!.ID, 'workload.json'), 'utf8')) as { pid: number; startedAtMs: number };
+    seenPids.add(record.pid);
+    const changes = seen.filter((s, i) => i === 0 || seen[i - 1]!.state !== s.state);
+    console.log(`health-gated process task: states seen ${changes.map((s) => `${s.state}@+${s.at - seen[0]!.at}ms`).join(', ')}; running ${Date.parse(task!.Status.Timestamp) - record.startedAtMs} ms after the process started`);
+    // Seen starting while its process ran, and running only once the check could pass.
+    expect(seen.some((s) => s.state === 'starting' && s.at > record.startedAtMs)).toBe(true);
+    expect(Date.parse(task!.Status.Timestamp) - record.startedAtMs).toBeGreaterThanOrEqual(1_400);
+    expect(alive(record.pid)).toBe(true);
+
+    const sick = await createService({
+      Name: 'sick',
+      TaskTemplate: {
+        ContainerSpec: { Command: [process.execPath], Args: ['-e', SCRIPT], Healthcheck: health(['CMD', 'false']), StopGracePeriod: 1_000 * NS_PER_MS },
+        RestartPolicy: { Condition: 'none' },
+        Runtime: 'process',
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    });
+    const sickSeen: string[] = [];
+    let sickPid: number | null = null;
+    const failed = await waitFor('the sick process task failed', 60_000, async () => {
+      lastTasks = await tasksOf(sick);
+      const t = lastTasks[0];
+      if (t !== undefined && sickSeen[sickSeen.length - 1] !== t.Status.State) sickSeen.push(t.Status.State);
+      if (t !== undefined && t.NodeID !== '') sickPid = pidOf(names.get(t.NodeID)!, t.ID) ?? sickPid;
+      return t?.Status.State === 'failed' ? t : undefined;
+    }, { describe: showTasks, intervalMs: 100 });
+    expect(failed.Status.Message).toBe(UNHEALTHY_MESSAGE);
+    expect(failed.Status.Err).toBe(UNHEALTHY_MESSAGE);
+    expect(sickSeen).not.toContain('running');
+    // Its process stopped, and the task not restarted (condition none).
+    expect(sickPid).not.toBeNull();
+    const stoppedPid = sickPid!;
+    await waitFor(`the sick task's process ${stoppedPid} gone`, 15_000, async () => (alive(stoppedPid) ? undefined : true));
+    await sleep(1_000);
+    expect(await tasksOf(sick)).toHaveLength(1);
+    for (const id of [gated, sick]) await api('DELETE', `/services/${id}`);
+    await waitFor('the gated task\'s process gone', 30_000, async () => (alive(record.pid) ? undefined : true));
   }), TEST_TIMEOUT_MS);
 });

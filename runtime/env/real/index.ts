@@ -82,4 +82,5 @@ export {
 } from './cluster-transport.js';
 
 export { ProcessExecutor, EXIT_CODE_UNKNOWN, EXIT_CODE_NOT_RUN, type ProcessExecutorOptions } from './process-executor.js';
+export { HEALTH_EXIT_CODE_NONE, HEALTH_RESULTS_MAX, HEALTH_OUTPUT_BYTES_MAX, type HealthResult } from './process-health.js';
 export { DockerExecutor, WORKLOAD_ID_LABEL, NODE_ID_LABEL, demultiplex, type DockerExecutorOptions } from './docker-executor.js';

@@ -17,9 +17,16 @@
 // is adopted: it can be stopped and removed as before, but it is not this process's child, so its
 // exit is noticed by polling and its exit status is lost (EXIT_CODE_UNKNOWN).
 //
-// A spec's image, resources, mounts, health check and files are not honoured: a process has no
-// image, limits or filesystem of its own here. Files (secrets) are dropped at prepare, never
-// written to the record. logs() reads stdout.log and stderr.log (tail, and follow by polling).
+// A spec's health check runs as Docker runs a container's (process-health.ts): its command in the
+// workload's environment and working directory, every interval from the start until the workload
+// exits or is stopped or removed, and health() says 'starting', 'healthy' or 'unhealthy' ('none'
+// without a check). The check is part of the spec in the record, so an adopted workload is checked
+// again, from 'starting', its start period counted from its original start. No check process
+// outlives its workload, nor close().
+//
+// A spec's image, resources, mounts and files are not honoured: a process has no image, limits or
+// filesystem of its own here. Files (secrets) are dropped at prepare, never written to the record.
+// logs() reads stdout.log and stderr.log (tail, and follow by polling).
 //
 // POSIX only (process groups and signals); the pid-reuse check reads /proc where there is one.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +34,8 @@ import { accessSync, closeSync, constants as fsConstants, fstatSync, mkdirSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { ExecutorError, type Executor, type ExecutorExit, type ExecutorLogLine, type ExecutorLogsOptions, type ExecutorSpec, type ExecutorWorkload } from '../types.js';
+import { ExecutorError, type Executor, type ExecutorExit, type ExecutorHealth, type ExecutorLogLine, type ExecutorLogsOptions, type ExecutorSpec, type ExecutorWorkload } from '../types.js';
+import { HealthMonitor, healthPlanOf, type HealthResult } from './process-health.js';
 
 /** What a shell reports for a process whose exit status nobody could collect (an adopted one that ended). */
 export const EXIT_CODE_UNKNOWN = 255;
@@ -62,6 +70,8 @@ interface WorkloadRecord {
   readonly pid: number | null;
   /** Its start time (/proc/<pid>/stat field 22), to tell it from a later process given the same pid. */
   readonly startTicks: string | null;
+  /** When it started, in ms since the epoch: a health check's start period counts from it. Absent in records of older executors. */
+  readonly startedAtMs?: number | null;
   readonly exitCode: number | null;
   readonly exitMessage: string;
 }
@@ -75,6 +85,9 @@ interface Workload {
   state: WorkloadState;
   pid: number | null;
   startTicks: string | null;
+  startedAtMs: number | null;
+  /** The spec's health check, when it has one: runs from the start until the end (or a stop). */
+  readonly health: HealthMonitor | undefined;
   /** The child, if this executor spawned it; undefined for one adopted from an earlier run. */
   child: ChildProcess | undefined;
   exitCode: number | null;
@@ -116,9 +129,10 @@ export class ProcessExecutor implements Executor {
     if (workingDir !== undefined && !isDirectory(workingDir)) throw new ExecutorError('REJECTED', `working directory ${workingDir} is not a directory on this node`);
     this.resolve(copy, workingDir ?? dir);
     if (copy.stopSignal !== undefined && copy.stopSignal !== '') signalOf(copy.stopSignal);
+    const health = this.monitorOf(copy, dir, healthPlanOf(copy.healthcheck));
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const workload: Workload = {
-      id: copy.id, dir, spec: copy, state: 'created', pid: null, startTicks: null, child: undefined, exitCode: null, exitMessage: '', waiters: [], stopping: undefined, pollTimer: undefined,
+      id: copy.id, dir, spec: copy, state: 'created', pid: null, startTicks: null, startedAtMs: null, health, child: undefined, exitCode: null, exitMessage: '', waiters: [], stopping: undefined, pollTimer: undefined,
     };
     this.held.set(copy.id, workload);
     this.save(workload);
@@ -128,8 +142,7 @@ export class ProcessExecutor implements Executor {
     const workload = this.workload(id);
     if (workload.state === 'running') return;
     if (workload.state === 'exited') throw new ExecutorError('FAILED', `workload ${id} has exited; it is not started again`);
-    // The spec's working directory, else the workload's own directory.
-    const cwd = workload.spec.workingDir !== undefined && workload.spec.workingDir !== '' ? workload.spec.workingDir : workload.dir;
+    const cwd = cwdOf(workload.spec, workload.dir);
     const executable = this.resolve(workload.spec, cwd);
     const [argv0, ...rest] = argvOf(workload.spec);
     const out = openSync(path.join(workload.dir, STDOUT_FILE), 'a', 0o600);
@@ -162,8 +175,10 @@ export class ProcessExecutor implements Executor {
       });
     });
     workload.startTicks = workload.pid === null ? null : startTicksOf(workload.pid);
+    workload.startedAtMs = Date.now();
     workload.state = 'running';
     this.save(workload);
+    workload.health?.start(workload.startedAtMs);
   }
 
   wait(id: string): Promise<ExecutorExit> {
@@ -182,6 +197,8 @@ export class ProcessExecutor implements Executor {
     const workload = this.workload(id);
     if (workload.state !== 'running') return;
     if (workload.stopping !== undefined) return workload.stopping.done;
+    // A workload on its way out is checked no more.
+    workload.health?.stop();
     const signal = workload.spec.stopSignal !== undefined && workload.spec.stopSignal !== '' ? signalOf(workload.spec.stopSignal) : 'SIGTERM';
     const done = new Promise<void>((resolve) => workload.waiters.push(() => resolve()));
     const stopping: NonNullable<Workload['stopping']> = { signal, killed: false, timer: undefined, done };
@@ -200,6 +217,7 @@ export class ProcessExecutor implements Executor {
     this.load();
     const workload = this.held.get(id);
     if (workload === undefined) return;
+    workload.health?.stop();
     if (workload.state === 'running') {
       // Forced, as `docker rm -f`: a running workload is killed first.
       const gone = new Promise<void>((resolve) => workload.waiters.push(() => resolve()));
@@ -250,6 +268,21 @@ export class ProcessExecutor implements Executor {
     }
   }
 
+  /**
+   * What the workload's health check says: 'none' without one, 'starting' until its first pass (or
+   * before the start), then 'healthy' or 'unhealthy'. After the end of its checks (an exit, a
+   * stop), the last word stays.
+   */
+  async health(id: string): Promise<ExecutorHealth> {
+    return this.workload(id).health?.status ?? 'none';
+  }
+
+  /** The state of a workload's health check, as `docker inspect` shows it (for tests and inspection); null without one. */
+  healthOf(id: string): { readonly status: ExecutorHealth; readonly failingStreak: number; readonly log: readonly HealthResult[]; readonly probePid: number | null } | null {
+    const health = this.held.get(id)?.health;
+    return health === undefined ? null : { status: health.status, failingStreak: health.failingStreak, log: health.log, probePid: health.probePid };
+  }
+
   /** The pid of a running workload's process group leader (for tests and inspection). */
   pidOf(id: string): number | null {
     const workload = this.held.get(id);
@@ -280,6 +313,8 @@ export class ProcessExecutor implements Executor {
   close(): void {
     this.closed = true;
     for (const workload of this.held.values()) {
+      // A check is this executor's own child: it goes now (the next executor checks again).
+      workload.health?.stop();
       if (workload.stopping?.timer !== undefined) clearTimeout(workload.stopping.timer);
       if (workload.pollTimer !== undefined) clearTimeout(workload.pollTimer);
       // Its end is no longer this executor's to record: the next one finds it.
@@ -299,6 +334,7 @@ export class ProcessExecutor implements Executor {
 
   private exited(workload: Workload, exitCode: number, message: string): void {
     if (workload.state === 'exited') return;
+    workload.health?.stop();
     const stopping = workload.stopping;
     if (stopping?.timer !== undefined) clearTimeout(stopping.timer);
     if (workload.pollTimer !== undefined) clearTimeout(workload.pollTimer);
@@ -367,6 +403,11 @@ export class ProcessExecutor implements Executor {
     throw new ExecutorError('REJECTED', `command not found: ${command}`);
   }
 
+  /** A health monitor over the spec's environment and working directory; undefined without a check. */
+  private monitorOf(spec: ExecutorSpec, dir: string, plan: ReturnType<typeof healthPlanOf>): HealthMonitor | undefined {
+    return plan === null ? undefined : new HealthMonitor(plan, { env: this.envOf(spec), cwd: cwdOf(spec, dir) });
+  }
+
   /** The base environment with the spec's `KEY=VALUE` entries over it (a bare `KEY` sets nothing, as in Docker). */
   private envOf(spec: ExecutorSpec): Record<string, string> {
     const env: Record<string, string> = { ...this.baseEnv };
@@ -380,7 +421,7 @@ export class ProcessExecutor implements Executor {
   // ---- the records on disk ----------------------------------------------------------------------
 
   private save(workload: Workload): void {
-    const record: WorkloadRecord = { v: 1, spec: workload.spec, pid: workload.pid, startTicks: workload.startTicks, exitCode: workload.exitCode, exitMessage: workload.exitMessage };
+    const record: WorkloadRecord = { v: 1, spec: workload.spec, pid: workload.pid, startTicks: workload.startTicks, startedAtMs: workload.startedAtMs, exitCode: workload.exitCode, exitMessage: workload.exitMessage };
     const file = path.join(workload.dir, RECORD_FILE);
     try {
       writeFileSync(`${file}.tmp`, `${JSON.stringify(record)}\n`, { mode: 0o600 });
@@ -407,8 +448,15 @@ export class ProcessExecutor implements Executor {
         continue; // Not a workload's directory (or one whose prepare did not finish): left alone.
       }
       if (record.v !== 1 || record.spec?.id !== name) continue;
+      let plan: ReturnType<typeof healthPlanOf>;
+      try {
+        plan = healthPlanOf(record.spec.healthcheck);
+      } catch {
+        plan = null; // Checked at its prepare: a record that says otherwise was not written by this executor.
+      }
       const workload: Workload = {
-        id: name, dir, spec: record.spec, state: 'created', pid: record.pid, startTicks: record.startTicks, child: undefined,
+        id: name, dir, spec: record.spec, state: 'created', pid: record.pid, startTicks: record.startTicks, startedAtMs: record.startedAtMs ?? null,
+        health: this.monitorOf(record.spec, dir, plan), child: undefined,
         exitCode: record.exitCode, exitMessage: record.exitMessage, waiters: [], stopping: undefined, pollTimer: undefined,
       };
       this.held.set(name, workload);
@@ -418,6 +466,8 @@ export class ProcessExecutor implements Executor {
         if (isAlive(record.pid, record.startTicks)) {
           workload.state = 'running';
           this.pollAdopted(workload);
+          // Checked again from 'starting', as the engine does after its restart.
+          workload.health?.start(workload.startedAtMs ?? Date.now());
         } else {
           // Ended while no executor watched it. Its group may still hold what it started.
           workload.state = 'running';
@@ -504,6 +554,11 @@ function tailOffset(fd: number, size: number, lines: number): number {
  */
 function argvOf(spec: ExecutorSpec): string[] {
   return [...spec.command, ...spec.args];
+}
+
+/** Where the workload runs (and its health check): the spec's working directory, else the workload's own directory. */
+function cwdOf(spec: ExecutorSpec, dir: string): string {
+  return spec.workingDir !== undefined && spec.workingDir !== '' ? spec.workingDir : dir;
 }
 
 function exitWords(code: number): string {
