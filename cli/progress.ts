@@ -131,7 +131,7 @@ export function serviceProgress(service: ServiceJson, current: readonly TaskJson
   else if (failures.length > 0) detail = `restarting after ${failures[failures.length - 1]!.Status.Err || failures[failures.length - 1]!.Status.State}`;
   else {
     const states = new Set(live.filter((t) => t.Status.State !== 'running').map((t) => t.Status.State));
-    detail = states.size === 0 ? (jobs ? 'running' : 'starting') : [...states].join(', ');
+    detail = live.length === 0 ? 'creating tasks' : states.size === 0 ? (jobs ? 'running' : 'starting') : [...states].join(', ');
   }
   return { ...base, done, total, phase: 'converging', detail, stuck };
 }
@@ -139,6 +139,8 @@ export function serviceProgress(service: ServiceJson, current: readonly TaskJson
 /** Renders the services' lines; `close` leaves the final state on screen. */
 export interface Renderer {
   render(lines: readonly ServiceProgress[]): void;
+  /** A line of text above the display (a terminal keeps the bars below it). */
+  note(line: string): void;
   close(): void;
 }
 
@@ -162,6 +164,7 @@ export function lineRenderer(out: (line: string) => void): Renderer {
         out(text);
       }
     },
+    note: out,
     close() {},
   };
 }
@@ -188,6 +191,9 @@ export function terminalRenderer(stream: NodeJS.WriteStream): Renderer {
       }
       multi.update();
     },
+    note(line) {
+      multi.log(`${line}\n`);
+    },
     close() {
       multi.stop();
     },
@@ -212,6 +218,8 @@ export interface WatchOptions {
   readonly signal?: AbortSignal;
   /** The change watched is a rollback: its update states are progress, not failure. */
   readonly rollback?: boolean;
+  /** Called once, when every watched service has first converged (attached watches go on after it). */
+  readonly onConverged?: (services: readonly ServiceProgress[]) => void;
 }
 
 type ProgressMessage =
@@ -289,6 +297,7 @@ export async function watchConvergence(options: WatchOptions): Promise<WatchOutc
         return;
       }
       if (last.length > 0 && last.every((p) => p.phase === 'converged')) {
+        if (!converged) options.onConverged?.(last);
         converged = true;
         if (!options.attached) settle({ kind: 'converged', services: last });
       }

@@ -17,7 +17,7 @@ import { DEFAULT_STACK_FILES } from './stack-commands.js';
 import { ControlError, controlRequest } from './node/client.js';
 import { runDetached } from './node/detach.js';
 import { StateDir } from './node/state-dir.js';
-import { reportOutcome, stdoutRenderer, watchConvergence } from './progress.js';
+import { progressText, reportOutcome, stdoutRenderer, watchConvergence } from './progress.js';
 import { formatPlan, parseStack, planStack, toServiceSpecs, STACK_NAMESPACE_LABEL, type Stack, type StackPlan, type StackSpecs } from './stack/index.js';
 
 /** The files `swarm up` looks for in the working directory when no -f is given (Compose's names first). */
@@ -163,7 +163,11 @@ export async function up(opts: UpFlags, out: Out): Promise<void> {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const outcome = await watchConvergence({ stateDir: opts.stateDir, services: { stack: stackName }, renderer: stdoutRenderer(), attached: true, signal: detach.signal });
+        const renderer = stdoutRenderer();
+        const outcome = await watchConvergence({
+          stateDir: opts.stateDir, services: { stack: stackName }, renderer, attached: true, signal: detach.signal,
+          onConverged: (services) => renderer.note(`Stack ${stackName} converged: ${services.map((p) => progressText(p).replace(/ +/g, ' ').trim()).join('; ')} (still watching; Ctrl-C detaches)`),
+        });
         process.exitCode = reportOutcome(outcome, out, `stack ${stackName}`);
         if (outcome.kind === 'detached') out('(swarm down removes it; swarm stop stops the node)');
       } finally {

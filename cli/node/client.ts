@@ -49,7 +49,8 @@ export async function controlStream(stateDir: string, path: string, onLine: (val
     throw new ControlError(`no node is running with --state-dir ${stateDir} (no ${socketPath}); start one with swarm init, swarm join or swarm start`, 0, 'NOT_RUNNING');
   }
   return new Promise<void>((resolve, reject) => {
-    const req = http.request({ socketPath, method: 'GET', path, ...(idleTimeoutMs > 0 ? { timeout: idleTimeoutMs } : {}) }, (res) => {
+    // Its own connection (agent: false): the shared agent's idle timeout would cut a quiet stream.
+    const req = http.request({ socketPath, method: 'GET', path, agent: false, ...(idleTimeoutMs > 0 ? { timeout: idleTimeoutMs } : {}) }, (res) => {
       const status = res.statusCode ?? 500;
       let buffered = '';
       res.setEncoding('utf8');

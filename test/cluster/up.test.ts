@@ -1,4 +1,4 @@
-// `swarm up` end to end, as a user runs it: the real `swarm` command in child processes, against
+// `swarm up` end to end, as a user runs it: the real `swarm` executable in child processes, against
 // the node process `swarm up` itself starts (a single-node cluster in a temp state directory, on
 // loopback), with a stack file of process tasks (`x-runtime: process`). The tests share the node
 // and run in order:
@@ -23,9 +23,8 @@ import { killTaskProcesses } from './harness.js';
 import { tail, waitFor, type Json } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const MAIN = path.join(ROOT, 'cli/main.ts');
-/** tsx by path: the commands run in a temp directory, where a bare `tsx` does not resolve. */
-const TSX = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
+/** The `swarm` executable as a user runs it: the build of `npm ci` (rebuilt first if a source is newer). */
+const SWARM = path.join(ROOT, 'bin/swarm.js');
 const TEST_TIMEOUT_MS = 120_000;
 const NODE = JSON.stringify(process.execPath);
 
@@ -42,7 +41,7 @@ interface Run {
 /** The `swarm` command with ARGS in the temp directory; resolves when it exits (killed after `timeoutMs`). */
 function swarm(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SWARM, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -57,7 +56,7 @@ function swarm(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
 
 /** `swarm ARGS` attached: the child, its output so far, and its exit. */
 function attached(args: readonly string[]): { child: ReturnType<typeof spawn>; output: () => string; exited: Promise<Run> } {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SWARM, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -196,7 +195,7 @@ test('service scale and update wait for convergence; on a terminal the update dr
   await running('uptest_web', 3);
 
   // script(1) gives the command a pseudo-terminal; its output is what the terminal received.
-  const command = [process.execPath, '--import', TSX, MAIN, 'service', 'update', '--state-dir', stateDir, '--env-add', 'VERSION=3', 'uptest_web'].map((a) => `'${a}'`).join(' ');
+  const command = [process.execPath, SWARM, 'service', 'update', '--state-dir', stateDir, '--env-add', 'VERSION=3', 'uptest_web'].map((a) => `'${a}'`).join(' ');
   const pty = await new Promise<Run>((resolve) => {
     const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -221,7 +220,7 @@ test('a bad stack file is refused naming file, line and key; nothing changes', a
   const run = await swarm(['up', '-f', bad, '--state-dir', stateDir]);
   expect(run.code).toBe(1);
   expect(run.stderr).toMatch(/bad\.yml:5:\d+: services\.web\.build/);
-  expect(run.stderr).toMatch(/unsupported/);
+  expect(run.stderr).toMatch(/services\.web\.build: is not supported/);
   expect(run.stderr).toMatch(/bad\.yml:7:\d+: services\.web\.deploy\.replicas/);
   const after = await services();
   expect(after.map((s) => [s.ID, s.Version.Index])).toEqual(before.map((s) => [s.ID, s.Version.Index]));
