@@ -90,6 +90,7 @@ const LIST_RETRY_MS = 1_000;
 /** SwarmKit's agent looks at its node's description this often. */
 const DESCRIBE_EVERY_MS = 20_000;
 const REGISTER_TIMEOUT_MS_MAX = 2_000;
+const REGISTER_TIMEOUT_MS_MIN = 250;
 const HEARTBEAT_JITTER = 0.1;
 const BACKOFF_JITTER = 0.2;
 /** Acks missing for this many heartbeat periods end the session. */
@@ -109,6 +110,8 @@ class Agent implements Behaviour<AgentMessage> {
   private heartbeatPeriodMs: number;
   /** Register attempts since the last session (for the backoff), and the place in the manager list. */
   private failures = 0;
+  /** Registers in a row that got no answer by their deadline (reset by a session). */
+  private missedDeadlines = 0;
   private turn = 0;
   // Assignments.
   private lastSeq = 0;
@@ -227,6 +230,7 @@ class Agent implements Behaviour<AgentMessage> {
       case 'agent.registerDeadline':
         if (this.phase !== 'registering') return;
         this.turn++;
+        this.missedDeadlines++;
         return this.retryRegister();
       case 'agent.session':
         return this.sessionOpened(m);
@@ -320,7 +324,9 @@ class Agent implements Behaviour<AgentMessage> {
     this.described = this.describe();
     const register: DispatcherRegister = { type: 'dispatcher.register', nodeId: this.options.nodeId, description: this.described, replyTo: this.ctx.self };
     this.ctx.send(this.options.dispatcherAddress(this.target), register);
-    const deadlineMs = this.registerTimeoutMs ?? Math.min(REGISTER_TIMEOUT_MS_MAX, this.heartbeatPeriodMs);
+    // Short at first (a register lost to a manager that was not listening yet costs little), then
+    // doubling with each unanswered one up to the heartbeat period (at most 2 s).
+    const deadlineMs = this.registerTimeoutMs ?? Math.min(REGISTER_TIMEOUT_MS_MAX, this.heartbeatPeriodMs, REGISTER_TIMEOUT_MS_MIN * 2 ** Math.min(this.missedDeadlines, 10));
     this.ctx.setTimer('register', deadlineMs, { type: 'agent.registerDeadline' } satisfies AgentPrivate);
   }
 
@@ -341,6 +347,7 @@ class Agent implements Behaviour<AgentMessage> {
     this.leader = m.leader;
     this.heartbeatPeriodMs = m.heartbeatPeriodMs;
     this.failures = 0;
+    this.missedDeadlines = 0;
     this.lastSeq = 0;
     this.resyncAsked = false;
     this.scheduleHeartbeat();
@@ -367,8 +374,15 @@ class Agent implements Behaviour<AgentMessage> {
       this.register();
       return;
     }
-    // Refused by the leader itself (not a member yet?): wait and try again.
-    this.turn++;
+    if (hint !== '' && hint === this.target) {
+      // The leader named itself: it is taking over (its orchestration starts once an entry of its
+      // term has applied, within a few Raft ticks). Try it again soon rather than backing off
+      // further: a new cluster's first node is Ready as soon as its leader can take the session.
+      this.failures = 0;
+    } else {
+      this.turn++;
+    }
+    // Refused by the leader itself (not a member yet?), or no leader known: wait and try again.
     this.retryRegister();
   }
 

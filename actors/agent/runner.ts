@@ -61,6 +61,8 @@ export const UNHEALTHY_MESSAGE = 'the workload is unhealthy: its health check fa
 /** The engine is asked for a workload's health at its check's interval, within these bounds. */
 const HEALTH_POLL_MS_MIN = 100;
 const HEALTH_POLL_MS_MAX = 1_000;
+/** A check's interval of 0 means the engine's default (Docker's: 30 s). */
+const HEALTH_INTERVAL_MS_DEFAULT = 30_000;
 
 const NO_BLOBS: TaskBlobs = { secret: () => undefined, config: () => undefined };
 
@@ -238,7 +240,10 @@ export const runnerMachine = setup({
     unhealthy: ({ event }) => event.type === 'exec.health' && event.health === 'unhealthy',
   },
   delays: {
-    healthPoll: ({ context }) => Math.min(HEALTH_POLL_MS_MAX, Math.max(HEALTH_POLL_MS_MIN, context.spec.healthcheck?.intervalMs ?? HEALTH_POLL_MS_MAX)),
+    healthPoll: ({ context }) => Math.min(HEALTH_POLL_MS_MAX, Math.max(HEALTH_POLL_MS_MIN, (context.spec.healthcheck?.intervalMs || HEALTH_INTERVAL_MS_DEFAULT))),
+    // Until the first pass the engine is asked four times per interval: a task is RUNNING within a
+    // quarter of an interval of its check passing, not up to a whole one later.
+    healthStartPoll: ({ context }) => Math.min(HEALTH_POLL_MS_MAX, Math.max(HEALTH_POLL_MS_MIN, Math.round((context.spec.healthcheck?.intervalMs || HEALTH_INTERVAL_MS_DEFAULT) / 4))),
   },
   actions: {
     follow: assign(({ context, event }) => ({ desired: event.type === 'runner.update' ? event.desiredState : context.desired })),
@@ -326,7 +331,7 @@ export const runnerMachine = setup({
       always: { guard: 'stopsOrRemoving', target: 'stopping' },
       initial: 'pause',
       states: {
-        pause: { after: { healthPoll: 'asking' } },
+        pause: { after: { healthStartPoll: 'asking' } },
         asking: {
           entry: 'health',
           on: {
