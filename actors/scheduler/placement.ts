@@ -15,6 +15,11 @@
 // the root to the chosen node, which is the top of every heap on it. The choices are those of
 // re-filtering and re-sorting every node for every task, which
 // test/actors/placement-equivalence.test.ts checks against that implementation.
+//
+// What depends on the node list alone (ids and their order, readiness, capacity, each constraint
+// set's verdict, each preference key's values) is derived once per list and kept for the next
+// call with the same list (`preparedFor`): the scheduler passes one list until a node changes, and
+// at 10,000 nodes that derivation was most of a call's cost. A call then reads only the loads.
 import type { Node, PortConfig, TaskSpec } from '../../journal/index.js';
 import { assert } from '../../runtime/index.js';
 import { constraintMet, parseConstraints, type Constraint } from './constraint.js';
@@ -111,6 +116,106 @@ function preferenceValue(node: Node, key: PreferenceKey): string {
   return labels[key.name] ?? '';
 }
 
+/** Derived sets kept per node list, at most this many of each kind (distinct constraint sets, preference keys). */
+const PREPARED_SETS_MAX = 64;
+
+/**
+ * What placement derives from a node list alone. Node objects are immutable (the store replaces
+ * an object to change it), so a list whose every element is the same object yields the same.
+ */
+interface PreparedNodes {
+  /** A copy of the list: the identity of each element is what makes the rest valid. */
+  readonly nodes: readonly Node[];
+  readonly ids: readonly string[];
+  /** Each position's rank in (id, position) order: spread's last tie-breaks as one integer comparison. */
+  readonly rank: Int32Array;
+  /** Ready and active: the first filter, which loads do not change. */
+  readonly ready: Uint8Array;
+  readonly nanoCpus: Float64Array;
+  readonly memoryBytes: Float64Array;
+  /** By the constraint texts: each position's first failing constraint, -1 when all are met. */
+  readonly constraintFailures: Map<string, Int32Array>;
+  /** By preference key: the distinct values (in order of first position) and each position's value index. */
+  readonly preferenceValues: Map<string, { readonly values: readonly string[]; readonly of: Int32Array }>;
+}
+
+const preparedByList = new WeakMap<readonly Node[], PreparedNodes>();
+
+function prepareNodes(nodes: readonly Node[]): PreparedNodes {
+  const n = nodes.length;
+  const ids = nodes.map((node) => node.id);
+  const ready = new Uint8Array(n);
+  const nanoCpus = new Float64Array(n);
+  const memoryBytes = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i]!;
+    ready[i] = node.status.state === 'ready' && node.spec.availability === 'active' ? 1 : 0;
+    nanoCpus[i] = node.description.resources.nanoCpus;
+    memoryBytes[i] = node.description.resources.memoryBytes;
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : a - b));
+  const rank = new Int32Array(n);
+  for (let r = 0; r < n; r++) rank[order[r]!] = r;
+  return { nodes: nodes.slice(), ids, rank, ready, nanoCpus, memoryBytes, constraintFailures: new Map(), preferenceValues: new Map() };
+}
+
+/** The derivation for this list: the one kept for it when every element is still the same object, else a new one. */
+function preparedFor(nodes: readonly Node[]): PreparedNodes {
+  const kept = preparedByList.get(nodes);
+  if (kept !== undefined && kept.nodes.length === nodes.length) {
+    let same = true;
+    for (let i = 0; i < nodes.length && same; i++) same = kept.nodes[i] === nodes[i];
+    if (same) return kept;
+  }
+  const prepared = prepareNodes(nodes);
+  preparedByList.set(nodes, prepared);
+  return prepared;
+}
+
+function constraintFailuresOf(prepared: PreparedNodes, texts: readonly string[], constraints: readonly Constraint[]): Int32Array {
+  const key = texts.join('\u0000');
+  let failing = prepared.constraintFailures.get(key);
+  if (failing === undefined) {
+    failing = new Int32Array(prepared.nodes.length).fill(-1);
+    for (let i = 0; i < prepared.nodes.length; i++) {
+      const node = prepared.nodes[i]!;
+      for (let c = 0; c < constraints.length; c++) {
+        if (!constraintMet(constraints[c]!, node)) {
+          failing[i] = c;
+          break;
+        }
+      }
+    }
+    if (prepared.constraintFailures.size >= PREPARED_SETS_MAX) prepared.constraintFailures.clear();
+    prepared.constraintFailures.set(key, failing);
+  }
+  return failing;
+}
+
+function preferenceValuesOf(prepared: PreparedNodes, text: string): { readonly values: readonly string[]; readonly of: Int32Array } {
+  let found = prepared.preferenceValues.get(text);
+  if (found === undefined) {
+    const key = parsePreference(text);
+    const values: string[] = [];
+    const indexOf = new Map<string, number>();
+    const of = new Int32Array(prepared.nodes.length);
+    for (let i = 0; i < prepared.nodes.length; i++) {
+      const value = preferenceValue(prepared.nodes[i]!, key);
+      let at = indexOf.get(value);
+      if (at === undefined) {
+        at = values.length;
+        indexOf.set(value, at);
+        values.push(value);
+      }
+      of[i] = at;
+    }
+    found = { values, of };
+    if (prepared.preferenceValues.size >= PREPARED_SETS_MAX) prepared.preferenceValues.clear();
+    prepared.preferenceValues.set(text, found);
+  }
+  return found;
+}
+
 /**
  * The eligible nodes that share the values of the first `depth` preferences (the root: all of
  * them). Invariant: `eligible` > 0 for every group in its parent's heap.
@@ -124,7 +229,8 @@ interface Group {
   eligible: number;
   /** Subgroups by the next preference's value, a heap by (ofService, value); empty at a leaf. */
   readonly children: Group[];
-  readonly childByValue: Map<string, Group>;
+  /** The subgroups by the index of their value in the preference's values. */
+  readonly childByValue: Map<number, Group>;
   /** At a leaf (depth = the number of preferences): node positions, a heap by (tasks of service, tasks, id, position). */
   readonly nodes: number[];
 }
@@ -183,8 +289,13 @@ export function placeTasks(request: PlacementRequest, nodes: readonly Node[], lo
   const { serviceId } = request;
   const want = request.spec.resources.reservations;
   const maxReplicas = request.spec.placement.maxReplicasPerNode;
-  const keys = request.preferences.map(parsePreference);
-  const levels = keys.length;
+  const levels = request.preferences.length;
+  const prepared = preparedFor(nodes);
+  const { ids, rank, ready } = prepared;
+  const capacityNanoCpus = prepared.nanoCpus;
+  const capacityMemoryBytes = prepared.memoryBytes;
+  const constraintFailing = constraints.length > 0 ? constraintFailuresOf(prepared, request.spec.placement.constraints, constraints) : undefined;
+  const preferenceValues = request.preferences.map((text) => preferenceValuesOf(prepared, text));
 
   // The load of each node, by its position in `nodes` (a node listed twice has two): what placing
   // tasks changes, kept here rather than in copies of the caller's NodeLoad objects.
@@ -196,7 +307,6 @@ export function placeTasks(request: PlacementRequest, nodes: readonly Node[], lo
   const hostPortBusy = new Uint8Array(n);
   /** Each node's first failing filter; undefined while it is eligible. */
   const failures: Array<Failure | undefined> = new Array<Failure | undefined>(n);
-  const ids: string[] = new Array<string>(n);
 
   const constraintFailures: Failure[] = constraints.map((constraint) => ({ reason: 'constraint', constraint }));
 
@@ -206,19 +316,16 @@ export function placeTasks(request: PlacementRequest, nodes: readonly Node[], lo
    * already, in this call.
    */
   const failureOf = (i: number, settled: boolean): Failure | undefined => {
-    const node = nodes[i]!;
-    if (!settled && (node.status.state !== 'ready' || node.spec.availability !== 'active')) return NOT_READY;
-    const has = node.description.resources;
-    if (want.nanoCpus > 0 && reservedNanoCpus[i]! + want.nanoCpus > has.nanoCpus) return CPU;
-    if (want.memoryBytes > 0 && reservedMemoryBytes[i]! + want.memoryBytes > has.memoryBytes) return MEMORY;
-    if (!settled) {
-      for (let c = 0; c < constraints.length; c++) if (!constraintMet(constraints[c]!, node)) return constraintFailures[c];
-    }
+    if (!settled && ready[i] === 0) return NOT_READY;
+    if (want.nanoCpus > 0 && reservedNanoCpus[i]! + want.nanoCpus > capacityNanoCpus[i]!) return CPU;
+    if (want.memoryBytes > 0 && reservedMemoryBytes[i]! + want.memoryBytes > capacityMemoryBytes[i]!) return MEMORY;
+    if (!settled && constraintFailing !== undefined && constraintFailing[i]! >= 0) return constraintFailures[constraintFailing[i]!];
     if (hostPortBusy[i] === 1) return HOST_PORT;
     if (maxReplicas > 0 && ofService[i]! >= maxReplicas) return MAX_REPLICAS;
     return undefined;
   };
 
+  /** Spread's order: fewest tasks of the service, fewest tasks in all, then id and position (as `rank`). */
   const nodeBefore = (a: number, b: number): boolean => {
     const sa = ofService[a]!;
     const sb = ofService[b]!;
@@ -226,19 +333,14 @@ export function placeTasks(request: PlacementRequest, nodes: readonly Node[], lo
     const ta = tasks[a]!;
     const tb = tasks[b]!;
     if (ta !== tb) return ta < tb;
-    const ia = ids[a]!;
-    const ib = ids[b]!;
-    if (ia !== ib) return ia < ib;
-    return a < b;
+    return rank[a]! < rank[b]!;
   };
 
   // The pipeline, once per node; the eligible ones into the tree of preference groups.
   const root = newGroup('', undefined);
   const groups: Group[] = [root];
   for (let i = 0; i < n; i++) {
-    const node = nodes[i]!;
-    const load = loads.get(node.id) ?? EMPTY_LOAD;
-    ids[i] = node.id;
+    const load = loads.get(ids[i]!) ?? EMPTY_LOAD;
     ofService[i] = load.tasksOfService.get(serviceId) ?? 0;
     tasks[i] = load.tasks;
     reservedNanoCpus[i] = load.reservedNanoCpus;
@@ -253,11 +355,12 @@ export function placeTasks(request: PlacementRequest, nodes: readonly Node[], lo
     for (let level = 0; level < levels; level++) {
       group.eligible += 1;
       group.ofService += ofService[i]!;
-      const value = preferenceValue(node, keys[level]);
-      let child = group.childByValue.get(value);
+      const { values, of } = preferenceValues[level]!;
+      const valueIndex = of[i]!;
+      let child = group.childByValue.get(valueIndex);
       if (child === undefined) {
-        child = newGroup(value, group);
-        group.childByValue.set(value, child);
+        child = newGroup(values[valueIndex]!, group);
+        group.childByValue.set(valueIndex, child);
         group.children.push(child);
         groups.push(child);
       }

@@ -109,6 +109,20 @@ describe('placement equivalence with the re-sorting implementation', () => {
     fc.assert(fc.property(clusterArb(14, 24, 40), ({ nodes, loads, request }) => expectSamePlacement(request, nodes, loads)), { numRuns: 1_500 });
   });
 
+  test('one node list across calls (what placement derives from it is kept): other requests, and nodes replaced in place between calls', () => {
+    const arb = fc.record({
+      nodes: fc.array(nodeArb(24), { minLength: 1, maxLength: 14, size: 'max' }),
+      replacements: fc.array(fc.tuple(fc.nat(), nodeArb(24)), { maxLength: 3 }),
+      loads: fc.array(fc.tuple(fc.integer({ min: 0, max: 24 }).map((k) => `n${k}`), loadArb), { maxLength: 14, size: 'max' }).map((entries) => new Map(entries)),
+      requests: fc.array(requestArb(40), { minLength: 2, maxLength: 4 }),
+    });
+    fc.assert(fc.property(arb, ({ nodes, replacements, loads, requests }) => {
+      for (const request of requests) expectSamePlacement(request, nodes, loads);
+      for (const [at, node] of replacements) nodes[at % nodes.length] = node;
+      for (const request of requests) expectSamePlacement(request, nodes, loads);
+    }), { numRuns: 500 });
+  });
+
   test('larger clusters, where the heaps are deep and nodes leave them as they fill', () => {
     fc.assert(fc.property(clusterArb(150, 400, 400), ({ nodes, loads, request }) => expectSamePlacement(request, nodes, loads)), { numRuns: 60 });
   });
