@@ -1,13 +1,14 @@
 // The membership and security commands of `swarm`: init, join, start, leave, node, join-token,
-// unlock, ca, info, and secrets and configs. Each validates its flags up front, then either runs a
-// node process (init, join, start) or talks to a running node over its control socket.
+// unlock, ca, info, cluster (inspect, update), and secrets and configs. Each validates its flags up
+// front, then either runs a node process (init, join, start) or talks to a running node over its
+// control socket. Listings and inspects take --format json; any other --format is refused.
 //
 // Start-up time: registering the commands loads only commander and the control socket's client.
 // The node process's code (the daemon, Raft, the journal, xstate, x509, dockerode, classic-level)
 // is imported inside the actions that run a node in the foreground, so `swarm node ls` and the
 // detached parent of `swarm init -d` never load it.
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { RealClock } from '../runtime/env/real/clock.js';
 import { controlRequest, ControlError } from './node/client.js';
 import { NodeError } from './errors.js';
@@ -19,14 +20,50 @@ export const DEFAULT_STATE_DIR = '.swarm';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-export function duration(flag: string, minMs = 0): (value: string) => number {
+export function duration(flag: string, minMs = 0, maxMs = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
     const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
     if (match === null) throw new InvalidArgumentError(`${flag} must be a duration like 90d, 12h, 5m or 30s, got '${value}'`);
     const ms = Number(match[1]) * (UNITS[match[2]!] as number);
-    if (ms < minMs) throw new InvalidArgumentError(`${flag} must be at least ${minMs / 1000} s, got '${value}'`);
+    if (ms < minMs) throw new InvalidArgumentError(`${flag} must be at least ${formatDuration(minMs)}, got '${value}'`);
+    if (ms > maxMs) throw new InvalidArgumentError(`${flag} must be at most ${formatDuration(maxMs)}, got '${value}'`);
     return Math.round(ms);
   };
+}
+
+/** Milliseconds in the largest unit that divides them, as `duration` reads them back: 90d, 5s, 1500ms. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = UNITS[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/**
+ * The bounds of `swarm cluster update`, written out as DEFAULT_CERT_EXPIRY is (actors/api's
+ * DISPATCHER_HEARTBEAT_PERIOD_MS_MIN/MAX, NODE_CERT_EXPIRY_MS_MIN and
+ * TASK_HISTORY_RETENTION_LIMIT_MAX; a test holds them equal): the flags refuse what the node would.
+ */
+export const CLUSTER_LIMITS = { heartbeatMsMin: 100, heartbeatMsMax: 3_600_000, certExpiryMsMin: 10_000, taskHistoryMax: 10_000 } as const;
+
+/** The value of a `--format` flag: only json is known. */
+export function jsonFormat(value: string): string {
+  if (value !== 'json') throw new InvalidArgumentError(`--format must be json, got '${value}'`);
+  return value;
+}
+
+/** `--format json` on a listing or an inspect: any other value is refused, naming the flag. */
+export function formatOption(cmd: Command, description = 'json: print JSON instead of a table'): Command {
+  return cmd.option('--format <format>', description, jsonFormat);
+}
+
+function taskHistoryLimit(value: string): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < -1 || n > CLUSTER_LIMITS.taskHistoryMax) {
+    throw new InvalidArgumentError(`--task-history-limit must be a whole number from -1 (keep all) to ${CLUSTER_LIMITS.taskHistoryMax}, got '${value}'`);
+  }
+  return n;
 }
 
 /**
@@ -101,8 +138,10 @@ async function inspectSwarm(stateDir: string): Promise<{ JoinTokens: { Worker: s
 export function registerClusterCommands(swarm: Command, out: Out): void {
   runOptions(swarm.command('init').description('create a swarm whose first manager is this node, and run it'))
     .option('--autolock', 'lock managers at rest: a restarted manager needs the unlock key (swarm unlock)')
-    .option('--cert-expiry <duration>', 'node certificate life (renewed at 50-80% of it)', duration('--cert-expiry', 10_000), duration('--cert-expiry')(DEFAULT_CERT_EXPIRY))
-    .option('--dispatcher-heartbeat <duration>', 'how often agents send heartbeats; a node is down after about 3 missed (default 5s)', duration('--dispatcher-heartbeat', 100))
+    .addOption(new Option('--cert-expiry <duration>', 'node certificate life (renewed at 50-80% of it)').argParser(duration('--cert-expiry', CLUSTER_LIMITS.certExpiryMsMin))
+      .default(duration('--cert-expiry')(DEFAULT_CERT_EXPIRY), DEFAULT_CERT_EXPIRY))
+    .option('--dispatcher-heartbeat <duration>', 'how often agents send heartbeats; a node is down after about 3 missed (default 5s)',
+      duration('--dispatcher-heartbeat', CLUSTER_LIMITS.heartbeatMsMin, CLUSTER_LIMITS.heartbeatMsMax))
     .action(async (opts: RunFlags & { autolock?: boolean; certExpiry: number; dispatcherHeartbeat?: number }) => {
       if (opts.detach === true) {
         process.exitCode = await runDetached(opts.stateDir, process.argv.slice(1), out);
@@ -168,8 +207,7 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
       out('Node left the swarm.');
     });
 
-  stateDirOption(swarm.command('info').description('what this node is: id, role, cluster, leader'))
-    .option('--format <format>', 'json')
+  formatOption(stateDirOption(swarm.command('info').description('what this node is: id, role, cluster, leader')), 'json: print the whole answer as JSON')
     .action(async (opts: { stateDir: string; format?: string }) => {
       const info = await controlRequest<{ Swarm: Record<string, unknown> }>(opts.stateDir, 'GET', '/info');
       if (opts.format === 'json') return out(JSON.stringify(info, null, 2));
@@ -183,15 +221,17 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
     })
     .option('--rotate', 'replace the token: the old one stops working')
     .option('-q, --quiet', 'only the token')
-    .action(async (role: 'worker' | 'manager', opts: { stateDir: string; rotate?: boolean; quiet?: boolean }) => {
+    .addOption(new Option('--format <format>', 'json: the role, the token and the address to join at, as JSON').argParser(jsonFormat).conflicts('quiet'))
+    .action(async (role: 'worker' | 'manager', opts: { stateDir: string; rotate?: boolean; quiet?: boolean; format?: string }) => {
       if (opts.rotate === true) {
         await controlRequest(opts.stateDir, 'POST', `/swarm/update?${role === 'worker' ? 'rotateWorkerToken' : 'rotateManagerToken'}=true`, {});
-        if (opts.quiet !== true) out(`Successfully rotated ${role} join token.\n`);
+        if (opts.quiet !== true && opts.format === undefined) out(`Successfully rotated ${role} join token.\n`);
       }
       const tokens = (await inspectSwarm(opts.stateDir)).JoinTokens;
       const token = role === 'worker' ? tokens.Worker : tokens.Manager;
       if (opts.quiet === true) return out(token);
       const info = await controlRequest<{ Swarm: { NodeAddr: string } }>(opts.stateDir, 'GET', '/info');
+      if (opts.format === 'json') return out(JSON.stringify({ Role: role, Token: token, Addr: info.Swarm.NodeAddr }, null, 2));
       out(`To add a ${role} to this swarm, run the following command:\n\n    swarm join --token ${token} ${info.Swarm.NodeAddr}\n`);
     });
 
@@ -232,9 +272,35 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
       if (swarmInfo.RootRotationInProgress) out('(a root rotation is in progress)');
     });
 
+  const cluster = swarm.command('cluster').description('the swarm\'s settings (on a manager): inspect them, or change them as docker swarm update does');
+  formatOption(stateDirOption(cluster.command('inspect').description('the swarm: its id, versions and settings (with --format json, all of GET /swarm: join tokens and root CA too)')),
+    'json: the whole of it (Docker\'s GET /swarm) as JSON')
+    .action(async (opts: { stateDir: string; format?: string }) => {
+      const info = await controlRequest<SwarmJson>(opts.stateDir, 'GET', '/swarm');
+      if (opts.format === 'json') return out(JSON.stringify(info, null, 2));
+      for (const line of swarmSummary(info)) out(line);
+    });
+  stateDirOption(cluster.command('update').description('change the swarm\'s settings (the flags given; the rest stays): they take effect without a restart'))
+    .option('--cert-expiry <duration>', 'node certificate life, e.g. 90d or 12h (each node renews at 50-80% of it)', duration('--cert-expiry', CLUSTER_LIMITS.certExpiryMsMin))
+    .option('--dispatcher-heartbeat <duration>', 'how often agents send heartbeats, e.g. 5s (agents take it at their next heartbeat; a node is down after about 3 missed)',
+      duration('--dispatcher-heartbeat', CLUSTER_LIMITS.heartbeatMsMin, CLUSTER_LIMITS.heartbeatMsMax))
+    .option('--task-history-limit <n>', `ended tasks kept per slot, -1 (all) to ${CLUSTER_LIMITS.taskHistoryMax}`, taskHistoryLimit)
+    .action(async (opts: { stateDir: string; certExpiry?: number; dispatcherHeartbeat?: number; taskHistoryLimit?: number }) => {
+      if (opts.certExpiry === undefined && opts.dispatcherHeartbeat === undefined && opts.taskHistoryLimit === undefined) {
+        throw new InvalidArgumentError('nothing to change: give --cert-expiry, --dispatcher-heartbeat or --task-history-limit');
+      }
+      // Docker's body: the Spec's fields that change (the others keep their values), at the version read.
+      const { Version } = await controlRequest<SwarmJson>(opts.stateDir, 'GET', '/swarm');
+      await controlRequest(opts.stateDir, 'POST', `/swarm/update?version=${Version.Index}`, {
+        ...(opts.taskHistoryLimit === undefined ? {} : { Orchestration: { TaskHistoryRetentionLimit: opts.taskHistoryLimit } }),
+        ...(opts.dispatcherHeartbeat === undefined ? {} : { Dispatcher: { HeartbeatPeriod: opts.dispatcherHeartbeat * 1e6 } }),
+        ...(opts.certExpiry === undefined ? {} : { CAConfig: { NodeCertExpiry: opts.certExpiry * 1e6 } }),
+      });
+      out('Swarm updated.');
+    });
+
   const node = swarm.command('node').description('manage the swarm\'s nodes (on a manager)');
-  stateDirOption(node.command('ls').description('list nodes'))
-    .option('--format <format>', 'json')
+  formatOption(stateDirOption(node.command('ls').description('list nodes')))
     .action(async (opts: { stateDir: string; format?: string }) => {
       if (opts.format === 'json') return out(JSON.stringify(await controlRequest(opts.stateDir, 'GET', '/nodes'), null, 2));
       // Both at once: one round trip to the node less in the command's start-up budget.
@@ -249,7 +315,7 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
       ]);
       table(['ID', 'NAME', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ADDRESS'], rows, out);
     });
-  stateDirOption(node.command('inspect').description('a node as JSON')).argument('<node>')
+  formatOption(stateDirOption(node.command('inspect').description('a node as JSON (id, name or id prefix)')), 'json (the default; as docker takes it)').argument('<node>')
     .action(async (ref: string, opts: { stateDir: string }) => out(JSON.stringify(await controlRequest(opts.stateDir, 'GET', `/nodes/${encodeURIComponent(ref)}`), null, 2)));
   for (const [verb, role] of [['promote', 'manager'], ['demote', 'worker']] as const) {
     stateDirOption(node.command(verb).description(verb === 'promote' ? 'make workers managers' : 'make managers workers (refused if it would break quorum, or for the last manager)'))
@@ -308,13 +374,13 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
         const { ID } = await controlRequest<{ ID: string }>(opts.stateDir, 'POST', `/${kind}s/create`, { Name: name, Labels: labels, Data: data.toString('base64') });
         out(ID);
       });
-    stateDirOption(group.command('ls').description(`list ${kind}s`)).option('--format <format>', 'json')
+    formatOption(stateDirOption(group.command('ls').description(`list ${kind}s`)))
       .action(async (opts: { stateDir: string; format?: string }) => {
         const list = await controlRequest<Array<{ ID: string; CreatedAt: string; UpdatedAt: string; Spec: { Name: string } }>>(opts.stateDir, 'GET', `/${kind}s`);
         if (opts.format === 'json') return out(JSON.stringify(list, null, 2));
         table(['ID', 'NAME', 'CREATED', 'UPDATED'], list.map((o) => [o.ID, o.Spec.Name, o.CreatedAt, o.UpdatedAt]), out);
       });
-    stateDirOption(group.command('inspect').description(`a ${kind} as JSON`)).argument('<ref>')
+    formatOption(stateDirOption(group.command('inspect').description(`a ${kind} as JSON${kind === 'secret' ? ' (never its data)' : ''}`)), 'json (the default; as docker takes it)').argument('<ref>')
       .action(async (ref: string, opts: { stateDir: string }) => out(JSON.stringify(await controlRequest(opts.stateDir, 'GET', `/${kind}s/${encodeURIComponent(ref)}`), null, 2)));
     stateDirOption(group.command('rm').description(`remove ${kind}s`)).argument('<refs...>')
       .action(async (refs: string[], opts: { stateDir: string }) => {
@@ -324,6 +390,48 @@ export function registerClusterCommands(swarm: Command, out: Out): void {
         }
       });
   }
+}
+
+/** What `GET /swarm` answers (Docker's Swarm object), as far as the summary reads it. */
+interface SwarmJson {
+  ID: string;
+  Version: { Index: number };
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: {
+    Name: string;
+    Labels: Record<string, string>;
+    Orchestration?: { TaskHistoryRetentionLimit: number };
+    Raft?: { SnapshotInterval: number; LogEntriesForSlowFollowers: number; ElectionTick: number; HeartbeatTick: number };
+    Dispatcher?: { HeartbeatPeriod: number };
+    CAConfig: { NodeCertExpiry: number };
+    EncryptionConfig: { AutoLockManagers: boolean };
+  };
+  RootRotationInProgress: boolean;
+}
+
+/** `swarm cluster inspect`'s lines, laid out as `docker info`'s Swarm section; durations as the flags take them. */
+export function swarmSummary(s: SwarmJson): string[] {
+  const labels = Object.entries(s.Spec.Labels).map(([k, v]) => `${k}=${v}`).join(', ');
+  const limit = s.Spec.Orchestration?.TaskHistoryRetentionLimit;
+  return [
+    `ID: ${s.ID}`,
+    `Name: ${s.Spec.Name}`,
+    ...(labels === '' ? [] : [`Labels: ${labels}`]),
+    `Version: ${s.Version.Index}`,
+    `Created: ${s.CreatedAt}`,
+    `Updated: ${s.UpdatedAt}`,
+    ...(limit === undefined ? [] : ['Orchestration:', ` Task History Retention Limit: ${limit}${limit < 0 ? ' (all)' : ''}`]),
+    ...(s.Spec.Raft === undefined ? [] : [
+      'Raft:', ` Snapshot Interval: ${s.Spec.Raft.SnapshotInterval}`, ` Log Entries For Slow Followers: ${s.Spec.Raft.LogEntriesForSlowFollowers}`,
+      ` Heartbeat Tick: ${s.Spec.Raft.HeartbeatTick}`, ` Election Tick: ${s.Spec.Raft.ElectionTick}`,
+    ]),
+    ...(s.Spec.Dispatcher === undefined ? [] : ['Dispatcher:', ` Heartbeat Period: ${formatDuration(s.Spec.Dispatcher.HeartbeatPeriod / 1e6)}`]),
+    'CA Configuration:',
+    ` Expiry Duration: ${formatDuration(s.Spec.CAConfig.NodeCertExpiry / 1e6)}`,
+    `Autolock Managers: ${s.Spec.EncryptionConfig.AutoLockManagers}`,
+    `Root Rotation In Progress: ${s.RootRotationInProgress}`,
+  ];
 }
 
 export function cap(s: string): string {

@@ -7,4 +7,6 @@ export { containerFlags, dependsOnFlag, goDurationNs, mountFlag, replicasColumn,
 // The stack file of `swarm up`: parse, convert to API bodies, plan against the cluster.
 export * from './stack/index.js';
 // The cluster commands' flag readers.
-export { duration, DEFAULT_CERT_EXPIRY } from './cluster-commands.js';
+export { CLUSTER_LIMITS, duration, formatDuration, DEFAULT_CERT_EXPIRY } from './cluster-commands.js';
+// The command tree (what cli/main.ts parses argv with), for the test that walks it.
+export { program } from './program.js';

@@ -7,9 +7,9 @@
 // create, update, scale and rollback then watch the service converge with the progress display
 // (cli/progress.ts), as the docker CLI does, unless --detach: they return once the change is
 // committed.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { RealClock } from '../runtime/env/real/clock.js';
-import { cap, DEFAULT_STATE_DIR, table, type Out } from './cluster-commands.js';
+import { cap, DEFAULT_STATE_DIR, formatOption, jsonFormat, table, type Out } from './cluster-commands.js';
 import type { awaitServices as AwaitServices } from './progress.js';
 import {
   fileReferenceJson, healthcheckJson, labelsOf, modeJson, readByteSize, readGoDurationNs, readNanoCpus, readShortPort, SERVICE_MODES, type FileReferenceFields, type ServiceModeName,
@@ -258,8 +258,8 @@ function scalarOptions(cmd: Command): Command {
     .option('--restart-delay <duration>', 'wait between restarts (default 5s)', goDurationNs('--restart-delay'))
     .option('--restart-max-attempts <n>', 'restarts before giving up (0: unlimited)', wholeNumber('--restart-max-attempts'))
     .option('--restart-window <duration>', 'the window restarts are counted in (0: unbounded)', goDurationNs('--restart-window'))
-    .option('-d, --detach', 'return once the change is committed, without watching the service converge')
-    .option('--format <format>', 'json: print the reply as JSON');
+    .option('-d, --detach', 'return once the change is committed, without watching the service converge');
+  formatOption(cmd, 'json: print the reply as JSON (the watch\'s closing line goes to stderr)');
   for (const which of ['update', 'rollback'] as const) {
     cmd.option(`--${which}-parallelism <n>`, `tasks ${which === 'update' ? 'updated' : 'rolled back'} at once (0: all; default 1)`, wholeNumber(`--${which}-parallelism`))
       .option(`--${which}-delay <duration>`, `wait between ${which} batches (default 0s)`, goDurationNs(`--${which}-delay`))
@@ -556,7 +556,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
   stateDirOption(service.command('ls').description('list services'))
     .option('-f, --filter <key=value>', 'id, name, label or mode (repeatable)', collect((v) => v))
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .addOption(jsonFormatOption())
     .action(async (opts: { stateDir: string; filter?: string[]; quiet?: boolean; format?: string }) => {
       const services = await controlRequest<Json[]>(opts.stateDir, 'GET', `/services${filtersQuery(opts.filter)}`);
       if (opts.format === 'json') return out(JSON.stringify(services, null, 2));
@@ -569,7 +569,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
       table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows, out);
     });
 
-  stateDirOption(service.command('inspect').description('services as JSON')).argument('<services...>')
+  formatOption(stateDirOption(service.command('inspect').description('services as JSON (by id, name or id prefix)')), 'json (the default; as docker takes it)').argument('<services...>')
     .action(async (refs: string[], opts: { stateDir: string }) => {
       const found: Json[] = [];
       for (const ref of refs) found.push(await getService(opts.stateDir, ref));
@@ -580,7 +580,7 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
     .option('-f, --filter <key=value>', 'id, name, node, desired-state, up-to-date (repeatable)', collect((v) => v))
     .option('--no-trunc', 'full ids and errors')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .addOption(jsonFormatOption())
     .action(async (refs: string[], opts: { stateDir: string; filter?: string[]; trunc: boolean; quiet?: boolean; format?: string }) => {
       const ids: string[] = [];
       for (const ref of refs) ids.push((await getService(opts.stateDir, ref)).ID);
@@ -709,12 +709,12 @@ export function registerServiceCommands(swarm: Command, out: Out): void {
     .option('-f, --filter <key=value>', 'id, name, label, service, node, desired-state, up-to-date (repeatable)', collect((v) => v))
     .option('--no-trunc', 'full ids and errors')
     .option('-q, --quiet', 'only ids')
-    .option('--format <format>', 'json')
+    .addOption(jsonFormatOption())
     .action(async (opts: { stateDir: string; filter?: string[]; trunc: boolean; quiet?: boolean; format?: string }) => {
       const tasks = await controlRequest<Json[]>(opts.stateDir, 'GET', `/tasks${filtersQuery(opts.filter)}`);
       await printTasks(opts.stateDir, tasks, { noTrunc: !opts.trunc, ...(opts.quiet === undefined ? {} : { quiet: opts.quiet }), ...(opts.format === undefined ? {} : { format: opts.format }) }, out);
     });
-  stateDirOption(task.command('inspect').description('tasks as JSON')).argument('<tasks...>')
+  formatOption(stateDirOption(task.command('inspect').description('tasks as JSON (by id or id prefix)')), 'json (the default; as docker takes it)').argument('<tasks...>')
     .action(async (refs: string[], opts: { stateDir: string }) => {
       const found: unknown[] = [];
       for (const ref of refs) found.push(await controlRequest(opts.stateDir, 'GET', `/tasks/${encodeURIComponent(ref)}`));
@@ -755,6 +755,11 @@ async function printLogs(kind: 'services' | 'tasks', ref: string, opts: LogsFlag
     if (entry.Stream === 'stderr') process.stderr.write(`${entry.Text}\n`);
     else out(entry.Text);
   }, opts.follow === true ? 0 : LOGS_IDLE_TIMEOUT_MS);
+}
+
+/** A listing's `--format json`, which -q (ids only) cannot go with. */
+function jsonFormatOption(): Option {
+  return new Option('--format <format>', 'json: print JSON instead of a table').argParser(jsonFormat).conflicts('quiet');
 }
 
 function stateDirOption(cmd: Command): Command {

@@ -35,7 +35,7 @@ export interface UpFlags {
 
 function stackFile(file: string | undefined): string {
   if (file !== undefined) {
-    if (!existsSync(file)) throw new InvalidArgumentError(`-f: no such file: ${file}`);
+    if (!existsSync(file)) throw new InvalidArgumentError(`--file: no such file: ${file}`);
     return file;
   }
   const found = DEFAULT_STACK_FILES.find((f) => existsSync(f));

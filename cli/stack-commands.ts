@@ -12,7 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { RealClock } from '../runtime/env/real/clock.js';
-import { DEFAULT_STATE_DIR, type Out } from './cluster-commands.js';
+import { DEFAULT_STATE_DIR, jsonFormat, type Out } from './cluster-commands.js';
+import { EVENT_TYPES } from './node/events.js';
 import { ControlError, controlRequest, controlStream } from './node/client.js';
 import { PID_FILE } from './node/state-dir.js';
 import type { UpFlags } from './stack-actions.js';
@@ -52,11 +53,11 @@ export function registerStackCommands(swarm: Command, out: Out): void {
       if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--since must be a version (a whole number), got '${v}'`);
       return Number(v);
     })
-    .option('--filter <type>', 'only these object types: cluster, node, service, task, network, secret, config (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--format <format>', 'json: one JSON object per line', (v: string) => {
-      if (v !== 'json') throw new InvalidArgumentError(`--format must be json, got '${v}'`);
-      return v;
+    .option('--filter <type>', `only these object types: ${EVENT_TYPES.join(', ')} (repeatable)`, (v: string, prev: string[] = []) => {
+      if (!(EVENT_TYPES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--filter must be one of ${EVENT_TYPES.join(', ')}, got '${v}'`);
+      return [...prev, v];
     })
+    .option('--format <format>', 'json: one JSON object per line', jsonFormat)
     .option('--state-dir <dir>', 'the node\'s state directory', DEFAULT_STATE_DIR)
     .action(async (opts: { since?: number; filter?: string[]; format?: string; stateDir: string }) => {
       const query = new URLSearchParams();

@@ -8,3 +8,4 @@ export * from './validate.js';
 export * from './resolve.js';
 export * from './filters.js';
 export * from './operations.js';
+export * from './cluster.js';

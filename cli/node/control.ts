@@ -9,11 +9,11 @@ import http from 'node:http';
 import https from 'node:https';
 import { chmodSync, rmSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import { WatchCompactedError, type BlobSpec, type Config, type JournalEvent, type Node, type Secret, type StoreReader, type Task } from '../../journal/index.js';
+import { WatchCompactedError, type BlobSpec, type ClusterSpec, type Config, type JournalEvent, type Node, type Secret, type StoreReader, type Task } from '../../journal/index.js';
 import {
   ApiError, BLOB_FILTERS, SERVICE_FILTERS, TASK_FILTERS, checkBlobSize, filterBlobs, createService, filterServices, filterTasks, isJobMode, objectId,
   parseFilters, removeBlob, removeService, resolveService, resolveTask, rollbackService, serviceStatus, serviceToDocker, taskToDocker,
-  updateService, generateJoinToken,
+  updateService, updateSwarm, generateJoinToken,
 } from '../../actors/index.js';
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
 import type { LogEntry, LogStream } from '../../actors/index.js';
@@ -65,6 +65,26 @@ function blobJson(object: Secret | Config, withData: boolean): Record<string, un
     CreatedAt: iso(object.meta.createdAt),
     UpdatedAt: iso(object.meta.updatedAt),
     Spec: { Name: object.spec.annotations.name, Labels: object.spec.annotations.labels, ...(withData ? { Data: Buffer.from(object.spec.data).toString('base64') } : {}) },
+  };
+}
+
+/**
+ * The swarm's Spec as Docker's `GET /swarm` shows it. The node certificate life and auto-lock are
+ * read from the security state, which rules them; the rest from the cluster object (absent only
+ * before init's first entries commit).
+ */
+function swarmSpecJson(spec: ClusterSpec | undefined, security: { readonly nodeCertValidityMs: number; readonly unlockKey: string }): Record<string, unknown> {
+  return {
+    Name: spec?.annotations.name ?? 'default',
+    Labels: spec?.annotations.labels ?? {},
+    ...(spec === undefined ? {} : {
+      Orchestration: { TaskHistoryRetentionLimit: spec.orchestration.taskHistoryRetentionLimit },
+      Raft: { SnapshotInterval: spec.raft.snapshotIntervalEntries, LogEntriesForSlowFollowers: spec.raft.logEntriesForSlowFollowers, ElectionTick: spec.raft.electionTicks, HeartbeatTick: spec.raft.heartbeatTicks },
+      Dispatcher: { HeartbeatPeriod: spec.dispatcher.heartbeatPeriodMs * 1e6 },
+    }),
+    CAConfig: { NodeCertExpiry: security.nodeCertValidityMs * 1e6 },
+    EncryptionConfig: { AutoLockManagers: security.unlockKey !== '' },
+    TaskDefaults: {},
   };
 }
 
@@ -353,7 +373,7 @@ export class ControlApi {
           Version: { Index: cluster?.meta.version ?? 0 },
           CreatedAt: cluster === undefined ? '' : iso(cluster.meta.createdAt),
           UpdatedAt: cluster === undefined ? '' : iso(cluster.meta.updatedAt),
-          Spec: { Name: cluster?.spec.annotations.name ?? 'default', CAConfig: { NodeCertExpiry: security.nodeCertValidityMs * 1e6 }, EncryptionConfig: { AutoLockManagers: security.unlockKey !== '' } },
+          Spec: swarmSpecJson(cluster?.spec, security),
           JoinTokens: { Worker: security.tokens.worker, Manager: security.tokens.manager },
           TLSInfo: { TrustRoot: security.root.certPem },
           RootRotationInProgress: security.next !== null,
@@ -364,27 +384,27 @@ export class ControlApi {
         return ok({ UnlockKey: view.security!.unlockKey });
       }
       case 'POST /swarm/update': {
+        // Every part is checked before the first write: a refusal changes nothing.
         const rotateWorker = flag(r.query, 'rotateWorkerToken');
         const rotateManager = flag(r.query, 'rotateManagerToken');
-        const caConfig = field(r.body, 'CAConfig', (v): v is Record<string, unknown> => v !== null && typeof v === 'object', 'an object');
+        const version = versionParam(r.query, false);
         const view = await node.readBarrier();
         const security = view.security!;
-        const tokenRoot = security.next?.certPem ?? security.root.certPem;
+        const cluster = view.store.list('cluster')[0];
+        if (cluster === undefined) throw new NodeError('NO_CLUSTER', 'the cluster object is not written yet; try again', 503);
+        const update = updateSwarm(cluster, { autoLockManagers: security.unlockKey !== '', nodeCertExpiryMs: security.nodeCertValidityMs }, version, r.body, node.env.clock.now());
+        // The cluster object first: the one write that can meet a newer version (409) and stop the rest.
+        if (update.event !== null) await node.writeEvents([update.event]);
+        if (update.nodeCertExpiryMs !== null) await node.writeSecurity({ kind: 'certValidityChanged', nodeCertValidityMs: update.nodeCertExpiryMs });
         if (rotateWorker || rotateManager) {
+          const tokenRoot = security.next?.certPem ?? security.root.certPem;
           await node.writeSecurity({
             kind: 'tokensRotated',
             worker: rotateWorker ? generateJoinToken(tokenRoot, secureRandomBytes) : null,
             manager: rotateManager ? generateJoinToken(tokenRoot, secureRandomBytes) : null,
           });
         }
-        if (caConfig !== undefined) {
-          const expiry = caConfig['NodeCertExpiry'];
-          if (expiry !== undefined) {
-            if (typeof expiry !== 'number' || !Number.isFinite(expiry) || expiry < 10e9) throw new NodeError('BAD_REQUEST', 'CAConfig.NodeCertExpiry: nanoseconds, at least 10 s');
-            await node.writeSecurity({ kind: 'certValidityChanged', nodeCertValidityMs: Math.floor(expiry / 1e6) });
-          }
-          if (caConfig['ForceRotate'] !== undefined) await node.rotateRoot();
-        }
+        if (update.forceRotate) await node.rotateRoot();
         return ok(undefined);
       }
       case 'GET /nodes': {
