@@ -13,8 +13,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { Out } from './cluster-commands.js';
-import { DEFAULT_STACK_FILES } from './stack-commands.js';
-import { ControlError, controlRequest } from './node/client.js';
+import { DEFAULT_STACK_FILES, answers } from './stack-commands.js';
+import { controlRequest } from './node/client.js';
 import { runDetached } from './node/detach.js';
 import { StateDir } from './node/state-dir.js';
 import { progressText, reportOutcome, stdoutRenderer, watchConvergence } from './progress.js';
@@ -54,16 +54,6 @@ async function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/** Whether a node answers on the state directory's control socket. */
-export async function answers(stateDir: string): Promise<boolean> {
-  try {
-    await controlRequest(stateDir, 'GET', '/_ping', undefined, 5_000);
-    return true;
-  } catch (error) {
-    if (error instanceof ControlError && (error.code === 'NOT_RUNNING' || error.code === 'UNREACHABLE')) return false;
-    throw error;
-  }
-}
 
 /**
  * The node of `stateDir`, running: as it is, started again from its state (`swarm start -d`), or

@@ -22,7 +22,7 @@ import type { UpFlags } from './stack-actions.js';
 export const DEFAULT_STACK_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml', 'stack.yaml', 'stack.yml'];
 
 /** Whether a node answers on the state directory's control socket. */
-async function answers(stateDir: string): Promise<boolean> {
+export async function answers(stateDir: string): Promise<boolean> {
   try {
     await controlRequest(stateDir, 'GET', '/_ping', undefined, 5_000);
     return true;
