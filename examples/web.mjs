@@ -1,11 +1,12 @@
 // The HTTP service of examples/stack.yml: answers GET / with a line naming its port and pid, and
 // GET /health with "ok". Its tasks run as host processes (x-runtime: process) that share the
-// host's ports, and a task learns nothing of its slot from the process executor, so each replica
-// takes the first free port from PORT (default 18080) on, trying PORT_SPAN ports (default 16),
-// and prints the one it got.
+// host's ports. The process executor tells a task its slot (SWARM_TASK_SLOT), so replica N
+// listens on PORT + N - 1 (PORT default 18080) and its health check asks that port alone. Run
+// without a slot (by hand), it takes the first free port from PORT on, trying PORT_SPAN ports
+// (default 16), and its check passes if any of them answers.
 //
 //   node web.mjs            serve
-//   node web.mjs --check    the health check: exit 0 if a replica answers /health on one of those ports
+//   node web.mjs --check    the health check: exit 0 if this replica (or, without a slot, any) answers /health
 import http from 'node:http';
 import process from 'node:process';
 
@@ -19,7 +20,12 @@ function fail(message) {
   process.exit(1);
 }
 
+const slot = process.env.SWARM_TASK_SLOT === undefined ? undefined : Number(process.env.SWARM_TASK_SLOT);
+
 if (!Number.isInteger(base) || base < 1 || base > 65535) fail(`PORT must be a port number, got '${process.env.PORT}'`);
+if (slot !== undefined && (!Number.isInteger(slot) || slot < 1)) fail(`SWARM_TASK_SLOT must be a slot number (1, 2, ...), got '${process.env.SWARM_TASK_SLOT}'`);
+/** This replica's port when it knows its slot. */
+const own = slot === undefined ? undefined : base + slot - 1;
 if (!Number.isInteger(span) || span < 1) fail(`PORT_SPAN must be a positive whole number, got '${process.env.PORT_SPAN}'`);
 
 function healthy(port) {
@@ -34,6 +40,10 @@ function healthy(port) {
 }
 
 async function check() {
+  if (own !== undefined) {
+    if (await healthy(own)) process.exit(0);
+    fail(`replica ${slot} does not answer /health on ${host}:${own}`);
+  }
   for (let port = base; port < base + span; port++) {
     if (await healthy(port)) process.exit(0);
   }
@@ -50,7 +60,7 @@ function listen(port) {
     response.writeHead(200, { 'content-type': 'text/plain' }).end(`hello from web on port ${port} (pid ${process.pid})\n`);
   });
   server.once('error', (error) => {
-    if (error.code === 'EADDRINUSE') listen(port + 1);
+    if (error.code === 'EADDRINUSE' && own === undefined) listen(port + 1);
     else fail(error.message);
   });
   server.listen(port, host, () => {
@@ -62,4 +72,4 @@ function listen(port) {
 }
 
 if (process.argv.includes('--check')) await check();
-else listen(base);
+else listen(own ?? base);

@@ -94,6 +94,36 @@ describe('examples/stack.yml: the default of swarm up, for any machine with Node
       })));
     }
   });
+  test('with its slot (SWARM_TASK_SLOT, from the process executor), replica N listens on PORT + N - 1 and its check asks that port alone', async () => {
+    const base = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const port = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(Math.min(port, 65000)));
+      });
+    });
+    const envOf = (slot: number): NodeJS.ProcessEnv => ({ ...process.env, PORT: String(base), SWARM_TASK_SLOT: String(slot) });
+    const check = (slot: number): number | null => spawnSync(process.execPath, ['web.mjs', '--check'], { cwd: EXAMPLES, env: envOf(slot) }).status;
+    const child = spawn(process.execPath, ['web.mjs'], { cwd: EXAMPLES, env: envOf(2), stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => {
+          const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(chunk.toString());
+          if (match !== null) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`web.mjs exited with ${code}`)));
+      });
+      expect(port).toBe(String(base + 1));
+      expect(check(2)).toBe(0);
+      // Replica 1's check does not pass on replica 2's answer.
+      expect(check(1)).toBe(1);
+    } finally {
+      await new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(undefined);
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      });
+    }
+  });
 });
 
 describe('examples/docker-stack.yml: the same shape with the test image, for machines with an engine', () => {

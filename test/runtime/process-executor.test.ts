@@ -179,6 +179,16 @@ describe('the process executor', () => {
     }
   });
 
+  test("a task learns who it is from its environment (the agent's labels: task, slot, service, node); the spec's env wins", async () => {
+    const x = executor();
+    const labels = { 'swarm.task.id': 't1', 'swarm.task.slot': '3', 'swarm.service.id': 's1', 'swarm.node.id': 'n1', other: 'x' };
+    await run(x, spec('who', 'console.log(JSON.stringify(process.env))', { labels, env: ['SWARM_NODE_ID=mine'] }));
+    await x.wait('who');
+    const env = JSON.parse(stdout(x, 'who')) as Record<string, string>;
+    expect(env).toMatchObject({ SWARM_TASK_ID: 't1', SWARM_TASK_SLOT: '3', SWARM_SERVICE_ID: 's1', SWARM_NODE_ID: 'mine' });
+    expect(Object.keys(env).filter((k) => k.startsWith('SWARM_')).sort()).toEqual(['SWARM_NODE_ID', 'SWARM_SERVICE_ID', 'SWARM_TASK_ID', 'SWARM_TASK_SLOT']);
+  });
+
   test('a stop sends SIGTERM: a process that heeds it ends at once with 143', async () => {
     const x = executor();
     const pid = await run(x, spec('heeds', FOREVER));

@@ -42,6 +42,10 @@ export const EXIT_CODE_UNKNOWN = 255;
 /** What a shell reports when a command could not be run. */
 export const EXIT_CODE_NOT_RUN = 127;
 
+/** What a process task learns of itself from its environment: variable <- the agent's label. */
+const TASK_IDENTITY_ENV: ReadonlyArray<readonly [string, string]> = [
+  ['SWARM_TASK_ID', 'swarm.task.id'], ['SWARM_TASK_SLOT', 'swarm.task.slot'], ['SWARM_SERVICE_ID', 'swarm.service.id'], ['SWARM_NODE_ID', 'swarm.node.id'],
+];
 const RECORD_FILE = 'workload.json';
 const STDOUT_FILE = 'stdout.log';
 const STDERR_FILE = 'stderr.log';
@@ -408,9 +412,17 @@ export class ProcessExecutor implements Executor {
     return plan === null ? undefined : new HealthMonitor(plan, { env: this.envOf(spec), cwd: cwdOf(spec, dir) });
   }
 
-  /** The base environment with the spec's `KEY=VALUE` entries over it (a bare `KEY` sets nothing, as in Docker). */
+  /**
+   * The base environment, the task's identity (as Nomad's NOMAD_ALLOC_INDEX and the like: host
+   * processes share the host's ports and files, so a replica needs to know which one it is), then
+   * the spec's `KEY=VALUE` entries over them (a bare `KEY` sets nothing, as in Docker).
+   */
   private envOf(spec: ExecutorSpec): Record<string, string> {
     const env: Record<string, string> = { ...this.baseEnv };
+    for (const [variable, label] of TASK_IDENTITY_ENV) {
+      const value = spec.labels[label];
+      if (value !== undefined && value !== '') env[variable] = value;
+    }
     for (const entry of spec.env) {
       const i = entry.indexOf('=');
       if (i > 0) env[entry.slice(0, i)] = entry.slice(i + 1);
