@@ -4,7 +4,6 @@
 // limit and of the heartbeat period shows in the Spec, and takes effect without a restart: the
 // history of a crash-looping service's slot is cut to the new limit. A bad value is refused naming
 // the field (the API) or the flag (the CLI), with nothing changed.
-import { ControlError } from '../../cli/index.js';
 import { Cluster, swarmCli } from './harness.js';
 import { clusterHelpers, waitFor, type Json } from './helpers.js';
 
@@ -13,7 +12,7 @@ const TEST_TIMEOUT_MS = 120_000;
 let cluster: Cluster;
 let stateDir: string;
 
-const { api, withLogs, tasksOf, describeTasks, createService } = clusterHelpers(() => cluster);
+const { api, apiRefusal, withLogs, tasksOf, describeTasks, createService } = clusterHelpers(() => cluster);
 
 /** `swarm cluster VERB --state-dir <the node's> ARGS`. */
 function cli(verb: string, ...args: string[]): ReturnType<typeof swarmCli> {
@@ -26,15 +25,6 @@ async function inspect(): Promise<Json> {
   return JSON.parse(stdout) as Json;
 }
 
-async function apiRefusal(method: string, urlPath: string, body?: unknown): Promise<ControlError> {
-  try {
-    await api(method, urlPath, body);
-  } catch (error) {
-    if (error instanceof ControlError) return error;
-    throw error;
-  }
-  throw new Error(`${method} ${urlPath} was not refused`);
-}
 
 beforeAll(async () => {
   cluster = new Cluster('settings');

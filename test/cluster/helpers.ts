@@ -5,6 +5,7 @@
 // describing them, and waiting until exactly N of them run). clusterHelpers() reads the cluster
 // at each call: the files create it in beforeAll.
 import { readFileSync } from 'node:fs';
+import { ControlError } from '../../cli/index.js';
 import { TASK_STATE_ORDER, type TaskState } from '../../journal/index.js';
 import { sleep, type Cluster, type NodeProcess } from './harness.js';
 
@@ -133,6 +134,8 @@ export interface ClusterHelpers {
   startSwarm(workers: readonly string[], options?: SwarmOptions): Promise<NodeProcess>;
   /** A request to the control API of m1, the manager. */
   api<T = Json>(method: string, urlPath: string, body?: unknown): Promise<T>;
+  /** The refusal a control API call on m1 must meet; a call that succeeds fails the test. */
+  apiRefusal(method: string, urlPath: string, body?: unknown): Promise<ControlError>;
   /** Runs a test body; a failure carries every node's output (its last lines). */
   withLogs(body: () => Promise<void>): Promise<void>;
   /** The service's tasks. */
@@ -214,5 +217,16 @@ export function clusterHelpers(cluster: () => Cluster, options: ClusterHelperOpt
     await api('POST', `/services/${serviceId}/update?version=${service.Version.Index}`, change(service.Spec));
   };
 
-  return { ids, names, startSwarm, api, withLogs, tasksOf, describeTasks, running, createService, updateService };
+  /** The refusal a control API call must meet (its ControlError); a call that succeeds fails the test. */
+  const apiRefusal = async (method: string, urlPath: string, body?: unknown): Promise<ControlError> => {
+    try {
+      await api(method, urlPath, body);
+    } catch (error) {
+      if (error instanceof ControlError) return error;
+      throw error;
+    }
+    throw new Error(`${method} ${urlPath} was not refused`);
+  };
+
+  return { ids, names, startSwarm, api, apiRefusal, withLogs, tasksOf, describeTasks, running, createService, updateService };
 }

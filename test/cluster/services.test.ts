@@ -10,7 +10,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ControlError } from '../../cli/index.js';
 import { Cluster, swarmCli } from './harness.js';
 import { clusterHelpers, type Json } from './helpers.js';
 
@@ -42,17 +41,8 @@ async function refused(...args: string[]): Promise<string> {
   return result.stderr;
 }
 
-const { api } = clusterHelpers(() => cluster);
+const { api, apiRefusal } = clusterHelpers(() => cluster);
 
-async function apiRefusal(method: string, urlPath: string, body?: unknown): Promise<ControlError> {
-  try {
-    await api(method, urlPath, body);
-  } catch (error) {
-    if (error instanceof ControlError) return error;
-    throw error;
-  }
-  throw new Error(`${method} ${urlPath} was not refused`);
-}
 
 /** The docker CLI on PATH, if any. */
 const DOCKER = (process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir, 'docker')).find((file) => existsSync(file));
