@@ -10,6 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ExecutorHealthcheck, ExecutorSpec } from '../../runtime/index.js';
 import { HEALTH_EXIT_CODE_NONE, ProcessExecutor, RealClock } from '../../runtime/env/real/index.js';
+import { alive, sleep, waitUntil as waitWithin } from './processes.js';
+
+/** The health tests wait longer than the others by default (checks run on intervals). */
+const waitUntil = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> => waitWithin(what, probe, timeoutMs);
 
 const clock = new RealClock();
 const dirs: string[] = [];
@@ -60,34 +64,8 @@ function spec(id: string, healthcheck: ExecutorHealthcheck | undefined, more: Pa
   return { id, image: '', command: [process.execPath], args: ['-e', FOREVER], env: [], labels: {}, stopGraceMs: 5_000, ...(healthcheck === undefined ? {} : { healthcheck }), ...more };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
-}
 
-async function waitUntil<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = clock.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (clock.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 
-/** The process runs (a zombie does not count: it has ended). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return true;
-  }
-}
 
 async function run(x: ProcessExecutor, s: ExecutorSpec): Promise<number> {
   await x.prepare(s);

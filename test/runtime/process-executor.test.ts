@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ExecutorLogLine, ExecutorSpec } from '../../runtime/index.js';
 import { EXIT_CODE_UNKNOWN, ProcessExecutor, RealClock } from '../../runtime/env/real/index.js';
+import { alive, waitUntil } from './processes.js';
 
 const clock = new RealClock();
 const dirs: string[] = [];
@@ -47,34 +48,8 @@ function spec(id: string, script: string, more: Partial<ExecutorSpec> = {}): Exe
   return { id, image: '', command: [process.execPath], args: ['-e', script], env: [], labels: {}, stopGraceMs: 10_000, ...more };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
-}
 
-async function waitUntil<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = clock.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (clock.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 
-/** The process runs (a zombie does not count: it has ended). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-  } catch {
-    return true;
-  }
-}
 
 function stdout(executor: ProcessExecutor, id: string): string {
   try {
