@@ -90,10 +90,12 @@ function isLive(task: Task): boolean {
   return (task.desiredState === 'running' || task.desiredState === 'ready') && isActive(task);
 }
 
+/** A slot number as a key (one RegExp for every comparison: a literal in the comparator made one per call). */
+const SLOT_NUMBER = /^(0|[1-9]\d*)$/;
+
 /** Slot keys in a stable order: numerically when both are slot numbers, else as strings. */
 function compareSlotKeys(a: string, b: string): number {
-  const numeric = /^(0|[1-9]\d*)$/;
-  if (numeric.test(a) && numeric.test(b)) return Number(a) - Number(b);
+  if (SLOT_NUMBER.test(a) && SLOT_NUMBER.test(b)) return Number(a) - Number(b);
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

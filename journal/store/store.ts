@@ -56,8 +56,9 @@ export interface StoreReader {
   tasksByService(serviceId: string): Task[];
   tasksByNode(nodeId: string): Task[];
   tasksBySlot(serviceId: string, slot: number): Task[];
+  /** A scan of every task (no index: nothing on a hot path asks, and an index of a million ids cost every task change an insert), sorted by id. */
   tasksByDesiredState(desiredState: DesiredState): Task[];
-  /** The tasks with this desired state, in the store's own order (see `each`). */
+  /** The tasks with this desired state, in the store's own order (see `each`): a scan of every task. */
   eachTaskByDesiredState(desiredState: DesiredState): Iterable<Task>;
   /** The service's tasks in the store's own order (see `each`): `tasksByService` without its sort. */
   tasksByServiceInStoreOrder(serviceId: string): Task[];
@@ -127,7 +128,6 @@ export class Store implements StoreReader {
   private readonly tasksOfNode: IdIndex<string> = new Map();
   /** serviceId -> slot -> task ids: no key string made per task. */
   private readonly tasksOfSlot = new Map<string, IdIndex<number>>();
-  private readonly tasksOfDesiredState: IdIndex<string> = new Map();
   /** Undo log of the batch being applied: the previous value of every object it changed. Emptied, not replaced, after each batch. */
   private readonly undo: UndoEntry[] = [];
 
@@ -175,7 +175,7 @@ export class Store implements StoreReader {
   }
 
   tasksByDesiredState(desiredState: DesiredState): Task[] {
-    return this.resolve('task', this.tasksOfDesiredState.get(desiredState));
+    return [...this.eachTaskByDesiredState(desiredState)].sort(byId);
   }
 
   tasksByServiceInStoreOrder(serviceId: string): Task[] {
@@ -192,13 +192,7 @@ export class Store implements StoreReader {
   }
 
   *eachTaskByDesiredState(desiredState: DesiredState): Iterable<Task> {
-    const ids = this.tasksOfDesiredState.get(desiredState);
-    if (ids === undefined) return;
-    if (typeof ids === 'string') {
-      yield this.tasks.get(ids)!;
-      return;
-    }
-    for (const id of ids) yield this.tasks.get(id)!;
+    for (const task of this.tasks.values()) if (task.desiredState === desiredState) yield task;
   }
 
   private resolve<K extends ObjectKind>(kind: K, ids: string | Set<string> | undefined): ObjectOfKind[K][] {
@@ -299,7 +293,7 @@ export class Store implements StoreReader {
 
   private reindexTask(id: string, previous: Task | undefined, next: Task | undefined): void {
     // A status change, the commonest event, changes no indexed field.
-    if (previous !== undefined && next !== undefined && previous.nodeId === next.nodeId && previous.desiredState === next.desiredState
+    if (previous !== undefined && next !== undefined && previous.nodeId === next.nodeId
       && previous.serviceId === next.serviceId && previous.slot === next.slot) return;
     if (previous?.serviceId !== next?.serviceId || previous?.slot !== next?.slot) {
       if (previous) {
@@ -320,10 +314,6 @@ export class Store implements StoreReader {
     if (previous?.nodeId !== next?.nodeId) {
       if (previous && previous.nodeId !== '') removeFrom(this.tasksOfNode, previous.nodeId, id);
       if (next && next.nodeId !== '') addTo(this.tasksOfNode, next.nodeId, id);
-    }
-    if (previous?.desiredState !== next?.desiredState) {
-      if (previous) removeFrom(this.tasksOfDesiredState, previous.desiredState, id);
-      if (next) addTo(this.tasksOfDesiredState, next.desiredState, id);
     }
   }
 
