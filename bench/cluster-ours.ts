@@ -98,9 +98,12 @@ function socketPath(m: Member): string {
   return path.join(m.stateDir, 'control.sock');
 }
 
-/** `node --import tsx cli/main.ts ARGS` in the repository root, output kept in `m.output`. */
+/** Extra node flags for the member processes (profiling: `--cpu-prof --cpu-prof-dir=DIR`), space-separated. */
+const NODE_ARGS = (process.env['SWARM_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+
+/** `node [SWARM_BENCH_NODE_ARGS] --import tsx cli/main.ts ARGS` in the repository root, output kept in `m.output`. */
 function launch(m: Member, args: readonly string[]): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   m.process = child;
   m.output += `\n--- ${m.name}: ${args[0] ?? '?'} (pid ${child.pid ?? '?'}) ---\n`;
@@ -305,7 +308,8 @@ async function startProcesses(baseDir: string): Promise<OurCluster> {
       m.agent = undefined;
       const child = m.process;
       if (child === undefined) return;
-      child.kill('SIGKILL');
+      // With node flags (a profile to write on exit) the member is stopped as `swarm` stops it.
+      child.kill(NODE_ARGS.length > 0 ? 'SIGTERM' : 'SIGKILL');
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([m.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_TIMEOUT_MS)))]);
       clearTimeout(timer);
