@@ -224,7 +224,7 @@ export interface WatchOptions {
 
 type ProgressMessage =
   | { readonly type: 'events'; readonly relevant: boolean }
-  | { readonly type: 'state'; readonly services: readonly ServiceJson[]; readonly current: readonly TaskJson[]; readonly all: readonly TaskJson[] }
+  | { readonly type: 'state'; readonly services: readonly ServiceJson[]; readonly current: readonly TaskJson[] }
   | { readonly type: 'readFailed'; readonly message: string }
   | { readonly type: 'stuckCheck' };
 
@@ -251,12 +251,10 @@ export async function watchConvergence(options: WatchOptions): Promise<WatchOutc
         ? await controlRequest<ServiceJson[]>(options.stateDir, 'GET', `/services?filters=${filter({ id: [...options.services.ids] })}`)
         : await controlRequest<ServiceJson[]>(options.stateDir, 'GET', `/services?filters=${filter({ label: [`${STACK_LABEL}=${options.services.stack}`] })}`);
       const ids = services.map((s) => s.ID);
-      if (ids.length === 0) return { type: 'state', services, current: [], all: [] };
-      const [current, all] = await Promise.all([
-        controlRequest<TaskJson[]>(options.stateDir, 'GET', `/tasks?filters=${filter({ service: ids, 'up-to-date': ['true'] })}`),
-        controlRequest<TaskJson[]>(options.stateDir, 'GET', `/tasks?filters=${filter({ service: ids })}`),
-      ]);
-      return { type: 'state', services, current, all };
+      if (ids.length === 0) return { type: 'state', services, current: [] };
+      // Only the current spec's tasks: progress, failures and the first read's history all come from them.
+      const current = await controlRequest<TaskJson[]>(options.stateDir, 'GET', `/tasks?filters=${filter({ service: ids, 'up-to-date': ['true'] })}`);
+      return { type: 'state', services, current };
     } catch (error) {
       return { type: 'readFailed', message: (error as Error).message };
     }
@@ -313,9 +311,9 @@ export async function watchConvergence(options: WatchOptions): Promise<WatchOutc
           return;
         case 'state': {
           reading = false;
-          if (known === undefined) known = new Set(m.all.filter((t) => FAILED_STATES.has(t.Status.State)).map((t) => t.ID));
+          if (known === undefined) known = new Set(m.current.filter((t) => FAILED_STATES.has(t.Status.State)).map((t) => t.ID));
           for (const s of m.services) watched.add(s.ID);
-          for (const t of m.all) taskService.set(t.ID, t.ServiceID);
+          for (const t of m.current) taskService.set(t.ID, t.ServiceID);
           const byService = new Map<string, TaskJson[]>();
           for (const t of m.current) byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
           last = m.services.map((s) => serviceProgress(s, byService.get(s.ID) ?? [], known!, options.rollback === true)).sort((a, b) => a.name.localeCompare(b.name));

@@ -94,14 +94,15 @@ function stackNameOf(stack: Stack, file: string, flag: string | undefined): stri
 /** Applies a plan: the stack's secrets and configs first (those missing), then services, removals last. */
 async function applyPlan(stateDir: string, plan: StackPlan, specs: StackSpecs, out: Out): Promise<string[]> {
   for (const kind of ['secrets', 'configs'] as const) {
+    if (specs.external[kind].length === 0 && specs[kind].length === 0) continue;
+    // One listing per kind answers both questions: which external ones exist, which of ours do.
+    const names = new Set((await controlRequest<Json[]>(stateDir, 'GET', `/${kind}`)).map((e) => e.Spec?.Name as string));
     for (const name of specs.external[kind]) {
-      const found = await controlRequest<Json[]>(stateDir, 'GET', `/${kind}?filters=${encodeURIComponent(JSON.stringify({ name: [name] }))}`);
-      if (!found.some((e) => e.Spec?.Name === name)) throw new InvalidArgumentError(`external ${kind.slice(0, -1)} '${name}' does not exist (create it with swarm ${kind.slice(0, -1)} create)`);
+      if (!names.has(name)) throw new InvalidArgumentError(`external ${kind.slice(0, -1)} '${name}' does not exist (create it with swarm ${kind.slice(0, -1)} create)`);
     }
     for (const blob of specs[kind]) {
-      const existing = await controlRequest<Json[]>(stateDir, 'GET', `/${kind}?filters=${encodeURIComponent(JSON.stringify({ name: [blob.Name] }))}`);
       // Secrets and configs cannot change in place (as in Docker): an existing one is kept.
-      if (existing.some((e) => e.Spec?.Name === blob.Name)) continue;
+      if (names.has(blob.Name)) continue;
       await controlRequest(stateDir, 'POST', `/${kind}/create`, blob);
       out(`Created ${kind.slice(0, -1)} ${blob.Name}`);
     }

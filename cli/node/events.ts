@@ -41,8 +41,6 @@ export function eventMessage(event: JournalEvent, version: number, store: StoreR
     case 'service.created':
     case 'service.updated':
     case 'network.created':
-      put('name', event.spec.annotations.name);
-      break;
     case 'secret.created':
     case 'config.created':
       put('name', event.spec.annotations.name);

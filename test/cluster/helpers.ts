@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ControlError } from '../../cli/index.js';
 import { TASK_STATE_ORDER, type TaskState } from '../../journal/index.js';
+import { alive } from '../runtime/processes.js';
 import { sleep, type Cluster, type NodeProcess } from './harness.js';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -79,14 +80,8 @@ export function tail(text: string, lines = 40): string {
  * no /proc at all (kill(pid, 0) is then all there is).
  */
 export function taskProcessRuns(pid: number, marker: string, unreadable = false): boolean {
+  if (!alive(pid)) return false;
   try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false;
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
   } catch {
     return unreadable;

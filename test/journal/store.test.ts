@@ -77,6 +77,19 @@ function snapshotFixture<S>(file: string): { fixture: { index: number; entries: 
 
 const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
 
+/** Each frozen snapshot (base64, with the version it was written in) restores to the store its entries replay to: the same objects, indexes and bytes. */
+function expectRestoresTo(replayed: Store, index: number, snapshots: ReadonlyArray<readonly [string, number]>): void {
+  const expected = hex(replayed.serialize());
+  for (const [snapshot, version] of snapshots) {
+    expect((decodeMessage(bytes(snapshot)) as { v: number }).v).toBe(version);
+    const restored = Store.restore(bytes(snapshot));
+    expect(restored.index).toBe(index);
+    expect(objectsOf(restored)).toEqual(objectsOf(replayed));
+    expect(indexView(restored)).toEqual(indexView(replayed));
+    expect(hex(restored.serialize())).toBe(expected);
+  }
+}
+
 describe('store: apply', () => {
   test('objects get meta from the event and the index; every index follows', () => {
     const events = oneOfEach();
@@ -618,15 +631,7 @@ describe('store: snapshot', () => {
     for (const task of replayed.list('task')) {
       expect(task).toMatchObject({ restarts: [], addresses: [], spec: { forceUpdate: 0, placement: { preferences: [], platforms: [] } } });
     }
-    const expected = hex(replayed.serialize());
-    for (const [snapshot, version] of [[fixture.snapshotV1, 1], [fixture.snapshotV2, 2]] as const) {
-      expect((decodeMessage(bytes(snapshot)) as { v: number }).v).toBe(version);
-      const restored = Store.restore(bytes(snapshot));
-      expect(restored.index).toBe(fixture.index);
-      expect(objectsOf(restored)).toEqual(objectsOf(replayed));
-      expect(indexView(restored)).toEqual(indexView(replayed));
-      expect(hex(restored.serialize())).toBe(expected);
-    }
+    expectRestoresTo(replayed, fixture.index, [[fixture.snapshotV1, 1], [fixture.snapshotV2, 2]]);
     // Version 2's tasks of one spec share the one object restored from its taskSpecs.
     const v2 = Store.restore(bytes(fixture.snapshotV2));
     expect(v2.get('task', 'web.1')!.spec).toBe(v2.get('task', 'web.2')!.spec);
@@ -646,16 +651,7 @@ describe('store: snapshot', () => {
       expect(spec.container).toMatchObject({ healthcheck: null, mounts: [], dir: '', user: '', stopSignal: '', stopGracePeriodMs: 10_000, hostname: '' });
       expect(spec.runtime).toBe('container');
     }
-    const expected = hex(replayed.serialize());
-    for (const [snapshot, version] of [[fixture.snapshotV1, 1], [fixture.snapshotV3, 3]] as const) {
-      const raw = decodeMessage(bytes(snapshot)) as { v: number };
-      expect(raw.v).toBe(version);
-      const restored = Store.restore(bytes(snapshot));
-      expect(restored.index).toBe(fixture.index);
-      expect(objectsOf(restored)).toEqual(objectsOf(replayed));
-      expect(indexView(restored)).toEqual(indexView(replayed));
-      expect(hex(restored.serialize())).toBe(expected);
-    }
+    expectRestoresTo(replayed, fixture.index, [[fixture.snapshotV1, 1], [fixture.snapshotV3, 3]]);
   });
 
   test('snapshots written before event schema v4 (versions 1 and 3) restore, the service specs with no dependencies, to the store their entries replay to', () => {
@@ -668,15 +664,6 @@ describe('store: snapshot', () => {
     const specs = [...replayed.list('service').map((service) => service.spec), api.previousSpec!];
     expect(specs.length).toBeGreaterThan(2);
     for (const spec of specs) expect(spec.dependsOn).toEqual([]);
-    const expected = hex(replayed.serialize());
-    for (const [snapshot, version] of [[fixture.snapshotV1, 1], [fixture.snapshotV3, 3]] as const) {
-      const raw = decodeMessage(bytes(snapshot)) as { v: number };
-      expect(raw.v).toBe(version);
-      const restored = Store.restore(bytes(snapshot));
-      expect(restored.index).toBe(fixture.index);
-      expect(objectsOf(restored)).toEqual(objectsOf(replayed));
-      expect(indexView(restored)).toEqual(indexView(replayed));
-      expect(hex(restored.serialize())).toBe(expected);
-    }
+    expectRestoresTo(replayed, fixture.index, [[fixture.snapshotV1, 1], [fixture.snapshotV3, 3]]);
   });
 });
