@@ -10,7 +10,8 @@ export type InspectionEvent =
   | { type: 'actor.stopped'; at: number; address: Address; reason: StopReason }
   | { type: 'actor.failed'; at: number; address: Address; error: string; directive: FailureDirective }
   | { type: 'actor.restarted'; at: number; address: Address; incarnation: number; restartsInWindow: number }
-  | { type: 'message.delivered'; at: number; from: Address | undefined; to: Address; message: unknown }
+  /** `depth`: the messages still queued for `to` after this one was taken (its mailbox depth). */
+  | { type: 'message.delivered'; at: number; from: Address | undefined; to: Address; message: unknown; depth: number }
   | { type: 'message.deadLetter'; at: number; from: Address | undefined; to: Address; message: unknown; reason: DeadLetterReason }
   | { type: 'snapshot.changed'; at: number; address: Address; state: unknown };
 
@@ -44,4 +45,27 @@ export function messageType(message: unknown): string | undefined {
     return (message as { type: string }).type;
   }
   return undefined;
+}
+
+/**
+ * An inspection event as a compact, deterministic, plain-data record: what the simulator's trace
+ * writes (one JSON line each) and what a live node streams to the visualizer. `t` is the Env
+ * clock's time; `kind` is the event's type (an actor's own kind is `actorKind`). No session ids
+ * and no wall time, so a seed's records are the same on every run.
+ */
+export function inspectionRecord(node: string, event: InspectionEvent): Record<string, unknown> {
+  switch (event.type) {
+    case 'actor.started':
+      return { t: event.at, node, kind: event.type, address: event.address, actorKind: event.kind, incarnation: event.incarnation, activated: event.activated };
+    case 'message.delivered':
+      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, message: event.message, depth: event.depth };
+    case 'message.deadLetter':
+      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, type: messageType(event.message) ?? null, reason: event.reason };
+    case 'snapshot.changed':
+      return { t: event.at, node, kind: event.type, address: event.address, state: event.state };
+    default: {
+      const { type, at, ...rest } = event;
+      return { t: at, node, kind: type, ...rest };
+    }
+  }
 }

@@ -556,7 +556,7 @@ export class ActorSystem {
         for (let i = 0; i < batch.length; i++) {
           const from = this.inspecting ? mailbox.peekSender() : undefined;
           batch[i] = mailbox.shift();
-          if (this.inspecting) this.emit({ type: 'message.delivered', at: this.env.clock.now(), from, to: cell.self, message: batch[i] });
+          if (this.inspecting) this.emit({ type: 'message.delivered', at: this.env.clock.now(), from, to: cell.self, message: batch[i], depth: mailbox.length });
         }
         handled += batch.length;
         this.invokeMany(cell, batch);
@@ -571,7 +571,7 @@ export class ActorSystem {
   }
 
   private invoke(cell: Cell, message: unknown, sender: Address | undefined): void {
-    if (this.inspecting) this.emit({ type: 'message.delivered', at: this.env.clock.now(), from: sender, to: cell.self, message });
+    if (this.inspecting) this.emit({ type: 'message.delivered', at: this.env.clock.now(), from: sender, to: cell.self, message, depth: cell.mailbox?.length ?? 0 });
     if (cell.x !== undefined && cell.x.idleMs > 0) cell.x.lastActiveAt = this.env.clock.now();
     const behaviour = cell.behaviour as Behaviour;
     const incarnation = cell.incarnation;

@@ -2,7 +2,7 @@
 // on the shared loop, a door to the shared network, their own disk), with crash and restart
 // hooks, every inspection event folded into the run's trace, and a first-failure record that
 // scenarios and checkers share. Scenarios say what a node runs (`boot`); the cluster does the rest.
-import { ActorSystem, SeededRandom, messageType, type Env, type InspectionEvent, type Random, type RootFailure } from '../runtime/index.js';
+import { ActorSystem, SeededRandom, inspectionRecord, type Env, type InspectionEvent, type Random, type RootFailure } from '../runtime/index.js';
 import { SimClock } from './clock.js';
 import { SimStorage, type SimStorageOptions } from './disk.js';
 import type { SimNodeExecutor } from './executor.js';
@@ -202,7 +202,7 @@ export class SimCluster {
     };
     const system = new ActorSystem({ nodeId: slot.id, env });
     system.inspect((event) => {
-      this.trace.record(traceRecord(slot.id, event));
+      this.trace.record(inspectionRecord(slot.id, event));
       if (event.type === 'actor.failed' && event.error.startsWith('InvariantViolation')) this.fail(`${event.address}: ${event.error}`);
       this.options.observe?.(slot.id, event);
     });
@@ -222,21 +222,5 @@ export class SimCluster {
     this.network.setNodeUp(slot.id, true);
     await this.options.boot(slot as NodeSlot & { system: ActorSystem; env: Env });
     this.trace.record({ t: this.loop.now(), kind: 'node.started', node: slot.id, incarnation: slot.incarnation });
-  }
-}
-
-/** A compact, deterministic record of an inspection event (no session ids, no wall time). */
-export function traceRecord(node: string, event: InspectionEvent): Record<string, unknown> {
-  switch (event.type) {
-    case 'message.delivered':
-      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, message: event.message };
-    case 'message.deadLetter':
-      return { t: event.at, node, kind: event.type, from: event.from ?? null, to: event.to, type: messageType(event.message) ?? null, reason: event.reason };
-    case 'snapshot.changed':
-      return { t: event.at, node, kind: event.type, address: event.address, state: event.state };
-    default: {
-      const { type, ...rest } = event;
-      return { node, kind: type, ...rest };
-    }
   }
 }
