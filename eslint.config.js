@@ -77,8 +77,17 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
   {
+    // The visualizer's page runs in the browser, outside every node: nothing there is replayed.
+    files: ['cli/viz/page/**/*.ts'],
+    rules: {
+      'no-restricted-globals': 'off',
+      'no-restricted-properties': 'off',
+      'no-restricted-syntax': 'off',
+    },
+  },
+  {
     // Benchmarks measure wall-clock time; tests may wait on real processes. Neither is replayed.
-    files: ['bench/**/*.ts', 'test/cluster/**/*.ts'],
+    files: ['bench/**/*.ts', 'test/cluster/**/*.ts', 'test/viz/**/*.ts'],
     rules: {
       'no-restricted-globals': 'off',
       'no-restricted-properties': 'off',

@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerServiceCommands } from './service-commands.js';
 import { registerStackCommands } from './stack-commands.js';
+import { registerVizCommands } from './viz-commands.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -47,5 +48,6 @@ export function program(): Command {
   registerClusterCommands(swarm, out);
   registerServiceCommands(swarm, out);
   registerStackCommands(swarm, out);
+  registerVizCommands(swarm, out);
   return swarm;
 }

@@ -180,10 +180,12 @@ interface Operation {
 
 export interface OrchestrationSimRunOptions {
   readonly traceFile?: string;
+  /** Replaces options the seed chose (benchmarks: a longer run, more operations); recorded in the trace. */
+  readonly overrides?: Partial<OrchestrationSimOptions>;
 }
 
 export async function runOrchestrationSim(seed: string | number, runOptions: OrchestrationSimRunOptions = {}): Promise<OrchestrationSimRun> {
-  const options = chooseOrchestrationOptions(new SeededRandom(`orchestration/${seed}/options`));
+  const options: OrchestrationSimOptions = { ...chooseOrchestrationOptions(new SeededRandom(`orchestration/${seed}/options`)), ...runOptions.overrides };
   const workers = [...Array(options.workers).keys()].map((i) => `w${i + 1}`);
   const nodes = [...MANAGERS, ...workers];
   const stats: OrchestrationSimStats = {

@@ -24,6 +24,8 @@ export const DIST = path.join(ROOT, 'dist');
 export const BUILD_INFO = path.join(DIST, 'build.json');
 const ENTRY = 'cli/main.ts';
 const CHUNKS = 'chunks';
+const VIZ_PAGE = 'cli/viz/page/main.ts';
+const VIZ_HTML = 'cli/viz/page/index.html';
 /** Dependencies bundled into dist/ (pure JavaScript, loaded by every command); the rest stay external. */
 const BUNDLED = new Set(['commander']);
 /**
@@ -60,14 +62,40 @@ export async function build({ prune = false } = {}) {
     logLevel: 'warning',
   });
   const outputs = [...result.outputFiles].sort((a, b) => rank(a.path) - rank(b.path));
+  const pageInputs = await buildVizPage(esbuild);
   for (const file of outputs) writeAtomically(file.path, file.contents);
-  const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules/')), 'tools/build.js'];
+  const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules/')), ...pageInputs, 'tools/build.js'];
   writeAtomically(BUILD_INFO, `${JSON.stringify({ startedMs, entry: ENTRY, inputs }, null, 1)}\n`);
   if (prune) {
     const written = new Set(outputs.map((f) => path.basename(f.path)));
     for (const name of readdirSync(path.join(DIST, CHUNKS))) if (!written.has(name)) rmSync(path.join(DIST, CHUNKS, name), { force: true });
   }
   return inputs.length;
+}
+
+/**
+ * The visualizer's page (`swarm viz`): cli/viz/page/main.ts bundled for the browser with
+ * everything it imports (no CDN: the page works offline), and its index.html, into dist/viz.
+ * Resolves with its inputs.
+ */
+async function buildVizPage(esbuild) {
+  const result = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: [VIZ_PAGE],
+    outfile: path.join(DIST, 'viz', 'app.js'),
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: 'linked',
+    metafile: true,
+    write: false,
+    logLevel: 'warning',
+  });
+  for (const file of result.outputFiles) writeAtomically(file.path, file.contents);
+  writeAtomically(path.join(DIST, 'viz', 'index.html'), readFileSync(path.join(ROOT, VIZ_HTML)));
+  return [...Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules/')), VIZ_HTML];
 }
 
 /** Chunks first, then the entry, so that a new entry never points at a chunk not yet written. */

@@ -1,0 +1,192 @@
+// The visualizer benchmark (issue 9), in Debian's Chromium driven by playwright-core:
+//  1. Time to first render and page memory for a trace of about 100,000 records (a real run of the
+//     orchestration simulator, made longer), beside a baseline measured in the same run: a page
+//     that fetches the whole trace and parses every record, which is what the windowed design
+//     avoids. Goal: first render under 2 s. Then the page's memory after stepping through the
+//     history, to show it holds only a window.
+//  2. The live rate: records pushed into a live source at rising rates while the page follows the
+//     end; printed is how far behind the page's shown record was (its lag) during and after each
+//     step. The page keeps up at a rate if it shows the last record within 1 s of the push ending
+//     and its lag stayed bounded. Goal: at least 5,000 records/s.
+//  With --million, also a trace of about 1,000,000 records (generated first: about a minute).
+//
+//   npm run bench:viz [-- --million] [--rates 1000,5000,10000,20000,50000] [--seconds 5]
+//
+// A benchmark, not a test: it prints its figures and exits 0 whether the goals are met or not.
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Page } from 'playwright-core';
+import type { TraceRecord } from '../cli/viz/history.js';
+import { startVizServer } from '../cli/viz/server.js';
+import { LiveSource, TraceFileSource } from '../cli/viz/sources.js';
+import { runOrchestrationSim } from '../simulations/orchestration.js';
+import { openBrowser, type Browser } from '../test/viz/browser.js';
+
+const FIRST_RENDER_GOAL_MS = 2_000;
+const LIVE_GOAL_PER_S = 5_000;
+
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? undefined : process.argv[at + 1];
+}
+
+const rates = (option('--rates') ?? '1000,5000,10000,20000,50000').split(',').map(Number);
+const seconds = Number(option('--seconds') ?? '5');
+const million = process.argv.includes('--million');
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+async function heapBytes(browser: Browser): Promise<number> {
+  const cdp = await browser.context.newCDPSession(browser.page);
+  await cdp.send('HeapProfiler.collectGarbage');
+  await cdp.send('Performance.enable');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  await cdp.detach();
+  return metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? Number.NaN;
+}
+
+/** Writes an orchestration simulator trace of about `records` records; returns its path and count. */
+async function makeTrace(dir: string, records: number): Promise<{ file: string; count: number; ms: number }> {
+  const file = path.join(dir, `orchestration-${records}.trace.jsonl`);
+  // About 0.66 records per virtual ms on seed 1 with 150 operations per 150 s (measured).
+  const started = performance.now();
+  const run = await runOrchestrationSim(1, { traceFile: file, overrides: { safetyPhaseMs: Math.round(records * 1.55), operations: Math.max(150, Math.round(records / 700)) } });
+  if (!run.ok) throw new Error(`the simulator run failed: ${run.failure}`);
+  const source = new TraceFileSource(file);
+  await source.whenLoaded();
+  const count = source.history.count;
+  source.close();
+  return { file, count, ms: performance.now() - started };
+}
+
+async function firstRender(browser: Browser, file: string): Promise<{ renderMs: number; heap: number; heapAfterSteps: number }> {
+  const started = performance.now();
+  const source = new TraceFileSource(file);
+  const server = await startVizServer(source);
+  await browser.page.goto(server.url);
+  await browser.page.waitForSelector('body[data-rendered="true"]', { timeout: 120_000 });
+  const renderMs = performance.now() - started;
+  const heap = await heapBytes(browser);
+  // Time travel: 40 jumps across the history, each waited for.
+  const count = source.history.count;
+  for (let i = 1; i <= 40; i++) {
+    const at = Math.floor((count - 1) * ((i * 7919) % 40) / 40);
+    await browser.page.locator('#slider').fill(String(at));
+    await browser.page.waitForSelector(`body[data-at="${at}"]`, { timeout: 30_000 });
+  }
+  const heapAfterSteps = await heapBytes(browser);
+  await server.close();
+  source.close();
+  return { renderMs, heap, heapAfterSteps };
+}
+
+/** The baseline: a page that fetches the whole trace and parses every record. */
+async function holdAll(browser: Browser, file: string): Promise<{ ms: number; heap: number; records: number }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/trace') {
+      res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Content-Length': statSync(file).size });
+      createReadStream(file).pipe(res);
+    } else {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>baseline</title>');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  await browser.page.goto(url);
+  const started = performance.now();
+  const records = await browser.page.evaluate(async () => {
+    const text = await (await fetch('/trace')).text();
+    const all = text.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
+    (globalThis as { held?: unknown }).held = all;
+    return all.length;
+  });
+  const ms = performance.now() - started;
+  const heap = await heapBytes(browser);
+  server.closeAllConnections();
+  server.close();
+  return { ms, heap, records };
+}
+
+async function liveRate(browser: Browser, sample: readonly TraceRecord[]): Promise<void> {
+  console.log(`\nlive: records pushed into a live source at a steady rate for ${seconds} s each, the page following the end`);
+  console.log('rate (rec/s) | pushed | max lag (records) | max lag (ms) | caught up after the push ended | keeps up');
+  for (const rate of rates) {
+    const source = new LiveSource('bench live', 100_000);
+    const server = await startVizServer(source);
+    const page: Page = browser.page;
+    source.push(sample.slice(0, 50));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-rendered="true"]');
+    let pushed = 50;
+    let maxLag = 0;
+    const started = performance.now();
+    const endAt = started + seconds * 1_000;
+    let next = 0;
+    // The feeder: every 10 ms, the records due by now.
+    const feeder = (async () => {
+      while (performance.now() < endAt) {
+        const due = Math.floor(((performance.now() - started) / 1_000) * rate) + 50;
+        const batch: TraceRecord[] = [];
+        for (; pushed < due; pushed++) batch.push(sample[next++ % sample.length] as TraceRecord);
+        source.push(batch);
+        await sleep(10);
+      }
+    })();
+    const shownAt = async (): Promise<number> => Number(await page.locator('body').getAttribute('data-at'));
+    while (performance.now() < endAt) {
+      await sleep(250);
+      maxLag = Math.max(maxLag, pushed - 1 - (await shownAt()));
+    }
+    await feeder;
+    const ended = performance.now();
+    let caughtUpMs = Number.NaN;
+    while (performance.now() - ended < 5_000) {
+      if ((await shownAt()) >= pushed - 1) {
+        caughtUpMs = performance.now() - ended;
+        break;
+      }
+      await sleep(20);
+    }
+    const keeps = Number.isFinite(caughtUpMs) && caughtUpMs <= 1_000 && maxLag <= rate;
+    console.log(`${String(rate).padStart(12)} | ${String(pushed).padStart(6)} | ${String(maxLag).padStart(17)} | ${String(Math.round((maxLag / rate) * 1000)).padStart(12)} | ${Number.isFinite(caughtUpMs) ? `${Math.round(caughtUpMs)} ms` : 'not within 5 s'} | ${keeps ? 'yes' : 'no'}`);
+    await server.close();
+    source.close();
+  }
+  console.log(`goal: at least ${LIVE_GOAL_PER_S} records/s`);
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'swarm-bench-viz-'));
+  const browser = await openBrowser();
+  try {
+    const trace = await makeTrace(dir, 100_000);
+    console.log(`trace: ${trace.count} records, ${mib(statSync(trace.file).size)} (orchestration simulator, seed 1, made in ${(trace.ms / 1000).toFixed(1)} s)`);
+    const ours = await firstRender(browser, trace.file);
+    const baseline = await holdAll(browser, trace.file);
+    console.log('\nway                                  | first render | page JS heap | after 40 jumps');
+    console.log(`ours (windowed: server index + view)  | ${ours.renderMs.toFixed(0).padStart(9)} ms | ${mib(ours.heap).padStart(12)} | ${mib(ours.heapAfterSteps)}`);
+    console.log(`baseline (page parses the whole trace)| ${baseline.ms.toFixed(0).padStart(9)} ms | ${mib(baseline.heap).padStart(12)} | (${baseline.records} records held)`);
+    console.log(`goal: first render under ${FIRST_RENDER_GOAL_MS} ms: ${ours.renderMs < FIRST_RENDER_GOAL_MS ? 'met' : 'NOT met'}`);
+    if (million) {
+      const big = await makeTrace(dir, 1_000_000);
+      console.log(`\ntrace: ${big.count} records, ${mib(statSync(big.file).size)} (made in ${(big.ms / 1000).toFixed(1)} s)`);
+      const m = await firstRender(browser, big.file);
+      console.log(`ours on it: first render ${m.renderMs.toFixed(0)} ms, page JS heap ${mib(m.heap)}, after 40 jumps ${mib(m.heapAfterSteps)}`);
+    }
+    const sampleSource = new TraceFileSource(trace.file);
+    await sampleSource.whenLoaded();
+    const sample: TraceRecord[] = [];
+    for (let i = 0; i < Math.min(20_000, sampleSource.history.count); i++) sample.push(sampleSource.record(i) as TraceRecord);
+    sampleSource.close();
+    await liveRate(browser, sample);
+  } finally {
+    await browser.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

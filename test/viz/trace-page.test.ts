@@ -1,0 +1,156 @@
+// The visualizer on a recorded simulator run, as a user opens one: `npm run sim:raft -- --seed S
+// --trace FILE` writes the trace, `swarm viz --trace FILE` (the real executable, a child process)
+// serves it, and Debian's Chromium (playwright-core) looks at the page. A Raft election: every
+// peer in the tree; the winner selected shows `leader` highlighted in its statechart at the
+// moment it won; one step back it was not leader; the timeline holds the vote messages and
+// shows a payload on click. A cut-short trace gives a clear message in the page. Screenshots are
+// written to test-artifacts/viz/.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openBrowser, type Browser } from './browser.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const SWARM = path.join(ROOT, 'bin/swarm.js');
+const SEED = 1;
+const TIMEOUT_MS = 90_000;
+
+let dir = '';
+let trace = '';
+let browser: Browser | undefined;
+const servers: ChildProcess[] = [];
+
+function run(args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+/** Starts `swarm viz` with these arguments; resolves with the URL it prints. */
+function startViz(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [SWARM, 'viz', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  servers.push(child);
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`swarm viz printed no URL within 20 s:\n${output}`)), 20_000);
+    const take = (c: Buffer): void => {
+      output += c.toString();
+      const url = /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output);
+      if (url !== null) {
+        clearTimeout(timer);
+        resolve(url[1]!);
+      }
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`swarm viz exited (${code}):\n${output}`));
+    });
+  });
+}
+
+interface Line {
+  kind: string;
+  address?: string;
+  actorKind?: string;
+  state?: { role?: string };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'swarm-viz-trace-'));
+  trace = path.join(dir, `seed-${SEED}.trace.jsonl`);
+  const sim = await run(['--import', 'tsx', 'simulations/raft-main.ts', '--seed', String(SEED), '--trace', trace, '--quiet']);
+  if (sim.code !== 0) throw new Error(`sim:raft failed:\n${sim.output}`);
+  browser = await openBrowser();
+}, TIMEOUT_MS);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const child of servers) child.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a Raft election, stepped through: the peers, the winner\'s statechart at and before its win, the vote messages', async () => {
+  const lines = readFileSync(trace, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Line);
+  const peers = [...new Set(lines.filter((l) => l.kind === 'actor.started' && l.actorKind === 'raft-peer').map((l) => l.address!))].sort();
+  expect(peers.length).toBeGreaterThanOrEqual(3);
+  // The first election's winner and the record at which it became leader.
+  const won = lines.findIndex((l) => l.kind === 'snapshot.changed' && l.state?.role === 'leader');
+  expect(won).toBeGreaterThan(0);
+  const winner = lines[won]!.address!;
+
+  const url = await startViz(['--trace', trace]);
+  const page = browser!.page;
+  await page.goto(url);
+  await page.waitForSelector('body[data-rendered="true"]', { timeout: 10_000 });
+  expect(await page.locator('body').getAttribute('data-count')).toBe(String(lines.length));
+  // Every peer is in the tree.
+  for (const peer of peers) await expect(page.locator(`.actor[data-address="${peer}"]`).count()).resolves.toBe(1);
+
+  // The moment of the win: the winner's chart has role.leader highlighted.
+  await page.locator('#slider').fill(String(won));
+  await page.waitForSelector(`body[data-at="${won}"]`);
+  await page.locator(`.actor[data-address="${winner}"]`).click();
+  await page.waitForSelector('#chart g.state.active[data-state="role.leader"]', { timeout: 10_000 });
+  await expect(page.locator('#chart g.state.active[data-state="role.follower"]').count()).resolves.toBe(0);
+  await expect(page.locator(`.actor[data-address="${winner}"] .state-text`).textContent()).resolves.toContain('role:leader');
+  await browser!.screenshot('raft-election-leader');
+
+  // One step back (the ← key): before the win, the winner was a follower or a candidate.
+  await page.locator('#slider').focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForSelector(`body[data-at="${won - 1}"]`);
+  await page.waitForSelector('#chart g.state.active[data-state^="role."]');
+  const before = await page.locator('#chart g.state.active[data-state^="role."]').getAttribute('data-state');
+  expect(['role.follower', 'role.preCandidate', 'role.candidate']).toContain(before);
+  await expect(page.locator('#chart g.state.active[data-state="role.leader"]').count()).resolves.toBe(0);
+  await browser!.screenshot('raft-election-before');
+
+  // The timeline, filtered to votes, holds the votes that elected it; a click shows the payload.
+  await page.locator('#f-type').fill('vote');
+  await page.waitForFunction(() => document.querySelectorAll('#timeline tr').length > 0 && [...document.querySelectorAll<HTMLElement>('#timeline tr')].every((tr) => /vote/i.test(tr.dataset.type ?? '')));
+  const types = await page.locator('#timeline tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.type));
+  expect(types.some((t) => t === 'raft.message:vote' || t === 'raft.message:voteResp')).toBe(true);
+  await page.locator('#timeline tr').last().click();
+  await page.waitForFunction(() => (document.getElementById('payload')?.textContent ?? '').includes('"kind": "message.delivered"'));
+  expect(await page.locator('#payload').textContent()).toMatch(/"type": "(pre)?[vV]ote/);
+  await browser!.screenshot('raft-election-votes');
+
+  // The chart exports: SVG and Mermaid, the same bytes on every request.
+  const svg = await page.evaluate(async () => (await fetch((document.getElementById('export-svg') as HTMLAnchorElement).href)).text());
+  expect(svg.startsWith('<svg')).toBe(true);
+  expect(svg).toContain('data-state="role.leader"');
+  const mermaid = await page.evaluate(async () => (await fetch((document.getElementById('export-mermaid') as HTMLAnchorElement).href)).text());
+  expect(mermaid.startsWith('stateDiagram-v2')).toBe(true);
+  expect(browser!.errors).toEqual([]);
+}, TIMEOUT_MS);
+
+test('a cut-short trace: the page says which line and shows the records before it', async () => {
+  const text = readFileSync(trace, 'utf8');
+  const cut = path.join(dir, 'cut.trace.jsonl');
+  const keep = text.split('\n').slice(0, 300).join('\n');
+  writeFileSync(cut, `${keep}\n{"kind":"message.deliv`);
+  const url = await startViz(['--trace', cut]);
+  const page = browser!.page;
+  await page.goto(url);
+  await page.waitForSelector('#error.shown', { timeout: 10_000 });
+  expect(await page.locator('#error').textContent()).toMatch(/cut\.trace\.jsonl line 301: not JSON .*cut short.*showing the 300 records before it/);
+  await page.waitForSelector('body[data-rendered="true"]');
+  expect(await page.locator('body').getAttribute('data-count')).toBe('300');
+  expect(await page.locator('.actor').count()).toBeGreaterThan(0);
+  await browser!.screenshot('cut-trace');
+}, TIMEOUT_MS);
+
+test('swarm viz refuses a missing trace file at once, naming it', async () => {
+  const missing = path.join(dir, 'nope.jsonl');
+  const result = await run([SWARM, 'viz', '--trace', missing]);
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(`cannot open the trace ${missing}`);
+}, TIMEOUT_MS);
