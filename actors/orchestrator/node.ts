@@ -44,7 +44,7 @@ function proposal(context: NodeContext, want: NodeState, message: string): Write
   };
 }
 
-const nodeMachine = setup({
+export const nodeMachine = setup({
   types: {} as { context: NodeContext; events: NodeActorInput; input: Omit<NodeContext, 'inflight' | 'proposals'> },
   actions: {
     armDeadline: enqueueActions(({ context, enqueue }) => {

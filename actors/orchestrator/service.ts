@@ -83,7 +83,7 @@ interface ServiceContext {
   finished: boolean;
 }
 
-const serviceMachine = setup({
+export const serviceMachine = setup({
   types: {} as { context: ServiceContext; events: ServiceActorInput; input: Omit<ServiceContext, 'dirty' | 'token' | 'events' | 'wakeAt' | 'proposals' | 'finished'> },
   actions: {
     plan: assign(({ context }) => {

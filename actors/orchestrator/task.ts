@@ -58,7 +58,7 @@ interface TaskContext {
   desired: DesiredState;
 }
 
-const taskMachine = setup({
+export const taskMachine = setup({
   types: {} as { context: TaskContext; events: TaskCommitted; input: TaskContext },
   actions: {
     record: enqueueActions(({ context, event, enqueue }) => {
