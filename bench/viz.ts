@@ -19,11 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
-import type { TraceRecord } from '../cli/viz/history.js';
-import { startVizServer } from '../cli/viz/server.js';
-import { LiveSource, TraceFileSource } from '../cli/viz/sources.js';
-import { runOrchestrationSim } from '../simulations/orchestration.js';
-import { openBrowser, type Browser } from '../test/viz/browser.js';
+import { LiveSource, TraceFileSource, openBrowser, startVizServer, type Browser, type TraceRecord } from '../cli/index.js';
+import { runOrchestrationSim } from '../simulations/index.js';
 
 const FIRST_RENDER_GOAL_MS = 2_000;
 const LIVE_GOAL_PER_S = 5_000;

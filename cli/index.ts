@@ -10,3 +10,10 @@ export * from './stack/index.js';
 export { CLUSTER_LIMITS, duration, formatDuration, DEFAULT_CERT_EXPIRY } from './cluster-commands.js';
 // The command tree (what cli/main.ts parses argv with), for the test that walks it.
 export { program } from './program.js';
+// The visualizer (`swarm viz`): its statecharts, history model, sources and server.
+export * from './viz/chart.js';
+export { MACHINES, chartFor } from './viz/machines.js';
+export { History, messageLabel, type ActorView, type MessageRow, type NodeView, type StateChange, type TraceRecord } from './viz/history.js';
+export { LiveSource, TraceFileSource, parseRecordLine, type Source } from './viz/sources.js';
+export { startVizServer, transitionsTaken } from './viz/server.js';
+export { openBrowser, CHROMIUM, ARTIFACTS, type Browser } from './viz/chromium.js';

@@ -4,10 +4,7 @@ import { not, setup } from 'xstate';
 import { peerMachine } from '../../raft/index.js';
 // The chart is not on cli/index.ts yet (this change adds only cli/viz): the page's server will
 // export it from there.
-// eslint-disable-next-line swarm/part-boundaries
-import { activeStates, chartMermaid, chartSvg, machineChart, type Chart, type ChartState } from '../../cli/viz/chart.js';
-// eslint-disable-next-line swarm/part-boundaries
-import { MACHINES, chartFor } from '../../cli/viz/machines.js';
+import { MACHINES, activeStates, chartFor, chartMermaid, chartSvg, machineChart, type Chart, type ChartState } from '../../cli/index.js';
 
 /** Nested and parallel states, guards (named, not(), with params), a delay, targetless and onDone. */
 function demoMachine() {

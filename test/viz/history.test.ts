@@ -1,8 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { History, messageLabel, type TraceRecord } from '../../cli/viz/history.js';
-import { LiveSource, TraceFileSource } from '../../cli/viz/sources.js';
+import { History, LiveSource, TraceFileSource, messageLabel, type TraceRecord } from '../../cli/index.js';
 
 const records: TraceRecord[] = [
   { kind: 'options', options: { nodes: 2 } },

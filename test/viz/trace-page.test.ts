@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 // The visualizer on a recorded simulator run, as a user opens one: `npm run sim:raft -- --seed S
 // --trace FILE` writes the trace, `swarm viz --trace FILE` (the real executable, a child process)
 // serves it, and Debian's Chromium (playwright-core) looks at the page. A Raft election: every
@@ -9,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openBrowser, type Browser } from './browser.js';
+import { openBrowser, type Browser } from '../../cli/index.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const SWARM = path.join(ROOT, 'bin/swarm.js');

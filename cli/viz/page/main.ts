@@ -318,6 +318,7 @@ $('timeline').addEventListener('click', (event) => {
     },
   );
 });
+$<HTMLInputElement>('fit').addEventListener('change', (event) => $('chart').classList.toggle('fit', (event.target as HTMLInputElement).checked));
 for (const input of [fNode, fActor, fType]) input.addEventListener('input', () => void render());
 document.addEventListener('keydown', (event) => {
   if (event.target instanceof HTMLInputElement && event.target !== slider) return;

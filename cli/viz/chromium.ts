@@ -1,10 +1,11 @@
-// Debian's Chromium driven by playwright-core, for the visualizer's browser tests and benchmark:
-// headless, no sandbox (CI runs as root), nothing reaching the network, a new empty profile each
-// time. Screenshots go to test-artifacts/viz/ (kept by CI as artifacts, ignored by git).
+// Debian's Chromium driven by playwright-core (a dev dependency: the browser tests and bench/viz
+// load this module; the `swarm` command never does): headless, no sandbox (CI runs as root),
+// nothing reaching the network, a new empty profile each time. Screenshots go to
+// test-artifacts/viz/ (ignored by git), where a person can look at them after a run.
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.SWARM_TEST_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS = path.resolve('test-artifacts', 'viz');
@@ -20,6 +21,9 @@ export interface Browser {
 
 export async function openBrowser(): Promise<Browser> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'swarm-viz-chromium-'));
+  // Loaded here, not at the top: cli/index.ts re-exports this module, and most of its importers
+  // never open a browser.
+  const { chromium } = await import('playwright-core');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
