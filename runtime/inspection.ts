@@ -17,6 +17,16 @@ export type InspectionEvent =
 
 export type InspectionListener = (event: InspectionEvent) => void;
 
+/** Every kind of inspection event, for a client's filter (`GET /inspect?kinds=`) to be checked against. */
+export const INSPECTION_EVENT_TYPES = [
+  'actor.started', 'actor.stopped', 'actor.failed', 'actor.restarted', 'message.delivered', 'message.deadLetter', 'snapshot.changed',
+] as const satisfies readonly InspectionEvent['type'][];
+
+// A kind added to the union and not to the list fails to compile here.
+type UnlistedInspectionEventType = Exclude<InspectionEvent['type'], (typeof INSPECTION_EVENT_TYPES)[number]>;
+const inspectionEventTypesListed: [UnlistedInspectionEventType] extends [never] ? true : never = true;
+void inspectionEventTypesListed;
+
 export type StopReason = 'requested' | 'parentStopped' | 'failed' | 'gaveUp' | 'passivated' | 'completed' | 'systemShutdown' | 'restarting';
 
 /** What a supervisor decided for a failed child. */

@@ -16,10 +16,12 @@ import {
   updateService, updateSwarm, generateJoinToken,
 } from '../../actors/index.js';
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
+import { INSPECTION_EVENT_TYPES } from '../../runtime/index.js';
 import type { LogEntry, LogStream } from '../../actors/index.js';
 import type { LogsQuery, SwarmNode } from './daemon.js';
 import { NodeError } from '../errors.js';
 import { EVENT_TYPES, eventMessage } from './events.js';
+import { InspectFeed } from './inspect.js';
 import { splitPem } from './state-dir.js';
 
 /** Room for a config at its 1000 KiB limit, base64-encoded (4/3 of it) in JSON. */
@@ -129,6 +131,8 @@ function logJson(e: LogEntry): Record<string, unknown> {
 
 export class ControlApi {
   private readonly servers: Array<http.Server | https.Server> = [];
+  /** `GET /inspect` streams open now, each one inspection listener (`GET /debug/inspect` shows it). */
+  private inspectStreams = 0;
 
   constructor(private readonly node: SwarmNode, private readonly onLeave: () => void) {}
 
@@ -219,6 +223,14 @@ export class ControlApi {
       }
       if (path === '/events' && req.method === 'GET') {
         this.serveEvents(url.searchParams, res);
+        return;
+      }
+      if (path === '/inspect' && req.method === 'GET') {
+        this.serveInspect(url.searchParams, res);
+        return;
+      }
+      if (path === '/debug/inspect' && req.method === 'GET') {
+        send(200, { streams: this.inspectStreams });
         return;
       }
       const result = await this.route({ method: req.method ?? 'GET', path, query: url.searchParams, body });
@@ -341,6 +353,41 @@ export class ControlApi {
     if (ended) subscription.current.unsubscribe();
     parts.watchResets.add(reset);
     res.once('close', () => finish(undefined));
+  }
+
+  /**
+   * `GET /inspect[?kinds=KIND,...]`: this node's inspection stream as JSON lines (cli/node/inspect.ts),
+   * what the visualizer reads. The first line is `{ kind: 'tree', t, node, actors }`, the actors
+   * there were when the stream began; then one record a line (`{ t, node, kind, ... }`, kinds as
+   * in runtime/inspection.ts, only those asked for), as they happen, until the client closes.
+   * The system is inspected only while a stream is open: an unwatched node pays nothing. A client
+   * that reads too slowly loses records past a bounded queue, told by `{ kind: 'dropped', count }`.
+   * Any node serves it (workers too); over TCP only to managers, as every control endpoint.
+   */
+  private serveInspect(query: URLSearchParams, res: http.ServerResponse): void {
+    const kindsText = query.get('kinds');
+    let kinds: Set<string> | undefined;
+    if (kindsText !== null && kindsText.trim() !== '') {
+      kinds = new Set(kindsText.split(',').map((k) => k.trim()).filter((k) => k !== ''));
+      for (const k of kinds) {
+        if (!(INSPECTION_EVENT_TYPES as readonly string[]).includes(k)) throw new NodeError('BAD_REQUEST', `kinds: '${k}' is not one of ${INSPECTION_EVENT_TYPES.join(', ')}`);
+      }
+    }
+    // Gone while its request was read: no subscription that no close would end.
+    if (res.destroyed || res.socket === null || res.socket.destroyed) return;
+    const system = this.node.system;
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' });
+    const feed = new InspectFeed({ write: (text) => res.destroyed || res.write(text) }, { node: this.node.nodeId, clock: this.node.env.clock, ...(kinds === undefined ? {} : { kinds }) });
+    // The tree and the subscription in one synchronous step: no record falls between them.
+    feed.start(system.tree());
+    const unsubscribe = system.inspect(feed.listener);
+    this.inspectStreams += 1;
+    res.on('drain', () => feed.drained());
+    res.once('close', () => {
+      unsubscribe();
+      feed.close();
+      this.inspectStreams -= 1;
+    });
   }
 
   private async route(r: Request): Promise<{ status: number; body: Json | undefined }> {

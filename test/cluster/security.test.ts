@@ -328,6 +328,8 @@ describe('refusals', () => {
     expect(JSON.parse(refused.body)).toMatchObject({ code: 'FORBIDDEN' });
     expect(JSON.parse(refused.body).message).toMatch(/manager certificate/);
     await waitForLog(m1, 5000, 'refused: control API call', workerId);
+    // So is the inspection stream (the actors' messages are the manager's business).
+    expect((await controlOverTcp(controlAddr, '/inspect', worker)).status).toBe(403);
     const served = await controlOverTcp(controlAddr, '/nodes', certsOf(m1));
     expect(served.status).toBe(200);
     expect((JSON.parse(served.body) as NodeJson[]).map((n) => n.Spec.Name).sort()).toEqual(['m1', 'w1', 'w2']);
