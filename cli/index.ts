@@ -4,7 +4,7 @@ export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
 // The node's inspection stream (GET /inspect) and the visualizer's live source that reads it.
 export { InspectFeed, jsonSafe, actorTreeJson, JSON_SAFE_LIMITS, INSPECT_QUEUED_RECORDS_MAX, INSPECT_QUEUED_CHARS_MAX, type InspectSink, type InspectFeedOptions, type JsonSafeLimits } from './node/inspect.js';
-export { openLiveSource, NdjsonSplitter, LIVE_LINE_CHARS_MAX, type LiveSource, type LiveSourceOptions } from './viz/live-source.js';
+export { openLiveSource, NdjsonSplitter, LIVE_LINE_CHARS_MAX, type LiveStream, type LiveSourceOptions } from './viz/live-source.js';
 // The service commands' flag readers.
 export { containerFlags, dependsOnFlag, goDurationNs, mountFlag, replicasColumn, updateDependsOn, type DependsOnFlag } from './service-commands.js';
 // The stack file of `swarm up`: parse, convert to API bodies, plan against the cluster.

@@ -17,7 +17,7 @@ export interface LiveSourceOptions {
   readonly kinds?: readonly string[];
 }
 
-export interface LiveSource {
+export interface LiveStream {
   /** Ends the stream (the node unsubscribes); onEnd is called once, without an error. */
   close(): void;
 }
@@ -90,7 +90,7 @@ export function openLiveSource(
   options: LiveSourceOptions,
   onRecords: (records: Record<string, unknown>[]) => void,
   onEnd: (error?: Error) => void,
-): LiveSource {
+): LiveStream {
   const socketPath = options.socketPath ?? (options.stateDir === undefined ? undefined : new StateDir(options.stateDir).controlSocket);
   if (socketPath === undefined) throw new TypeError('openLiveSource: give stateDir or socketPath');
   let ended = false;

@@ -8,7 +8,7 @@
 // stream still works and the node stays healthy.
 import http from 'node:http';
 import https from 'node:https';
-import { openLiveSource, splitPem, StateDir, type LiveSource } from '../../cli/index.js';
+import { openLiveSource, splitPem, StateDir, type LiveStream } from '../../cli/index.js';
 import { Cluster, freePort } from './harness.js';
 import { clusterHelpers, waitFor, type Json } from './helpers.js';
 
@@ -27,7 +27,7 @@ const { api, withLogs, running, updateService, startSwarm } = clusterHelpers(() 
 /** A live source whose records and end are kept for the test to look at. */
 interface Watched {
   readonly records: Record<string, unknown>[];
-  readonly source: LiveSource;
+  readonly source: LiveStream;
   /** Resolves with onEnd's error (undefined for a clean end). */
   readonly ended: Promise<Error | undefined>;
   /** When each record arrived (Date.now()), by index. */

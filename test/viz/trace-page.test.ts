@@ -7,21 +7,21 @@
 // moment it won; one step back it was not leader; the timeline holds the vote messages and
 // shows a payload on click. A cut-short trace gives a clear message in the page. Screenshots are
 // written to test-artifacts/viz/.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openBrowser, type Browser } from '../../cli/index.js';
+import { ROOT, SWARM, VizProcesses } from './viz-process.js';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const SWARM = path.join(ROOT, 'bin/swarm.js');
 const SEED = 1;
 const TIMEOUT_MS = 90_000;
 
 let dir = '';
 let trace = '';
 let browser: Browser | undefined;
-const servers: ChildProcess[] = [];
+const viz = new VizProcesses();
+const startViz = (args: string[]): Promise<string> => viz.start(args, dir);
 
 function run(args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
@@ -31,30 +31,6 @@ function run(args: string[]): Promise<{ code: number; output: string }> {
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code: code ?? -1, output }));
-  });
-}
-
-/** Starts `swarm viz` with these arguments; resolves with the URL it prints. */
-function startViz(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [SWARM, 'viz', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`swarm viz printed no URL within 20 s:\n${output}`)), 20_000);
-    const take = (c: Buffer): void => {
-      output += c.toString();
-      const url = /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output);
-      if (url !== null) {
-        clearTimeout(timer);
-        resolve(url[1]!);
-      }
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`swarm viz exited (${code}):\n${output}`));
-    });
   });
 }
 
@@ -75,7 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  for (const child of servers) child.kill('SIGTERM');
+  await viz.stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 

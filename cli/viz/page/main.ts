@@ -84,6 +84,14 @@ function formatTime(t: number): string {
   return t > 1e12 ? new Date(t).toISOString().slice(11, 23) : `${t.toLocaleString('en-US')} ms`;
 }
 
+/** An address with a long node id (a live node's) cut to its first characters, for narrow columns. */
+function short(address: string | null): string {
+  if (address === null) return '—';
+  const slash = address.indexOf('/');
+  const node = slash < 0 ? address : address.slice(0, slash);
+  return node.length > 12 ? `${node.slice(0, 6)}…${slash < 0 ? '' : address.slice(slash)}` : address;
+}
+
 function element(tag: string, className: string, text?: string): HTMLElement {
   const e = document.createElement(tag);
   if (className !== '') e.className = className;
@@ -97,13 +105,14 @@ function renderTree(view: View): void {
   for (const node of view.nodes) {
     const box = element('div', `node ${node.status}`);
     box.dataset.node = node.id;
-    box.append(element('div', 'node-title', node.status === 'up' ? node.id : `${node.id} (${node.status})`));
+    box.append(element('div', 'node-title', node.status === 'up' ? `node ${node.id}` : `node ${node.id} (${node.status})`));
     for (const actor of view.actors) {
       if (actor.node !== node.id) continue;
       const parts = actor.address.split('/');
       const row = element('div', `actor ${actor.status}${actor.address === selected ? ' selected' : ''}`);
       row.dataset.address = actor.address;
       row.dataset.status = actor.status;
+      row.dataset.kind = actor.kind;
       row.style.paddingLeft = `${10 + 12 * (parts.length - 1)}px`;
       const name = element('span', 'name', parts[parts.length - 1]);
       name.append(' ', element('span', 'kind', actor.kind));
@@ -189,7 +198,7 @@ function renderTimeline(result: { rows: MessageRow[]; matched: number }): void {
     const tr = element('tr', `${row.kind}${row.kind === 'deliver' || row.kind === 'drop' || row.kind === 'duplicate' ? ' net' : ''}${row.seq === chosenSeq ? ' chosen' : ''}`);
     tr.dataset.seq = String(row.seq);
     tr.dataset.type = row.type;
-    const cells = [String(row.seq), formatTime(row.t), row.from ?? '—', '→', row.to, row.type, row.kind === 'delivered' ? '' : row.kind];
+    const cells = [String(row.seq), formatTime(row.t), short(row.from), '→', short(row.to), row.type, row.kind === 'delivered' ? '' : row.kind];
     cells.forEach((text, i) => tr.append(element('td', i === 5 ? 'type' : '', text)));
     tr.title = `${row.from ?? '(outside)'} → ${row.to}: ${row.type}`;
     body.append(tr);
