@@ -8,9 +8,15 @@
 //     end; printed is how far behind the page's shown record was (its lag) during and after each
 //     step. The page keeps up at a rate if it shows the last record within 1 s of the push ending
 //     and its lag stayed bounded. Goal: at least 5,000 records/s.
+//  3. A real node watched live: a one-node cluster (`swarm init -d`, the built executable) under a
+//     write load (config creations through the control socket, 32 at a time, 5 s), unwatched and
+//     then with a live source reading its inspection stream (GET /inspect) as `swarm viz` does:
+//     writes/s both ways (the cost of being watched), records/s that reached the source, and the
+//     records the node dropped because the reader fell behind.
 //  With --million, also a trace of about 1,000,000 records (generated first: about a minute).
 //
 //   npm run bench:viz [-- --million] [--rates 1000,5000,10000,20000,50000] [--seconds 5]
+//   npm run bench:viz -- --node-only      only part 3
 //
 // A benchmark, not a test: it prints its figures and exits 0 whether the goals are met or not.
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -19,7 +25,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
-import { LiveSource, TraceFileSource, openBrowser, startVizServer, type Browser, type TraceRecord } from '../cli/index.js';
+import { LiveSource, TraceFileSource, controlRequest, openBrowser, openLiveSource, startVizServer, type Browser, type TraceRecord } from '../cli/index.js';
+import { freePort, run } from './docker-engine.js';
 import { runOrchestrationSim } from '../simulations/index.js';
 
 const FIRST_RENDER_GOAL_MS = 2_000;
@@ -156,8 +163,54 @@ async function liveRate(browser: Browser, sample: readonly TraceRecord[]): Promi
   console.log(`goal: at least ${LIVE_GOAL_PER_S} records/s`);
 }
 
+const SWARM = path.resolve(import.meta.dirname, '..', 'bin', 'swarm.js');
+
+/** Config creations, `concurrency` at a time for `ms`; resolves with writes per second. */
+async function writeLoad(stateDir: string, tag: string, ms: number, concurrency = 32): Promise<number> {
+  const endAt = performance.now() + ms;
+  let done = 0;
+  const data = Buffer.alloc(256, 7).toString('base64');
+  await Promise.all([...Array(concurrency).keys()].map(async (client) => {
+    for (let i = 0; performance.now() < endAt; i++) {
+      await controlRequest(stateDir, 'POST', '/configs/create', { Name: `${tag}-${client}-${i}`, Data: data });
+      done++;
+    }
+  }));
+  return done / (ms / 1000);
+}
+
+async function watchedNode(dir: string): Promise<void> {
+  const stateDir = path.join(dir, 'node');
+  await run(process.execPath, [SWARM, 'init', '-d', '--state-dir', stateDir, '--listen-addr', `127.0.0.1:${await freePort()}`]);
+  try {
+    await writeLoad(stateDir, 'warm', 2_000);
+    const unwatched = await writeLoad(stateDir, 'plain', 5_000);
+    const live = new LiveSource('bench', 100_000);
+    const stream = openLiveSource({ stateDir }, (records) => live.push(records as TraceRecord[]), () => undefined);
+    await sleep(200);
+    const from = live.history.count;
+    const started = performance.now();
+    const watched = await writeLoad(stateDir, 'watched', 5_000);
+    await sleep(500);
+    const records = live.history.count - from;
+    const seconds = (performance.now() - started) / 1000;
+    stream.close();
+    console.log('\na real node watched live (swarm init -d; config creations, 32 at a time, 5 s each way)');
+    console.log('way        | writes/s | inspection records/s reached the viewer | dropped by the node');
+    console.log(`unwatched  | ${unwatched.toFixed(0).padStart(8)} | - | -`);
+    console.log(`watched    | ${watched.toFixed(0).padStart(8)} | ${(records / seconds).toFixed(0).padStart(6)} (${records} records) | ${live.history.dropped}`);
+  } finally {
+    await run(process.execPath, [SWARM, 'stop', '--state-dir', stateDir]).catch(() => undefined);
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'swarm-bench-viz-'));
+  if (process.argv.includes('--node-only')) {
+    await watchedNode(dir);
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
   const browser = await openBrowser();
   try {
     const trace = await makeTrace(dir, 100_000);
@@ -180,6 +233,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < Math.min(20_000, sampleSource.history.count); i++) sample.push(sampleSource.record(i) as TraceRecord);
     sampleSource.close();
     await liveRate(browser, sample);
+    await watchedNode(dir);
   } finally {
     await browser.close();
     rmSync(dir, { recursive: true, force: true });
