@@ -54,7 +54,7 @@ export interface MessageQuery {
   readonly limit: number;
   /** Either end on this node. */
   readonly node?: string;
-  /** Either end is this actor (or, for a node-level network record, its node). */
+  /** Either end is this actor or one below it in the tree (a node id takes the node's network records too). */
   readonly actor?: string;
   /** A case-insensitive part of the type. */
   readonly type?: string;
@@ -468,7 +468,16 @@ export class History {
   /** The last `limit` messages at or before `at` that pass the filters, oldest first, and how many passed in all. */
   messages(query: MessageQuery): { rows: MessageRow[]; matched: number } {
     const nodeId = query.node === undefined || query.node === '' ? undefined : this.names.lookup(query.node) ?? -2;
-    const actorId = query.actor === undefined || query.actor === '' ? undefined : this.names.lookup(query.actor) ?? -2;
+    // An actor filter takes the actor and everything below it in the tree (`m1/raft` takes `m1/raft/peer`).
+    let actorOk: Uint8Array | undefined;
+    if (query.actor !== undefined && query.actor !== '') {
+      const exact = query.actor;
+      const below = exact.endsWith('/') ? exact : `${exact}/`;
+      actorOk = new Uint8Array(this.names.values.length);
+      this.names.values.forEach((value, i) => {
+        if (value === exact || value.startsWith(below)) actorOk![i] = 1;
+      });
+    }
     let typeOk: Uint8Array | undefined;
     if (query.type !== undefined && query.type !== '') {
       const needle = query.type.toLowerCase();
@@ -492,7 +501,10 @@ export class History {
     let matched = 0;
     for (let i = end; i >= 0; i--) {
       if (nodeId !== undefined && this.msgFromNode.get(i) !== nodeId && this.msgToNode.get(i) !== nodeId) continue;
-      if (actorId !== undefined && this.msgFrom.get(i) !== actorId && this.msgTo.get(i) !== actorId) continue;
+      if (actorOk !== undefined) {
+        const from = this.msgFrom.get(i);
+        if (actorOk[this.msgTo.get(i)] !== 1 && (from < 0 || actorOk[from] !== 1)) continue;
+      }
       if (typeOk !== undefined && typeOk[this.msgType.get(i)] !== 1) continue;
       matched++;
       if (picked.length < query.limit) picked.push(i);

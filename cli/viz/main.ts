@@ -1,7 +1,7 @@
 // `swarm viz`'s action: opens the source (a trace file, or live nodes), serves the page, prints its
 // address, and runs until Ctrl-C.
 import { DEFAULT_STATE_DIR, type Out } from '../cluster-commands.js';
-import { ControlError } from '../node/client.js';
+import { ControlError, controlRequest } from '../node/client.js';
 import type { VizFlags } from '../viz-commands.js';
 import type { TraceRecord } from './history.js';
 import { openLiveSource } from './live-source.js';
@@ -21,6 +21,8 @@ export async function viz(opts: VizFlags, out: Out): Promise<void> {
     }
   } else {
     const dirs = opts.stateDir ?? [DEFAULT_STATE_DIR];
+    // A node that is not there is the caller's error now, not a message in a page.
+    for (const stateDir of dirs) await controlRequest(stateDir, 'GET', '/_ping', undefined, 5_000);
     const live = new LiveSource(`live: ${dirs.join(', ')}`);
     for (const stateDir of dirs) {
       const stream = openLiveSource({ stateDir }, (records) => live.push(records as TraceRecord[]), (error) => live.ended(error, stateDir));

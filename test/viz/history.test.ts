@@ -70,6 +70,10 @@ describe('History', () => {
     expect(h.messages({ at: 13, limit: 10, node: 'm2' }).rows.map((r) => r.seq)).toEqual([5, 7]);
     expect(h.messages({ at: 13, limit: 10, actor: 'm1/gone' }).rows.map((r) => r.seq)).toEqual([11]);
     expect(h.messages({ at: 13, limit: 10, actor: 'nobody' }).matched).toBe(0);
+    // An actor takes the actors below it; a node id takes its network records too.
+    expect(h.messages({ at: 13, limit: 10, actor: 'm1/raft' }).rows.map((r) => r.seq)).toEqual([5]);
+    expect(h.messages({ at: 13, limit: 10, actor: 'm1' }).rows.map((r) => r.seq)).toEqual([5, 7, 11]);
+    expect(h.messages({ at: 13, limit: 10, actor: 'm1/ra' }).matched).toBe(0);
     // The limit keeps the latest.
     expect(h.messages({ at: 13, limit: 1 })).toMatchObject({ matched: 3, rows: [{ seq: 11 }] });
     expect(h.messageTypes()).toEqual(['ping (noSuchActor)', 'raft.message', 'raft.message:vote']);

@@ -126,9 +126,18 @@ test('a cut-short trace: the page says which line and shows the records before i
   await browser!.screenshot('cut-trace');
 }, TIMEOUT_MS);
 
-test('swarm viz refuses a missing trace file at once, naming it', async () => {
+test('swarm viz refuses a missing trace file, a state directory without a node, and both at once, naming what is wrong', async () => {
   const missing = path.join(dir, 'nope.jsonl');
   const result = await run([SWARM, 'viz', '--trace', missing]);
   expect(result.code).toBe(1);
   expect(result.output).toContain(`cannot open the trace ${missing}`);
+  const noNode = await run([SWARM, 'viz', '--state-dir', path.join(dir, 'no-node')]);
+  expect(noNode.code).toBe(1);
+  expect(noNode.output).toContain(`no node is running with --state-dir ${path.join(dir, 'no-node')}`);
+  const both = await run([SWARM, 'viz', '--trace', trace, '--state-dir', dir]);
+  expect(both.code).toBe(1);
+  expect(both.output).toContain('give either --trace FILE (a recorded run) or --state-dir DIR (a live node), not both');
+  const badPort = await run([SWARM, 'viz', '--trace', trace, '--port', '99999']);
+  expect(badPort.code).not.toBe(0);
+  expect(badPort.output).toContain("--port must be a port number from 0 to 65535, got '99999'");
 }, TIMEOUT_MS);

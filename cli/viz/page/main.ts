@@ -327,6 +327,11 @@ $('timeline').addEventListener('click', (event) => {
     },
   );
 });
+$('only-actor').addEventListener('click', () => {
+  if (selected === undefined) return;
+  fActor.value = selected;
+  void render();
+});
 $<HTMLInputElement>('fit').addEventListener('change', (event) => $('chart').classList.toggle('fit', (event.target as HTMLInputElement).checked));
 for (const input of [fNode, fActor, fType]) input.addEventListener('input', () => void render());
 document.addEventListener('keydown', (event) => {
