@@ -2,6 +2,7 @@ import type { Address } from './address.js';
 import type { Env } from './env/types.js';
 import type { OverflowPolicy } from './mailbox.js';
 import type { SupervisionStrategy } from './supervision.js';
+import type { AnyStateMachine } from 'xstate';
 import type { StopReason } from './inspection.js';
 
 /**
@@ -36,6 +37,8 @@ export interface Props<M = unknown> {
   readonly overflow?: OverflowPolicy;
   /** How this actor's parent handles its failures (default: restart with backoff). */
   readonly supervision?: SupervisionStrategy;
+  /** The xstate machine the behaviour runs, if it runs one (`fromMachine`): its statechart for inspection. */
+  readonly machine?: AnyStateMachine;
 }
 
 export interface AskOptions {

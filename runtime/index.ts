@@ -13,3 +13,4 @@ export { ActorSystem, type SystemOptions, type ActorInfo, type DeadLetterStats, 
 export * from './xstate.js';
 export * from './codec.js';
 export * from './transport/memory.js';
+export * from './machine-chart.js';

@@ -1,3 +1,4 @@
+import type { AnyStateMachine } from 'xstate';
 import type { ActorContext, AskOptions, Behaviour, Props, VirtualKind } from './actor.js';
 import { type Address, ASK_PATH_PREFIX, assertValidSegment, isValidSegment, nodeOf } from './address.js';
 import type { Envelope, Env, TimerId } from './env/types.js';
@@ -326,6 +327,11 @@ export class ActorSystem {
   info(addr: Address): ActorInfo | undefined {
     const cell = this.registry.get(addr);
     return cell === undefined ? undefined : this.describe(cell, false);
+  }
+
+  /** The xstate machine an actor runs (for its statechart), if it runs one. */
+  machineOf(addr: Address): AnyStateMachine | undefined {
+    return this.registry.get(addr)?.props.machine;
   }
 
   /** The supervision tree below the node's root. */

@@ -59,8 +59,8 @@ export interface MachineProps<TMachine extends AnyStateMachine> {
 export function fromMachine<TMachine extends AnyStateMachine>(options: MachineProps<TMachine>): Props<EventObject> {
   assertDelayedEventsHaveIds(options.machine);
   const { kind, machine, input, coalesce, ...rest } = options;
-  if (coalesce === undefined) return { kind, create: (ctx) => new MachineBehaviour(machine, ctx, input), ...rest };
-  return { kind, create: (ctx) => new CoalescingMachineBehaviour(machine, ctx, input, coalesce), ...rest };
+  if (coalesce === undefined) return { kind, machine, create: (ctx) => new MachineBehaviour(machine, ctx, input), ...rest };
+  return { kind, machine, create: (ctx) => new CoalescingMachineBehaviour(machine, ctx, input, coalesce), ...rest };
 }
 
 const IGNORE_ERRORS = { error: (): void => undefined };

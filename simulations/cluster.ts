@@ -2,7 +2,7 @@
 // on the shared loop, a door to the shared network, their own disk), with crash and restart
 // hooks, every inspection event folded into the run's trace, and a first-failure record that
 // scenarios and checkers share. Scenarios say what a node runs (`boot`); the cluster does the rest.
-import { ActorSystem, SeededRandom, inspectionRecord, type Env, type InspectionEvent, type Random, type RootFailure } from '../runtime/index.js';
+import { ActorSystem, SeededRandom, inspectionRecord, machineChart, type Env, type InspectionEvent, type Random, type RootFailure } from '../runtime/index.js';
 import { SimClock } from './clock.js';
 import { SimStorage, type SimStorageOptions } from './disk.js';
 import type { SimNodeExecutor } from './executor.js';
@@ -65,6 +65,8 @@ export class SimCluster {
   readonly random: Random;
   readonly network: SimNetwork;
   readonly trace: Trace;
+  /** Actor kinds whose machine (or lack of one) the trace has described. */
+  private readonly describedKinds = new Set<string>();
   readonly crashes: { count: number } = { count: 0 };
   readonly pauses: { count: number } = { count: 0 };
   private readonly slots = new Map<string, NodeSlot>();
@@ -202,6 +204,13 @@ export class SimCluster {
     };
     const system = new ActorSystem({ nodeId: slot.id, env });
     system.inspect((event) => {
+      // The first actor of each kind that runs a machine puts the machine's chart in the trace:
+      // a recorded run describes its own statecharts (the visualizer draws them).
+      if (event.type === 'actor.started' && !this.describedKinds.has(event.kind)) {
+        this.describedKinds.add(event.kind);
+        const machine = system.machineOf(event.address);
+        if (machine !== undefined) this.trace.record({ t: event.at, node: slot.id, kind: 'machine', actorKind: event.kind, chart: machineChart(machine) });
+      }
       this.trace.record(inspectionRecord(slot.id, event));
       if (event.type === 'actor.failed' && event.error.startsWith('InvariantViolation')) this.fail(`${event.address}: ${event.error}`);
       this.options.observe?.(slot.id, event);

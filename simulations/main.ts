@@ -87,7 +87,10 @@ function report(run: DemoRun, args: Args): void {
     console.log(`  trace sha256=${run.traceDigest}`);
     if (!run.ok) console.log(`  failure: ${run.failure}`);
   }
-  if (!run.ok) console.log(`  replay: ${replayCommand(run.seed, args)}`);
+  if (!run.ok) {
+    console.log(`  replay: ${replayCommand(run.seed, args)}`);
+    console.log(`  then step through it: ./swarm viz --trace seed-${run.seed}.trace.jsonl`);
+  }
 }
 
 async function main(): Promise<number> {

@@ -57,6 +57,7 @@ for (let seed = args.from; seed < args.from + args.count; seed++) {
   }
   if (!run.ok) {
     console.log(`  replay: npm run sim:orchestration -- --seed ${seed} --trace seed-${seed}.trace.jsonl`);
+    console.log(`  then step through it: ./swarm viz --trace seed-${seed}.trace.jsonl`);
     failed.push(String(seed));
   }
   for (const [k, v] of Object.entries(run.stats) as Array<[keyof OrchestrationSimStats, number]>) if (v > 0) reached.set(k, (reached.get(k) ?? 0) + 1);

@@ -53,7 +53,7 @@ const totals = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPa
 const failed: string[] = [];
 for (let seed = args.from; seed < args.from + args.count; seed++) {
   const run: RaftSimRun = await runRaftSim(seed, { ...(args.bug ? { bug: args.bug } : {}), ...(args.storeBug ? { storeBug: args.storeBug } : {}), ...(args.trace ? { traceFile: args.trace } : {}) });
-  const replay = `npm run sim:raft -- --seed ${seed}${args.bug ? ` --bug ${args.bug}` : ''}${args.storeBug ? ` --store-bug ${args.storeBug}` : ''}`;
+  const replay = `npm run sim:raft -- --seed ${seed}${args.bug ? ` --bug ${args.bug}` : ''}${args.storeBug ? ` --store-bug ${args.storeBug}` : ''} --trace seed-${seed}.trace.jsonl`;
   if (args.quiet) {
     console.log(`SEED=${seed} ${run.ok ? 'ok' : `FAILED ${run.failure}`} sha256=${run.traceDigest}`);
   } else {
@@ -64,6 +64,7 @@ for (let seed = args.from; seed < args.from + args.count; seed++) {
   }
   if (!run.ok) {
     console.log(`  replay: ${replay}`);
+    console.log(`  then step through it: ./swarm viz --trace seed-${seed}.trace.jsonl`);
     failed.push(String(seed));
     if (args.untilFailure) {
       console.log(`first failure at seed ${seed}, after ${seed - args.from + 1} seeds`);

@@ -16,7 +16,7 @@ import {
   updateService, updateSwarm, generateJoinToken,
 } from '../../actors/index.js';
 import { secureRandomBytes, tlsRequest } from '../../runtime/env/real/index.js';
-import { INSPECTION_EVENT_TYPES } from '../../runtime/index.js';
+import { INSPECTION_EVENT_TYPES, machineChart } from '../../runtime/index.js';
 import type { LogEntry, LogStream } from '../../actors/index.js';
 import type { LogsQuery, SwarmNode } from './daemon.js';
 import { NodeError } from '../errors.js';
@@ -377,7 +377,11 @@ export class ControlApi {
     if (res.destroyed || res.socket === null || res.socket.destroyed) return;
     const system = this.node.system;
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache' });
-    const feed = new InspectFeed({ write: (text) => res.destroyed || res.write(text) }, { node: this.node.nodeId, clock: this.node.env.clock, ...(kinds === undefined ? {} : { kinds }) });
+    const describe = (address: string): unknown => {
+      const machine = system.machineOf(address);
+      return machine === undefined ? undefined : machineChart(machine);
+    };
+    const feed = new InspectFeed({ write: (text) => res.destroyed || res.write(text) }, { node: this.node.nodeId, clock: this.node.env.clock, describe, ...(kinds === undefined ? {} : { kinds }) });
     // The tree and the subscription in one synchronous step: no record falls between them.
     feed.start(system.tree());
     const unsubscribe = system.inspect(feed.listener);

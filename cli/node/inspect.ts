@@ -174,6 +174,12 @@ export interface InspectFeedOptions {
   readonly queuedRecordsMax?: number;
   readonly queuedCharsMax?: number;
   readonly limits?: JsonSafeLimits;
+  /**
+   * The statechart of the machine an actor runs, if it runs one (the node: its system's
+   * `machineOf` through `machineChart`). The first actor of each kind puts a `machine` line
+   * before its record (or after the tree line), so that the stream describes its own machines.
+   */
+  readonly describe?: (address: string) => unknown;
 }
 
 export interface InspectFeedStats {
@@ -210,6 +216,21 @@ export class InspectFeed {
     if (!(this.queuedRecordsMax > 0 && this.queuedCharsMax > 0)) throw new RangeError('InspectFeed: the queue limits must be positive');
   }
 
+  /** Actor kinds described so far (their machine's chart, or that they have none). */
+  private readonly describedKinds = new Set<string>();
+
+  /** The `machine` line of an actor's kind, the first time the kind is met; else undefined. */
+  private machineLine(address: string, kind: string, t: number): string | undefined {
+    if (this.options.describe === undefined || this.describedKinds.has(kind)) return undefined;
+    this.describedKinds.add(kind);
+    try {
+      const chart = this.options.describe(address);
+      return chart === undefined ? undefined : `${JSON.stringify({ t, node: this.options.node, kind: 'machine', actorKind: kind, chart })}\n`;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Writes the first line: the actors there are now. Call it just before subscribing `listener`. */
   start(actors: readonly ActorInfo[]): void {
     let line: string;
@@ -218,7 +239,14 @@ export class InspectFeed {
     } catch {
       line = `${JSON.stringify({ kind: 'tree', t: this.options.clock.now(), node: this.options.node, actors: [], error: 'unserializable' })}\n`;
     }
-    this.write(line);
+    const machines: string[] = [];
+    const visit = (info: ActorInfo): void => {
+      const machine = this.machineLine(info.address, info.kind, this.options.clock.now());
+      if (machine !== undefined) machines.push(machine);
+      info.children.forEach(visit);
+    };
+    actors.forEach(visit);
+    this.write(line + machines.join(''));
   }
 
   /**
@@ -237,6 +265,7 @@ export class InspectFeed {
     let line: string;
     try {
       line = `${JSON.stringify(jsonSafe(inspectionRecord(this.options.node, event), this.limits))}\n`;
+      if (event.type === 'actor.started') line = (this.machineLine(event.address, event.kind, event.at) ?? '') + line;
     } catch {
       line = `${JSON.stringify({ t: event.at, node: this.options.node, kind: event.type, error: 'unserializable' })}\n`;
     }

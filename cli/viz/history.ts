@@ -4,7 +4,7 @@
 // sorted (seq, value) lists of its lifecycle, state and mailbox depth: the view at record S is a
 // binary search per actor. Messages keep a compact index (typed columns) for the filtered timeline;
 // their payloads stay where the source keeps them (a file read on demand, or a bounded ring).
-import { InvariantViolation } from '../../runtime/index.js';
+import { InvariantViolation, type Chart } from '../../runtime/index.js';
 
 export type TraceRecord = Readonly<Record<string, unknown>> & { readonly kind: string };
 
@@ -246,6 +246,10 @@ export class History {
   dropped = 0;
   /** The option record of a simulator run, if any. */
   options: unknown;
+  /** The statecharts the source described (`machine` records), by actor kind. */
+  readonly charts = new Map<string, Chart>();
+  /** A simulator's checker's findings (`violation` records): where a failing seed went wrong. */
+  readonly violations: { readonly seq: number; readonly t: number; readonly message: string }[] = [];
 
   /** Records so far; they are numbered 0..count-1. */
   get count(): number {
@@ -352,6 +356,14 @@ export class History {
         break;
       case 'options':
         this.options = record.options;
+        break;
+      case 'machine': {
+        const kind = str(record.actorKind);
+        if (kind !== undefined && typeof record.chart === 'object' && record.chart !== null) this.charts.set(kind, record.chart as Chart);
+        break;
+      }
+      case 'violation':
+        this.violations.push({ seq, t, message: str(record.message) ?? 'violation' });
         break;
       default:
         if (NETWORK_KINDS.has(record.kind)) {

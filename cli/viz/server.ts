@@ -99,6 +99,7 @@ export async function startVizServer(source: Source, options: VizServerOptions =
       lastT: count > 0 ? history.timeOf(count - 1) : 0,
       types: history.messageTypes(),
       nodes: history.nodesAt(Math.max(0, count - 1)).map((n) => n.id),
+      violations: history.violations.slice(0, 20),
     };
   };
 
@@ -112,6 +113,10 @@ export async function startVizServer(source: Source, options: VizServerOptions =
     pushPending = true;
     clock.setTimeout(push, PUSH_INTERVAL_MS);
   });
+
+  // The source's own description of a machine (a trace's or a node's `machine` records) first;
+  // the machines this build knows otherwise.
+  const chartOf = (kind: string): Chart | undefined => source.history.charts.get(kind) ?? chartFor(kind);
 
   const at = (query: URLSearchParams): number => {
     const count = source.history.count;
@@ -133,7 +138,7 @@ export async function startVizServer(source: Source, options: VizServerOptions =
         const address = query.get('address') ?? '';
         const actor = history.actorAt(address, seq);
         if (actor === undefined) throw new BadRequest(`no actor ${address} at record ${seq}`);
-        const chart = chartFor(actor.kind);
+        const chart = chartOf(actor.kind);
         const changes = history.stateChanges(address, seq, RECENT_CHANGES).map((c) => ({ ...c, transitions: chart === undefined ? [] : transitionsTaken(chart, c.from, c.to, c.trigger) }));
         return {
           at: seq,
@@ -159,7 +164,7 @@ export async function startVizServer(source: Source, options: VizServerOptions =
       }
       case '/api/chart': {
         const kind = query.get('kind') ?? '';
-        const chart = chartFor(kind);
+        const chart = chartOf(kind);
         if (chart === undefined) throw new BadRequest(`no statechart for actor kind '${kind}' (only xstate machines have one)`);
         const format = query.get('format') ?? 'svg';
         if (format === 'mermaid') {

@@ -153,6 +153,24 @@ describe('InspectFeed', () => {
     expect(feed.stats).toEqual({ queued: 100, dropped: 0, writes: 2 });
   });
 
+  test('each actor kind that runs a machine is described once: after the tree, or before its first actor.started', () => {
+    const clock = new ManualClock();
+    const sink = new FakeSink();
+    const charts: Record<string, unknown> = { 'n1/raft/peer': { machineId: 'peer' }, 'n1/a1': { machineId: 'x' }, 'n1/a2': { machineId: 'x, again' } };
+    const asked: string[] = [];
+    const feed = new InspectFeed(sink, { node: 'n1', clock, describe: (address) => { asked.push(address); return charts[address]; } });
+    feed.start([{ address: 'n1/raft', kind: 'raft', status: 'running', mailboxDepth: 0, restarts: 0, state: undefined, children: [{ address: 'n1/raft/peer', kind: 'raft-peer', status: 'running', mailboxDepth: 0, restarts: 0, state: 'follower', children: [] }] }]);
+    feed.listener(started(1));
+    feed.listener(started(2));
+    clock.run();
+    expect(sink.lines().map((l) => [l['kind'], (l['kind'] === 'machine' ? l['actorKind'] : l['address']) ?? null])).toEqual([
+      ['tree', null], ['machine', 'raft-peer'], ['machine', 'x'], ['actor.started', 'n1/a1'], ['actor.started', 'n1/a2'],
+    ]);
+    expect(sink.lines()[1]).toEqual({ t: 1000, node: 'n1', kind: 'machine', actorKind: 'raft-peer', chart: { machineId: 'peer' } });
+    // Asked once per kind (raft has no machine: asked, and not again).
+    expect(asked).toEqual(['n1/raft', 'n1/raft/peer', 'n1/a1']);
+  });
+
   test('a stalled sink: the queue stops at its limit, the overflow is counted and reported once it drains', () => {
     const clock = new ManualClock();
     const sink = new FakeSink();

@@ -96,6 +96,15 @@ describe('History', () => {
     expect(h.dropped).toBe(7);
   });
 
+  test('a source describes its machines (machine records) and its checker\'s findings (violation records)', () => {
+    const h = new History();
+    const chart = { machineId: 'peer', root: { id: '', key: 'peer', type: 'compound', children: [] }, transitions: [] };
+    h.add({ t: 0, node: 'm1', kind: 'machine', actorKind: 'raft-peer', chart });
+    h.add({ t: 4, kind: 'violation', message: 'two leaders in term 3' });
+    expect(h.charts.get('raft-peer')).toEqual(chart);
+    expect(h.violations).toEqual([{ seq: 1, t: 4, message: 'two leaders in term 3' }]);
+  });
+
   test('message labels show a wrapped message\'s own type', () => {
     expect(messageLabel({ type: 'raft.message', message: { type: 'appendEntries' } })).toBe('raft.message:appendEntries');
     expect(messageLabel({ type: 'tick' })).toBe('tick');

@@ -14,6 +14,7 @@ interface Meta {
   dropped: number;
   types: string[];
   nodes: string[];
+  violations: { seq: number; t: number; message: string }[];
 }
 
 interface View {
@@ -269,6 +270,17 @@ function onMeta(next: Meta): void {
   $('status').textContent = `${next.count.toLocaleString('en-US')} records${next.dropped > 0 ? ` · ${next.dropped.toLocaleString('en-US')} dropped by the stream` : ''}${progress}`;
   document.body.dataset.count = String(next.count);
   showError(next.error);
+  const violations = $('violations');
+  if (violations.childElementCount !== next.violations.length) {
+    violations.replaceChildren(...next.violations.map((v) => {
+      const line = element('div', '', `violation at record ${v.seq + 1} (${formatTime(v.t)}): ${v.message}`);
+      const go = element('button', '', 'go there');
+      go.addEventListener('click', () => moveTo(v.seq));
+      line.append(go);
+      return line;
+    }));
+    violations.classList.toggle('shown', next.violations.length > 0);
+  }
   slider.max = String(Math.max(0, next.count - 1));
   if (fNode.options.length - 1 !== next.nodes.length) {
     const current = fNode.value;
