@@ -67,7 +67,7 @@ test('a Raft election, stepped through: the peers, the winner\'s statechart at a
   const url = await startViz(['--trace', trace]);
   const page = browser!.page;
   await page.goto(url);
-  await page.waitForSelector('body[data-rendered="true"]', { timeout: 10_000 });
+  await page.waitForSelector('body[data-rendered="true"][data-loaded="true"]', { timeout: 10_000 });
   expect(await page.locator('body').getAttribute('data-count')).toBe(String(lines.length));
   // Every peer is in the tree.
   for (const peer of peers) await expect(page.locator(`.actor[data-address="${peer}"]`).count()).resolves.toBe(1);
@@ -120,7 +120,7 @@ test('a cut-short trace: the page says which line and shows the records before i
   await page.goto(url);
   await page.waitForSelector('#error.shown', { timeout: 10_000 });
   expect(await page.locator('#error').textContent()).toMatch(/cut\.trace\.jsonl line 301: not JSON .*cut short.*showing the 300 records before it/);
-  await page.waitForSelector('body[data-rendered="true"]');
+  await page.waitForSelector('body[data-rendered="true"][data-loaded="true"]');
   expect(await page.locator('body').getAttribute('data-count')).toBe('300');
   expect(await page.locator('.actor').count()).toBeGreaterThan(0);
   await browser!.screenshot('cut-trace');
@@ -138,7 +138,7 @@ test('a failing seed: the checker\'s violation is shown, and one click goes to i
   await page.goto(url);
   await page.waitForSelector('#violations.shown', { timeout: 10_000 });
   expect(await page.locator('#violations').textContent()).toMatch(new RegExp(`violation at record ${at + 1} .*lost acknowledged messages`));
-  await page.waitForSelector('body[data-rendered="true"]');
+  await page.waitForSelector('body[data-rendered="true"][data-loaded="true"]');
   await page.locator('#violations button').first().click();
   await page.waitForSelector(`body[data-at="${at}"]`);
   // The demo's link actors are machines this build's visualizer does not know: the trace

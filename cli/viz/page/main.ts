@@ -53,6 +53,7 @@ let chosenSeq: number | undefined;
 let rendering = false;
 let dirty = false;
 let firstRender = true;
+let firstMeta = true;
 const charts = new Map<string, Promise<string>>();
 let shownChartKind: string | undefined;
 
@@ -289,9 +290,14 @@ function onMeta(next: Meta): void {
   }
   const types = $('types');
   if (types.childElementCount !== next.types.length) types.replaceChildren(...next.types.map((t) => new Option(t)));
-  // A trace is shown once read (at its end); a live source follows its end while `follow` is on.
-  if (next.loaded && (!wasLoaded || (grew && follow.checked))) moveTo(next.count - 1);
-  if (next.loaded && !wasLoaded && next.live) follow.checked = true;
+  document.body.dataset.loaded = String(next.loaded);
+  // A trace is shown while it is read, following its end (unless the user has moved away), and
+  // at its end once read; a live source follows its end while `follow` is on.
+  if (firstMeta) {
+    firstMeta = false;
+    follow.checked = true;
+  }
+  if (next.count > 0 && ((grew && follow.checked) || (next.loaded && !wasLoaded && follow.checked))) moveTo(next.count - 1);
 }
 
 function connect(): void {
