@@ -18,6 +18,9 @@
 //   - takeover: wall time from killing the leader until a new leader has spawned the
 //     orchestration from its store and every service actor has planned once (nothing left to do),
 //     beside the time to restore the store from its snapshot bytes (the floor of any takeover).
+// The npm script runs it with --max-semi-space-size=64 (MiB; V8's default is 16): most of what the
+// managers allocate while placing lives on (the stores' objects), and a larger young generation
+// copies it in fewer scavenges (measured at 300,000 tasks: 566 scavenges -> 160, GC pauses -25%).
 // Nodes are registered ready with a long heartbeat period and run no agent: the figures are the
 // managers' (tasks reach `assigned`; running them is the agents' work, measured with them later).
 import v8 from 'node:v8';

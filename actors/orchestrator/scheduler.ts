@@ -5,7 +5,7 @@
 // that says why, and is tried again when a node changes or a task ends (resources free up).
 import { EVENT_VERSIONS, TASK_STATE_ORDER, type JournalEvent, type Node, type StoreReader, type Task } from '../../journal/index.js';
 import type { ActorContext, Address, Props } from '../../runtime/index.js';
-import { hostPortsOf, placeTasks, type NodeLoad } from '../scheduler/index.js';
+import { LoadTable, hostPortsOf, placeTasks } from '../scheduler/index.js';
 import type { ManagerCommitted, WriterDone, WriterPropose } from './protocol.js';
 
 type SchedulerInput = ManagerCommitted | WriterDone | { readonly type: 'scheduler.flush' };
@@ -20,14 +20,6 @@ export interface SchedulerStats {
   placed: number;
   placedCommitted: number;
   unschedulable: number;
-}
-
-interface MutableLoad {
-  tasks: number;
-  tasksOfService: Map<string, number>;
-  reservedNanoCpus: number;
-  reservedMemoryBytes: number;
-  hostPorts: Set<string>;
 }
 
 /**
@@ -57,6 +49,7 @@ type Counted = Contribution | Task;
 const BATCH_EVENTS = 1_000;
 const ASSIGNED = TASK_STATE_ORDER.assigned;
 const COMPLETE = TASK_STATE_ORDER.complete;
+const NO_PORTS: readonly string[] = [];
 
 /** A task the scheduler should place: allocated (pending), not yet placed, still wanted. */
 function waiting(task: Task): boolean {
@@ -83,7 +76,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
     kind: 'scheduler',
     mailboxDepthMax: 100_000,
     create: (ctx: ActorContext) => {
-      const loads = new Map<string, MutableLoad>();
+      const loads = new LoadTable();
       const contributions = new Map<string, Counted>();
       /** Waiting tasks to try, in arrival order (none of them stuck or in flight). */
       const queue = new Set<string>();
@@ -109,29 +102,9 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
         return ports;
       };
 
-      const loadOf = (nodeId: string): MutableLoad => {
-        let load = loads.get(nodeId);
-        if (load === undefined) loads.set(nodeId, (load = { tasks: 0, tasksOfService: new Map(), reservedNanoCpus: 0, reservedMemoryBytes: 0, hostPorts: new Set() }));
-        return load;
-      };
       const add = (c: Counted, sign: 1 | -1): void => {
-        const load = loadOf(c.nodeId);
-        load.tasks += sign;
-        const ofService = (load.tasksOfService.get(c.serviceId) ?? 0) + sign;
-        if (ofService === 0) load.tasksOfService.delete(c.serviceId);
-        else load.tasksOfService.set(c.serviceId, ofService);
-        if (c instanceof Contribution) {
-          load.reservedNanoCpus += sign * c.nanoCpus;
-          load.reservedMemoryBytes += sign * c.memoryBytes;
-          for (const p of c.hostPorts) {
-            if (sign > 0) load.hostPorts.add(p);
-            else load.hostPorts.delete(p);
-          }
-        } else {
-          const want = c.spec.resources.reservations;
-          load.reservedNanoCpus += sign * want.nanoCpus;
-          load.reservedMemoryBytes += sign * want.memoryBytes;
-        }
+        if (c instanceof Contribution) loads.add(c.nodeId, c.serviceId, c.nanoCpus, c.memoryBytes, c.hostPorts, sign);
+        else loads.add(c.nodeId, c.serviceId, c.spec.resources.reservations.nanoCpus, c.spec.resources.reservations.memoryBytes, NO_PORTS, sign);
       };
       /** What a bound task adds, as it will be held: the task itself when that says all of it. */
       const countedOf = (task: Task): Counted => {
@@ -219,7 +192,7 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
           const preferences = first.spec.placement.preferences.map((p) => p.spread);
           const candidates = first.nodeId !== '' ? nodes.filter((n) => n.id === first.nodeId) : nodes;
           const sorted = group.sort((a, b) => a.slot - b.slot || (a.id < b.id ? -1 : 1));
-          const result = placeTasks({ serviceId: first.serviceId, spec: first.spec, ports, preferences, count: sorted.length }, candidates, loads as ReadonlyMap<string, NodeLoad>);
+          const result = placeTasks({ serviceId: first.serviceId, spec: first.spec, ports, preferences, count: sorted.length }, candidates, loads);
           result.assignments.forEach((nodeId, i) => {
             const task = sorted[i]!;
             events.push({ type: 'task.assigned', v: EVENT_VERSIONS['task.assigned'], at: now, id: task.id, nodeId, status: { state: 'assigned', message: 'scheduler assigned task to node', timestamp: now, err: '' }, expectedVersion: task.meta.version });

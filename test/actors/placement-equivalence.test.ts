@@ -5,7 +5,7 @@
 // max replicas), 0-2 preference levels over present and absent labels, loads that already hold
 // tasks of the service and of others, and node ids listed twice (ties then go by position).
 import fc from 'fast-check';
-import { placeTasks, type NodeLoad, type PlacementRequest } from '../../actors/index.js';
+import { LoadTable, placeTasks, type NodeLoad, type PlacementRequest } from '../../actors/index.js';
 import type { Node, PortConfig, TaskSpec } from '../../journal/index.js';
 // eslint-disable-next-line swarm/part-boundaries -- the one copy of the reference, shared with bench/placement.ts, which measures the two side by side
 import { placeTasksReference } from '../../bench/placement-reference.js';
@@ -154,5 +154,73 @@ describe('placement equivalence with the re-sorting implementation', () => {
     expect(result.assignments.length).toBeLessThan(request.count);
     expect(result.unschedulable).toMatch(/^no suitable node \(/);
     expectSamePlacement(request, nodes, loads);
+  });
+});
+
+describe('a LoadTable places as the map of the same loads', () => {
+  /** One task counted or uncounted: node, service, reservations, host ports. */
+  const opArb = fc.record({
+    node: fc.integer({ min: 0, max: 24 }).map((k) => `n${k}`),
+    service: fc.constantFrom(SERVICE, 'other', 'third'),
+    nanoCpus: fc.constantFrom(0, 5e8, 1e9),
+    memoryBytes: fc.constantFrom(0, GIB / 2, GIB),
+    hostPorts: fc.subarray(['tcp/80', 'tcp/8080', 'udp/80'], { maxLength: 1 }),
+    remove: fc.boolean(),
+  });
+
+  test('columns or lookups, lists changed and repeated ids, tasks counted and uncounted between calls', () => {
+    const arb = fc.record({
+      lists: fc.array(fc.array(nodeArb(24), { minLength: 1, maxLength: 14, size: 'max' }), { minLength: 1, maxLength: 3 }),
+      columnsNodesMin: fc.constantFrom(0, 1, 8, 64),
+      rounds: fc.array(fc.record({ ops: fc.array(opArb, { maxLength: 12 }), list: fc.nat(), request: requestArb(30) }), { minLength: 1, maxLength: 6 }),
+    });
+    fc.assert(fc.property(arb, ({ lists, columnsNodesMin, rounds }) => {
+      const table = new LoadTable({ columnsNodesMin });
+      /** What was counted, so that an uncount matches a count (as the scheduler's are). */
+      const counted: Array<{ node: string; service: string; nanoCpus: number; memoryBytes: number; hostPorts: string[] }> = [];
+      for (const { ops, list, request } of rounds) {
+        for (const op of ops) {
+          if (op.remove && counted.length > 0) {
+            const c = counted.splice(counted.length >> 1, 1)[0]!;
+            table.add(c.node, c.service, c.nanoCpus, c.memoryBytes, c.hostPorts, -1);
+          } else {
+            counted.push(op);
+            table.add(op.node, op.service, op.nanoCpus, op.memoryBytes, op.hostPorts, 1);
+          }
+        }
+        const nodes = lists[list % lists.length]!;
+        expect(placeTasks(request, nodes, table)).toEqual(placeTasks(request, nodes, table.toMap()));
+      }
+    }), { numRuns: 800 });
+  });
+
+  test('a thousand nodes, the columns kept current across calls', () => {
+    const nodes: Node[] = [];
+    for (let k = 0; k < 1_000; k++) {
+      const id = `node-${(k * 7919) % 1_000}`;
+      nodes.push({
+        id, meta: { version: 1, createdAt: 0, updatedAt: 0 },
+        spec: { annotations: { name: id, labels: { zone: `z${k % 3}` } }, role: 'worker', availability: 'active' },
+        description: { hostname: id, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 4 * GIB }, engineLabels: {} },
+        status: { state: 'ready', message: '', addr: '10.0.0.1' },
+      });
+    }
+    const base = taskSpec();
+    const table = new LoadTable();
+    for (let call = 0; call < 12; call++) {
+      const serviceId = `svc${call % 4}`;
+      const request: PlacementRequest = {
+        serviceId,
+        spec: { ...base, resources: { limits: base.resources.limits, reservations: { nanoCpus: 1e8, memoryBytes: GIB / 8 } }, placement: { constraints: [], maxReplicasPerNode: 0, preferences: [], platforms: [] } },
+        ports: [],
+        preferences: call % 2 === 0 ? ['node.labels.zone'] : [],
+        count: 700,
+      };
+      const result = placeTasks(request, nodes, table);
+      expect(result).toEqual(placeTasks(request, nodes, table.toMap()));
+      for (const nodeId of result.assignments) table.add(nodeId, serviceId, 1e8, GIB / 8, [], 1);
+      // Some tasks end: uncounted, as the scheduler does.
+      for (const nodeId of result.assignments.slice(0, 50)) table.add(nodeId, serviceId, 1e8, GIB / 8, [], -1);
+    }
   });
 });
