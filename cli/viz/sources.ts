@@ -2,7 +2,8 @@
 // byte offset so that a record's payload is read back on demand and the page never holds the
 // trace), or live nodes' inspection streams (payloads kept in a bounded ring). Both fold into one
 // History.
-import { closeSync, openSync, readSync, createReadStream, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { yieldToMacrotask } from '../../runtime/env/real/clock.js';
 import { History, type TraceRecord } from './history.js';
 
 export interface SourceStatus {
@@ -26,6 +27,9 @@ export interface Source {
   onChange(listener: () => void): () => void;
   close(): void;
 }
+
+/** How much of a trace file is read at a time. */
+const READ_BLOCK_BYTES = 4 << 20;
 
 class Listeners {
   private readonly set = new Set<() => void>();
@@ -70,7 +74,11 @@ export class TraceFileSource implements Source {
   private closed = false;
   private readonly reading: Promise<void>;
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    /** How much is read at a time (tests make it small, to cut lines across blocks). */
+    private readonly blockBytes = READ_BLOCK_BYTES,
+  ) {
     // Opening is synchronous so that a missing or unreadable file is the caller's error at once.
     this.fd = openSync(path, 'r');
     this.size = statSync(path).size;
@@ -107,26 +115,31 @@ export class TraceFileSource implements Source {
   }
 
   private async read(): Promise<void> {
-    const stream = createReadStream(this.path, { highWaterMark: 1 << 20 });
     let carry: Buffer | undefined;
     let lineNo = 0;
     let offset = 0;
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
+      // Read in blocks from the open file, and let the server answer between blocks: a read
+      // stream's small chunks left the process idle about half the time (measured on 1M records).
+      const block = Buffer.allocUnsafe(this.blockBytes);
+      for (let position = 0; ; ) {
+        await yieldToMacrotask();
         if (this.closed) break;
+        const n = readSync(this.fd, block, 0, block.length, position);
+        if (n === 0) break;
+        position += n;
+        const chunk = block.subarray(0, n);
         let data = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
         let start = 0;
         for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
           lineNo++;
-          if (!this.take(data.toString('utf8', start, nl), lineNo, offset + start, false)) {
-            stream.destroy();
-            return this.finish();
-          }
+          if (!this.take(data.toString('utf8', start, nl), lineNo, offset + start, false)) return this.finish();
           start = nl + 1;
         }
         offset += start;
         data = data.subarray(start);
-        carry = data.length > 0 ? data : undefined;
+        // The block is reused: a line cut by its end is copied out.
+        carry = data.length > 0 ? Buffer.from(data) : undefined;
         this.bytesRead = offset;
         this.listeners.fire();
       }

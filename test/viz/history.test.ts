@@ -132,6 +132,18 @@ describe('trace files', () => {
     source.close();
   });
 
+  test('lines cut across read blocks are read whole, at every block size', async () => {
+    const file = write('blocks.jsonl', `${lines.join('\n')}\n`);
+    for (const blockBytes of [7, 64, 100, 333]) {
+      const source = new TraceFileSource(file, blockBytes);
+      await source.whenLoaded();
+      expect(source.status().error).toBeUndefined();
+      expect(source.history.count).toBe(records.length);
+      for (let i = 0; i < records.length; i++) expect(source.record(i)).toEqual(records[i]);
+      source.close();
+    }
+  });
+
   test('a truncated trace keeps the records before the cut and says where it was cut', async () => {
     const text = `${lines.slice(0, 6).join('\n')}\n${lines[6]!.slice(0, 20)}`;
     const source = new TraceFileSource(write('cut.jsonl', text));
