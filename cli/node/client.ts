@@ -43,6 +43,17 @@ export async function controlRequest<T = unknown>(stateDir: string, method: stri
  * comes; resolves when the node ends the answer. A refusal rejects as in controlRequest. With
  * `idleTimeoutMs` 0 (following), it waits as long as the node keeps the answer open.
  */
+/** A refusal's body (the node's `{ message, code }`, or plain text) as the error it names. */
+export function refusal(body: string, status: number): ControlError {
+  let parsed: { message?: string; code?: string } = {};
+  try {
+    parsed = JSON.parse(body) as typeof parsed;
+  } catch {
+    parsed = { message: body };
+  }
+  return new ControlError(parsed.message ?? body, status, parsed.code ?? 'ERROR');
+}
+
 export async function controlStream(stateDir: string, path: string, onLine: (value: unknown) => void, idleTimeoutMs = 0, signal?: AbortSignal): Promise<void> {
   const socketPath = new StateDir(stateDir).controlSocket;
   if (!existsSync(socketPath)) {
@@ -67,13 +78,7 @@ export async function controlStream(stateDir: string, path: string, onLine: (val
       });
       res.on('end', () => {
         if (status >= 400) {
-          let parsed: { message?: string; code?: string } = {};
-          try {
-            parsed = JSON.parse(buffered) as typeof parsed;
-          } catch {
-            parsed = { message: buffered };
-          }
-          reject(new ControlError(parsed.message ?? buffered, status, parsed.code ?? 'ERROR'));
+          reject(refusal(buffered, status));
           return;
         }
         if (buffered.trim() !== '') onLine(JSON.parse(buffered));

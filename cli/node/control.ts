@@ -24,6 +24,9 @@ import { EVENT_TYPES, eventMessage } from './events.js';
 import { InspectFeed } from './inspect.js';
 import { splitPem } from './state-dir.js';
 
+/** The record kinds of GET /inspect: the inspection events, and the machine lines that describe actors' statecharts. */
+const INSPECT_KINDS = [...INSPECTION_EVENT_TYPES, 'machine'] as const;
+
 /** Room for a config at its 1000 KiB limit, base64-encoded (4/3 of it) in JSON. */
 const BODY_BYTES_MAX = 2 * 1024 * 1024;
 /** An events client this far behind (bytes unsent) is cut off with an `overflow` line; it resumes from its version. */
@@ -370,7 +373,7 @@ export class ControlApi {
     if (kindsText !== null && kindsText.trim() !== '') {
       kinds = new Set(kindsText.split(',').map((k) => k.trim()).filter((k) => k !== ''));
       for (const k of kinds) {
-        if (!(INSPECTION_EVENT_TYPES as readonly string[]).includes(k)) throw new NodeError('BAD_REQUEST', `kinds: '${k}' is not one of ${INSPECTION_EVENT_TYPES.join(', ')}`);
+        if (!(INSPECT_KINDS as readonly string[]).includes(k)) throw new NodeError('BAD_REQUEST', `kinds: '${k}' is not one of ${INSPECT_KINDS.join(', ')}`);
       }
     }
     // Gone while its request was read: no subscription that no close would end.

@@ -222,6 +222,8 @@ export class InspectFeed {
   /** The `machine` line of an actor's kind, the first time the kind is met; else undefined. */
   private machineLine(address: string, kind: string, t: number): string | undefined {
     if (this.options.describe === undefined || this.describedKinds.has(kind)) return undefined;
+    // A kinds filter is obeyed: machine lines only when it names them.
+    if (this.options.kinds !== undefined && !this.options.kinds.has('machine')) return undefined;
     this.describedKinds.add(kind);
     try {
       const chart = this.options.describe(address);

@@ -65,14 +65,18 @@ const NODE_KINDS: Readonly<Record<string, NodeView['status']>> = {
   'node.started': 'up', 'node.resumed': 'up', 'node.crashed': 'crashed', 'node.paused': 'paused', 'node.failed': 'failed',
 };
 
-/** A growable column of int32 values. */
-class Column {
-  private data = new Int32Array(1024);
+/** A growable column of numbers in a typed array (int32 for ids, float64 for times and offsets). */
+export class Column<A extends Int32Array | Float64Array = Int32Array> {
+  private data: A;
   length = 0;
+
+  constructor(private readonly make: (size: number) => A = ((size: number) => new Int32Array(size)) as (size: number) => A) {
+    this.data = make(1024);
+  }
 
   push(value: number): void {
     if (this.length === this.data.length) {
-      const bigger = new Int32Array(this.data.length * 2);
+      const bigger = this.make(this.data.length * 2);
       bigger.set(this.data);
       this.data = bigger;
     }
@@ -84,24 +88,7 @@ class Column {
   }
 }
 
-/** A growable column of float64 values (times). */
-class FloatColumn {
-  private data = new Float64Array(1024);
-  length = 0;
-
-  push(value: number): void {
-    if (this.length === this.data.length) {
-      const bigger = new Float64Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
-    this.data[this.length++] = value;
-  }
-
-  get(i: number): number {
-    return this.data[i] as number;
-  }
-}
+export const floatColumn = (): Column<Float64Array> => new Column((size) => new Float64Array(size));
 
 /** Strings to small integers and back. */
 class Interner {
@@ -228,7 +215,7 @@ export class History {
   private readonly actors = new Map<string, ActorTimeline>();
   private readonly nodeSeq = new Map<string, number[]>();
   private readonly nodeStatus = new Map<string, NodeView['status'][]>();
-  private readonly times = new FloatColumn();
+  private readonly times = floatColumn();
   private readonly kinds = new Interner();
   private readonly kindOf = new Column();
   // The message index: one row per message-like record.

@@ -2,7 +2,7 @@
 // control socket, line by line as the chunks come, handed on in batches (one per chunk read).
 import http from 'node:http';
 import { existsSync } from 'node:fs';
-import { ControlError } from '../node/client.js';
+import { ControlError, refusal } from '../node/client.js';
 import { StateDir } from '../node/state-dir.js';
 
 /** A line longer than this is refused: the node's lines are bounded, and so is what we hold of one. */
@@ -116,15 +116,7 @@ export function openLiveSource(
       res.on('data', (text: string) => {
         if (body.length < 64 * 1024) body += text;
       });
-      res.on('end', () => {
-        let parsed: { message?: string; code?: string } = {};
-        try {
-          parsed = JSON.parse(body) as typeof parsed;
-        } catch {
-          parsed = { message: body };
-        }
-        end(new ControlError(parsed.message ?? body, status, parsed.code ?? 'ERROR'));
-      });
+      res.on('end', () => end(refusal(body, status)));
       return;
     }
     const splitter = new NdjsonSplitter();

@@ -4,7 +4,7 @@
 // History.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { yieldToMacrotask } from '../../runtime/env/real/clock.js';
-import { History, type TraceRecord } from './history.js';
+import { History, floatColumn, type TraceRecord } from './history.js';
 
 export interface SourceStatus {
   readonly description: string;
@@ -64,7 +64,7 @@ export function parseRecordLine(line: string): TraceRecord | string {
  */
 export class TraceFileSource implements Source {
   readonly history = new History();
-  private offsets = new Float64Array(1024);
+  private readonly offsets = floatColumn();
   private readonly fd: number;
   private readonly size: number;
   private bytesRead = 0;
@@ -100,8 +100,8 @@ export class TraceFileSource implements Source {
 
   record(seq: number): TraceRecord | undefined {
     if (!Number.isInteger(seq) || seq < 0 || seq >= this.history.count) return undefined;
-    const start = this.offsets[seq] as number;
-    const end = seq + 1 < this.history.count ? (this.offsets[seq + 1] as number) : this.bytesRead;
+    const start = this.offsets.get(seq);
+    const end = seq + 1 < this.history.count ? this.offsets.get(seq + 1) : this.bytesRead;
     const buffer = Buffer.alloc(end - start);
     readSync(this.fd, buffer, 0, buffer.length, start);
     const parsed = parseRecordLine(buffer.toString('utf8'));
@@ -169,13 +169,7 @@ export class TraceFileSource implements Source {
       this.error = `${this.path} line ${lineNo}: ${parsed}${cut}; showing the ${this.history.count} records before it`;
       return false;
     }
-    const seq = this.history.count;
-    if (seq === this.offsets.length) {
-      const bigger = new Float64Array(this.offsets.length * 2);
-      bigger.set(this.offsets);
-      this.offsets = bigger;
-    }
-    this.offsets[seq] = at;
+    this.offsets.push(at);
     this.history.add(parsed);
     return true;
   }
