@@ -198,11 +198,12 @@ function* writeV3(view: StoreView): Generator<void, Uint8Array, void> {
     return ref;
   };
   for (const kind of OBJECT_KINDS) {
-    const sorted: AnyObject[] = yield* sortById([...view.objects[kind]]);
+    const objects = view.objects[kind];
+    const sorted: readonly AnyObject[] = isSortedById(objects) ? objects : yield* sortById([...objects]);
     parts.push(encodeMessage(kind), cborHead(CBOR_ARRAY, Math.ceil(sorted.length / OBJECTS_PER_CHUNK)));
     for (let from = 0; from < sorted.length; from += OBJECTS_PER_CHUNK) {
       const slice = sorted.slice(from, from + OBJECTS_PER_CHUNK);
-      const chunk = encodeMessage(kind === 'task' ? (slice as Task[]).map((task) => taskTuple(task, internSpec(task.spec))) : slice.map(canonical));
+      const chunk = kind === 'task' ? encodeMessage((slice as Task[]).map((task) => taskTuple(task, internSpec(task.spec)))) : encodeObjects(slice);
       parts.push(cborHead(CBOR_BYTES, chunk.byteLength), chunk);
       yield;
     }
@@ -225,6 +226,47 @@ function* writeV3(view: StoreView): Generator<void, Uint8Array, void> {
     }
   }
   return out;
+}
+
+/**
+ * Each object's canonical CBOR bytes, kept while the object lives (objects are immutable: a change
+ * replaces the object), for every kind but task (whose tuple refers to a spec by a number of this
+ * snapshot's). So a snapshot encodes only the objects that changed since the last one and copies
+ * the rest: its cost follows the change, not the store's size. Objects whose bytes are over
+ * ENCODED_CACHE_BYTES_MAX are encoded each time (their cost is the copy of their data either way,
+ * and keeping their bytes would double what they hold).
+ */
+const encodedObjects = new WeakMap<object, Uint8Array>();
+const ENCODED_CACHE_BYTES_MAX = 16 * 1024;
+
+function encodedObject(object: AnyObject): Uint8Array {
+  const cached = encodedObjects.get(object);
+  if (cached !== undefined) return cached;
+  // A copy: the encoder's result is a view into its shared buffer, which must not be kept alive.
+  const bytes = encodeMessage(canonical(object)).slice();
+  if (bytes.byteLength <= ENCODED_CACHE_BYTES_MAX) encodedObjects.set(object, bytes);
+  return bytes;
+}
+
+/** The CBOR array of `objects` as canonical maps: its head, then each object's bytes (what encoding the array gives). */
+function encodeObjects(objects: readonly AnyObject[]): Uint8Array {
+  const head = cborHead(CBOR_ARRAY, objects.length);
+  const items = objects.map(encodedObject);
+  let length = head.byteLength;
+  for (const item of items) length += item.byteLength;
+  const out = new Uint8Array(length);
+  out.set(head, 0);
+  let at = head.byteLength;
+  for (const item of items) {
+    out.set(item, at);
+    at += item.byteLength;
+  }
+  return out;
+}
+
+function isSortedById(items: readonly { id: string }[]): boolean {
+  for (let i = 1; i < items.length; i++) if (!((items[i - 1] as { id: string }).id < (items[i] as { id: string }).id)) return false;
+  return true;
 }
 
 /**
