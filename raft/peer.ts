@@ -240,13 +240,16 @@ export const peerMachine = setup({
         enqueue(sendMessage(context.options.applier, { type: 'raft.softState', peer: context.options.id, role: rd.softState.role, leader: rd.softState.leader, term: context.core.term } satisfies SoftStateMessage));
       }
       for (const m of rd.messages) enqueue(sendMessage(context.options.peerAddress(m.to), { type: 'raft.message', message: m }));
+      // The write before the apply: actors run in the order they were sent to, and the write is on
+      // every commit's path (a follower's acknowledgement waits for it), the apply only on this
+      // peer's own answers. Sent first, the write starts before the apply's turn, not after it.
+      if (write !== undefined) {
+        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write, replyTo: context.self } satisfies LogInput));
+      }
       const applies = rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.readStates.length > 0;
       const early = context.writesInFlightMax > 1 && rd.snapshot === undefined && !context.inflight.some((r) => r.applyAtFinish);
       if (applies && early) enqueue(sendMessage(context.options.applier, applyOf(context, rd)));
       context.inflight.push({ seq: context.seq, ready: rd, done: write === undefined, applyAtFinish: applies && !early });
-      if (write !== undefined) {
-        enqueue(sendMessage(context.options.log, { type: 'log.save', seq: context.seq, write, replyTo: context.self } satisfies LogInput));
-      }
       finishDurable(context, enqueue);
     }),
     /** A write is durable: finish every Ready, oldest first, whose write is. */
