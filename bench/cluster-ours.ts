@@ -23,7 +23,8 @@ import { ControlError, controlRequest as controlClient } from '../cli/index.js';
 
 const MEMBERS = 3;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'cli/main.ts');
+/** The command as users run it: the launcher, which runs the build in dist/ (rebuilt first if older than its sources). */
+const LAUNCHER = path.join(ROOT, 'swarm');
 /** A node process must answer its control socket within this long of being spawned. */
 const START_TIMEOUT_MS = 60_000;
 /** The cluster must have three voters and one leader within this long. */
@@ -101,9 +102,9 @@ function socketPath(m: Member): string {
 /** Extra node flags for the member processes (profiling: `--cpu-prof --cpu-prof-dir=DIR`), space-separated. */
 const NODE_ARGS = (process.env['SWARM_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
-/** `node [SWARM_BENCH_NODE_ARGS] --import tsx cli/main.ts ARGS` in the repository root, output kept in `m.output`. */
+/** `node [SWARM_BENCH_NODE_ARGS] swarm ARGS` in the repository root, output kept in `m.output`. */
 function launch(m: Member, args: readonly string[]): void {
-  const child = spawn(process.execPath, [...NODE_ARGS, '--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, LAUNCHER, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   m.process = child;
   m.output += `\n--- ${m.name}: ${args[0] ?? '?'} (pid ${child.pid ?? '?'}) ---\n`;
