@@ -176,7 +176,9 @@ let decoder = freshDecoder();
 function freshDecoder(): Decoder {
   structures = EVENT_RECORD_STRUCTURES.map((keys) => [...keys]);
   references = structures.slice();
-  return new Decoder({ mapsAsObjects: true, structures } as never);
+  // Byte strings (a secret's or config's data) are copied out of the entry: a view would keep the
+  // whole entry, or the network frame it came in, alive for as long as the store holds the object.
+  return new Decoder({ mapsAsObjects: true, structures, copyBuffers: true } as never);
 }
 
 /** True while the decoder's table is the one we gave it, entry for entry. */

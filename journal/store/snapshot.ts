@@ -242,8 +242,7 @@ const ENCODED_CACHE_BYTES_MAX = 16 * 1024;
 function encodedObject(object: AnyObject): Uint8Array {
   const cached = encodedObjects.get(object);
   if (cached !== undefined) return cached;
-  // A copy: the encoder's result is a view into its shared buffer, which must not be kept alive.
-  const bytes = encodeMessage(canonical(object)).slice();
+  const bytes = encodeMessage(canonical(object));
   if (bytes.byteLength <= ENCODED_CACHE_BYTES_MAX) encodedObjects.set(object, bytes);
   return bytes;
 }
