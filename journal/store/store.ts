@@ -17,8 +17,8 @@
 //    proposer awaits the result of its entry's index and gets the error.
 import { assert, assertNever } from '../../runtime/index.js';
 import {
-  OBJECT_KINDS, TASK_STATE_ORDER,
-  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskStatus,
+  DESIRED_STATES, OBJECT_KINDS, TASK_STATE_ORDER, TASK_STATES,
+  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskState, type TaskStatus,
 } from '../events/index.js';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, StoreConflictError,
@@ -130,6 +130,15 @@ export class Store implements StoreReader {
   private readonly tasksOfSlot = new Map<string, IdIndex<number>>();
   /** Undo log of the batch being applied: the previous value of every object it changed. Emptied, not replaced, after each batch. */
   private readonly undo: UndoEntry[] = [];
+  /**
+   * The meta and the task status the last task change was given. The changes of one batch mostly
+   * carry equal ones (one proposer, one clock reading, one message), and objects are immutable, so
+   * equal ones are one object: at a million tasks, two objects fewer per task held by each
+   * manager, and two fewer per change that the GC copies and, once the task changes again, finds
+   * dead in the old generation.
+   */
+  private sharedMeta: Meta | undefined;
+  private sharedStatus: TaskStatus | undefined;
 
   get index(): number {
     return this.lastIndex;
@@ -411,9 +420,11 @@ export class Store implements StoreReader {
         // A task's spec is nearly always a copy of its service's: hold the service's object
         // (equal, immutable) instead of one decoded tree per task.
         const spec = sameValue(event.spec, service.spec.task) ? service.spec.task : event.spec;
+        // The strings a task shares with its service, its node and the enumerations are held once
+        // (a decoded string is a fresh copy per event, on every manager).
         return this.putTask(event.id, undefined, {
-          id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, serviceId: event.serviceId, slot: event.slot, nodeId: event.nodeId,
-          spec, serviceVersion: event.serviceVersion, desiredState: event.desiredState, status: event.status,
+          id: event.id, meta: this.meta(index, at, at), serviceId: service.id, slot: event.slot, nodeId: this.nodeIdOf(event.nodeId),
+          spec, serviceVersion: event.serviceVersion, desiredState: desiredStateOf(event.desiredState), status: this.status(event.status),
           restarts: orEmpty(event.restarts), addresses: orEmpty(event.addresses),
         });
       }
@@ -423,21 +434,21 @@ export class Store implements StoreReader {
           throw new InvalidTransitionError('task', event.id, `is bound to node ${current.nodeId}; a binding never changes (asked ${event.nodeId})`);
         }
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), event.nodeId, current.desiredState, event.status, current.addresses));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId !== '' ? current.nodeId : this.nodeIdOf(event.nodeId), current.desiredState, this.status(event.status), current.addresses));
       }
       case 'task.statusChanged': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status, current.addresses));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId, current.desiredState, this.status(event.status), current.addresses));
       }
       case 'task.desiredStateChanged': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, event.desiredState, current.status, current.addresses));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId, desiredStateOf(event.desiredState), current.status, current.addresses));
       }
       case 'task.allocated': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status, orEmpty(event.addresses)));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId, current.desiredState, this.status(event.status), orEmpty(event.addresses)));
       }
       case 'network.created':
         return this.create('network', { id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec });
@@ -463,6 +474,31 @@ export class Store implements StoreReader {
       default:
         return assertNever(event, 'event');
     }
+  }
+
+  /** A task's meta: the last one given when equal (see `sharedMeta`). */
+  private meta(version: number, createdAt: number, updatedAt: number): Meta {
+    const last = this.sharedMeta;
+    if (last !== undefined && last.version === version && last.createdAt === createdAt && last.updatedAt === updatedAt) return last;
+    return (this.sharedMeta = { version, createdAt, updatedAt });
+  }
+
+  /** The meta of a changed task. */
+  private touch(meta: Meta, index: number, at: number): Meta {
+    return this.meta(index, meta.createdAt, at);
+  }
+
+  /** A task's status: the last one given when equal (see `sharedStatus`), its state the enumeration's own string. */
+  private status(status: TaskStatus): TaskStatus {
+    const last = this.sharedStatus;
+    if (last !== undefined && last.timestamp === status.timestamp && last.state === status.state && last.message === status.message && last.err === status.err) return last;
+    return (this.sharedStatus = { state: TASK_STATE_OF.get(status.state) ?? status.state, message: status.message, timestamp: status.timestamp, err: status.err });
+  }
+
+  /** A node id as the node object holds it, when the node is known (a bound task names its node's id). */
+  private nodeIdOf(nodeId: string): string {
+    if (nodeId === '') return '';
+    return this.objects.node.get(nodeId)?.id ?? nodeId;
   }
 
   // ---- snapshot (the format is in snapshot.ts) ----
@@ -584,6 +620,13 @@ function touch(meta: Meta, index: number, at: number): Meta {
  * property key costs a string-table lookup, where a Map lookup only hashes it.
  */
 const STATE_RANK = new Map<string, number>(Object.entries(TASK_STATE_ORDER));
+/** Each task state and desired state as the enumeration's own string: one copy of each, however many tasks hold it. */
+const TASK_STATE_OF = new Map<string, TaskState>(TASK_STATES.map((state) => [state, state]));
+const DESIRED_STATE_OF = new Map<string, DesiredState>(DESIRED_STATES.map((state) => [state, state]));
+
+function desiredStateOf(desiredState: DesiredState): DesiredState {
+  return DESIRED_STATE_OF.get(desiredState) ?? desiredState;
+}
 
 function checkStatus(task: Task, status: TaskStatus): void {
   if (STATE_RANK.get(status.state)! < STATE_RANK.get(task.status.state)!) {

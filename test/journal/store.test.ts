@@ -7,11 +7,11 @@ import path from 'node:path';
 import fc from 'fast-check';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, STORE_SNAPSHOT_VERSION, Store, StoreSnapshotInvalidError,
-  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch,
+  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch, encodeBatch,
   type JournalEvent, type StoreConflictError, type Task,
 } from '../../journal/index.js';
 import { InvariantViolation, decodeMessage, encodeMessage } from '../../runtime/index.js';
-import { batchesArb, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
+import { batchesArb, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
 import { thrown } from './helpers.js';
 
 
@@ -375,6 +375,74 @@ describe("store: the orchestration's events", () => {
       // And about an object that does not exist, it is refused naming it.
       expect(expectRefused(events, [{ ...event, id: 'zz' } as JournalEvent])).toMatchObject({ code: 'OBJECT_NOT_FOUND', id: 'zz' });
     }
+  });
+});
+
+describe('store: parts that tasks share', () => {
+  // What a manager applies: decoded batches, where every event holds fresh objects and strings.
+  const decoded = (events: JournalEvent[]): JournalEvent[] => [...decodeBatch(encodeBatch(events)).events];
+  const created = (id: string, slot: number, at: number): JournalEvent => ({
+    type: 'task.created', v: 3, at, id, serviceId: 's1', slot, nodeId: '', spec: taskSpec(), serviceVersion: 10,
+    desiredState: 'running', status: { state: 'new', message: 'created', timestamp: at, err: '' }, restarts: [], addresses: [],
+  });
+  const assigned = (id: string, nodeId: string, timestamp: number, message = 'scheduler assigned task to node'): JournalEvent => ({
+    type: 'task.assigned', v: 1, at: timestamp, id, nodeId, status: { state: 'assigned', message, timestamp, err: '' }, expectedVersion: null,
+  });
+
+  test('equal metas and statuses within a batch are one object; the values are the events\' and the service\'s and node\'s ids are theirs', () => {
+    const store = storeOf([
+      { type: 'node.registered', v: 1, at: 1, id: 'n1', spec: nodeSpec('host-1'), description: nodeDescription('host-1'), status: nodeStatus('ready') },
+      { type: 'node.registered', v: 1, at: 1, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus('ready') },
+      { type: 'service.created', v: 4, at: 1, id: 's1', spec: { ...serviceSpec('web'), task: taskSpec() } },
+    ]);
+    expect(store.applyBatch(decoded([created('t1', 1, 50), created('t2', 2, 50), created('t3', 3, 60)]), 4).applied).toBe(true);
+    const [t1, t2, t3] = ['t1', 't2', 't3'].map((id) => store.get('task', id)!);
+    expect(t1!.meta).toBe(t2!.meta);
+    expect(t1!.status).toBe(t2!.status);
+    expect(t3!.meta).not.toBe(t1!.meta);
+    expect(t3!.status).not.toBe(t1!.status);
+    expect(t1!.meta).toEqual({ version: 4, createdAt: 50, updatedAt: 50 });
+    expect(t3!.status).toEqual({ state: 'new', message: 'created', timestamp: 60, err: '' });
+    expect(t1!.serviceId).toBe(store.get('service', 's1')!.id);
+
+    expect(store.applyBatch(decoded([assigned('t1', 'n1', 70), assigned('t2', 'n2', 70), assigned('t3', 'n1', 70, 'another message')]), 5).applied).toBe(true);
+    const [a1, a2, a3] = ['t1', 't2', 't3'].map((id) => store.get('task', id)!);
+    expect(a1!.status).toBe(a2!.status);
+    expect(a3!.status).not.toBe(a1!.status);
+    expect(a3!.status).toEqual({ state: 'assigned', message: 'another message', timestamp: 70, err: '' });
+    // createdAt differs between t1 and t3: their metas differ; t1 and t2 share one.
+    expect(a1!.meta).toBe(a2!.meta);
+    expect(a1!.meta).toEqual({ version: 5, createdAt: 50, updatedAt: 70 });
+    expect(a3!.meta).toEqual({ version: 5, createdAt: 60, updatedAt: 70 });
+    expect([a1!.nodeId, a2!.nodeId, a3!.nodeId]).toEqual(['n1', 'n2', 'n1']);
+    expect(store.tasksByNode('n1').map((t) => t.id)).toEqual(['t1', 't3']);
+    expect(indexView(store)).toEqual(bruteView(store));
+
+    // The same events one per entry, not decoded: equal objects (the sharing shows only as identity).
+    const plain = storeOf([
+      { type: 'node.registered', v: 1, at: 1, id: 'n1', spec: nodeSpec('host-1'), description: nodeDescription('host-1'), status: nodeStatus('ready') },
+      { type: 'node.registered', v: 1, at: 1, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus('ready') },
+      { type: 'service.created', v: 4, at: 1, id: 's1', spec: { ...serviceSpec('web'), task: taskSpec() } },
+    ]);
+    expect(plain.applyBatch([created('t1', 1, 50), created('t2', 2, 50), created('t3', 3, 60)], 4).applied).toBe(true);
+    expect(plain.applyBatch([assigned('t1', 'n1', 70), assigned('t2', 'n2', 70), assigned('t3', 'n1', 70, 'another message')], 5).applied).toBe(true);
+    expect(plain.list('task')).toEqual(store.list('task'));
+    expect(plain.serialize()).toEqual(store.serialize());
+  });
+
+  test('a refused batch leaves no shared part behind in the tasks it touched', () => {
+    const store = storeOf([
+      { type: 'node.registered', v: 1, at: 1, id: 'n1', spec: nodeSpec('host-1'), description: nodeDescription('host-1'), status: nodeStatus('ready') },
+      { type: 'service.created', v: 4, at: 1, id: 's1', spec: { ...serviceSpec('web'), task: taskSpec() } },
+    ]);
+    expect(store.applyBatch(decoded([created('t1', 1, 50)]), 3).applied).toBe(true);
+    const before = store.get('task', 't1')!;
+    // The second event is stale: the batch is refused whole.
+    const result = store.applyBatch(decoded([assigned('t1', 'n1', 70), { ...assigned('t1', 'n1', 80), expectedVersion: 1 } as JournalEvent]), 4);
+    expect(result.applied).toBe(false);
+    expect(store.get('task', 't1')).toBe(before);
+    expect(store.applyBatch(decoded([assigned('t1', 'n1', 70)]), 5).applied).toBe(true);
+    expect(store.get('task', 't1')).toMatchObject({ nodeId: 'n1', meta: { version: 5, createdAt: 50, updatedAt: 70 }, status: { state: 'assigned', timestamp: 70 } });
   });
 });
 
