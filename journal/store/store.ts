@@ -366,7 +366,7 @@ export class Store implements StoreReader {
         return this.put('cluster', event.id, current, { ...current, meta: touch(current.meta, index, at), spec: event.spec });
       }
       case 'node.registered':
-        return this.create('node', { id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, description: event.description, status: event.status });
+        return this.create('node', { id: ownString(event.id), meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, description: event.description, status: event.status });
       case 'node.updated': {
         const current = this.expect('node', event.id, event.expectedVersion);
         return this.put('node', event.id, current, { ...current, meta: touch(current.meta, index, at), spec: event.spec });
@@ -381,7 +381,7 @@ export class Store implements StoreReader {
       }
       case 'service.created':
         return this.create('service', {
-          id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, previousSpec: null,
+          id: ownString(event.id), meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, previousSpec: null,
           specVersion: index, updateStatus: null, endpoint: null,
         });
       case 'service.updated': {
@@ -422,8 +422,9 @@ export class Store implements StoreReader {
         const spec = sameValue(event.spec, service.spec.task) ? service.spec.task : event.spec;
         // The strings a task shares with its service, its node and the enumerations are held once
         // (a decoded string is a fresh copy per event, on every manager).
-        return this.putTask(event.id, undefined, {
-          id: event.id, meta: this.meta(index, at, at), serviceId: service.id, slot: event.slot, nodeId: this.nodeIdOf(event.nodeId),
+        const id = ownString(event.id);
+        return this.putTask(id, undefined, {
+          id, meta: this.meta(index, at, at), serviceId: service.id, slot: event.slot, nodeId: this.nodeIdOf(event.nodeId),
           spec, serviceVersion: event.serviceVersion, desiredState: desiredStateOf(event.desiredState), status: this.status(event.status),
           restarts: orEmpty(event.restarts), addresses: orEmpty(event.addresses),
         });
@@ -492,7 +493,7 @@ export class Store implements StoreReader {
   private status(status: TaskStatus): TaskStatus {
     const last = this.sharedStatus;
     if (last !== undefined && last.timestamp === status.timestamp && last.state === status.state && last.message === status.message && last.err === status.err) return last;
-    return (this.sharedStatus = { state: TASK_STATE_OF.get(status.state) ?? status.state, message: status.message, timestamp: status.timestamp, err: status.err });
+    return (this.sharedStatus = { state: TASK_STATE_OF.get(status.state) ?? status.state, message: ownString(status.message), timestamp: status.timestamp, err: ownString(status.err) });
   }
 
   /** A node id as the node object holds it, when the node is known (a bound task names its node's id). */
@@ -568,6 +569,20 @@ export class Store implements StoreReader {
     return store;
   }
 }
+
+/**
+ * A string of its own, not a slice of a larger one. The decoder reads a batch's strings as slices
+ * of a few long strings (up to about 6 KB each, cut from the entry's bytes), and a slice keeps the
+ * whole of its parent alive: an id the store keeps for as long as the object lives would keep its
+ * event's neighbours' text too (at 100,000 tasks, about 250 bytes per task on each manager) and
+ * make the GC promote every such block. A concatenation flattened by `slice` copies the characters
+ * into a string the size of the id.
+ */
+function ownString(value: string): string {
+  return value.length < SLICE_LENGTH_MIN ? value : (' ' + value).slice(1);
+}
+/** V8 copies a substring shorter than this rather than slicing it (SlicedString::kMinLength). */
+const SLICE_LENGTH_MIN = 13;
 
 /**
  * A changed task, built field by field in the order of a created one (and of the schema), so that
