@@ -598,8 +598,8 @@ function nextTask(task: Task, meta: Meta, nodeId: string, desiredState: DesiredS
 /**
  * Structural equality of checked values (plain objects, arrays, strings, finite numbers, booleans,
  * null, bytes), key order included: two values it calls equal serialize to the same bytes.
+ * Deep equality of decoded values (plain objects, arrays, bytes, primitives; Object.is on leaves).
  */
-/** Deep equality of decoded values (plain objects, arrays, bytes, primitives; Object.is on leaves). */
 export function sameValue(a: unknown, b: unknown): boolean {
   // Object.is: 0 and -0 are different values to CBOR.
   if (Object.is(a, b)) return true;
@@ -615,14 +615,40 @@ export function sameValue(a: unknown, b: unknown): boolean {
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
     return true;
   }
-  const aKeys = Object.keys(a);
-  const bKeys = Object.keys(b);
-  if (aKeys.length !== bKeys.length) return false;
-  for (let i = 0; i < aKeys.length; i++) {
-    const key = aKeys[i]!;
-    if (key !== bKeys[i] || !sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
+  return sameObject(a as Record<string, unknown>, b as Record<string, unknown>);
+}
+
+/**
+ * The own keys of the objects being compared, a frame per nesting level: what Object.keys would
+ * give, without an array per object (the store compares every created task's spec with its
+ * service's, a few dozen objects each: at a million tasks, Object.keys was 14% of what the
+ * placement allocated). `keysTop` is the first free slot; a frame is popped by lowering it.
+ */
+const keyStack: string[] = [];
+let keysTop = 0;
+
+/** Same own enumerable keys in the same order (as Object.keys lists them), and same values under them. */
+function sameObject(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const base = keysTop;
+  // for-in lists own enumerable string keys in Object.keys' order, then inherited enumerable ones:
+  // none for a plain object (Object.prototype has none), so only others pay for the own-key test.
+  const plainB = Object.getPrototypeOf(b) === Object.prototype;
+  for (const key in b) if (plainB || Object.hasOwn(b, key)) keyStack[keysTop++] = key;
+  const count = keysTop - base;
+  const plainA = Object.getPrototypeOf(a) === Object.prototype;
+  let i = 0;
+  let same = true;
+  for (const key in a) {
+    if (!plainA && !Object.hasOwn(a, key)) continue;
+    // Values are compared as keys are matched; a nested comparison uses the stack above this frame.
+    if (i === count || keyStack[base + i] !== key || !sameValue(a[key], b[key])) {
+      same = false;
+      break;
+    }
+    i++;
   }
-  return true;
+  keysTop = base;
+  return same && i === count;
 }
 
 /** The meta of a changed object: a module function, not a closure per event (apply is hot). */

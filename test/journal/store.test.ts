@@ -7,7 +7,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, STORE_SNAPSHOT_VERSION, Store, StoreSnapshotInvalidError,
-  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch, encodeBatch,
+  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch, encodeBatch, sameValue,
   type JournalEvent, type StoreConflictError, type Task,
 } from '../../journal/index.js';
 import { InvariantViolation, decodeMessage, encodeMessage } from '../../runtime/index.js';
@@ -443,6 +443,57 @@ describe('store: parts that tasks share', () => {
     expect(store.get('task', 't1')).toBe(before);
     expect(store.applyBatch(decoded([assigned('t1', 'n1', 70)]), 5).applied).toBe(true);
     expect(store.get('task', 't1')).toMatchObject({ nodeId: 'n1', meta: { version: 5, createdAt: 50, updatedAt: 70 }, status: { state: 'assigned', timestamp: 70 } });
+  });
+});
+
+describe('store: sameValue', () => {
+  /** The reference: Object.keys per object, as sameValue was written first. */
+  function reference(a: unknown, b: unknown): boolean {
+    if (Object.is(a, b)) return true;
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+    if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => reference(item, b[i]));
+    if (Array.isArray(b)) return false;
+    if (a instanceof Uint8Array || b instanceof Uint8Array) {
+      return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((byte, i) => byte === b[i]);
+    }
+    const aKeys = Object.keys(a);
+    const bKeys = Object.keys(b);
+    return aKeys.length === bKeys.length && aKeys.every((key, i) => key === bKeys[i] && reference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+  }
+  // Small pools of keys and leaves, so that equal and nearly equal values are common.
+  const leaf = fc.oneof(fc.constantFrom(0, -0, 1, 'a', 'b', '', true, false, null), fc.constantFrom(Uint8Array.of(), Uint8Array.of(1), Uint8Array.of(1, 2)));
+  const value = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 3 }),
+    object: fc.array(fc.tuple(fc.constantFrom('x', 'y', 'z', '1', '0'), tie('value')), { maxLength: 4 }).map((entries) => Object.fromEntries(entries)),
+  })).value;
+  /** The same value rebuilt: fresh objects, and sometimes an object's keys in another order. */
+  const rebuilt = (v: unknown, reorder: boolean): unknown => {
+    if (Array.isArray(v)) return v.map((item) => rebuilt(item, reorder));
+    if (v instanceof Uint8Array) return Uint8Array.from(v);
+    if (v === null || typeof v !== 'object') return v;
+    const entries = Object.entries(v).map(([k, item]) => [k, rebuilt(item, reorder)] as const);
+    return Object.fromEntries(reorder ? entries.reverse() : entries);
+  };
+
+  test('agrees with Object.keys-based equality, key order included, on random values and their rebuilt copies', () => {
+    fc.assert(fc.property(value, value, fc.boolean(), (a, b, reorder) => {
+      expect(sameValue(a, b)).toBe(reference(a, b));
+      const copy = rebuilt(a, reorder);
+      expect(sameValue(a, copy)).toBe(reference(a, copy));
+      expect(sameValue(copy, a)).toBe(reference(copy, a));
+      // Nested in a larger value, after a comparison that failed midway: no state is left behind.
+      expect(sameValue({ x: [a, 1], y: copy }, { x: [copy, 1], y: a })).toBe(reference({ x: [a, 1], y: copy }, { x: [copy, 1], y: a }));
+    }), { numRuns: 500 });
+  });
+
+  test('inherited keys do not count; a missing key and an extra one differ', () => {
+    const proto = { inherited: 1 };
+    const withProto = Object.assign(Object.create(proto) as Record<string, unknown>, { a: 1 });
+    expect(sameValue(withProto, { a: 1 })).toBe(true);
+    expect(sameValue({ a: 1 }, { a: 1, b: undefined })).toBe(false);
+    expect(sameValue({ a: 1, b: 2 }, { b: 2, a: 1 })).toBe(false);
+    expect(sameValue({ a: [{ b: 1 }] }, { a: [{ b: 1 }] })).toBe(true);
   });
 });
 
