@@ -6,7 +6,8 @@
 // the events and their known nested objects. Both decode to the same values.
 import { decodeEventCbor, encodeEventCbor } from './codec.js';
 import { EventInvalidError, EventTooLargeError } from './errors.js';
-import { parseEvent, type EventSchemaOptions, type JournalEvent } from './events.js';
+import { sameValue } from './equal.js';
+import { EVENT_VERSIONS, parseEvent, vouchForTaskSpec, type EventSchemaOptions, type JournalEvent } from './events.js';
 
 export const BATCH_VERSION = 1;
 /** Events per batch: bounds the work of one apply and one watch delivery. */
@@ -66,6 +67,7 @@ function eventField(i: number): string {
 }
 
 const NO_OPTIONS: EventSchemaOptions = {};
+const TASK_CREATED_VERSION = EVENT_VERSIONS['task.created'];
 
 /** Decodes and validates a batch; throws EventInvalidError (field `batch...`) and the event errors. */
 export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_OPTIONS): EventBatch {
@@ -85,7 +87,35 @@ export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_
     if (key !== 'v' && key !== 'events') throw new EventInvalidError(`batch.${key}`, 'is not a known field');
   }
   // In place: the decoded array is fresh and ours (see schema.ts on returning decoded values).
-  for (let i = 0; i < events.length; i++) events[i] = parseEvent(events[i], eventField(i), options);
+  if (options !== NO_OPTIONS) {
+    for (let i = 0; i < events.length; i++) events[i] = parseEvent(events[i], eventField(i), options);
+    return { v: BATCH_VERSION, events: events as JournalEvent[] };
+  }
+  // The task.created events of a batch nearly always carry equal specs (a service's tasks): an
+  // event whose spec equals the one the previous task.created's was accepted as (by the schema's
+  // fast path, unchanged) holds that object instead, and the schema is told it was checked. The
+  // batch decodes to equal values, its tasks' specs one object: each spec is walked once
+  // (sameValue) where it was walked twice (the schema, then the store comparing it with its
+  // service's, which now sees the same object again), and the decoded copies die at once.
+  let sharedSpec: object | undefined;
+  try {
+    for (let i = 0; i < events.length; i++) {
+      const raw = events[i] as { type?: unknown; v?: unknown; spec?: unknown } | null;
+      const created = typeof raw === 'object' && raw !== null && raw.type === 'task.created' && raw.v === TASK_CREATED_VERSION;
+      if (created && sharedSpec !== undefined && raw.spec !== sharedSpec && sameValue(raw.spec, sharedSpec)) {
+        raw.spec = sharedSpec;
+        vouchForTaskSpec(sharedSpec);
+      }
+      const spec = created ? raw.spec : undefined;
+      const event = parseEvent(raw, eventField(i), options);
+      vouchForTaskSpec(undefined);
+      events[i] = event;
+      // Only a spec the fast path took as it was (an object) is shared onwards.
+      if (created) sharedSpec = event.type === 'task.created' && event.spec === spec && typeof spec === 'object' && spec !== null ? spec : undefined;
+    }
+  } finally {
+    vouchForTaskSpec(undefined);
+  }
   return { v: BATCH_VERSION, events: events as JournalEvent[] };
 }
 

@@ -17,8 +17,8 @@
 //    proposer awaits the result of its entry's index and gets the error.
 import { assert, assertNever } from '../../runtime/index.js';
 import {
-  DESIRED_STATES, OBJECT_KINDS, TASK_STATE_ORDER, TASK_STATES,
-  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskState, type TaskStatus,
+  DESIRED_STATES, OBJECT_KINDS, TASK_STATE_ORDER, TASK_STATES, sameValue,
+  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskSpec, type TaskState, type TaskStatus,
 } from '../events/index.js';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, StoreConflictError,
@@ -139,6 +139,12 @@ export class Store implements StoreReader {
    */
   private sharedMeta: Meta | undefined;
   private sharedStatus: TaskStatus | undefined;
+  /**
+   * The last verdict of "is a created task's spec its service's", and the two objects it is about:
+   * a batch's tasks of one service hold one decoded spec (see decodeBatch), and objects are
+   * immutable, so the same pair gets the same verdict without a walk.
+   */
+  private specVerdict: { readonly taskSpec: TaskSpec; readonly serviceSpec: TaskSpec; readonly same: boolean } | undefined;
 
   get index(): number {
     return this.lastIndex;
@@ -419,7 +425,7 @@ export class Store implements StoreReader {
         if (this.tasks.has(event.id)) throw new ObjectExistsError('task', event.id);
         // A task's spec is nearly always a copy of its service's: hold the service's object
         // (equal, immutable) instead of one decoded tree per task.
-        const spec = sameValue(event.spec, service.spec.task) ? service.spec.task : event.spec;
+        const spec = this.isServiceSpec(event.spec, service.spec.task) ? service.spec.task : event.spec;
         // The strings a task shares with its service, its node and the enumerations are held once
         // (a decoded string is a fresh copy per event, on every manager).
         const id = ownString(event.id);
@@ -475,6 +481,15 @@ export class Store implements StoreReader {
       default:
         return assertNever(event, 'event');
     }
+  }
+
+  /** Is the created task's spec equal to its service's (see `specVerdict`)? */
+  private isServiceSpec(taskSpec: TaskSpec, serviceSpec: TaskSpec): boolean {
+    const last = this.specVerdict;
+    if (last !== undefined && last.taskSpec === taskSpec && last.serviceSpec === serviceSpec) return last.same;
+    const same = sameValue(taskSpec, serviceSpec);
+    this.specVerdict = { taskSpec, serviceSpec, same };
+    return same;
   }
 
   /** A task's meta: the last one given when equal (see `sharedMeta`). */
@@ -593,62 +608,6 @@ function nextTask(task: Task, meta: Meta, nodeId: string, desiredState: DesiredS
     id: task.id, meta, serviceId: task.serviceId, slot: task.slot, nodeId,
     spec: task.spec, serviceVersion: task.serviceVersion, desiredState, status, restarts: task.restarts, addresses,
   };
-}
-
-/**
- * Structural equality of checked values (plain objects, arrays, strings, finite numbers, booleans,
- * null, bytes), key order included: two values it calls equal serialize to the same bytes.
- * Deep equality of decoded values (plain objects, arrays, bytes, primitives; Object.is on leaves).
- */
-export function sameValue(a: unknown, b: unknown): boolean {
-  // Object.is: 0 and -0 are different values to CBOR.
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  return sameObject(a as Record<string, unknown>, b as Record<string, unknown>);
-}
-
-/**
- * The own keys of the objects being compared, a frame per nesting level: what Object.keys would
- * give, without an array per object (the store compares every created task's spec with its
- * service's, a few dozen objects each: at a million tasks, Object.keys was 14% of what the
- * placement allocated). `keysTop` is the first free slot; a frame is popped by lowering it.
- */
-const keyStack: string[] = [];
-let keysTop = 0;
-
-/** Same own enumerable keys in the same order (as Object.keys lists them), and same values under them. */
-function sameObject(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const base = keysTop;
-  // for-in lists own enumerable string keys in Object.keys' order, then inherited enumerable ones:
-  // none for a plain object (Object.prototype has none), so only others pay for the own-key test.
-  const plainB = Object.getPrototypeOf(b) === Object.prototype;
-  for (const key in b) if (plainB || Object.hasOwn(b, key)) keyStack[keysTop++] = key;
-  const count = keysTop - base;
-  const plainA = Object.getPrototypeOf(a) === Object.prototype;
-  let i = 0;
-  let same = true;
-  for (const key in a) {
-    if (!plainA && !Object.hasOwn(a, key)) continue;
-    // Values are compared as keys are matched; a nested comparison uses the stack above this frame.
-    if (i === count || keyStack[base + i] !== key || !sameValue(a[key], b[key])) {
-      same = false;
-      break;
-    }
-    i++;
-  }
-  keysTop = base;
-  return same && i === count;
 }
 
 /** The meta of a changed object: a module function, not a closure per event (apply is hot). */
