@@ -4,7 +4,7 @@
 // Two encodings, one decoder (codec.ts): v1 entries are plain CBOR maps (runtime/codec's
 // encodeMessage); v2 entries, written since, use the journal's static record table for the batch,
 // the events and their known nested objects. Both decode to the same values.
-import { decodeEventCbor, encodeEventCbor } from './codec.js';
+import { CborOutput, decodeEventCbor, encodeEventCbor, writeEventDirect } from './codec.js';
 import { EventInvalidError, EventTooLargeError } from './errors.js';
 import { sameValue } from './equal.js';
 import { EVENT_VERSIONS, parseEvent, vouchForTaskSpec, type EventSchemaOptions, type JournalEvent } from './events.js';
@@ -37,7 +37,12 @@ function arrayHead(length: number): Uint8Array {
 /** The most bytes a batch adds around its events. */
 export const BATCH_OVERHEAD_BYTES_MAX = BATCH_PREFIX.length + 5;
 
+/** Where encodeEvent and encodeBatch write the events the direct writer takes (codec.ts). */
+const output = new CborOutput();
+
 export function encodeEvent(event: JournalEvent): Uint8Array {
+  output.reset();
+  if (writeEventDirect(output, event)) return output.bytes.slice(0, output.length);
   return encodeEventCbor(event);
 }
 
@@ -57,7 +62,15 @@ function concatBatch(encodedEvents: readonly Uint8Array[]): Uint8Array {
 }
 
 export function encodeBatch(events: readonly JournalEvent[]): Uint8Array {
-  return concatBatch(events.map(encodeEvent));
+  // The events' encodings one after another, then the batch in one buffer of its size.
+  output.reset();
+  for (const event of events) if (!writeEventDirect(output, event)) output.append(encodeEventCbor(event));
+  const head = arrayHead(events.length);
+  const out = new Uint8Array(BATCH_PREFIX.length + head.length + output.length);
+  out.set(BATCH_PREFIX, 0);
+  out.set(head, BATCH_PREFIX.length);
+  out.set(output.bytes.subarray(0, output.length), BATCH_PREFIX.length + head.length);
+  return out;
 }
 
 /** `batch.events[i]`, made once per position: a field path is only read when a check fails. */
