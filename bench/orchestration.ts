@@ -18,12 +18,22 @@
 //   - takeover: wall time from killing the leader until a new leader has spawned the
 //     orchestration from its store and every service actor has planned once (nothing left to do),
 //     beside the time to restore the store from its snapshot bytes (the floor of any takeover).
-// The npm script runs it with --max-semi-space-size=64 (MiB; V8's default is 16): most of what the
-// managers allocate while placing lives on (the stores' objects), and a larger young generation
-// copies it in fewer scavenges (measured at 300,000 tasks: 566 scavenges -> 160, GC pauses -25%).
+// The npm script runs it with --max-semi-space-size=128 (MiB; V8's default is 16): what the
+// managers allocate while placing lives for a while (the stores' objects for good, an entry's
+// decoded events until every actor has seen them), and a larger young generation copies it in fewer
+// scavenges and promotes less of it to die in the old one (measured at 300,000 tasks: 566
+// scavenges -> 160 from 16 to 64 MiB, GC pauses -25%; at 1,000,000 from 64 to 128 MiB: scavenges
+// 303 -> 196, bytes promoted 3.3 -> 2.1 GiB, placements 8,758 -> 10,687/s).
 // Nodes are registered ready with a long heartbeat period and run no agent: the figures are the
 // managers' (tasks reach `assigned`; running them is the agents' work, measured with them later).
+// The placement rate is also given per second of the process's CPU time (user + system, every
+// thread: the GC's helpers count), which another process on the machine disturbs less than wall
+// time. For profiling, the environment may ask for: BENCH_PROFILE=<file> a CPU profile of the
+// placement phase alone (1 ms sampling); BENCH_MARKS=1 a line at its start and end (to cut a
+// --trace-gc log to it); BENCH_HEAPSNAPSHOT=<file> a heap snapshot of the placed cluster.
 import v8 from 'node:v8';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 import { managerActor, orchestrationActor, placeTasks, type ManagerInput, type ManagerReply, type NodeLoad, type SchedulerStats, type WriterStats } from '../actors/index.js';
 import {
   CONTAINER_SPEC_DEFAULTS, EVENT_VERSIONS, KvLogStorage, Store, encodeBatch,
@@ -181,8 +191,18 @@ async function measure(size: Size): Promise<void> {
   const heapBefore = heapUsed();
 
   // ---- placement ----
+  const profileTo = process.env.BENCH_PROFILE;
+  const session = profileTo === undefined ? undefined : new Session();
+  if (session !== undefined) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+    await session.post('Profiler.start');
+  }
   const leaderId = leader()!;
+  if (process.env.BENCH_MARKS !== undefined) console.log('--- placing start');
   const start = monotonicMs();
+  const cpuStart = process.cpuUsage();
   const virtualStart = loop.now();
   let peak = heapUsed();
   let sampled = 0;
@@ -197,6 +217,14 @@ async function measure(size: Size): Promise<void> {
   };
   await cluster.run(loop.now() + PHASE_VIRTUAL_MS_MAX, placedAll);
   const placeMs = monotonicMs() - start;
+  const cpu = process.cpuUsage(cpuStart);
+  const placeCpuMs = (cpu.user + cpu.system) / 1000;
+  if (process.env.BENCH_MARKS !== undefined) console.log('--- placing end');
+  if (session !== undefined) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(profileTo!, JSON.stringify(profile));
+    session.disconnect();
+  }
   const placed = stats.get(leaderId)!.scheduler.placedCommitted;
   const writer = stats.get(leaderId)!.writer;
   peak = Math.max(peak, heapUsed());
@@ -204,6 +232,7 @@ async function measure(size: Size): Promise<void> {
   await cluster.run(loop.now() + 10_000, () => MANAGERS.every((m) => stores.get(m)?.index === stores.get(leaderId)?.index));
   gc();
   const heapPlaced = heapUsed();
+  if (process.env.BENCH_HEAPSNAPSHOT !== undefined) v8.writeHeapSnapshot(process.env.BENCH_HEAPSNAPSHOT);
 
   // Baselines: the pure placement core on the same nodes and tasks; a bare store of the same objects.
   const reader = stores.get(leaderId)!;
@@ -238,7 +267,7 @@ async function measure(size: Size): Promise<void> {
 
   console.log('| figure | ours | baseline |');
   console.log('|---|---|---|');
-  console.log(`| placements committed | ${placed.toLocaleString('en-US')} in ${(placeMs / 1000).toFixed(1)} s wall = **${rate(placed, placeMs)}** (${((loop.now() - virtualStart) / 1000).toFixed(1)} s virtual; ${writer.entries} entries of ${Math.round(writer.events / Math.max(1, writer.entries))} events on average) | placement core alone: ${rate(corePlaced, coreMs)} |`);
+  console.log(`| placements committed | ${placed.toLocaleString('en-US')} in ${(placeMs / 1000).toFixed(1)} s wall = **${rate(placed, placeMs)}** (${rate(placed, placeCpuMs)} of the process's CPU time, all threads: ${(placeCpuMs / 1000).toFixed(1)} s; ${((loop.now() - virtualStart) / 1000).toFixed(1)} s virtual; ${writer.entries} entries of ${Math.round(writer.events / Math.max(1, writer.entries))} events on average) | placement core alone: ${rate(corePlaced, coreMs)} |`);
   console.log(`| heap, process peak while placing | ${mib(peak)} (3 managers + simulator) | before services: ${mib(heapBefore)} |`);
   console.log(`| heap per manager | **${mib((heapPlaced - heapBefore) / 3)}** ((after - before) / 3) | a bare Store of the same objects: ${mib(bareBytes)} |`);
   console.log(`| a snapshot of the placed store | ${mib(snapshotBytes.byteLength)}, written in ${(serializeMs / 1000).toFixed(2)} s (in one go here; a manager writes it in steps between turns) | |`);

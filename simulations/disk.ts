@@ -72,14 +72,17 @@ function applyOps(map: Map<KvKey, Uint8Array>, ops: readonly KvOp[]): void {
   }
 }
 
-/** Copies the values in, so that a caller reusing its buffer cannot change what was written. */
-function copyOps(ops: readonly KvOp[]): KvOp[] {
+/**
+ * Copies the values in, so that a caller reusing its buffer cannot change what was written;
+ * values the caller handed over (see KvStore.batch) are kept as they are.
+ */
+function copyOps(ops: readonly KvOp[], handOver: boolean): KvOp[] {
   return ops.map((op): KvOp => {
     if (typeof op.key !== 'string') throw new TypeError('SimStorage: a key must be a string');
     switch (op.type) {
       case 'put':
         if (!(op.value instanceof Uint8Array)) throw new TypeError(`SimStorage: put ${op.key}: value must be a Uint8Array`);
-        return { type: 'put', key: op.key, value: new Uint8Array(op.value) };
+        return { type: 'put', key: op.key, value: handOver ? op.value : new Uint8Array(op.value) };
       case 'del':
         return { type: 'del', key: op.key };
       default:
@@ -145,7 +148,7 @@ export class SimStorage implements Storage {
     const generation = this.generation;
     return new SimKvStore(state, {
       isCurrent: () => generation === this.generation,
-      write: (ops, sync) => this.write(state, ops, sync),
+      write: (ops, sync, handOver) => this.write(state, ops, sync, handOver),
     });
   }
 
@@ -186,8 +189,8 @@ export class SimStorage implements Storage {
   }
 
   /** Makes the batch visible now and, if synced, durable after the drawn latency. */
-  private write(state: StoreState, ops: readonly KvOp[], sync: boolean): Promise<void> {
-    const batch: PendingBatch = { seq: state.nextSeq++, ops: copyOps(ops) };
+  private write(state: StoreState, ops: readonly KvOp[], sync: boolean, handOver: boolean): Promise<void> {
+    const batch: PendingBatch = { seq: state.nextSeq++, ops: copyOps(ops, handOver) };
     applyOps(state.visible, batch.ops);
     state.pending.push(batch);
     if (!sync) return Promise.resolve();
@@ -224,7 +227,7 @@ export class SimStorage implements Storage {
 interface StoreAccess {
   /** False once the node has crashed since the handle was opened. */
   isCurrent(): boolean;
-  write(ops: readonly KvOp[], sync: boolean): Promise<void>;
+  write(ops: readonly KvOp[], sync: boolean, handOver: boolean): Promise<void>;
 }
 
 class SimKvStore implements KvStore {
@@ -244,10 +247,10 @@ class SimKvStore implements KvStore {
     });
   }
 
-  batch(ops: readonly KvOp[], options: { sync?: boolean } = {}): Promise<void> {
+  batch(ops: readonly KvOp[], options: { sync?: boolean; handOver?: boolean } = {}): Promise<void> {
     if (!this.access.isCurrent()) return never();
     if (this.closed) return Promise.reject(new Error('SimStorage: batch on a closed store'));
-    return this.access.write(ops, options.sync === true);
+    return this.access.write(ops, options.sync === true, options.handOver === true);
   }
 
   /**

@@ -60,7 +60,7 @@ export class SimKeyFile implements KvStore {
     return newest?.value;
   }
 
-  batch(ops: readonly KvOp[], options?: { sync?: boolean }): Promise<void> {
+  batch(ops: readonly KvOp[], options?: { sync?: boolean; handOver?: boolean }): Promise<void> {
     // The operation's WebCrypto work is done: the write is an event on the loop.
     this.releaseHold();
     const framed = ops.map((op): KvOp => {

@@ -407,6 +407,9 @@ class Dispatcher implements Behaviour<DispatcherMessage> {
   private markDirty(event: JournalEvent, view: StoreReader): void {
     switch (kindOfEvent(event)) {
       case 'task': {
+        // Only a session can be marked: with none open (no agent connected), a task's change
+        // concerns nobody here, and the store is not read for it.
+        if (this.sessions.size === 0) return;
         const taskId = (event as { readonly id: string }).id;
         const holder = this.taskHolder.get(taskId);
         if (holder !== undefined) this.dirtyTask(holder, taskId);

@@ -56,6 +56,13 @@ function waiting(task: Task): boolean {
   return task.status.state === 'pending' && (task.desiredState === 'running' || task.desiredState === 'ready' || task.desiredState === 'complete');
 }
 
+/** Would a task, as its task.created event describes it, be waiting or hold resources? */
+function createdConcernsScheduler(e: Extract<JournalEvent, { type: 'task.created' }>): boolean {
+  const state = e.status.state;
+  if (state === 'pending') return true;
+  return e.nodeId !== '' && TASK_STATE_ORDER[state] >= ASSIGNED && TASK_STATE_ORDER[state] < COMPLETE;
+}
+
 /** A task that holds resources on its node: bound, not ended, and not being stopped for good. */
 function holdsResources(task: Task): boolean {
   return task.nodeId !== '' && TASK_STATE_ORDER[task.status.state] >= ASSIGNED && TASK_STATE_ORDER[task.status.state] < COMPLETE;
@@ -246,7 +253,11 @@ export function schedulerActor(options: SchedulerOptions, stats?: SchedulerStats
                   retry = true;
                   nodesCache = undefined;
                 }
-                else if (e.type.startsWith('task.')) {
+                else if (e.type === 'task.created' && !createdConcernsScheduler(e)) {
+                  // A new task that, as created, neither waits for a node nor holds one: nothing
+                  // of ours can know its (fresh) id, so tracking it would change nothing; a later
+                  // event of the batch about it is tracked on its own, from the store.
+                } else if (e.type.startsWith('task.')) {
                   if (track(e.id, reader)) retry = true;
                 } else if (e.type.startsWith('service.')) {
                   hostPortsCache.delete(e.id);

@@ -4,9 +4,10 @@
 // Two encodings, one decoder (codec.ts): v1 entries are plain CBOR maps (runtime/codec's
 // encodeMessage); v2 entries, written since, use the journal's static record table for the batch,
 // the events and their known nested objects. Both decode to the same values.
-import { decodeEventCbor, encodeEventCbor } from './codec.js';
+import { CborOutput, decodeEventCbor, encodeEventCbor, writeEventDirect } from './codec.js';
 import { EventInvalidError, EventTooLargeError } from './errors.js';
-import { parseEvent, type EventSchemaOptions, type JournalEvent } from './events.js';
+import { sameValue } from './equal.js';
+import { EVENT_VERSIONS, parseEvent, vouchForTaskSpec, type EventSchemaOptions, type JournalEvent } from './events.js';
 
 export const BATCH_VERSION = 1;
 /** Events per batch: bounds the work of one apply and one watch delivery. */
@@ -36,7 +37,12 @@ function arrayHead(length: number): Uint8Array {
 /** The most bytes a batch adds around its events. */
 export const BATCH_OVERHEAD_BYTES_MAX = BATCH_PREFIX.length + 5;
 
+/** Where encodeEvent and encodeBatch write the events the direct writer takes (codec.ts). */
+const output = new CborOutput();
+
 export function encodeEvent(event: JournalEvent): Uint8Array {
+  output.reset();
+  if (writeEventDirect(output, event)) return output.bytes.slice(0, output.length);
   return encodeEventCbor(event);
 }
 
@@ -56,7 +62,15 @@ function concatBatch(encodedEvents: readonly Uint8Array[]): Uint8Array {
 }
 
 export function encodeBatch(events: readonly JournalEvent[]): Uint8Array {
-  return concatBatch(events.map(encodeEvent));
+  // The events' encodings one after another, then the batch in one buffer of its size.
+  output.reset();
+  for (const event of events) if (!writeEventDirect(output, event)) output.append(encodeEventCbor(event));
+  const head = arrayHead(events.length);
+  const out = new Uint8Array(BATCH_PREFIX.length + head.length + output.length);
+  out.set(BATCH_PREFIX, 0);
+  out.set(head, BATCH_PREFIX.length);
+  out.set(output.bytes.subarray(0, output.length), BATCH_PREFIX.length + head.length);
+  return out;
 }
 
 /** `batch.events[i]`, made once per position: a field path is only read when a check fails. */
@@ -66,6 +80,7 @@ function eventField(i: number): string {
 }
 
 const NO_OPTIONS: EventSchemaOptions = {};
+const TASK_CREATED_VERSION = EVENT_VERSIONS['task.created'];
 
 /** Decodes and validates a batch; throws EventInvalidError (field `batch...`) and the event errors. */
 export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_OPTIONS): EventBatch {
@@ -85,7 +100,35 @@ export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_
     if (key !== 'v' && key !== 'events') throw new EventInvalidError(`batch.${key}`, 'is not a known field');
   }
   // In place: the decoded array is fresh and ours (see schema.ts on returning decoded values).
-  for (let i = 0; i < events.length; i++) events[i] = parseEvent(events[i], eventField(i), options);
+  if (options !== NO_OPTIONS) {
+    for (let i = 0; i < events.length; i++) events[i] = parseEvent(events[i], eventField(i), options);
+    return { v: BATCH_VERSION, events: events as JournalEvent[] };
+  }
+  // The task.created events of a batch nearly always carry equal specs (a service's tasks): an
+  // event whose spec equals the one the previous task.created's was accepted as (by the schema's
+  // fast path, unchanged) holds that object instead, and the schema is told it was checked. The
+  // batch decodes to equal values, its tasks' specs one object: each spec is walked once
+  // (sameValue) where it was walked twice (the schema, then the store comparing it with its
+  // service's, which now sees the same object again), and the decoded copies die at once.
+  let sharedSpec: object | undefined;
+  try {
+    for (let i = 0; i < events.length; i++) {
+      const raw = events[i] as { type?: unknown; v?: unknown; spec?: unknown } | null;
+      const created = typeof raw === 'object' && raw !== null && raw.type === 'task.created' && raw.v === TASK_CREATED_VERSION;
+      if (created && sharedSpec !== undefined && raw.spec !== sharedSpec && sameValue(raw.spec, sharedSpec)) {
+        raw.spec = sharedSpec;
+        vouchForTaskSpec(sharedSpec);
+      }
+      const spec = created ? raw.spec : undefined;
+      const event = parseEvent(raw, eventField(i), options);
+      vouchForTaskSpec(undefined);
+      events[i] = event;
+      // Only a spec the fast path took as it was (an object) is shared onwards.
+      if (created) sharedSpec = event.type === 'task.created' && event.spec === spec && typeof spec === 'object' && spec !== null ? spec : undefined;
+    }
+  } finally {
+    vouchForTaskSpec(undefined);
+  }
   return { v: BATCH_VERSION, events: events as JournalEvent[] };
 }
 

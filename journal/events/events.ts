@@ -9,7 +9,7 @@ import {
   blobSpecSchema, clusterSpecSchema, DESIRED_STATES, networkAddressesSchema, nodeDescriptionSchema, nodeSpecSchema, nodeStatusSchema,
   restartsSchema, serviceEndpointSchema, serviceSpecSchema, taskSpecSchema, taskStatusSchema, networkSpecSchema, updateStatusSchema,
   type BlobSpec, type ClusterSpec, type DesiredState, type Labels, type NetworkAddress, type NetworkSpec, type NodeDescription,
-  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceEndpoint, type ServiceSpec, type Task, type TaskStatus, type UpdateStatus,
+  type NodeSpec, type NodeStatus, type ObjectKind, type ServiceEndpoint, type ServiceSpec, type Task, type TaskSpec, type TaskStatus, type UpdateStatus,
 } from './objects.js';
 import { check, id, int, labels, nullable, obj, oneOf, use, type Check, type Shape } from './schema.js';
 
@@ -135,6 +135,25 @@ const desiredState = oneOf(DESIRED_STATES);
 /** A task's node: '' until assigned, else an id. */
 const taskNodeId = check<string>((value, field, strict) => (value === '' ? '' : use(id, strict)(value, field)), (value) => typeof value === 'string');
 
+/**
+ * A task spec that a batch decoder vouches for while it parses one event (see decodeBatch): the
+ * spec the fast path accepted in the batch's previous task.created, which this event's spec equals
+ * (sameValue, key order included) and was replaced by. The fast path's verdict depends on the
+ * value's structure alone, so it is the same; the walk is skipped. Unset outside that call; the
+ * strict path never consults it.
+ */
+let vouchedTaskSpec: object | undefined;
+
+/** Sets (or, with undefined, clears) the task spec decodeBatch vouches for. */
+export function vouchForTaskSpec(spec: object | undefined): void {
+  vouchedTaskSpec = spec;
+}
+
+const taskCreatedSpec = check<TaskSpec>(
+  (value, field, strict) => use(taskSpecSchema, strict)(value, field),
+  (value) => (value === vouchedTaskSpec && value !== undefined) || taskSpecSchema.accepts(value),
+);
+
 function shape<T extends JournalEvent>(type: T['type'], fields: Omit<Shape<T>, 'type' | 'v' | 'at'>): Check<T> {
   return obj<T>({ type: oneOf([type]), v: int(1), at, ...fields } as unknown as Shape<T>);
 }
@@ -156,7 +175,7 @@ export const EVENT_SCHEMAS: { readonly [T in EventType]: Check<EventOfType<T>> }
   'service.endpointAllocated': shape<ServiceEndpointAllocated>('service.endpointAllocated', { id, endpoint: serviceEndpointSchema, expectedVersion: version }),
   'task.created': shape<TaskCreated>('task.created', {
     id, serviceId: id, slot: int(0), nodeId: taskNodeId,
-    spec: taskSpecSchema, serviceVersion: int(0), desiredState, status: taskStatusSchema,
+    spec: taskCreatedSpec, serviceVersion: int(0), desiredState, status: taskStatusSchema,
     restarts: restartsSchema, addresses: networkAddressesSchema,
   }),
   'task.assigned': shape<TaskAssigned>('task.assigned', { id, nodeId: id, status: taskStatusSchema, expectedVersion: version }),

@@ -40,6 +40,7 @@ import {
   scanSegment,
   sealHardState,
   sealSegment,
+  sealSegmentStored,
   sealSnapshot,
   SEALED_SEGMENT_HEADER_BYTES,
   frameSealedSegment,
@@ -321,7 +322,15 @@ export class KvLogStorage implements LogStorage {
     }
     if (segmentFirst !== undefined) {
       this.segmentFirsts.push(segmentFirst);
-      ops.push({ type: 'put', key: entryKey(segmentFirst), value: segmentValue(this.cipher, appended, from) });
+      if (this.cipher === undefined) {
+        // The mirror holds the entries as the segment the store keeps (a view of its bytes, handed
+        // over to the store by write): one copy of their data, not two.
+        const segment = sealSegmentStored(appended, from);
+        this.mirror.adoptSegment(segment);
+        ops.push({ type: 'put', key: entryKey(segmentFirst), value: segment.bytes });
+      } else {
+        ops.push({ type: 'put', key: entryKey(segmentFirst), value: segmentValue(this.cipher, appended, from) });
+      }
     }
     this.checkSegments();
     return this.write(ops);
@@ -416,10 +425,14 @@ export class KvLogStorage implements LogStorage {
     if (this.failure !== undefined) throw this.failure.error;
   }
 
-  /** Issues the batch now, so that batches reach the store in call order. */
+  /**
+   * Issues the batch now, so that batches reach the store in call order. Every value is built for
+   * the write and never changed after (the mirror's entries are views of a segment's bytes, and
+   * entries are read-only), so the store may keep the buffers (`handOver`).
+   */
   private write(ops: readonly KvOp[]): Promise<void> {
     if (ops.length === 0) return this.lastWrite.then(() => undefined);
-    const done = this.kv.batch(ops, { sync: true }).catch((error: unknown) => {
+    const done = this.kv.batch(ops, { sync: true, handOver: true }).catch((error: unknown) => {
       this.failure ??= { error };
       throw error;
     });

@@ -164,6 +164,23 @@ export class MemoryLogStorage implements LogStorage {
     return { appended };
   }
 
+  /**
+   * Holds the entries of `segment` as that stored segment from now on (made an Entry on read, its
+   * data a view into the segment's bytes), in place of the Entry objects a write gave: a persistent
+   * store that keeps the segment's bytes then shares them with the log rather than holding a
+   * second copy of the data. The entries must be in the log, the same entries (index and term).
+   */
+  adoptSegment(segment: StoredSegment): void {
+    const first = this.firstIndex();
+    const last = segment.first + segment.count - 1;
+    assert(segment.first >= first && last <= this.lastIndex(), () => `the stored segment of entries ${segment.first}..${last} is not within the log ${first}..${this.lastIndex()}`);
+    for (let index = segment.first; index <= last; index++) {
+      const i = index - first;
+      assert(termOf(this.log[i] as LogSlot, index) === segment.term(index), () => `the stored segment's entry ${index} has term ${segment.term(index)}, the log's ${termOf(this.log[i] as LogSlot, index)}`);
+      this.log[i] = segment;
+    }
+  }
+
   applyCreateSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     assert(index > this.snap.meta.index, () => `snapshot at ${index} is not above the stored snapshot's index ${this.snap.meta.index}`);
     assert(index <= this.lastIndex(), () => `snapshot at ${index} is beyond the last entry ${this.lastIndex()}`);

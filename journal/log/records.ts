@@ -80,7 +80,21 @@ const UINT32_COUNT = 2 ** 32;
 
 /** The segment record of `entries.slice(from)`: contiguous entries, at least one. */
 export function sealSegment(entries: readonly Entry[], from = 0): Uint8Array {
+  return sealSegmentStored(entries, from).bytes;
+}
+
+/**
+ * The segment record of `entries.slice(from)`, as sealSegment, and the record as a StoredSegment
+ * (as scanSegment would read it back), whose entries' data are views into the record: a log that
+ * keeps the record may keep its entries as that, rather than a second copy of their data.
+ */
+export function sealSegmentStored(entries: readonly Entry[], from = 0): StoredSegment {
   assert(from < entries.length, () => `a segment of no entries (from ${from} of ${entries.length})`);
+  const count = entries.length - from;
+  const terms = new Float64Array(count);
+  const types = new Uint8Array(count);
+  const starts = new Uint32Array(count);
+  const ends = new Uint32Array(count);
   let bytes = SEGMENT_HEADER_BYTES;
   for (let i = from; i < entries.length; i++) bytes += ENTRY_LENGTH_BYTES + ENTRY_HEADER_BYTES + (entries[i] as Entry).data.byteLength;
   const out = new Uint8Array(bytes);
@@ -104,9 +118,13 @@ export function sealSegment(entries: readonly Entry[], from = 0): Uint8Array {
     out[record + 16] = entry.type === 'normal' ? 0 : 1;
     out.set(entry.data, record + ENTRY_HEADER_BYTES);
     at = record + length;
+    terms[i - from] = entry.term;
+    types[i - from] = entry.type === 'normal' ? 0 : 1;
+    starts[i - from] = record + ENTRY_HEADER_BYTES;
+    ends[i - from] = at;
   }
   view.setUint32(5, crc32(out, SEGMENT_HEADER_BYTES));
-  return out;
+  return new StoredSegment(first, out, terms, types, starts, ends);
 }
 
 /**
@@ -229,6 +247,11 @@ export class StoredSegment {
 
   get count(): number {
     return this.terms.length;
+  }
+
+  /** The record's bytes. */
+  get bytes(): Uint8Array {
+    return this.value;
   }
 
   term(index: number): number {

@@ -17,8 +17,8 @@
 //    proposer awaits the result of its entry's index and gets the error.
 import { assert, assertNever } from '../../runtime/index.js';
 import {
-  OBJECT_KINDS, TASK_STATE_ORDER,
-  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskStatus,
+  DESIRED_STATES, OBJECT_KINDS, TASK_STATE_ORDER, TASK_STATES, sameValue,
+  type DesiredState, type JournalEvent, type Meta, type NetworkAddress, type Node, type ObjectKind, type ObjectOfKind, type Service, type Task, type TaskSpec, type TaskState, type TaskStatus,
 } from '../events/index.js';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, StoreConflictError,
@@ -132,6 +132,21 @@ export class Store implements StoreReader {
   private readonly sortedIds = new Map<ObjectKind, { ids: string[]; readonly known: Set<string> }>();
   /** Undo log of the batch being applied: the previous value of every object it changed. Emptied, not replaced, after each batch. */
   private readonly undo: UndoEntry[] = [];
+  /**
+   * The meta and the task status the last task change was given. The changes of one batch mostly
+   * carry equal ones (one proposer, one clock reading, one message), and objects are immutable, so
+   * equal ones are one object: at a million tasks, two objects fewer per task held by each
+   * manager, and two fewer per change that the GC copies and, once the task changes again, finds
+   * dead in the old generation.
+   */
+  private sharedMeta: Meta | undefined;
+  private sharedStatus: TaskStatus | undefined;
+  /**
+   * The last verdict of "is a created task's spec its service's", and the two objects it is about:
+   * a batch's tasks of one service hold one decoded spec (see decodeBatch), and objects are
+   * immutable, so the same pair gets the same verdict without a walk.
+   */
+  private specVerdict: { readonly taskSpec: TaskSpec; readonly serviceSpec: TaskSpec; readonly same: boolean } | undefined;
 
   get index(): number {
     return this.lastIndex;
@@ -359,7 +374,7 @@ export class Store implements StoreReader {
         return this.put('cluster', event.id, current, { ...current, meta: touch(current.meta, index, at), spec: event.spec });
       }
       case 'node.registered':
-        return this.create('node', { id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, description: event.description, status: event.status });
+        return this.create('node', { id: ownString(event.id), meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, description: event.description, status: event.status });
       case 'node.updated': {
         const current = this.expect('node', event.id, event.expectedVersion);
         return this.put('node', event.id, current, { ...current, meta: touch(current.meta, index, at), spec: event.spec });
@@ -374,7 +389,7 @@ export class Store implements StoreReader {
       }
       case 'service.created':
         return this.create('service', {
-          id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, previousSpec: null,
+          id: ownString(event.id), meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec, previousSpec: null,
           specVersion: index, updateStatus: null, endpoint: null,
         });
       case 'service.updated': {
@@ -412,10 +427,13 @@ export class Store implements StoreReader {
         if (this.tasks.has(event.id)) throw new ObjectExistsError('task', event.id);
         // A task's spec is nearly always a copy of its service's: hold the service's object
         // (equal, immutable) instead of one decoded tree per task.
-        const spec = sameValue(event.spec, service.spec.task) ? service.spec.task : event.spec;
-        return this.putTask(event.id, undefined, {
-          id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, serviceId: event.serviceId, slot: event.slot, nodeId: event.nodeId,
-          spec, serviceVersion: event.serviceVersion, desiredState: event.desiredState, status: event.status,
+        const spec = this.isServiceSpec(event.spec, service.spec.task) ? service.spec.task : event.spec;
+        // The strings a task shares with its service, its node and the enumerations are held once
+        // (a decoded string is a fresh copy per event, on every manager).
+        const id = ownString(event.id);
+        return this.putTask(id, undefined, {
+          id, meta: this.meta(index, at, at), serviceId: service.id, slot: event.slot, nodeId: this.nodeIdOf(event.nodeId),
+          spec, serviceVersion: event.serviceVersion, desiredState: desiredStateOf(event.desiredState), status: this.status(event.status),
           restarts: orEmpty(event.restarts), addresses: orEmpty(event.addresses),
         });
       }
@@ -425,21 +443,21 @@ export class Store implements StoreReader {
           throw new InvalidTransitionError('task', event.id, `is bound to node ${current.nodeId}; a binding never changes (asked ${event.nodeId})`);
         }
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), event.nodeId, current.desiredState, event.status, current.addresses));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId !== '' ? current.nodeId : this.nodeIdOf(event.nodeId), current.desiredState, this.status(event.status), current.addresses));
       }
       case 'task.statusChanged': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status, current.addresses));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId, current.desiredState, this.status(event.status), current.addresses));
       }
       case 'task.desiredStateChanged': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, event.desiredState, current.status, current.addresses));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId, desiredStateOf(event.desiredState), current.status, current.addresses));
       }
       case 'task.allocated': {
         const current = this.expectIn('task', this.tasks, event.id, event.expectedVersion);
         checkStatus(current, event.status);
-        return this.putTask(event.id, current, nextTask(current, touch(current.meta, index, at), current.nodeId, current.desiredState, event.status, orEmpty(event.addresses)));
+        return this.putTask(event.id, current, nextTask(current, this.touch(current.meta, index, at), current.nodeId, current.desiredState, this.status(event.status), orEmpty(event.addresses)));
       }
       case 'network.created':
         return this.create('network', { id: event.id, meta: { version: index, createdAt: at, updatedAt: at }, spec: event.spec });
@@ -465,6 +483,40 @@ export class Store implements StoreReader {
       default:
         return assertNever(event, 'event');
     }
+  }
+
+  /** Is the created task's spec equal to its service's (see `specVerdict`)? */
+  private isServiceSpec(taskSpec: TaskSpec, serviceSpec: TaskSpec): boolean {
+    const last = this.specVerdict;
+    if (last !== undefined && last.taskSpec === taskSpec && last.serviceSpec === serviceSpec) return last.same;
+    const same = sameValue(taskSpec, serviceSpec);
+    this.specVerdict = { taskSpec, serviceSpec, same };
+    return same;
+  }
+
+  /** A task's meta: the last one given when equal (see `sharedMeta`). */
+  private meta(version: number, createdAt: number, updatedAt: number): Meta {
+    const last = this.sharedMeta;
+    if (last !== undefined && last.version === version && last.createdAt === createdAt && last.updatedAt === updatedAt) return last;
+    return (this.sharedMeta = { version, createdAt, updatedAt });
+  }
+
+  /** The meta of a changed task. */
+  private touch(meta: Meta, index: number, at: number): Meta {
+    return this.meta(index, meta.createdAt, at);
+  }
+
+  /** A task's status: the last one given when equal (see `sharedStatus`), its state the enumeration's own string. */
+  private status(status: TaskStatus): TaskStatus {
+    const last = this.sharedStatus;
+    if (last !== undefined && last.timestamp === status.timestamp && last.state === status.state && last.message === status.message && last.err === status.err) return last;
+    return (this.sharedStatus = { state: TASK_STATE_OF.get(status.state) ?? status.state, message: ownString(status.message), timestamp: status.timestamp, err: ownString(status.err) });
+  }
+
+  /** A node id as the node object holds it, when the node is known (a bound task names its node's id). */
+  private nodeIdOf(nodeId: string): string {
+    if (nodeId === '') return '';
+    return this.objects.node.get(nodeId)?.id ?? nodeId;
   }
 
   // ---- snapshot (the format is in snapshot.ts) ----
@@ -582,6 +634,20 @@ export class Store implements StoreReader {
 }
 
 /**
+ * A string of its own, not a slice of a larger one. The decoder reads a batch's strings as slices
+ * of a few long strings (up to about 6 KB each, cut from the entry's bytes), and a slice keeps the
+ * whole of its parent alive: an id the store keeps for as long as the object lives would keep its
+ * event's neighbours' text too (at 100,000 tasks, about 250 bytes per task on each manager) and
+ * make the GC promote every such block. A concatenation flattened by `slice` copies the characters
+ * into a string the size of the id.
+ */
+function ownString(value: string): string {
+  return value.length < SLICE_LENGTH_MIN ? value : (' ' + value).slice(1);
+}
+/** V8 copies a substring shorter than this rather than slicing it (SlicedString::kMinLength). */
+const SLICE_LENGTH_MIN = 13;
+
+/**
  * A changed task, built field by field in the order of a created one (and of the schema), so that
  * every task in the store has one hidden class: a spread of a dozen fields costs more and may not.
  */
@@ -590,36 +656,6 @@ function nextTask(task: Task, meta: Meta, nodeId: string, desiredState: DesiredS
     id: task.id, meta, serviceId: task.serviceId, slot: task.slot, nodeId,
     spec: task.spec, serviceVersion: task.serviceVersion, desiredState, status, restarts: task.restarts, addresses,
   };
-}
-
-/**
- * Structural equality of checked values (plain objects, arrays, strings, finite numbers, booleans,
- * null, bytes), key order included: two values it calls equal serialize to the same bytes.
- */
-/** Deep equality of decoded values (plain objects, arrays, bytes, primitives; Object.is on leaves). */
-export function sameValue(a: unknown, b: unknown): boolean {
-  // Object.is: 0 and -0 are different values to CBOR.
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  const aKeys = Object.keys(a);
-  const bKeys = Object.keys(b);
-  if (aKeys.length !== bKeys.length) return false;
-  for (let i = 0; i < aKeys.length; i++) {
-    const key = aKeys[i]!;
-    if (key !== bKeys[i] || !sameValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
-  }
-  return true;
 }
 
 /** The meta of a changed object: a module function, not a closure per event (apply is hot). */
@@ -632,6 +668,13 @@ function touch(meta: Meta, index: number, at: number): Meta {
  * property key costs a string-table lookup, where a Map lookup only hashes it.
  */
 const STATE_RANK = new Map<string, number>(Object.entries(TASK_STATE_ORDER));
+/** Each task state and desired state as the enumeration's own string: one copy of each, however many tasks hold it. */
+const TASK_STATE_OF = new Map<string, TaskState>(TASK_STATES.map((state) => [state, state]));
+const DESIRED_STATE_OF = new Map<string, DesiredState>(DESIRED_STATES.map((state) => [state, state]));
+
+function desiredStateOf(desiredState: DesiredState): DesiredState {
+  return DESIRED_STATE_OF.get(desiredState) ?? desiredState;
+}
 
 function checkStatus(task: Task, status: TaskStatus): void {
   if (STATE_RANK.get(status.state)! < STATE_RANK.get(task.status.state)!) {

@@ -69,10 +69,14 @@ export type KvOp = { readonly type: 'put'; readonly key: KvKey; readonly value: 
 /**
  * An ordered key-value store. `batch` applies its operations atomically; with `sync: true` they
  * are durable when the promise resolves. Without sync a crash may lose them (never half a batch).
+ * With `handOver: true` the caller hands the put values' buffers over: it never changes them
+ * after the call (nor lets anything else), so a store that keeps values in memory may keep those
+ * buffers rather than copies. A hint: a store may copy anyway, and a store that writes elsewhere
+ * ignores it.
  */
 export interface KvStore {
   get(key: KvKey): Promise<Uint8Array | undefined>;
-  batch(ops: readonly KvOp[], options?: { sync?: boolean }): Promise<void>;
+  batch(ops: readonly KvOp[], options?: { sync?: boolean; handOver?: boolean }): Promise<void>;
   /** Entries with gte <= key < lt, in key order. */
   range(options: { gte?: KvKey; lt?: KvKey; limit?: number }): Promise<Array<[KvKey, Uint8Array]>>;
   close(): Promise<void>;

@@ -6,7 +6,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import fc from 'fast-check';
 import {
   EVENT_RECORD_STRUCTURES, EVENT_SCHEMAS, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor,
-  type JournalEvent, type ServiceSpec,
+  type JournalEvent, type ServiceSpec, type TaskStatus,
 } from '../../journal/index.js';
 import { encodeMessage } from '../../runtime/index.js';
 import { batchesArb, eventArb, oneOfEach, serviceSpec } from './journal-fixtures.js';
@@ -185,5 +185,49 @@ describe('encoding v2', () => {
     const events = oneOfEach();
     expect(decodeBatch(encodeBatch(events)).events).toEqual(events);
     expect(() => decodeBatch(inline)).toThrow(/not valid CBOR/);
+  });
+});
+
+describe('the direct writer of the commonest task events', () => {
+  const spec = serviceSpec('web').task;
+  const status = (message = 'scheduler assigned task to node', timestamp = 1_234): TaskStatus => ({ state: 'assigned', message, timestamp, err: '' });
+  const typical: JournalEvent[] = [
+    {
+      type: 'task.created', v: 3, at: 1_000, id: 'abcdefghijklmnopqrstuvwxy', serviceId: 'svc00001', slot: 7, nodeId: '', spec, serviceVersion: 12,
+      desiredState: 'running', status: { state: 'new', message: 'created', timestamp: 1_000, err: '' }, restarts: [], addresses: [],
+    },
+    { type: 'task.assigned', v: 1, at: 70_000, id: 'abcdefghijklmnopqrstuvwxy', nodeId: 'node00042', status: status(), expectedVersion: 123_456 },
+    { type: 'task.allocated', v: 1, at: 2 ** 32 - 1, id: 't1', addresses: [], status: { state: 'pending', message: 'allocated', timestamp: 5, err: '' }, expectedVersion: null },
+    { type: 'task.statusChanged', v: 1, at: 0, id: 't2', status: { state: 'running', message: 'x'.repeat(300), timestamp: 65_536, err: 'e'.repeat(24) }, expectedVersion: 23 },
+  ];
+  // Each falls back to the generic path somewhere (and must still give its bytes).
+  const unusual: JournalEvent[] = [
+    { ...typical[1]!, status: status('déjà vu') } as JournalEvent,
+    { ...typical[1]!, at: 2 ** 32 } as JournalEvent,
+    { ...typical[1]!, expectedVersion: 0.5 } as unknown as JournalEvent,
+    { ...typical[0]!, restarts: [400, 900] } as JournalEvent,
+    { ...typical[2]!, addresses: [{ networkId: 'net1', addr: '10.0.0.2/24' }] } as JournalEvent,
+    { id: 't2', type: 'task.statusChanged', v: 1, at: 0, status: status(), expectedVersion: 23 } as JournalEvent,
+    { ...typical[3]!, status: { message: 'm', state: 'running', timestamp: 1, err: '' } } as JournalEvent,
+    { ...typical[1]!, extra: 1 } as unknown as JournalEvent,
+    { ...typical[1]!, id: 'ü'.repeat(30) } as JournalEvent,
+  ];
+  const same = (event: JournalEvent): void => expect(hex(encodeEvent(event))).toBe(hex(encodeEventCbor(event)));
+
+  test('typical events, and events it leaves to the generic path, encode to exactly the codec bytes', () => {
+    for (const event of [...typical, ...unusual, ...oneOfEach()]) same(event);
+    // The spec's bytes are kept per object: a second event with the same spec, and another spec.
+    same({ ...typical[0]!, id: 'another' } as JournalEvent);
+    same({ ...typical[0]!, spec: serviceSpec('api', 2, 'redis:7').task } as JournalEvent);
+  });
+
+  test('property: random events and batches encode to exactly the codec bytes', () => {
+    fc.assert(fc.property(eventArb, (event) => same(event)), { numRuns: 500 });
+    fc.assert(fc.property(fc.array(eventArb, { maxLength: 20 }), (events) => {
+      expect(hex(encodeBatch(events))).toBe(hex(encodeEventCbor({ v: 1, events })));
+    }), { numRuns: 200 });
+    const mixed = [...typical, ...unusual, ...typical];
+    expect(hex(encodeBatch(mixed))).toBe(hex(encodeEventCbor({ v: 1, events: mixed })));
+    expect(decodeBatch(encodeBatch(typical)).events).toEqual(typical);
   });
 });

@@ -394,6 +394,55 @@ describe('batches', () => {
     expect(thrown(() => decodeBatch(encodeMessage({ v: 1, events: Array.from({ length: BATCH_EVENTS_MAX + 1 }, () => events[0]) })))).toMatchObject({ field: 'batch.events' });
   });
 
+  test('the task.created events of a batch with equal specs decode to one spec object, values unchanged; errors as before', () => {
+    const created = (i: number, spec: TaskSpec): JournalEvent => ({
+      type: 'task.created', v: EVENT_VERSIONS['task.created'], at: 5, id: `t${i}`, serviceId: 's1', slot: i, nodeId: '', spec, serviceVersion: 1,
+      desiredState: 'running', status: status('new'), restarts: [], addresses: [],
+    });
+    const a = serviceSpec('web').task;
+    const b = serviceSpec('web', 3, 'nginx:1.28').task;
+    const events = [created(1, a), created(2, a), oneOfEach()[12]!, created(3, a), created(4, b), created(5, a), created(6, a)];
+    const bytes = encodeBatch(events);
+    const shared = decodeBatch(bytes).events as Array<JournalEvent & { spec?: TaskSpec }>;
+    // The same as decoding without sharing (explicit options take the plain path), and as the events.
+    expect(shared).toEqual(decodeBatch(bytes, {}).events);
+    expect(shared).toEqual(events);
+    // Runs of equal specs share one object; a different spec breaks the run.
+    expect(shared[1]!.spec).toBe(shared[0]!.spec);
+    expect(shared[3]!.spec).toBe(shared[0]!.spec);
+    expect(shared[4]!.spec).not.toBe(shared[0]!.spec);
+    expect(shared[5]!.spec).not.toBe(shared[0]!.spec);
+    expect(shared[6]!.spec).toBe(shared[5]!.spec);
+    // A bad spec after a good one is refused as it would be alone, naming the field.
+    const badSpec = { ...a, forceUpdate: -1 };
+    const bad = encodeBatch([created(1, a), created(2, badSpec)]);
+    expect(thrown(() => decodeBatch(bad))).toMatchObject({ code: 'EVENT_INVALID', field: 'batch.events[1].spec.forceUpdate' });
+    expect(thrown(() => decodeBatch(bad))).toEqual(thrown(() => decodeBatch(bad, {})));
+    // The vouching ends with the call: the same spec object alone is checked in full.
+    expect(thrown(() => parseEvent({ ...created(9, a), spec: badSpec }))).toMatchObject({ field: 'event.spec.forceUpdate' });
+  });
+
+  test('property: random batches decode to the same values with and without spec sharing', () => {
+    fc.assert(fc.property(fc.array(eventArb, { maxLength: 30 }), (events) => {
+      const bytes = encodeBatch(events);
+      const plain = (): unknown => {
+        try {
+          return decodeBatch(bytes, {});
+        } catch (error) {
+          return error;
+        }
+      };
+      const sharing = (): unknown => {
+        try {
+          return decodeBatch(bytes);
+        } catch (error) {
+          return error;
+        }
+      };
+      expect(sharing()).toEqual(plain());
+    }), { numRuns: 300 });
+  });
+
   test('property: the splitter keeps order, respects both limits, and cuts only when the next event would not fit', () => {
     fc.assert(fc.property(fc.array(eventArb, { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1_200, max: 6_000 }), (events, eventsMax, bytesMax) => {
       let batches;

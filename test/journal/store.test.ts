@@ -7,11 +7,11 @@ import path from 'node:path';
 import fc from 'fast-check';
 import {
   InvalidTransitionError, NameConflictError, ObjectExistsError, ObjectNotFoundError, STORE_SNAPSHOT_VERSION, Store, StoreSnapshotInvalidError,
-  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch,
+  VersionConflictError, DESIRED_STATES, OBJECT_KINDS, decodeBatch, encodeBatch, sameValue,
   type JournalEvent, type StoreConflictError, type Task,
 } from '../../journal/index.js';
 import { InvariantViolation, decodeMessage, encodeMessage } from '../../runtime/index.js';
-import { batchesArb, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
+import { batchesArb, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
 import { thrown } from './helpers.js';
 
 
@@ -375,6 +375,125 @@ describe("store: the orchestration's events", () => {
       // And about an object that does not exist, it is refused naming it.
       expect(expectRefused(events, [{ ...event, id: 'zz' } as JournalEvent])).toMatchObject({ code: 'OBJECT_NOT_FOUND', id: 'zz' });
     }
+  });
+});
+
+describe('store: parts that tasks share', () => {
+  // What a manager applies: decoded batches, where every event holds fresh objects and strings.
+  const decoded = (events: JournalEvent[]): JournalEvent[] => [...decodeBatch(encodeBatch(events)).events];
+  const created = (id: string, slot: number, at: number): JournalEvent => ({
+    type: 'task.created', v: 3, at, id, serviceId: 's1', slot, nodeId: '', spec: taskSpec(), serviceVersion: 10,
+    desiredState: 'running', status: { state: 'new', message: 'created', timestamp: at, err: '' }, restarts: [], addresses: [],
+  });
+  const assigned = (id: string, nodeId: string, timestamp: number, message = 'scheduler assigned task to node'): JournalEvent => ({
+    type: 'task.assigned', v: 1, at: timestamp, id, nodeId, status: { state: 'assigned', message, timestamp, err: '' }, expectedVersion: null,
+  });
+
+  test('equal metas and statuses within a batch are one object; the values are the events\' and the service\'s and node\'s ids are theirs', () => {
+    const store = storeOf([
+      { type: 'node.registered', v: 1, at: 1, id: 'n1', spec: nodeSpec('host-1'), description: nodeDescription('host-1'), status: nodeStatus('ready') },
+      { type: 'node.registered', v: 1, at: 1, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus('ready') },
+      { type: 'service.created', v: 4, at: 1, id: 's1', spec: { ...serviceSpec('web'), task: taskSpec() } },
+    ]);
+    expect(store.applyBatch(decoded([created('t1', 1, 50), created('t2', 2, 50), created('t3', 3, 60)]), 4).applied).toBe(true);
+    const [t1, t2, t3] = ['t1', 't2', 't3'].map((id) => store.get('task', id)!);
+    expect(t1!.meta).toBe(t2!.meta);
+    expect(t1!.status).toBe(t2!.status);
+    expect(t3!.meta).not.toBe(t1!.meta);
+    expect(t3!.status).not.toBe(t1!.status);
+    expect(t1!.meta).toEqual({ version: 4, createdAt: 50, updatedAt: 50 });
+    expect(t3!.status).toEqual({ state: 'new', message: 'created', timestamp: 60, err: '' });
+    expect(t1!.serviceId).toBe(store.get('service', 's1')!.id);
+
+    expect(store.applyBatch(decoded([assigned('t1', 'n1', 70), assigned('t2', 'n2', 70), assigned('t3', 'n1', 70, 'another message')]), 5).applied).toBe(true);
+    const [a1, a2, a3] = ['t1', 't2', 't3'].map((id) => store.get('task', id)!);
+    expect(a1!.status).toBe(a2!.status);
+    expect(a3!.status).not.toBe(a1!.status);
+    expect(a3!.status).toEqual({ state: 'assigned', message: 'another message', timestamp: 70, err: '' });
+    // createdAt differs between t1 and t3: their metas differ; t1 and t2 share one.
+    expect(a1!.meta).toBe(a2!.meta);
+    expect(a1!.meta).toEqual({ version: 5, createdAt: 50, updatedAt: 70 });
+    expect(a3!.meta).toEqual({ version: 5, createdAt: 60, updatedAt: 70 });
+    expect([a1!.nodeId, a2!.nodeId, a3!.nodeId]).toEqual(['n1', 'n2', 'n1']);
+    expect(store.tasksByNode('n1').map((t) => t.id)).toEqual(['t1', 't3']);
+    expect(indexView(store)).toEqual(bruteView(store));
+
+    // The same events one per entry, not decoded: equal objects (the sharing shows only as identity).
+    const plain = storeOf([
+      { type: 'node.registered', v: 1, at: 1, id: 'n1', spec: nodeSpec('host-1'), description: nodeDescription('host-1'), status: nodeStatus('ready') },
+      { type: 'node.registered', v: 1, at: 1, id: 'n2', spec: nodeSpec('host-2'), description: nodeDescription('host-2'), status: nodeStatus('ready') },
+      { type: 'service.created', v: 4, at: 1, id: 's1', spec: { ...serviceSpec('web'), task: taskSpec() } },
+    ]);
+    expect(plain.applyBatch([created('t1', 1, 50), created('t2', 2, 50), created('t3', 3, 60)], 4).applied).toBe(true);
+    expect(plain.applyBatch([assigned('t1', 'n1', 70), assigned('t2', 'n2', 70), assigned('t3', 'n1', 70, 'another message')], 5).applied).toBe(true);
+    expect(plain.list('task')).toEqual(store.list('task'));
+    expect(plain.serialize()).toEqual(store.serialize());
+  });
+
+  test('a refused batch leaves no shared part behind in the tasks it touched', () => {
+    const store = storeOf([
+      { type: 'node.registered', v: 1, at: 1, id: 'n1', spec: nodeSpec('host-1'), description: nodeDescription('host-1'), status: nodeStatus('ready') },
+      { type: 'service.created', v: 4, at: 1, id: 's1', spec: { ...serviceSpec('web'), task: taskSpec() } },
+    ]);
+    expect(store.applyBatch(decoded([created('t1', 1, 50)]), 3).applied).toBe(true);
+    const before = store.get('task', 't1')!;
+    // The second event is stale: the batch is refused whole.
+    const result = store.applyBatch(decoded([assigned('t1', 'n1', 70), { ...assigned('t1', 'n1', 80), expectedVersion: 1 } as JournalEvent]), 4);
+    expect(result.applied).toBe(false);
+    expect(store.get('task', 't1')).toBe(before);
+    expect(store.applyBatch(decoded([assigned('t1', 'n1', 70)]), 5).applied).toBe(true);
+    expect(store.get('task', 't1')).toMatchObject({ nodeId: 'n1', meta: { version: 5, createdAt: 50, updatedAt: 70 }, status: { state: 'assigned', timestamp: 70 } });
+  });
+});
+
+describe('store: sameValue', () => {
+  /** The reference: Object.keys per object, as sameValue was written first. */
+  function reference(a: unknown, b: unknown): boolean {
+    if (Object.is(a, b)) return true;
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+    if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => reference(item, b[i]));
+    if (Array.isArray(b)) return false;
+    if (a instanceof Uint8Array || b instanceof Uint8Array) {
+      return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((byte, i) => byte === b[i]);
+    }
+    const aKeys = Object.keys(a);
+    const bKeys = Object.keys(b);
+    return aKeys.length === bKeys.length && aKeys.every((key, i) => key === bKeys[i] && reference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+  }
+  // Small pools of keys and leaves, so that equal and nearly equal values are common.
+  const leaf = fc.oneof(fc.constantFrom(0, -0, 1, 'a', 'b', '', true, false, null), fc.constantFrom(Uint8Array.of(), Uint8Array.of(1), Uint8Array.of(1, 2)));
+  const value = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 3 }),
+    object: fc.array(fc.tuple(fc.constantFrom('x', 'y', 'z', '1', '0'), tie('value')), { maxLength: 4 }).map((entries) => Object.fromEntries(entries)),
+  })).value;
+  /** The same value rebuilt: fresh objects, and sometimes an object's keys in another order. */
+  const rebuilt = (v: unknown, reorder: boolean): unknown => {
+    if (Array.isArray(v)) return v.map((item) => rebuilt(item, reorder));
+    if (v instanceof Uint8Array) return Uint8Array.from(v);
+    if (v === null || typeof v !== 'object') return v;
+    const entries = Object.entries(v).map(([k, item]) => [k, rebuilt(item, reorder)] as const);
+    return Object.fromEntries(reorder ? entries.reverse() : entries);
+  };
+
+  test('agrees with Object.keys-based equality, key order included, on random values and their rebuilt copies', () => {
+    fc.assert(fc.property(value, value, fc.boolean(), (a, b, reorder) => {
+      expect(sameValue(a, b)).toBe(reference(a, b));
+      const copy = rebuilt(a, reorder);
+      expect(sameValue(a, copy)).toBe(reference(a, copy));
+      expect(sameValue(copy, a)).toBe(reference(copy, a));
+      // Nested in a larger value, after a comparison that failed midway: no state is left behind.
+      expect(sameValue({ x: [a, 1], y: copy }, { x: [copy, 1], y: a })).toBe(reference({ x: [a, 1], y: copy }, { x: [copy, 1], y: a }));
+    }), { numRuns: 500 });
+  });
+
+  test('inherited keys do not count; a missing key and an extra one differ', () => {
+    const proto = { inherited: 1 };
+    const withProto = Object.assign(Object.create(proto) as Record<string, unknown>, { a: 1 });
+    expect(sameValue(withProto, { a: 1 })).toBe(true);
+    expect(sameValue({ a: 1 }, { a: 1, b: undefined })).toBe(false);
+    expect(sameValue({ a: 1, b: 2 }, { b: 2, a: 1 })).toBe(false);
+    expect(sameValue({ a: [{ b: 1 }] }, { a: [{ b: 1 }] })).toBe(true);
   });
 });
 

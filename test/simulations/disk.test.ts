@@ -46,6 +46,20 @@ describe('SimStorage', () => {
     expect(text(await store.get('k'))).toBe('abc');
   });
 
+  it('keeps a value handed over as it is, still handing out copies', async () => {
+    const storage = new SimStorage(new SimLoop(), new SeededRandom(1), { writeLatencyMsMax: 0 });
+    const store = await storage.openKv('kv');
+    const value = bytes('abc');
+    await store.batch([{ type: 'put', key: 'k', value }], { handOver: true });
+    const read = (await store.get('k')) as Uint8Array;
+    expect(read).not.toBe(value);
+    read[1] = 0;
+    expect(text(await store.get('k'))).toBe('abc');
+    // The buffer itself is what the store holds (the caller promised never to change it).
+    value[0] = 0x78;
+    expect(text(await store.get('k'))).toBe('xbc');
+  });
+
   it('resolves a synced batch after a latency on the loop, and keeps it through a crash', async () => {
     const loop = new SimLoop();
     const storage = new SimStorage(loop, new SeededRandom(2), { writeLatencyMsMax: 30 });
