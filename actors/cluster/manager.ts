@@ -9,7 +9,7 @@ import type { ConfState } from '../../journal/index.js';
 import { Store, decodeBatch, type StoreSnapshotWriter } from '../../journal/index.js';
 import type { JournalEvent } from '../../journal/index.js';
 import { decodeConfChange, nextConfState, type ApplyMessage, type ConfChange, type ProposeReply, type SoftStateMessage } from '../../raft/index.js';
-import { InvariantViolation, decodeMessage, encodeMessage, type ActorContext, type Address, type Props } from '../../runtime/index.js';
+import { InvariantViolation, decodeMessage, encodeMessage, encodeMessageOwned, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import type { ManagerCommitted, ManagerLeadership, ManagerSubscribe } from '../orchestrator/protocol.js';
 import { applySecurityChange, type SecurityChange, type SecurityState } from './security.js';
 
@@ -349,7 +349,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
               const { index, conf: snapConf, writer, security: snapSecurity, applied: snapApplied } = snapshotting;
               snapshotting = undefined;
               const data: SnapshotData = { v: 1, store: writer.bytes(), security: snapSecurity, applied: snapApplied };
-              ctx.send(options.log, { type: 'log.snapshot', index, confState: snapConf, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
+              ctx.send(options.log, { type: 'log.snapshot', index, confState: snapConf, data: encodeMessageOwned(data), keepEntries: options.snapshotTailEntries });
               return;
             }
             default:

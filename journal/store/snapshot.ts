@@ -37,7 +37,7 @@
 // cbor-x message. Its reader stays (snapshots written before version 2 must restore, filled as
 // version 2's) and so does its writer: it is the store's fingerprint in the golden journals. It
 // writes every field the objects have now, so its reader fills only the fields that are absent.
-import { assert, decodeMessage, encodeMessage } from '../../runtime/index.js';
+import { assert, decodeMessage, encodeMessage, encodeMessageOwned } from '../../runtime/index.js';
 import {
   DESIRED_STATES, EventInvalidError, OBJECT_KINDS, TASK_STATES, networkAddressesSchema, objectSchemas, restartsSchema, taskSpecSchema, withServiceDefaults,
   withTaskDefaults, withTaskSpecDefaults,
@@ -242,7 +242,8 @@ const ENCODED_CACHE_BYTES_MAX = 16 * 1024;
 function encodedObject(object: AnyObject): Uint8Array {
   const cached = encodedObjects.get(object);
   if (cached !== undefined) return cached;
-  const bytes = encodeMessage(canonical(object));
+  // Its own buffer: a view into the codec's would keep that whole buffer alive with the object.
+  const bytes = encodeMessageOwned(canonical(object));
   if (bytes.byteLength <= ENCODED_CACHE_BYTES_MAX) encodedObjects.set(object, bytes);
   return bytes;
 }

@@ -12,7 +12,7 @@
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
-import { decodeMessage, encodeMessage, encodeMessageView } from '../../codec.js';
+import { decodeMessage, encodeMessage } from '../../codec.js';
 import { RuntimeError } from '../../errors.js';
 
 /** Default largest frame payload, in bytes, accepted or sent (16 MiB). */
@@ -477,7 +477,7 @@ export class TlsTransport {
    */
   send(peerAddress: string, message: unknown, options?: SendOptions): void {
     if (this.closed) throw new TransportClosedError();
-    const payload = encodeMessageView(message); // framed (copied) below
+    const payload = encodeMessage(message);
     if (payload.byteLength > this.maxFrameBytes) throw new OutboundFrameTooLargeError(peerAddress, payload.byteLength, this.maxFrameBytes);
     const peer = this.peer(peerAddress);
     if (peer.queue.length >= this.queueLimit) {
