@@ -9,7 +9,7 @@ import type { ConfState } from '../../journal/index.js';
 import { Store, decodeBatch, type StoreSnapshotWriter } from '../../journal/index.js';
 import type { JournalEvent } from '../../journal/index.js';
 import { decodeConfChange, nextConfState, type ApplyMessage, type ConfChange, type ProposeReply, type SoftStateMessage } from '../../raft/index.js';
-import { InvariantViolation, decodeMessage, encodeMessage, encodeMessageOwned, type ActorContext, type Address, type Props } from '../../runtime/index.js';
+import { InvariantViolation, decodeMessage, encodeMessageOwned, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import type { ManagerCommitted, ManagerLeadership, ManagerSubscribe } from '../orchestrator/protocol.js';
 import { applySecurityChange, type SecurityChange, type SecurityState } from './security.js';
 
@@ -92,39 +92,13 @@ function readSnapshot(data: Uint8Array): { store: Store; security: SecurityState
   return { store: Store.restore(snapshot.store), security: snapshot.security, applied: [...snapshot.applied] };
 }
 
-const NO_BYTES = new Uint8Array(0);
-
-/** A CBOR byte-string head (major type 2) for `length` bytes. */
-function byteStringHead(length: number): Uint8Array {
-  if (length < 24) return Uint8Array.of(0x40 + length);
-  if (length < 0x100) return Uint8Array.of(0x58, length);
-  if (length < 0x10000) return Uint8Array.of(0x59, length >> 8, length & 0xff);
-  return Uint8Array.of(0x5a, (length >>> 24) & 0xff, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff);
-}
-
 /**
- * The command's entry data: exactly encodeMessage(command). An events command (a batch of up to
- * 1,000 events, the bulk of the log) is built in a buffer of its own, its exact size: the codec's
- * encodings are views into a shared, growing buffer, and the log keeps an entry's data until a
- * snapshot, so a view would keep alive everything encoded around it (network messages among it).
- * The head is the codec's encoding of the command with an empty batch, whose last byte is the
- * empty byte string's head (the batch is the last field); the batch's own head and bytes follow.
+ * The command's entry data, in a buffer of its own (see encodeMessageOwned): the log keeps an
+ * entry's data until a snapshot, and a view into the codec's shared buffer would keep alive
+ * everything encoded around it (network messages among it).
  */
 export function encodeCommand(command: ClusterCommand): Uint8Array {
-  if (command.op !== 'events' || !isEventsCommandShape(command)) return encodeMessage(command);
-  const prefix = encodeMessage({ op: command.op, opId: command.opId, batch: NO_BYTES });
-  const head = byteStringHead(command.batch.byteLength);
-  const out = new Uint8Array(prefix.byteLength - 1 + head.byteLength + command.batch.byteLength);
-  out.set(prefix.subarray(0, prefix.byteLength - 1), 0);
-  out.set(head, prefix.byteLength - 1);
-  out.set(command.batch, prefix.byteLength - 1 + head.byteLength);
-  return out;
-}
-
-/** Exactly the fields op, opId and batch, in that order (the order the codec writes them in). */
-function isEventsCommandShape(command: ClusterCommand): boolean {
-  const keys = Object.keys(command);
-  return keys.length === 3 && keys[0] === 'op' && keys[1] === 'opId' && keys[2] === 'batch' && command.op === 'events' && command.batch.constructor === Uint8Array;
+  return encodeMessageOwned(command);
 }
 
 export function decodeCommand(data: Uint8Array): ClusterCommand {
