@@ -3,7 +3,10 @@
 //
 // Two encodings, one decoder (codec.ts): v1 entries are plain CBOR maps (runtime/codec's
 // encodeMessage); v2 entries, written since, use the journal's static record table for the batch,
-// the events and their known nested objects. Both decode to the same values.
+// the events and their known nested objects. Both decode to the same values. Since 2026-12-03 a
+// v2 batch writes a task spec that several of its events carry once, as a CBOR shareable value
+// (tag 28), and refers to it after (tag 29); the decoder has always read these tags, so entries
+// written either way decode everywhere, to equal values.
 import { CborOutput, decodeEventCbor, encodeEventCbor, writeEventDirect } from './codec.js';
 import { EventInvalidError, EventTooLargeError } from './errors.js';
 import { sameValue } from './equal.js';
@@ -46,31 +49,34 @@ export function encodeEvent(event: JournalEvent): Uint8Array {
   return encodeEventCbor(event);
 }
 
-function concatBatch(encodedEvents: readonly Uint8Array[]): Uint8Array {
-  const head = arrayHead(encodedEvents.length);
-  let total = BATCH_PREFIX.length + head.length;
-  for (const bytes of encodedEvents) total += bytes.length;
-  const out = new Uint8Array(total);
-  out.set(BATCH_PREFIX, 0);
-  out.set(head, BATCH_PREFIX.length);
-  let offset = BATCH_PREFIX.length + head.length;
-  for (const bytes of encodedEvents) {
-    out.set(bytes, offset);
-    offset += bytes.length;
-  }
-  return out;
+/** An event's bytes after what `out` holds: the direct writer's, or the codec's. */
+function writeEvent(out: CborOutput, event: JournalEvent): void {
+  if (!writeEventDirect(out, event)) out.append(encodeEventCbor(event));
 }
 
+/** A batch's bytes from its events' bytes in `out`, in one buffer of its size. */
+function batchBytes(out: CborOutput, count: number): Uint8Array {
+  const head = arrayHead(count);
+  const bytes = new Uint8Array(BATCH_PREFIX.length + head.length + out.length);
+  bytes.set(BATCH_PREFIX, 0);
+  bytes.set(head, BATCH_PREFIX.length);
+  bytes.set(out.bytes.subarray(0, out.length), BATCH_PREFIX.length + head.length);
+  return bytes;
+}
+
+/**
+ * A batch's bytes. A task spec object that several of its events carry (a service's tasks) is
+ * written once, as a CBOR shareable value (tag 28), and referenced after (tag 29 and its number):
+ * a task.created of a typical service is a quarter of its size, and the batch decodes to events
+ * whose specs are one object (cbor-x's decoder reads these tags whatever its options). Events are
+ * otherwise written exactly as the codec writes them.
+ */
 export function encodeBatch(events: readonly JournalEvent[]): Uint8Array {
-  // The events' encodings one after another, then the batch in one buffer of its size.
   output.reset();
-  for (const event of events) if (!writeEventDirect(output, event)) output.append(encodeEventCbor(event));
-  const head = arrayHead(events.length);
-  const out = new Uint8Array(BATCH_PREFIX.length + head.length + output.length);
-  out.set(BATCH_PREFIX, 0);
-  out.set(head, BATCH_PREFIX.length);
-  out.set(output.bytes.subarray(0, output.length), BATCH_PREFIX.length + head.length);
-  return out;
+  output.shared = new Map();
+  for (const event of events) writeEvent(output, event);
+  output.shared = null;
+  return batchBytes(output, events.length);
 }
 
 /** `batch.events[i]`, made once per position: a field path is only read when a check fails. */
@@ -115,7 +121,7 @@ export function decodeBatch(bytes: Uint8Array, options: EventSchemaOptions = NO_
     for (let i = 0; i < events.length; i++) {
       const raw = events[i] as { type?: unknown; v?: unknown; spec?: unknown } | null;
       const created = typeof raw === 'object' && raw !== null && raw.type === 'task.created' && raw.v === TASK_CREATED_VERSION;
-      if (created && sharedSpec !== undefined && raw.spec !== sharedSpec && sameValue(raw.spec, sharedSpec)) {
+      if (created && sharedSpec !== undefined && (raw.spec === sharedSpec || sameValue(raw.spec, sharedSpec))) {
         raw.spec = sharedSpec;
         vouchForTaskSpec(sharedSpec);
       }
@@ -153,24 +159,38 @@ export function splitIntoBatches(events: readonly JournalEvent[], limits: SplitL
   const bytesMax = limits.bytesMax ?? BATCH_BYTES_MAX;
   if (!(eventsMax >= 1 && eventsMax <= BATCH_EVENTS_MAX)) throw new RangeError(`eventsMax must be 1..${BATCH_EVENTS_MAX}`);
   if (!(bytesMax > BATCH_OVERHEAD_BYTES_MAX)) throw new RangeError(`bytesMax must exceed ${BATCH_OVERHEAD_BYTES_MAX}`);
+  // Each batch is written as encodeBatch writes it (specs shared within it), an event at a time:
+  // one that does not fit is taken back, with the specs it was the first to write, and begins
+  // the next batch.
   const out: SplitBatch[] = [];
+  const writer = new CborOutput();
+  const shared = new Map<object, number>();
   let pending: JournalEvent[] = [];
-  let pendingBytes: Uint8Array[] = [];
-  let pendingSize = 0;
+  const begin = (): void => {
+    writer.reset();
+    shared.clear();
+    writer.shared = shared;
+  };
   const flush = (): void => {
     if (pending.length === 0) return;
-    out.push({ events: pending, bytes: concatBatch(pendingBytes) });
+    out.push({ events: pending, bytes: batchBytes(writer, pending.length) });
     pending = [];
-    pendingBytes = [];
-    pendingSize = 0;
+    begin();
   };
+  begin();
   events.forEach((event, position) => {
-    const bytes = encodeEvent(event);
-    if (bytes.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax) throw new EventTooLargeError(event.type, position, bytes.length, bytesMax - BATCH_OVERHEAD_BYTES_MAX);
-    if (pending.length === eventsMax || pendingSize + bytes.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax) flush();
+    if (pending.length === eventsMax) flush();
+    const at = writer.length;
+    const sharedBefore = shared.size;
+    writeEvent(writer, event);
+    if (writer.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax && pending.length > 0) {
+      writer.length = at;
+      for (const [spec, id] of shared) if (id >= sharedBefore) shared.delete(spec);
+      flush();
+      writeEvent(writer, event);
+    }
+    if (writer.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax) throw new EventTooLargeError(event.type, position, writer.length, bytesMax - BATCH_OVERHEAD_BYTES_MAX);
     pending.push(event);
-    pendingBytes.push(bytes);
-    pendingSize += bytes.length;
   });
   flush();
   return out;

@@ -266,13 +266,23 @@ function specEncoding(spec: object): Uint8Array {
   return bytes;
 }
 
+/** CBOR value sharing (the registry's tags 28 and 29), which cbor-x's decoder always reads. */
+const SHAREABLE_TAG = 28;
+const SHARED_REF_TAG = 29;
+
 /** A growable output: what the direct writer writes into, one event or a whole batch. */
 export class CborOutput {
   bytes = new Uint8Array(1 << 16);
   length = 0;
+  /**
+   * While a batch is written: the task specs written so far, by object, with their value-sharing
+   * ids (CBOR tags 28 and 29); null writes every spec whole.
+   */
+  shared: Map<object, number> | null = null;
 
   reset(): void {
     this.length = 0;
+    this.shared = null;
   }
 
   /** Room for `n` more bytes. */
@@ -370,6 +380,7 @@ export function writeEventDirect(out: CborOutput, event: unknown): boolean {
   const shape = DIRECT_SHAPES.get((event as { type?: unknown }).type as string);
   if (shape === undefined || !hasKeys(event, shape.keys)) return false;
   const start = out.length;
+  let sharedNow: object | undefined;
   out.head(6, RECORD_TAG_BASE + shape.record);
   out.head(4, shape.keys.length);
   const record = event as Record<string, unknown>;
@@ -400,10 +411,24 @@ export function writeEventDirect(out: CborOutput, event: unknown): boolean {
         break;
       case 'spec':
         ok = typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
-        if (ok) out.append(specEncoding(value as object));
+        if (ok) {
+          const shared = out.shared;
+          const id = shared?.get(value as object);
+          if (shared === null) out.append(specEncoding(value as object));
+          else if (id !== undefined) {
+            out.head(6, SHARED_REF_TAG);
+            out.head(0, id);
+          } else {
+            sharedNow = value as object;
+            shared.set(sharedNow, shared.size);
+            out.head(6, SHAREABLE_TAG);
+            out.append(specEncoding(sharedNow));
+          }
+        }
         break;
     }
     if (!ok) {
+      if (sharedNow !== undefined) out.shared!.delete(sharedNow);
       out.length = start;
       return false;
     }

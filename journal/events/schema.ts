@@ -8,8 +8,9 @@
 // to `value` itself (exactly the declared keys, in declaration order, labels already sorted, every
 // leaf valid). Then the check returns `value` as it is; otherwise it takes the slow path, which
 // rebuilds the value or throws the error naming the field. Returning the value itself is safe
-// because a decoded value is fresh and unshared (cbor-x builds new plain objects per decode, and
-// renames a `__proto__` key). Events whose keys follow the schema's order (as every builder in
+// because a decoded value is fresh (cbor-x builds new plain objects per decode, and renames a
+// `__proto__` key; within one decoded batch, a task spec may be one object that several events
+// reference, see batch.ts, and no one changes decoded values). Events whose keys follow the schema's order (as every builder in
 // this repo writes them) are encoded in that order, so decoding them takes the fast path; any
 // other order still decodes, by the slow path. `accepts` is never looser than the slow path: a
 // property test (test/journal/schema.test.ts) holds both paths to the same verdicts and bytes.

@@ -212,6 +212,33 @@ describe('the direct writer of the commonest task events', () => {
     { ...typical[1]!, extra: 1 } as unknown as JournalEvent,
     { ...typical[1]!, id: 'ü'.repeat(30) } as JournalEvent,
   ];
+  /**
+   * What encodeBatch must write: the codec's bytes of the batch, but where the direct writer took a
+   * task.created (known from its batch alone: the codec's bytes with d81c before the spec), the
+   * first event carrying each spec object has it tagged shareable and the later ones a reference.
+   */
+  const sharedCodecBytes = (events: readonly JournalEvent[]): string => {
+    const ids = new Map<object, number>();
+    const parts: string[] = [];
+    const marked = events.map((event, i) => {
+      const codec = hex(encodeEventCbor({ v: 1, events: [event] }));
+      const alone = hex(encodeBatch([event]));
+      if (alone === codec) return event;
+      const spec = (event as { spec: object }).spec;
+      expect(alone).toBe(codec.replace(hex(encodeEventCbor(spec)), `d81c${hex(encodeEventCbor(spec))}`));
+      const id = ids.get(spec);
+      if (id === undefined) ids.set(spec, ids.size);
+      parts[i] = id === undefined ? `d81c${hex(encodeEventCbor(spec))}` : `d81d${hex(encodeEventCbor(id))}`;
+      return { ...event, spec: `@spec${i}@` };
+    });
+    let expected = hex(encodeEventCbor({ v: 1, events: marked }));
+    parts.forEach((bytes, i) => {
+      const marker = hex(encodeEventCbor(`@spec${i}@`));
+      expect(expected.split(marker)).toHaveLength(2);
+      expected = expected.replace(marker, bytes);
+    });
+    return expected;
+  };
   const same = (event: JournalEvent): void => expect(hex(encodeEvent(event))).toBe(hex(encodeEventCbor(event)));
 
   test('typical events, and events it leaves to the generic path, encode to exactly the codec bytes', () => {
@@ -224,10 +251,54 @@ describe('the direct writer of the commonest task events', () => {
   test('property: random events and batches encode to exactly the codec bytes', () => {
     fc.assert(fc.property(eventArb, (event) => same(event)), { numRuns: 500 });
     fc.assert(fc.property(fc.array(eventArb, { maxLength: 20 }), (events) => {
-      expect(hex(encodeBatch(events))).toBe(hex(encodeEventCbor({ v: 1, events })));
+      expect(hex(encodeBatch(events))).toBe(sharedCodecBytes(events));
+    }), { numRuns: 200 });
+    // Specs repeated: the same events again, with the specs they carry.
+    fc.assert(fc.property(fc.array(eventArb, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 12 }), (events, picks) => {
+      const again = picks.map((p) => events[p % Math.max(events.length, 1)]).filter((e): e is JournalEvent => e !== undefined);
+      const all = [...events, ...again.map((e, i) => ({ ...e, id: `again${i}` }) as JournalEvent)];
+      expect(hex(encodeBatch(all))).toBe(sharedCodecBytes(all));
     }), { numRuns: 200 });
     const mixed = [...typical, ...unusual, ...typical];
-    expect(hex(encodeBatch(mixed))).toBe(hex(encodeEventCbor({ v: 1, events: mixed })));
+    expect(hex(encodeBatch(mixed))).toBe(sharedCodecBytes(mixed));
+    // Without a task.created the direct writer takes, exactly the codec's bytes.
+    const noSpec = [...typical.slice(1), ...unusual, ...typical.slice(1)];
+    expect(hex(encodeBatch(noSpec))).toBe(hex(encodeEventCbor({ v: 1, events: noSpec })));
     expect(decodeBatch(encodeBatch(typical)).events).toEqual(typical);
+  });
+
+  test('a spec object that several events of a batch carry is written whole once (tag 28) and referenced after (tag 29)', () => {
+    const other = serviceSpec('api', 2, 'redis:7').task;
+    // unusual[3] is a task.created the direct writer leaves to the codec: its spec is written whole, and not shared.
+    const events = [
+      typical[0]!, typical[1]!, { ...typical[0]!, id: 'b' }, unusual[3]!, { ...typical[0]!, id: 'c', spec: other }, { ...typical[0]!, id: 'd' },
+      { ...typical[0]!, id: 'e', spec: other },
+    ] as JournalEvent[];
+    // The codec's bytes, each direct task.created's spec standing in for what the writer puts there.
+    const marked = events.map((event, i) => (i === 3 || !('spec' in event) ? event : { ...event, spec: `@spec${i}@` }));
+    let expected = hex(encodeEventCbor({ v: 1, events: marked }));
+    const put = (i: number, bytes: string): void => {
+      const marker = hex(encodeEventCbor(`@spec${i}@`));
+      expect(expected.split(marker)).toHaveLength(2);
+      expected = expected.replace(marker, bytes);
+    };
+    put(0, `d81c${hex(encodeEventCbor(spec))}`);
+    put(2, 'd81d00');
+    put(4, `d81c${hex(encodeEventCbor(other))}`);
+    put(5, 'd81d00');
+    put(6, 'd81d01');
+    const bytes = encodeBatch(events);
+    expect(hex(bytes)).toBe(expected);
+    // Decoded: the same values; the referenced specs are the one decoded object.
+    const decoded = decodeEventCbor(bytes) as { events: Array<{ spec?: unknown }> };
+    expect(decoded.events).toEqual(events);
+    expect(decoded.events[2]!.spec).toBe(decoded.events[0]!.spec);
+    expect(decoded.events[5]!.spec).toBe(decoded.events[0]!.spec);
+    expect(decoded.events[6]!.spec).toBe(decoded.events[4]!.spec);
+    expect(decoded.events[3]!.spec).not.toBe(decoded.events[0]!.spec);
+    expect(decodeBatch(bytes).events).toEqual(events);
+    // A reference to a value never made shareable is refused as bad CBOR, not a crash.
+    const dangling = Uint8Array.from(Buffer.from(expected.replace('d81d01', 'd81d05'), 'hex'));
+    expect(() => decodeBatch(dangling)).toThrow(/not valid CBOR/);
   });
 });

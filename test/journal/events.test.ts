@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import {
   BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_SCHEMAS, EVENT_TYPES, EVENT_UPGRADES, EVENT_VERSIONS, EventInvalidError, EventTooLargeError, EventTypeUnknownError,
-  EventVersionUnsupportedError, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor, kindOfEvent, parseEvent, splitIntoBatches,
+  BATCH_OVERHEAD_BYTES_MAX, EventVersionUnsupportedError, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor, kindOfEvent, parseEvent, splitIntoBatches,
   CONTAINER_SPEC_DEFAULTS, type ContainerSpec, type EventType, type EventUpgrades, type JournalEvent, type RawEvent, type ServiceSpec, type TaskSpec,
 } from '../../journal/index.js';
 import { decodeMessage, encodeMessage } from '../../runtime/index.js';
@@ -401,18 +401,24 @@ describe('batches', () => {
     });
     const a = serviceSpec('web').task;
     const b = serviceSpec('web', 3, 'nginx:1.28').task;
-    const events = [created(1, a), created(2, a), oneOfEach()[12]!, created(3, a), created(4, b), created(5, a), created(6, a)];
+    // Equal to a, another object: written whole, as another writer (or an older one) would.
+    const a2 = { ...a, container: { ...a.container } };
+    const events = [created(1, a), created(2, a), oneOfEach()[12]!, created(3, a), created(4, b), created(5, a), created(6, a2), created(7, b)];
     const bytes = encodeBatch(events);
     const shared = decodeBatch(bytes).events as Array<JournalEvent & { spec?: TaskSpec }>;
     // The same as decoding without sharing (explicit options take the plain path), and as the events.
     expect(shared).toEqual(decodeBatch(bytes, {}).events);
     expect(shared).toEqual(events);
-    // Runs of equal specs share one object; a different spec breaks the run.
-    expect(shared[1]!.spec).toBe(shared[0]!.spec);
-    expect(shared[3]!.spec).toBe(shared[0]!.spec);
+    // One spec object is written once, tagged shareable (2 bytes: d8 1c), and referenced after
+    // (3 bytes: d8 1d and its number): a, b and a2 (another object) are written whole once each.
+    const whole = (spec: TaskSpec): number => encodeEventCbor(spec).length;
+    expect(bytes.length).toBe(encodeEventCbor({ v: 1, events }).length + 3 * 2 - 3 * (whole(a) - 3) - (whole(b) - 3));
+    // Every event with a decodes to one object (a by reference, a2 by the run of equal specs);
+    // a different spec breaks the run, and b's two events share theirs.
+    for (const i of [1, 3, 5]) expect(shared[i]!.spec).toBe(shared[0]!.spec);
     expect(shared[4]!.spec).not.toBe(shared[0]!.spec);
-    expect(shared[5]!.spec).not.toBe(shared[0]!.spec);
-    expect(shared[6]!.spec).toBe(shared[5]!.spec);
+    expect(shared[6]!.spec).toBe(shared[0]!.spec);
+    expect(shared[7]!.spec).toBe(shared[4]!.spec);
     // A bad spec after a good one is refused as it would be alone, naming the field.
     const badSpec = { ...a, forceUpdate: -1 };
     const bad = encodeBatch([created(1, a), created(2, badSpec)]);
@@ -451,8 +457,10 @@ describe('batches', () => {
       } catch (error) {
         // Only if some event alone cannot fit.
         expect(error).toBeInstanceOf(EventTooLargeError);
+        // Its bytes as a batch of its own writes them (BATCH_PREFIX and a one-byte array head around).
         const { position, bytes } = error as EventTooLargeError;
-        expect(encodeEvent(events[position]!).length).toBe(bytes);
+        expect(encodeBatch([events[position]!]).length - 6).toBe(bytes);
+        expect(bytes + BATCH_OVERHEAD_BYTES_MAX).toBeGreaterThan(bytesMax);
         return;
       }
       expect(batches.flatMap((b) => b.events)).toEqual(events);
