@@ -54,6 +54,11 @@ export interface WriterPropose {
   readonly token: string;
   readonly events: readonly JournalEvent[];
   readonly replyTo: Address;
+  /**
+   * A service's plan (new tasks, shutdowns): written after the proposals that move tasks already
+   * in the pipeline on (allocation, placement, status), which go first. See writer.ts.
+   */
+  readonly plan?: boolean;
 }
 
 /** The events applied (`ok`), or were not (`error`: a store conflict, or no entry was committed). */

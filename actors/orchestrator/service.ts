@@ -98,7 +98,7 @@ export const serviceMachine = setup({
     propose: enqueueActions(({ context, enqueue }) => {
       const token = `${context.serviceId}/${context.proposals + 1}`;
       enqueue.assign({ token, proposals: context.proposals + 1 });
-      enqueue(sendMessage(context.writer, { type: 'writer.propose', token, events: context.events, replyTo: context.ctx.self } satisfies WriterPropose));
+      enqueue(sendMessage(context.writer, { type: 'writer.propose', token, events: context.events, replyTo: context.ctx.self, plan: true } satisfies WriterPropose));
     }),
     armWake: enqueueActions(({ context, enqueue }) => {
       enqueue(cancel('wake'));
