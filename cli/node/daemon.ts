@@ -20,7 +20,7 @@ import {
   verifyRootAgainstToken,
   type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
-import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, packBatches, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
 import { ActorSystem, RuntimeExecutor, type Env, type Envelope } from '../../runtime/index.js';
 import {
@@ -205,6 +205,11 @@ function initialHeartbeatPeriodMs(option: number | undefined): number {
   return value;
 }
 
+/** A store's refusal of a write, as the control API answers it. */
+function storeRefusal(refused: { readonly code: string; readonly message: string }): NodeError {
+  return new NodeError(refused.code, refused.message, refused.code.includes('NOT_FOUND') ? 404 : 409);
+}
+
 export class SwarmNode {
   file: NodeFile;
   tls: TlsFiles;
@@ -232,6 +237,8 @@ export class SwarmNode {
   snapshotInstalls = 0;
 
   private leaderWork: Promise<void> = Promise.resolve();
+  /** Writes waiting for the end of this turn, to go as one entry (see writeEvents). */
+  private pendingWrites: Array<{ readonly events: JournalEvent[]; readonly resolve: (index: number) => void; readonly reject: (error: unknown) => void }> = [];
   /** This manager's open log requests: the nodes each asked, and the tasks asked of each (the inbound allowlist for log replies). */
   private readonly logGrants = new Map<string, ReadonlyMap<string, ReadonlySet<string>>>();
 
@@ -839,6 +846,13 @@ export class SwarmNode {
 
   /** Proposes a command and resolves once it applied here; a store refusal rejects with its code. */
   async write(command: ClusterCommand): Promise<number> {
+    const reply = await this.propose(command);
+    if (reply.refused !== null) throw storeRefusal(reply.refused);
+    return reply.index;
+  }
+
+  /** The command's entry applied (`refused` set when the store refused its batch), or a NodeError. */
+  private async propose(command: ClusterCommand): Promise<Extract<ManagerReply, { type: 'manager.applied' }>> {
     const manager = this.requireManager();
     let reply: ManagerReply;
     try {
@@ -851,11 +865,46 @@ export class SwarmNode {
       throw new NodeError(reply.code, noLeader ? `the write was not accepted: ${reply.message}` : reply.message, noLeader ? 503 : 409);
     }
     if (reply.type !== 'manager.applied') throw new NodeError('INTERNAL', `unexpected reply ${reply.type}`, 500);
-    if (reply.refused !== null) throw new NodeError(reply.refused.code, reply.refused.message, reply.refused.code.includes('NOT_FOUND') ? 404 : 409);
-    return reply.index;
+    return reply;
   }
 
+  /**
+   * Writes the events as one atomic change and resolves with the index it applied at. The writes
+   * made in one turn of the event loop (the requests whose bytes arrived together) go as one Raft
+   * entry, or as few as the batch limits allow: a hundred clients writing at once cost the cluster
+   * a few entries, not a hundred. A write is never cut. When the store refuses an entry of several
+   * writes (applying none of it), each is written again alone, so that one write's conflict does
+   * not fail the others; a write refused alone gets its own error, as it would have anyway.
+   */
   writeEvents(events: JournalEvent[]): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.requireManager();
+      if (this.pendingWrites.length === 0) this.env.clock.defer(() => this.flushWrites());
+      this.pendingWrites.push({ events, resolve, reject });
+    });
+  }
+
+  private flushWrites(): void {
+    const writes = this.pendingWrites;
+    this.pendingWrites = [];
+    let from = 0;
+    for (const batch of packBatches(writes.map((w) => w.events))) {
+      const group = writes.slice(from, from + batch.units);
+      from += batch.units;
+      void this.propose({ op: 'events', opId: newId(this.env, 20), batch: batch.bytes }).then(
+        (reply) => {
+          if (reply.refused === null) for (const w of group) w.resolve(reply.index);
+          else if (group.length === 1) group[0]!.reject(storeRefusal(reply.refused));
+          else for (const w of group) this.writeEventsAlone(w.events).then(w.resolve, w.reject);
+        },
+        (error: unknown) => {
+          for (const w of group) w.reject(error);
+        },
+      );
+    }
+  }
+
+  private writeEventsAlone(events: JournalEvent[]): Promise<number> {
     return this.write({ op: 'events', opId: newId(this.env, 20), batch: encodeBatch(events) });
   }
 

@@ -150,48 +150,114 @@ export interface SplitBatch {
 }
 
 /**
+ * Writes batches as encodeBatch does (specs shared within each), a unit of events at a time: a
+ * unit that would take the batch over a limit is taken back, with the specs it was the first to
+ * write, so that it can begin the next batch. A unit is never cut.
+ */
+class BatchPacker {
+  private readonly out = new CborOutput();
+  private readonly shared = new Map<object, number>();
+  /** Events in the batch being written. */
+  count = 0;
+
+  constructor(private readonly eventsMax: number, private readonly bytesMax: number) {
+    this.begin();
+  }
+
+  /** The bytes the batch's events take so far. */
+  get size(): number {
+    return this.out.length;
+  }
+
+  /**
+   * Adds the unit's events to the batch; false, with nothing added, when the batch holds events
+   * already and would then be over a limit. A unit added to an empty batch always goes in.
+   */
+  add(events: readonly JournalEvent[]): boolean {
+    const at = this.out.length;
+    const sharedBefore = this.shared.size;
+    for (const event of events) writeEvent(this.out, event);
+    if (this.count === 0 || (this.count + events.length <= this.eventsMax && this.out.length + BATCH_OVERHEAD_BYTES_MAX <= this.bytesMax)) {
+      this.count += events.length;
+      return true;
+    }
+    this.out.length = at;
+    for (const [spec, id] of this.shared) if (id >= sharedBefore) this.shared.delete(spec);
+    return false;
+  }
+
+  /** The batch's bytes; the packer starts the next batch. */
+  take(): Uint8Array {
+    const bytes = batchBytes(this.out, this.count);
+    this.begin();
+    return bytes;
+  }
+
+  private begin(): void {
+    this.out.reset();
+    this.shared.clear();
+    this.out.shared = this.shared;
+    this.count = 0;
+  }
+}
+
+function checkLimits(limits: SplitLimits): { eventsMax: number; bytesMax: number } {
+  const eventsMax = limits.eventsMax ?? BATCH_EVENTS_MAX;
+  const bytesMax = limits.bytesMax ?? BATCH_BYTES_MAX;
+  if (!(eventsMax >= 1 && eventsMax <= BATCH_EVENTS_MAX)) throw new RangeError(`eventsMax must be 1..${BATCH_EVENTS_MAX}`);
+  if (!(bytesMax > BATCH_OVERHEAD_BYTES_MAX)) throw new RangeError(`bytesMax must exceed ${BATCH_OVERHEAD_BYTES_MAX}`);
+  return { eventsMax, bytesMax };
+}
+
+/**
  * Cuts events, in order, into batches of at most `eventsMax` events and `bytesMax` encoded bytes
  * each. Batches are independent transactions: a change that must be atomic has to fit in one.
  * An event that alone exceeds the byte limit is an EventTooLargeError (it can never commit).
  */
 export function splitIntoBatches(events: readonly JournalEvent[], limits: SplitLimits = {}): SplitBatch[] {
-  const eventsMax = limits.eventsMax ?? BATCH_EVENTS_MAX;
-  const bytesMax = limits.bytesMax ?? BATCH_BYTES_MAX;
-  if (!(eventsMax >= 1 && eventsMax <= BATCH_EVENTS_MAX)) throw new RangeError(`eventsMax must be 1..${BATCH_EVENTS_MAX}`);
-  if (!(bytesMax > BATCH_OVERHEAD_BYTES_MAX)) throw new RangeError(`bytesMax must exceed ${BATCH_OVERHEAD_BYTES_MAX}`);
-  // Each batch is written as encodeBatch writes it (specs shared within it), an event at a time:
-  // one that does not fit is taken back, with the specs it was the first to write, and begins
-  // the next batch.
+  const { eventsMax, bytesMax } = checkLimits(limits);
+  const packer = new BatchPacker(eventsMax, bytesMax);
   const out: SplitBatch[] = [];
-  const writer = new CborOutput();
-  const shared = new Map<object, number>();
-  let pending: JournalEvent[] = [];
-  const begin = (): void => {
-    writer.reset();
-    shared.clear();
-    writer.shared = shared;
+  let from = 0;
+  const flush = (to: number): void => {
+    if (to > from) out.push({ events: events.slice(from, to), bytes: packer.take() });
+    from = to;
   };
-  const flush = (): void => {
-    if (pending.length === 0) return;
-    out.push({ events: pending, bytes: batchBytes(writer, pending.length) });
-    pending = [];
-    begin();
-  };
-  begin();
   events.forEach((event, position) => {
-    if (pending.length === eventsMax) flush();
-    const at = writer.length;
-    const sharedBefore = shared.size;
-    writeEvent(writer, event);
-    if (writer.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax && pending.length > 0) {
-      writer.length = at;
-      for (const [spec, id] of shared) if (id >= sharedBefore) shared.delete(spec);
-      flush();
-      writeEvent(writer, event);
+    if (!packer.add([event])) {
+      flush(position);
+      packer.add([event]);
     }
-    if (writer.length + BATCH_OVERHEAD_BYTES_MAX > bytesMax) throw new EventTooLargeError(event.type, position, writer.length, bytesMax - BATCH_OVERHEAD_BYTES_MAX);
-    pending.push(event);
+    if (packer.size + BATCH_OVERHEAD_BYTES_MAX > bytesMax) throw new EventTooLargeError(event.type, position, packer.size, bytesMax - BATCH_OVERHEAD_BYTES_MAX);
   });
-  flush();
+  flush(events.length);
+  return out;
+}
+
+/** Consecutive units (`units` of them, from the one after the previous batch's) in one batch. */
+export interface PackedBatch {
+  readonly units: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Packs units of events, in order, into as few batches as the limits allow, never cutting a unit
+ * (each is a change that must apply whole: a write of the control API). A unit over a limit on its
+ * own is a batch of its own.
+ */
+export function packBatches(units: ReadonlyArray<readonly JournalEvent[]>, limits: SplitLimits = {}): PackedBatch[] {
+  const { eventsMax, bytesMax } = checkLimits(limits);
+  const packer = new BatchPacker(eventsMax, bytesMax);
+  const out: PackedBatch[] = [];
+  let inBatch = 0;
+  for (const unit of units) {
+    if (!packer.add(unit)) {
+      out.push({ units: inBatch, bytes: packer.take() });
+      inBatch = 0;
+      packer.add(unit);
+    }
+    inBatch++;
+  }
+  if (inBatch > 0) out.push({ units: inBatch, bytes: packer.take() });
   return out;
 }

@@ -193,6 +193,32 @@ describe('services on a real node', () => {
     await api('DELETE', `/configs/${ID}`);
   }, TEST_TIMEOUT_MS);
 
+  test('writes made at once go as fewer Raft entries than writes; one write\'s conflict fails only that write', async () => {
+    const appliedIndex = async (): Promise<number> => (await api<{ appliedIndex: number }>('GET', '/debug/raft')).appliedIndex;
+    const data = (name: string): string => Buffer.from(`value of ${name}`).toString('base64');
+    const create = (name: string): Promise<{ ID: string }> => api<{ ID: string }>('POST', '/configs/create', { Name: name, Data: data(name) });
+    const together = async (): Promise<Json[]> => (await api<Json[]>('GET', '/configs')).filter((c) => (c.Spec.Name as string).startsWith('together.'));
+    // Sixty creates at once: fewer entries than writes.
+    const WRITES = 60;
+    const before = await appliedIndex();
+    await Promise.all(Array.from({ length: WRITES }, (_, i) => create(`together.${i}`)));
+    expect((await appliedIndex()) - before).toBeLessThan(WRITES);
+    // Twenty more at once, two under one name: the store refuses an entry that holds both, and
+    // each of its writes is tried again alone. One of the two is refused; everything else lands.
+    const names = Array.from({ length: 20 }, (_, i) => (i === 7 || i === 13 ? 'together.dup' : `together.more${i}`));
+    const results = await Promise.allSettled(names.map(create));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ i, reason: r.reason as { status?: number; message?: string } }] : []));
+    expect(failed).toHaveLength(1);
+    expect([7, 13]).toContain(failed[0]!.i);
+    expect(failed[0]!.reason.status).toBe(409);
+    expect(failed[0]!.reason.message).toMatch(/together\.dup/);
+    // Every write that succeeded is there once, with its own data.
+    const configs = await together();
+    expect(configs.map((c) => c.Spec.Name as string).sort()).toEqual([...Array.from({ length: WRITES }, (_, i) => `together.${i}`), ...new Set(names)].sort());
+    for (const c of configs) expect(c.Spec.Data).toBe(data(c.Spec.Name as string));
+    for (const c of configs) await api('DELETE', `/configs/${c.ID as string}`);
+  }, TEST_TIMEOUT_MS);
+
   test('a secret in use cannot be removed until its service is; rm works', async () => {
     const file = path.join(scratch, 'pass');
     writeFileSync(file, 'hunter2');

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import {
   BATCH_BYTES_MAX, BATCH_EVENTS_MAX, EVENT_SCHEMAS, EVENT_TYPES, EVENT_UPGRADES, EVENT_VERSIONS, EventInvalidError, EventTooLargeError, EventTypeUnknownError,
-  BATCH_OVERHEAD_BYTES_MAX, EventVersionUnsupportedError, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor, kindOfEvent, parseEvent, splitIntoBatches,
+  BATCH_OVERHEAD_BYTES_MAX, EventVersionUnsupportedError, decodeBatch, decodeEventCbor, encodeBatch, encodeEvent, encodeEventCbor, kindOfEvent, packBatches, parseEvent, splitIntoBatches,
   CONTAINER_SPEC_DEFAULTS, type ContainerSpec, type EventType, type EventUpgrades, type JournalEvent, type RawEvent, type ServiceSpec, type TaskSpec,
 } from '../../journal/index.js';
 import { decodeMessage, encodeMessage } from '../../runtime/index.js';
@@ -447,6 +447,36 @@ describe('batches', () => {
       };
       expect(sharing()).toEqual(plain());
     }), { numRuns: 300 });
+  });
+
+  test('property: packBatches keeps order, never cuts a unit, respects both limits unless a unit alone is over, and starts a batch only when the next unit would not fit', () => {
+    fc.assert(fc.property(fc.array(fc.array(eventArb, { minLength: 1, maxLength: 4 }), { maxLength: 30 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1_200, max: 6_000 }), (units, eventsMax, bytesMax) => {
+      const batches = packBatches(units, { eventsMax, bytesMax });
+      expect(batches.reduce((n, b) => n + b.units, 0)).toBe(units.length);
+      let from = 0;
+      batches.forEach((batch, i) => {
+        expect(batch.units).toBeGreaterThan(0);
+        const mine = units.slice(from, from + batch.units);
+        from += batch.units;
+        const events = mine.flat();
+        // Exactly the batch of its units' events, decoding to them.
+        expect(Buffer.from(batch.bytes).equals(Buffer.from(encodeBatch(events)))).toBe(true);
+        expect(decodeEventCbor(batch.bytes)).toEqual({ v: 1, events });
+        if (batch.units > 1) {
+          expect(events.length).toBeLessThanOrEqual(eventsMax);
+          expect(batch.bytes.length).toBeLessThanOrEqual(bytesMax);
+        }
+        const next = units[from];
+        if (i < batches.length - 1 && next !== undefined) {
+          const grown = [...events, ...next];
+          expect(grown.length > eventsMax || encodeBatch(grown).length + 5 > bytesMax).toBe(true);
+        }
+      });
+    }), { numRuns: 300 });
+    // A unit over the limits alone is a batch of its own, between the others.
+    const small = [oneOfEach()[12]!];
+    const big = Array.from({ length: 5 }, () => oneOfEach()[12]!);
+    expect(packBatches([small, big, small, small], { eventsMax: 3 }).map((b) => b.units)).toEqual([1, 1, 2]);
   });
 
   test('property: the splitter keeps order, respects both limits, and cuts only when the next event would not fit', () => {
