@@ -895,17 +895,13 @@ export class SwarmNode {
         (reply) => {
           if (reply.refused === null) for (const w of group) w.resolve(reply.index);
           else if (group.length === 1) group[0]!.reject(storeRefusal(reply.refused));
-          else for (const w of group) this.writeEventsAlone(w.events).then(w.resolve, w.reject);
+          else for (const w of group) this.write({ op: 'events', opId: newId(this.env, 20), batch: encodeBatch(w.events) }).then(w.resolve, w.reject);
         },
         (error: unknown) => {
           for (const w of group) w.reject(error);
         },
       );
     }
-  }
-
-  private writeEventsAlone(events: JournalEvent[]): Promise<number> {
-    return this.write({ op: 'events', opId: newId(this.env, 20), batch: encodeBatch(events) });
   }
 
   writeSecurity(change: SecurityChange): Promise<number> {

@@ -158,7 +158,7 @@ class BatchPacker {
   private readonly out = new CborOutput();
   private readonly shared = new Map<object, number>();
   /** Events in the batch being written. */
-  count = 0;
+  private count = 0;
 
   constructor(private readonly eventsMax: number, private readonly bytesMax: number) {
     this.begin();
