@@ -660,7 +660,9 @@ export class RaftCore {
     if (entries.length === 0 && !sendIfEmpty) return false;
     if (pr.state === 'replicate' && entries.length === 0 && !sendIfEmpty) return false;
     const last = entries.length > 0 ? (entries[entries.length - 1] as Entry).index : prevIndex;
-    this.send({ type: 'app', from: this.id, to, term: this.term, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed });
+    // Only a new commit index for a follower known to hold the log up to here: no answer wanted.
+    const quiet = entries.length === 0 && pr.state === 'replicate' && pr.match >= prevIndex;
+    this.send({ type: 'app', from: this.id, to, term: this.term, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed, ...(quiet ? { quiet: true as const } : {}) });
     pr.sentEntries(last, entries.length);
     return true;
   }
@@ -898,6 +900,7 @@ export class RaftCore {
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
+      if (m.quiet === true && m.entries.length === 0) return;
       this.sendAfterPersist({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: lastNew, reject: false, rejectHint: 0 });
     } else {
       this.sendAfterPersist({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: m.index, reject: true, rejectHint: Math.min(m.index, this.log.lastIndex()) });
@@ -1147,6 +1150,7 @@ export function validateMessage(m: unknown): asserts m is Message {
   switch (msg.type) {
     case 'app':
       if (!isIndex(msg.index) || !isIndex(msg.logTerm) || !isIndex(msg.commit) || !Array.isArray(msg.entries)) throw new BadMessageError('app: index, logTerm, commit and entries are required');
+      if (msg.quiet !== undefined && (msg.quiet !== true || (msg.entries as unknown[]).length > 0)) throw new BadMessageError('app: quiet is true or absent, and only on an append without entries');
       {
         // §5.3: the entries follow (index, logTerm) one by one, in terms that never decrease and
         // never pass the sender's; anything else would make the follower ack entries it does not

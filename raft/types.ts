@@ -18,6 +18,12 @@ export interface AppendMessage extends Base {
   readonly logTerm: number;
   readonly entries: readonly Entry[];
   readonly commit: number;
+  /**
+   * Set on an append without entries that only carries a new commit index to a follower the
+   * leader already knows holds its log up to `index`: accepted, it is not answered (the answer
+   * would tell the leader nothing it does not know). Refusals are still answered.
+   */
+  readonly quiet?: true;
 }
 
 /** Follower -> leader. On success `index` is the follower's last index now matching the leader. */

@@ -267,7 +267,7 @@ export function formatMessage(m: Message): string {
   switch (m.type) {
     case 'app': {
       const entries = m.entries.length > 0 ? ` entries=[${m.entries.map(formatEntry).join(', ')}]` : '';
-      return `${head} index=${m.index} logTerm=${m.logTerm}${entries} commit=${m.commit}`;
+      return `${head} index=${m.index} logTerm=${m.logTerm}${entries} commit=${m.commit}${m.quiet === true ? ' quiet' : ''}`;
     }
     case 'appResp':
       return m.reject ? `${head} index=${m.index} rejected hint=${m.rejectHint}` : `${head} index=${m.index}`;

@@ -422,6 +422,39 @@ describe('§5.3 log replication', () => {
     expect(ofType(s.sent(), 'heartbeat').map((m) => [m.to, m.commit])).toEqual([['2', 2], ['3', 2]]);
   });
 
+  // Not in the paper: the append that carries only a new commit index (etcd's raft answers it)
+  // goes unanswered when the leader already knows the follower holds its log up to there. The
+  // answer would tell the leader nothing, and costs a message each way per commit at low load.
+  test('§5.3 a commit-only append to a follower known to hold the log is quiet: accepted, it is not answered; refused, it is', () => {
+    const s = new Solo({ voters: ids(3) });
+    s.becomeLeader();
+    s.ackAll();
+    s.core.propose(text('x'));
+    s.drain();
+    // Only 2 has acknowledged index 2: the commit goes to 2 quietly, to 3 (whose copy of index 2
+    // the leader has not heard of) as an append that 3 answers.
+    s.step(appResp('2', '1', 1, 2));
+    const out = s.drain();
+    expect(s.core.status().commit).toBe(2);
+    expect(ofType(out.messages, 'app').map((m) => [m.to, m.entries.length, m.commit, m.quiet ?? false])).toEqual([['2', 0, 2, true], ['3', 0, 2, false]]);
+
+    // The follower: an accepted quiet append commits and says nothing; a refused one is answered.
+    const f = new Solo({ id: '2', terms: [1, 1], term: 1 });
+    f.step({ ...append('1', '2', 1, { index: 2, logTerm: 1 }, [], 2), quiet: true });
+    const fout = f.drain();
+    expect(indexTerms(fout.committed)).toEqual([[1, 1], [2, 1]]);
+    expect([...fout.messages, ...fout.messagesAfterPersist]).toEqual([]);
+    f.step({ ...append('1', '2', 1, { index: 5, logTerm: 1 }, [], 2), quiet: true });
+    expect(ofType(f.sent(), 'appResp').map((m) => [m.index, m.reject, m.rejectHint])).toEqual([[5, true, 2]]);
+    // The same append without the flag is answered, as before.
+    f.step(append('1', '2', 1, { index: 2, logTerm: 1 }, [], 2));
+    expect(ofType(f.sent(), 'appResp').map((m) => [m.index, m.reject])).toEqual([[2, false]]);
+
+    // quiet is true or absent, and never on an append with entries.
+    expect(() => f.step({ ...append('1', '2', 1, { index: 2, logTerm: 1 }, entriesOfTerms([1, 1, 1]).slice(2), 2), quiet: true })).toThrow(BadMessageError);
+    expect(() => f.step({ ...append('1', '2', 1, { index: 2, logTerm: 1 }, [], 2), quiet: 'yes' } as unknown as Message)).toThrow(BadMessageError);
+  });
+
   // "When the entry has been safely replicated (as described below), the leader applies the entry
   // to its state machine and returns the result of that execution to the client."
   test('§5.3 a leader hands a proposal out to apply (acknowledges it) only once a majority stores it', () => {
