@@ -362,20 +362,12 @@ export function coalescePeerInput(messages: readonly EventObject[]): EventObject
   return out;
 }
 
-/**
- * The log actor: owns the LogStorage and performs each write in order, then answers.
- *
- * Each operation starts one microtask after its message is taken, in the order taken. A save's
- * synchronous part (sealing the segment, building the batch) then runs after the messages the
- * peer sent in the same turn have gone to their sockets (the transport flushes in a microtask
- * queued earlier): the leader's appends reach the followers before its own write is prepared,
- * so the followers' writes, which the commit waits for, start sooner.
- */
+/** The log actor: owns the LogStorage and performs each write in order, then answers. */
 export function logActor(storage: LogStorage): Props<LogInput> {
   return {
     kind: 'raft-log',
     create: (ctx) => ({
-      receive: (m: LogInput) => Promise.resolve().then(() => {
+      receive: (m: LogInput) => {
         switch (m.type) {
           case 'log.save':
             // A write the log refuses as breaking Raft's rules is a bug, not a disk fault: it
@@ -400,7 +392,7 @@ export function logActor(storage: LogStorage): Props<LogInput> {
             });
           }
         }
-      }),
+      },
     }),
     mailboxDepthMax: 10_000,
     supervision: { kind: 'escalate' },
