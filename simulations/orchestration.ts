@@ -607,6 +607,25 @@ export function converged(models: ReadonlyMap<string, ServiceModel>, availabilit
   return undefined;
 }
 
+/**
+ * A slot (or a global service's node) whose restart policy gave up, which Docker leaves so: its
+ * latest task, of the current spec and still wanted running, ended (failed, or completed under
+ * condition 'any') with `maxAttempts` restarts already made within the policy's window, counted
+ * back from when it ended. A node that restarts three times takes a slot with `maxAttempts: 3`
+ * there: each restart loses the slot's task, and each loss counts.
+ */
+function restartsExhausted(service: Service, tasks: readonly Task[]): boolean {
+  const policy = service.spec.task.restartPolicy;
+  if (policy.maxAttempts <= 0 || tasks.length === 0) return false;
+  const last = tasks.reduce((a, b) => (b.meta.createdAt > a.meta.createdAt || (b.meta.createdAt === a.meta.createdAt && b.meta.version > a.meta.version) ? b : a));
+  if (!isCurrent(last, service) || last.desiredState !== 'running') return false;
+  const state = last.status.state;
+  const ended = state === 'failed' || state === 'rejected' || state === 'orphaned' || state === 'shutdown' || (state === 'complete' && policy.condition === 'any');
+  if (!ended) return false;
+  const windowStart = policy.windowMs > 0 ? last.meta.updatedAt - policy.windowMs : -Infinity;
+  return last.restarts.filter((t) => t > windowStart).length >= policy.maxAttempts;
+}
+
 /** The store's deep equality, which also compares key order: the client builds its specs in the schemas' order, as every builder in the repo does. */
 function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
   return sameValue(a, b);
@@ -630,10 +649,17 @@ function serviceConverged(service: Service, tasks: readonly Task[], nodes: reado
   if (mode.kind === 'replicated') {
     if (!runnable) return undefined;
     const current = running.filter((t) => isCurrent(t, service));
-    if (current.length !== mode.replicas || running.length !== mode.replicas) return `${current.length} running of the current spec (${running.length} in all), want ${mode.replicas}`;
+    const slots = new Set(tasks.map((t) => t.slot));
+    let gaveUp = 0;
+    for (const slot of slots) if (!running.some((t) => t.slot === slot) && restartsExhausted(service, tasks.filter((t) => t.slot === slot))) gaveUp++;
+    const want = mode.replicas - gaveUp;
+    if (current.length !== want || running.length !== want) return `${current.length} running of the current spec (${running.length} in all), want ${want}${gaveUp > 0 ? ` (${mode.replicas} less ${gaveUp} slots out of restarts)` : ''}`;
   } else if (mode.kind === 'global') {
     if (!runnable) return undefined;
-    for (const n of eligible) if (!running.some((t) => t.nodeId === n.id && isCurrent(t, service))) return `no running task of the current spec on node ${n.id}`;
+    for (const n of eligible) {
+      const here = tasks.filter((t) => t.nodeId === n.id);
+      if (!here.some((t) => t.status.state === 'running' && isCurrent(t, service)) && !restartsExhausted(service, here)) return `no running task of the current spec on node ${n.id}`;
+    }
   } else if (mode.kind === 'replicatedJob') {
     const done = new Set(tasks.filter((t) => t.status.state === 'complete' && isCurrent(t, service)).map((t) => t.slot));
     if (done.size < mode.totalCompletions) return `${done.size} of ${mode.totalCompletions} completions`;

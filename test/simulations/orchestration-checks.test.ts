@@ -8,7 +8,7 @@ import { nodeDescription, nodeSpec, nodeStatus, serviceSpec, status } from '../j
 const options = chooseOrchestrationOptions(new SeededRandom('checks'));
 const spec: ServiceSpec = { ...serviceSpec('web', 2, 'app/1'), dependsOn: [] };
 
-function world(tasks: Array<{ id: string; slot: number; node: string; state: TaskState }>, nodeState: 'ready' | 'down' = 'ready', availability: 'active' | 'drain' = 'active') {
+function world(tasks: Array<{ id: string; slot: number; node: string; state: TaskState; restarts?: number[] }>, nodeState: 'ready' | 'down' = 'ready', availability: 'active' | 'drain' = 'active', serviceSpec: ServiceSpec = spec) {
   const store = new Store();
   let index = 0;
   const apply = (events: JournalEvent[]): void => {
@@ -18,12 +18,12 @@ function world(tasks: Array<{ id: string; slot: number; node: string; state: Tas
   apply([
     { type: 'node.registered', v: EVENT_VERSIONS['node.registered'], at: 0, id: 'n1', spec: nodeSpec('n1', availability), description: nodeDescription('n1'), status: nodeStatus(nodeState) },
     { type: 'node.registered', v: EVENT_VERSIONS['node.registered'], at: 0, id: 'n2', spec: nodeSpec('n2'), description: nodeDescription('n2'), status: nodeStatus() },
-    { type: 'service.created', v: EVENT_VERSIONS['service.created'], at: 0, id: 's1', spec },
+    { type: 'service.created', v: EVENT_VERSIONS['service.created'], at: 0, id: 's1', spec: serviceSpec },
   ]);
   const service = store.get('service', 's1')!;
   apply(tasks.map((t): JournalEvent => ({
     type: 'task.created', v: EVENT_VERSIONS['task.created'], at: 0, id: t.id, serviceId: 's1', slot: t.slot, nodeId: t.node,
-    spec: service.spec.task, serviceVersion: service.specVersion, desiredState: 'running', status: status(t.state), restarts: [], addresses: [],
+    spec: service.spec.task, serviceVersion: service.specVersion, desiredState: 'running', status: status(t.state), restarts: t.restarts ?? [], addresses: [],
   })));
   return store;
 }
@@ -103,4 +103,21 @@ describe('start order', () => {
       else expect(result).toMatch(expected);
     }
   });
+});
+
+test('a slot whose restart policy gave up (maxAttempts restarts made, its last task failed) counts as settled; one with attempts left does not', () => {
+  const limited: ServiceSpec = { ...spec, task: { ...spec.task, restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 3, windowMs: 0 } } };
+  const limitedModels = new Map([['s1', { id: 's1', spec: limited, previous: null }]]);
+  const availability = new Map([['n1', 'active'], ['n2', 'active']]);
+  const slot2 = (restarts: number[]) => world([{ id: 't1', slot: 1, node: 'n1', state: 'running' }, { id: 't2', slot: 2, node: 'n2', state: 'failed', restarts }], 'ready', 'active', limited);
+  expect(converged(limitedModels, availability, slot2([1, 2, 3]), options)).toBeUndefined();
+  expect(converged(limitedModels, availability, slot2([1, 2]), options)).toMatch(/1 running of the current spec \(1 in all\), want 2/);
+  // Without a limit, a failed slot is never settled.
+  expect(converged(models, availability, world([{ id: 't1', slot: 1, node: 'n1', state: 'running' }, { id: 't2', slot: 2, node: 'n2', state: 'failed', restarts: [1, 2, 3] }]), options)).toMatch(/want 2/);
+  // A global service: the node whose slot gave up is settled, one with attempts left is not.
+  const global: ServiceSpec = { ...limited, mode: { kind: 'global' } };
+  const globalModels = new Map([['s1', { id: 's1', spec: global, previous: null }]]);
+  const onN2 = (restarts: number[]) => world([{ id: 't1', slot: 0, node: 'n1', state: 'running' }, { id: 't2', slot: 0, node: 'n2', state: 'failed', restarts }], 'ready', 'active', global);
+  expect(converged(globalModels, availability, onN2([1, 2, 3]), options)).toBeUndefined();
+  expect(converged(globalModels, availability, onN2([1]), options)).toMatch(/no running task of the current spec on node n2/);
 });
