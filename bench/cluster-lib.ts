@@ -132,6 +132,12 @@ export interface LoadOptions {
   /** Concurrent closed loops, each with one write in flight. */
   readonly clients: number;
   readonly warmupMs: number;
+  /**
+   * The warm-up also lasts until every client has completed a write (so that connecting, and for
+   * ours the mutual-TLS handshake of each of 1,000 clients, is behind the window), but no longer
+   * than this. Default: `warmupMs` (no wait beyond it).
+   */
+  readonly warmupMaxMs?: number;
   /** The measured window ends after this long or after `countMax` writes, whichever is first. */
   readonly runMs: number;
   readonly countMax: number;
@@ -155,6 +161,9 @@ export interface LoadResult {
   readonly serverCpuPercent: number | undefined;
   readonly errors: number;
   readonly lastError: string | undefined;
+  /** How long the warm-up lasted, and how many clients had completed a write when it ended. */
+  readonly warmupElapsedMs: number;
+  readonly clientsReady: number;
 }
 
 /** 256 (or n) bytes of incompressible filler, the same for every write. */
@@ -171,13 +180,15 @@ export function payloadOf(bytes: number): Uint8Array {
 }
 
 /**
- * Closed loop: `clients` loops, each awaiting one write before starting the next. A warm-up, then
+ * Closed loop: `clients` loops, each awaiting one write before starting the next. A warm-up (at
+ * least `warmupMs`, and until every client has completed a write, at most `warmupMaxMs`), then
  * one measured window; throughput and latency count the writes that complete inside the window
  * (whenever they started). Every loop ends when the window does; in-flight writes are awaited
  * (bounded by the target's own request timeout) and not counted.
  */
 export async function runLoad(target: WriteTarget, options: LoadOptions): Promise<LoadResult> {
   const { clients, warmupMs, runMs, countMax } = options;
+  const warmupMaxMs = Math.max(warmupMs, options.warmupMaxMs ?? warmupMs);
   if (!(clients >= 1 && countMax >= 1 && runMs > 0 && warmupMs >= 0)) throw new Error(`runLoad: bad options ${JSON.stringify(options)}`);
   const errorsMax = options.errorsMax ?? 100;
   const payload = payloadOf(options.payloadBytes ?? 256);
@@ -193,12 +204,17 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
   let server0 = 0;
   let serverMs = Number.NaN;
   let runTimer: ReturnType<typeof setTimeout> | undefined;
+  const warmupStart = monotonicMs();
+  let warmupMinPassed = false;
+  let clientsReady = 0;
+  let readyAtStart = 0;
 
   const stop = (): void => {
     if (phase === 'stopped') return;
     const wasRunning = phase === 'run';
     phase = 'stopped';
     clearTimeout(warmupTimer);
+    clearTimeout(warmupCapTimer);
     clearTimeout(runTimer);
     t1 = monotonicMs();
     if (!wasRunning) t0 = t1;
@@ -206,17 +222,25 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     cpuUs = cpu.user + cpu.system;
     if (target.serverCpuMs !== undefined) serverMs = target.serverCpuMs() - server0;
   };
-  const warmupTimer = setTimeout(() => {
+  const startRun = (): void => {
     if (phase !== 'warmup') return;
     phase = 'run';
+    clearTimeout(warmupCapTimer);
+    readyAtStart = clientsReady;
     cpu0 = process.cpuUsage();
     if (target.serverCpuMs !== undefined) server0 = target.serverCpuMs();
     t0 = monotonicMs();
     runTimer = setTimeout(stop, runMs);
+  };
+  const warmupTimer = setTimeout(() => {
+    warmupMinPassed = true;
+    if (clientsReady >= clients) startRun();
   }, warmupMs);
+  const warmupCapTimer = setTimeout(startRun, warmupMaxMs);
 
   const loop = async (client: number): Promise<void> => {
     let seq = 0;
+    let ready = false;
     while (phase !== 'stopped') {
       const started = monotonicMs();
       try {
@@ -227,6 +251,11 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
         if (errors >= errorsMax) stop();
         continue;
       }
+      if (!ready) {
+        ready = true;
+        clientsReady++;
+        if (warmupMinPassed && clientsReady >= clients) startRun();
+      }
       if (phase !== 'run') continue;
       latencies[count++] = monotonicMs() - started;
       if (count >= countMax) stop();
@@ -236,6 +265,8 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
 
   const elapsedMs = t1 - t0;
   return {
+    warmupElapsedMs: t0 - warmupStart,
+    clientsReady: readyAtStart,
     clients,
     writes: count,
     elapsedMs,
