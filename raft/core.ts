@@ -900,7 +900,8 @@ export class RaftCore {
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      if (m.quiet === true && m.entries.length === 0) return;
+      // Only an append without entries is quiet (validateMessage): nothing to acknowledge.
+      if (m.quiet === true) return;
       this.sendAfterPersist({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: lastNew, reject: false, rejectHint: 0 });
     } else {
       this.sendAfterPersist({ type: 'appResp', from: this.id, to: m.from, term: this.term, index: m.index, reject: true, rejectHint: Math.min(m.index, this.log.lastIndex()) });
