@@ -793,7 +793,7 @@ export interface EtcdTargetOptions {
  * through POST /v3/kv/put, on one keep-alive Agent. Resolves once etcd answers, i.e. after the
  * put is committed by a quorum and applied on the member that took it.
  */
-export function etcdTarget(cluster: EtcdCluster, options: EtcdTargetOptions): WriteTarget {
+export function etcdTarget(cluster: { readonly members: readonly Pick<EtcdMember, 'clientUrl'>[]; cpuMs(): number }, options: EtcdTargetOptions): WriteTarget {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.socketsMax, maxFreeSockets: options.socketsMax, scheduling: 'lifo' });
   const urls = cluster.members.map((m) => new URL(m.clientUrl));
   const timeoutMs = options.requestTimeoutMs ?? 10_000;

@@ -386,7 +386,7 @@ function configBody(name: string, data: string): string {
   return `{"Name":"${name}","Data":"${data}"}`;
 }
 
-function ourTarget(cluster: OurCluster, socketsMax: number, endpoints: Endpoints): WriteTarget {
+function ourTarget(cluster: Pick<OurCluster, 'members' | 'cpuMs'>, socketsMax: number, endpoints: Endpoints): WriteTarget {
   for (const m of cluster.members) {
     m.agent?.destroy();
     m.agent = makeAgent(m, socketsMax);
@@ -414,6 +414,25 @@ function ourTarget(cluster: OurCluster, socketsMax: number, endpoints: Endpoints
     },
     serverCpuMs: () => cluster.cpuMs(),
   };
+}
+
+/**
+ * Ours' client path (the same agent, requests and checks as the load on our cluster) against one
+ * process that listens like a member's control port, with its certificates (ca.crt, node.crt,
+ * node.key) under `stateDir/certs`: bench/cluster-ceiling.ts's responder.
+ */
+export function ourClientTarget(server: { readonly name: string; readonly stateDir: string; readonly controlPort: number; cpuMs(): number }, socketsMax: number): WriteTarget {
+  const member: Member = {
+    name: server.name,
+    stateDir: server.stateDir,
+    listenAddr: '',
+    controlPort: server.controlPort,
+    process: undefined,
+    exited: Promise.resolve('not a manager'),
+    output: '',
+    agent: undefined,
+  };
+  return ourTarget({ members: [member], cpuMs: () => server.cpuMs() }, socketsMax, 'first');
 }
 
 function ourFailoverHooks(cluster: OurCluster, socketsMax = 1000): FailoverHooks {

@@ -4,7 +4,7 @@
 // behind.
 //
 //   npm run bench:cluster     (= node --expose-gc --import tsx bench/cluster.ts)
-//   flags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours
+//   flags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling
 //
 // Targets come from the registry below. etcd: three `etcd` processes on 127.0.0.1 (fsync on,
 // etcd's defaults), driven through its v3 JSON gateway (bench/cluster-lib.ts). Ours: whatever
@@ -15,7 +15,10 @@
 // p50/p99 over the writes completed in the window, and this process's CPU over the window (the
 // load generator; it includes the target when the target runs in this process) so that a
 // saturated generator shows. Then leader failover, 20 rounds: kill -9 the leader, time until the
-// first write succeeds via the survivors, bring the member back.
+// first write succeeds via the survivors, bring the member back. Last, the generator's ceiling
+// (bench/cluster-ceiling.ts): the same load, along each target's client path, answered by a
+// process that does nothing, which says how many writes/s this generator can drive here at all
+// and how much of the machine it takes to.
 import fs from 'node:fs';
 import os from 'node:os';
 import {
@@ -32,6 +35,7 @@ import {
   type StartedCluster,
   type Endpoints,
 } from './cluster-lib.js';
+import { startCeiling } from './cluster-ceiling.js';
 import { monotonicMs } from '../runtime/env/real/index.js';
 
 // ---- sizes and flags (every loop below is bounded by one of these) ------------------------------
@@ -45,7 +49,7 @@ const FAILOVER_ROUND_TIMEOUT_MS = 15_000;
 const FAILOVER_BUDGET_MS = 150_000;
 
 function usage(message: string): never {
-  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours`);
+  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling`);
   process.exit(2);
 }
 
@@ -67,7 +71,7 @@ function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number;
   const endpoints = flags.get('--endpoints') ?? 'pinned';
   if (endpoints !== 'spread' && endpoints !== 'first' && endpoints !== 'pinned') usage('--endpoints: pinned, spread or first');
   const only = flags.get('--only');
-  if (only !== undefined && only !== 'etcd' && only !== 'ours') usage('--only: etcd or ours');
+  if (only !== undefined && only !== 'etcd' && only !== 'ours' && only !== 'ceiling') usage('--only: etcd, ours or ceiling');
   return { levels, runMs, rounds, endpoints, only };
 }
 
@@ -81,8 +85,12 @@ interface Unavailable {
 }
 
 interface TargetSource {
-  /** 'etcd' is the baseline; 'ours' the one measured against it. */
-  readonly name: 'etcd' | 'ours';
+  /** 'etcd' is the baseline; 'ours' the one measured against it; the ceilings are each one's client path against a responder. */
+  readonly name: 'etcd' | 'ours' | 'ceiling-etcd' | 'ceiling-ours';
+  /** What its lines are labelled with. */
+  readonly label: string;
+  /** Which `--only` value runs it. */
+  readonly group: 'etcd' | 'ours' | 'ceiling';
   start(baseDir: string): Promise<StartedCluster | Unavailable>;
 }
 
@@ -91,6 +99,8 @@ const OURS_FILE = new URL('./cluster-ours.ts', import.meta.url);
 const REGISTRY: readonly TargetSource[] = [
   {
     name: 'etcd',
+    label: 'etcd',
+    group: 'etcd',
     async start(baseDir) {
       try {
         return await startEtcd({ members: 3, baseDir, endpoints: FLAGS.endpoints, clientsMax: CLIENTS_MAX });
@@ -102,6 +112,8 @@ const REGISTRY: readonly TargetSource[] = [
   },
   {
     name: 'ours',
+    label: 'ours',
+    group: 'ours',
     async start(baseDir) {
       // Guarded: bench/cluster-ours.ts is written elsewhere. Once it exists it is picked up here
       // without a change (a URL import, so that tsc does not need the file to exist).
@@ -110,6 +122,18 @@ const REGISTRY: readonly TargetSource[] = [
       if (typeof mod.startOurCluster !== 'function') return { unavailable: 'bench/cluster-ours.ts does not export startOurCluster' };
       return mod.startOurCluster({ baseDir, clientsMax: CLIENTS_MAX, endpoints: FLAGS.endpoints });
     },
+  },
+  {
+    name: 'ceiling-etcd',
+    label: "ceiling, etcd's path",
+    group: 'ceiling',
+    start: (baseDir) => startCeiling('etcd', { baseDir, clientsMax: CLIENTS_MAX }),
+  },
+  {
+    name: 'ceiling-ours',
+    label: "ceiling, ours' path",
+    group: 'ceiling',
+    start: (baseDir) => startCeiling('ours', { baseDir, clientsMax: CLIENTS_MAX }),
   },
 ];
 
@@ -124,7 +148,7 @@ interface TargetFigures {
 
 function printLoad(name: string, r: LoadResult): void {
   console.log(
-    `  ${`${name}, ${formatCount(r.clients)} client${r.clients === 1 ? '' : 's'}`.padEnd(22)} ${formatCount(r.writesPerSecond).padStart(7)} writes/s  p50 ${formatMs(r.latency.p50)}  p99 ${formatMs(r.latency.p99)}  ` +
+    `  ${`${name}, ${formatCount(r.clients)} client${r.clients === 1 ? '' : 's'}`.padEnd(FLAGS.only === 'ours' || FLAGS.only === 'etcd' ? 22 : 36)} ${formatCount(r.writesPerSecond).padStart(7)} writes/s  p50 ${formatMs(r.latency.p50)}  p99 ${formatMs(r.latency.p99)}  ` +
       `max ${formatMs(r.latency.max)}  (${formatCount(r.writes)} writes in ${(r.elapsedMs / 1000).toFixed(1)} s)  generator CPU ${r.generatorCpuPercent.toFixed(0)}%` +
       (r.serverCpuPercent === undefined ? '' : `  server CPU ${r.serverCpuPercent.toFixed(0)}% (all members)`) +
       `  warm-up ${(r.warmupElapsedMs / 1000).toFixed(1)} s` + (r.clientsReady < r.clients ? ` (only ${formatCount(r.clientsReady)} clients had written)` : '') +
@@ -138,18 +162,18 @@ async function runTarget(source: TargetSource, baseDir: string): Promise<TargetF
   const started = await source.start(baseDir);
   if ('unavailable' in started) {
     figures.note = 'not available';
-    console.log(`${source.name}: not available: ${started.unavailable}\n`);
+    console.log(`${source.label}: not available: ${started.unavailable}\n`);
     return figures;
   }
-  console.log(`${source.name}: started in ${(monotonicMs() - t0).toFixed(0)} ms${started.description === undefined ? '' : `; ${started.description}`}`);
+  console.log(`${source.label}: started in ${(monotonicMs() - t0).toFixed(0)} ms${started.description === undefined ? '' : `; ${started.description}`}`);
   try {
     for (const clients of FLAGS.levels) {
       globalThis.gc?.();
       const r = await runLoad(started.target, { clients, warmupMs: WARMUP_MS, warmupMaxMs: WARMUP_MAX_MS, runMs: FLAGS.runMs, countMax: RUN_COUNT_MAX, payloadBytes: PAYLOAD_BYTES });
-      printLoad(source.name, r);
+      printLoad(source.label, r);
       figures.loads.set(clients, r);
     }
-    if (FLAGS.rounds > 0) {
+    if (FLAGS.rounds > 0 && source.group !== 'ceiling') {
       if (started.failover === undefined) {
         figures.note = 'no failover hooks';
         console.log(`  ${source.name}: failover not measured (no failover hooks)`);
@@ -189,10 +213,11 @@ function printTable(rows: readonly Row[]): void {
   for (const r of rows) console.log(line(r));
 }
 
-function buildRows(etcd: TargetFigures | undefined, ours: TargetFigures | undefined): Row[] {
+function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
   const rows: Row[] = [];
   const missing = (f: TargetFigures | undefined): string => (f === undefined ? 'not run' : f.note === '' ? '-' : f.note);
-  const add = (figure: string, pick: (f: TargetFigures) => number | undefined, format: (n: number) => string): void => {
+  const addOf = (ours: TargetFigures | undefined, etcd: TargetFigures | undefined) => (figure: string, pick: (f: TargetFigures) => number | undefined, format: (n: number) => string): void => {
+    if (ours === undefined && etcd === undefined) return; // neither was run: no row
     const o = ours === undefined ? undefined : pick(ours);
     const e = etcd === undefined ? undefined : pick(etcd);
     rows.push({
@@ -203,6 +228,12 @@ function buildRows(etcd: TargetFigures | undefined, ours: TargetFigures | undefi
     });
   };
   const pct = (n: number): string => `${n.toFixed(0)}%`;
+  const ours = figures.get('ours');
+  const etcd = figures.get('etcd');
+  const add = addOf(ours, etcd);
+  const ceilingOurs = figures.get('ceiling-ours');
+  const ceilingEtcd = figures.get('ceiling-etcd');
+  const addCeiling = addOf(ceilingOurs, ceilingEtcd);
   for (const c of FLAGS.levels) {
     const level = `${formatCount(c)} client${c === 1 ? '' : 's'}`;
     add(`${level}: writes/s`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
@@ -210,6 +241,16 @@ function buildRows(etcd: TargetFigures | undefined, ours: TargetFigures | undefi
     add(`${level}: p99 latency`, (f) => f.loads.get(c)?.latency.p99, formatMs);
     add(`${level}: generator CPU`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
     add(`${level}: server CPU (all members)`, (f) => f.loads.get(c)?.serverCpuPercent, pct);
+    if (ceilingOurs === undefined && ceilingEtcd === undefined) continue;
+    addCeiling(`${level}: generator ceiling, its path`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
+    addCeiling(`${level}: generator CPU at the ceiling`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
+    // What share of its own path's ceiling each target reached (the ratio column is not meaningful here).
+    const share = (target: TargetFigures | undefined, ceiling: TargetFigures | undefined): string => {
+      const t = target?.loads.get(c)?.writesPerSecond;
+      const top = ceiling?.loads.get(c)?.writesPerSecond;
+      return t === undefined || top === undefined || top === 0 ? '-' : pct((100 * t) / top);
+    };
+    if (ours !== undefined || etcd !== undefined) rows.push({ figure: `${level}: writes/s, % of that ceiling`, ours: share(ours, ceilingOurs), etcd: share(etcd, ceilingEtcd), ratio: '-' });
   }
   if (FLAGS.rounds > 0) {
     add('failover: kill -> first write, min', (f) => f.failover?.stats.min, formatMs);
@@ -235,20 +276,26 @@ async function main(): Promise<void> {
   );
   const figures = new Map<string, TargetFigures>();
   for (const source of REGISTRY) {
-    if (FLAGS.only !== undefined && FLAGS.only !== source.name) continue;
+    if (FLAGS.only !== undefined && FLAGS.only !== source.group) continue;
     try {
       figures.set(source.name, await runTarget(source, os.tmpdir()));
     } catch (e) {
-      console.log(`${source.name}: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      console.log(`${source.label}: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       figures.set(source.name, { loads: new Map(), failover: undefined, note: 'failed' });
       process.exitCode = 1;
     }
   }
   const etcd = figures.get('etcd');
   const ours = figures.get('ours');
-  printTable(buildRows(etcd, ours));
+  printTable(buildRows(figures));
   if (etcd?.failover !== undefined) console.log(`\netcd failover (baseline): ${formatFailover(etcd.failover)}`);
   if (ours?.failover !== undefined) console.log(`ours failover: ${formatFailover(ours.failover)}`);
+  if (figures.has('ceiling-ours') || figures.has('ceiling-etcd')) {
+    console.log(
+      "\nceiling: the same generator and client code, each target's path (ours': HTTPS with client certificates; etcd's: plain HTTP), answered by one process that does nothing; " +
+        'no cluster can be measured above its path\'s ceiling, and the generator CPU there is what the generator alone takes of this machine at that rate',
+    );
+  }
   console.log(`\nratios are ours/etcd: above 1 is better for writes/s, worse for latency, CPU and failover; load average ${os.loadavg()[0]?.toFixed(2)}; bench took ${((monotonicMs() - started) / 1000).toFixed(1)} s`);
 }
 
