@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { etcdTarget, procCpuMs, track, type StartedCluster } from './cluster-lib.js';
+import { etcdTarget, procCpuMs, terminate, track, type StartedCluster } from './cluster-lib.js';
 import { ourClientTarget } from './cluster-ours.js';
 import { createRootCa, exportPrivateKeyPem, generateNodeKeyPair, issueNodeCertificate } from '../actors/index.js';
 import { RealClock, secureRandomBytes } from '../runtime/env/real/index.js';
@@ -80,13 +80,7 @@ async function startResponder(baseDir: string): Promise<Responder> {
       httpPort: ports[1],
       cpuMs: () => procCpuMs(started.pid),
       async stop() {
-        if (started.exitCode === null && started.signalCode === null) {
-          const exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
-          started.kill('SIGTERM');
-          const timer = setTimeout(() => started.kill('SIGKILL'), STOP_TIMEOUT_MS);
-          await exited;
-          clearTimeout(timer);
-        }
+        await terminate(started, STOP_TIMEOUT_MS);
         fs.rmSync(dir, { recursive: true, force: true });
       },
     };

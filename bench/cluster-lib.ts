@@ -440,6 +440,16 @@ export async function freePorts(n: number): Promise<number[]> {
 /** Children still running, killed if this process exits without stopping them. */
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
+/** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process has exited (at once if it has). */
+export async function terminate(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 export function track(child: ChildProcess): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -663,15 +673,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
   };
 
   const stop = async (): Promise<void> => {
-    await Promise.all(members.map(async (m) => {
-      const child = m.process;
-      if (child === undefined) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), ETCD_STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
-    }));
+    await Promise.all(members.map((m) => (m.process === undefined ? undefined : terminate(m.process, ETCD_STOP_TIMEOUT_MS))));
     fs.rmSync(dir, { recursive: true, force: true });
   };
 
