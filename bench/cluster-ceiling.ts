@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { etcdTarget, procCpuMs, terminate, track, type StartedCluster } from './cluster-lib.js';
+import { etcdTarget, procCpuMs, terminate, track, type StartedCluster, type WriteTarget } from './cluster-lib.js';
 import { ourClientTarget } from './cluster-ours.js';
 import { createRootCa, exportPrivateKeyPem, generateNodeKeyPair, issueNodeCertificate } from '../actors/index.js';
 import { RealClock, secureRandomBytes } from '../runtime/env/real/index.js';
@@ -62,18 +62,21 @@ async function startResponder(baseDir: string): Promise<Responder> {
         const m = /^listening (\d+) (\d+)$/m.exec(output);
         if (m !== null) {
           clearTimeout(timer);
+          started.off('exit', onExit);
+          // From here on its output is not kept (it prints nothing more unless it fails).
+          started.stdout?.off('data', onData).resume();
+          started.stderr?.off('data', onData).resume();
           resolve([Number(m[1]), Number(m[2])]);
         }
       };
-      started.stdout?.on('data', onData);
-      started.stderr?.on('data', onData);
-      started.once('exit', (code, signal) => {
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
         clearTimeout(timer);
         reject(new ResponderError(`the responder exited (${signal ?? `code ${code}`}) before it listened; output:\n${output}`));
-      });
+      };
+      started.stdout?.on('data', onData);
+      started.stderr?.on('data', onData);
+      started.once('exit', onExit);
     });
-    started.stdout?.resume();
-    started.stderr?.resume();
     return {
       dir,
       httpsPort: ports[0],
@@ -98,9 +101,15 @@ async function startResponder(baseDir: string): Promise<Responder> {
 export async function startCeiling(which: 'ours' | 'etcd', options: { baseDir: string; clientsMax: number }): Promise<StartedCluster> {
   const responder = await startResponder(options.baseDir);
   const socketsMax = Math.max(1, options.clientsMax);
-  const target = which === 'ours'
-    ? ourClientTarget({ name: 'responder', stateDir: responder.dir, controlPort: responder.httpsPort, cpuMs: () => responder.cpuMs() }, socketsMax)
-    : etcdTarget({ members: [{ clientUrl: `http://127.0.0.1:${responder.httpPort}` }], cpuMs: () => responder.cpuMs() }, { endpoints: 'first', socketsMax });
+  let target: WriteTarget;
+  try {
+    target = which === 'ours'
+      ? ourClientTarget({ name: 'responder', stateDir: responder.dir, controlPort: responder.httpsPort, cpuMs: () => responder.cpuMs() }, socketsMax)
+      : etcdTarget({ members: [{ clientUrl: `http://127.0.0.1:${responder.httpPort}` }], cpuMs: () => responder.cpuMs() }, { endpoints: 'first', socketsMax });
+  } catch (e) {
+    await responder.stop();
+    throw e;
+  }
   return {
     target,
     description: which === 'ours'

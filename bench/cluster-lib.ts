@@ -437,9 +437,6 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-/** Children still running, killed if this process exits without stopping them. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
 /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process has exited (at once if it has). */
 export async function terminate(child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -450,6 +447,9 @@ export async function terminate(child: ChildProcess, timeoutMs: number): Promise
   clearTimeout(timer);
 }
 
+/** Children still running, killed if this process exits without stopping them. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
 export function track(child: ChildProcess): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
