@@ -13,6 +13,7 @@ import { etcdTarget, procCpuMs, terminate, track, type StartedCluster, type Writ
 import { ourClientTarget } from './cluster-ours.js';
 import { createRootCa, exportPrivateKeyPem, generateNodeKeyPair, issueNodeCertificate } from '../actors/index.js';
 import { RealClock, secureRandomBytes } from '../runtime/env/real/index.js';
+import { StateDir } from '../cli/index.js';
 
 const RESPONDER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cluster-responder.ts');
 /** The responder must say it listens within this long of being spawned. */
@@ -34,24 +35,21 @@ interface Responder {
   stop(): Promise<void>;
 }
 
-/** Writes ca.crt, node.crt and node.key (a manager certificate of a fresh cluster CA) into `certs`. */
-async function writeCertificates(certs: string): Promise<void> {
+/** Gives the state directory `dir` a manager certificate of a fresh cluster CA, laid out as a node's. */
+async function writeCertificates(dir: string): Promise<void> {
   const now = new RealClock().now();
   const ca = await createRootCa({ clusterId: 'bench-ceiling', now, validityMs: CERT_VALIDITY_MS, randomBytes: secureRandomBytes });
   const keys = await generateNodeKeyPair();
   const cert = await issueNodeCertificate(ca, { nodeId: 'responder', role: 'manager', publicKey: keys.publicKey, now, validityMs: CERT_VALIDITY_MS, randomBytes: secureRandomBytes });
-  fs.mkdirSync(certs, { recursive: true });
-  fs.writeFileSync(path.join(certs, 'ca.crt'), ca.certPem);
-  fs.writeFileSync(path.join(certs, 'node.crt'), cert);
-  fs.writeFileSync(path.join(certs, 'node.key'), await exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
+  new StateDir(dir).writeTls({ keyPem: await exportPrivateKeyPem(keys.privateKey), certPem: cert, rootsPem: ca.certPem });
 }
 
 async function startResponder(baseDir: string): Promise<Responder> {
   const dir = fs.mkdtempSync(path.join(baseDir, 'swarm-bench-ceiling-'));
   let child: ChildProcess | undefined;
   try {
-    await writeCertificates(path.join(dir, 'certs'));
-    const started = spawn(process.execPath, ['--import', 'tsx', RESPONDER, path.join(dir, 'certs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await writeCertificates(dir);
+    const started = spawn(process.execPath, ['--import', 'tsx', RESPONDER, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = started;
     track(started);
     const ports = await new Promise<[number, number]>((resolve, reject) => {

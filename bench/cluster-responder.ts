@@ -7,8 +7,8 @@
 //   - plain HTTP (as etcd's v3 JSON gateway): POST /v3/kv/put, a JSON body with string key and
 //     value, answered 200 with {"header": {"revision": ...}}.
 // Anything else is answered 400 or 404. Started by bench/cluster-ceiling.ts:
-//   node --import tsx bench/cluster-responder.ts CERTS_DIR
-// with CERTS_DIR holding ca.crt, node.crt and node.key; it prints one line
+//   node --import tsx bench/cluster-responder.ts STATE_DIR
+// with STATE_DIR holding a node's certificates as StateDir lays them out; it prints one line
 // `listening <https port> <http port>` once both listen (ports chosen by the system).
 import fs from 'node:fs';
 import http from 'node:http';
@@ -66,14 +66,17 @@ function listen(server: http.Server): Promise<number> {
   });
 }
 
-const certs = process.argv[2];
-if (certs === undefined) {
-  console.error('usage: cluster-responder.ts CERTS_DIR (holding ca.crt, node.crt, node.key)');
+const stateDir = process.argv[2];
+if (stateDir === undefined) {
+  console.error('usage: cluster-responder.ts STATE_DIR (a node state directory; its certificates are read from certs/ in it)');
   process.exit(2);
 }
-const read = (file: string): string => fs.readFileSync(path.join(certs, file), 'utf8');
+// StateDir.readTls's layout, read here by hand: importing the CLI (the only way in to StateDir)
+// would add over a second to this process's start.
+const read = (file: string): string => fs.readFileSync(path.join(stateDir, 'certs', file), 'utf8');
+const tls = { keyPem: read('node.key'), certPem: read('node.crt'), rootsPem: read('ca.crt') };
 const secure = https.createServer(
-  { key: read('node.key'), cert: read('node.crt'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+  { key: tls.keyPem, cert: tls.certPem, ca: tls.rootsPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
   handler('/configs/create', strings('Name', 'Data'), 201, (n) => `{"ID":"responder-${n}"}`),
 );
 const plain = http.createServer(handler('/v3/kv/put', strings('key', 'value'), 200, (n) => `{"header":{"revision":"${n}"}}`));
