@@ -319,6 +319,29 @@ describe('the process executor', () => {
     await expect(collect(x.logs('nope', { follow: false }), 'nope')).rejects.toMatchObject({ code: 'FAILED', message: 'no such workload: nope' });
   });
 
+  test('logs without follow of a busy workload: the files as they were when read began (tail gives exactly that many lines; a full read ends)', async () => {
+    const x = executor();
+    // Bursts of 200 lines every millisecond, for at most 5 s: the files grow while they are read.
+    await run(x, spec('busy', "console.log('up'); let i = 0; const t = setInterval(() => { for (let k = 0; k < 200; k++) console.log('line', ++i); }, 1); setTimeout(() => clearInterval(t), 5000)"));
+    await printed(x, 'busy', 'up');
+    const numbered = (lines: ExecutorLogLine[]): number[] => lines.map((l) => {
+      expect(l.stream).toBe('stdout');
+      const m = /^line (\d+)$/.exec(l.line);
+      if (m === null) throw new Error(`not a numbered line: '${l.line}'`);
+      return Number(m[1]);
+    });
+    for (let round = 0; round < 5; round++) {
+      const n = numbered(await collect(x.logs('busy', { follow: false, tail: 2 }), `tail 2, round ${round}`));
+      expect(n.length).toBe(2);
+      expect(n[1]).toBe(n[0]! + 1);
+    }
+    const all = await collect(x.logs('busy', { follow: false }), 'the whole log');
+    expect(all[0]).toEqual(out('up'));
+    const n = numbered(all.slice(1));
+    expect(n).toEqual(n.map((_, i) => i + 1)); // Every line from the first, none cut, none twice.
+    await x.remove('busy');
+  });
+
   test('logs follow streams the lines as they are printed, from before the start, and ends once the workload has exited; a break ends it early', async () => {
     const x = executor(baseDir(), { logsPollMs: 20 });
     await x.prepare(spec('follow', "let i = 0; const t = setInterval(() => { console.log(`line${++i}`); if (i === 3) { clearInterval(t); console.error('bye'); } }, 150)"));

@@ -240,13 +240,14 @@ export class ProcessExecutor implements Executor {
   /**
    * The lines of stdout.log and stderr.log. The two files keep no common order, so each is read on
    * its own: stdout's lines come before stderr's of the same read, and `tail` counts each file's
-   * lines. A follow reads both every `logsPollMs` and ends once the workload has exited (or is
+   * lines. Without follow, each file is read up to its end when first opened: lines printed after
+   * that are not read (so `tail` gives at most that many lines, and a busy workload's read ends). A follow reads both every `logsPollMs` and ends once the workload has exited (or is
    * removed) and both files are drained.
    */
   async *logs(id: string, options: ExecutorLogsOptions): AsyncIterable<ExecutorLogLine> {
     if (options.tail !== undefined && !(Number.isInteger(options.tail) && options.tail >= 0)) throw new RangeError(`ProcessExecutor.logs: tail must be an integer >= 0, got ${options.tail}`);
     const dir = this.workload(id).dir;
-    const readers = [new LogFileReader(path.join(dir, STDOUT_FILE), 'stdout', options.tail), new LogFileReader(path.join(dir, STDERR_FILE), 'stderr', options.tail)];
+    const readers = [new LogFileReader(path.join(dir, STDOUT_FILE), 'stdout', options), new LogFileReader(path.join(dir, STDERR_FILE), 'stderr', options)];
     try {
       for (;;) {
         // Looked at before the read: whatever was printed before the exit is in this read or the next.
@@ -493,20 +494,23 @@ export class ProcessExecutor implements Executor {
 /**
  * One log file read forward from where the last read stopped (from its last `tail` lines at
  * first). The file may not exist yet (the workload has not started): it is opened when it does.
+ * Without follow, the reading stops at the file's size when it was opened.
  */
 class LogFileReader {
   private fd: number | undefined;
   private offset = 0;
+  /** Where a read without follow stops: the file's size when opened. */
+  private end = Infinity;
   private partial = '';
   private readonly decoder = new StringDecoder('utf8');
 
-  constructor(private readonly file: string, private readonly stream: 'stdout' | 'stderr', private readonly tail: number | undefined) {}
+  constructor(private readonly file: string, private readonly stream: 'stdout' | 'stderr', private readonly options: ExecutorLogsOptions) {}
 
   /** The whole lines of the next piece of the file ([] at its end). */
   read(): ExecutorLogLine[] {
     if (this.fd === undefined && !this.open()) return [];
     const fd = this.fd as number;
-    const size = fstatSync(fd).size;
+    const size = Math.min(fstatSync(fd).size, this.end);
     if (size < this.offset) this.offset = 0; // Truncated: read it again from the start.
     if (size === this.offset) return [];
     const buffer = Buffer.alloc(Math.min(LOG_READ_BYTES_MAX, size - this.offset));
@@ -536,7 +540,9 @@ class LogFileReader {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw error;
     }
-    if (this.tail !== undefined) this.offset = tailOffset(this.fd, fstatSync(this.fd).size, this.tail);
+    const size = fstatSync(this.fd).size;
+    if (!this.options.follow) this.end = size;
+    if (this.options.tail !== undefined) this.offset = tailOffset(this.fd, size, this.options.tail);
     return true;
   }
 }
