@@ -9,7 +9,7 @@ import type { ConfState } from '../../journal/index.js';
 import { Store, decodeBatch, type StoreSnapshotWriter } from '../../journal/index.js';
 import type { JournalEvent } from '../../journal/index.js';
 import { decodeConfChange, nextConfState, type ApplyMessage, type ConfChange, type ProposeReply, type SoftStateMessage } from '../../raft/index.js';
-import { InvariantViolation, decodeMessage, encodeMessageOwned, type ActorContext, type Address, type Props } from '../../runtime/index.js';
+import { InvariantViolation, decodeMessage, encodeAround, encodeMessageOwned, type ActorContext, type Address, type Props } from '../../runtime/index.js';
 import type { ManagerCommitted, ManagerLeadership, ManagerSubscribe } from '../orchestrator/protocol.js';
 import { applySecurityChange, type SecurityChange, type SecurityState } from './security.js';
 
@@ -108,9 +108,8 @@ export function decodeCommand(data: Uint8Array): ClusterCommand {
 interface Snapshotting {
   readonly index: number;
   readonly conf: ConfState;
+  /** Writes the SnapshotData record whole: the store's snapshot framed by the other fields. */
   readonly writer: StoreSnapshotWriter;
-  readonly security: SecurityState | null;
-  readonly applied: readonly string[];
 }
 
 export function managerActor(options: ManagerOptions): Props<ManagerInput> {
@@ -210,7 +209,9 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       const maybeSnapshot = (): void => {
         if (snapshotting !== undefined || appliedIndex - lastSnapshotIndex < options.snapshotIntervalEntries) return;
         lastSnapshotIndex = appliedIndex;
-        snapshotting = { index: appliedIndex, conf, writer: store.snapshotWriter(), security, applied: applied.slice(-APPLIED_IDS_MAX) };
+        // The SnapshotData record around the store's bytes, in the writer's one buffer: they are not copied again.
+        const data = { v: 1, store: undefined, security, applied: applied.slice(-APPLIED_IDS_MAX) } satisfies Record<keyof SnapshotData, unknown>;
+        snapshotting = { index: appliedIndex, conf, writer: store.snapshotWriter((length) => encodeAround(data, 'store', length)) };
         ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'manager.snapshotStep' } satisfies ManagerInput);
       };
 
@@ -320,10 +321,9 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
                 ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'manager.snapshotStep' } satisfies ManagerInput);
                 return;
               }
-              const { index, conf: snapConf, writer, security: snapSecurity, applied: snapApplied } = snapshotting;
+              const { index, conf: snapConf, writer } = snapshotting;
               snapshotting = undefined;
-              const data: SnapshotData = { v: 1, store: writer.bytes(), security: snapSecurity, applied: snapApplied };
-              ctx.send(options.log, { type: 'log.snapshot', index, confState: snapConf, data: encodeMessageOwned(data), keepEntries: options.snapshotTailEntries });
+              ctx.send(options.log, { type: 'log.snapshot', index, confState: snapConf, data: writer.bytes(), keepEntries: options.snapshotTailEntries });
               return;
             }
             default:

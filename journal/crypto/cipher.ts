@@ -72,7 +72,12 @@ export class Keyring {
   }
 }
 
+/** The most bytes sealed per cipher update. */
+const SEAL_PIECE_BYTES = 256 * 1024;
+
 export class AesGcmCipher implements LogCipher {
+  readonly overheadBytes = SEALED_OVERHEAD_BYTES;
+
   constructor(
     private readonly keyring: Keyring,
     private readonly randomBytes: RandomBytes,
@@ -91,11 +96,17 @@ export class AesGcmCipher implements LogCipher {
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(header);
     cipher.setAAD(context);
-    const body = cipher.update(data);
-    out.set(body, headroom + SEALED_HEADER_BYTES);
+    // A piece at a time: update returns a new buffer of its input's size, and a snapshot's data
+    // (megabytes) in one call would be a second buffer as large as `out`, faulted in page by page.
+    let at = headroom + SEALED_HEADER_BYTES;
+    for (let from = 0; from < data.byteLength; from += SEAL_PIECE_BYTES) {
+      const body = cipher.update(data.subarray(from, Math.min(data.byteLength, from + SEAL_PIECE_BYTES)));
+      out.set(body, at);
+      at += body.byteLength;
+    }
     // GCM is a stream mode: update returns every byte, final returns none.
     const rest = cipher.final();
-    assert(body.byteLength + rest.byteLength === data.byteLength, 'GCM output length');
+    assert(at - headroom - SEALED_HEADER_BYTES === data.byteLength && rest.byteLength === 0, 'GCM output length');
     out.set(cipher.getAuthTag(), headroom + SEALED_HEADER_BYTES + data.byteLength);
     return out;
   }

@@ -42,6 +42,7 @@ import {
   sealSegment,
   sealSegmentStored,
   sealSnapshot,
+  sealSnapshotInto,
   SEALED_SEGMENT_HEADER_BYTES,
   frameSealedSegment,
   unframeSealedSegment,
@@ -488,7 +489,9 @@ function readSegment(cipher: LogCipher | undefined, key: string, value: Uint8Arr
 /** The stored record of a snapshot: its data sealed, and the record marked so, when there is a cipher. */
 function snapshotValue(cipher: LogCipher | undefined, snapshot: Snapshot, seq: number): Uint8Array {
   if (cipher === undefined) return sealSnapshot(snapshot, seq);
-  return sealSnapshot({ meta: snapshot.meta, data: cipher.seal(snapshot.data, snapshotContext(snapshot.meta)) }, seq, true);
+  // Sealed into the record's buffer: the record's frame goes into the cipher's headroom.
+  const sealedBytes = snapshot.data.byteLength + cipher.overheadBytes;
+  return sealSnapshotInto(snapshot.meta, seq, true, sealedBytes, (headroom) => cipher.seal(snapshot.data, snapshotContext(snapshot.meta), headroom));
 }
 
 function openSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {

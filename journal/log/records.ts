@@ -9,10 +9,10 @@
 // new leader) overrides the rest of that one: the older record is never rewritten, so a crash
 // that tears the new one leaves the old one whole. The hard state and the snapshot are CBOR
 // records `{ v, crc, payload }` whose crc covers the payload's CBOR bytes.
-import { assert, decodeMessage, encodeMessage } from '../../runtime/index.js';
+import { assert, decodeMessage, encodeAround, encodeMessage } from '../../runtime/index.js';
 import { LogCorruptError } from '../errors.js';
 import { crc32 } from './crc32.js';
-import type { ConfState, Entry, HardState, PeerId, Snapshot } from './types.js';
+import type { ConfState, Entry, HardState, PeerId, Snapshot, SnapshotMeta } from './types.js';
 
 export const HARD_STATE_KEY = 'h';
 /**
@@ -164,8 +164,39 @@ export function sealHardState(hardState: HardState, seq: number): Uint8Array {
  * the log is never opened the wrong way even when it holds no segment. Plain records omit it.
  */
 export function sealSnapshot(snapshot: Snapshot, seq: number, sealed = false): Uint8Array {
-  const { index, term, confState } = snapshot.meta;
-  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data: snapshot.data, seq, ...(sealed ? { sealed: true } : {}) });
+  return sealSnapshotInto(snapshot.meta, seq, sealed, snapshot.data.byteLength, (headroom) => {
+    const out = new Uint8Array(headroom + snapshot.data.byteLength);
+    out.set(snapshot.data, headroom);
+    return out;
+  });
+}
+
+/**
+ * The snapshot record of `dataBytes` bytes of data that `fill(headroom)` returns at offset
+ * `headroom` of a buffer it allocates (a cipher seals into one such buffer): the record's frame is
+ * written into the headroom, so the data, megabytes in a large cluster, is copied once at most,
+ * where encoding the record as a value copies it several times over and grows the codec's shared
+ * buffer to four times its size. The bytes are those `seal` gives for the same record, with the
+ * data as the payload's last field (the key order is free: any order decodes the same).
+ */
+export function sealSnapshotInto(meta: SnapshotMeta, seq: number, sealed: boolean, dataBytes: number, fill: (headroom: number) => Uint8Array): Uint8Array {
+  const { index, term, confState } = meta;
+  const payload = { meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, seq, ...(sealed ? { sealed: true } : {}), data: undefined };
+  const payloadFrame = encodeAround(payload, 'data', dataBytes);
+  assert(payloadFrame.after.byteLength === 0, 'the data is the payload\'s last field');
+  const payloadBytes = payloadFrame.before.byteLength + dataBytes;
+  // The record's head varies with the CRC's encoding (1 to 5 bytes): room for the longest.
+  const recordHeadMax = encodeAround({ v: RECORD_VERSION, crc: 0xffffffff, payload: undefined }, 'payload', payloadBytes).before.byteLength;
+  const headroom = recordHeadMax + payloadFrame.before.byteLength;
+  const out = fill(headroom);
+  assert(out.byteLength === headroom + dataBytes, () => `the snapshot's data filled ${out.byteLength - headroom} bytes, not ${dataBytes}`);
+  const payloadStart = headroom - payloadFrame.before.byteLength;
+  out.set(payloadFrame.before, payloadStart);
+  const record = encodeAround({ v: RECORD_VERSION, crc: crc32(out, payloadStart), payload: undefined }, 'payload', payloadBytes);
+  assert(record.after.byteLength === 0, 'the payload is the record\'s last field');
+  const start = payloadStart - record.before.byteLength;
+  out.set(record.before, start);
+  return out.subarray(start);
 }
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------

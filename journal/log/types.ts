@@ -110,6 +110,8 @@ export interface LogStorage {
  * and its index and term), so that sealed bytes moved to another record fail to open.
  */
 export interface LogCipher {
+  /** What sealing adds to the data's length (header and tag): a sealed record is this much longer. */
+  readonly overheadBytes: number;
   /** The sealed record, starting `headroom` bytes into the array returned (left for a caller's header). */
   seal(data: Uint8Array, context: Uint8Array, headroom?: number): Uint8Array;
   /** The data, or a DecryptionError naming `subject` (e.g. 'entries from 17') and the key id. */

@@ -37,7 +37,7 @@
 // cbor-x message. Its reader stays (snapshots written before version 2 must restore, filled as
 // version 2's) and so does its writer: it is the store's fingerprint in the golden journals. It
 // writes every field the objects have now, so its reader fills only the fields that are absent.
-import { assert, decodeMessage, encodeMessage, encodeMessageOwned } from '../../runtime/index.js';
+import { assert, cborHead, decodeMessage, encodeMessage, encodeMessageOwned } from '../../runtime/index.js';
 import {
   DESIRED_STATES, EventInvalidError, OBJECT_KINDS, TASK_STATES, networkAddressesSchema, objectSchemas, restartsSchema, taskSpecSchema, withServiceDefaults,
   withTaskDefaults, withTaskSpecDefaults,
@@ -131,19 +131,16 @@ const SORT_MOVES_PER_STEP = 8192;
 /** Bytes copied into the snapshot's buffer per step. */
 const COPY_BYTES_PER_STEP = 2 ** 19;
 
-/** The head of a CBOR data item of major type `major` with argument `n`, shortest form. */
-function cborHead(major: number, n: number): Uint8Array {
-  assert(Number.isSafeInteger(n) && n >= 0 && n < 2 ** 32, () => `CBOR length ${n}`);
-  const type = major << 5;
-  if (n < 24) return Uint8Array.of(type | n);
-  if (n < 0x100) return Uint8Array.of(type | 24, n);
-  if (n < 0x10000) return Uint8Array.of(type | 25, n >>> 8, n & 0xff);
-  return Uint8Array.of(type | 26, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-}
-
 const CBOR_BYTES = 2;
 const CBOR_ARRAY = 4;
 const CBOR_MAP = 5;
+
+/**
+ * Bytes to write around the snapshot, given its length: so that a caller that embeds the snapshot
+ * in a record of its own (the manager's snapshot data) gets that record from the writer's one
+ * buffer, instead of copying the snapshot into another.
+ */
+export type SnapshotFrame = (snapshotBytes: number) => { readonly before: Uint8Array; readonly after: Uint8Array };
 
 /**
  * Writes the version-3 snapshot of a view in steps of bounded work: `step()` does one and says
@@ -155,8 +152,8 @@ export class StoreSnapshotWriter {
   private readonly steps: Generator<void, Uint8Array, void>;
   private result: Uint8Array | undefined;
 
-  constructor(view: StoreView) {
-    this.steps = writeV3(view);
+  constructor(view: StoreView, frame?: SnapshotFrame) {
+    this.steps = writeV3(view, frame);
   }
 
   /** Does one step; true once the snapshot is complete. */
@@ -168,13 +165,14 @@ export class StoreSnapshotWriter {
     return true;
   }
 
+  /** The snapshot (inside its frame, when the writer was given one). */
   bytes(): Uint8Array {
     assert(this.result !== undefined, 'the snapshot is not written yet');
     return this.result;
   }
 }
 
-function* writeV3(view: StoreView): Generator<void, Uint8Array, void> {
+function* writeV3(view: StoreView, frame?: SnapshotFrame): Generator<void, Uint8Array, void> {
   const parts: Uint8Array[] = [cborHead(CBOR_MAP, 5)];
   parts.push(encodeMessage('format'), encodeMessage(STORE_SNAPSHOT_FORMAT), encodeMessage('v'), encodeMessage(3), encodeMessage('index'), encodeMessage(view.index));
   parts.push(encodeMessage('objects'), cborHead(CBOR_MAP, OBJECT_KINDS.length));
@@ -211,6 +209,12 @@ function* writeV3(view: StoreView): Generator<void, Uint8Array, void> {
   parts.push(encodeMessage('taskSpecs'), cborHead(CBOR_ARRAY, specs.length), ...specs);
   let length = 0;
   for (const part of parts) length += part.byteLength;
+  if (frame !== undefined) {
+    const { before, after } = frame(length);
+    parts.unshift(before);
+    parts.push(after);
+    length += before.byteLength + after.byteLength;
+  }
   // Copied in steps too: the first write to each page of a fresh buffer faults it in, which on a
   // VM cost 40 ms for 8 MiB at once.
   const out = new Uint8Array(length);

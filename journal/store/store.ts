@@ -25,13 +25,13 @@ import {
   StoreSnapshotInvalidError, VersionConflictError,
 } from './errors.js';
 import { orEmpty } from './empty.js';
-import { StoreSnapshotWriter, decodeStoreSnapshot, serializeV1, type StoreSnapshotVersion, type StoreView } from './snapshot.js';
+import { StoreSnapshotWriter, decodeStoreSnapshot, serializeV1, type SnapshotFrame, type StoreSnapshotVersion, type StoreView } from './snapshot.js';
 
 /** Kinds whose names are unique (SwarmKit's rule). Node names are hostnames and may repeat. */
 export const UNIQUE_NAME_KINDS = ['service', 'network', 'secret', 'config'] as const;
 export type UniqueNameKind = (typeof UNIQUE_NAME_KINDS)[number];
 
-export { STORE_SNAPSHOT_FORMAT, STORE_SNAPSHOT_VERSION, StoreSnapshotWriter, type StoreSnapshotVersion } from './snapshot.js';
+export { STORE_SNAPSHOT_FORMAT, STORE_SNAPSHOT_VERSION, StoreSnapshotWriter, type SnapshotFrame, type StoreSnapshotVersion } from './snapshot.js';
 
 export type ApplyResult =
   | { readonly applied: true; readonly index: number }
@@ -591,8 +591,8 @@ export class Store implements StoreReader {
    * still those `serialize()` gives at this point. Capturing the view copies one reference per
    * object; each step then encodes a bounded slice (about a thousand objects).
    */
-  snapshotWriter(): StoreSnapshotWriter {
-    return new StoreSnapshotWriter(this.view());
+  snapshotWriter(frame?: SnapshotFrame): StoreSnapshotWriter {
+    return new StoreSnapshotWriter(this.view(), frame);
   }
 
   /**
