@@ -26,7 +26,7 @@
 import { createHash } from 'node:crypto';
 import { KvLogStorage, Store, decodeBatch, encodeBatch, type StoreSnapshotWriter, type ConfState, type Entry, type KeyStore, type LogCipher, type PeerId, type Snapshot } from '../journal/index.js';
 import { decodeConfChange, nextConfState, raftProps, type ApplyMessage, type ConfChange, type Message, type ProposeReply, type RaftBug } from '../raft/index.js';
-import { SeededRandom, assert, decodeMessage, encodeMessage, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
+import { SeededRandom, assert, decodeMessage, encodeMessage, encodeMessageOwned, messageType, plain, type ActorContext, type Address, type InspectionEvent, type Random } from '../runtime/index.js';
 import { SimCluster, type BootNode } from './cluster.js';
 import { checkLinearizable, type HistoryOp } from './linearizability.js';
 import { openKeyStore, type SimKeyFile } from './raft-keys.js';
@@ -252,6 +252,8 @@ type SnapshotStep = { type: 'store.snapshotStep' };
  * stands for the many of a big store: entries keep being applied while a snapshot is written.
  */
 const SNAPSHOT_STEP_MS = 15;
+/** A manager's log writes a snapshot larger than this in chunks (the real default is 1 MiB). */
+const SIM_SNAPSHOT_CHUNK_BYTES = 512;
 
 /** A Raft snapshot being written a step at a time (the store's view was captured at `index`). */
 interface SnapshotInProgress {
@@ -407,7 +409,8 @@ function kvActor(node: string, storage: KvLogStorage, options: RaftSimOptions, h
               const data: SnapshotData = { kv, store: hooks.bug === 'staleSnapshot' ? previousSerialized : serialized };
               previousSerialized = serialized;
               // The log refuses a snapshot at or below its own (a newer one may have been installed meanwhile).
-              ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index, confState, data: encodeMessage(data), keepEntries: options.snapshotTailEntries });
+              // Owned bytes: the log keeps them (and seals its chunks from them over later turns).
+              ctx.send(`${node}/raft/log`, { type: 'log.snapshot', index, confState, data: encodeMessageOwned(data), keepEntries: options.snapshotTailEntries });
               return;
             }
             default:
@@ -694,7 +697,8 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         keyStores.set(node.id, { ...keys, system });
         cipher = keys.keyStore.cipher;
       }
-      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] }, ...(cipher !== undefined ? { cipher } : {}) });
+      // Small chunks, so that the simulator's snapshots (kilobytes) are written in chunks, through its crashes and torn writes.
+      storage = await KvLogStorage.open(kv, { initialConfState: { voters: peers, learners: [] }, snapshotChunkBytes: SIM_SNAPSHOT_CHUNK_BYTES, ...(cipher !== undefined ? { cipher } : {}) });
       // Old records stay readable after a rotation: the log opened on both keys.
       if (rotations.has(node.id) && (await storage.keyIdsInUse()).size > 1) sometimes.mixedKeyRecoveries++;
     } catch (error) {

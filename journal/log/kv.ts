@@ -41,8 +41,15 @@ import {
   sealHardState,
   sealSegment,
   sealSegmentStored,
+  sealChunkedSnapshot,
   sealSnapshot,
   sealSnapshotInto,
+  frameSnapshotChunk,
+  peekChunkCount,
+  snapshotChunkKey,
+  snapshotChunkRange,
+  unframeSnapshotChunk,
+  type SnapshotChunks,
   SEALED_SEGMENT_HEADER_BYTES,
   frameSealedSegment,
   unframeSealedSegment,
@@ -62,7 +69,15 @@ export interface KvLogStorageOptions {
    * it, data is stored as is. A log must always be opened the same way it was written.
    */
   readonly cipher?: LogCipher;
+  /**
+   * A snapshot whose data is larger than this is stored in chunks of this many bytes, each written
+   * on its own while the log goes on (see createSnapshot). Default SNAPSHOT_CHUNK_BYTES.
+   */
+  readonly snapshotChunkBytes?: number;
 }
+
+/** 1 MiB: a chunk costs a few milliseconds of the event loop to seal, frame and hand to the store. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 /** What open found and repaired. */
 export interface KvLogRecovery {
@@ -109,6 +124,23 @@ export class KvLogStorage implements LogStorage {
   /** The sequence number of the last hard-state record written (slots alternate by it). */
   private hardSeq: number;
   private snapshotSeq: number;
+  /** The slot of the newest snapshot record known durable; snapshot writes go to the other one. */
+  private durableSlot: SnapshotSlot;
+  /** Per slot, a bound on the chunk keys it may hold (chunk numbers below it): what a later record there deletes. */
+  private readonly slotChunks: Map<SnapshotSlot, number>;
+  /** Moves with every snapshot write: a chunked snapshot still being written stops once it has moved past its own. */
+  private snapshotGeneration = 0;
+  /** The last snapshot record write issued: a chunked snapshot starts once it is durable. */
+  private lastRecordWrite: Promise<void> = Promise.resolve();
+  /**
+   * The write of the newest snapshot asked for: what a chunked snapshot that it stopped resolves
+   * with. Compaction follows a snapshot's promise, so that promise must wait for a snapshot at
+   * least as new to be durable: the stopped one never will be.
+   */
+  private newestSnapshotWrite: Promise<void> = Promise.resolve();
+  /** The last chunk write issued (settled either way). */
+  private lastChunkWrite: Promise<void> = Promise.resolve();
+  private readonly chunkBytes: number;
   /**
    * The first index of every stored segment, ascending (key order), as the store holds them once
    * every issued write is durable. Invariant: empty exactly when the log holds no entry after its
@@ -118,8 +150,11 @@ export class KvLogStorage implements LogStorage {
   private readonly segmentFirsts: number[];
   private readonly cipher: LogCipher | undefined;
 
-  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[], cipher: LogCipher | undefined) {
+  private constructor(kv: KvStore, mirror: MemoryLogStorage, recovery: KvLogRecovery, hardSeq: number, snapshotSeq: number, segmentFirsts: number[], cipher: LogCipher | undefined, slots: { durable: SnapshotSlot; chunks: Map<SnapshotSlot, number> }, chunkBytes: number) {
     this.cipher = cipher;
+    this.durableSlot = slots.durable;
+    this.slotChunks = slots.chunks;
+    this.chunkBytes = chunkBytes;
     this.hardSeq = hardSeq;
     this.snapshotSeq = snapshotSeq;
     this.segmentFirsts = segmentFirsts;
@@ -152,15 +187,32 @@ export class KvLogStorage implements LogStorage {
     if (newestSnapshot !== undefined && newestSnapshot.sealed !== (cipher !== undefined)) {
       throw new LogCorruptError(newestSnapshot.key, newestSnapshot.sealed ? 'a sealed snapshot: open the log with its cipher' : 'a plaintext snapshot in an encrypted log');
     }
-    let snapshot: Snapshot = newestSnapshot === undefined ? EMPTY_SNAPSHOT : openSnapshotData(cipher, newestSnapshot.snapshot);
+    let snapshot: Snapshot = EMPTY_SNAPSHOT;
+    if (newestSnapshot !== undefined) {
+      snapshot = newestSnapshot.chunks === undefined
+        ? openSnapshotData(cipher, newestSnapshot.snapshot)
+        : await readSnapshotChunks(kv, cipher, newestSnapshot.key as SnapshotSlot, newestSnapshot.snapshot.meta, newestSnapshot.chunks);
+    }
     let snapshotSeq = newestSnapshot?.seq ?? 0;
+    let durableSlot: SnapshotSlot = (newestSnapshot?.key as SnapshotSlot | undefined) ?? 's0';
+    // Chunk keys beyond what each slot's record names: a chunked snapshot that a crash (or a newer
+    // snapshot) cut short. Deleted here; the slot's record, if any, is not touched.
+    const slotChunks = new Map<SnapshotSlot, number>();
+    for (const slot of SNAPSHOT_SLOTS) {
+      const named = slot === newestSnapshot?.key ? (newestSnapshot.chunks?.count ?? 0) : peekChunkCount(snapshotSlots.find((s) => s.key === slot)?.raw ?? new Uint8Array(0));
+      for (const [key] of await kv.range(snapshotChunkRange(slot, named))) repairs.push({ type: 'del', key });
+      slotChunks.set(slot, named);
+    }
     // Fresh: nothing readable was ever written (a torn first write counts as nothing).
     const fresh = newestHard === undefined && newestSnapshot === undefined && stored.length === 0;
     if (fresh && options.initialConfState !== undefined) {
       const { voters, learners } = options.initialConfState;
       snapshot = { meta: { ...EMPTY_SNAPSHOT.meta, confState: { voters: [...voters], learners: [...learners] } }, data: EMPTY_SNAPSHOT.data };
       snapshotSeq++;
-      repairs.push({ type: 'put', key: SNAPSHOT_SLOTS[snapshotSeq % 2] as string, value: snapshotValue(cipher, snapshot, snapshotSeq) });
+      durableSlot = otherSlot(durableSlot);
+      for (let n = 0; n < (slotChunks.get(durableSlot) as number); n++) repairs.push({ type: 'del', key: snapshotChunkKey(durableSlot, n) });
+      slotChunks.set(durableSlot, 0);
+      repairs.push({ type: 'put', key: durableSlot, value: snapshotValue(cipher, snapshot, snapshotSeq) });
     }
 
     const segments = stored.map(([key, value]) => {
@@ -250,7 +302,9 @@ export class KvLogStorage implements LogStorage {
       ...(commitLoweredFrom === undefined ? {} : { commitLoweredFrom }),
       entriesBelowSnapshotDropped: belowSnapshot,
     };
-    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts, cipher);
+    const chunkBytes = options.snapshotChunkBytes ?? SNAPSHOT_CHUNK_BYTES;
+    assert(Number.isSafeInteger(chunkBytes) && chunkBytes > 0, () => `snapshotChunkBytes must be a positive integer, got ${chunkBytes}`);
+    return new KvLogStorage(kv, mirror, recovery, hardSeq, snapshotSeq, segmentFirsts, cipher, { durable: durableSlot, chunks: slotChunks }, chunkBytes);
   }
 
   // ---- reads, from the mirror ---------------------------------------------------------------------
@@ -299,10 +353,9 @@ export class KvLogStorage implements LogStorage {
     // last (a torn last segment is dropped at open), and the hard state after the snapshot (a torn
     // hard state falls back to its other slot; commit is then raised to the snapshot's index).
     const ops: KvOp[] = [];
-    if (write.snapshot !== undefined) {
-      this.snapshotSeq++;
-      ops.push({ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: snapshotValue(this.cipher, write.snapshot, this.snapshotSeq) });
-    }
+    // A snapshot sent by the leader goes in the write's one atomic batch, its data in its record.
+    const snapshotRecord = write.snapshot === undefined ? undefined : this.inlineSnapshotOps(write.snapshot);
+    if (snapshotRecord !== undefined) ops.push(...snapshotRecord.ops);
     if (write.hardState !== undefined) {
       this.hardSeq++;
       ops.push({ type: 'put', key: HARD_STATE_SLOTS[this.hardSeq % 2] as string, value: sealHardState(write.hardState, this.hardSeq) });
@@ -334,14 +387,40 @@ export class KvLogStorage implements LogStorage {
       }
     }
     this.checkSegments();
-    return this.write(ops);
+    const written = this.write(ops);
+    if (snapshotRecord !== undefined) {
+      this.recordWritten(snapshotRecord.slot, written);
+      this.newestSnapshotWrite = written;
+    }
+    return written;
   }
 
+  /**
+   * Stores a snapshot of the log up to `index`; resolves once it is durable (or once a newer
+   * snapshot written meanwhile is). Data of at most a chunk goes in the record, in one write. Larger
+   * data (a large cluster's store: tens of megabytes) goes in chunks first, each sealed, framed
+   * and written on its own once the one before is stored, so that no turn of the event loop holds
+   * more than a chunk's work and the log's other writes go on between them; the record naming them
+   * follows. Its chunks go into the slot that does not hold the newest durable record, so that a
+   * crash at any point leaves that record whole. A newer snapshot write stops one still in
+   * chunks (it writes no more of them and no record).
+   */
   async createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     this.checkUsable();
     const snapshot = this.mirror.applyCreateSnapshot(index, confState, data);
-    this.snapshotSeq++;
-    await this.write([{ type: 'put', key: SNAPSHOT_SLOTS[this.snapshotSeq % 2] as string, value: snapshotValue(this.cipher, snapshot, this.snapshotSeq) }]);
+    if (data.byteLength <= this.chunkBytes) {
+      const { ops, slot } = this.inlineSnapshotOps(snapshot);
+      const written = this.write(ops);
+      this.recordWritten(slot, written);
+      this.newestSnapshotWrite = written;
+      await written;
+      return snapshot;
+    }
+    const generation = ++this.snapshotGeneration;
+    const written = this.writeChunkedSnapshot(snapshot, generation);
+    this.newestSnapshotWrite = written;
+    this.track(written);
+    await written;
     return snapshot;
   }
 
@@ -372,8 +451,14 @@ export class KvLogStorage implements LogStorage {
     if (cipher === undefined) return ids;
     await Promise.all([...this.inflight]);
     for (const { key, raw } of await readSlots(this.kv, SNAPSHOT_SLOTS)) {
-      const id = cipher.keyIdOf(openSnapshot(key, raw).snapshot.data);
-      if (id !== undefined) ids.add(id);
+      const { snapshot, chunks } = openSnapshot(key, raw);
+      const sealed = chunks === undefined
+        ? [snapshot.data]
+        : (await this.kv.range({ gte: snapshotChunkKey(key as SnapshotSlot, 0), lt: snapshotChunkKey(key as SnapshotSlot, chunks.count) })).map(([chunkKey, value]) => unframeSnapshotChunk(chunkKey, value));
+      for (const bytes of sealed) {
+        const id = cipher.keyIdOf(bytes);
+        if (id !== undefined) ids.add(id);
+      }
     }
     for (const [key, value] of await this.kv.range({ gte: ENTRY_KEY_PREFIX, lt: ENTRY_KEY_END })) {
       const first = parseEntryKey(key);
@@ -427,24 +512,100 @@ export class KvLogStorage implements LogStorage {
   }
 
   /**
+   * The ops that put a snapshot record holding its data, into the slot after the durable one (its
+   * chunk keys deleted); the caller writes them and hands the write to recordWritten.
+   */
+  private inlineSnapshotOps(snapshot: Snapshot): { ops: KvOp[]; slot: SnapshotSlot } {
+    this.snapshotGeneration++;
+    const slot = otherSlot(this.durableSlot);
+    const ops = this.dropChunksOps(slot, 0);
+    const seq = ++this.snapshotSeq;
+    ops.push({ type: 'put', key: slot, value: snapshotValue(this.cipher, snapshot, seq) });
+    return { ops, slot };
+  }
+
+  /** Deletes of the slot's chunk keys from chunk `from` on (as far as any may exist). */
+  private dropChunksOps(slot: SnapshotSlot, from: number): KvOp[] {
+    const ops: KvOp[] = [];
+    for (let n = from; n < (this.slotChunks.get(slot) as number); n++) ops.push({ type: 'del', key: snapshotChunkKey(slot, n) });
+    this.slotChunks.set(slot, Math.min(from, this.slotChunks.get(slot) as number));
+    return ops;
+  }
+
+  /**
+   * The chunks, one write each, then the record; stops (resolving when the newer snapshot's
+   * record is durable) once a newer snapshot write has begun.
+   */
+  private async writeChunkedSnapshot(snapshot: Snapshot, generation: number): Promise<void> {
+    // Waits for the record writes issued before it (one of them may be the newest durable record
+    // once it lands, and its slot must be left alone) and for the last chunk write of a snapshot
+    // this one stopped (it may be to a key this one writes). Any snapshot asked for later stops
+    // this one, so once past this point every record issued is durable and durableSlot is exact.
+    await Promise.all([this.lastRecordWrite, this.lastChunkWrite]);
+    const { data, meta } = snapshot;
+    const slot = otherSlot(this.durableSlot);
+    const count = Math.ceil(data.byteLength / this.chunkBytes);
+    for (let n = 0; n < count; n++) {
+      if (generation !== this.snapshotGeneration) return this.newestSnapshotWrite;
+      if (this.failure !== undefined) throw this.failure.error;
+      this.slotChunks.set(slot, Math.max(this.slotChunks.get(slot) as number, n + 1));
+      const piece = data.subarray(n * this.chunkBytes, Math.min(data.byteLength, (n + 1) * this.chunkBytes));
+      const value = frameSnapshotChunk((headroom) => {
+        if (this.cipher !== undefined) return this.cipher.seal(piece, snapshotChunkContext(meta, n), headroom);
+        const out = new Uint8Array(headroom + piece.byteLength);
+        out.set(piece, headroom);
+        return out;
+      });
+      const chunkWritten = this.issue([{ type: 'put', key: snapshotChunkKey(slot, n), value }]);
+      this.lastChunkWrite = chunkWritten.then(noop, noop);
+      await chunkWritten;
+    }
+    if (generation !== this.snapshotGeneration) return this.newestSnapshotWrite;
+    const ops = this.dropChunksOps(slot, count);
+    this.slotChunks.set(slot, count);
+    const seq = ++this.snapshotSeq;
+    ops.push({ type: 'put', key: slot, value: sealChunkedSnapshot(meta, seq, this.cipher !== undefined, { count, bytes: data.byteLength }) });
+    const written = this.write(ops);
+    this.recordWritten(slot, written);
+    return written;
+  }
+
+  /** A snapshot record write was issued to `slot`: later chunked snapshots wait for it; once durable, its slot is the durable one. */
+  private recordWritten(slot: SnapshotSlot, written: Promise<void>): void {
+    this.lastRecordWrite = written.then(() => {
+      this.durableSlot = slot;
+    });
+    // A failed write fails the log (`failure`); the chain must not hold an unhandled rejection.
+    this.lastRecordWrite.catch(() => undefined);
+  }
+
+  /**
    * Issues the batch now, so that batches reach the store in call order. Every value is built for
    * the write and never changed after (the mirror's entries are views of a segment's bytes, and
    * entries are read-only), so the store may keep the buffers (`handOver`).
    */
   private write(ops: readonly KvOp[]): Promise<void> {
     if (ops.length === 0) return this.lastWrite.then(() => undefined);
+    const done = this.issue(ops);
+    this.lastWrite = done;
+    return done;
+  }
+
+  /** One synced batch, issued now, outside the log's order (a chunk's); its failure fails the log. */
+  private issue(ops: readonly KvOp[]): Promise<void> {
     const done = this.kv.batch(ops, { sync: true, handOver: true }).catch((error: unknown) => {
       this.failure ??= { error };
       throw error;
     });
-    const settled = done.then(
-      () => undefined,
-      () => undefined,
-    );
+    this.track(done);
+    return done;
+  }
+
+  /** Close waits for it, whatever its outcome. */
+  private track(work: Promise<unknown>): void {
+    const settled = work.then(noop, noop);
     this.inflight.add(settled);
     void settled.then(() => this.inflight.delete(settled));
-    this.lastWrite = done;
-    return done;
   }
 }
 
@@ -492,6 +653,50 @@ function snapshotValue(cipher: LogCipher | undefined, snapshot: Snapshot, seq: n
   // Sealed into the record's buffer: the record's frame goes into the cipher's headroom.
   const sealedBytes = snapshot.data.byteLength + cipher.overheadBytes;
   return sealSnapshotInto(snapshot.meta, seq, true, sealedBytes, (headroom) => cipher.seal(snapshot.data, snapshotContext(snapshot.meta), headroom));
+}
+
+const SNAPSHOT_CHUNK_CONTEXT = 3;
+
+/** What a sealed snapshot chunk is bound to: a tag, the snapshot's index and term, and the chunk's number. */
+function snapshotChunkContext(meta: SnapshotMeta, n: number): Uint8Array {
+  const out = new Uint8Array(1 + 8 + 8 + 4);
+  const view = new DataView(out.buffer);
+  out[0] = SNAPSHOT_CHUNK_CONTEXT;
+  view.setBigUint64(1, BigInt(meta.index));
+  view.setBigUint64(9, BigInt(meta.term));
+  view.setUint32(17, n);
+  return out;
+}
+
+type SnapshotSlot = (typeof SNAPSHOT_SLOTS)[number];
+
+function otherSlot(slot: SnapshotSlot): SnapshotSlot {
+  return slot === SNAPSHOT_SLOTS[0] ? SNAPSHOT_SLOTS[1] : SNAPSHOT_SLOTS[0];
+}
+
+function noop(): void {}
+
+/**
+ * The data of a chunked snapshot: its chunks read, checked, opened and joined. A chunk missing or
+ * damaged is corruption (LogCorruptError naming its key), never a torn write: every chunk was
+ * durable before the record that names them was written.
+ */
+async function readSnapshotChunks(kv: KvStore, cipher: LogCipher | undefined, slot: SnapshotSlot, meta: SnapshotMeta, chunks: SnapshotChunks): Promise<Snapshot> {
+  const stored = await kv.range({ gte: snapshotChunkKey(slot, 0), lt: snapshotChunkKey(slot, chunks.count) });
+  const data = new Uint8Array(chunks.bytes);
+  let at = 0;
+  for (let n = 0; n < chunks.count; n++) {
+    const key = snapshotChunkKey(slot, n);
+    const found = stored[n];
+    if (found === undefined || found[0] !== key) throw new LogCorruptError(key, `snapshot ${meta.index}: chunk ${n} of ${chunks.count} is missing`);
+    const body = unframeSnapshotChunk(key, found[1]);
+    const piece = cipher === undefined ? body : cipher.open(body, snapshotChunkContext(meta, n), `snapshot ${meta.index} chunk ${n} (${key})`);
+    if (at + piece.byteLength > data.byteLength) throw new LogCorruptError(key, `snapshot ${meta.index}: its chunks hold more than its ${chunks.bytes} bytes`);
+    data.set(piece, at);
+    at += piece.byteLength;
+  }
+  if (at !== data.byteLength) throw new LogCorruptError(slot, `snapshot ${meta.index}: its chunks hold ${at} bytes, not ${chunks.bytes}`);
+  return { meta, data };
 }
 
 function openSnapshotData(cipher: LogCipher | undefined, snapshot: Snapshot): Snapshot {

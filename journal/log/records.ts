@@ -9,6 +9,13 @@
 // new leader) overrides the rest of that one: the older record is never rewritten, so a crash
 // that tears the new one leaves the old one whole. The hard state and the snapshot are CBOR
 // records `{ v, crc, payload }` whose crc covers the payload's CBOR bytes.
+//
+// A snapshot's data is either in its record (`data`), or, when larger than a chunk, in chunks of
+// its own under `s0/` or `s1/` + a chunk number (8 hex digits) beside the record's slot, which
+// then says how many (`chunks`) and how many bytes in all (`bytes`). Each chunk is framed by a
+// magic byte (0xE6) and the CRC-32 of the rest; with a cipher the rest is sealed, bound to the
+// snapshot's index, term and the chunk's number. The chunks are written before the record, each
+// in a write of its own: see KvLogStorage.createSnapshot.
 import { assert, decodeMessage, encodeAround, encodeMessage } from '../../runtime/index.js';
 import { LogCorruptError } from '../errors.js';
 import { crc32 } from './crc32.js';
@@ -25,12 +32,23 @@ export const SNAPSHOT_KEY = 's';
 /** The snapshot is written to two slots in turn, like the hard state, for the same reason. */
 export const SNAPSHOT_SLOTS = ['s0', 's1'] as const;
 export const ENTRY_KEY_PREFIX = 'e/';
+const CHUNK_NUMBER_HEX_DIGITS = 8;
 /** Above every entry key and below any other `e…` key: '0' follows '/' in ASCII. */
 export const ENTRY_KEY_END = 'e0';
 
 /** The hard-state and snapshot record format; a reader refuses versions it does not know. */
 const RECORD_VERSION = 1;
 const INDEX_HEX_DIGITS = 16;
+
+/** The key of chunk `n` of the snapshot whose record is in `slot` (`s0` or `s1`). */
+export function snapshotChunkKey(slot: string, n: number): string {
+  return `${slot}/${n.toString(16).padStart(CHUNK_NUMBER_HEX_DIGITS, '0')}`;
+}
+
+/** The keys of a slot's chunks from chunk `from` on: `s0/…` sorts before `s00` ('0' follows '/'). */
+export function snapshotChunkRange(slot: string, from = 0): { gte: string; lt: string } {
+  return { gte: snapshotChunkKey(slot, from), lt: `${slot}0` };
+}
 
 /** The key of the segment whose first entry is `index`. */
 export function entryKey(index: number): string {
@@ -197,6 +215,42 @@ export function sealSnapshotInto(meta: SnapshotMeta, seq: number, sealed: boolea
   const start = payloadStart - record.before.byteLength;
   out.set(record.before, start);
   return out.subarray(start);
+}
+
+const SNAPSHOT_CHUNK_MAGIC = 0xe6;
+/** Magic byte and CRC-32. */
+export const SNAPSHOT_CHUNK_HEADER_BYTES = 1 + 4;
+
+/**
+ * A chunk's stored value from `fill(headroom)`, which returns its body at offset `headroom` of a
+ * buffer it allocates (a cipher seals into one such buffer): the header goes into the headroom.
+ */
+export function frameSnapshotChunk(fill: (headroom: number) => Uint8Array): Uint8Array {
+  const out = fill(SNAPSHOT_CHUNK_HEADER_BYTES);
+  out[0] = SNAPSHOT_CHUNK_MAGIC;
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(1, crc32(out, SNAPSHOT_CHUNK_HEADER_BYTES));
+  return out;
+}
+
+/** A chunk's body (a view), once its frame and checksum are checked; LogCorruptError naming the key otherwise. */
+export function unframeSnapshotChunk(key: string, value: Uint8Array): Uint8Array {
+  if (value.byteLength < SNAPSHOT_CHUNK_HEADER_BYTES || value[0] !== SNAPSHOT_CHUNK_MAGIC) throw new LogCorruptError(key, 'not a snapshot chunk record');
+  const stored = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(1);
+  const actual = crc32(value, SNAPSHOT_CHUNK_HEADER_BYTES);
+  if (stored !== actual) throw new LogCorruptError(key, `checksum mismatch (stored ${hex32(stored)}, computed ${hex32(actual)})`);
+  return value.subarray(SNAPSHOT_CHUNK_HEADER_BYTES);
+}
+
+/** How a chunked snapshot's data is stored: its number of chunks and its length. */
+export interface SnapshotChunks {
+  readonly count: number;
+  readonly bytes: number;
+}
+
+/** The record of a snapshot whose data is in `chunks.count` chunks beside it. */
+export function sealChunkedSnapshot(meta: SnapshotMeta, seq: number, sealed: boolean, chunks: SnapshotChunks): Uint8Array {
+  const { index, term, confState } = meta;
+  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, seq, ...(sealed ? { sealed: true } : {}), chunks: chunks.count, bytes: chunks.bytes });
 }
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
@@ -367,14 +421,49 @@ export function openHardState(key: string, value: Uint8Array): { hardState: Hard
   return { hardState: { term, vote, commit }, seq };
 }
 
-export function openSnapshot(key: string, value: Uint8Array): { key: string; snapshot: Snapshot; seq: number; sealed: boolean } {
-  const { meta, data, seq, sealed } = unseal(key, value);
+/**
+ * A snapshot record: its data when the record holds it, else how its chunks hold it (the caller
+ * reads them: `data` is then empty).
+ */
+export interface OpenedSnapshot {
+  readonly key: string;
+  readonly snapshot: Snapshot;
+  readonly chunks: SnapshotChunks | undefined;
+  readonly seq: number;
+  readonly sealed: boolean;
+}
+
+export function openSnapshot(key: string, value: Uint8Array): OpenedSnapshot {
+  const { meta, data, seq, sealed, chunks, bytes } = unseal(key, value);
   if (sealed !== undefined && sealed !== true) throw new LogCorruptError(key, 'bad snapshot sealed flag');
-  if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(data instanceof Uint8Array) || !isIndex(seq)) throw new LogCorruptError(key, 'bad snapshot fields');
+  const inline = data instanceof Uint8Array && chunks === undefined && bytes === undefined;
+  const chunked = data === undefined && isIndex(chunks) && chunks > 0 && isIndex(bytes);
+  if (!isObject(meta) || !isIndex(meta.index) || !isIndex(meta.term) || !(inline || chunked) || !isIndex(seq)) throw new LogCorruptError(key, 'bad snapshot fields');
   const confState = meta.confState;
   if (!isObject(confState) || !isPeerList(confState.voters) || !isPeerList(confState.learners)) throw new LogCorruptError(key, 'bad snapshot ConfState');
   const conf: ConfState = { voters: confState.voters, learners: confState.learners };
-  return { key, snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: plainBytes(data) }, seq, sealed: sealed === true };
+  return {
+    key,
+    snapshot: { meta: { index: meta.index, term: meta.term, confState: conf }, data: inline ? plainBytes(data) : new Uint8Array(0) },
+    chunks: chunked ? { count: chunks, bytes } : undefined,
+    seq,
+    sealed: sealed === true,
+  };
+}
+
+/**
+ * How many chunks a slot's record says it has, read without checking it (as peekSeq): which
+ * chunk keys of the slot are not stray. 0 when it does not decode or holds its data.
+ */
+export function peekChunkCount(value: Uint8Array): number {
+  try {
+    const record = decodeMessage(value);
+    if (!isObject(record) || !(record.payload instanceof Uint8Array)) return 0;
+    const payload = decodeMessage(record.payload);
+    return isObject(payload) && isIndex(payload.chunks) ? payload.chunks : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -92,7 +92,9 @@ export interface LogStorage {
    * Records the state machine's snapshot at `index` (an applied entry, above the stored
    * snapshot's index) without dropping any entry, like etcd's CreateSnapshot: `compact` then
    * drops entries up to a point of the caller's choosing, keeping a tail for slow followers.
-   * Resolves with the stored snapshot (its term is the entry's) once it is durable.
+   * Resolves with the stored snapshot (its term is the entry's) once it is durable, or once a
+   * newer snapshot stored meanwhile is. The storage keeps `data` (it is the snapshot) and may
+   * read it after the call: the caller must not change it.
    */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot>;
   /**

@@ -262,8 +262,8 @@ class SimLog {
     return outcome.value;
   }
 
-  open(): Promise<KvLogStorage> {
-    return this.settle(this.storage.openKv('log').then((kv: KvStore) => KvLogStorage.open(kv)));
+  open(options: KvLogStorageOptions = {}): Promise<KvLogStorage> {
+    return this.settle(this.storage.openKv('log').then((kv: KvStore) => KvLogStorage.open(kv, options)));
   }
 }
 
@@ -604,6 +604,127 @@ describe('KvLogStorage segments on the simulated disk with torn writes', () => {
   });
 });
 
+describe('KvLogStorage: a large snapshot in chunks', () => {
+  const CHUNK = 16;
+  const dataOfLength = (n: number, seed: number): Uint8Array => new Uint8Array(n).map((_, i) => (i * 13 + seed) & 0xff);
+  const chunkKeys = async (kv: KvStore, slot: string): Promise<string[]> => (await kv.range({ gte: `${slot}/`, lt: `${slot}0` })).map(([k]) => k);
+
+  test('chunks under the slot + a chunk number, then the record; the log goes on writing meanwhile; reopen joins them', async () => {
+    const storage = new MemoryStorage();
+    const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: conf('a'), snapshotChunkBytes: CHUNK });
+    await log.save({ hardState: hard(1, 4), entries: entriesOf(1, [1, 1, 1, 1]) });
+    const data = dataOfLength(1000, 1);
+    const order: string[] = [];
+    const snapshotted = log.createSnapshot(3, conf('a', 'b'), data).then(() => order.push('snapshot'));
+    // Saved after the snapshot began, durable before its last chunk: the chunks do not hold it up.
+    const saved = log.save({ entries: entriesOf(5, [1, 1]) }).then(() => order.push('save'));
+    await Promise.all([snapshotted, saved]);
+    expect(order).toEqual(['save', 'snapshot']);
+    const kv = await storage.openKv('log');
+    // The initial snapshot is in s1 (no data), so this one went to s0: 63 chunks, the last one short.
+    expect(await chunkKeys(kv, 's0')).toEqual(Array.from({ length: 63 }, (_, n) => `s0/${n.toString(16).padStart(8, '0')}`));
+    expect(await chunkKeys(kv, 's1')).toEqual([]);
+    // Its record names them and holds no data: a small record whatever the snapshot's size.
+    expect(((await kv.get('s0')) as Uint8Array).byteLength).toBeLessThan(150);
+    await log.close();
+    const reopened = await KvLogStorage.open(await storage.openKv('log'), { snapshotChunkBytes: CHUNK });
+    expect(reopened.snapshot()).toEqual({ meta: { index: 3, term: 1, confState: conf('a', 'b') }, data });
+    expect(indexes(reopened)).toEqual([4, 5, 6]);
+    // Chunk size is not part of the format: a log reopened with another one reads them as written.
+    await reopened.close();
+    expect((await KvLogStorage.open(await storage.openKv('log'))).snapshot().data).toEqual(data);
+  });
+
+  test('a chunk missing or damaged is LogCorruptError naming its key (the record was written after every chunk)', async () => {
+    for (const change of ['drop', 'flip'] as const) {
+      const storage = new MemoryStorage();
+      const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: conf('a'), snapshotChunkBytes: CHUNK });
+      await log.save({ hardState: hard(1, 2), entries: entriesOf(1, [1, 1]) });
+      await log.createSnapshot(2, conf('a'), dataOfLength(40, 2));
+      await log.close();
+      const kv = await storage.openKv('log');
+      const at = 's0/00000001';
+      if (change === 'drop') await kv.batch([{ type: 'del', key: at }]);
+      else await damage(storage, at, flipMiddleByte);
+      const error = await rejection(KvLogStorage.open(await storage.openKv('log')));
+      expect(error).toBeInstanceOf(LogCorruptError);
+      expect(error).toMatchObject({ key: at });
+    }
+  });
+
+  test('a crash at any point of a chunked snapshot leaves the one before it whole, or the new one whole; stray chunks are deleted at open', async () => {
+    const outcomes = new Set<string>();
+    let straysSeen = 0;
+    for (let seed = 0; seed < 40; seed++) {
+      const sim = new SimLog(seed, { tornWriteProbability: 0.5 });
+      const log = await sim.open({ initialConfState: conf('a'), snapshotChunkBytes: CHUNK });
+      await sim.settle(log.save({ hardState: hard(1, 6), entries: entriesOf(1, [1, 1, 1, 1, 1, 1]) }));
+      const first = dataOfLength(70, 3);
+      await sim.settle(log.createSnapshot(2, conf('a'), first));
+      await sim.settle(log.compact(2));
+      const second = dataOfLength(150, 4);
+      void log.createSnapshot(5, conf('a', 'b'), second);
+      // Some of its writes happen, then the crash.
+      await sim.loop.run({ maxEvents: seed % 14 });
+      sim.storage.crash();
+      const raw = await sim.settle(sim.storage.openKv('log'));
+      const newChunksOnDisk = (await sim.settle(raw.range({ gte: 's1/', lt: 's10' }))).length;
+      const reopened = await sim.open({ snapshotChunkBytes: CHUNK });
+      const snapshot = reopened.snapshot();
+      if (snapshot.meta.index === 5) {
+        outcomes.add('new');
+        expect(snapshot.data).toEqual(second);
+      } else {
+        outcomes.add('old');
+        if (newChunksOnDisk > 0) straysSeen++;
+        expect(snapshot).toEqual({ meta: { index: 2, term: 1, confState: conf('a') }, data: first });
+        // The new snapshot's chunks that made it to disk went to the other slot (s1, the old one is
+        // in s0), and open deleted them: the chunk keys left are the old snapshot's five.
+        const kv = await sim.settle(sim.storage.openKv('log'));
+        const chunks = (await sim.settle(kv.range({ gte: 's0/', lt: 's10' }))).map(([k]) => k).filter((k) => k.includes('/'));
+        expect(chunks).toEqual(Array.from({ length: 5 }, (_, n) => `s0/${n.toString(16).padStart(8, '0')}`));
+      }
+      // The entries after the durable snapshot are all there, whichever it is.
+      expect(indexes(reopened)).toEqual([3, 4, 5, 6].filter((i) => i > snapshot.meta.index));
+    }
+    expect([...outcomes].sort()).toEqual(['new', 'old']);
+    expect(straysSeen).toBeGreaterThan(0);
+  });
+
+  test('a newer snapshot stops one still in chunks: the older resolves once the newer is durable, and only the newer is kept', async () => {
+    for (const newer of ['chunked', 'in its record', 'installed'] as const) {
+      const storage = new MemoryStorage();
+      const log = await KvLogStorage.open(await storage.openKv('log'), { initialConfState: conf('a'), snapshotChunkBytes: CHUNK });
+      await log.save({ hardState: hard(1, 8), entries: entriesOf(1, [1, 1, 1, 1, 1, 1, 1, 1]) });
+      const order: string[] = [];
+      const older = log.createSnapshot(3, conf('a'), dataOfLength(200, 5)).then(() => order.push('older'));
+      let newest: Promise<unknown>;
+      let expected: Snapshot;
+      if (newer === 'installed') {
+        expected = { meta: { index: 10, term: 2, confState: conf('a', 'c') }, data: dataOfLength(40, 7) };
+        newest = log.save({ hardState: hard(2, 10), snapshot: expected, entries: [] });
+      } else {
+        const data = dataOfLength(newer === 'chunked' ? 90 : CHUNK, 6);
+        expected = { meta: { index: 6, term: 1, confState: conf('a', 'b') }, data };
+        newest = log.createSnapshot(6, conf('a', 'b'), data);
+      }
+      await Promise.all([older, newest.then(() => order.push('newer'))]);
+      expect(order).toEqual(['newer', 'older']);
+      // Compaction follows a snapshot's promise, as the Raft shell does.
+      await log.compact(3);
+      await log.close();
+      const reopened = await KvLogStorage.open(await storage.openKv('log'), { snapshotChunkBytes: CHUNK });
+      expect(reopened.snapshot()).toEqual(expected);
+      expect(reopened.firstIndex()).toBe(expected.meta.index + 1);
+      // Of the stopped snapshot nothing is left: every chunk key is one the record names.
+      const kv = await storage.openKv('log');
+      const keys = [...(await chunkKeys(kv, 's0')), ...(await chunkKeys(kv, 's1'))];
+      expect(keys.length).toBe(newer === 'chunked' ? Math.ceil(90 / CHUNK) : 0);
+      await reopened.close();
+    }
+  });
+});
+
 // ---- property: KvLogStorage after reopen is MemoryLogStorage reopened at its snapshot -----------------
 
 
@@ -687,13 +808,13 @@ describe.each(disks.filter(([name]) => name !== 'LevelStorage'))('KvLogStorage o
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 30 }), async (steps) => {
         const disk = await makeDisk();
-        let log = await openOn(disk, { initialConfState: conf('a') });
+        let log = await openOn(disk, { initialConfState: conf('a'), snapshotChunkBytes: 4 });
         let model = MemoryLogStorage.create({ voters: ['a'] });
         let maxTerm = 0;
         let writes = 0;
         const reopen = async (): Promise<void> => {
           await log.close();
-          log = await openOn(disk);
+          log = await openOn(disk, { snapshotChunkBytes: 4 });
           model = reopenedAtSnapshot(model);
           expect(log.recovery.tornTailDropped).toBe(0);
           expect(observeLog(log)).toEqual(observeLog(model));
@@ -709,7 +830,8 @@ describe.each(disks.filter(([name]) => name !== 'LevelStorage'))('KvLogStorage o
             await disk.settle(log.save(write));
             writes++;
           } else if (createSnapshotAt !== undefined) {
-            const data = Uint8Array.of(createSnapshotAt % 256, 1);
+            // Up to 5 chunks of 4 bytes (the log is opened with snapshotChunkBytes 4), or in the record.
+            const data = new Uint8Array(1 + (step.b % 20)).map((_, i) => (createSnapshotAt + i) % 256);
             await model.createSnapshot(createSnapshotAt, conf('a'), data);
             await disk.settle(log.createSnapshot(createSnapshotAt, conf('a'), data));
           } else if (compactTo !== undefined) {
