@@ -6,7 +6,7 @@
 // Sections of the Raft paper (Ongaro & Ousterhout, 2014) and thesis (Ongaro, 2014) are cited
 // where a rule is implemented.
 import { type ConfState, type Entry, type HardState, type LogStorage, type PeerId, type Snapshot } from '../journal/index.js';
-import { assert, assertNever, decodeMessage, encodeMessage, type Random } from '../runtime/index.js';
+import { assert, assertNever, concatBytes, decodeMessage, encodeMessage, type Random } from '../runtime/index.js';
 import { BadMessageError, ConfChangeRefusedError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
@@ -943,7 +943,7 @@ export class RaftCore {
       ack(incoming.received, false, 0);
       return;
     }
-    const data = concat(incoming.parts, incoming.received);
+    const data = concatBytes(incoming.parts);
     this.incomingSnapshot = undefined;
     const snapshot: Snapshot = { meta, data };
     if (this.restore(snapshot)) ack(m.totalBytes, false, this.log.lastIndex());
@@ -1117,16 +1117,6 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
     default:
       throw new BadMessageError(`unknown conf change type ${String((value as { type: unknown }).type)}`);
   }
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 const isIndex = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

@@ -69,7 +69,8 @@ export function encodeAround(record: Readonly<Record<string, unknown>>, field: s
   return { before: concatBytes(before), after: concatBytes(after) };
 }
 
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+/** The parts one after the other, in one new buffer. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.byteLength;
   const out = new Uint8Array(length);
