@@ -78,6 +78,8 @@ export interface KvLogStorageOptions {
 
 /** 1 MiB: a chunk costs a few milliseconds of the event loop to seal, frame and hand to the store. */
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** The most chunks an unchecked record is believed to name (64 GiB of 1 MiB chunks). */
+const PEEKED_CHUNKS_MAX = 65_536;
 
 /** What open found and repaired. */
 export interface KvLogRecovery {
@@ -199,7 +201,8 @@ export class KvLogStorage implements LogStorage {
     // snapshot) cut short. Deleted here; the slot's record, if any, is not touched.
     const slotChunks = new Map<SnapshotSlot, number>();
     for (const slot of SNAPSHOT_SLOTS) {
-      const named = slot === newestSnapshot?.key ? (newestSnapshot.chunks?.count ?? 0) : peekChunkCount(snapshotSlots.find((s) => s.key === slot)?.raw ?? new Uint8Array(0));
+      // The other slot's record is unchecked (it may be the torn one): what it claims is bounded.
+      const named = slot === newestSnapshot?.key ? (newestSnapshot.chunks?.count ?? 0) : Math.min(PEEKED_CHUNKS_MAX, peekChunkCount(snapshotSlots.find((s) => s.key === slot)?.raw ?? new Uint8Array(0)));
       for (const [key] of await kv.range(snapshotChunkRange(slot, named))) repairs.push({ type: 'del', key });
       slotChunks.set(slot, named);
     }
