@@ -213,7 +213,7 @@ export class KvLogStorage implements LogStorage {
       snapshot = { meta: { ...EMPTY_SNAPSHOT.meta, confState: { voters: [...voters], learners: [...learners] } }, data: EMPTY_SNAPSHOT.data };
       snapshotSeq++;
       durableSlot = otherSlot(durableSlot);
-      for (let n = 0; n < (slotChunks.get(durableSlot) as number); n++) repairs.push({ type: 'del', key: snapshotChunkKey(durableSlot, n) });
+      repairs.push(...chunkDeletes(durableSlot, 0, slotChunks.get(durableSlot) as number));
       slotChunks.set(durableSlot, 0);
       repairs.push({ type: 'put', key: durableSlot, value: snapshotValue(cipher, snapshot, snapshotSeq) });
     }
@@ -390,12 +390,7 @@ export class KvLogStorage implements LogStorage {
       }
     }
     this.checkSegments();
-    const written = this.write(ops);
-    if (snapshotRecord !== undefined) {
-      this.recordWritten(snapshotRecord.slot, written);
-      this.newestSnapshotWrite = written;
-    }
-    return written;
+    return snapshotRecord === undefined ? this.write(ops) : this.writeRecord(ops, snapshotRecord.slot);
   }
 
   /**
@@ -413,10 +408,7 @@ export class KvLogStorage implements LogStorage {
     const snapshot = this.mirror.applyCreateSnapshot(index, confState, data);
     if (data.byteLength <= this.chunkBytes) {
       const { ops, slot } = this.inlineSnapshotOps(snapshot);
-      const written = this.write(ops);
-      this.recordWritten(slot, written);
-      this.newestSnapshotWrite = written;
-      await written;
+      await this.writeRecord(ops, slot);
       return snapshot;
     }
     const generation = ++this.snapshotGeneration;
@@ -516,7 +508,7 @@ export class KvLogStorage implements LogStorage {
 
   /**
    * The ops that put a snapshot record holding its data, into the slot after the durable one (its
-   * chunk keys deleted); the caller writes them and hands the write to recordWritten.
+   * chunk keys deleted); the caller writes them (with writeRecord).
    */
   private inlineSnapshotOps(snapshot: Snapshot): { ops: KvOp[]; slot: SnapshotSlot } {
     this.snapshotGeneration++;
@@ -529,8 +521,7 @@ export class KvLogStorage implements LogStorage {
 
   /** Deletes of the slot's chunk keys from chunk `from` on (as far as any may exist). */
   private dropChunksOps(slot: SnapshotSlot, from: number): KvOp[] {
-    const ops: KvOp[] = [];
-    for (let n = from; n < (this.slotChunks.get(slot) as number); n++) ops.push({ type: 'del', key: snapshotChunkKey(slot, n) });
+    const ops = chunkDeletes(slot, from, this.slotChunks.get(slot) as number);
     this.slotChunks.set(slot, Math.min(from, this.slotChunks.get(slot) as number));
     return ops;
   }
@@ -565,21 +556,24 @@ export class KvLogStorage implements LogStorage {
     }
     if (generation !== this.snapshotGeneration) return this.newestSnapshotWrite;
     const ops = this.dropChunksOps(slot, count);
-    this.slotChunks.set(slot, count);
     const seq = ++this.snapshotSeq;
     ops.push({ type: 'put', key: slot, value: sealChunkedSnapshot(meta, seq, this.cipher !== undefined, { count, bytes: data.byteLength }) });
-    const written = this.write(ops);
-    this.recordWritten(slot, written);
-    return written;
+    return this.writeRecord(ops, slot);
   }
 
-  /** A snapshot record write was issued to `slot`: later chunked snapshots wait for it; once durable, its slot is the durable one. */
-  private recordWritten(slot: SnapshotSlot, written: Promise<void>): void {
+  /**
+   * Writes `ops`, which put a snapshot record into `slot`: later chunked snapshots wait for it,
+   * a snapshot it stops resolves with it, and once durable its slot is the durable one.
+   */
+  private writeRecord(ops: readonly KvOp[], slot: SnapshotSlot): Promise<void> {
+    const written = this.write(ops);
+    this.newestSnapshotWrite = written;
     this.lastRecordWrite = written.then(() => {
       this.durableSlot = slot;
     });
     // A failed write fails the log (`failure`); the chain must not hold an unhandled rejection.
-    this.lastRecordWrite.catch(() => undefined);
+    this.lastRecordWrite.catch(noop);
+    return written;
   }
 
   /**
@@ -678,6 +672,13 @@ function otherSlot(slot: SnapshotSlot): SnapshotSlot {
 }
 
 function noop(): void {}
+
+/** Deletes of a slot's chunk keys [from, to). */
+function chunkDeletes(slot: SnapshotSlot, from: number, to: number): KvOp[] {
+  const ops: KvOp[] = [];
+  for (let n = from; n < to; n++) ops.push({ type: 'del', key: snapshotChunkKey(slot, n) });
+  return ops;
+}
 
 /**
  * The data of a chunked snapshot: its chunks read, checked, opened and joined. A chunk missing or

@@ -198,8 +198,7 @@ export function sealSnapshot(snapshot: Snapshot, seq: number, sealed = false): U
  * data as the payload's last field (the key order is free: any order decodes the same).
  */
 export function sealSnapshotInto(meta: SnapshotMeta, seq: number, sealed: boolean, dataBytes: number, fill: (headroom: number) => Uint8Array): Uint8Array {
-  const { index, term, confState } = meta;
-  const payload = { meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, seq, ...(sealed ? { sealed: true } : {}), data: undefined };
+  const payload = { ...snapshotPayload(meta, seq, sealed), data: undefined };
   const payloadFrame = encodeAround(payload, 'data', dataBytes);
   assert(payloadFrame.after.byteLength === 0, 'the data is the payload\'s last field');
   const payloadBytes = payloadFrame.before.byteLength + dataBytes;
@@ -249,8 +248,13 @@ export interface SnapshotChunks {
 
 /** The record of a snapshot whose data is in `chunks.count` chunks beside it. */
 export function sealChunkedSnapshot(meta: SnapshotMeta, seq: number, sealed: boolean, chunks: SnapshotChunks): Uint8Array {
+  return seal({ ...snapshotPayload(meta, seq, sealed), chunks: chunks.count, bytes: chunks.bytes });
+}
+
+/** What every snapshot record's payload holds besides its data (or where its data is). */
+function snapshotPayload(meta: SnapshotMeta, seq: number, sealed: boolean): Record<string, unknown> {
   const { index, term, confState } = meta;
-  return seal({ meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, seq, ...(sealed ? { sealed: true } : {}), chunks: chunks.count, bytes: chunks.bytes });
+  return { meta: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, seq, ...(sealed ? { sealed: true } : {}) };
 }
 
 // ---- opening: every failure is a LogCorruptError naming the key ---------------------------------------
@@ -263,13 +267,19 @@ export function sealChunkedSnapshot(meta: SnapshotMeta, seq: number, sealed: boo
  * needed. Never trusted beyond that: the record is checked before use.
  */
 export function peekSeq(value: Uint8Array): number {
+  const seq = peekPayload(value)?.seq;
+  return isIndex(seq) ? seq : -1;
+}
+
+/** A record's payload, decoded without checking the record's checksum; undefined if it does not decode. */
+function peekPayload(value: Uint8Array): Record<string, unknown> | undefined {
   try {
     const record = decodeMessage(value);
-    if (!isObject(record) || !(record.payload instanceof Uint8Array)) return -1;
+    if (!isObject(record) || !(record.payload instanceof Uint8Array)) return undefined;
     const payload = decodeMessage(record.payload);
-    return isObject(payload) && isIndex(payload.seq) ? payload.seq : -1;
+    return isObject(payload) ? payload : undefined;
   } catch {
-    return -1;
+    return undefined;
   }
 }
 
@@ -456,14 +466,8 @@ export function openSnapshot(key: string, value: Uint8Array): OpenedSnapshot {
  * chunk keys of the slot are not stray. 0 when it does not decode or holds its data.
  */
 export function peekChunkCount(value: Uint8Array): number {
-  try {
-    const record = decodeMessage(value);
-    if (!isObject(record) || !(record.payload instanceof Uint8Array)) return 0;
-    const payload = decodeMessage(record.payload);
-    return isObject(payload) && isIndex(payload.chunks) ? payload.chunks : 0;
-  } catch {
-    return 0;
-  }
+  const chunks = peekPayload(value)?.chunks;
+  return isIndex(chunks) ? chunks : 0;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -37,7 +37,7 @@
 // cbor-x message. Its reader stays (snapshots written before version 2 must restore, filled as
 // version 2's) and so does its writer: it is the store's fingerprint in the golden journals. It
 // writes every field the objects have now, so its reader fills only the fields that are absent.
-import { assert, cborHead, decodeMessage, encodeMessage, encodeMessageOwned } from '../../runtime/index.js';
+import { assert, cborHead, concatBytes, decodeMessage, encodeMessage, encodeMessageOwned } from '../../runtime/index.js';
 import {
   DESIRED_STATES, EventInvalidError, OBJECT_KINDS, TASK_STATES, networkAddressesSchema, objectSchemas, restartsSchema, taskSpecSchema, withServiceDefaults,
   withTaskDefaults, withTaskSpecDefaults,
@@ -254,18 +254,7 @@ function encodedObject(object: AnyObject): Uint8Array {
 
 /** The CBOR array of `objects` as canonical maps: its head, then each object's bytes (what encoding the array gives). */
 function encodeObjects(objects: readonly AnyObject[]): Uint8Array {
-  const head = cborHead(CBOR_ARRAY, objects.length);
-  const items = objects.map(encodedObject);
-  let length = head.byteLength;
-  for (const item of items) length += item.byteLength;
-  const out = new Uint8Array(length);
-  out.set(head, 0);
-  let at = head.byteLength;
-  for (const item of items) {
-    out.set(item, at);
-    at += item.byteLength;
-  }
-  return out;
+  return concatBytes([cborHead(CBOR_ARRAY, objects.length), ...objects.map(encodedObject)]);
 }
 
 function isSortedById(items: readonly { id: string }[]): boolean {
