@@ -1,8 +1,9 @@
 // The Raft log over any KvStore: LevelStorage makes it the classic-level log, SimStorage the
 // simulated one, MemoryStorage a log that lives as long as the process. The whole log since the
 // snapshot is mirrored in a MemoryLogStorage, so reads are synchronous; every write is one
-// atomic, synced batch, its entries one segment record. The layout and record format are in
-// records.ts.
+// atomic, synced batch, its entries one segment record, and the store is given one batch at a
+// time (writes issued meanwhile are joined into the next batch, in call order). The layout and
+// record format are in records.ts.
 //
 // Segments and the log. Segment keys are their first indexes; segment i holds the log's entries
 // [first(i), first(i+1)) and the last one those up to the last index. A segment may store more
@@ -122,6 +123,10 @@ export class KvLogStorage implements LogStorage {
   private lastWrite: Promise<void> = Promise.resolve();
   /** Writes not yet settled, which close waits for. */
   private readonly inflight = new Set<Promise<unknown>>();
+  /** The batch the store is writing, if any: the log gives it one at a time (see `issue`). */
+  private writing: Promise<void> | undefined;
+  /** The batches issued while one is in flight, joined in call order, to go once it settles. */
+  private queued: QueuedBatch | undefined;
 
   /** The sequence number of the last hard-state record written (slots alternate by it). */
   private hardSeq: number;
@@ -577,9 +582,9 @@ export class KvLogStorage implements LogStorage {
   }
 
   /**
-   * Issues the batch now, so that batches reach the store in call order. Every value is built for
-   * the write and never changed after (the mirror's entries are views of a segment's bytes, and
-   * entries are read-only), so the store may keep the buffers (`handOver`).
+   * Issues the batch in call order (see `issue`). Every value is built for the write and never
+   * changed after (the mirror's entries are views of a segment's bytes, and entries are
+   * read-only), so the store may keep the buffers (`handOver`).
    */
   private write(ops: readonly KvOp[]): Promise<void> {
     if (ops.length === 0) return this.lastWrite.then(() => undefined);
@@ -588,14 +593,53 @@ export class KvLogStorage implements LogStorage {
     return done;
   }
 
-  /** One synced batch, issued now, outside the log's order (a chunk's); its failure fails the log. */
+  /**
+   * One synced batch; its failure fails the log. The store is given one batch at a time: a
+   * KvStore does not promise to apply concurrent batches in call order (classic-level runs each
+   * on a thread of libuv's pool, and they race for LevelDB's writer queue), and the log's writes
+   * depend on it (a hard-state slot or a segment key written twice, a segment after a gap). The
+   * batches issued while one is in flight wait, joined into one batch in call order, and go
+   * together once it settles: a group commit, as LevelDB's own writer queue does, so that the
+   * fsyncs per write stay as few.
+   */
   private issue(ops: readonly KvOp[]): Promise<void> {
+    if (this.writing === undefined) return this.startBatch(ops);
+    let queued = this.queued;
+    if (queued === undefined) {
+      let settle: QueuedBatch['settle'] = { resolve: noop, reject: noop };
+      const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      queued = { ops: [], done, settle };
+      this.queued = queued;
+      this.track(done);
+    }
+    for (const op of ops) queued.ops.push(op);
+    return queued.done;
+  }
+
+  private startBatch(ops: readonly KvOp[]): Promise<void> {
     const done = this.kv.batch(ops, { sync: true, handOver: true }).catch((error: unknown) => {
       this.failure ??= { error };
       throw error;
     });
+    this.writing = done;
     this.track(done);
+    // Attached before any caller's reaction: the next batch is issued first.
+    const next = (): void => this.startQueued();
+    done.then(next, next);
     return done;
+  }
+
+  /** Once the batch in flight settles: the batches queued meanwhile, as one. */
+  private startQueued(): void {
+    this.writing = undefined;
+    const queued = this.queued;
+    if (queued === undefined) return;
+    this.queued = undefined;
+    if (this.failure !== undefined) {
+      queued.settle.reject(this.failure.error);
+      return;
+    }
+    this.startBatch(queued.ops).then(queued.settle.resolve, queued.settle.reject);
   }
 
   /** Close waits for it, whatever its outcome. */
@@ -672,6 +716,13 @@ function otherSlot(slot: SnapshotSlot): SnapshotSlot {
 }
 
 function noop(): void {}
+
+/** Batches waiting for the one in flight: their ops joined in call order, and one promise for them all. */
+interface QueuedBatch {
+  readonly ops: KvOp[];
+  readonly done: Promise<void>;
+  readonly settle: { resolve: () => void; reject: (error: unknown) => void };
+}
 
 /** Deletes of a slot's chunk keys [from, to). */
 function chunkDeletes(slot: SnapshotSlot, from: number, to: number): KvOp[] {

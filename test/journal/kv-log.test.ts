@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { KvLogStorage, LogCorruptError, MemoryLogStorage, crc32, type ConfState, type KvLogStorageOptions, type Entry, type HardState, type LogStorage, type LogWrite, type Snapshot } from '../../journal/index.js';
-import { MemoryStorage, SeededRandom, type KvStore, type Storage } from '../../runtime/index.js';
+import { MemoryStorage, SeededRandom, type KvOp, type KvStore, type Storage } from '../../runtime/index.js';
 import { LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage, type SimStorageOptions } from '../../simulations/index.js';
 import { observeLog, rejection } from './helpers.js';
@@ -844,6 +845,156 @@ describe.each(disks.filter(([name]) => name !== 'LevelStorage'))('KvLogStorage o
         }
         await reopen();
         await log.close();
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
+// ---- a store that applies concurrent batches in any order -------------------------------------------
+
+/**
+ * A store as the KvStore contract allows it to be, and as classic-level can be (each batch on a
+ * thread of libuv's pool, racing for LevelDB's writer queue): batches in flight together are
+ * applied in any order. Here they land when the test says, newest first (the worst case), or, at
+ * a crash, any subset of them in a random order, the rest never.
+ */
+class ReorderingKv implements KvStore {
+  private held: Array<{ ops: KvOp[]; resolve: () => void }> = [];
+  /** The most batches ever in flight at once. */
+  maxInFlight = 0;
+
+  constructor(private readonly inner: KvStore) {}
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.inner.get(key);
+  }
+
+  range(options: { gte?: string; lt?: string; limit?: number }): Promise<Array<[string, Uint8Array]>> {
+    return this.inner.range(options);
+  }
+
+  batch(ops: readonly KvOp[]): Promise<void> {
+    return new Promise((resolve) => {
+      this.held.push({ ops: [...ops], resolve });
+      this.maxInFlight = Math.max(this.maxInFlight, this.held.length);
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  /** Lands the batches in flight, newest first, then resolves them. */
+  async landAll(): Promise<void> {
+    const batches = this.held.reverse();
+    this.held = [];
+    for (const { ops } of batches) await this.inner.batch(ops, { sync: true });
+    for (const { resolve } of batches) resolve();
+  }
+
+  /** A crash: a random subset of the batches in flight lands, in a random order; none resolves. */
+  async crash(random: SeededRandom): Promise<void> {
+    const batches = this.held.filter(() => random.int(0, 1) === 1);
+    this.held = [];
+    for (let i = batches.length - 1; i > 0; i--) {
+      const j = random.int(0, i);
+      [batches[i], batches[j]] = [batches[j] as (typeof batches)[number], batches[i] as (typeof batches)[number]];
+    }
+    for (const { ops } of batches) await this.inner.batch(ops, { sync: true });
+  }
+
+  /** Lands batches until `promise` settles (the log issues the next batch once one resolves). */
+  async drive<T>(promise: Promise<T>): Promise<T> {
+    let settled = false;
+    const watched = promise.finally(() => (settled = true));
+    watched.catch(() => {});
+    for (let round = 0; !settled; round++) {
+      if (round > 10_000) throw new Error('ReorderingKv: the promise did not settle');
+      await this.landAll();
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    }
+    return watched;
+  }
+}
+
+describe('KvLogStorage on a store that applies concurrent batches in any order', () => {
+  test('writes issued together land in call order: one batch in flight, the rest joined behind it', async () => {
+    const inner = await new MemoryStorage().openKv('log');
+    const kv = new ReorderingKv(inner);
+    const log = await kv.drive(KvLogStorage.open(kv));
+    // Three writes without waiting, as the Raft shell issues them with asynchronous storage writes:
+    // the third rewrites the second's segment key (a new leader's conflicting entry 3) and the
+    // first's hard-state slot.
+    const written = [
+      log.save({ hardState: hard(1, 0, 'a'), entries: entriesOf(1, [1, 1]) }),
+      log.save({ hardState: hard(2, 2, 'b'), entries: entriesOf(3, [2]) }),
+      log.save({ hardState: hard(3, 2, 'c'), entries: entriesOf(3, [3]) }),
+    ];
+    await kv.drive(Promise.all(written));
+    expect(kv.maxInFlight).toBe(1);
+    const reopened = await KvLogStorage.open(inner);
+    expect(termsOf(reopened)).toEqual([1, 1, 3]);
+    expect(reopened.initialState().hardState).toEqual(hard(3, 2, 'c'));
+    await reopened.close();
+  });
+
+  test('after any writes issued together and a crash, the log reopens as after a prefix of them, holding every one that resolved', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(stepArb, fc.nat(3)), { minLength: 1, maxLength: 30 }), fc.nat(), async (steps, seed) => {
+        const random = new SeededRandom(seed);
+        const inner = shared(await new MemoryStorage().openKv('log'));
+        let kv = new ReorderingKv(inner);
+        // Snapshots small enough for their record (no chunks): every write then resolves in
+        // call order, so the newest one resolved tells which prefix must have survived.
+        let log = await kv.drive(KvLogStorage.open(kv, { initialConfState: conf('a') }));
+        let model = MemoryLogStorage.create({ voters: ['a'] });
+        let maxTerm = 0;
+        // The log as a reopen would find it after each write issued since the last reopen.
+        let prefixes = [reopenedAtSnapshot(model)];
+        let resolved = 0;
+        let issued: Array<Promise<unknown>> = [];
+        const reopen = async (crash: boolean): Promise<void> => {
+          if (crash) await kv.crash(random);
+          else await kv.drive(Promise.all(issued));
+          kv = new ReorderingKv(inner);
+          log = await kv.drive(KvLogStorage.open(kv));
+          const found = observeLog(log);
+          const at = prefixes.findIndex((prefix, k) => k >= resolved && isDeepStrictEqual(found, observeLog(prefix)));
+          expect(at).not.toBe(-1);
+          if (!crash) expect(at).toBe(prefixes.length - 1);
+          model = reopenedAtSnapshot(prefixes[at] as MemoryLogStorage);
+          prefixes = [reopenedAtSnapshot(model)];
+          resolved = 0;
+          issued = [];
+        };
+        for (const [step, crashAfter] of steps) {
+          const { write, createSnapshotAt, compactTo, term } = writeFor(step, model, maxTerm);
+          maxTerm = term;
+          let promise: Promise<unknown> | undefined;
+          if (write !== undefined) {
+            await model.save(write);
+            promise = log.save(write);
+          } else if (createSnapshotAt !== undefined) {
+            const data = new Uint8Array(1 + (step.b % 20)).map((_, i) => (createSnapshotAt + i) % 256);
+            await model.createSnapshot(createSnapshotAt, conf('a'), data);
+            promise = log.createSnapshot(createSnapshotAt, conf('a'), data);
+          } else if (compactTo !== undefined) {
+            await model.compact(compactTo);
+            promise = log.compact(compactTo);
+          } else {
+            await reopen(crashAfter === 0);
+            continue;
+          }
+          const k = prefixes.length;
+          prefixes.push(reopenedAtSnapshot(model));
+          issued.push(promise);
+          // Every write resolved means the log after it is durable (writes resolve in order).
+          void promise.then(() => (resolved = Math.max(resolved, k)));
+          // Now and then the store lands what is in flight before the next write is issued.
+          if (crashAfter === 1) await kv.landAll();
+        }
+        await reopen(steps.length % 2 === 0);
+        await log.close();
+        expect(kv.maxInFlight).toBeLessThanOrEqual(1);
       }),
       { numRuns: 150 },
     );
