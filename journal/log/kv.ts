@@ -1,9 +1,9 @@
 // The Raft log over any KvStore: LevelStorage makes it the classic-level log, SimStorage the
 // simulated one, MemoryStorage a log that lives as long as the process. The whole log since the
 // snapshot is mirrored in a MemoryLogStorage, so reads are synchronous; every write is one
-// atomic, synced batch, its entries one segment record; batches in flight together are built so
-// that any order of landing leaves the writes' order (see `issue`). The layout and record format
-// are in records.ts.
+// atomic, synced batch, its entries one segment record, and the store is given one batch at a
+// time (writes issued meanwhile are joined into the next batch, in call order). The layout and
+// record format are in records.ts.
 //
 // Segments and the log. Segment keys are their first indexes; segment i holds the log's entries
 // [first(i), first(i+1)) and the last one those up to the last index. A segment may store more
@@ -123,14 +123,10 @@ export class KvLogStorage implements LogStorage {
   private lastWrite: Promise<void> = Promise.resolve();
   /** Writes not yet settled, which close waits for. */
   private readonly inflight = new Set<Promise<unknown>>();
-  /** The batches the store is writing (see `issue`). */
-  private readonly batchesInFlight = new Set<BatchInFlight>();
-  /** The chained writes sent but not yet known durable, oldest first: every new batch repeats them. */
-  private readonly notDurable: PendingWrite[] = [];
-  /** The writes not yet sent, in call order. */
-  private readonly waiting: PendingWrite[] = [];
-  /** Numbers the chained writes as they are sent. */
-  private writeSeq = 0;
+  /** The batch the store is writing, if any: the log gives it one at a time (see `issue`). */
+  private writing: Promise<void> | undefined;
+  /** The batches issued while one is in flight, joined in call order, to go once it settles. */
+  private queued: QueuedBatch | undefined;
 
   /** The sequence number of the last hard-state record written (slots alternate by it). */
   private hardSeq: number;
@@ -559,7 +555,7 @@ export class KvLogStorage implements LogStorage {
         out.set(piece, headroom);
         return out;
       });
-      const chunkWritten = this.issue([{ type: 'put', key: snapshotChunkKey(slot, n), value }], false);
+      const chunkWritten = this.issue([{ type: 'put', key: snapshotChunkKey(slot, n), value }]);
       this.lastChunkWrite = chunkWritten.then(noop, noop);
       await chunkWritten;
     }
@@ -598,88 +594,52 @@ export class KvLogStorage implements LogStorage {
   }
 
   /**
-   * One synced batch of the log's writes, in call order; its failure fails the log. A KvStore
-   * does not promise to apply concurrent batches in call order (classic-level runs each on a
-   * thread of libuv's pool, and they race for LevelDB's writer queue), while the log's writes
-   * depend on it: a hard-state slot or a segment key written twice, or a crash keeping a later
-   * segment without an earlier one. So batches go out in flight together only when any order of
-   * landing, and any subset at a crash, leaves a state the writes in call order pass through:
-   * - each batch also carries the ops of every write issued before it that is not yet durable,
-   *   so whatever subset of the batches lands holds a prefix of the writes;
-   * - a write goes out only while no batch in flight touches a key it touches (the repeated ops
-   *   of older writes are the same ops in every batch), so no landing order can leave an older
-   *   value last. A write that conflicts waits, with every write after it, until the batch it
-   *   conflicts with lands; the writes waiting go together, as one batch.
-   * This keeps the store's own pipelining (LevelDB groups the batches in flight into one fsync)
-   * without waiting for the main thread between batches. A write resolves once it and every
-   * write before it are durable. `chained: false` (a snapshot chunk, which nothing orders against
-   * the log's writes: its record is written once it is durable) goes alone and is not repeated.
+   * One synced batch; its failure fails the log. The store is given one batch at a time: a
+   * KvStore does not promise to apply concurrent batches in call order (classic-level runs each
+   * on a thread of libuv's pool, and they race for LevelDB's writer queue), and the log's writes
+   * depend on it (a hard-state slot or a segment key written twice, a segment after a gap). The
+   * batches issued while one is in flight wait, joined into one batch in call order, and go
+   * together once it settles: a group commit, as LevelDB's own writer queue does, so that the
+   * fsyncs per write stay as few.
    */
-  private issue(ops: readonly KvOp[], chained = true): Promise<void> {
-    let settle: PendingWrite['settle'] = { resolve: noop, reject: noop };
-    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  private issue(ops: readonly KvOp[]): Promise<void> {
+    if (this.writing === undefined) return this.startBatch(ops);
+    let queued = this.queued;
+    if (queued === undefined) {
+      let settle: QueuedBatch['settle'] = { resolve: noop, reject: noop };
+      const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      queued = { ops: [], done, settle };
+      this.queued = queued;
+      this.track(done);
+    }
+    for (const op of ops) queued.ops.push(op);
+    return queued.done;
+  }
+
+  private startBatch(ops: readonly KvOp[]): Promise<void> {
+    const done = this.kv.batch(ops, { sync: true, handOver: true }).catch((error: unknown) => {
+      this.failure ??= { error };
+      throw error;
+    });
+    this.writing = done;
     this.track(done);
-    this.waiting.push({ ops, keys: keysOf(ops), chained, seq: 0, settle });
-    this.pump();
+    // Attached before any caller's reaction: the next batch is issued first.
+    const next = (): void => this.startQueued();
+    done.then(next, next);
     return done;
   }
 
-  /** Sends the waiting writes that may go now, as one batch (or a lone unchained one). */
-  private pump(): void {
-    while (this.waiting.length > 0 && this.failure === undefined && this.batchesInFlight.size < BATCHES_IN_FLIGHT_MAX) {
-      const first = this.waiting[0] as PendingWrite;
-      if (this.touchesInFlight(first)) return;
-      if (!first.chained) {
-        this.waiting.shift();
-        this.startBatch(first.ops, first.keys, [first]);
-        continue;
-      }
-      const taken: PendingWrite[] = [];
-      while (this.waiting.length > 0) {
-        const next = this.waiting[0] as PendingWrite;
-        if (!next.chained || this.touchesInFlight(next)) break;
-        this.waiting.shift();
-        next.seq = ++this.writeSeq;
-        taken.push(next);
-      }
-      const writes = [...this.notDurable, ...taken];
-      const ops: KvOp[] = [];
-      const keys = new Set<string>();
-      for (const write of writes) {
-        for (const op of write.ops) ops.push(op);
-        for (const key of write.keys) keys.add(key);
-      }
-      for (const write of taken) this.notDurable.push(write);
-      this.startBatch(ops, keys, writes);
+  /** Once the batch in flight settles: the batches queued meanwhile, as one. */
+  private startQueued(): void {
+    this.writing = undefined;
+    const queued = this.queued;
+    if (queued === undefined) return;
+    this.queued = undefined;
+    if (this.failure !== undefined) {
+      queued.settle.reject(this.failure.error);
+      return;
     }
-  }
-
-  private touchesInFlight(write: PendingWrite): boolean {
-    for (const batch of this.batchesInFlight) {
-      for (const key of write.keys) if (batch.keys.has(key)) return true;
-    }
-    return false;
-  }
-
-  private startBatch(ops: readonly KvOp[], keys: ReadonlySet<string>, writes: readonly PendingWrite[]): void {
-    const batch: BatchInFlight = { keys };
-    this.batchesInFlight.add(batch);
-    const landed = (): void => {
-      this.batchesInFlight.delete(batch);
-      const last = writes[writes.length - 1] as PendingWrite;
-      if (!last.chained) last.settle.resolve();
-      else {
-        // Every write up to the batch's last is durable: the batch holds those not durable before.
-        while (this.notDurable.length > 0 && (this.notDurable[0] as PendingWrite).seq <= last.seq) (this.notDurable.shift() as PendingWrite).settle.resolve();
-      }
-      this.pump();
-    };
-    const failed = (error: unknown): void => {
-      this.batchesInFlight.delete(batch);
-      this.failure ??= { error };
-      for (const write of [...writes, ...this.notDurable.splice(0), ...this.waiting.splice(0)]) write.settle.reject(this.failure.error);
-    };
-    this.kv.batch(ops, { sync: true, handOver: true }).then(landed, failed);
+    this.startBatch(queued.ops).then(queued.settle.resolve, queued.settle.reject);
   }
 
   /** Close waits for it, whatever its outcome. */
@@ -757,29 +717,11 @@ function otherSlot(slot: SnapshotSlot): SnapshotSlot {
 
 function noop(): void {}
 
-/** Batches of the log in flight at once at most (see KvLogStorage.issue): each repeats the writes of those before it. */
-const BATCHES_IN_FLIGHT_MAX = 4;
-
-/** A write of the log, from its call until it is durable. */
-interface PendingWrite {
-  readonly ops: readonly KvOp[];
-  readonly keys: ReadonlySet<string>;
-  /** False for a write that goes alone and is not repeated (a snapshot chunk). */
-  readonly chained: boolean;
-  /** Its number among the chained writes, once sent. */
-  seq: number;
+/** Batches waiting for the one in flight: their ops joined in call order, and one promise for them all. */
+interface QueuedBatch {
+  readonly ops: KvOp[];
+  readonly done: Promise<void>;
   readonly settle: { resolve: () => void; reject: (error: unknown) => void };
-}
-
-interface BatchInFlight {
-  /** Every key its ops touch. */
-  readonly keys: ReadonlySet<string>;
-}
-
-function keysOf(ops: readonly KvOp[]): Set<string> {
-  const keys = new Set<string>();
-  for (const op of ops) keys.add(op.key);
-  return keys;
 }
 
 /** Deletes of a slot's chunk keys [from, to). */
