@@ -603,6 +603,33 @@ describe('KvLogStorage segments on the simulated disk with torn writes', () => {
     }
     expect([...outcomes].sort()).toEqual(['kept', 'lost', 'torn']);
   });
+
+  test('a compaction issued while a save is in flight never tears that save once it has landed', async () => {
+    // No later batch may carry the save's segment again: a compaction's batch (deletes only) would
+    // then end in it, and a tear of that batch's last value at a crash would damage a save that
+    // had landed and resolved (as it did when batches in flight repeated the writes before them).
+    const outcomes = new Set<string>();
+    for (let seed = 0; seed < 40; seed++) {
+      const sim = new SimLog(seed, { tornWriteProbability: 1 });
+      const log = await sim.open({ initialConfState: conf('a') });
+      await sim.settle(log.save({ hardState: hard(1, 3), entries: entriesOf(1, [1, 1, 1]) }));
+      await sim.settle(log.save({ hardState: hard(1, 5), entries: entriesOf(4, [1, 1]) }));
+      await sim.settle(log.createSnapshot(3, conf('a'), Uint8Array.of(3)));
+      let saved = false;
+      void log.save({ entries: entriesOf(6, [1, 1]) }).then(() => (saved = true));
+      // Deletes the segment of entries 1-3, which the snapshot covers.
+      void log.compact(3);
+      await sim.loop.run({ stopWhen: () => saved });
+      expect(saved).toBe(true);
+      sim.storage.crash();
+      const kv = await sim.settle(sim.storage.openKv('log'));
+      outcomes.add((await sim.settle(kv.get(key(1)))) === undefined ? 'compacted' : 'not compacted');
+      const reopened = await sim.open();
+      expect(reopened.recovery.tornTailDropped).toBe(0);
+      expect(indexes(reopened)).toEqual([4, 5, 6, 7]);
+    }
+    expect([...outcomes].sort()).toEqual(['compacted', 'not compacted']);
+  });
 });
 
 describe('KvLogStorage: a large snapshot in chunks', () => {
