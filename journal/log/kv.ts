@@ -123,8 +123,8 @@ export class KvLogStorage implements LogStorage {
   private lastWrite: Promise<void> = Promise.resolve();
   /** Writes not yet settled, which close waits for. */
   private readonly inflight = new Set<Promise<unknown>>();
-  /** The batch the store is writing, if any: the log gives it one at a time (see `issue`). */
-  private writing: Promise<void> | undefined;
+  /** Whether the store is writing a batch: the log gives it one at a time (see `issue`). */
+  private writing = false;
   /** The batches issued while one is in flight, joined in call order, to go once it settles. */
   private queued: QueuedBatch | undefined;
 
@@ -603,7 +603,7 @@ export class KvLogStorage implements LogStorage {
    * fsyncs per write stay as few.
    */
   private issue(ops: readonly KvOp[]): Promise<void> {
-    if (this.writing === undefined) return this.startBatch(ops);
+    if (!this.writing) return this.startBatch(ops);
     let queued = this.queued;
     if (queued === undefined) {
       let settle: QueuedBatch['settle'] = { resolve: noop, reject: noop };
@@ -621,7 +621,7 @@ export class KvLogStorage implements LogStorage {
       this.failure ??= { error };
       throw error;
     });
-    this.writing = done;
+    this.writing = true;
     this.track(done);
     // Attached before any caller's reaction: the next batch is issued first.
     const next = (): void => this.startQueued();
@@ -631,7 +631,7 @@ export class KvLogStorage implements LogStorage {
 
   /** Once the batch in flight settles: the batches queued meanwhile, as one. */
   private startQueued(): void {
-    this.writing = undefined;
+    this.writing = false;
     const queued = this.queued;
     if (queued === undefined) return;
     this.queued = undefined;

@@ -831,6 +831,18 @@ function writeFor(step: Step, model: MemoryLogStorage, maxTerm: number): { write
   }
 }
 
+/**
+ * Applies a step's plan from `writeFor` to `log` (the model or the log under test, with the same
+ * data); undefined for a reopen, which the caller does.
+ */
+function applyPlan(log: LogStorage, step: Step, plan: ReturnType<typeof writeFor>): Promise<unknown> | undefined {
+  const { write, createSnapshotAt, compactTo } = plan;
+  if (write !== undefined) return log.save(write);
+  if (createSnapshotAt !== undefined) return log.createSnapshot(createSnapshotAt, conf('a'), new Uint8Array(1 + (step.b % 20)).map((_, i) => (createSnapshotAt + i) % 256));
+  if (compactTo !== undefined) return log.compact(compactTo);
+  return undefined;
+}
+
 describe.each(disks.filter(([name]) => name !== 'LevelStorage'))('KvLogStorage on %s, property', (_name, makeDisk) => {
   test('after any sequence of writes, a reopened KvLogStorage equals the memory log reopened at its snapshot', async () => {
     await fc.assert(
@@ -851,22 +863,16 @@ describe.each(disks.filter(([name]) => name !== 'LevelStorage'))('KvLogStorage o
           expect(keys.length).toBeLessThanOrEqual(Math.min(writes, Math.max(0, log.lastIndex() - log.firstIndex() + 1)));
         };
         for (const step of steps) {
-          const { write, createSnapshotAt, compactTo, term } = writeFor(step, model, maxTerm);
-          maxTerm = term;
-          if (write !== undefined) {
-            await model.save(write);
-            await disk.settle(log.save(write));
-            writes++;
-          } else if (createSnapshotAt !== undefined) {
-            // Up to 5 chunks of 4 bytes (the log is opened with snapshotChunkBytes 4), or in the record.
-            const data = new Uint8Array(1 + (step.b % 20)).map((_, i) => (createSnapshotAt + i) % 256);
-            await model.createSnapshot(createSnapshotAt, conf('a'), data);
-            await disk.settle(log.createSnapshot(createSnapshotAt, conf('a'), data));
-          } else if (compactTo !== undefined) {
-            await model.compact(compactTo);
-            await disk.settle(log.compact(compactTo));
-          } else {
-            await reopen();
+          const plan = writeFor(step, model, maxTerm);
+          maxTerm = plan.term;
+          // A snapshot's data is 1-20 bytes: up to 5 chunks of 4 (the log is opened with
+          // snapshotChunkBytes 4), or in the record.
+          const done = applyPlan(log, step, plan);
+          if (done === undefined) await reopen();
+          else {
+            await applyPlan(model, step, plan);
+            await disk.settle(done);
+            if (plan.write !== undefined) writes++;
           }
           expect(observeLog(log)).toEqual(observeLog(model));
         }
@@ -1025,23 +1031,14 @@ describe('KvLogStorage on a store that applies concurrent batches in any order',
           issued = [];
         };
         for (const [step, crashAfter] of steps) {
-          const { write, createSnapshotAt, compactTo, term } = writeFor(step, model, maxTerm);
-          maxTerm = term;
-          let promise: Promise<unknown> | undefined;
-          if (write !== undefined) {
-            await model.save(write);
-            promise = log.save(write);
-          } else if (createSnapshotAt !== undefined) {
-            const data = new Uint8Array(1 + (step.b % 20)).map((_, i) => (createSnapshotAt + i) % 256);
-            await model.createSnapshot(createSnapshotAt, conf('a'), data);
-            promise = log.createSnapshot(createSnapshotAt, conf('a'), data);
-          } else if (compactTo !== undefined) {
-            await model.compact(compactTo);
-            promise = log.compact(compactTo);
-          } else {
+          const plan = writeFor(step, model, maxTerm);
+          maxTerm = plan.term;
+          const promise = applyPlan(log, step, plan);
+          if (promise === undefined) {
             await reopen(crashAfter === 0);
             continue;
           }
+          await applyPlan(model, step, plan);
           const k = prefixes.length;
           prefixes.push(reopenedAtSnapshot(model));
           issued.push(promise);
