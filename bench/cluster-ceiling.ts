@@ -31,7 +31,8 @@ interface Responder {
   readonly dir: string;
   readonly httpsPort: number;
   readonly httpPort: number;
-  cpuMs(): number;
+  /** The responder's CPU milliseconds so far, as a one-member list. */
+  cpuMs(): number[];
   stop(): Promise<void>;
 }
 
@@ -79,7 +80,7 @@ async function startResponder(baseDir: string): Promise<Responder> {
       dir,
       httpsPort: ports[0],
       httpPort: ports[1],
-      cpuMs: () => procCpuMs(started.pid),
+      cpuMs: () => [procCpuMs(started.pid)],
       async stop() {
         await terminate(started, STOP_TIMEOUT_MS);
         fs.rmSync(dir, { recursive: true, force: true });

@@ -20,10 +20,12 @@ export interface WriteTarget {
   write(clientIndex: number, seq: number, payload: Uint8Array): Promise<void>;
   close(): Promise<void>;
   /**
-   * Optional: CPU milliseconds (user + system) the target's server processes have used so far,
-   * when they run outside this process. Printed beside the generator's own CPU.
+   * Optional: CPU milliseconds (user + system) each of the target's server processes has used so
+   * far, in member order, when they run outside this process. Printed beside the generator's own.
    */
-  serverCpuMs?(): number;
+  serverCpuMs?(): readonly number[];
+  /** Optional: the index (member order) of the member that leads now, or undefined when none does. */
+  leader?(): Promise<number | undefined>;
 }
 
 /** What bench/cluster.ts needs to fail a cluster's leader over and over (see `measureFailover`). */
@@ -159,6 +161,13 @@ export interface LoadResult {
   readonly generatorCpuPercent: number;
   /** The target's server processes' CPU over the window, as % of one core, when it reports it. */
   readonly serverCpuPercent: number | undefined;
+  /** The same for each server process, in member order. */
+  readonly serverCpuPercentByMember: readonly number[] | undefined;
+  /** CPU milliseconds per write completed in the window: the servers' (all of them) and this generator's. */
+  readonly serverCpuMsPerWrite: number | undefined;
+  readonly generatorCpuMsPerWrite: number;
+  /** The member leading when the window ended (member order), when the target can tell. */
+  readonly leader: number | undefined;
   readonly errors: number;
   readonly lastError: string | undefined;
   /** How long the warm-up lasted, and how many clients had completed a write when it ended. */
@@ -201,8 +210,8 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
   let t1 = 0;
   let cpu0 = process.cpuUsage();
   let cpuUs = 0;
-  let server0 = 0;
-  let serverMs = Number.NaN;
+  let server0: readonly number[] = [];
+  let serverMs: number[] | undefined;
   let runTimer: ReturnType<typeof setTimeout> | undefined;
   const warmupStart = monotonicMs();
   let warmupMinPassed = false;
@@ -220,7 +229,7 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     if (!wasRunning) t0 = t1;
     const cpu = process.cpuUsage(cpu0);
     cpuUs = cpu.user + cpu.system;
-    if (target.serverCpuMs !== undefined) serverMs = target.serverCpuMs() - server0;
+    if (target.serverCpuMs !== undefined) serverMs = target.serverCpuMs().map((ms, i) => ms - (server0[i] ?? 0));
   };
   const startRun = (): void => {
     if (phase !== 'warmup') return;
@@ -262,8 +271,10 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     }
   };
   await Promise.all(Array.from({ length: clients }, (_, i) => loop(i)));
+  const leader = target.leader === undefined ? undefined : await target.leader().catch(() => undefined);
 
   const elapsedMs = t1 - t0;
+  const serverTotalMs = serverMs?.reduce((a, b) => a + b, 0);
   return {
     warmupElapsedMs: t0 - warmupStart,
     clientsReady: readyAtStart,
@@ -273,7 +284,11 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     writesPerSecond: elapsedMs > 0 ? count / (elapsedMs / 1000) : Number.NaN,
     latency: summarize(latencies.subarray(0, count)),
     generatorCpuPercent: elapsedMs > 0 ? cpuUs / 1000 / elapsedMs * 100 : Number.NaN,
-    serverCpuPercent: Number.isNaN(serverMs) || elapsedMs <= 0 ? undefined : serverMs / elapsedMs * 100,
+    serverCpuPercent: serverTotalMs === undefined || elapsedMs <= 0 ? undefined : serverTotalMs / elapsedMs * 100,
+    serverCpuPercentByMember: serverMs === undefined || elapsedMs <= 0 ? undefined : serverMs.map((ms) => ms / elapsedMs * 100),
+    serverCpuMsPerWrite: serverTotalMs === undefined || count === 0 ? undefined : serverTotalMs / count,
+    generatorCpuMsPerWrite: count === 0 ? Number.NaN : cpuUs / 1000 / count,
+    leader,
     errors,
     lastError,
   };
@@ -486,8 +501,8 @@ export interface EtcdCluster {
   restart(index: number): Promise<void>;
   /** Waits until every member answers /health with a leader and all agree on the leader. */
   waitSettled(timeoutMs?: number): Promise<void>;
-  /** CPU milliseconds used so far by the running members (from /proc). */
-  cpuMs(): number;
+  /** CPU milliseconds used so far by each member's process, in member order (from /proc; 0 for one not running). */
+  cpuMs(): number[];
   /** SIGTERM (then SIGKILL after 5 s) to every member, then removes `dir`. */
   stop(): Promise<void>;
 }
@@ -686,7 +701,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     kill,
     restart,
     waitSettled,
-    cpuMs: () => members.reduce((sum, m) => sum + procCpuMs(m.process?.pid), 0),
+    cpuMs: () => members.map((m) => procCpuMs(m.process?.pid)),
     stop,
   };
   try {
@@ -795,7 +810,7 @@ export interface EtcdTargetOptions {
  * through POST /v3/kv/put, on one keep-alive Agent. Resolves once etcd answers, i.e. after the
  * put is committed by a quorum and applied on the member that took it.
  */
-export function etcdTarget(cluster: { readonly members: readonly Pick<EtcdMember, 'clientUrl'>[]; cpuMs(): number }, options: EtcdTargetOptions): WriteTarget {
+export function etcdTarget(cluster: { readonly members: readonly Pick<EtcdMember, 'clientUrl'>[]; cpuMs(): readonly number[]; findLeader?(): Promise<number> }, options: EtcdTargetOptions): WriteTarget {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.socketsMax, maxFreeSockets: options.socketsMax, scheduling: 'lifo' });
   const urls = cluster.members.map((m) => new URL(m.clientUrl));
   const timeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -817,6 +832,7 @@ export function etcdTarget(cluster: { readonly members: readonly Pick<EtcdMember
       return Promise.resolve();
     },
     serverCpuMs: () => cluster.cpuMs(),
+    ...(cluster.findLeader === undefined ? {} : { leader: cluster.findLeader }),
   };
 }
 

@@ -225,7 +225,8 @@ interface OurCluster {
   /** Waits until every member answers /debug/raft, all name the same leader and it says so. Returns the leader's index. */
   waitSettled(timeoutMs?: number): Promise<number>;
   kill(index: number): Promise<void>;
-  cpuMs(): number;
+  /** CPU milliseconds used so far by each member's process, in member order (0 for one not running). */
+  cpuMs(): number[];
   stop(): Promise<void>;
 }
 
@@ -324,7 +325,7 @@ async function startProcesses(baseDir: string): Promise<OurCluster> {
     waitAnswers,
     waitSettled,
     kill,
-    cpuMs: () => members.reduce((sum, m) => sum + procCpuMs(m.process?.pid), 0),
+    cpuMs: () => members.map((m) => procCpuMs(m.process?.pid)),
     stop,
   };
 
@@ -386,7 +387,11 @@ function configBody(name: string, data: string): string {
   return `{"Name":"${name}","Data":"${data}"}`;
 }
 
-function ourTarget(cluster: Pick<OurCluster, 'members' | 'cpuMs'>, socketsMax: number, endpoints: Endpoints): WriteTarget {
+/** How long the target waits for the members to name their leader after a level's window. */
+const LEADER_QUERY_TIMEOUT_MS = 5000;
+
+function ourTarget(cluster: Pick<OurCluster, 'members' | 'cpuMs'> & Partial<Pick<OurCluster, 'waitSettled'>>, socketsMax: number, endpoints: Endpoints): WriteTarget {
+  const settled = cluster.waitSettled;
   for (const m of cluster.members) {
     m.agent?.destroy();
     m.agent = makeAgent(m, socketsMax);
@@ -413,6 +418,7 @@ function ourTarget(cluster: Pick<OurCluster, 'members' | 'cpuMs'>, socketsMax: n
       return Promise.resolve();
     },
     serverCpuMs: () => cluster.cpuMs(),
+    ...(settled === undefined ? {} : { leader: () => settled(LEADER_QUERY_TIMEOUT_MS) }),
   };
 }
 
@@ -421,7 +427,7 @@ function ourTarget(cluster: Pick<OurCluster, 'members' | 'cpuMs'>, socketsMax: n
  * process that listens like a member's control port, with its certificates (ca.crt, node.crt,
  * node.key) under `stateDir/certs`: bench/cluster-ceiling.ts's responder.
  */
-export function ourClientTarget(server: { readonly name: string; readonly stateDir: string; readonly controlPort: number; cpuMs(): number }, socketsMax: number): WriteTarget {
+export function ourClientTarget(server: { readonly name: string; readonly stateDir: string; readonly controlPort: number; cpuMs(): number[] }, socketsMax: number): WriteTarget {
   const member: Member = {
     name: server.name,
     stateDir: server.stateDir,

@@ -150,10 +150,21 @@ function printLoad(name: string, r: LoadResult): void {
   console.log(
     `  ${`${name}, ${formatCount(r.clients)} client${r.clients === 1 ? '' : 's'}`.padEnd(FLAGS.only === 'ours' || FLAGS.only === 'etcd' ? 22 : 36)} ${formatCount(r.writesPerSecond).padStart(7)} writes/s  p50 ${formatMs(r.latency.p50)}  p99 ${formatMs(r.latency.p99)}  ` +
       `max ${formatMs(r.latency.max)}  (${formatCount(r.writes)} writes in ${(r.elapsedMs / 1000).toFixed(1)} s)  generator CPU ${r.generatorCpuPercent.toFixed(0)}%` +
-      (r.serverCpuPercent === undefined ? '' : `  server CPU ${r.serverCpuPercent.toFixed(0)}% (all members)`) +
+      (r.serverCpuPercent === undefined ? '' : `  server CPU ${r.serverCpuPercent.toFixed(0)}%${describeMembersCpu(r)}`) +
+      (r.serverCpuMsPerWrite === undefined ? '' : `  CPU per write: servers ${formatMs(r.serverCpuMsPerWrite)}, generator ${formatMs(r.generatorCpuMsPerWrite)}`) +
       `  warm-up ${(r.warmupElapsedMs / 1000).toFixed(1)} s` + (r.clientsReady < r.clients ? ` (only ${formatCount(r.clientsReady)} clients had written)` : '') +
       (r.errors > 0 ? `  ${r.errors} errors (last: ${r.lastError ?? '?'})` : ''),
   );
+}
+
+/** " (all members: leader 57%, followers 45%, 44%)", or per member when the leader is not known; "" for one process. */
+function describeMembersCpu(r: LoadResult): string {
+  const by = r.serverCpuPercentByMember;
+  if (by === undefined || by.length <= 1) return '';
+  const pct = (n: number): string => `${n.toFixed(0)}%`;
+  const leader = r.leader === undefined ? undefined : by[r.leader];
+  if (leader === undefined) return ` (all members: ${by.map(pct).join(', ')})`;
+  return ` (all members: leader ${pct(leader)}, followers ${by.filter((_, i) => i !== r.leader).map(pct).join(', ')})`;
 }
 
 async function runTarget(source: TargetSource, baseDir: string): Promise<TargetFigures> {
@@ -213,6 +224,10 @@ function printTable(rows: readonly Row[]): void {
   for (const r of rows) console.log(line(r));
 }
 
+function leaderCpu(r: LoadResult | undefined): number | undefined {
+  return r?.leader === undefined ? undefined : r.serverCpuPercentByMember?.[r.leader];
+}
+
 function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
   const rows: Row[] = [];
   const missing = (f: TargetFigures | undefined): string => (f === undefined ? 'not run' : f.note === '' ? '-' : f.note);
@@ -241,6 +256,10 @@ function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
     add(`${level}: p99 latency`, (f) => f.loads.get(c)?.latency.p99, formatMs);
     add(`${level}: generator CPU`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
     add(`${level}: server CPU (all members)`, (f) => f.loads.get(c)?.serverCpuPercent, pct);
+    add(`${level}: leader CPU`, (f) => leaderCpu(f.loads.get(c)), pct);
+    // What bounds a closed loop on a machine the servers and the generator share: CPU per write.
+    add(`${level}: server CPU per write`, (f) => f.loads.get(c)?.serverCpuMsPerWrite, formatMs);
+    add(`${level}: generator CPU per write`, (f) => f.loads.get(c)?.generatorCpuMsPerWrite, formatMs);
     if (ceilingOurs === undefined && ceilingEtcd === undefined) continue;
     addCeiling(`${level}: generator ceiling, its path`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
     addCeiling(`${level}: generator CPU at the ceiling`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
