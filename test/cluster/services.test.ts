@@ -7,6 +7,7 @@
 // rm; and, where a docker CLI is installed, the docker CLI itself against the node's socket. Tasks
 // do not exist until the orchestrator lands: nothing here asserts that any are created.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -190,6 +191,26 @@ describe('services on a real node', () => {
     expect(await refused('secret', 'create', 'big', big)).toMatch(/Data: a secret of 614400 bytes is over the limit of 500 KiB/);
     expect((await api<Json[]>('GET', `/secrets?filters=${filter({ name: ['big'] })}`))).toEqual([]);
     const { ID } = await api<{ ID: string }>('POST', '/configs/create', { Name: 'large.conf', Data: Buffer.alloc(900 * 1024, 1).toString('base64') });
+    await api('DELETE', `/configs/${ID}`);
+  }, TEST_TIMEOUT_MS);
+
+  test('a request body over 2 MiB is answered 413 with the limit; a client gone mid-body is its own failure, not the node\'s; the node goes on serving', async () => {
+    const huge = await apiRefusal('POST', '/configs/create', { Name: 'huge.conf', Data: 'A'.repeat(3 * 1024 * 1024) });
+    expect(huge.status).toBe(413);
+    expect(huge.message).toBe('request body over 2097152 bytes');
+    expect((await api<Json[]>('GET', `/configs?filters=${filter({ name: ['huge.conf'] })}`))).toEqual([]);
+    // Half a body, then the connection closes: the node logs no internal error for it.
+    const m1 = cluster.node('m1');
+    const outputBefore = m1.output.length;
+    await new Promise<void>((resolve) => {
+      const req = http.request({ socketPath: path.join(m1.stateDir, 'control.sock'), method: 'POST', path: '/configs/create', headers: { 'Content-Type': 'application/json', 'Content-Length': 1000 } });
+      req.on('error', () => resolve());
+      req.write('{"Name":"half');
+      setTimeout(() => req.destroy(), 100);
+    });
+    await api('GET', '/info');
+    expect(m1.output.slice(outputBefore)).not.toMatch(/control API/);
+    const { ID } = await api<{ ID: string }>('POST', '/configs/create', { Name: 'after-huge.conf', Data: Buffer.from('ok').toString('base64') });
     await api('DELETE', `/configs/${ID}`);
   }, TEST_TIMEOUT_MS);
 
