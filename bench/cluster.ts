@@ -162,7 +162,7 @@ function describeMembersCpu(r: LoadResult): string {
   const by = r.serverCpuPercentByMember;
   if (by === undefined || by.length <= 1) return '';
   const pct = (n: number): string => `${n.toFixed(0)}%`;
-  const leader = r.leader === undefined ? undefined : by[r.leader];
+  const leader = leaderCpu(r);
   if (leader === undefined) return ` (all members: ${by.map(pct).join(', ')})`;
   return ` (all members: leader ${pct(leader)}, followers ${by.filter((_, i) => i !== r.leader).map(pct).join(', ')})`;
 }
