@@ -479,6 +479,26 @@ describe('batches', () => {
     expect(packBatches([small, big, small, small], { eventsMax: 3 }).map((b) => b.units)).toEqual([1, 1, 2]);
   });
 
+  test('one packer serves every call: a spec shared in one call is written whole in the next, and a throw midway leaves nothing behind', () => {
+    const spec = serviceSpec('web').task;
+    const created = (i: number): JournalEvent => ({
+      type: 'task.created', v: EVENT_VERSIONS['task.created'], at: 5, id: `t${i}`, serviceId: 's1', slot: i, nodeId: '', spec, serviceVersion: 1,
+      desiredState: 'running', status: status('new'), restarts: [], addresses: [],
+    });
+    const first = packBatches([[created(1), created(2)]]);
+    // The second call's batch must not refer (tag 29) to the spec the first one wrote.
+    const second = packBatches([[created(3)]]);
+    expect(Buffer.from(second[0]!.bytes).equals(Buffer.from(encodeBatch([created(3)])))).toBe(true);
+    expect(decodeBatch(second[0]!.bytes).events).toEqual([created(3)]);
+    expect(decodeBatch(first[0]!.bytes).events).toEqual([created(1), created(2)]);
+    // A splitter that throws after writing events (and sharing a spec) leaves the next call clean.
+    const huge: JournalEvent = { type: 'config.created', v: 1, at: 0, id: 'big', spec: { ...blob('big'), data: new Uint8Array(BATCH_BYTES_MAX) } };
+    expect(() => splitIntoBatches([created(4), created(5), huge])).toThrow(EventTooLargeError);
+    const after = splitIntoBatches([created(6), oneOfEach()[12]!]);
+    expect(after).toHaveLength(1);
+    expect(Buffer.from(after[0]!.bytes).equals(Buffer.from(encodeBatch([created(6), oneOfEach()[12]!])))).toBe(true);
+  });
+
   test('property: the splitter keeps order, respects both limits, and cuts only when the next event would not fit', () => {
     fc.assert(fc.property(fc.array(eventArb, { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1_200, max: 6_000 }), (events, eventsMax, bytesMax) => {
       let batches;

@@ -1,5 +1,5 @@
 import { SeededRandom } from '../../runtime/index.js';
-import { RealClock, realEnv, yieldToMacrotask } from '../../runtime/env/real/index.js';
+import { RealClock, realEnv, secureRandomBytes, yieldToMacrotask } from '../../runtime/env/real/index.js';
 import { MemoryTransport } from '../../runtime/index.js';
 import * as jose from 'jose';
 
@@ -54,6 +54,31 @@ describe('the real Env', () => {
     const clock = new RealClock();
     const env = realEnv({ transport: new MemoryTransport({ defer: (fn) => clock.defer(fn) }) });
     expect(env.random.seed).toMatch(/^[0-9a-f]{32}$/);
+  });
+});
+
+describe('secureRandomBytes', () => {
+  test('nonces drawn across many refills of its pool are all different, of the length asked, and each its own copy', () => {
+    const seen = new Set<string>();
+    // 12-byte nonces, 5,000 of them: about 15 refills of the 4 KiB pool, and draws that straddle one.
+    for (let i = 0; i < 5_000; i++) {
+      const nonce = secureRandomBytes(i % 7 === 0 ? 13 : 12);
+      expect(nonce.byteLength).toBe(i % 7 === 0 ? 13 : 12);
+      seen.add(Buffer.from(nonce).toString('hex'));
+    }
+    expect(seen.size).toBe(5_000);
+    // A caller may change what it got: the next draw is not affected, nor is any earlier one.
+    const a = secureRandomBytes(16);
+    const kept = Buffer.from(a).toString('hex');
+    a.fill(0);
+    const b = secureRandomBytes(16);
+    expect(Buffer.from(b).toString('hex')).not.toBe('0'.repeat(32));
+    expect(seen.has(kept)).toBe(false);
+    // Large requests (key material) come straight from the OS.
+    const key = secureRandomBytes(4_096 + 1);
+    expect(key.byteLength).toBe(4_097);
+    expect(new Set(key).size).toBeGreaterThan(200);
+    expect(secureRandomBytes(0).byteLength).toBe(0);
   });
 });
 
