@@ -4,21 +4,27 @@
 // behind.
 //
 //   npm run bench:cluster     (= node --expose-gc --import tsx bench/cluster.ts)
-//   flags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling
+//   flags: --levels 1,100,1000  --run-ms 5000  --windows 3  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling
 //
 // Targets come from the registry below. etcd: three `etcd` processes on 127.0.0.1 (fsync on,
 // etcd's defaults), driven through its v3 JSON gateway (bench/cluster-lib.ts). Ours: whatever
 // bench/cluster-ours.ts's `startOurCluster` returns; until that file exists the bench runs etcd
-// alone and says so. Per level (1, 100, 1,000 concurrent clients, each a closed loop with one
-// 256-byte write in flight): a warm-up (1.5 s, and until every client has completed a write, so
-// that connecting and TLS handshakes are behind the window; at most 30 s), then one window bounded in time and count; writes/s and
-// p50/p99 over the writes completed in the window, and this process's CPU over the window (the
-// load generator; it includes the target when the target runs in this process) so that a
-// saturated generator shows. Then leader failover, 20 rounds: kill -9 the leader, time until the
-// first write succeeds via the survivors, bring the member back. Last, the generator's ceiling
-// (bench/cluster-ceiling.ts): the same load, along each target's client path, answered by a
-// process that does nothing, which says how many writes/s this generator can drive here at all
-// and how much of the machine it takes to.
+// alone and says so. The ceilings (bench/cluster-ceiling.ts): the same load, along each target's
+// client path, answered by a process that does nothing, which says how many writes/s this
+// generator can drive here at all and how much of the machine it takes to.
+//
+// Every target is started first and all stay up; only one is loaded at a time. Per level (1, 100,
+// 1,000 concurrent clients, each a closed loop with one 256-byte write in flight), `--windows`
+// rounds: in each, every target gets one window, in an order rotated from round to round, so that
+// a machine that drifts over minutes (seen here: etcd's writes/s at 100 clients moved by half
+// between runs an hour apart) weighs on every target alike. A window: a warm-up (1.5 s, and until
+// every client has completed a write, so that connecting and TLS handshakes are behind it; at
+// most 30 s), then a measured span bounded in time and count; writes/s and p50/p99 over the
+// writes completed in it, and this process's CPU over it (the load generator) so that a
+// saturated generator shows. A target's figures for a level are its median window by writes/s
+// (all of that window's figures, so that they belong together); the table also gives each
+// target's slowest and fastest window. Then leader failover, 20 rounds per cluster: kill -9 the
+// leader, time until the first write succeeds via the survivors, bring the member back.
 import fs from 'node:fs';
 import os from 'node:os';
 import {
@@ -47,18 +53,27 @@ const WARMUP_MAX_MS = 30_000;
 const RUN_COUNT_MAX = 200_000;
 const FAILOVER_ROUND_TIMEOUT_MS = 15_000;
 const FAILOVER_BUDGET_MS = 150_000;
+/**
+ * Before a window, the targets that wait must be quiet: together under this share of one core
+ * over a sample (idle, ours' three members take about 5% and etcd's about 11%), so that what the
+ * last window left running (a snapshot, a compaction, a collector) does not land in the next
+ * target's window. Waited for at most QUIET_WAIT_MAX_MS; the wait is printed when it is long.
+ */
+const QUIET_CPU_PERCENT = 25;
+const QUIET_SAMPLE_MS = 500;
+const QUIET_WAIT_MAX_MS = 20_000;
 
 function usage(message: string): never {
-  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling`);
+  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --windows 3  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling`);
   process.exit(2);
 }
 
-function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; rounds: number; endpoints: Endpoints; only: string | undefined } {
+function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; windows: number; rounds: number; endpoints: Endpoints; only: string | undefined } {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i] as string;
     const value = argv[i + 1];
-    if (!['--levels', '--run-ms', '--rounds', '--endpoints', '--only'].includes(name)) usage(`unknown flag ${name}`);
+    if (!['--levels', '--run-ms', '--windows', '--rounds', '--endpoints', '--only'].includes(name)) usage(`unknown flag ${name}`);
     if (value === undefined) usage(`${name} needs a value`);
     flags.set(name, value);
   }
@@ -66,13 +81,15 @@ function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number;
   if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 10_000)) usage('--levels: integers from 1 to 10000, comma-separated');
   const runMs = Number(flags.get('--run-ms') ?? 5000);
   if (!(runMs >= 100 && runMs <= 600_000)) usage('--run-ms: 100 to 600000');
+  const windows = Number(flags.get('--windows') ?? 3);
+  if (!Number.isInteger(windows) || windows < 1 || windows > 20) usage('--windows: an integer from 1 to 20');
   const rounds = Number(flags.get('--rounds') ?? 20);
   if (!Number.isInteger(rounds) || rounds < 0 || rounds > 1000) usage('--rounds: an integer from 0 to 1000');
   const endpoints = flags.get('--endpoints') ?? 'pinned';
   if (endpoints !== 'spread' && endpoints !== 'first' && endpoints !== 'pinned') usage('--endpoints: pinned, spread or first');
   const only = flags.get('--only');
   if (only !== undefined && only !== 'etcd' && only !== 'ours' && only !== 'ceiling') usage('--only: etcd, ours or ceiling');
-  return { levels, runMs, rounds, endpoints, only };
+  return { levels, runMs, windows, rounds, endpoints, only };
 }
 
 const FLAGS = parseFlags(process.argv.slice(2));
@@ -140,15 +157,32 @@ const REGISTRY: readonly TargetSource[] = [
 // ---- running one target -------------------------------------------------------------------------
 
 interface TargetFigures {
+  /** Per level: the median window by writes/s (see the header). */
   readonly loads: Map<number, LoadResult>;
+  /** Per level: every window, in the order they ran. */
+  readonly windows: Map<number, LoadResult[]>;
   failover: FailoverResult | undefined;
   /** Why there are no figures (not available, or failed), or why some are missing. */
   note: string;
 }
 
-function printLoad(name: string, r: LoadResult): void {
+function noFigures(note = ''): TargetFigures {
+  return { loads: new Map(), windows: new Map(), failover: undefined, note };
+}
+
+/** A target that started: it stays up until every window and failover round is done. */
+interface Running {
+  readonly source: TargetSource;
+  readonly started: StartedCluster;
+  readonly figures: TargetFigures;
+  /** A window or its failover failed: it is stopped, and measured no further. */
+  failed: boolean;
+}
+
+function printLoad(name: string, r: LoadResult, window: number): void {
+  const tag = FLAGS.windows > 1 ? ` [${window + 1}/${FLAGS.windows}]` : '';
   console.log(
-    `  ${`${name}, ${formatCount(r.clients)} client${r.clients === 1 ? '' : 's'}`.padEnd(FLAGS.only === 'ours' || FLAGS.only === 'etcd' ? 22 : 36)} ${formatCount(r.writesPerSecond).padStart(7)} writes/s  p50 ${formatMs(r.latency.p50)}  p99 ${formatMs(r.latency.p99)}  ` +
+    `  ${`${name}, ${formatCount(r.clients)} client${r.clients === 1 ? '' : 's'}${tag}`.padEnd(FLAGS.only === 'ours' || FLAGS.only === 'etcd' ? 28 : 42)} ${formatCount(r.writesPerSecond).padStart(7)} writes/s  p50 ${formatMs(r.latency.p50)}  p99 ${formatMs(r.latency.p99)}  ` +
       `max ${formatMs(r.latency.max)}  (${formatCount(r.writes)} writes in ${(r.elapsedMs / 1000).toFixed(1)} s)  generator CPU ${r.generatorCpuPercent.toFixed(0)}%` +
       (r.serverCpuPercent === undefined ? '' : `  server CPU ${r.serverCpuPercent.toFixed(0)}%${describeMembersCpu(r)}`) +
       (r.serverCpuMsPerWrite === undefined ? '' : `  CPU per write: servers ${formatMs(r.serverCpuMsPerWrite)}, generator ${formatMs(r.generatorCpuMsPerWrite)}`) +
@@ -167,42 +201,117 @@ function describeMembersCpu(r: LoadResult): string {
   return ` (all members: leader ${pct(leader)}, followers ${by.filter((_, i) => i !== r.leader).map(pct).join(', ')})`;
 }
 
-async function runTarget(source: TargetSource, baseDir: string): Promise<TargetFigures> {
-  const figures: TargetFigures = { loads: new Map(), failover: undefined, note: '' };
+/** Starts `source`; its figures say why when it could not be. */
+async function startTarget(source: TargetSource, baseDir: string): Promise<Running | TargetFigures> {
   const t0 = monotonicMs();
-  const started = await source.start(baseDir);
-  if ('unavailable' in started) {
-    figures.note = 'not available';
-    console.log(`${source.label}: not available: ${started.unavailable}\n`);
-    return figures;
+  try {
+    const started = await source.start(baseDir);
+    if ('unavailable' in started) {
+      console.log(`${source.label}: not available: ${started.unavailable}`);
+      return noFigures('not available');
+    }
+    console.log(`${source.label}: started in ${(monotonicMs() - t0).toFixed(0)} ms${started.description === undefined ? '' : `; ${started.description}`}`);
+    return { source, started, figures: noFigures(), failed: false };
+  } catch (e) {
+    console.log(`${source.label}: FAILED to start: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exitCode = 1;
+    return noFigures('failed');
   }
-  console.log(`${source.label}: started in ${(monotonicMs() - t0).toFixed(0)} ms${started.description === undefined ? '' : `; ${started.description}`}`);
+}
+
+/** Marks `target` failed (its figures so far stay) and stops it. */
+async function fail(target: Running, what: string, e: unknown): Promise<void> {
+  console.log(`${target.source.label}: FAILED (${what}): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exitCode = 1;
+  target.failed = true;
+  target.figures.note = 'failed';
+  await target.started.stop().catch((stopError: unknown) => console.log(`${target.source.label}: stop failed too: ${String(stopError)}`));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The CPU (% of one core) the waiting targets' processes used over one sample. */
+async function othersCpuPercent(others: readonly Running[]): Promise<number> {
+  const total = (): number => others.reduce((n, t) => n + (t.started.target.serverCpuMs?.().reduce((a, b) => a + b, 0) ?? 0), 0);
+  const before = total();
+  const t0 = monotonicMs();
+  await sleep(QUIET_SAMPLE_MS);
+  return (100 * (total() - before)) / (monotonicMs() - t0);
+}
+
+/** Waits (bounded) until the targets other than `target` are quiet; says so when it took long or they never were. */
+async function waitQuiet(target: Running, running: readonly Running[]): Promise<void> {
+  const others = running.filter((t) => t !== target && !t.failed);
+  if (others.length === 0) return;
+  const t0 = monotonicMs();
+  let cpu = await othersCpuPercent(others);
+  while (cpu > QUIET_CPU_PERCENT && monotonicMs() - t0 < QUIET_WAIT_MAX_MS) cpu = await othersCpuPercent(others);
+  const waited = monotonicMs() - t0;
+  if (cpu > QUIET_CPU_PERCENT) console.log(`  (the waiting targets still used ${cpu.toFixed(0)}% of a core after ${(waited / 1000).toFixed(1)} s; ${target.source.label} measured anyway)`);
+  else if (waited > 2 * QUIET_SAMPLE_MS) console.log(`  (waited ${(waited / 1000).toFixed(1)} s for the waiting targets to go quiet)`);
+}
+
+async function runWindow(target: Running, clients: number, window: number): Promise<void> {
+  globalThis.gc?.();
+  try {
+    const r = await runLoad(target.started.target, { clients, warmupMs: WARMUP_MS, warmupMaxMs: WARMUP_MAX_MS, runMs: FLAGS.runMs, countMax: RUN_COUNT_MAX, payloadBytes: PAYLOAD_BYTES });
+    printLoad(target.source.label, r, window);
+    const list = target.figures.windows.get(clients) ?? [];
+    list.push(r);
+    target.figures.windows.set(clients, list);
+  } catch (e) {
+    await fail(target, `${formatCount(clients)} clients, window ${window + 1}`, e);
+  }
+}
+
+/** The window of median writes/s (the lower of the two middle ones for an even count). */
+function medianWindow(windows: readonly LoadResult[]): LoadResult | undefined {
+  const sorted = [...windows].sort((a, b) => a.writesPerSecond - b.writesPerSecond);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/**
+ * Every level's windows, each round rotating the order of the targets (round w starts with the
+ * w-th), then each cluster's failover; every target is stopped at the end, whatever happened.
+ */
+async function measure(running: readonly Running[]): Promise<void> {
   try {
     for (const clients of FLAGS.levels) {
-      globalThis.gc?.();
-      const r = await runLoad(started.target, { clients, warmupMs: WARMUP_MS, warmupMaxMs: WARMUP_MAX_MS, runMs: FLAGS.runMs, countMax: RUN_COUNT_MAX, payloadBytes: PAYLOAD_BYTES });
-      printLoad(source.label, r);
-      figures.loads.set(clients, r);
-    }
-    if (FLAGS.rounds > 0 && source.group !== 'ceiling') {
-      if (started.failover === undefined) {
-        figures.note = 'no failover hooks';
-        console.log(`  ${source.name}: failover not measured (no failover hooks)`);
-      } else {
-        figures.failover = await measureFailover({
-          ...started.failover,
-          rounds: FLAGS.rounds,
-          roundTimeoutMs: FAILOVER_ROUND_TIMEOUT_MS,
-          budgetMs: FAILOVER_BUDGET_MS,
-          label: `${source.name} failover`,
-        });
+      for (let w = 0; w < FLAGS.windows; w++) {
+        const order = running.filter((t) => !t.failed);
+        for (let i = 0; i < order.length; i++) {
+          const target = order[(i + w) % order.length] as Running;
+          await waitQuiet(target, running);
+          await runWindow(target, clients, w);
+        }
+      }
+      for (const t of running) {
+        const median = medianWindow(t.figures.windows.get(clients) ?? []);
+        if (median !== undefined) t.figures.loads.set(clients, median);
       }
     }
+    console.log();
+    if (FLAGS.rounds === 0) return;
+    for (const t of running) {
+      if (t.failed || t.source.group === 'ceiling') continue;
+      const hooks = t.started.failover;
+      if (hooks === undefined) {
+        t.figures.note = 'no failover hooks';
+        console.log(`  ${t.source.name}: failover not measured (no failover hooks)`);
+        continue;
+      }
+      try {
+        t.figures.failover = await measureFailover({ ...hooks, rounds: FLAGS.rounds, roundTimeoutMs: FAILOVER_ROUND_TIMEOUT_MS, budgetMs: FAILOVER_BUDGET_MS, label: `${t.source.name} failover` });
+      } catch (e) {
+        await fail(t, 'failover', e);
+      }
+      console.log();
+    }
   } finally {
-    await started.stop();
+    for (const t of running) {
+      if (!t.failed) await t.started.stop().catch((e: unknown) => console.log(`${t.source.label}: stop failed: ${String(e)}`));
+    }
   }
-  console.log();
-  return figures;
 }
 
 // ---- the table ----------------------------------------------------------------------------------
@@ -252,6 +361,14 @@ function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
   for (const c of FLAGS.levels) {
     const level = `${formatCount(c)} client${c === 1 ? '' : 's'}`;
     add(`${level}: writes/s`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
+    if (FLAGS.windows > 1 && (ours !== undefined || etcd !== undefined)) {
+      // How far apart a target's own windows were: a ratio inside that spread is not a result.
+      const spread = (f: TargetFigures | undefined): string => {
+        const rates = (f?.windows.get(c) ?? []).map((r) => r.writesPerSecond);
+        return rates.length === 0 ? missing(f) : `${formatCount(Math.min(...rates))}-${formatCount(Math.max(...rates))}/s`;
+      };
+      rows.push({ figure: `${level}: writes/s, slowest-fastest window`, ours: spread(ours), etcd: spread(etcd), ratio: '-' });
+    }
     add(`${level}: p50 latency`, (f) => f.loads.get(c)?.latency.p50, formatMs);
     add(`${level}: p99 latency`, (f) => f.loads.get(c)?.latency.p99, formatMs);
     add(`${level}: generator CPU`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
@@ -290,20 +407,20 @@ async function main(): Promise<void> {
   );
   console.log(
     `load: closed loop, ${PAYLOAD_BYTES}-byte values, levels ${FLAGS.levels.map(formatCount).join(', ')} concurrent clients; per level a warm-up of ${WARMUP_MS} ms and until every client has written once (at most ${WARMUP_MAX_MS / 1000} s), ` +
-      `then one window of ${FLAGS.runMs} ms or ${formatCount(RUN_COUNT_MAX)} writes. Generator CPU = this process over the window, % of one core. ` +
+      `then a window of ${FLAGS.runMs} ms or ${formatCount(RUN_COUNT_MAX)} writes; ${FLAGS.windows} window${FLAGS.windows === 1 ? '' : 's'} per target and level, the targets taking turns in an order rotated each round, ` +
+      `all of them up throughout and idle while another is measured; a target's figures are its median window by writes/s. Generator CPU = this process over the window, % of one core. ` +
       `Failover: ${FLAGS.rounds} rounds (at most ${FAILOVER_BUDGET_MS / 1000} s in all), kill -9 the leader, probe writes every 10 ms via the survivors.\n`,
   );
   const figures = new Map<string, TargetFigures>();
+  const running: Running[] = [];
   for (const source of REGISTRY) {
     if (FLAGS.only !== undefined && FLAGS.only !== source.group) continue;
-    try {
-      figures.set(source.name, await runTarget(source, os.tmpdir()));
-    } catch (e) {
-      console.log(`${source.label}: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      figures.set(source.name, { loads: new Map(), failover: undefined, note: 'failed' });
-      process.exitCode = 1;
-    }
+    const target = await startTarget(source, os.tmpdir());
+    if ('started' in target) running.push(target);
+    figures.set(source.name, 'started' in target ? target.figures : target);
   }
+  console.log();
+  await measure(running);
   const etcd = figures.get('etcd');
   const ours = figures.get('ours');
   printTable(buildRows(figures));
