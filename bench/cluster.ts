@@ -16,8 +16,8 @@
 // Every target is started first and all stay up; only one is loaded at a time. Per level (1, 100,
 // 1,000 concurrent clients, each a closed loop with one 256-byte write in flight), `--windows`
 // rounds: in each, every target gets one window, in an order rotated from round to round, so that
-// a machine that drifts over minutes (seen here: etcd's writes/s at 100 clients moved by half
-// between runs an hour apart) weighs on every target alike. A window: a warm-up (1.5 s, and until
+// a machine that drifts over minutes (seen here: etcd's writes/s at 100 clients fell by a third
+// between runs forty minutes apart) weighs on every target alike. A window: a warm-up (1.5 s, and until
 // every client has completed a write, so that connecting and TLS handshakes are behind it; at
 // most 30 s), then a measured span bounded in time and count; writes/s and p50/p99 over the
 // writes completed in it, and this process's CPU over it (the load generator) so that a
