@@ -122,7 +122,7 @@ export function formatCount(n: number): string {
   return Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US');
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -34,6 +34,7 @@ import {
   formatMs,
   measureFailover,
   runLoad,
+  sleep,
   startEtcd,
   type FailoverResult,
   type LoadResult,
@@ -157,9 +158,7 @@ const REGISTRY: readonly TargetSource[] = [
 // ---- running one target -------------------------------------------------------------------------
 
 interface TargetFigures {
-  /** Per level: the median window by writes/s (see the header). */
-  readonly loads: Map<number, LoadResult>;
-  /** Per level: every window, in the order they ran. */
+  /** Per level: every window, in the order they ran (its figures are the median one: `medianLoad`). */
   readonly windows: Map<number, LoadResult[]>;
   failover: FailoverResult | undefined;
   /** Why there are no figures (not available, or failed), or why some are missing. */
@@ -167,7 +166,7 @@ interface TargetFigures {
 }
 
 function noFigures(note = ''): TargetFigures {
-  return { loads: new Map(), windows: new Map(), failover: undefined, note };
+  return { windows: new Map(), failover: undefined, note };
 }
 
 /** A target that started: it stays up until every window and failover round is done. */
@@ -228,8 +227,6 @@ async function fail(target: Running, what: string, e: unknown): Promise<void> {
   await target.started.stop().catch((stopError: unknown) => console.log(`${target.source.label}: stop failed too: ${String(stopError)}`));
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** The CPU (% of one core) the waiting targets' processes used over one sample. */
 async function othersCpuPercent(others: readonly Running[]): Promise<number> {
   const total = (): number => others.reduce((n, t) => n + (t.started.target.serverCpuMs?.().reduce((a, b) => a + b, 0) ?? 0), 0);
@@ -264,9 +261,9 @@ async function runWindow(target: Running, clients: number, window: number): Prom
   }
 }
 
-/** The window of median writes/s (the lower of the two middle ones for an even count). */
-function medianWindow(windows: readonly LoadResult[]): LoadResult | undefined {
-  const sorted = [...windows].sort((a, b) => a.writesPerSecond - b.writesPerSecond);
+/** A target's figures for a level: its window of median writes/s (the lower middle one for an even count). */
+function medianLoad(f: TargetFigures | undefined, clients: number): LoadResult | undefined {
+  const sorted = [...(f?.windows.get(clients) ?? [])].sort((a, b) => a.writesPerSecond - b.writesPerSecond);
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
@@ -284,10 +281,6 @@ async function measure(running: readonly Running[]): Promise<void> {
           await waitQuiet(target, running);
           await runWindow(target, clients, w);
         }
-      }
-      for (const t of running) {
-        const median = medianWindow(t.figures.windows.get(clients) ?? []);
-        if (median !== undefined) t.figures.loads.set(clients, median);
       }
     }
     console.log();
@@ -360,7 +353,7 @@ function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
   const addCeiling = addOf(ceilingOurs, ceilingEtcd);
   for (const c of FLAGS.levels) {
     const level = `${formatCount(c)} client${c === 1 ? '' : 's'}`;
-    add(`${level}: writes/s`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
+    add(`${level}: writes/s`, (f) => medianLoad(f, c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
     if (FLAGS.windows > 1 && (ours !== undefined || etcd !== undefined)) {
       // How far apart a target's own windows were: a ratio inside that spread is not a result.
       const spread = (f: TargetFigures | undefined): string => {
@@ -369,21 +362,21 @@ function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
       };
       rows.push({ figure: `${level}: writes/s, slowest-fastest window`, ours: spread(ours), etcd: spread(etcd), ratio: '-' });
     }
-    add(`${level}: p50 latency`, (f) => f.loads.get(c)?.latency.p50, formatMs);
-    add(`${level}: p99 latency`, (f) => f.loads.get(c)?.latency.p99, formatMs);
-    add(`${level}: generator CPU`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
-    add(`${level}: server CPU (all members)`, (f) => f.loads.get(c)?.serverCpuPercent, pct);
-    add(`${level}: leader CPU`, (f) => leaderCpu(f.loads.get(c)), pct);
+    add(`${level}: p50 latency`, (f) => medianLoad(f, c)?.latency.p50, formatMs);
+    add(`${level}: p99 latency`, (f) => medianLoad(f, c)?.latency.p99, formatMs);
+    add(`${level}: generator CPU`, (f) => medianLoad(f, c)?.generatorCpuPercent, pct);
+    add(`${level}: server CPU (all members)`, (f) => medianLoad(f, c)?.serverCpuPercent, pct);
+    add(`${level}: leader CPU`, (f) => leaderCpu(medianLoad(f, c)), pct);
     // What bounds a closed loop on a machine the servers and the generator share: CPU per write.
-    add(`${level}: server CPU per write`, (f) => f.loads.get(c)?.serverCpuMsPerWrite, formatMs);
-    add(`${level}: generator CPU per write`, (f) => f.loads.get(c)?.generatorCpuMsPerWrite, formatMs);
+    add(`${level}: server CPU per write`, (f) => medianLoad(f, c)?.serverCpuMsPerWrite, formatMs);
+    add(`${level}: generator CPU per write`, (f) => medianLoad(f, c)?.generatorCpuMsPerWrite, formatMs);
     if (ceilingOurs === undefined && ceilingEtcd === undefined) continue;
-    addCeiling(`${level}: generator ceiling, its path`, (f) => f.loads.get(c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
-    addCeiling(`${level}: generator CPU at the ceiling`, (f) => f.loads.get(c)?.generatorCpuPercent, pct);
+    addCeiling(`${level}: generator ceiling, its path`, (f) => medianLoad(f, c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
+    addCeiling(`${level}: generator CPU at the ceiling`, (f) => medianLoad(f, c)?.generatorCpuPercent, pct);
     // What share of its own path's ceiling each target reached (the ratio column is not meaningful here).
     const share = (target: TargetFigures | undefined, ceiling: TargetFigures | undefined): string => {
-      const t = target?.loads.get(c)?.writesPerSecond;
-      const top = ceiling?.loads.get(c)?.writesPerSecond;
+      const t = medianLoad(target, c)?.writesPerSecond;
+      const top = medianLoad(ceiling, c)?.writesPerSecond;
       return t === undefined || top === undefined || top === 0 ? '-' : pct((100 * t) / top);
     };
     if (ours !== undefined || etcd !== undefined) rows.push({ figure: `${level}: writes/s, % of that ceiling`, ours: share(ours, ceilingOurs), etcd: share(etcd, ceilingEtcd), ratio: '-' });

@@ -168,11 +168,10 @@ class BatchPacker {
   private bytesMax = BATCH_BYTES_MAX;
 
   /** Starts packing under these limits; whatever an earlier use left (a throw midway) is dropped. */
-  start(eventsMax: number, bytesMax: number): this {
+  start(eventsMax: number, bytesMax: number): void {
     this.eventsMax = eventsMax;
     this.bytesMax = bytesMax;
     this.begin();
-    return this;
   }
 
   /** The bytes the batch's events take so far. */
