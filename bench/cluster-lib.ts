@@ -26,6 +26,28 @@ export interface WriteTarget {
   serverCpuMs?(): readonly number[];
   /** Optional: the index (member order) of the member that leads now, or undefined when none does. */
   leader?(): Promise<number | undefined>;
+  /** Optional: what the cluster's Raft has done so far (see RaftCounts); read as a window starts and ends. */
+  raftCounts?(): Promise<RaftCounts>;
+}
+
+/**
+ * A cluster's Raft counters at one moment: the highest commit index any member reports, and each
+ * member's synced log writes so far (fsyncs of its log: ours' LevelDB batches, etcd's WAL), in
+ * member order. A member that did not answer is NaN.
+ */
+export interface RaftCounts {
+  readonly commitIndex: number;
+  readonly syncedLogWrites: readonly number[];
+}
+
+/** A window's Raft figures, from the counters at its start and end. */
+export interface RaftWindow {
+  /** Log entries committed per second (each may carry several writes). */
+  readonly entriesPerSecond: number;
+  /** Writes completed in the window per entry committed in it. */
+  readonly writesPerEntry: number;
+  /** Each member's synced log writes per second, in member order. */
+  readonly syncedLogWritesPerSecond: readonly number[];
 }
 
 /** What bench/cluster.ts needs to fail a cluster's leader over and over (see `measureFailover`). */
@@ -173,6 +195,8 @@ export interface LoadResult {
   /** How long the warm-up lasted, and how many clients had completed a write when it ended. */
   readonly warmupElapsedMs: number;
   readonly clientsReady: number;
+  /** The window's Raft figures, when the target reports its counters and both reads succeeded. */
+  readonly raft: RaftWindow | undefined;
 }
 
 /** 256 (or n) bytes of incompressible filler, the same for every write. */
@@ -217,6 +241,11 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
   let warmupMinPassed = false;
   let clientsReady = 0;
   let readyAtStart = 0;
+  // The counters are read as the window starts and ends; the reads take a few milliseconds, with
+  // the load running, so the figures are the window's to within that.
+  let raftAtStart: Promise<RaftCounts | undefined> | undefined;
+  let raftAtEnd: Promise<RaftCounts | undefined> | undefined;
+  const readRaft = (): Promise<RaftCounts | undefined> | undefined => target.raftCounts?.().catch(() => undefined);
 
   const stop = (): void => {
     if (phase === 'stopped') return;
@@ -230,6 +259,7 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     const cpu = process.cpuUsage(cpu0);
     cpuUs = cpu.user + cpu.system;
     if (target.serverCpuMs !== undefined) serverMs = target.serverCpuMs().map((ms, i) => ms - (server0[i] ?? 0));
+    if (wasRunning) raftAtEnd = readRaft();
   };
   const startRun = (): void => {
     if (phase !== 'warmup') return;
@@ -239,6 +269,7 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     cpu0 = process.cpuUsage();
     if (target.serverCpuMs !== undefined) server0 = target.serverCpuMs();
     t0 = monotonicMs();
+    raftAtStart = readRaft();
     runTimer = setTimeout(stop, runMs);
   };
   const warmupTimer = setTimeout(() => {
@@ -275,7 +306,9 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
 
   const elapsedMs = t1 - t0;
   const serverTotalMs = serverMs?.reduce((a, b) => a + b, 0);
+  const raft = raftWindow(await raftAtStart, await raftAtEnd, count, elapsedMs);
   return {
+    raft,
     warmupElapsedMs: t0 - warmupStart,
     clientsReady: readyAtStart,
     clients,
@@ -292,6 +325,33 @@ export async function runLoad(target: WriteTarget, options: LoadOptions): Promis
     errors,
     lastError,
   };
+}
+
+function raftWindow(start: RaftCounts | undefined, end: RaftCounts | undefined, writes: number, elapsedMs: number): RaftWindow | undefined {
+  if (start === undefined || end === undefined || elapsedMs <= 0) return undefined;
+  const entries = end.commitIndex - start.commitIndex;
+  if (!(entries >= 0)) return undefined;
+  return {
+    entriesPerSecond: entries / (elapsedMs / 1000),
+    writesPerEntry: entries > 0 ? writes / entries : Number.NaN,
+    syncedLogWritesPerSecond: end.syncedLogWrites.map((n, i) => (n - (start.syncedLogWrites[i] ?? Number.NaN)) / (elapsedMs / 1000)),
+  };
+}
+
+/**
+ * etcd's counters from each member's Prometheus text at GET /metrics (on the client port): the
+ * commit index (`etcd_server_proposals_committed_total`, a gauge of it) and the WAL's fsyncs
+ * (`etcd_disk_wal_fsync_duration_seconds_count`).
+ */
+export async function etcdRaftCounts(clientUrls: readonly string[], timeoutMs = 2000): Promise<RaftCounts> {
+  const texts = await Promise.all(clientUrls.map((url) => getText(`${url}/metrics`, timeoutMs)));
+  const metric = (text: string | undefined, name: string): number => {
+    const line = text?.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? Number.NaN : Number(line.slice(name.length + 1));
+  };
+  const commits = texts.map((t) => metric(t, 'etcd_server_proposals_committed_total')).filter((n) => Number.isFinite(n));
+  if (commits.length === 0) throw new Error('no etcd member reported etcd_server_proposals_committed_total');
+  return { commitIndex: Math.max(...commits), syncedLogWrites: texts.map((t) => metric(t, 'etcd_disk_wal_fsync_duration_seconds_count')) };
 }
 
 // ---- failover -----------------------------------------------------------------------------------
@@ -556,6 +616,20 @@ export function procCpuMs(pid: number | undefined): number {
 }
 
 /** A GET to the gateway, for health checks; undefined on any failure. */
+/** The body of a 200 answer to GET url as text, or undefined (any failure). */
+function getText(url: string, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(res.statusCode === 200 ? Buffer.concat(chunks).toString('utf8') : undefined));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
 function getJson(url: string, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
@@ -833,6 +907,7 @@ export function etcdTarget(cluster: { readonly members: readonly Pick<EtcdMember
     },
     serverCpuMs: () => cluster.cpuMs(),
     ...(cluster.findLeader === undefined ? {} : { leader: cluster.findLeader }),
+    raftCounts: () => etcdRaftCounts(cluster.members.map((m) => m.clientUrl)),
   };
 }
 

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeEndpoints, freePorts, memberFor, payloadOf, procCpuMs, track, type Endpoints, type FailoverHooks, type StartOurCluster, type WriteTarget } from './cluster-lib.js';
+import { describeEndpoints, freePorts, memberFor, payloadOf, procCpuMs, track, type Endpoints, type FailoverHooks, type RaftCounts, type StartOurCluster, type WriteTarget } from './cluster-lib.js';
 import { monotonicMs } from '../runtime/env/real/index.js';
 import { ControlError, controlRequest as controlClient } from '../cli/index.js';
 
@@ -419,7 +419,16 @@ function ourTarget(cluster: Pick<OurCluster, 'members' | 'cpuMs'> & Partial<Pick
     },
     serverCpuMs: () => cluster.cpuMs(),
     ...(settled === undefined ? {} : { leader: () => settled(LEADER_QUERY_TIMEOUT_MS) }),
+    raftCounts: () => ourRaftCounts(cluster.members),
   };
+}
+
+/** Each member's GET /debug/raft: the highest commit index, and each one's synced log writes (NaN where a member did not answer). */
+async function ourRaftCounts(members: readonly Member[]): Promise<RaftCounts> {
+  const replies = await Promise.all(members.map((m) => controlRequest<{ commit: number; syncedLogWrites: number }>(m, 'GET', '/debug/raft', 2000).catch(() => undefined)));
+  const commits = replies.flatMap((r) => (r === undefined ? [] : [r.commit]));
+  if (commits.length === 0) throw new OurClusterError('no member answered GET /debug/raft');
+  return { commitIndex: Math.max(...commits), syncedLogWrites: replies.map((r) => r?.syncedLogWrites ?? Number.NaN) };
 }
 
 /**

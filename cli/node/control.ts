@@ -563,7 +563,7 @@ export class ControlApi {
         return ok(this.taskJson(resolveTask(store, seg[1]!), store) as unknown as Json);
       }
       case 'GET /debug/raft':
-        return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: node.requireManager().view.appliedIndex } as unknown as Record<string, unknown>);
+        return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: node.requireManager().view.appliedIndex, syncedLogWrites: node.requireManager().storage.syncedWrites } as unknown as Record<string, unknown>);
       default:
         throw new NodeError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path}`, 404);
     }

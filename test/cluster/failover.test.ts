@@ -30,6 +30,8 @@ interface RaftDebug {
   applied: number;
   lastIndex: number;
   appliedIndex: number;
+  /** Synced batches this manager's journal has written since it started (its fsyncs). */
+  syncedLogWrites: number;
   voters: string[];
   progress: Record<string, { match: number; next: number; state: string }>;
 }
@@ -155,6 +157,7 @@ describe('failover with real node processes', () => {
     let nextId = 0;
     // The registers: K secrets whose label `v` is the value; creation is the first write of each.
     const leader = await cluster.leader([...MANAGERS]);
+    const synced = new Map(await Promise.all(MANAGERS.map(async (m) => [m, (await raft(m)).syncedLogWrites] as const)));
     for (let i = 0; i < K; i++) {
       const name = `reg-${i}`;
       const value = `init-${i}`;
@@ -162,6 +165,14 @@ describe('failover with real node processes', () => {
       const { ID } = await cluster.request<{ ID: string }>(leader, 'POST', '/secrets/create', { Name: name, Data: Buffer.from(`secret ${i}`).toString('base64'), Labels: { v: value } });
       history.push({ id: nextId++, client: 'setup', op: { kind: 'write', key: name, value }, invokedAt, completedAt: Date.now() });
       registers.set(name, ID);
+    }
+    // Every manager made the new entries durable: /debug/raft counts its journal's synced writes.
+    for (const m of MANAGERS) {
+      await waitFor(`${m} counting synced journal writes for the registers`, 10_000, async () => {
+        const now = (await raft(m)).syncedLogWrites;
+        expect(Number.isInteger(now)).toBe(true);
+        return now > synced.get(m)! ? now : undefined;
+      }, { intervalMs: 100 });
     }
     const names = [...registers.keys()];
     const live = new Set<string>(MANAGERS);
@@ -271,7 +282,11 @@ describe('failover with real node processes', () => {
     // what follows its last entry.
     let leader = await cluster.leader(survivors, 30_000);
     const target = before.last + 150;
-    for (let round = 0; round < 40 && (await raft(leader)).commit < target; round++) {
+    // Bounded in rounds and time, not by an expected number of entries per round: the writes that
+    // reach the leader in one turn of its event loop share one entry, so a round of 10 makes from
+    // 1 to 10 entries, depending on the machine's speed.
+    const fillDeadline = Date.now() + 60_000;
+    for (let round = 0; round < 1000 && Date.now() < fillDeadline && (await raft(leader)).commit < target; round++) {
       await Promise.all(Array.from({ length: 10 }, (_, i) => writeAcked(leader, 'reg-0', `fill-${round}-${i}`)));
       leader = await cluster.leader(survivors, 30_000);
     }

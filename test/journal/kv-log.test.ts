@@ -954,6 +954,7 @@ describe('KvLogStorage on a store that applies concurrent batches in any order',
     const inner = await new MemoryStorage().openKv('log');
     const kv = new ReorderingKv(inner);
     const log = await kv.drive(KvLogStorage.open(kv));
+    const syncedAtOpen = log.syncedWrites;
     // Three writes without waiting, as the Raft shell issues them with asynchronous storage writes:
     // the third rewrites the second's segment key (a new leader's conflicting entry 3) and the
     // first's hard-state slot.
@@ -964,6 +965,8 @@ describe('KvLogStorage on a store that applies concurrent batches in any order',
     ];
     await kv.drive(Promise.all(written));
     expect(kv.maxInFlight).toBe(1);
+    // Two synced writes (fsyncs) for three saves: the first alone, the two issued meanwhile joined.
+    expect(log.syncedWrites - syncedAtOpen).toBe(2);
     const reopened = await KvLogStorage.open(inner);
     expect(termsOf(reopened)).toEqual([1, 1, 3]);
     expect(reopened.initialState().hardState).toEqual(hard(3, 2, 'c'));

@@ -91,6 +91,25 @@ describe('LevelStorage across processes', () => {
     await reopened.close();
   });
 
+  test('writes views at an offset as their own bytes, orders UTF-8 keys by their bytes, deletes, and takes an empty batch', async () => {
+    const dir = tempDir();
+    const store = await new LevelStorage(dir).openKv('journal');
+    const backing = new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7]);
+    await store.batch([
+      { type: 'put', key: 'k/é', value: backing.subarray(5, 8) },
+      { type: 'put', key: 'k/z', value: backing.subarray(0, 2) },
+      { type: 'put', key: 'k/a', value: new Uint8Array(0) },
+      { type: 'put', key: 'k/gone', value: bytes(1) },
+    ], { sync: true });
+    await store.batch([{ type: 'del', key: 'k/gone' }, { type: 'del', key: 'k/never' }], { sync: true });
+    await store.batch([], { sync: true });
+    await store.close();
+    const reopened = await new LevelStorage(dir).openKv('journal');
+    // 'é' is two bytes above every ASCII letter: keys sort by their UTF-8 bytes.
+    expect(await reopened.range({})).toEqual([['k/a', new Uint8Array(0)], ['k/z', bytes(0, 1)], ['k/é', bytes(5, 6, 7)]]);
+    await reopened.close();
+  });
+
   test('refuses a store name that could escape its directory', async () => {
     await expect(new LevelStorage(tempDir()).openKv('../etc')).rejects.toThrow("store name '../etc' must be letters");
   });
