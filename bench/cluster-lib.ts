@@ -615,8 +615,7 @@ export function procCpuMs(pid: number | undefined): number {
   }
 }
 
-/** A GET to the gateway, for health checks; undefined on any failure. */
-/** The body of a 200 answer to GET url as text, or undefined (any failure). */
+/** The body of a 200 answer to GET url as text; undefined on any failure. */
 function getText(url: string, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
@@ -630,23 +629,14 @@ function getText(url: string, timeoutMs: number): Promise<string | undefined> {
   });
 }
 
-function getJson(url: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve(res.statusCode === 200 ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined);
-        } catch {
-          resolve(undefined);
-        }
-      });
-      res.on('error', () => resolve(undefined));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-  });
+/** A GET to the gateway, for health checks; undefined on any failure. */
+async function getJson(url: string, timeoutMs: number): Promise<unknown> {
+  const text = await getText(url, timeoutMs);
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
