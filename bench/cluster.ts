@@ -199,10 +199,7 @@ function describeRaft(r: LoadResult): string {
   const raft = r.raft;
   if (raft === undefined) return '';
   const rate = (n: number): string => (Number.isFinite(n) ? formatCount(n) : '?');
-  const syncs = raft.syncedLogWritesPerSecond;
-  const bySync = r.leader === undefined || syncs.length <= 1
-    ? syncs.map(rate).join(', ')
-    : `leader ${rate(syncs[r.leader] ?? Number.NaN)}, followers ${syncs.filter((_, i) => i !== r.leader).map(rate).join(', ')}`;
+  const bySync = byMember(raft.syncedLogWritesPerSecond, r.leader, rate);
   const cpuPerEntry = r.serverCpuMsPerWrite === undefined || !Number.isFinite(raft.writesPerEntry) ? '' : `, ${formatMs(r.serverCpuMsPerWrite * raft.writesPerEntry)} of server CPU per entry`;
   return `  Raft: ${rate(raft.entriesPerSecond)} entries/s, ${Number.isFinite(raft.writesPerEntry) ? raft.writesPerEntry.toFixed(1) : '?'} writes per entry, synced log writes/s: ${bySync}${cpuPerEntry}`;
 }
@@ -211,10 +208,14 @@ function describeRaft(r: LoadResult): string {
 function describeMembersCpu(r: LoadResult): string {
   const by = r.serverCpuPercentByMember;
   if (by === undefined || by.length <= 1) return '';
-  const pct = (n: number): string => `${n.toFixed(0)}%`;
-  const leader = leaderCpu(r);
-  if (leader === undefined) return ` (all members: ${by.map(pct).join(', ')})`;
-  return ` (all members: leader ${pct(leader)}, followers ${by.filter((_, i) => i !== r.leader).map(pct).join(', ')})`;
+  return ` (all members: ${byMember(by, r.leader, (n) => `${n.toFixed(0)}%`)})`;
+}
+
+/** A figure per member (member order): "leader 57%, followers 45%, 44%", or "57%, 45%, 44%" when the leader is not known. */
+function byMember(values: readonly number[], leader: number | undefined, format: (n: number) => string): string {
+  const lead = leader === undefined ? undefined : values[leader];
+  if (lead === undefined) return values.map(format).join(', ');
+  return `leader ${format(lead)}, followers ${values.filter((_, i) => i !== leader).map(format).join(', ')}`;
 }
 
 /** Starts `source`; its figures say why when it could not be. */
@@ -343,8 +344,9 @@ function printTable(rows: readonly Row[]): void {
   for (const r of rows) console.log(line(r));
 }
 
-function leaderCpu(r: LoadResult | undefined): number | undefined {
-  return r?.leader === undefined ? undefined : r.serverCpuPercentByMember?.[r.leader];
+/** The leader's figure of a per-member list from a window, when the window knows its leader. */
+function atLeader(r: LoadResult | undefined, values: (r: LoadResult) => readonly number[] | undefined): number | undefined {
+  return r?.leader === undefined ? undefined : values(r)?.[r.leader];
 }
 
 function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
@@ -383,17 +385,14 @@ function buildRows(figures: ReadonlyMap<string, TargetFigures>): Row[] {
     add(`${level}: p99 latency`, (f) => medianLoad(f, c)?.latency.p99, formatMs);
     add(`${level}: generator CPU`, (f) => medianLoad(f, c)?.generatorCpuPercent, pct);
     add(`${level}: server CPU (all members)`, (f) => medianLoad(f, c)?.serverCpuPercent, pct);
-    add(`${level}: leader CPU`, (f) => leaderCpu(medianLoad(f, c)), pct);
+    add(`${level}: leader CPU`, (f) => atLeader(medianLoad(f, c), (r) => r.serverCpuPercentByMember), pct);
     // What bounds a closed loop on a machine the servers and the generator share: CPU per write.
     add(`${level}: server CPU per write`, (f) => medianLoad(f, c)?.serverCpuMsPerWrite, formatMs);
     add(`${level}: generator CPU per write`, (f) => medianLoad(f, c)?.generatorCpuMsPerWrite, formatMs);
     // How each cluster batched: writes per log entry, and the leader's fsyncs of its log per second.
     add(`${level}: Raft entries/s`, (f) => medianLoad(f, c)?.raft?.entriesPerSecond, (n) => `${formatCount(n)}/s`);
     add(`${level}: writes per Raft entry`, (f) => medianLoad(f, c)?.raft?.writesPerEntry, (n) => n.toFixed(1));
-    add(`${level}: leader's synced log writes/s`, (f) => {
-      const r = medianLoad(f, c);
-      return r?.leader === undefined ? undefined : r.raft?.syncedLogWritesPerSecond[r.leader];
-    }, (n) => `${formatCount(n)}/s`);
+    add(`${level}: leader's synced log writes/s`, (f) => atLeader(medianLoad(f, c), (r) => r.raft?.syncedLogWritesPerSecond), (n) => `${formatCount(n)}/s`);
     if (ceilingOurs === undefined && ceilingEtcd === undefined) continue;
     addCeiling(`${level}: generator ceiling, its path`, (f) => medianLoad(f, c)?.writesPerSecond, (n) => `${formatCount(n)}/s`);
     addCeiling(`${level}: generator CPU at the ceiling`, (f) => medianLoad(f, c)?.generatorCpuPercent, pct);

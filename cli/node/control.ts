@@ -562,8 +562,11 @@ export class ControlApi {
         const store = (await node.readBarrier()).store;
         return ok(this.taskJson(resolveTask(store, seg[1]!), store) as unknown as Json);
       }
-      case 'GET /debug/raft':
-        return ok({ ...(await node.raftStatus()), refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: node.requireManager().view.appliedIndex, syncedLogWrites: node.requireManager().storage.syncedWrites } as unknown as Record<string, unknown>);
+      case 'GET /debug/raft': {
+        const status = await node.raftStatus();
+        const manager = node.requireManager();
+        return ok({ ...status, refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: manager.view.appliedIndex, syncedLogWrites: manager.storage.syncedWrites } as unknown as Record<string, unknown>);
+      }
       default:
         throw new NodeError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path}`, 404);
     }

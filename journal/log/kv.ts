@@ -113,12 +113,8 @@ export interface KvLogRecovery {
 
 export class KvLogStorage implements LogStorage {
   private readonly kv: KvStore;
-  /**
-   * Synced batches given to the store since it opened: each is one fsync of the store's own log
-   * (LevelDB's write-ahead log), so this is the log's fsync count, as etcd's
-   * `etcd_disk_wal_fsync_duration_seconds_count` is its WAL's. `/debug/raft` reports it.
-   */
-  syncedWrites = 0;
+  /** See `syncedWrites`. */
+  private syncedBatches = 0;
   /** What the store holds once every issued write is durable. Updated at call time. */
   private readonly mirror: MemoryLogStorage;
   readonly recovery: KvLogRecovery;
@@ -622,8 +618,17 @@ export class KvLogStorage implements LogStorage {
     return queued.done;
   }
 
+  /**
+   * Synced batches given to the store since it opened: each is one fsync of the store's own log
+   * (LevelDB's write-ahead log), so this is the log's fsync count, as etcd's
+   * `etcd_disk_wal_fsync_duration_seconds_count` is its WAL's. `/debug/raft` reports it.
+   */
+  get syncedWrites(): number {
+    return this.syncedBatches;
+  }
+
   private startBatch(ops: readonly KvOp[]): Promise<void> {
-    this.syncedWrites++;
+    this.syncedBatches++;
     const done = this.kv.batch(ops, { sync: true, handOver: true }).catch((error: unknown) => {
       this.failure ??= { error };
       throw error;
