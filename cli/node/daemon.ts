@@ -20,7 +20,7 @@ import {
   verifyRootAgainstToken,
   type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
-import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, encodeBatch, packBatches, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
+import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
 import { ActorSystem, RuntimeExecutor, type Env, type Envelope } from '../../runtime/index.js';
 import {
@@ -29,6 +29,7 @@ import {
 } from '../../runtime/env/real/index.js';
 import { StateDir, splitPem, type ManagerAddress, type NodeFile, type TlsFiles } from './state-dir.js';
 import { NodeError } from '../errors.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 export { DEFAULT_CLUSTER_PORT } from './state-dir.js';
 const RPC_TIMEOUT_MS = 10_000;
@@ -237,8 +238,8 @@ export class SwarmNode {
   snapshotInstalls = 0;
 
   private leaderWork: Promise<void> = Promise.resolve();
-  /** Writes waiting for the end of this turn, to go as one entry (see writeEvents). */
-  private pendingWrites: Array<{ readonly events: JournalEvent[]; readonly resolve: (index: number) => void; readonly reject: (error: unknown) => void }> = [];
+  /** The control API's writes, coalesced into few entries (see writeEvents). */
+  private readonly writes: WriteCoalescer;
   /** This manager's open log requests: the nodes each asked, and the tasks asked of each (the inbound allowlist for log replies). */
   private readonly logGrants = new Map<string, ReadonlyMap<string, ReadonlySet<string>>>();
 
@@ -246,6 +247,11 @@ export class SwarmNode {
     this.file = file;
     this.tls = tls;
     this.env = env;
+    this.writes = new WriteCoalescer({
+      defer: (fn) => env.clock.defer(fn),
+      propose: (batch) => this.propose({ op: 'events', opId: newId(env, 20), batch }),
+      refusal: storeRefusal,
+    });
     this.system = new ActorSystem({ nodeId: file.nodeId, env });
     this.system.onRootFailure((failure) => {
       this.log(`fatal: actor ${failure.address} failed: ${failure.error instanceof Error ? failure.error.stack ?? failure.error.message : String(failure.error)}`);
@@ -869,39 +875,18 @@ export class SwarmNode {
   }
 
   /**
-   * Writes the events as one atomic change and resolves with the index it applied at. The writes
-   * made in one turn of the event loop (the requests whose bytes arrived together) go as one Raft
-   * entry, or as few as the batch limits allow: a hundred clients writing at once cost the cluster
-   * a few entries, not a hundred. A write is never cut. When the store refuses an entry of several
-   * writes (applying none of it), each is written again alone, so that one write's conflict does
-   * not fail the others; a write refused alone gets its own error, as it would have anyway.
+   * Writes the events as one atomic change and resolves with the index it applied at. Writes are
+   * coalesced (write-coalescer.ts): those made in one turn, and those made while two entries are
+   * in flight, go as one entry, so that a hundred clients writing at once cost the cluster a few
+   * entries, not a hundred; a store refusal of a shared entry is retried write by write.
    */
   writeEvents(events: JournalEvent[]): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+    try {
       this.requireManager();
-      if (this.pendingWrites.length === 0) this.env.clock.defer(() => this.flushWrites());
-      this.pendingWrites.push({ events, resolve, reject });
-    });
-  }
-
-  private flushWrites(): void {
-    const writes = this.pendingWrites;
-    this.pendingWrites = [];
-    let from = 0;
-    for (const batch of packBatches(writes.map((w) => w.events))) {
-      const group = writes.slice(from, from + batch.units);
-      from += batch.units;
-      void this.propose({ op: 'events', opId: newId(this.env, 20), batch: batch.bytes }).then(
-        (reply) => {
-          if (reply.refused === null) for (const w of group) w.resolve(reply.index);
-          else if (group.length === 1) group[0]!.reject(storeRefusal(reply.refused));
-          else for (const w of group) this.write({ op: 'events', opId: newId(this.env, 20), batch: encodeBatch(w.events) }).then(w.resolve, w.reject);
-        },
-        (error: unknown) => {
-          for (const w of group) w.reject(error);
-        },
-      );
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return this.writes.write(events);
   }
 
   writeSecurity(change: SecurityChange): Promise<number> {

@@ -1,0 +1,178 @@
+import { BATCH_EVENTS_MAX, decodeBatch, type JournalEvent } from '../../journal/index.js';
+import { WriteCoalescer, type CoalescedEntryReply } from '../../cli/index.js';
+import { blob } from '../journal/journal-fixtures.js';
+
+// The control API's write coalescer, driven turn by turn: `defer` queues work for the end of the
+// turn, and each proposal is a promise the test settles, so every interleaving is exact.
+
+const config = (id: string): JournalEvent => ({ type: 'config.created', v: 1, at: 0, id, spec: blob(id) });
+
+interface Proposal {
+  readonly ids: string[];
+  readonly resolve: (reply: CoalescedEntryReply) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function harness(entriesInFlightMax?: number) {
+  const deferred: Array<() => void> = [];
+  const proposals: Proposal[] = [];
+  const coalescer = new WriteCoalescer({
+    defer: (fn) => deferred.push(fn),
+    propose: (batch) => new Promise<CoalescedEntryReply>((resolve, reject) => {
+      const ids = decodeBatch(batch).events.map((e) => (e as { id: string }).id);
+      proposals.push({ ids, resolve, reject });
+    }),
+    refusal: (refused) => new Error(`refused: ${refused.code}`),
+    ...(entriesInFlightMax === undefined ? {} : { entriesInFlightMax }),
+  });
+  /** Ends the turn: runs what was deferred to its end, then lets promise reactions run. */
+  const endTurn = async (): Promise<void> => {
+    await microtasks();
+    for (const fn of deferred.splice(0)) fn();
+    await microtasks();
+  };
+  return { coalescer, proposals, endTurn, deferred };
+}
+
+async function microtasks(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+/** The settled outcome of each write, in order: an index or an error's message. */
+function outcomes(writes: Array<Promise<number>>): Array<number | string | undefined> {
+  const out: Array<number | string | undefined> = writes.map(() => undefined);
+  writes.forEach((w, i) => w.then((index) => { out[i] = index; }, (error: Error) => { out[i] = error.message; }));
+  return out;
+}
+
+describe('WriteCoalescer', () => {
+  test('the writes of one turn go as one entry, in order, and each resolves with its index', async () => {
+    const { coalescer, proposals, endTurn } = harness();
+    const results = outcomes(['a', 'b', 'c'].map((id) => coalescer.write([config(id)])));
+    expect(proposals).toHaveLength(0); // nothing before the turn ends
+    await endTurn();
+    expect(proposals.map((p) => p.ids)).toEqual([['a', 'b', 'c']]);
+    proposals[0]!.resolve({ index: 7, refused: null });
+    await endTurn();
+    expect(results).toEqual([7, 7, 7]);
+    expect(coalescer.stats).toEqual({ entries: 1, writes: 3 });
+    expect(coalescer.entriesInFlight).toBe(0);
+  });
+
+  test('with the limit in flight, the writes of later turns wait and go together when one applies', async () => {
+    const { coalescer, proposals, endTurn } = harness(2);
+    const results = outcomes([]);
+    const write = (id: string): void => {
+      const p = coalescer.write([config(id)]);
+      const i = results.length;
+      results.push(undefined);
+      p.then((index) => { results[i] = index; }, (error: Error) => { results[i] = error.message; });
+    };
+    write('a');
+    await endTurn();
+    write('b');
+    await endTurn();
+    expect(proposals.map((p) => p.ids)).toEqual([['a'], ['b']]);
+    expect(coalescer.entriesInFlight).toBe(2);
+    // Three more turns of writes while two entries are in flight: none is proposed.
+    for (const id of ['c', 'd', 'e']) {
+      write(id);
+      await endTurn();
+    }
+    expect(proposals).toHaveLength(2);
+    expect(coalescer.waiting).toBe(3);
+    // The second entry applies first (entries apply in order, but the limit does not rely on it).
+    proposals[1]!.resolve({ index: 2, refused: null });
+    await endTurn();
+    expect(proposals.map((p) => p.ids)).toEqual([['a'], ['b'], ['c', 'd', 'e']]);
+    expect(coalescer.waiting).toBe(0);
+    proposals[0]!.resolve({ index: 1, refused: null });
+    proposals[2]!.resolve({ index: 3, refused: null });
+    await endTurn();
+    expect(results).toEqual([1, 2, 3, 3, 3]);
+    expect(coalescer.stats).toEqual({ entries: 3, writes: 5 });
+  });
+
+  test('a lone writer never waits: each write is proposed at the end of its own turn', async () => {
+    const { coalescer, proposals, endTurn } = harness(1);
+    for (let i = 0; i < 5; i++) {
+      const written = coalescer.write([config(`w${i}`)]);
+      await endTurn();
+      expect(proposals).toHaveLength(i + 1);
+      proposals[i]!.resolve({ index: i + 1, refused: null });
+      await expect(written).resolves.toBe(i + 1);
+    }
+  });
+
+  test('an entry the store refused is proposed again write by write; only the refused write fails', async () => {
+    const { coalescer, proposals, endTurn } = harness();
+    const results = outcomes(['a', 'b', 'c'].map((id) => coalescer.write([config(id)])));
+    await endTurn();
+    proposals[0]!.resolve({ index: 4, refused: { code: 'NAME_CONFLICT', message: 'b exists' } });
+    await endTurn();
+    expect(proposals.map((p) => p.ids)).toEqual([['a', 'b', 'c'], ['a'], ['b'], ['c']]);
+    proposals[1]!.resolve({ index: 5, refused: null });
+    proposals[2]!.resolve({ index: 6, refused: { code: 'NAME_CONFLICT', message: 'b exists' } });
+    proposals[3]!.resolve({ index: 7, refused: null });
+    await endTurn();
+    expect(results).toEqual([5, 'refused: NAME_CONFLICT', 7]);
+  });
+
+  test('a proposal that fails rejects its writes and frees its place for the writes waiting', async () => {
+    const { coalescer, proposals, endTurn } = harness(1);
+    const first = outcomes([coalescer.write([config('a')]), coalescer.write([config('b')])]);
+    await endTurn();
+    const second = outcomes([coalescer.write([config('c')])]);
+    await endTurn();
+    expect(proposals).toHaveLength(1);
+    proposals[0]!.reject(new Error('no leader'));
+    await endTurn();
+    expect(first).toEqual(['no leader', 'no leader']);
+    expect(proposals.map((p) => p.ids)).toEqual([['a', 'b'], ['c']]);
+    proposals[1]!.resolve({ index: 9, refused: null });
+    await endTurn();
+    expect(second).toEqual([9]);
+  });
+
+  test('a propose that throws at once counts as a failed proposal, not a stuck one', async () => {
+    const deferred: Array<() => void> = [];
+    let calls = 0;
+    const coalescer = new WriteCoalescer({
+      defer: (fn) => deferred.push(fn),
+      propose: () => {
+        calls++;
+        throw new Error('not a manager');
+      },
+      refusal: () => new Error('refused'),
+      entriesInFlightMax: 1,
+    });
+    const written = coalescer.write([config('a')]);
+    for (const fn of deferred.splice(0)) fn();
+    await expect(written).rejects.toThrow('not a manager');
+    await microtasks();
+    expect(coalescer.entriesInFlight).toBe(0);
+    const again = coalescer.write([config('b')]);
+    for (const fn of deferred.splice(0)) fn();
+    await expect(again).rejects.toThrow('not a manager');
+    expect(calls).toBe(2);
+  });
+
+  test('writes over one batch\'s limit go as several entries, never cutting a write', async () => {
+    const { coalescer, proposals, endTurn } = harness(1);
+    const big = Array.from({ length: BATCH_EVENTS_MAX - 1 }, (_, i) => config(`x${i}`));
+    const results = outcomes([coalescer.write([config('a')]), coalescer.write(big), coalescer.write([config('b')])]);
+    await endTurn();
+    // 1 + 999 events fill the first batch; the last write opens the second. Both go now: a flush
+    // proposes every write that waited, whatever the limit.
+    expect(proposals.map((p) => p.ids.length)).toEqual([BATCH_EVENTS_MAX, 1]);
+    expect(proposals[1]!.ids).toEqual(['b']);
+    proposals[0]!.resolve({ index: 1, refused: null });
+    proposals[1]!.resolve({ index: 2, refused: null });
+    await endTurn();
+    expect(results).toEqual([1, 1, 2]);
+  });
+
+  test('the limit must be a positive integer', () => {
+    expect(() => new WriteCoalescer({ defer: () => undefined, propose: () => Promise.reject(new Error('x')), refusal: () => undefined, entriesInFlightMax: 0 })).toThrow(/entriesInFlightMax/);
+  });
+});
