@@ -71,6 +71,8 @@ export interface ManagerOptions {
    * a snapshot replaced the store this turn, so a watcher's earlier view is void.
    */
   readonly onCommitted?: (committed: { readonly index: number; readonly events: readonly JournalEvent[]; readonly restored: boolean }) => void;
+  /** Called when the Raft peer follows another leader than before, or none (`''`). */
+  readonly onLeaderChange?: (leader: string, term: number) => void;
 }
 
 /** Applied command ids remembered (a command proposed twice applies once). */
@@ -142,6 +144,8 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       let leading = false;
       let pendingLeadership = false;
       let leaderNode = '';
+      /** The leader the peer last reported, for onLeaderChange. */
+      let followedLeader = '';
       const tellLeadership = (leader: boolean): void => {
         leading = leader;
         for (const to of subscribers) ctx.send(to, { type: 'manager.leadership', leader, term, leaderNode } satisfies ManagerLeadership);
@@ -243,6 +247,10 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
             case 'raft.softState':
               role = m.role;
               term = m.term;
+              if (m.leader !== followedLeader) {
+                followedLeader = m.leader;
+                options.onLeaderChange?.(m.leader, m.term);
+              }
               if (role !== 'leader' && leading) {
                 leaderNode = m.leader;
                 tellLeadership(false);

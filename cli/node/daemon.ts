@@ -550,6 +550,7 @@ export class SwarmNode {
         }
         parts.watch.publish(index, events);
       },
+      onLeaderChange: () => this.writes.leaderChanged(),
     }));
     // Subscribes to the manager actor: the leader's orchestration while this manager leads, a
     // standby dispatcher (pointing agents at the leader) otherwise.

@@ -55,6 +55,8 @@ export class WriteCoalescer {
   private readonly entriesInFlightMax: number;
   private pending: PendingWrite[] = [];
   private inFlight = 0;
+  /** Bumped by leaderChanged(): entries proposed before it no longer count in flight. */
+  private generation = 0;
   private flushArmed = false;
 
   constructor(private readonly options: WriteCoalescerOptions) {
@@ -70,6 +72,18 @@ export class WriteCoalescer {
   /** Writes waiting for their entry to be proposed. */
   get waiting(): number {
     return this.pending.length;
+  }
+
+  /**
+   * The manager's Raft peer follows another leader, or none. The entries in flight stop holding
+   * their places: forwarded to a leader that is gone, they may stay unanswered until the write
+   * times out (10 s), and the writes after them must not wait that long (a failover would take
+   * that long for every client of this manager). They still settle their writes when answered.
+   */
+  leaderChanged(): void {
+    this.generation++;
+    this.inFlight = 0;
+    this.arm();
   }
 
   /** Writes the events as one atomic change; resolves with the index it applied at. */
@@ -123,7 +137,9 @@ export class WriteCoalescer {
   private proposeEntry(bytes: Uint8Array): Promise<CoalescedEntryReply> {
     this.inFlight++;
     this.stats.entries++;
+    const generation = this.generation;
     const settle = (): void => {
+      if (generation !== this.generation) return;
       this.inFlight--;
       this.arm();
     };

@@ -134,6 +134,35 @@ describe('WriteCoalescer', () => {
     expect(second).toEqual([9]);
   });
 
+  test('a leader change frees the places of the entries in flight: the writes after them go at once, and the old entries still settle theirs', async () => {
+    const { coalescer, proposals, endTurn } = harness(1);
+    const stuck = outcomes([coalescer.write([config('a')])]);
+    await endTurn();
+    const after = outcomes([coalescer.write([config('b')])]);
+    await endTurn();
+    expect(proposals).toHaveLength(1); // b waits behind a, which the old leader never answers
+    coalescer.leaderChanged();
+    await endTurn();
+    expect(proposals.map((p) => p.ids)).toEqual([['a'], ['b']]);
+    expect(coalescer.entriesInFlight).toBe(1);
+    // The old entry is answered late: it settles its write and does not free b's place.
+    proposals[0]!.reject(new Error('timed out'));
+    await endTurn();
+    expect(stuck).toEqual(['timed out']);
+    expect(coalescer.entriesInFlight).toBe(1);
+    const third = outcomes([coalescer.write([config('c')])]);
+    await endTurn();
+    expect(proposals).toHaveLength(2);
+    proposals[1]!.resolve({ index: 3, refused: null });
+    await endTurn();
+    expect(after).toEqual([3]);
+    expect(proposals.map((p) => p.ids)).toEqual([['a'], ['b'], ['c']]);
+    proposals[2]!.resolve({ index: 4, refused: null });
+    await endTurn();
+    expect(third).toEqual([4]);
+    expect(coalescer.entriesInFlight).toBe(0);
+  });
+
   test('a propose that throws at once counts as a failed proposal, not a stuck one', async () => {
     const deferred: Array<() => void> = [];
     let calls = 0;
