@@ -3,7 +3,7 @@ export { controlRequest, controlStream, ControlError } from './node/client.js';
 export { SwarmNode, NodeError, type NodeRpc } from './node/daemon.js';
 export { StateDir, splitPem } from './node/state-dir.js';
 // The control API's writes, coalesced into few Raft entries.
-export { WriteCoalescer, WRITE_ENTRIES_IN_FLIGHT_MAX, type CoalescedEntryReply, type WriteCoalescerOptions, type WriteCoalescerStats } from './node/write-coalescer.js';
+export { WriteCoalescer, WRITE_ENTRIES_IN_FLIGHT_MAX, WRITE_ENTRY_PLACE_MS, type CoalescedEntryReply, type WriteCoalescerOptions, type WriteCoalescerStats } from './node/write-coalescer.js';
 // The node's inspection stream (GET /inspect) and the visualizer's live source that reads it.
 export { InspectFeed, jsonSafe, actorTreeJson, JSON_SAFE_LIMITS, INSPECT_QUEUED_RECORDS_MAX, INSPECT_QUEUED_CHARS_MAX, type InspectSink, type InspectFeedOptions, type JsonSafeLimits } from './node/inspect.js';
 export { openLiveSource, NdjsonSplitter, LIVE_LINE_CHARS_MAX, type LiveStream, type LiveSourceOptions } from './viz/live-source.js';

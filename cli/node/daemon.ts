@@ -248,7 +248,7 @@ export class SwarmNode {
     this.tls = tls;
     this.env = env;
     this.writes = new WriteCoalescer({
-      defer: (fn) => env.clock.defer(fn),
+      clock: env.clock,
       propose: (batch) => this.propose({ op: 'events', opId: newId(env, 20), batch }),
       refusal: storeRefusal,
     });

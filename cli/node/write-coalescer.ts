@@ -12,14 +12,25 @@
 // only one in flight. Two in flight, not one, so that a write arriving just after an entry left
 // does not wait a whole round before its own starts.
 //
+// An entry stops holding its place when it settles, when the manager's Raft peer follows another
+// leader (or none), or after `entryPlaceMs` without an answer: a proposal forwarded to a leader
+// that died, or that the leader dropped (its uncommitted-bytes limit), is answered only by the
+// write timeout (10 s), and the writes behind it must not wait that long. It still settles its
+// writes whenever it is answered.
+//
 // When the store refuses an entry of several writes (applying none of it), each is proposed again
 // alone, so that one write's conflict does not fail the others; a write refused alone gets its
 // own error, as it would have anyway.
 import { encodeBatch, packBatches, type JournalEvent } from '../../journal/index.js';
-import { assert } from '../../runtime/index.js';
+import { assert, type Clock, type TimerId } from '../../runtime/index.js';
 
 /** Entries proposed and not applied at once, by default. */
 export const WRITE_ENTRIES_IN_FLIGHT_MAX = 2;
+/**
+ * How long an unanswered entry holds its place, by default: well above a round under load here
+ * (tens of milliseconds), well below the write timeout.
+ */
+export const WRITE_ENTRY_PLACE_MS = 500;
 
 /** What proposing one entry came to: its index once applied, and the store's refusal if it refused the batch. */
 export interface CoalescedEntryReply {
@@ -28,13 +39,19 @@ export interface CoalescedEntryReply {
 }
 
 export interface WriteCoalescerOptions {
-  /** Runs `fn` after the current turn (the Env clock's defer). */
-  readonly defer: (fn: () => void) => void;
+  /** The Env clock: `defer` runs the flush after the current turn; the timers bound an entry's place. */
+  readonly clock: Pick<Clock, 'defer' | 'setTimeout' | 'clearTimeout'>;
   /** Proposes one entry (a batch's bytes) and resolves once it applied here; rejects if it could not be written. */
   readonly propose: (batch: Uint8Array) => Promise<CoalescedEntryReply>;
   /** The error a write refused by the store rejects with. */
   readonly refusal: (refused: { readonly code: string; readonly message: string }) => unknown;
   readonly entriesInFlightMax?: number;
+  readonly entryPlaceMs?: number;
+}
+
+/** An entry's place among those in flight, held until it settles, the leader changes or its time is up. */
+interface Place {
+  timer: TimerId | undefined;
 }
 
 interface PendingWrite {
@@ -54,19 +71,20 @@ export class WriteCoalescer {
   readonly stats: WriteCoalescerStats = { entries: 0, writes: 0 };
   private readonly entriesInFlightMax: number;
   private pending: PendingWrite[] = [];
-  private inFlight = 0;
-  /** Bumped by leaderChanged(): entries proposed before it no longer count in flight. */
-  private generation = 0;
+  private readonly entryPlaceMs: number;
+  private readonly places = new Set<Place>();
   private flushArmed = false;
 
   constructor(private readonly options: WriteCoalescerOptions) {
     this.entriesInFlightMax = options.entriesInFlightMax ?? WRITE_ENTRIES_IN_FLIGHT_MAX;
+    this.entryPlaceMs = options.entryPlaceMs ?? WRITE_ENTRY_PLACE_MS;
     assert(Number.isInteger(this.entriesInFlightMax) && this.entriesInFlightMax >= 1, () => `entriesInFlightMax must be a positive integer, got ${this.entriesInFlightMax}`);
+    assert(this.entryPlaceMs > 0, () => `entryPlaceMs must be positive, got ${this.entryPlaceMs}`);
   }
 
-  /** Entries proposed and not applied yet. */
+  /** Entries proposed, not answered yet, and holding their places. */
   get entriesInFlight(): number {
-    return this.inFlight;
+    return this.places.size;
   }
 
   /** Writes waiting for their entry to be proposed. */
@@ -74,16 +92,9 @@ export class WriteCoalescer {
     return this.pending.length;
   }
 
-  /**
-   * The manager's Raft peer follows another leader, or none. The entries in flight stop holding
-   * their places: forwarded to a leader that is gone, they may stay unanswered until the write
-   * times out (10 s), and the writes after them must not wait that long (a failover would take
-   * that long for every client of this manager). They still settle their writes when answered.
-   */
+  /** The manager's Raft peer follows another leader, or none: the entries in flight give up their places. */
   leaderChanged(): void {
-    this.generation++;
-    this.inFlight = 0;
-    this.arm();
+    for (const place of [...this.places]) this.release(place);
   }
 
   /** Writes the events as one atomic change; resolves with the index it applied at. */
@@ -97,9 +108,9 @@ export class WriteCoalescer {
 
   /** Flushes after this turn, unless a flush is armed already or the entries in flight are at the limit. */
   private arm(): void {
-    if (this.flushArmed || this.pending.length === 0 || this.inFlight >= this.entriesInFlightMax) return;
+    if (this.flushArmed || this.pending.length === 0 || this.places.size >= this.entriesInFlightMax) return;
     this.flushArmed = true;
-    this.options.defer(() => {
+    this.options.clock.defer(() => {
       this.flushArmed = false;
       this.flush();
     });
@@ -133,22 +144,28 @@ export class WriteCoalescer {
     );
   }
 
-  /** One entry counted in flight until it settles; then the writes that waited may go. */
+  /** One entry, holding a place until it settles (or gives the place up before); then the writes that waited may go. */
   private proposeEntry(bytes: Uint8Array): Promise<CoalescedEntryReply> {
-    this.inFlight++;
     this.stats.entries++;
-    const generation = this.generation;
-    const settle = (): void => {
-      if (generation !== this.generation) return;
-      this.inFlight--;
-      this.arm();
-    };
+    const place: Place = { timer: undefined };
+    this.places.add(place);
+    place.timer = this.options.clock.setTimeout(() => {
+      place.timer = undefined;
+      this.release(place);
+    }, this.entryPlaceMs);
     let proposed: Promise<CoalescedEntryReply>;
     try {
       proposed = this.options.propose(bytes);
     } catch (error) {
       proposed = Promise.reject(error);
     }
-    return proposed.finally(settle);
+    return proposed.finally(() => this.release(place));
+  }
+
+  private release(place: Place): void {
+    if (!this.places.delete(place)) return;
+    if (place.timer !== undefined) this.options.clock.clearTimeout(place.timer);
+    place.timer = undefined;
+    this.arm();
   }
 }

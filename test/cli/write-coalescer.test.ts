@@ -1,9 +1,44 @@
 import { BATCH_EVENTS_MAX, decodeBatch, type JournalEvent } from '../../journal/index.js';
 import { WriteCoalescer, type CoalescedEntryReply } from '../../cli/index.js';
+import type { TimerId } from '../../runtime/index.js';
 import { blob } from '../journal/journal-fixtures.js';
 
 // The control API's write coalescer, driven turn by turn: `defer` queues work for the end of the
-// turn, and each proposal is a promise the test settles, so every interleaving is exact.
+// turn, timers run when the test moves the clock, and each proposal is a promise the test settles,
+// so every interleaving is exact.
+
+/** A clock the test moves: deferred work waits for the end of the turn, timers for `advance`. */
+class TurnClock {
+  readonly deferred: Array<() => void> = [];
+  readonly timers = new Map<number, { at: number; fn: () => void }>();
+  private time = 0;
+  private nextId = 1;
+  now(): number {
+    return this.time;
+  }
+  defer(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+  setTimeout(fn: () => void, delayMs: number): TimerId {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.time + delayMs, fn });
+    return id;
+  }
+  clearTimeout(id: TimerId): void {
+    this.timers.delete(id as number);
+  }
+  runDeferred(): void {
+    for (const fn of this.deferred.splice(0)) fn();
+  }
+  advance(ms: number): void {
+    this.time += ms;
+    for (const [id, timer] of [...this.timers].sort((a, b) => a[1].at - b[1].at)) {
+      if (timer.at > this.time || !this.timers.has(id)) continue;
+      this.timers.delete(id);
+      timer.fn();
+    }
+  }
+}
 
 const config = (id: string): JournalEvent => ({ type: 'config.created', v: 1, at: 0, id, spec: blob(id) });
 
@@ -14,10 +49,10 @@ interface Proposal {
 }
 
 function harness(entriesInFlightMax?: number) {
-  const deferred: Array<() => void> = [];
+  const clock = new TurnClock();
   const proposals: Proposal[] = [];
   const coalescer = new WriteCoalescer({
-    defer: (fn) => deferred.push(fn),
+    clock,
     propose: (batch) => new Promise<CoalescedEntryReply>((resolve, reject) => {
       const ids = decodeBatch(batch).events.map((e) => (e as { id: string }).id);
       proposals.push({ ids, resolve, reject });
@@ -28,10 +63,10 @@ function harness(entriesInFlightMax?: number) {
   /** Ends the turn: runs what was deferred to its end, then lets promise reactions run. */
   const endTurn = async (): Promise<void> => {
     await microtasks();
-    for (const fn of deferred.splice(0)) fn();
+    clock.runDeferred();
     await microtasks();
   };
-  return { coalescer, proposals, endTurn, deferred };
+  return { coalescer, proposals, endTurn, clock };
 }
 
 async function microtasks(): Promise<void> {
@@ -47,7 +82,7 @@ function outcomes(writes: Array<Promise<number>>): Array<number | string | undef
 
 describe('WriteCoalescer', () => {
   test('the writes of one turn go as one entry, in order, and each resolves with its index', async () => {
-    const { coalescer, proposals, endTurn } = harness();
+    const { coalescer, proposals, endTurn, clock } = harness();
     const results = outcomes(['a', 'b', 'c'].map((id) => coalescer.write([config(id)])));
     expect(proposals).toHaveLength(0); // nothing before the turn ends
     await endTurn();
@@ -57,6 +92,7 @@ describe('WriteCoalescer', () => {
     expect(results).toEqual([7, 7, 7]);
     expect(coalescer.stats).toEqual({ entries: 1, writes: 3 });
     expect(coalescer.entriesInFlight).toBe(0);
+    expect(clock.timers.size).toBe(0);
   });
 
   test('with the limit in flight, the writes of later turns wait and go together when one applies', async () => {
@@ -163,11 +199,34 @@ describe('WriteCoalescer', () => {
     expect(coalescer.entriesInFlight).toBe(0);
   });
 
+  test('an entry unanswered for entryPlaceMs gives up its place; answered ones leave no timer behind', async () => {
+    const { coalescer, proposals, endTurn, clock } = harness(1);
+    const dropped = outcomes([coalescer.write([config('a')])]);
+    await endTurn();
+    const after = outcomes([coalescer.write([config('b')])]);
+    await endTurn();
+    clock.advance(499);
+    await endTurn();
+    expect(proposals).toHaveLength(1);
+    clock.advance(1); // 500 ms (the default): a is presumed dropped by the leader
+    await endTurn();
+    expect(proposals.map((p) => p.ids)).toEqual([['a'], ['b']]);
+    proposals[1]!.resolve({ index: 5, refused: null });
+    await endTurn();
+    expect(after).toEqual([5]);
+    expect(clock.timers.size).toBe(0); // b's timer cleared when it settled; a's fired
+    // a is answered at last (the write timeout): its write settles, nothing else moves.
+    proposals[0]!.reject(new Error('timed out'));
+    await endTurn();
+    expect(dropped).toEqual(['timed out']);
+    expect(coalescer.entriesInFlight).toBe(0);
+  });
+
   test('a propose that throws at once counts as a failed proposal, not a stuck one', async () => {
-    const deferred: Array<() => void> = [];
+    const clock = new TurnClock();
     let calls = 0;
     const coalescer = new WriteCoalescer({
-      defer: (fn) => deferred.push(fn),
+      clock,
       propose: () => {
         calls++;
         throw new Error('not a manager');
@@ -176,14 +235,15 @@ describe('WriteCoalescer', () => {
       entriesInFlightMax: 1,
     });
     const written = coalescer.write([config('a')]);
-    for (const fn of deferred.splice(0)) fn();
+    clock.runDeferred();
     await expect(written).rejects.toThrow('not a manager');
     await microtasks();
     expect(coalescer.entriesInFlight).toBe(0);
     const again = coalescer.write([config('b')]);
-    for (const fn of deferred.splice(0)) fn();
+    clock.runDeferred();
     await expect(again).rejects.toThrow('not a manager');
     expect(calls).toBe(2);
+    expect(clock.timers.size).toBe(0);
   });
 
   test('writes over one batch\'s limit go as several entries, never cutting a write', async () => {
@@ -202,6 +262,6 @@ describe('WriteCoalescer', () => {
   });
 
   test('the limit must be a positive integer', () => {
-    expect(() => new WriteCoalescer({ defer: () => undefined, propose: () => Promise.reject(new Error('x')), refusal: () => undefined, entriesInFlightMax: 0 })).toThrow(/entriesInFlightMax/);
+    expect(() => new WriteCoalescer({ clock: new TurnClock(), propose: () => Promise.reject(new Error('x')), refusal: () => undefined, entriesInFlightMax: 0 })).toThrow(/entriesInFlightMax/);
   });
 });
