@@ -21,6 +21,7 @@
 // When the store refuses an entry of several writes (applying none of it), each is proposed again
 // alone, so that one write's conflict does not fail the others; a write refused alone gets its
 // own error, as it would have anyway.
+import type { ManagerReply } from '../../actors/index.js';
 import { encodeBatch, packBatches, type JournalEvent } from '../../journal/index.js';
 import { assert, type Clock, type TimerId } from '../../runtime/index.js';
 
@@ -32,11 +33,9 @@ export const WRITE_ENTRIES_IN_FLIGHT_MAX = 2;
  */
 export const WRITE_ENTRY_PLACE_MS = 500;
 
-/** What proposing one entry came to: its index once applied, and the store's refusal if it refused the batch. */
-export interface CoalescedEntryReply {
-  readonly index: number;
-  readonly refused: { readonly code: string; readonly message: string } | null;
-}
+/** What proposing one entry came to: the manager's answer once it applied here (`refused` set when the store refused the batch). */
+export type CoalescedEntryReply = Pick<Extract<ManagerReply, { readonly type: 'manager.applied' }>, 'index' | 'refused'>;
+type StoreRefusal = NonNullable<CoalescedEntryReply['refused']>;
 
 export interface WriteCoalescerOptions {
   /** The Env clock: `defer` runs the flush after the current turn; the timers bound an entry's place. */
@@ -44,7 +43,7 @@ export interface WriteCoalescerOptions {
   /** Proposes one entry (a batch's bytes) and resolves once it applied here; rejects if it could not be written. */
   readonly propose: (batch: Uint8Array) => Promise<CoalescedEntryReply>;
   /** The error a write refused by the store rejects with. */
-  readonly refusal: (refused: { readonly code: string; readonly message: string }) => unknown;
+  readonly refusal: (refused: StoreRefusal) => unknown;
   readonly entriesInFlightMax?: number;
   readonly entryPlaceMs?: number;
 }
