@@ -47,6 +47,14 @@ export class Progress {
   pendingSnapshot = 0;
   snapshotBytesAcked = 0;
   readonly inflights: Inflights;
+  /** The highest commit index this follower was sent (in an append or a heartbeat). */
+  commitSent = 0;
+  /**
+   * The highest index whose commit this follower waits for: the last entry it forwarded, the
+   * index of a read it asked for. A commit index it has not yet been sent, up to here, goes to
+   * it at once; other commits reach it with the next append or heartbeat.
+   */
+  commitWanted = 0;
 
   constructor(next: number, inflightAppendsMax: number, public isLearner: boolean) {
     this.next = next;

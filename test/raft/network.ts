@@ -2,7 +2,7 @@
 // has a MemoryLogStorage (durable at once), Readies are processed in the order the shell would
 // (persist, send, apply, advance), and messages wait in one queue until delivered.
 import { MemoryLogStorage, type Entry, type PeerId } from '../../journal/index.js';
-import { type Message, RaftCore, type RaftBug, type RaftConfig, type ReadState } from '../../raft/index.js';
+import { DEFAULT_RAFT_CONFIG, type Message, RaftCore, type RaftBug, type RaftConfig, type ReadState } from '../../raft/index.js';
 import { SeededRandom } from '../../runtime/index.js';
 
 export interface Peer {
@@ -113,6 +113,17 @@ export class RaftNetwork {
 
   tick(id: PeerId, n = 1): void {
     for (let i = 0; i < n; i++) this.core(id).tick();
+  }
+
+  /**
+   * The leader's next heartbeat round, then stabilize: a follower that waits for no commit (it
+   * forwarded nothing, asked for no read) learns the leader's commit index this way, or from the
+   * next append (RaftCore sends commit-only appends only to followers that wait).
+   */
+  heartbeat(id: PeerId | undefined = this.leader()): void {
+    if (id === undefined) throw new Error('heartbeat: no leader');
+    this.tick(id, this.config.heartbeatTicks ?? DEFAULT_RAFT_CONFIG.heartbeatTicks);
+    this.stabilize();
   }
 
   /** Ticks every peer `n` times. */

@@ -9,6 +9,7 @@ describe('raft core, first contact', () => {
     net.core('1').propose(text('a'));
     net.core('1').propose(text('b'));
     net.stabilize();
+    net.heartbeat();
     for (const id of ['1', '2', '3']) expect(net.appliedData(id)).toEqual(['a', 'b']);
     expect(net.core('2').status().commit).toBe(3);
   });
@@ -18,6 +19,8 @@ describe('raft core, first contact', () => {
     net.elect('1');
     net.core('2').propose(text('via-2'));
     net.stabilize();
+    expect(net.appliedData('2')).toEqual(['via-2']);
+    net.heartbeat();
     expect(net.appliedData('3')).toEqual(['via-2']);
     net.isolate('1');
     for (let i = 0; i < 40 && net.leader() === '1'; i++) {
