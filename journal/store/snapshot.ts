@@ -62,6 +62,11 @@ type AnyObject = ObjectOfKind[ObjectKind];
 export interface StoreView {
   readonly index: number;
   readonly objects: { readonly [K in ObjectKind]: readonly ObjectOfKind[K][] };
+  /**
+   * Told a kind's objects in id order once the writer has sorted them (a kind the view gave
+   * unsorted), so that the store can keep that order for its next view.
+   */
+  readonly sorted?: (kind: ObjectKind, objects: readonly AnyObject[]) => void;
 }
 
 /** What a snapshot decodes to: each kind's objects, checked against the schema, in stored order. */
@@ -124,8 +129,14 @@ function taskTuple(task: Task, specRef: number): unknown[] {
   ];
 }
 
-/** Objects per chunk: part of the format (it shapes the bytes), and a writer's step. */
+/** Objects per chunk: part of the format (it shapes the bytes), and a writer's step when their bytes are known. */
 const OBJECTS_PER_CHUNK = 1024;
+/**
+ * Objects encoded afresh per step (their bytes not yet cached, or tasks): encoding one took up to
+ * about 100 microseconds on a busy manager, so a chunk of fresh objects (a snapshot after many
+ * creates) is several steps, not 100 ms of the event loop in one.
+ */
+const FRESH_OBJECTS_PER_STEP = 128;
 /** Element moves of the merge sort per step. */
 const SORT_MOVES_PER_STEP = 8192;
 /** Bytes copied into the snapshot's buffer per step. */
@@ -197,11 +208,15 @@ function* writeV3(view: StoreView, frame?: SnapshotFrame): Generator<void, Uint8
   };
   for (const kind of OBJECT_KINDS) {
     const objects = view.objects[kind];
-    const sorted: readonly AnyObject[] = isSortedById(objects) ? objects : yield* sortById([...objects]);
+    let sorted: readonly AnyObject[] = objects;
+    if (!isSortedById(objects)) {
+      sorted = yield* sortById([...objects]);
+      view.sorted?.(kind, sorted);
+    }
     parts.push(encodeMessage(kind), cborHead(CBOR_ARRAY, Math.ceil(sorted.length / OBJECTS_PER_CHUNK)));
     for (let from = 0; from < sorted.length; from += OBJECTS_PER_CHUNK) {
       const slice = sorted.slice(from, from + OBJECTS_PER_CHUNK);
-      const chunk = kind === 'task' ? encodeMessage((slice as Task[]).map((task) => taskTuple(task, internSpec(task.spec)))) : encodeObjects(slice);
+      const chunk = kind === 'task' ? yield* encodeTasks(slice as Task[], internSpec) : yield* encodeObjects(slice);
       parts.push(cborHead(CBOR_BYTES, chunk.byteLength), chunk);
       yield;
     }
@@ -252,9 +267,36 @@ function encodedObject(object: AnyObject): Uint8Array {
   return bytes;
 }
 
-/** The CBOR array of `objects` as canonical maps: its head, then each object's bytes (what encoding the array gives). */
-function encodeObjects(objects: readonly AnyObject[]): Uint8Array {
-  return concatBytes([cborHead(CBOR_ARRAY, objects.length), ...objects.map(encodedObject)]);
+/**
+ * The CBOR array of `objects` as canonical maps: its head, then each object's bytes (what encoding
+ * the array gives). Yields after every FRESH_OBJECTS_PER_STEP objects it had to encode.
+ */
+function* encodeObjects(objects: readonly AnyObject[]): Generator<void, Uint8Array, void> {
+  const parts: Uint8Array[] = [cborHead(CBOR_ARRAY, objects.length)];
+  let fresh = 0;
+  for (const object of objects) {
+    const cached = encodedObjects.get(object);
+    if (cached !== undefined) {
+      parts.push(cached);
+      continue;
+    }
+    parts.push(encodedObject(object));
+    if (++fresh === FRESH_OBJECTS_PER_STEP) {
+      fresh = 0;
+      yield;
+    }
+  }
+  return concatBytes(parts);
+}
+
+/** The CBOR array of the tasks' tuples, built FRESH_OBJECTS_PER_STEP tasks a step. */
+function* encodeTasks(tasks: readonly Task[], internSpec: (spec: TaskSpec) => number): Generator<void, Uint8Array, void> {
+  const tuples: unknown[][] = [];
+  for (const task of tasks) {
+    tuples.push(taskTuple(task, internSpec(task.spec)));
+    if (tuples.length % FRESH_OBJECTS_PER_STEP === 0) yield;
+  }
+  return encodeMessage(tuples);
 }
 
 function isSortedById(items: readonly { id: string }[]): boolean {

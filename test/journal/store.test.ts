@@ -11,7 +11,7 @@ import {
   type JournalEvent, type StoreConflictError, type Task,
 } from '../../journal/index.js';
 import { InvariantViolation, decodeMessage, encodeMessage } from '../../runtime/index.js';
-import { batchesArb, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
+import { batchesArb, blob, nodeDescription, nodeSpec, nodeStatus, oneOfEach, serviceEndpoint, serviceSpec, status, taskSpec, updateStatus } from './journal-fixtures.js';
 import { thrown } from './helpers.js';
 
 
@@ -689,6 +689,39 @@ describe('store: snapshot', () => {
     while (!writer.step());
     expect(writer.step()).toBe(true);
     expect(hex(writer.bytes())).toBe(expected);
+  });
+
+  test('a snapshot after many creates: the writer sorts the new ids and encodes the new objects in bounded steps, and its order serves the next snapshot', () => {
+    const store = new Store();
+    let index = 0;
+    const apply = (events: JournalEvent[]): void => {
+      const result = store.applyBatch(events, ++index);
+      if (!result.applied) throw result.error;
+    };
+    const configs = 6000; // above what a view sorts itself (4,096)
+    const order = Array.from({ length: configs }, (_, c) => (c * 7919) % configs);
+    for (let i = 0; i < order.length; i += 100) {
+      apply(order.slice(i, i + 100).map((c): JournalEvent => ({ type: 'config.created', v: 1, at: 1, id: `cfg-${c}`, spec: blob(`config-${c}`, `data ${c}`) })));
+    }
+    const fresh = (): string => hex(Store.restore(store.serialize({ version: 1 })).serialize());
+    const expected = fresh();
+    const writer = store.snapshotWriter();
+    let steps = 0;
+    while (!writer.step()) steps++;
+    expect(hex(writer.bytes())).toBe(expected);
+    // Sort runs and merges (6 runs of 1024, 3 rounds of 8192-move steps), then 128 fresh objects a step.
+    expect(steps).toBeGreaterThanOrEqual(6 + Math.floor(configs / 128));
+    // The second time their bytes are known and the kept order is sorted: a step per chunk of 1024.
+    const again = store.snapshotWriter();
+    let stepsAgain = 0;
+    while (!again.step()) stepsAgain++;
+    expect(hex(again.bytes())).toBe(expected);
+    expect(stepsAgain).toBeLessThan(Math.ceil(configs / 1024) + 5);
+    // Changes after the kept order: some removed, a few added, each in the next snapshot's merge.
+    apply([0, 1, 2, 4000, 5999].map((c): JournalEvent => ({ type: 'config.removed', v: 1, at: 2, id: `cfg-${c}`, expectedVersion: null })));
+    apply([{ type: 'config.created', v: 1, at: 2, id: 'cfg-10000', spec: blob('config-10000') }, { type: 'config.created', v: 1, at: 2, id: 'a-first', spec: blob('a-first') }]);
+    expect(hex(store.serialize())).toBe(fresh());
+    expect(store.count('config')).toBe(configs - 5 + 2);
   });
 
   test('bad v3 snapshot bytes are typed errors naming the field', () => {
