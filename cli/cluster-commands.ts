@@ -131,11 +131,10 @@ function runOptions(cmd: Command): Command {
  * runs between V8's checks of whether to compile it further (baseline, then optimized code).
  *
  * A node's hot paths run once per Raft round or per message, a few hundred times a second, not in
- * tight loops: with the default budget much of that code stayed in the interpreter or the baseline
- * tier for seconds, and went back there for as long again after each deoptimization. An eighth of
- * the budget had the three managers spend 10-40% less CPU per write in every one of 8 paired runs
- * of bench/cluster.ts (1 and 100 clients; bench/README.md), for some more compiling on V8's
- * background thread at start-up.
+ * tight loops: with the default budget much of that code was still in the baseline tier under
+ * load (a profile's frames). An eighth of the budget had the three managers spend 10-40% less CPU
+ * per write in all 13 paired runs of bench/cluster.ts at 1 and 100 clients (bench/README.md), for
+ * some more compiling on V8's background thread early on.
  */
 export const NODE_INTERRUPT_BUDGET = 8192;
 
