@@ -144,7 +144,9 @@ export const NODE_INTERRUPT_BUDGET = 8192;
  * which then stands.
  */
 function tuneV8ForNode(): void {
-  if (process.execArgv.some((arg) => arg.startsWith('--interrupt-budget'))) return;
+  // V8 takes its flags with '-' or '_', with '=value' or the value as the next argument; its other
+  // --interrupt-budget-* flags are not this one.
+  if (process.execArgv.some((arg) => /^--interrupt[-_]budget(=|$)/.test(arg))) return;
   v8.setFlagsFromString(`--interrupt-budget=${NODE_INTERRUPT_BUDGET}`);
 }
 
