@@ -258,9 +258,8 @@ function* writeV3(view: StoreView, frame?: SnapshotFrame): Generator<void, Uint8
 const encodedObjects = new WeakMap<object, Uint8Array>();
 const ENCODED_CACHE_BYTES_MAX = 16 * 1024;
 
-function encodedObject(object: AnyObject): Uint8Array {
-  const cached = encodedObjects.get(object);
-  if (cached !== undefined) return cached;
+/** The object's canonical bytes, encoded now and kept in encodedObjects (the caller found none there). */
+function encodeObject(object: AnyObject): Uint8Array {
   // Its own buffer: a view into the codec's would keep that whole buffer alive with the object.
   const bytes = encodeMessageOwned(canonical(object));
   if (bytes.byteLength <= ENCODED_CACHE_BYTES_MAX) encodedObjects.set(object, bytes);
@@ -280,7 +279,7 @@ function* encodeObjects(objects: readonly AnyObject[]): Generator<void, Uint8Arr
       parts.push(cached);
       continue;
     }
-    parts.push(encodedObject(object));
+    parts.push(encodeObject(object));
     if (++fresh === FRESH_OBJECTS_PER_STEP) {
       fresh = 0;
       yield;
