@@ -110,6 +110,23 @@ describe('LevelStorage across processes', () => {
     await reopened.close();
   });
 
+  test('a batch with a bad operation writes none of it, and the store takes the next batch', async () => {
+    const dir = tempDir();
+    const store = await new LevelStorage(dir).openKv('journal');
+    await store.batch([{ type: 'put', key: 'kept', value: bytes(1) }], { sync: true });
+    const bad = [
+      { type: 'put', key: 'a', value: bytes(2) },
+      { type: 'del', key: 'kept' },
+      { type: 'put', key: 'b', value: undefined as unknown as Uint8Array },
+    ] as const;
+    await expect(store.batch(bad, { sync: true })).rejects.toThrow(/value/i);
+    await store.batch([{ type: 'put', key: 'c', value: bytes(3) }], { sync: true });
+    await store.close();
+    const reopened = await new LevelStorage(dir).openKv('journal');
+    expect(await reopened.range({})).toEqual([['c', bytes(3)], ['kept', bytes(1)]]);
+    await reopened.close();
+  });
+
   test('refuses a store name that could escape its directory', async () => {
     await expect(new LevelStorage(tempDir()).openKv('../etc')).rejects.toThrow("store name '../etc' must be letters");
   });

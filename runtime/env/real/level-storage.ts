@@ -31,11 +31,26 @@ class LevelKvStore implements KvStore {
     return (await this.db.get(key)) ?? undefined;
   }
 
+  /**
+   * One atomic LevelDB write, through classic-level's chained batch: each operation goes straight
+   * to the native batch. The array form (`db.batch(ops)`) clones every operation into a new
+   * object before encoding it, which cost a synced write of the log about half as much CPU again
+   * (52-55 against 37-39 µs for three operations, bench note of 2026-12-05) and showed in the
+   * managers' profiles as hidden classes built anew for each batch.
+   */
   async batch(ops: readonly KvOp[], options: { sync?: boolean } = {}): Promise<void> {
-    await this.db.batch(
-      ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })),
-      { sync: options.sync ?? false },
-    );
+    if (ops.length === 0) return;
+    const batch = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+    } catch (error) {
+      await batch.close();
+      throw error;
+    }
+    await batch.write({ sync: options.sync ?? false });
   }
 
   async range(options: { gte?: KvKey; lt?: KvKey; limit?: number }): Promise<Array<[KvKey, Uint8Array]>> {
