@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MemoryStorage, SeededRandom, type Storage } from '../../runtime/index.js';
-import { LevelStorage } from '../../runtime/env/real/index.js';
+import { CHAINED_BATCH_BYTES_MAX, LevelStorage } from '../../runtime/env/real/index.js';
 import { SimLoop, SimStorage } from '../../simulations/index.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
@@ -110,12 +110,16 @@ describe('LevelStorage across processes', () => {
     await reopened.close();
   });
 
-  test('a batch with a bad operation writes none of it, and the store takes the next batch', async () => {
+  // Small batches go through classic-level's chained batch, large ones through the array form
+  // (level-storage.ts): both must be atomic, take deletes with puts, and refuse a bad operation whole.
+  test.each([['small', 16], ['large', CHAINED_BATCH_BYTES_MAX + 1]])('a %s batch writes its puts and deletes at once, and one with a bad operation writes none of it', async (_size, valueBytes) => {
     const dir = tempDir();
     const store = await new LevelStorage(dir).openKv('journal');
-    await store.batch([{ type: 'put', key: 'kept', value: bytes(1) }], { sync: true });
+    const value = new Uint8Array(valueBytes as number).fill(9);
+    await store.batch([{ type: 'put', key: 'kept', value: bytes(1) }, { type: 'put', key: 'gone', value: bytes(2) }], { sync: true });
+    await store.batch([{ type: 'put', key: 'v', value }, { type: 'del', key: 'gone' }], { sync: true });
     const bad = [
-      { type: 'put', key: 'a', value: bytes(2) },
+      { type: 'put', key: 'a', value },
       { type: 'del', key: 'kept' },
       { type: 'put', key: 'b', value: undefined as unknown as Uint8Array },
     ] as const;
@@ -123,7 +127,7 @@ describe('LevelStorage across processes', () => {
     await store.batch([{ type: 'put', key: 'c', value: bytes(3) }], { sync: true });
     await store.close();
     const reopened = await new LevelStorage(dir).openKv('journal');
-    expect(await reopened.range({})).toEqual([['c', bytes(3)], ['kept', bytes(1)]]);
+    expect(await reopened.range({})).toEqual([['c', bytes(3)], ['kept', bytes(1)], ['v', value]]);
     await reopened.close();
   });
 

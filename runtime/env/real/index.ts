@@ -28,7 +28,7 @@ export function realEnv(options: RealEnvOptions): Env {
   };
 }
 
-export { LevelStorage } from './level-storage.js';
+export { CHAINED_BATCH_BYTES_MAX, LevelStorage } from './level-storage.js';
 
 /**
  * Cryptographically secure random bytes from the OS, for key material and nonces (journal's

@@ -21,6 +21,9 @@ export class LevelStorage implements Storage {
   }
 }
 
+/** The most bytes of values a batch writes through the chained batch (see `LevelKvStore.batch`). */
+export const CHAINED_BATCH_BYTES_MAX = 64 * 1024;
+
 /** A key below every key the stores use (none is empty), so a range of just it holds none. */
 const EMPTY_RANGE_KEY = '\u0000';
 
@@ -32,14 +35,24 @@ class LevelKvStore implements KvStore {
   }
 
   /**
-   * One atomic LevelDB write, through classic-level's chained batch: each operation goes straight
-   * to the native batch. The array form (`db.batch(ops)`) clones every operation into a new
-   * object before encoding it, which cost a synced write of the log about half as much CPU again
-   * (52-55 against 37-39 µs for three operations, bench note of 2026-12-05) and showed in the
-   * managers' profiles as hidden classes built anew for each batch.
+   * One atomic LevelDB write. A small batch (the log's saves: a hard state and a segment of a few
+   * kilobytes) goes through classic-level's chained batch, each operation straight to the native
+   * batch. The array form (`db.batch(ops)`) clones every operation into a new object before
+   * encoding it, which cost such a write about half as much CPU again (52-55 against 37-39 µs for
+   * three operations, bench/README.md) and showed in the managers' profiles as hidden classes built
+   * anew for each batch. A large batch (a snapshot's chunks: a mebibyte each) takes the array form:
+   * a chained batch keeps its native copy of the data until the garbage collector finalizes it,
+   * and V8 is not told of that memory, whereas the array form frees its copy once written.
    */
   async batch(ops: readonly KvOp[], options: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return;
+    const sync = options.sync ?? false;
+    let bytes = 0;
+    for (const op of ops) if (op.type === 'put') bytes += (op.value as Uint8Array | undefined)?.byteLength ?? 0;
+    if (bytes > CHAINED_BATCH_BYTES_MAX) {
+      await this.db.batch(ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })), { sync });
+      return;
+    }
     const batch = this.db.batch();
     try {
       for (const op of ops) {
@@ -50,7 +63,7 @@ class LevelKvStore implements KvStore {
       await batch.close();
       throw error;
     }
-    await batch.write({ sync: options.sync ?? false });
+    await batch.write({ sync });
   }
 
   async range(options: { gte?: KvKey; lt?: KvKey; limit?: number }): Promise<Array<[KvKey, Uint8Array]>> {
