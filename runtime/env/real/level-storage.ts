@@ -38,9 +38,9 @@ class LevelKvStore implements KvStore {
    * One atomic LevelDB write. A small batch (the log's saves: a hard state and a segment of a few
    * kilobytes) goes through classic-level's chained batch, each operation straight to the native
    * batch. The array form (`db.batch(ops)`) clones every operation into a new object before
-   * encoding it, which cost such a write about half as much CPU again (52-55 against 37-39 µs for
-   * three operations, bench/README.md) and showed in the managers' profiles as hidden classes built
-   * anew for each batch. A large batch (a snapshot's chunks: a mebibyte each) takes the array form:
+   * encoding it, which cost such a write about 40% more CPU (52-55 against 37-39 µs for three
+   * operations, bench/README.md) and showed in the managers' profiles as hidden classes built anew
+   * for each batch. A large batch (a snapshot's chunks: a mebibyte each) takes the array form:
    * a chained batch keeps its native copy of the data until the garbage collector finalizes it,
    * and V8 is not told of that memory, whereas the array form frees its copy once written.
    */
