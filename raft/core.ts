@@ -55,12 +55,14 @@ export interface RaftCounters {
   badMessages: number;
   droppedProposals: number;
   staleMessages: number;
+  /** Elections started at once on the transport's hint that the leader's process was gone. */
+  leaderGoneElections: number;
 }
 
 export class RaftCore {
   readonly id: PeerId;
   readonly log: RaftLog;
-  readonly counters: RaftCounters = { badMessages: 0, droppedProposals: 0, staleMessages: 0 };
+  readonly counters: RaftCounters = { badMessages: 0, droppedProposals: 0, staleMessages: 0, leaderGoneElections: 0 };
   term = 0;
   vote: PeerId = '';
   lead: PeerId = '';
@@ -72,6 +74,12 @@ export class RaftCore {
   private prs = new Map<PeerId, Progress>();
   private votes = new Map<PeerId, boolean>();
   private electionElapsed = 0;
+  /**
+   * Set by `leaderGone` until a leader is known again: the elections it starts retry after 1-3
+   * ticks instead of the usual [T, 2T), since the leader is known to be gone (a pre-vote ignored by
+   * a peer that has not yet had the hint, or a split vote, is then tried again within 300 ms).
+   */
+  private leaderGoneElection = false;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private leadTransferee: PeerId = '';
@@ -140,6 +148,33 @@ export class RaftCore {
   /** Starts an election now (as if the election timeout had elapsed). */
   campaign(): void {
     this.hup(false);
+  }
+
+  /**
+   * A hint from the transport: peer `id`'s process is gone (its address refuses connections, which
+   * a crashed or stopped process gives at once; a lost machine or a cut link never do, and leave
+   * the election timeout to notice). A follower of that leader forgets it, which also ends its
+   * lease (§4.2.3: it now grants the pre-votes it would have ignored while hearing from a leader),
+   * and campaigns at once, pre-vote first: the other followers that got the same hint grant it;
+   * one that still hears a live leader ignores it, so a wrong hint costs no election. Anything
+   * else (not our leader, not a follower) is ignored. Returns whether an election started.
+   */
+  leaderGone(id: PeerId): boolean {
+    if (this.role !== 'follower' || this.lead === '' || this.lead !== id || id === this.id) return false;
+    this.lead = '';
+    this.electionElapsed = 0;
+    if (!this.promotable()) return false;
+    this.leaderGoneElection = true;
+    this.resetRandomizedElectionTimeout();
+    this.hup(false);
+    if (this.role !== 'follower') {
+      this.counters.leaderGoneElections++;
+      return true;
+    }
+    // No election now (a configuration change waits to be applied): the usual timeout then.
+    this.leaderGoneElection = false;
+    this.resetRandomizedElectionTimeout();
+    return false;
   }
 
   /**
@@ -363,6 +398,7 @@ export class RaftCore {
   }
 
   private becomeFollower(term: number, lead: PeerId): void {
+    if (lead !== '') this.leaderGoneElection = false;
     this.reset(term);
     this.lead = lead;
     this.role = 'follower';
@@ -385,6 +421,7 @@ export class RaftCore {
 
   private becomeLeader(): void {
     assert(this.role === 'candidate', 'only a candidate becomes leader');
+    this.leaderGoneElection = false;
     this.reset(this.term);
     this.lead = this.id;
     this.role = 'leader';
@@ -1007,6 +1044,10 @@ export class RaftCore {
   }
 
   private resetRandomizedElectionTimeout(): void {
+    if (this.leaderGoneElection) {
+      this.randomizedElectionTimeout = 1 + this.random.int(0, 2);
+      return;
+    }
     // §5.2: randomized timeouts in [T, 2T) make split votes rare.
     this.randomizedElectionTimeout = this.config.electionTicks + this.random.int(0, this.config.electionTicks - 1);
   }

@@ -21,6 +21,8 @@ export type PeerInput =
   | { readonly type: 'raft.readIndex'; readonly context: string }
   | { readonly type: 'raft.transferLeader'; readonly transferee: PeerId }
   | { readonly type: 'raft.campaign' }
+  /** The transport's hint that peer `peer`'s process is gone (see RaftCore.leaderGone). */
+  | { readonly type: 'raft.peerGone'; readonly peer: PeerId }
   | { readonly type: 'raft.status'; readonly replyTo: Address }
   | { readonly type: 'log.saved'; readonly seq: number }
   | { readonly type: 'log.saveFailed'; readonly seq: number; readonly error: string };
@@ -222,9 +224,12 @@ export const peerMachine = setup({
       if (event.type === 'raft.transferLeader') context.core.transferLeadership(event.transferee);
     },
     campaign: ({ context }) => context.core.campaign(),
+    peerGone: ({ context, event }) => {
+      if (event.type === 'raft.peerGone') context.core.leaderGone(event.peer);
+    },
     status: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'raft.status') return;
-      enqueue(sendMessage(event.replyTo, { type: 'raft.statusReply', status: context.core.status(), badMessages: context.badMessages }));
+      enqueue(sendMessage(event.replyTo, { type: 'raft.statusReply', status: context.core.status(), badMessages: context.badMessages, counters: { ...context.core.counters } }));
     }),
     /**
      * Takes the next Ready: sends what may go at once, hands its write to the log actor, and
@@ -286,6 +291,7 @@ export const peerMachine = setup({
     'raft.readIndex': { actions: 'readIndex' },
     'raft.transferLeader': { actions: 'transferLeader' },
     'raft.campaign': { actions: 'campaign' },
+    'raft.peerGone': { actions: 'peerGone' },
     'raft.status': { actions: 'status' },
     'log.saved': { actions: 'saved' },
     'log.saveFailed': { actions: 'crash' },

@@ -49,7 +49,7 @@ function parse(): { from: number; count: number; bug: RaftBug | undefined; store
 }
 
 const args = parse();
-const totals = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, storeRestores: 0, snapshotsOverlappingApplies: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0 };
+const totals = { leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, storeRestores: 0, snapshotsOverlappingApplies: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0, leaderGoneHints: 0, wrongHints: 0 };
 const failed: string[] = [];
 for (let seed = args.from; seed < args.from + args.count; seed++) {
   const run: RaftSimRun = await runRaftSim(seed, { ...(args.bug ? { bug: args.bug } : {}), ...(args.storeBug ? { storeBug: args.storeBug } : {}), ...(args.trace ? { traceFile: args.trace } : {}) });

@@ -85,6 +85,14 @@ export interface RaftSimOptions {
   readonly dekRotationAtMs: number;
   /** Peers take the next Ready while earlier writes are in flight (RaftConfig.asyncStorageWrites), as the real node does. */
   readonly asyncStorageWrites: boolean;
+  /**
+   * After a crash, each live peer gets the real transport's hint that the crashed node's process
+   * is gone (`raft.peerGone`, RaftCore.leaderGone) with this probability, 1-60 ms later and only
+   * while the node is still down (a restarted process listens again). 0: no hints.
+   */
+  readonly leaderGoneHintProbability: number;
+  /** Wrong hints: a follower told that its live leader is gone, at this mean interval (0: none). */
+  readonly wrongHintMeanIntervalMs: number;
 }
 
 export function chooseRaftOptions(random: Random): RaftSimOptions {
@@ -123,11 +131,21 @@ export function chooseRaftOptions(random: Random): RaftSimOptions {
     ...storeOptions(random),
     // From a stream of its own: the seed's other options stay as they were.
     asyncStorageWrites: random.fork('asyncStorageWrites').chance(0.5),
+    ...hintOptions(random),
   };
   // From a stream of its own, so that a seed's other options stay as they were. A leader then
   // replicates an older term's entries one message at a time, ahead of its own entry.
   if (random.fork('strandedEntries').chance(0.3)) return { ...options, strandedEntries: true, appendBytesMax: 16 };
   return options;
+}
+
+/** The leader-gone hints' options, from a stream of their own (the other options stay as they were). */
+function hintOptions(random: Random): Pick<RaftSimOptions, 'leaderGoneHintProbability' | 'wrongHintMeanIntervalMs'> {
+  const r = random.fork('leaderGoneHints');
+  return {
+    leaderGoneHintProbability: r.chance(0.6) ? r.pick([0.5, 0.9, 1]) : 0,
+    wrongHintMeanIntervalMs: r.chance(0.4) ? r.int(1000, 6000) : 0,
+  };
 }
 
 /** The store workload's options, from streams of their own (the other options stay as they were). */
@@ -178,6 +196,10 @@ export interface RaftSimSometimes {
   dekRotations: number;
   /** A rotated manager restarted on a log that holds records sealed by both DEKs. */
   mixedKeyRecoveries: number;
+  /** Hints delivered that a crashed node's process was gone (RaftCore.leaderGone). */
+  leaderGoneHints: number;
+  /** Wrong hints delivered: a follower told that its live leader was gone. */
+  wrongHints: number;
 }
 
 // ---- the replicated register and store (the applier) --------------------------------------
@@ -474,7 +496,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   const opsInFlight = new Map<string, HistoryOp>();
   const sometimes: RaftSimSometimes = {
     leaderChanges: 0, snapshotInstalls: 0, membershipChangesUnderPartition: 0, tornWriteRecoveries: 0, crashes: 0, pauses: 0, storageFailures: 0,
-    storeRestores: 0, snapshotsOverlappingApplies: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0,
+    storeRestores: 0, snapshotsOverlappingApplies: 0, refusedBatches: 0, storeEventsApplied: 0, encryptedManagers: 0, dekRotations: 0, mixedKeyRecoveries: 0, leaderGoneHints: 0, wrongHints: 0,
   };
   // The store check: every manager's store equals every other's at the same applied index. The
   // digest is the sha256 of `serialize()`, taken wherever the objects may have changed (after a
@@ -597,6 +619,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         loop.schedule(nemesis.int(1, Math.max(1, options.diskLatencyMsMax)), () => {
           if (!cluster.node(node).up) return;
           cluster.crash(node);
+          hintGone(node);
           loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
         });
       }
@@ -755,6 +778,23 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   trace.record({ t: 0, kind: 'options', seed: String(seed), options, bug: bug ?? null });
   const workload = cluster.random.fork('workload');
   const nemesis = cluster.random.fork('nemesis');
+  // The transport's hint after a process crash (a refused reconnect), from a stream of its own.
+  const hints = cluster.random.fork('hints');
+  const sendGone = (to: PeerId, gone: PeerId, wrong: boolean): void => {
+    trace.record({ t: loop.now(), kind: 'hint.peerGone', to, gone, wrong });
+    if (wrong) sometimes.wrongHints++;
+    else sometimes.leaderGoneHints++;
+    cluster.node(to).system?.send(`${to}/raft/peer`, { type: 'raft.peerGone', peer: gone });
+  };
+  const hintGone = (crashed: PeerId): void => {
+    if (options.leaderGoneHintProbability <= 0) return;
+    for (const p of peers) {
+      if (p === crashed || !hints.chance(options.leaderGoneHintProbability)) continue;
+      loop.schedule(hints.int(1, 60), () => {
+        if (!cluster.node(crashed).up && cluster.node(p).up) sendGone(p, crashed, false);
+      });
+    }
+  };
   const strand = options.strandedEntries
     ? new StrandedEntries({ peers, voters: () => membership.voters, loop, network, trace, random: cluster.random.fork('strand') })
     : undefined;
@@ -858,6 +898,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const id = nemesis.pick(peers);
     if (!cluster.node(id).up) return;
     cluster.crash(id);
+    hintGone(id);
     loop.schedule(nemesis.int(100, 4000), () => cluster.restart(id));
   }));
   schedule(options.pauseMeanIntervalMs, fault(() => {
@@ -869,8 +910,18 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const id = currentLeader;
     if (id === '' || !cluster.node(id).up) return;
     cluster.crash(id);
+    hintGone(id);
     loop.schedule(nemesis.int(100, 3000), () => cluster.restart(id));
   }));
+  // A wrong hint: a follower told that its live leader's process is gone. It must disrupt nothing.
+  for (let at = expDelay(hints, options.wrongHintMeanIntervalMs); options.wrongHintMeanIntervalMs > 0 && at < options.safetyPhaseMs; at += expDelay(hints, options.wrongHintMeanIntervalMs)) {
+    loop.schedule(at, fault(() => {
+      const leader = currentLeader;
+      if (leader === '' || !cluster.node(leader).up) return;
+      const followers = peers.filter((p) => p !== leader && cluster.node(p).up);
+      if (followers.length > 0) sendGone(hints.pick(followers), leader, true);
+    }));
+  }
   if (options.partitions !== 'off') {
     schedule(options.partitionMeanIntervalMs, fault(() => {
       const shuffled = peers.map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);

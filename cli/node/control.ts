@@ -563,9 +563,9 @@ export class ControlApi {
         return ok(this.taskJson(resolveTask(store, seg[1]!), store) as unknown as Json);
       }
       case 'GET /debug/raft': {
-        const status = await node.raftStatus();
+        const { status, counters } = await node.raftStatusAndCounters();
         const manager = node.requireManager();
-        return ok({ ...status, refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: manager.view.appliedIndex, syncedLogWrites: manager.storage.syncedWrites } as unknown as Record<string, unknown>);
+        return ok({ ...status, counters, refusedMessages: node.refusedMessages, snapshotInstalls: node.snapshotInstalls, appliedIndex: manager.view.appliedIndex, syncedLogWrites: manager.storage.syncedWrites } as unknown as Record<string, unknown>);
       }
       default:
         throw new NodeError('NOT_FOUND', `no such endpoint: ${r.method} ${r.path}`, 404);

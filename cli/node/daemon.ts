@@ -21,7 +21,7 @@ import {
   type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
 import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
-import { raftProps, type ConfChange, type RaftStatus } from '../../raft/index.js';
+import { raftProps, type ConfChange, type RaftCounters, type RaftStatus } from '../../raft/index.js';
 import { ActorSystem, RuntimeExecutor, type Env, type Envelope } from '../../runtime/index.js';
 import {
   ClusterTransport, DockerExecutor, LevelStorage, ProcessExecutor, RealClock, realRandom, secureRandomBytes, tlsRequest,
@@ -350,6 +350,7 @@ export class SwarmNode {
         return holder.node.serveRpc(body as NodeRpc, peer);
       },
       onError: (error) => log(`transport: ${error.message}`),
+      onNodeGone: (nodeId) => holder.node?.nodeGone(nodeId),
     });
     const env: Env = { clock, random: realRandom(), transport, storage: new LevelStorage(state.raftDir) };
     holder.node = new SwarmNode(state, file, tls, transport, env, log);
@@ -690,6 +691,16 @@ export class SwarmNode {
     return undefined;
   }
 
+  /**
+   * Node `nodeId`'s address refuses connections: its process is gone (a crash, a kill, a stop).
+   * The Raft peer takes it as a hint (RaftCore.leaderGone): if that node led, this manager
+   * campaigns now instead of waiting out the election timeout.
+   */
+  private nodeGone(nodeId: string): void {
+    if (this.manager === undefined) return;
+    this.system.send(this.manager.peer, { type: 'raft.peerGone', peer: nodeId });
+  }
+
   private verifyPeer(peer: PeerIdentity): string | undefined {
     if (peer.organization !== this.file.clusterId) return `certificate of another cluster (${peer.organization ?? 'none'})`;
     const security = this.revokedView;
@@ -966,9 +977,13 @@ export class SwarmNode {
   }
 
   async raftStatus(): Promise<RaftStatus> {
+    return (await this.raftStatusAndCounters()).status;
+  }
+
+  /** The Raft peer's status and its counters (`/debug/raft`). */
+  async raftStatusAndCounters(): Promise<{ status: RaftStatus; counters: RaftCounters }> {
     const manager = this.requireManager();
-    const reply = await this.system.ask<{ status: RaftStatus }>(manager.peer, (replyTo) => ({ type: 'raft.status', replyTo }), { timeoutMs: 2000 });
-    return reply.status;
+    return this.system.ask<{ status: RaftStatus; counters: RaftCounters }>(manager.peer, (replyTo) => ({ type: 'raft.status', replyTo }), { timeoutMs: 2000 });
   }
 
   async waitForLeader(expected: string | undefined, timeoutMs: number): Promise<void> {

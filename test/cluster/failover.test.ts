@@ -32,6 +32,7 @@ interface RaftDebug {
   appliedIndex: number;
   /** Synced batches this manager's journal has written since it started (its fsyncs). */
   syncedLogWrites: number;
+  counters: { leaderGoneElections: number };
   voters: string[];
   progress: Record<string, { match: number; next: number; state: string }>;
 }
@@ -237,6 +238,10 @@ describe('failover with real node processes', () => {
       const survivors = MANAGERS.filter((m) => m !== old);
       newLeader = await cluster.leader(survivors, 30_000);
       expect(survivors).toContain(newLeader);
+      // The killed leader's address refused the survivors' reconnects: they campaigned on that hint
+      // instead of waiting out the election timeout (RaftCore.leaderGone).
+      const hinted = await Promise.all(survivors.map(async (name) => (await raft(name)).counters.leaderGoneElections));
+      expect(hinted.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
       // Writes after the kill: enough of them that the survivors also move well past the killed node's log.
       await waitFor('acknowledged writes after the kill', 60_000, async () => {
         const after = history.filter((h) => h.op.kind === 'write' && h.invokedAt > killedAt && h.completedAt !== undefined).length;

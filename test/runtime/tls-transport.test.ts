@@ -221,6 +221,56 @@ describe('TlsTransport', () => {
     expect(a.stats.reconnectsScheduled).toBeGreaterThan(0);
   });
 
+  test('onPeerGone: a peer whose listener is gone is reported at once, with nothing queued to it; a live peer that drops the stream is not', async () => {
+    const gone: string[] = [];
+    const pa = new Probe();
+    const a = await start(manager, pa, { onPeerGone: (peer) => gone.push(peer), goneProbeAfterMs: 0 });
+    // A live peer refuses our stream (as a node that removed us does): the probe reconnects, is
+    // accepted by the listener, and nothing is reported gone.
+    const removed = new Set<string>();
+    const pl = new Probe();
+    const live = await start(worker, pl, { verifyPeer: (peer) => (removed.has(peer.commonName) ? 'removed' : undefined) });
+    a.send(live.address, { n: 1 });
+    await pl.until(() => pl.messages.length === 1);
+    expect(live.refuseConnected(() => true)).toBe(1);
+    await pa.until(() => pa.peerStates.filter((s) => s.peer === live.address && s.connected).length === 2);
+    expect(gone).toEqual([]);
+    expect(a.stats.connectsRefused).toBe(0);
+
+    // The peer's process stops: its listener goes with it. Nothing is queued to it, yet the closed
+    // stream is probed once and the refusal reported, exactly once.
+    const pb = new Probe();
+    const b = await start(worker, pb);
+    const address = b.address;
+    a.send(address, { n: 2 });
+    await pb.until(() => pb.messages.length === 1);
+    await b.close();
+    // The refusal is reported as an outbound connection error, and onPeerGone right after it.
+    await pa.until(() => pa.errors.some((e) => e instanceof PeerConnectionError && e.remote === address && e.direction === 'outbound'));
+    expect(gone).toEqual([address]);
+    expect(a.stats.connectsRefused).toBe(1);
+  });
+
+  test('a stream closed right after its handshake is not probed: without onPeerGone, or before goneProbeAfterMs', async () => {
+    const pa = new Probe();
+    const gone: string[] = [];
+    const a = await start(manager, pa, { onPeerGone: (peer) => gone.push(peer) }); // default: probe streams up 1 s or more
+    const pb = new Probe();
+    const b = await start(worker, pb);
+    const address = b.address;
+    a.send(address, { n: 1 });
+    await pb.until(() => pb.messages.length === 1);
+    const scheduled = a.stats.reconnectsScheduled;
+    await b.close();
+    await pa.until(() => pa.peerStates.some((s) => !s.connected));
+    // Nothing queued and the stream was young: no reconnect until the next send (as before onPeerGone).
+    expect(a.stats.reconnectsScheduled).toBe(scheduled);
+    expect(gone).toEqual([]);
+    a.send(address, { n: 2 });
+    await pa.until(() => pa.errors.some((e) => e instanceof PeerConnectionError && e.remote === address && e.direction === 'outbound'));
+    expect(gone[0]).toBe(address);
+  });
+
   test('a full queue to a down peer drops the oldest lossy messages', async () => {
     const port = await freePort();
     const pa = new Probe();

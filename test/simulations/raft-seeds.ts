@@ -30,6 +30,9 @@ export function checkSeedBlock(from: number): void {
     expect(reached('encryptedManagers')).toBeGreaterThan(20);
     expect(reached('dekRotations')).toBeGreaterThan(10);
     expect(reached('mixedKeyRecoveries')).toBeGreaterThan(0);
+    // The transport's hint after a crash (RaftCore.leaderGone), and wrong hints that must change nothing.
+    expect(reached('leaderGoneHints')).toBeGreaterThan(20);
+    expect(reached('wrongHints')).toBeGreaterThan(10);
     // Asynchronous storage writes (the real node's mode) in about half the seeds.
     expect(runs.filter((r) => r.options.asyncStorageWrites).length).toBeGreaterThan(30);
   }, 900_000);

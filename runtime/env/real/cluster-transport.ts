@@ -21,7 +21,7 @@ import {
 /** What a ClusterTransport reports: the TLS layer's failures, and sends that could not be queued. */
 export type ClusterTransportError = TlsTransportError | OutboundFrameTooLargeError | SendQueueFullError | TransportClosedError;
 
-export interface ClusterTransportOptions extends Omit<TlsTransportOptions, 'onMessage' | 'onError'> {
+export interface ClusterTransportOptions extends Omit<TlsTransportOptions, 'onMessage' | 'onError' | 'onPeerGone'> {
   /** This node's id: the CN of its certificate and the first segment of its actors' addresses. */
   readonly nodeId: string;
   /**
@@ -33,6 +33,8 @@ export interface ClusterTransportOptions extends Omit<TlsTransportOptions, 'onMe
   readonly onRefused?: (envelope: Envelope, peer: PeerIdentity, reason: string) => void;
   /** Called for each connection-level failure and each send that could not be queued. */
   readonly onError?: (error: ClusterTransportError) => void;
+  /** Called when node `nodeId`'s address refuses connections: its process is gone (TlsTransport's `onPeerGone`). */
+  readonly onNodeGone?: (nodeId: string) => void;
 }
 
 /** Counters, for tests and inspection. */
@@ -81,11 +83,16 @@ export class ClusterTransport implements Transport {
   static async start(options: ClusterTransportOptions): Promise<ClusterTransport> {
     assert(options.nodeId.length > 0 && !options.nodeId.includes('/'), `invalid node id '${options.nodeId}'`);
     const cluster = new ClusterTransport(options);
-    const { nodeId: _nodeId, authorize: _authorize, onRefused: _onRefused, onError, ...tlsOptions } = options;
+    const { nodeId: _nodeId, authorize: _authorize, onRefused: _onRefused, onError, onNodeGone, ...tlsOptions } = options;
     cluster.transport = await TlsTransport.listen({
       ...tlsOptions,
       onMessage: (message, peer, remote) => cluster.receive(message, peer, remote),
       onError: (error) => onError?.(error),
+      ...(onNodeGone === undefined ? {} : {
+        onPeerGone: (address: string) => {
+          for (const [nodeId, at] of cluster.addresses) if (at === address) onNodeGone(nodeId);
+        },
+      }),
     });
     return cluster;
   }

@@ -203,6 +203,15 @@ export interface TlsTransportOptions extends TlsCredentials {
   readonly onError?: (error: TlsTransportError) => void;
   /** Called when the outbound stream to a peer comes up (true) or goes down (false). */
   readonly onPeerState?: (peerAddress: string, connected: boolean) => void;
+  /**
+   * Called when a connection attempt to a peer is refused (ECONNREFUSED: nothing listens at its
+   * address, so its process is gone; a lost machine or a cut link time out instead). When an
+   * outbound stream that had been up for `goneProbeAfterMs` closes, one reconnect is tried at once
+   * even with nothing to send, so that a peer's crash is known within the first backoff delay.
+   */
+  readonly onPeerGone?: (peerAddress: string) => void;
+  /** How long a stream must have been up for its close to be probed (default 1000 ms). */
+  readonly goneProbeAfterMs?: number;
   /** Uniform [0, 1) source for the backoff jitter (default Math.random). */
   readonly random?: () => number;
 }
@@ -218,6 +227,8 @@ export interface TlsTransportStats {
   dropped: number;
   connects: number;
   reconnectsScheduled: number;
+  /** Connection attempts refused by the peer's host (reported through `onPeerGone`). */
+  connectsRefused: number;
   /** Rpc requests read (answered or not yet). */
   requests: number;
   /** Inbound connections closed by `verifyPeer` or `refuseConnected`. */
@@ -236,6 +247,8 @@ interface Peer {
   blocked: boolean;
   attempts: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the stream last came up (ms, `Date.now`). */
+  connectedAt: number;
   /** A flush is queued for the end of this turn: the turn's frames go out as one write. */
   flushQueued: boolean;
 }
@@ -388,7 +401,7 @@ function createContext(credentials: TlsCredentials): tls.SecureContext {
  * The same port answers rpc requests (ALPN `swarm-rpc`), with or without a client certificate.
  */
 export class TlsTransport {
-  readonly stats: TlsTransportStats = { sent: 0, received: 0, dropped: 0, connects: 0, reconnectsScheduled: 0, requests: 0, refused: 0 };
+  readonly stats: TlsTransportStats = { sent: 0, received: 0, dropped: 0, connects: 0, reconnectsScheduled: 0, connectsRefused: 0, requests: 0, refused: 0 };
   private readonly peers = new Map<string, Peer>();
   /** Every accepted TCP connection, handshaking or not, so that `close` can end them all. */
   private readonly inbound = new Set<Socket>();
@@ -554,7 +567,7 @@ export class TlsTransport {
     let peer = this.peers.get(address);
     if (peer === undefined) {
       const { host, port } = parseAddress(address);
-      peer = { address, host, port, queue: [], socket: undefined, connected: false, blocked: false, attempts: 0, timer: undefined, flushQueued: false };
+      peer = { address, host, port, queue: [], socket: undefined, connected: false, blocked: false, attempts: 0, timer: undefined, connectedAt: 0, flushQueued: false };
       this.peers.set(address, peer);
     }
     return peer;
@@ -583,6 +596,7 @@ export class TlsTransport {
       }
       peer.connected = true;
       peer.attempts = 0;
+      peer.connectedAt = Date.now();
       this.stats.connects++;
       this.options.onPeerState?.(peer.address, true);
       this.flush(peer);
@@ -595,6 +609,10 @@ export class TlsTransport {
     socket.on('data', () => undefined);
     socket.on('error', (error) => {
       this.report(new PeerConnectionError(peer.address, 'outbound', error));
+      if ((error as NodeJS.ErrnoException).code === 'ECONNREFUSED' && !this.closed && this.peers.get(peer.address) === peer) {
+        this.stats.connectsRefused++;
+        this.options.onPeerGone?.(peer.address);
+      }
     });
     socket.on('close', () => {
       if (peer.socket !== socket) return;
@@ -603,7 +621,12 @@ export class TlsTransport {
       peer.connected = false;
       peer.blocked = false;
       if (wasConnected) this.options.onPeerState?.(peer.address, false);
-      if (this.closed || peer.queue.length === 0 || this.peers.get(peer.address) !== peer) return; // reconnect on the next send
+      if (this.closed || this.peers.get(peer.address) !== peer) return;
+      // A long-lived stream that closes is probed once at once: is the peer's process still there?
+      // (Not a stream that closes right after its handshake, as a peer that refuses us closes it:
+      // that would probe in a loop.) Otherwise, with nothing to send, reconnect on the next send.
+      const probe = wasConnected && this.options.onPeerGone !== undefined && Date.now() - peer.connectedAt >= (this.options.goneProbeAfterMs ?? 1000);
+      if (peer.queue.length === 0 && !probe) return;
       this.scheduleReconnect(peer);
     });
   }
