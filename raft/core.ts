@@ -1036,6 +1036,11 @@ export class RaftCore {
   }
 
   private tickElection(): void {
+    if (this.leaderGoneElection && this.lead !== '') {
+      // A leader is known again (a follower learns it from an append, not by becoming one).
+      this.leaderGoneElection = false;
+      this.resetRandomizedElectionTimeout();
+    }
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;

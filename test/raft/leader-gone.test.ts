@@ -39,6 +39,17 @@ describe('RaftCore.leaderGone', () => {
       hinted.heartbeat(leader);
       expect(hinted.appliedData('2')).toEqual(['a', 'b']);
       expect(hinted.appliedData('3')).toEqual(['a', 'b']);
+      // The other follows the new leader with the usual election timeout again: silence shorter
+      // than an election timeout does not make it campaign.
+      const other = leader === '2' ? '3' : '2';
+      expect(hinted.core(other).role).toBe('follower');
+      expect(hinted.core(other).lead).toBe(leader);
+      hinted.cutLink(leader, other);
+      hinted.tick(other, T - 1);
+      hinted.stabilize();
+      expect(hinted.core(other).role).toBe('follower');
+      expect(hinted.core(leader).term).toBe(hinted.core(other).term);
+      hinted.heal();
 
       const unhinted = killedLeader(seed);
       unhinted.tickAll(T - 1);
