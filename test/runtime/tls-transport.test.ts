@@ -224,7 +224,7 @@ describe('TlsTransport', () => {
   test('onPeerGone: a peer whose listener is gone is reported at once, with nothing queued to it; a live peer that drops the stream is not', async () => {
     const gone: string[] = [];
     const pa = new Probe();
-    const a = await start(manager, pa, { onPeerGone: (peer) => gone.push(peer), goneProbeAfterMs: 0 });
+    const a = await start(manager, pa, { onPeerGone: (peer) => gone.push(peer), goneProbeIntervalMs: 0 });
     // A live peer refuses our stream (as a node that removed us does): the probe reconnects, is
     // accepted by the listener, and nothing is reported gone.
     const removed = new Set<string>();
@@ -251,24 +251,30 @@ describe('TlsTransport', () => {
     expect(a.stats.connectsRefused).toBe(1);
   });
 
-  test('a stream closed right after its handshake is not probed: without onPeerGone, or before goneProbeAfterMs', async () => {
+  test('a peer is probed at most once per goneProbeIntervalMs: a peer that keeps refusing our stream is not probed in a loop', async () => {
     const pa = new Probe();
     const gone: string[] = [];
-    const a = await start(manager, pa, { onPeerGone: (peer) => gone.push(peer) }); // default: probe streams up 1 s or more
-    const pb = new Probe();
-    const b = await start(worker, pb);
-    const address = b.address;
-    a.send(address, { n: 1 });
-    await pb.until(() => pb.messages.length === 1);
+    const a = await start(manager, pa, { onPeerGone: (peer) => gone.push(peer) }); // default interval: 5 s
+    const pl = new Probe();
+    const live = await start(worker, pl, { verifyPeer: () => undefined });
+    a.send(live.address, { n: 1 });
+    await pl.until(() => pl.messages.length === 1);
     const scheduled = a.stats.reconnectsScheduled;
-    await b.close();
-    await pa.until(() => pa.peerStates.some((s) => !s.connected));
-    // Nothing queued and the stream was young: no reconnect until the next send (as before onPeerGone).
-    expect(a.stats.reconnectsScheduled).toBe(scheduled);
+    // First close: probed (the probe connects: the peer is alive).
+    expect(live.refuseConnected(() => true)).toBe(1);
+    await pa.until(() => pa.peerStates.filter((s) => s.peer === live.address && s.connected).length === 2);
+    expect(a.stats.reconnectsScheduled).toBe(scheduled + 1);
+    // A message over the probe's stream: the listener has taken the connection in.
+    a.send(live.address, { n: 2 });
+    await pl.until(() => pl.messages.length === 2);
+    // Second close within the interval, nothing queued: no probe, no reconnect until the next send.
+    expect(live.refuseConnected(() => true)).toBe(1);
+    await pa.until(() => pa.peerStates.filter((s) => s.peer === live.address && !s.connected).length === 2);
+    expect(a.stats.reconnectsScheduled).toBe(scheduled + 1);
     expect(gone).toEqual([]);
-    a.send(address, { n: 2 });
-    await pa.until(() => pa.errors.some((e) => e instanceof PeerConnectionError && e.remote === address && e.direction === 'outbound'));
-    expect(gone[0]).toBe(address);
+    // The next send reconnects as before.
+    a.send(live.address, { n: 3 });
+    await pl.until(() => pl.messages.length === 3);
   });
 
   test('a full queue to a down peer drops the oldest lossy messages', async () => {

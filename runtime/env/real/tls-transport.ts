@@ -206,12 +206,16 @@ export interface TlsTransportOptions extends TlsCredentials {
   /**
    * Called when a connection attempt to a peer is refused (ECONNREFUSED: nothing listens at its
    * address, so its process is gone; a lost machine or a cut link time out instead). When an
-   * outbound stream that had been up for `goneProbeAfterMs` closes, one reconnect is tried at once
-   * even with nothing to send, so that a peer's crash is known within the first backoff delay.
+   * outbound stream closes, one reconnect is tried at once even with nothing to send (at most one
+   * such probe per peer per `goneProbeIntervalMs`), so that a peer's crash is known within the
+   * first backoff delay.
    */
   readonly onPeerGone?: (peerAddress: string) => void;
-  /** How long a stream must have been up for its close to be probed (default 1000 ms). */
-  readonly goneProbeAfterMs?: number;
+  /**
+   * The least time between two probes of one peer (default 5000 ms): a peer that refuses us (a node
+   * that removed us) closes our stream right after its handshake, and must not be probed in a loop.
+   */
+  readonly goneProbeIntervalMs?: number;
   /** Uniform [0, 1) source for the backoff jitter (default Math.random). */
   readonly random?: () => number;
 }
@@ -247,8 +251,8 @@ interface Peer {
   blocked: boolean;
   attempts: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  /** When the stream last came up (ms, `Date.now`). */
-  connectedAt: number;
+  /** When this peer's closed stream was last probed (ms, `Date.now`; 0: never). */
+  probedAt: number;
   /** A flush is queued for the end of this turn: the turn's frames go out as one write. */
   flushQueued: boolean;
 }
@@ -567,7 +571,7 @@ export class TlsTransport {
     let peer = this.peers.get(address);
     if (peer === undefined) {
       const { host, port } = parseAddress(address);
-      peer = { address, host, port, queue: [], socket: undefined, connected: false, blocked: false, attempts: 0, timer: undefined, connectedAt: 0, flushQueued: false };
+      peer = { address, host, port, queue: [], socket: undefined, connected: false, blocked: false, attempts: 0, timer: undefined, probedAt: 0, flushQueued: false };
       this.peers.set(address, peer);
     }
     return peer;
@@ -596,7 +600,6 @@ export class TlsTransport {
       }
       peer.connected = true;
       peer.attempts = 0;
-      peer.connectedAt = Date.now();
       this.stats.connects++;
       this.options.onPeerState?.(peer.address, true);
       this.flush(peer);
@@ -622,10 +625,12 @@ export class TlsTransport {
       peer.blocked = false;
       if (wasConnected) this.options.onPeerState?.(peer.address, false);
       if (this.closed || this.peers.get(peer.address) !== peer) return;
-      // A long-lived stream that closes is probed once at once: is the peer's process still there?
-      // (Not a stream that closes right after its handshake, as a peer that refuses us closes it:
-      // that would probe in a loop.) Otherwise, with nothing to send, reconnect on the next send.
-      const probe = wasConnected && this.options.onPeerGone !== undefined && Date.now() - peer.connectedAt >= (this.options.goneProbeAfterMs ?? 1000);
+      // A stream that closes is probed at once: is the peer's process still there? At most once per
+      // interval, since a peer that refuses us closes every stream right after its handshake.
+      // Otherwise, with nothing to send, reconnect on the next send.
+      const now = Date.now();
+      const probe = wasConnected && this.options.onPeerGone !== undefined && now - peer.probedAt >= (this.options.goneProbeIntervalMs ?? 5000);
+      if (probe) peer.probedAt = now;
       if (peer.queue.length === 0 && !probe) return;
       this.scheduleReconnect(peer);
     });
