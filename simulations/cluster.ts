@@ -49,6 +49,8 @@ export interface SimClusterOptions {
    * such as a failed fsync), 'fail' fails the run (the default: it is a bug).
    */
   readonly onRootFailure?: (node: string, failure: RootFailure) => 'crash' | 'fail';
+  /** Called after a node crashed (any cause), its process gone: what the other nodes may notice. */
+  readonly onCrash?: (node: string) => void;
 }
 
 class NodeSlot implements SimNode {
@@ -134,6 +136,7 @@ export class SimCluster {
     slot.executor?.crashAll();
     const report = slot.storage.crash();
     if (report.torn.length > 0) this.trace.record({ t: this.loop.now(), kind: "disk.torn", node: id, torn: report.torn });
+    this.options.onCrash?.(id);
   }
 
   /**

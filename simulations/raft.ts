@@ -619,8 +619,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         loop.schedule(nemesis.int(1, Math.max(1, options.diskLatencyMsMax)), () => {
           if (!cluster.node(node).up) return;
           cluster.crash(node);
-          hintGone(node);
-          loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
+                    loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
         });
       }
       return;
@@ -762,6 +761,8 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     disk: { writeLatencyMsMax: options.diskLatencyMsMax, tornWriteProbability: options.tornWriteProbability, syncFailureProbability: options.syncFailureProbability },
     boot,
     observe,
+    // Every process crash: the other nodes' transports find its address refusing (the hints).
+    onCrash: (node) => hintGone(node),
     onRootFailure: (node, failure) => {
       // A failed fsync crashes the node, as it must; any other escalation is a bug.
       if (hasCode(failure.error, 'STORAGE_FAILED')) {
@@ -886,9 +887,9 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
   }
 
   // Nemesis.
-  const schedule = (meanMs: number, fn: () => void): void => {
+  const schedule = (meanMs: number, fn: () => void, random: Random = nemesis): void => {
     if (meanMs <= 0) return;
-    for (let at = expDelay(nemesis, meanMs); at < options.safetyPhaseMs; at += expDelay(nemesis, meanMs)) loop.schedule(at, fn);
+    for (let at = expDelay(random, meanMs); at < options.safetyPhaseMs; at += expDelay(random, meanMs)) loop.schedule(at, fn);
   };
   /** While a stranded-entries episode runs, other faults are skipped: they would undo its cuts or stop the leaders it follows. */
   const fault = (fn: () => void) => (): void => {
@@ -898,7 +899,6 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const id = nemesis.pick(peers);
     if (!cluster.node(id).up) return;
     cluster.crash(id);
-    hintGone(id);
     loop.schedule(nemesis.int(100, 4000), () => cluster.restart(id));
   }));
   schedule(options.pauseMeanIntervalMs, fault(() => {
@@ -910,18 +910,15 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
     const id = currentLeader;
     if (id === '' || !cluster.node(id).up) return;
     cluster.crash(id);
-    hintGone(id);
     loop.schedule(nemesis.int(100, 3000), () => cluster.restart(id));
   }));
   // A wrong hint: a follower told that its live leader's process is gone. It must disrupt nothing.
-  for (let at = expDelay(hints, options.wrongHintMeanIntervalMs); options.wrongHintMeanIntervalMs > 0 && at < options.safetyPhaseMs; at += expDelay(hints, options.wrongHintMeanIntervalMs)) {
-    loop.schedule(at, fault(() => {
-      const leader = currentLeader;
-      if (leader === '' || !cluster.node(leader).up) return;
-      const followers = peers.filter((p) => p !== leader && cluster.node(p).up);
-      if (followers.length > 0) sendGone(hints.pick(followers), leader, true);
-    }));
-  }
+  schedule(options.wrongHintMeanIntervalMs, fault(() => {
+    const leader = currentLeader;
+    if (leader === '' || !cluster.node(leader).up) return;
+    const followers = peers.filter((p) => p !== leader && cluster.node(p).up);
+    if (followers.length > 0) sendGone(hints.pick(followers), leader, true);
+  }), hints);
   if (options.partitions !== 'off') {
     schedule(options.partitionMeanIntervalMs, fault(() => {
       const shuffled = peers.map((id) => ({ id, key: nemesis.uint32() })).sort((a, b) => a.key - b.key).map((x) => x.id);
