@@ -158,6 +158,12 @@ export class RaftCore {
    * and campaigns at once, pre-vote first: the other followers that got the same hint grant it;
    * one that still hears a live leader ignores it, so a wrong hint costs no election. Anything
    * else (not our leader, not a follower) is ignored. Returns whether an election started.
+   *
+   * Until a leader is known again, two rules keep hinted peers from costing each other an
+   * election's retry (1-3 ticks): a hinted pre-candidate that grants the pre-vote of a peer with a
+   * lower id stands back (peers told at once would otherwise split the vote), and a hinted peer
+   * that refuses a pre-vote for a shorter log asks for its own again at once (its first may have
+   * met the asker's lease before the asker was told).
    */
   leaderGone(id: PeerId): boolean {
     if (this.role !== 'follower' || this.lead === '' || this.lead !== id || id === this.id) return false;
@@ -494,16 +500,31 @@ export class RaftCore {
       (m.type === 'preVote' && m.term > this.term) ||
       (this.bugs.has('skipVoteTermCheck') && m.type === 'vote');
     const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    const upToDate = this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       // A pre-vote answer carries the asked term, so that the pre-candidate counts it.
       const term = m.type === 'preVote' ? m.term : this.term;
       this.sendAfterPersist({ type: respType, from: this.id, to: m.from, term, reject: false });
       if (m.type === 'vote') {
         this.electionElapsed = 0;
         this.vote = m.from;
+      } else if (this.role === 'preCandidate' && this.leaderGoneElection && m.from < this.id) {
+        // Told at the same moment that the leader is gone, both of us campaign at once, grant
+        // each other's pre-votes and split the real vote (then 1-3 ticks more). Of two such logs
+        // that are equally good, the lower id goes on and this peer stands back: its own pre-vote
+        // answers are then ignored, and its retry stays 1-3 ticks away if the other fails.
+        this.becomeFollower(this.term, '');
       }
     } else {
       this.sendAfterPersist({ type: respType, from: this.id, to: m.from, term: this.term, reject: true });
+      if (m.type === 'preVote' && canVote && this.leaderGoneElection && this.role !== 'candidate') {
+        // Both of us were told the leader is gone, and only our log can win. Our own pre-vote may
+        // have reached the asker while it still held its lease (it ignored it, and has since
+        // forgotten that leader, or it would not ask): ask again now rather than after 1-3 ticks.
+        this.electionElapsed = 0;
+        this.resetRandomizedElectionTimeout();
+        this.hup(false);
+      }
     }
   }
 
