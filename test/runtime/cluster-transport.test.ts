@@ -155,4 +155,49 @@ describe('ClusterTransport', () => {
     expect(refusals[0]!.peer.commonName).toBe('node-c');
     expect(refusals[0]!.reason).toBe('workers may not reach raft');
   });
+
+  test('a node that restarts and opens a stream to us gets what we queued to it at once, not after our reconnect backoff', async () => {
+    const waiter = new Waiter();
+    const outboundErrors: string[] = [];
+    let streamsLost = 0;
+    // A backoff longer than the test's timeout: only the restarted node's own stream can cut it short.
+    const a = await node('node-a', managerA, {
+      backoff: { initialMs: 120_000, maxMs: 120_000 },
+      onError: (error) => { outboundErrors.push(error.message); waiter.changed(); },
+      onPeerState: (_peer, connected) => { if (!connected) streamsLost++; waiter.changed(); },
+    });
+    const aReceived = collector(a.system, waiter);
+    const startB = async (port: number): Promise<{ transport: ClusterTransport; system: ActorSystem; received: Array<{ message: unknown; sender: string | undefined }> }> => {
+      const transport = await ClusterTransport.start({ nodeId: 'node-b', host: '127.0.0.1', port, ...managerB, backoff: { initialMs: 5, maxMs: 50 } });
+      const system = new ActorSystem({ nodeId: 'node-b', env: realEnv({ transport }) });
+      transport.setPeerAddress('node-a', a.transport.address);
+      return { transport, system, received: collector(system, waiter) };
+    };
+    const b1 = await startB(0);
+    const port = b1.transport.port;
+    a.transport.setPeerAddress('node-b', b1.transport.address);
+    a.system.send('node-b/collector', { n: 1 });
+    await waiter.until(() => b1.received.length === 1);
+
+    // node-b's process stops: node-a's next message finds its port refusing, and waits for a retry.
+    b1.system.shutdown();
+    await b1.transport.close();
+    await waiter.until(() => streamsLost === 1);
+    a.system.send('node-b/collector', { n: 2 });
+    await waiter.until(() => outboundErrors.some((m) => /ECONNREFUSED/.test(m)));
+    expect(a.transport.tls.stats.reconnectsNow).toBe(0);
+
+    // node-b restarts on its port and speaks to node-a: node-a's stream to it comes up now.
+    const b2 = await startB(port);
+    transports.push(b2.transport);
+    systems.push(b2.system);
+    b2.system.send('node-a/collector', { hello: 'again' });
+    await waiter.until(() => aReceived.length === 1 && b2.received.length === 1);
+    expect(b2.received.map((r) => r.message)).toEqual([{ n: 2 }]);
+    // The retry that was waiting out the backoff went at once.
+    expect(a.transport.tls.stats.reconnectsScheduled).toBe(1);
+    expect(a.transport.tls.stats.reconnectsNow).toBe(1);
+    // A stream already up is left alone.
+    expect(a.transport.tls.reconnectNow(b2.transport.address)).toBe(false);
+  });
 });

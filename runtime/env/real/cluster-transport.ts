@@ -21,7 +21,7 @@ import {
 /** What a ClusterTransport reports: the TLS layer's failures, and sends that could not be queued. */
 export type ClusterTransportError = TlsTransportError | OutboundFrameTooLargeError | SendQueueFullError | TransportClosedError;
 
-export interface ClusterTransportOptions extends Omit<TlsTransportOptions, 'onMessage' | 'onError' | 'onPeerGone'> {
+export interface ClusterTransportOptions extends Omit<TlsTransportOptions, 'onMessage' | 'onError' | 'onPeerGone' | 'onInboundStream'> {
   /** This node's id: the CN of its certificate and the first segment of its actors' addresses. */
   readonly nodeId: string;
   /**
@@ -88,6 +88,11 @@ export class ClusterTransport implements Transport {
       ...tlsOptions,
       onMessage: (message, peer, remote) => cluster.receive(message, peer, remote),
       onError: (error) => onError?.(error),
+      // A node that opens a stream to us is up: what we queued to it goes now, not after our backoff.
+      onInboundStream: (peer) => {
+        const at = cluster.addresses.get(peer.commonName);
+        if (at !== undefined) cluster.transport.reconnectNow(at);
+      },
       ...(onNodeGone === undefined ? {} : {
         onPeerGone: (address: string) => {
           for (const [nodeId, at] of cluster.addresses) if (at === address) onNodeGone(nodeId);

@@ -216,6 +216,11 @@ export interface TlsTransportOptions extends TlsCredentials {
    * that removed us) closes our stream right after its handshake, and must not be probed in a loop.
    */
   readonly goneProbeIntervalMs?: number;
+  /**
+   * Called when a verified peer opens a stream to this transport, before any of its frames: its
+   * process is up, whatever the backoff of our own stream to it says (see `reconnectNow`).
+   */
+  readonly onInboundStream?: (peer: PeerIdentity) => void;
   /** Uniform [0, 1) source for the backoff jitter (default Math.random). */
   readonly random?: () => number;
 }
@@ -231,6 +236,8 @@ export interface TlsTransportStats {
   dropped: number;
   connects: number;
   reconnectsScheduled: number;
+  /** Reconnects sent at once, their backoff cut short, because the peer was known to be up (`reconnectNow`). */
+  reconnectsNow: number;
   /** Connection attempts refused by the peer's host (reported through `onPeerGone`). */
   connectsRefused: number;
   /** Rpc requests read (answered or not yet). */
@@ -405,7 +412,7 @@ function createContext(credentials: TlsCredentials): tls.SecureContext {
  * The same port answers rpc requests (ALPN `swarm-rpc`), with or without a client certificate.
  */
 export class TlsTransport {
-  readonly stats: TlsTransportStats = { sent: 0, received: 0, dropped: 0, connects: 0, reconnectsScheduled: 0, connectsRefused: 0, requests: 0, refused: 0 };
+  readonly stats: TlsTransportStats = { sent: 0, received: 0, dropped: 0, connects: 0, reconnectsScheduled: 0, reconnectsNow: 0, connectsRefused: 0, requests: 0, refused: 0 };
   private readonly peers = new Map<string, Peer>();
   /** Every accepted TCP connection, handshaking or not, so that `close` can end them all. */
   private readonly inbound = new Set<Socket>();
@@ -519,6 +526,22 @@ export class TlsTransport {
     peer.timer = undefined;
     peer.queue = [];
     peer.socket?.destroy();
+  }
+
+  /**
+   * The peer at `peerAddress` is known to be up (e.g. it has just opened a stream to us): a
+   * reconnect waiting out its backoff goes at once, and the backoff starts over. Without this a
+   * restarted peer waits for our next try, up to the backoff's ceiling, for what we queued to it
+   * (a leader's appends, a candidate's vote request). Returns whether a reconnect went.
+   */
+  reconnectNow(peerAddress: string): boolean {
+    const peer = this.peers.get(peerAddress);
+    if (this.closed || peer === undefined || peer.timer === undefined || peer.socket !== undefined) return false;
+    clearTimeout(peer.timer);
+    peer.attempts = 0;
+    this.stats.reconnectsNow++;
+    this.connect(peer);
+    return true;
   }
 
   /**
@@ -726,6 +749,7 @@ export class TlsTransport {
     }
     if (protocol === ALPN_STREAM) {
       const peer = identity!;
+      this.options.onInboundStream?.(peer);
       const stream = new FrameReader(this.maxFrameBytes, remote, (message) => {
         this.stats.received++;
         this.options.onMessage(message, peer, remote);
