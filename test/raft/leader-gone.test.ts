@@ -19,6 +19,20 @@ function killedLeader(seed: string): RaftNetwork {
   return net;
 }
 
+/** Led by '1', whose last entry reached '2' only (committed by '1' and '2'); then '1' killed. */
+function longerLogAt2(seed: string): RaftNetwork {
+  const net = new RaftNetwork(['1', '2', '3'], {}, seed);
+  net.elect('1');
+  net.heartbeat('1');
+  net.cutLink('1', '3');
+  net.core('1').propose(enc.encode('c'));
+  net.stabilize();
+  expect(net.core('2').log.lastIndex()).toBeGreaterThan(net.core('3').log.lastIndex());
+  net.remove('1');
+  net.heal();
+  return net;
+}
+
 describe('RaftCore.leaderGone', () => {
   test('both followers told at once that the leader is gone elect the lower id without a tick (no split vote); without the hint nobody campaigns before an election timeout', () => {
     for (const seed of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) {
@@ -60,16 +74,7 @@ describe('RaftCore.leaderGone', () => {
   });
 
   test('the follower with the longer log hears first while the other holds its lease: ignored, it asks again as soon as the other, told too, asks it, and wins without a tick', () => {
-    const net = new RaftNetwork(['1', '2', '3'], {}, 'order');
-    net.elect('1');
-    net.heartbeat('1');
-    // The leader's last entry reaches '2' only (committed by '1' and '2'), then '1' dies.
-    net.cutLink('1', '3');
-    net.core('1').propose(enc.encode('c'));
-    net.stabilize();
-    expect(net.core('2').log.lastIndex()).toBeGreaterThan(net.core('3').log.lastIndex());
-    net.remove('1');
-    net.heal();
+    const net = longerLogAt2('order');
 
     expect(net.core('2').leaderGone('1')).toBe(true);
     net.stabilize();
@@ -92,14 +97,7 @@ describe('RaftCore.leaderGone', () => {
   });
 
   test('a follower never told the leader is gone refuses a shorter log\'s pre-vote and does not campaign for it', () => {
-    const net = new RaftNetwork(['1', '2', '3'], {}, 'untold');
-    net.elect('1');
-    net.heartbeat('1');
-    net.cutLink('1', '3');
-    net.core('1').propose(enc.encode('c'));
-    net.stabilize();
-    net.remove('1');
-    net.heal();
+    const net = longerLogAt2('untold');
     // '3' (the shorter log) is told; '2' is not, and its lease has run out without a campaign of
     // its own yet: it refuses '3' for its log and, untold, waits for its own election timeout.
     net.tick('2', T);
