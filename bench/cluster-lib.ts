@@ -356,6 +356,51 @@ export async function etcdRaftCounts(clientUrls: readonly string[], timeoutMs = 
 
 // ---- failover -----------------------------------------------------------------------------------
 
+/** What a background load did while it ran. */
+export interface BackgroundLoadResult {
+  readonly clients: number;
+  readonly writes: number;
+  readonly errors: number;
+  readonly elapsedMs: number;
+}
+
+/**
+ * A closed-loop load of `clients` writers that runs until `stop()` (and never past `maxMs` or
+ * `countMax` writes): the load the failover rounds kill leaders under. A failed write (its member
+ * killed, a timeout) is counted, and its writer pauses `pauseMs` before the next, so that writers
+ * pinned to a dead member do not spin on refused connections.
+ */
+export function startBackgroundLoad(target: WriteTarget, options: { clients: number; payloadBytes: number; maxMs: number; countMax: number; pauseMs?: number }): { stop(): Promise<BackgroundLoadResult> } {
+  const { clients, maxMs, countMax } = options;
+  if (!(clients >= 1 && maxMs > 0 && countMax >= 1)) throw new Error(`startBackgroundLoad: bad options ${JSON.stringify(options)}`);
+  const pauseMs = options.pauseMs ?? 100;
+  const payload = payloadOf(options.payloadBytes);
+  const started = monotonicMs();
+  let stopped = false;
+  let writes = 0;
+  let errors = 0;
+  const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, pauseMs));
+  const writer = async (client: number): Promise<void> => {
+    for (let seq = 0; !stopped && writes + errors < countMax && monotonicMs() - started < maxMs; seq++) {
+      try {
+        await target.write(client, seq, payload);
+        writes++;
+      } catch {
+        errors++;
+        if (!stopped) await pause();
+      }
+    }
+  };
+  const all = Promise.all(Array.from({ length: clients }, (_, c) => writer(c)));
+  return {
+    async stop() {
+      stopped = true;
+      await all;
+      return { clients, writes, errors, elapsedMs: monotonicMs() - started };
+    },
+  };
+}
+
 export interface FailoverOptions extends FailoverHooks {
   readonly rounds: number;
   /** A round with no successful write this long after the kill counts as failed. Default 15 s. */

@@ -4,7 +4,7 @@
 // behind.
 //
 //   npm run bench:cluster     (= node --expose-gc --import tsx bench/cluster.ts)
-//   flags: --levels 1,100,1000  --run-ms 5000  --windows 3  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling
+//   flags: --levels 1,100,1000  --run-ms 5000  --windows 3  --rounds 20  --failover-clients 100  --endpoints pinned|spread|first  --only etcd|ours|ceiling
 //
 // Targets come from the registry below. etcd: three `etcd` processes on 127.0.0.1 (fsync on,
 // etcd's defaults), driven through its v3 JSON gateway (bench/cluster-lib.ts). Ours: whatever
@@ -23,8 +23,9 @@
 // writes completed in it, and this process's CPU over it (the load generator) so that a
 // saturated generator shows. A target's figures for a level are its median window by writes/s
 // (all of that window's figures, so that they belong together); the table also gives each
-// target's slowest and fastest window. Then leader failover, 20 rounds per cluster: kill -9 the
-// leader, time until the first write succeeds via the survivors, bring the member back.
+// target's slowest and fastest window. Then leader failover, 20 rounds per cluster under a load of
+// 100 clients writing throughout: kill -9 the leader, time until the first probe write succeeds
+// via the survivors, bring the member back.
 import fs from 'node:fs';
 import os from 'node:os';
 import {
@@ -33,6 +34,7 @@ import {
   formatFailover,
   formatMs,
   measureFailover,
+  startBackgroundLoad,
   runLoad,
   sleep,
   startEtcd,
@@ -65,16 +67,16 @@ const QUIET_SAMPLE_MS = 500;
 const QUIET_WAIT_MAX_MS = 20_000;
 
 function usage(message: string): never {
-  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --windows 3  --rounds 20  --endpoints pinned|spread|first  --only etcd|ours|ceiling`);
+  console.error(`bench/cluster.ts: ${message}\nflags: --levels 1,100,1000  --run-ms 5000  --windows 3  --rounds 20  --failover-clients 100  --endpoints pinned|spread|first  --only etcd|ours|ceiling`);
   process.exit(2);
 }
 
-function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; windows: number; rounds: number; endpoints: Endpoints; only: string | undefined } {
+function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number; windows: number; rounds: number; failoverClients: number; endpoints: Endpoints; only: string | undefined } {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i] as string;
     const value = argv[i + 1];
-    if (!['--levels', '--run-ms', '--windows', '--rounds', '--endpoints', '--only'].includes(name)) usage(`unknown flag ${name}`);
+    if (!['--levels', '--run-ms', '--windows', '--rounds', '--failover-clients', '--endpoints', '--only'].includes(name)) usage(`unknown flag ${name}`);
     if (value === undefined) usage(`${name} needs a value`);
     flags.set(name, value);
   }
@@ -86,15 +88,17 @@ function parseFlags(argv: readonly string[]): { levels: number[]; runMs: number;
   if (!Number.isInteger(windows) || windows < 1 || windows > 20) usage('--windows: an integer from 1 to 20');
   const rounds = Number(flags.get('--rounds') ?? 20);
   if (!Number.isInteger(rounds) || rounds < 0 || rounds > 1000) usage('--rounds: an integer from 0 to 1000');
+  const failoverClients = Number(flags.get('--failover-clients') ?? 100);
+  if (!Number.isInteger(failoverClients) || failoverClients < 0 || failoverClients > 10_000) usage('--failover-clients: an integer from 0 (probes only) to 10000');
   const endpoints = flags.get('--endpoints') ?? 'pinned';
   if (endpoints !== 'spread' && endpoints !== 'first' && endpoints !== 'pinned') usage('--endpoints: pinned, spread or first');
   const only = flags.get('--only');
   if (only !== undefined && only !== 'etcd' && only !== 'ours' && only !== 'ceiling') usage('--only: etcd, ours or ceiling');
-  return { levels, runMs, windows, rounds, endpoints, only };
+  return { levels, runMs, windows, rounds, failoverClients, endpoints, only };
 }
 
 const FLAGS = parseFlags(process.argv.slice(2));
-const CLIENTS_MAX = Math.max(...FLAGS.levels);
+const CLIENTS_MAX = Math.max(...FLAGS.levels, FLAGS.rounds > 0 ? FLAGS.failoverClients : 0);
 
 // ---- the registry of targets --------------------------------------------------------------------
 
@@ -311,10 +315,20 @@ async function measure(running: readonly Running[]): Promise<void> {
         console.log(`  ${t.source.name}: failover not measured (no failover hooks)`);
         continue;
       }
+      await waitQuiet(t, running);
+      // The issue kills the leader under load: writers pinned to every member keep going throughout.
+      const load = FLAGS.failoverClients > 0
+        ? startBackgroundLoad(t.started.target, { clients: FLAGS.failoverClients, payloadBytes: PAYLOAD_BYTES, maxMs: FAILOVER_BUDGET_MS + FAILOVER_ROUND_TIMEOUT_MS, countMax: 10_000_000 })
+        : undefined;
       try {
         t.figures.failover = await measureFailover({ ...hooks, rounds: FLAGS.rounds, roundTimeoutMs: FAILOVER_ROUND_TIMEOUT_MS, budgetMs: FAILOVER_BUDGET_MS, label: `${t.source.name} failover` });
       } catch (e) {
         await fail(t, 'failover', e);
+      } finally {
+        const r = await load?.stop();
+        if (r !== undefined) {
+          console.log(`  ${t.source.name} failover: under ${formatCount(r.clients)} clients writing throughout: ${formatCount(r.writes)} writes in ${(r.elapsedMs / 1000).toFixed(1)} s (${formatCount((1000 * r.writes) / r.elapsedMs)}/s), ${formatCount(r.errors)} failed (their members killed, or timed out)`);
+        }
       }
       console.log();
     }
@@ -425,7 +439,7 @@ async function main(): Promise<void> {
     `load: closed loop, ${PAYLOAD_BYTES}-byte values, levels ${FLAGS.levels.map(formatCount).join(', ')} concurrent clients; per level a warm-up of ${WARMUP_MS} ms and until every client has written once (at most ${WARMUP_MAX_MS / 1000} s), ` +
       `then a window of ${FLAGS.runMs} ms or ${formatCount(RUN_COUNT_MAX)} writes; ${FLAGS.windows} window${FLAGS.windows === 1 ? '' : 's'} per target and level, the targets taking turns in an order rotated each round, ` +
       `all of them up throughout and idle while another is measured; a target's figures are its median window by writes/s. Generator CPU = this process over the window, % of one core. ` +
-      `Failover: ${FLAGS.rounds} rounds (at most ${FAILOVER_BUDGET_MS / 1000} s in all), kill -9 the leader, probe writes every 10 ms via the survivors.\n`,
+      `Failover: ${FLAGS.rounds} rounds (at most ${FAILOVER_BUDGET_MS / 1000} s in all), ${FLAGS.failoverClients > 0 ? `under ${formatCount(FLAGS.failoverClients)} clients writing throughout (closed loop, each pinned as above; a failed write pauses its client 100 ms), ` : ''}kill -9 the leader, probe writes every 10 ms via the survivors.\n`,
   );
   const figures = new Map<string, TargetFigures>();
   const running: Running[] = [];
