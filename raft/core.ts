@@ -510,9 +510,9 @@ export class RaftCore {
         this.vote = m.from;
       } else if (this.role === 'preCandidate' && this.leaderGoneElection && m.from < this.id) {
         // Told at the same moment that the leader is gone, both of us campaign at once, grant
-        // each other's pre-votes and split the real vote (then 1-3 ticks more). Of two such logs
-        // that are equally good, the lower id goes on and this peer stands back: its own pre-vote
-        // answers are then ignored, and its retry stays 1-3 ticks away if the other fails.
+        // each other's pre-votes and split the real vote (then 1-3 ticks more). The lower id goes
+        // on (its log is at least as good as ours: we granted) and this peer stands back: its own
+        // pre-vote answers are then ignored, and its retry stays 1-3 ticks away if the other fails.
         this.becomeFollower(this.term, '');
       }
     } else {
