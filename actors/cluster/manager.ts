@@ -127,8 +127,16 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       let conf: ConfState = options.snapshotConf;
       let lastSnapshotIndex = options.snapshotIndex;
       let snapshotting: Snapshotting | undefined;
-      /** Commands proposed here, by id: who waits for them. */
-      const writes = new Map<string, Address>();
+      /**
+       * Commands proposed here, by id: who waits for them; for one forwarded to the leader (proposed
+       * while this peer did not lead), its entry's bytes, to propose again when the leader changes
+       * (see reproposeWrites). `copies`: proposed more than once, so it may sit in several logs;
+       * only an apply answers it then (the first copy applies, the others are skipped by id), never
+       * a refusal or a lost slot of one copy.
+       */
+      const writes = new Map<string, { readonly replyTo: Address; readonly forwarded: Uint8Array | undefined; copies: boolean }>();
+      /** The last leader the peer reported (never ''): a new one means the writes in flight may be lost. */
+      let lastLeader = '';
       /** Entries this manager proposed as leader, by index: the id whose entry must be there. */
       const proposedAt = new Map<number, { opId: string; confChange: boolean }>();
       const confWaiters = new Map<string, Address>();
@@ -178,7 +186,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       };
 
       const fail = (opId: string, code: string, message: string, leader: string): void => {
-        const replyTo = writes.get(opId) ?? confWaiters.get(opId);
+        const replyTo = writes.get(opId)?.replyTo ?? confWaiters.get(opId);
         writes.delete(opId);
         confWaiters.delete(opId);
         if (replyTo !== undefined) ctx.send(replyTo, { type: 'manager.failed', opId, code, message, leader } satisfies ManagerReply);
@@ -191,7 +199,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
           return;
         }
         remember(command.opId);
-        const replyTo = writes.get(command.opId);
+        const replyTo = writes.get(command.opId)?.replyTo;
         writes.delete(command.opId);
         let refused: { code: string; message: string } | null = null;
         if (command.op === 'events') {
@@ -208,6 +216,25 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
           changed.security = true;
         }
         if (replyTo !== undefined) ctx.send(replyTo, { type: 'manager.applied', opId: command.opId, index, refused } satisfies ManagerReply);
+      };
+
+      /**
+       * A new leader: the writes this manager forwarded to the old one and has not applied may have
+       * died with it (the proposal in flight, or appended there and never replicated). Each is
+       * proposed again, to the new leader; the store applies a command id once (appliedIds), so a
+       * copy the old leader did replicate costs only an entry skipped on apply. Without this such a
+       * write waits for its asker's timeout (10 s in the node) to learn nothing. Writes proposed
+       * while this peer led (the orchestrator's among them, decided on that leader's view) are not:
+       * they apply if the new leader holds them, and are failed as ENTRY_LOST if it does not.
+       */
+      const reproposeWrites = (): void => {
+        for (const [opId, w] of writes) {
+          if (w.forwarded === undefined || appliedIds.has(opId)) continue;
+          w.copies = true;
+          // Its first copy's slot, if the peer led after all when it proposed: no ENTRY_LOST from it now.
+          for (const [index, p] of proposedAt) if (p.opId === opId) proposedAt.delete(index);
+          ctx.send(options.peer, { type: 'raft.propose', data: w.forwarded, requestId: opId, replyTo: ctx.self });
+        }
       };
 
       const maybeSnapshot = (): void => {
@@ -228,8 +255,9 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
                 ctx.send(m.replyTo, { type: 'manager.failed', opId, code: 'DUPLICATE', message: `command ${opId} was applied already`, leader: '' } satisfies ManagerReply);
                 return;
               }
-              writes.set(opId, m.replyTo);
-              ctx.send(options.peer, { type: 'raft.propose', data: encodeCommand(m.command), requestId: opId, replyTo: ctx.self });
+              const data = encodeCommand(m.command);
+              writes.set(opId, { replyTo: m.replyTo, forwarded: role === 'leader' ? undefined : data, copies: false });
+              ctx.send(options.peer, { type: 'raft.propose', data, requestId: opId, replyTo: ctx.self });
               return;
             }
             case 'manager.confChange':
@@ -247,6 +275,11 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
             case 'raft.softState':
               role = m.role;
               term = m.term;
+              if (m.leader !== '' && m.leader !== lastLeader) {
+                const previous = lastLeader;
+                lastLeader = m.leader;
+                if (previous !== '') reproposeWrites();
+              }
               if (m.leader !== followedLeader) {
                 followedLeader = m.leader;
                 options.onLeaderChange?.(m.leader, m.term);
@@ -261,9 +294,12 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
               }
               return;
             case 'raft.refused':
+              // A refused copy says nothing of the others: the asker's timeout answers if none applies.
+              if (writes.get(m.requestId)?.copies === true) return;
               fail(m.requestId, m.code, m.message, m.leader);
               return;
             case 'raft.proposed':
+              if (writes.get(m.requestId)?.copies === true) return;
               proposedAt.set(m.index, { opId: m.requestId, confChange: confWaiters.has(m.requestId) });
               return;
             case 'raft.apply': {
