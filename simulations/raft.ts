@@ -619,7 +619,7 @@ export async function runRaftSim(seed: string | number, runOptions: RaftSimRunOp
         loop.schedule(nemesis.int(1, Math.max(1, options.diskLatencyMsMax)), () => {
           if (!cluster.node(node).up) return;
           cluster.crash(node);
-                    loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
+          loop.schedule(nemesis.int(100, 3000), () => cluster.restart(node));
         });
       }
       return;
