@@ -379,7 +379,6 @@ export function startBackgroundLoad(target: WriteTarget, options: { clients: num
   let stopped = false;
   let writes = 0;
   let errors = 0;
-  const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, pauseMs));
   const writer = async (client: number): Promise<void> => {
     for (let seq = 0; !stopped && writes + errors < countMax && monotonicMs() - started < maxMs; seq++) {
       try {
@@ -387,7 +386,7 @@ export function startBackgroundLoad(target: WriteTarget, options: { clients: num
         writes++;
       } catch {
         errors++;
-        if (!stopped) await pause();
+        if (!stopped) await sleep(pauseMs);
       }
     }
   };
