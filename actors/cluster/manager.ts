@@ -26,10 +26,20 @@ export type ManagerInput =
   | { readonly type: 'manager.write'; readonly command: ClusterCommand; readonly replyTo: Address }
   | { readonly type: 'manager.confChange'; readonly opId: string; readonly change: ConfChange; readonly replyTo: Address }
   | { readonly type: 'manager.barrier'; readonly opId: string; readonly replyTo: Address }
+  /**
+   * The asker of a write, membership change or read gave up on it (its timeout): forget who waits.
+   * A write may still apply; it is then answered to no one. Without this, a proposal that a live
+   * leader dropped (its uncommitted-bytes limit) or a read no leader confirmed would stay here.
+   */
+  | { readonly type: 'manager.forget'; readonly opId: string }
   | { readonly type: 'manager.snapshotStep' };
 
 export type ManagerReply =
-  /** The command's entry applied at `index`; `refused` when the store refused its batch (identically everywhere). */
+  /**
+   * The command's entry applied at `index`; `refused` when the store refused its batch (identically
+   * everywhere). A command this manager learned of from an installed snapshot applied at or before
+   * the snapshot's `index`, and the reply says so with that index.
+   */
   | { readonly type: 'manager.applied'; readonly opId: string; readonly index: number; readonly refused: { readonly code: string; readonly message: string } | null }
   /** Definitely not applied (refused by Raft here, or its log slot was taken by another leader's entry). */
   | { readonly type: 'manager.failed'; readonly opId: string; readonly code: string; readonly message: string; readonly leader: string }
@@ -85,13 +95,25 @@ interface SnapshotData {
   readonly store: Uint8Array;
   readonly security: SecurityState | null;
   readonly applied: readonly string[];
+  /**
+   * The store's refusals among `applied`: [id, code, message]. Absent in snapshots written before
+   * 2026-12-05 (read as none). A manager that learns of its write from a snapshot answers with it.
+   */
+  readonly refused?: ReadonlyArray<readonly [string, string, string]>;
 }
 
-function readSnapshot(data: Uint8Array): { store: Store; security: SecurityState | null; applied: string[] } {
-  if (data.byteLength === 0) return { store: new Store(), security: null, applied: [] };
+/** A command the store refused (applied as nothing, identically on every manager). */
+interface Refusal {
+  readonly code: string;
+  readonly message: string;
+}
+
+function readSnapshot(data: Uint8Array): { store: Store; security: SecurityState | null; applied: string[]; refusals: Map<string, Refusal> } {
+  if (data.byteLength === 0) return { store: new Store(), security: null, applied: [], refusals: new Map() };
   const snapshot = decodeMessage(data) as SnapshotData;
   if (snapshot.v !== 1) throw new InvariantViolation(`manager snapshot version ${String(snapshot.v)} is not supported`);
-  return { store: Store.restore(snapshot.store), security: snapshot.security, applied: [...snapshot.applied] };
+  const refusals = new Map((snapshot.refused ?? []).map(([id, code, message]) => [id, { code, message }] as const));
+  return { store: Store.restore(snapshot.store), security: snapshot.security, applied: [...snapshot.applied], refusals };
 }
 
 /**
@@ -121,7 +143,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
     supervision: { kind: 'escalate' },
     create: (ctx: ActorContext) => {
       // Rebuilt from the log's snapshot at every start; the peer hands out what follows it.
-      let { store, security, applied } = readSnapshot(options.snapshotData);
+      let { store, security, applied, refusals } = readSnapshot(options.snapshotData);
       let appliedIds = new Set(applied);
       let appliedIndex = options.snapshotIndex;
       let conf: ConfState = options.snapshotConf;
@@ -167,6 +189,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
         if (applied.length > APPLIED_IDS_MAX * 2) {
           applied = applied.slice(-APPLIED_IDS_MAX);
           appliedIds = new Set(applied);
+          for (const id of refusals.keys()) if (!appliedIds.has(id)) refusals.delete(id);
         }
       };
 
@@ -205,7 +228,10 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
         if (command.op === 'events') {
           const events = decodeBatch(command.batch).events;
           const result = store.applyBatch(events, index);
-          if (!result.applied) refused = { code: result.error.code, message: result.error.message };
+          if (!result.applied) {
+            refused = { code: result.error.code, message: result.error.message };
+            refusals.set(command.opId, refused);
+          }
           else {
             if (events.some((e) => e.type.startsWith('node.'))) changed.nodes = true;
             if (subscribers.length > 0 || options.onCommitted !== undefined) for (const e of events) turnEvents.push(e);
@@ -237,11 +263,34 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
         }
       };
 
+      /**
+       * A snapshot replaced the state up to `index`: the entries there will not be applied here one
+       * by one. A write this manager waits for whose id the snapshot holds applied there (answered
+       * with the snapshot's index and the store's refusal, if any). One proposed here as leader at
+       * an index the snapshot covers, and whose id it does not hold, lost its slot. Forwarded writes
+       * the snapshot does not hold may still come after it (or go again at the next leader change).
+       */
+      const settleBySnapshot = (index: number): void => {
+        for (const [opId, w] of writes) {
+          if (!appliedIds.has(opId)) continue;
+          writes.delete(opId);
+          ctx.send(w.replyTo, { type: 'manager.applied', opId, index, refused: refusals.get(opId) ?? null } satisfies ManagerReply);
+        }
+        for (const [at, p] of proposedAt) {
+          if (at > index) continue;
+          proposedAt.delete(at);
+          // A membership change's outcome is in the configuration, not the ids: its asker's timeout answers.
+          if (!p.confChange && !appliedIds.has(p.opId)) fail(p.opId, 'ENTRY_LOST', 'another leader wrote this log slot; the command was not applied', '');
+        }
+      };
+
       const maybeSnapshot = (): void => {
         if (snapshotting !== undefined || appliedIndex - lastSnapshotIndex < options.snapshotIntervalEntries) return;
         lastSnapshotIndex = appliedIndex;
         // The SnapshotData record around the store's bytes, in the writer's one buffer: they are not copied again.
-        const data = { v: 1, store: undefined, security, applied: applied.slice(-APPLIED_IDS_MAX) } satisfies Record<keyof SnapshotData, unknown>;
+        const kept = applied.slice(-APPLIED_IDS_MAX);
+        const refused = refusals.size === 0 ? [] : kept.filter((id) => refusals.has(id)).map((id) => [id, refusals.get(id)!.code, refusals.get(id)!.message] as const);
+        const data = { v: 1, store: undefined, security, applied: kept, refused } satisfies Record<keyof SnapshotData, unknown>;
         snapshotting = { index: appliedIndex, conf, writer: store.snapshotWriter((length) => encodeAround(data, 'store', length)) };
         ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'manager.snapshotStep' } satisfies ManagerInput);
       };
@@ -267,6 +316,11 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
             case 'manager.barrier':
               reads.set(m.opId, m.replyTo);
               ctx.send(options.peer, { type: 'raft.readIndex', context: m.opId });
+              return;
+            case 'manager.forget':
+              writes.delete(m.opId);
+              confWaiters.delete(m.opId);
+              reads.delete(m.opId);
               return;
             case 'manager.subscribe':
               if (!subscribers.includes(m.replyTo)) subscribers.push(m.replyTo);
@@ -305,12 +359,13 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
             case 'raft.apply': {
               const changed = { nodes: false, security: false, conf: false, restored: false };
               if (m.snapshot !== undefined) {
-                ({ store, security, applied } = readSnapshot(m.snapshot.data));
+                ({ store, security, applied, refusals } = readSnapshot(m.snapshot.data));
                 appliedIds = new Set(applied);
                 appliedIndex = m.snapshot.meta.index;
                 conf = m.snapshot.meta.confState;
                 lastSnapshotIndex = m.snapshot.meta.index;
                 snapshotting = undefined;
+                settleBySnapshot(appliedIndex);
                 Object.assign(changed, { nodes: true, security: true, conf: true, restored: true });
               }
               for (const entry of m.entries) {

@@ -18,7 +18,7 @@ import {
   agentActor, checkLogReply, createCertificateRequest, logContext, logStreamsHome, nodeLogsActor, resolveService, resolveTask, LOG_STREAMS_HOME, createRootCa, crossSignRoot, exportPrivateKeyPem, generateJoinToken, generateNodeKeyPair,
   isRevoked, issueNodeCertificate, loadRootCa, managerActor, orchestrationActor, parseNodeIdentity, renewalDelayMs, roleForJoinToken, trustedRoots,
   verifyRootAgainstToken,
-  type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
+  type AppliedChanges, type ClusterCommand, type LogSink, type LogStream, type LogStreamControl, type LogStreamsInput, type LogStreamsOpen, type LogTarget, type ManagerInput, type ManagerReply, type ManagerView, type NodeRole, type SecurityChange, type SecurityState,
 } from '../../actors/index.js';
 import { KeyStore, KeyStoreLockedError, KvLogStorage, WatchFeed, WrongUnlockKeyError, MalformedUnlockKeyError, type ConfState, type JournalEvent, type KvLogStorage as KvLog, type NodeDescription, type Task } from '../../journal/index.js';
 import { raftProps, type ConfChange, type RaftCounters, type RaftStatus } from '../../raft/index.js';
@@ -832,6 +832,7 @@ export class SwarmNode {
     const opId = newId(this.env, 20);
     const reply = await this.system.ask<ManagerReply>(manager.managerAddress, (replyTo) => ({ type: 'manager.confChange', opId, change, replyTo }), { timeoutMs: WRITE_TIMEOUT_MS })
       .catch((error: unknown) => {
+        this.forget(manager, opId);
         throw new NodeError('TIMEOUT', `membership change not confirmed in ${WRITE_TIMEOUT_MS} ms: ${(error as Error).message}`, 503);
       });
     if (reply.type === 'manager.failed') throw new NodeError(reply.code, reply.message, 503);
@@ -862,6 +863,11 @@ export class SwarmNode {
     return this.manager;
   }
 
+  /** An ask of the manager timed out: it forgets who waited (see `manager.forget`). */
+  private forget(manager: ManagerParts, opId: string): void {
+    this.system.send(manager.managerAddress, { type: 'manager.forget', opId } satisfies ManagerInput);
+  }
+
   /** Proposes a command and resolves once it applied here; a store refusal rejects with its code. */
   async write(command: ClusterCommand): Promise<number> {
     const reply = await this.propose(command);
@@ -876,6 +882,7 @@ export class SwarmNode {
     try {
       reply = await this.system.ask<ManagerReply>(manager.managerAddress, (replyTo) => ({ type: 'manager.write', command, replyTo }), { timeoutMs: WRITE_TIMEOUT_MS });
     } catch {
+      this.forget(manager, command.opId);
       throw new NodeError('TIMEOUT', `the write was not confirmed within ${WRITE_TIMEOUT_MS} ms (no quorum?); it may still apply`, 503);
     }
     if (reply.type === 'manager.failed') {
@@ -913,6 +920,7 @@ export class SwarmNode {
     try {
       reply = await this.system.ask<ManagerReply>(manager.managerAddress, (replyTo) => ({ type: 'manager.barrier', opId, replyTo }), { timeoutMs: 5000 });
     } catch {
+      this.forget(manager, opId);
       throw new NodeError('NO_LEADER', 'no leader confirmed this read within 5000 ms (no quorum?)', 503);
     }
     if (reply.type !== 'manager.readable') throw new NodeError('INTERNAL', `unexpected reply ${reply.type}`, 500);

@@ -1,7 +1,9 @@
 // The manager actor's writes across a leader change, driven message by message: a stub stands in
 // for the Raft peer (it records proposals), the test plays the peer's soft states, refusals and
 // applies. A write forwarded to a leader that then changes is proposed again to the new one, and
-// is answered once, by the first copy that applies; a refusal of one copy answers nothing.
+// is answered once, by the first copy that applies; a refusal of one copy answers nothing. A write
+// whose entry reaches this manager inside an installed snapshot is answered from it; one its asker
+// gave up on is forgotten.
 import { encodeCommand, managerActor, type ClusterCommand, type ManagerInput, type ManagerReply, type ManagerView } from '../../actors/index.js';
 import { encodeBatch, type JournalEvent } from '../../journal/index.js';
 import { plain, type ActorSystem } from '../../runtime/index.js';
@@ -20,19 +22,24 @@ class ManagerBench {
   readonly system: ActorSystem = this.bench.system('m1');
   readonly proposals: Array<{ requestId: string; data: Uint8Array }> = [];
   readonly replies: ManagerReply[] = [];
+  /** The snapshots this manager wrote (`log.snapshot` to its log). */
+  readonly snapshots: Array<{ index: number; data: Uint8Array }> = [];
   view: ManagerView | undefined;
   private term = 1;
   private index = 0;
 
-  constructor() {
+  constructor(snapshotIntervalEntries = 10_000) {
     this.system.spawn('peer', plain<{ type: string; requestId?: string; data?: Uint8Array }>('peer', (m) => {
       if (m.type === 'raft.propose') this.proposals.push({ requestId: m.requestId!, data: m.data! });
     }));
     this.system.spawn('client', plain<ManagerReply>('client', (m) => this.replies.push(m)));
+    this.system.spawn('log', plain<{ type: string; index?: number; data?: Uint8Array }>('log', (m) => {
+      if (m.type === 'log.snapshot') this.snapshots.push({ index: m.index!, data: m.data! });
+    }));
     this.system.spawn('manager', managerActor({
       nodeId: 'm1', peer: 'm1/peer', log: 'm1/log',
       snapshotData: new Uint8Array(0), snapshotIndex: 0, snapshotConf: { voters: ['m1', 'm2', 'm3'], learners: [] },
-      snapshotIntervalEntries: 10_000, snapshotTailEntries: 500,
+      snapshotIntervalEntries, snapshotTailEntries: 500,
       onApplied: (view) => {
         this.view = view;
       },
@@ -57,6 +64,13 @@ class ManagerBench {
   apply(data: Uint8Array): Promise<void> {
     this.index++;
     return this.send({ type: 'raft.apply', peer: 'm1', snapshot: undefined, entries: [{ index: this.index, term: this.term, type: 'normal', data }], readStates: [] });
+  }
+
+  /** The entries up to `index` arrive as a snapshot (a leader's, from another manager). */
+  installSnapshot(snapshot: { index: number; data: Uint8Array }): Promise<void> {
+    this.index = snapshot.index;
+    const meta = { index: snapshot.index, term: this.term, confState: { voters: ['m1', 'm2', 'm3'], learners: [] } };
+    return this.send({ type: 'raft.apply', peer: 'm1', snapshot: { meta, data: snapshot.data }, entries: [], readStates: [] });
   }
 
   configsNamed(name: string): number {
@@ -117,5 +131,65 @@ describe('manager writes across a leader change', () => {
     expect(m.replies).toEqual([{ type: 'manager.failed', opId: 'op-3', code: 'NO_LEADER', message: 'no leader', leader: '' }]);
     await m.softState('follower', 'm3');
     expect(m.proposals).toHaveLength(1);
+  });
+});
+
+describe('manager writes settled by a snapshot, or forgotten', () => {
+  test('a write that applied inside an installed snapshot is answered from it (with the store\'s refusal if it had one); one the snapshot does not hold still waits', async () => {
+    // The leader's manager: it applies three entries and snapshots at the third.
+    const leader = new ManagerBench(3);
+    const ok = command('op-ok', 'c1', 'one');
+    const clash = command('op-clash', 'c1', 'one again'); // the same config id: the store refuses it
+    await leader.apply(encodeCommand(ok));
+    await leader.apply(encodeCommand(clash));
+    await leader.apply(encodeCommand(command('op-other', 'c2', 'two')));
+    expect(leader.snapshots.map((s) => s.index)).toEqual([3]);
+
+    // A follower forwarded both, and a third the leader never got; it then falls behind and gets the snapshot.
+    const m = new ManagerBench();
+    await m.softState('follower', 'm2');
+    await m.write(ok);
+    await m.write(clash);
+    await m.write(command('op-later', 'c3', 'three'));
+    await m.installSnapshot(leader.snapshots[0]!);
+    const byId = new Map(m.replies.map((r) => [r.opId, r]));
+    expect(byId.get('op-ok')).toEqual({ type: 'manager.applied', opId: 'op-ok', index: 3, refused: null });
+    expect(byId.get('op-clash')).toEqual({ type: 'manager.applied', opId: 'op-clash', index: 3, refused: { code: expect.any(String) as string, message: expect.stringContaining('c1') as string } });
+    expect(m.replies).toHaveLength(2);
+    expect(m.configsNamed('one')).toBe(1);
+    expect(m.view!.appliedIndex).toBe(3);
+
+    // The third still goes to the next leader, and its apply answers it.
+    await m.softState('follower', 'm3');
+    expect(m.proposals.filter((p) => p.requestId === 'op-later')).toHaveLength(2);
+    await m.apply(encodeCommand(command('op-later', 'c3', 'three')));
+    expect(m.replies[2]).toEqual({ type: 'manager.applied', opId: 'op-later', index: 4, refused: null });
+  });
+
+  test('a write proposed here as leader whose slot a snapshot covers without its id failed as ENTRY_LOST', async () => {
+    const other = new ManagerBench(2);
+    await other.apply(encodeCommand(command('op-a', 'a', 'a')));
+    await other.apply(encodeCommand(command('op-b', 'b', 'b')));
+    const m = new ManagerBench();
+    await m.softState('leader', 'm1');
+    await m.write(command('op-mine', 'c9', 'mine'));
+    await m.send({ type: 'raft.proposed', requestId: 'op-mine', index: 2, term: 2 });
+    await m.softState('follower', 'm2');
+    await m.installSnapshot(other.snapshots[0]!);
+    expect(m.replies).toEqual([{ type: 'manager.failed', opId: 'op-mine', code: 'ENTRY_LOST', message: expect.any(String) as string, leader: '' }]);
+    expect(m.configsNamed('mine')).toBe(0);
+  });
+
+  test('a forgotten write (its asker timed out) is not proposed again and its apply answers no one', async () => {
+    const m = new ManagerBench();
+    await m.softState('follower', 'm2');
+    const c = command('op-f', 'cf', 'forgotten');
+    await m.write(c);
+    await m.send({ type: 'manager.forget', opId: 'op-f' });
+    await m.softState('follower', 'm3');
+    expect(m.proposals).toHaveLength(1);
+    await m.apply(encodeCommand(c));
+    expect(m.replies).toEqual([]);
+    expect(m.configsNamed('forgotten')).toBe(1);
   });
 });
