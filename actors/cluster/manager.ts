@@ -87,8 +87,14 @@ export interface ManagerOptions {
 
 /** Applied command ids remembered (a command proposed twice applies once). */
 const APPLIED_IDS_MAX = 100_000;
-/** Snapshot writer steps run one per turn, this far apart. */
-const SNAPSHOT_STEP_MS = 1;
+/**
+ * Snapshot writer steps run one per turn, this far apart: a step is about a millisecond of work
+ * at most (see the store's writer), so a snapshot takes about a fifth of a core while it runs and
+ * the writes between its steps find the machine free. At 1 ms apart the steps of the three
+ * managers (which snapshot at the same index) took most of both cores for a second, and the
+ * writes of that second waited (bench/README.md, "A snapshot no longer stops a manager").
+ */
+const SNAPSHOT_STEP_MS = 4;
 
 interface SnapshotData {
   readonly v: 1;

@@ -132,11 +132,13 @@ function taskTuple(task: Task, specRef: number): unknown[] {
 /** Objects per chunk: part of the format (it shapes the bytes), and a writer's step when their bytes are known. */
 const OBJECTS_PER_CHUNK = 1024;
 /**
- * Objects encoded afresh per step (their bytes not yet cached, or tasks): encoding one took up to
- * about 100 microseconds on a busy manager, so a chunk of fresh objects (a snapshot after many
- * creates) is several steps, not 100 ms of the event loop in one.
+ * Objects encoded afresh per step (their bytes not yet cached, or tasks): encoding one took 12
+ * microseconds on an idle machine and up to about 100 on a busy manager, so a step is about a
+ * millisecond at most. With 128 a step, three managers snapshotting at once (they do: every one
+ * at the same index) kept the two cores of the machine busy for most of a second, and the writes
+ * of that second took a median 6-7 ms and up to 65-218 ms at 1 client (bench/README.md).
  */
-const FRESH_OBJECTS_PER_STEP = 128;
+const FRESH_OBJECTS_PER_STEP = 32;
 /** Element moves of the merge sort per step. */
 const SORT_MOVES_PER_STEP = 8192;
 /** Bytes copied into the snapshot's buffer per step. */

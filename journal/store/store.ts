@@ -607,7 +607,7 @@ export class Store implements StoreReader {
    * returns true, then `bytes()`): the store may apply batches between steps, and the bytes are
    * still those `serialize()` gives at this point. Capturing the view copies one reference per
    * object (and sorts at most VIEW_SORT_MAX new ids); each step then does bounded work: a sort run
-   * or merge, a thousand objects whose bytes are known, or 128 to encode.
+   * or merge, a thousand objects whose bytes are known, or 32 to encode.
    */
   snapshotWriter(frame?: SnapshotFrame): StoreSnapshotWriter {
     return new StoreSnapshotWriter(this.view(), frame);
