@@ -102,8 +102,9 @@ interface SnapshotData {
   readonly security: SecurityState | null;
   readonly applied: readonly string[];
   /**
-   * The store's refusals among `applied`: [id, code, message]. Absent in snapshots written before
-   * 2026-12-05 (read as none). A manager that learns of its write from a snapshot answers with it.
+   * The store's refusals among `applied`: [id, code, message]. A manager that learns of its write
+   * from a snapshot answers with it. Absent in snapshots written before 2026-12-05: a manager that
+   * installs one of those does not know which of its writes the store refused, and answers none.
    */
   readonly refused?: ReadonlyArray<readonly [string, string, string]>;
 }
@@ -114,12 +115,12 @@ interface Refusal {
   readonly message: string;
 }
 
-function readSnapshot(data: Uint8Array): { store: Store; security: SecurityState | null; applied: string[]; refusals: Map<string, Refusal> } {
-  if (data.byteLength === 0) return { store: new Store(), security: null, applied: [], refusals: new Map() };
+function readSnapshot(data: Uint8Array): { store: Store; security: SecurityState | null; applied: string[]; refusals: Map<string, Refusal>; refusalsKnown: boolean } {
+  if (data.byteLength === 0) return { store: new Store(), security: null, applied: [], refusals: new Map(), refusalsKnown: true };
   const snapshot = decodeMessage(data) as SnapshotData;
   if (snapshot.v !== 1) throw new InvariantViolation(`manager snapshot version ${String(snapshot.v)} is not supported`);
   const refusals = new Map((snapshot.refused ?? []).map(([id, code, message]) => [id, { code, message }] as const));
-  return { store: Store.restore(snapshot.store), security: snapshot.security, applied: [...snapshot.applied], refusals };
+  return { store: Store.restore(snapshot.store), security: snapshot.security, applied: [...snapshot.applied], refusals, refusalsKnown: snapshot.refused !== undefined };
 }
 
 /**
@@ -272,13 +273,14 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
       /**
        * A snapshot replaced the state up to `index`: the entries there will not be applied here one
        * by one. A write this manager waits for whose id the snapshot holds applied there (answered
-       * with the snapshot's index and the store's refusal, if any). One proposed here as leader at
+       * with the snapshot's index and the store's refusal, if any; unanswered, for its asker's timeout,
+       * when the snapshot is of a version that kept no refusals). One proposed here as leader at
        * an index the snapshot covers, and whose id it does not hold, lost its slot. Forwarded writes
        * the snapshot does not hold may still come after it (or go again at the next leader change).
        */
-      const settleBySnapshot = (index: number): void => {
+      const settleBySnapshot = (index: number, refusalsKnown: boolean): void => {
         for (const [opId, w] of writes) {
-          if (!appliedIds.has(opId)) continue;
+          if (!refusalsKnown || !appliedIds.has(opId)) continue;
           writes.delete(opId);
           ctx.send(w.replyTo, { type: 'manager.applied', opId, index, refused: refusals.get(opId) ?? null } satisfies ManagerReply);
         }
@@ -365,13 +367,14 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
             case 'raft.apply': {
               const changed = { nodes: false, security: false, conf: false, restored: false };
               if (m.snapshot !== undefined) {
-                ({ store, security, applied, refusals } = readSnapshot(m.snapshot.data));
+                const restored = readSnapshot(m.snapshot.data);
+                ({ store, security, applied, refusals } = restored);
                 appliedIds = new Set(applied);
                 appliedIndex = m.snapshot.meta.index;
                 conf = m.snapshot.meta.confState;
                 lastSnapshotIndex = m.snapshot.meta.index;
                 snapshotting = undefined;
-                settleBySnapshot(appliedIndex);
+                settleBySnapshot(appliedIndex, restored.refusalsKnown);
                 Object.assign(changed, { nodes: true, security: true, conf: true, restored: true });
               }
               for (const entry of m.entries) {

@@ -6,7 +6,7 @@
 // gave up on is forgotten.
 import { encodeCommand, managerActor, type ClusterCommand, type ManagerInput, type ManagerReply, type ManagerView } from '../../actors/index.js';
 import { encodeBatch, type JournalEvent } from '../../journal/index.js';
-import { plain, type ActorSystem } from '../../runtime/index.js';
+import { decodeMessage, encodeMessageOwned, plain, type ActorSystem } from '../../runtime/index.js';
 import { Bench } from '../runtime/harness.js';
 
 function configCreated(id: string, name: string): JournalEvent {
@@ -164,6 +164,22 @@ describe('manager writes settled by a snapshot, or forgotten', () => {
     expect(m.proposals.filter((p) => p.requestId === 'op-later')).toHaveLength(2);
     await m.apply(encodeCommand(command('op-later', 'c3', 'three')));
     expect(m.replies[2]).toEqual({ type: 'manager.applied', opId: 'op-later', index: 4, refused: null });
+  });
+
+  test('a snapshot written before refusals were kept answers no write (it cannot tell a refused one): the asker\'s timeout does', async () => {
+    const leader = new ManagerBench(2);
+    const c = command('op-old', 'c1', 'one');
+    await leader.apply(encodeCommand(c));
+    await leader.apply(encodeCommand(command('op-x', 'c2', 'two')));
+    // The same snapshot as an older manager wrote it: no `refused` field.
+    const { refused, ...older } = decodeMessage(leader.snapshots[0]!.data) as Record<string, unknown>;
+    expect(refused).toEqual([]);
+    const m = new ManagerBench();
+    await m.softState('follower', 'm2');
+    await m.write(c);
+    await m.installSnapshot({ index: 2, data: encodeMessageOwned(older) });
+    expect(m.replies).toEqual([]);
+    expect(m.configsNamed('one')).toBe(1);
   });
 
   test('a write proposed here as leader whose slot a snapshot covers without its id failed as ENTRY_LOST', async () => {
