@@ -92,7 +92,7 @@ const APPLIED_IDS_MAX = 100_000;
  * at most (see the store's writer), so a snapshot takes about a fifth of a core while it runs and
  * the writes between its steps find the machine free. At 1 ms apart the steps of the three
  * managers (which snapshot at the same index) took most of both cores for a second, and the
- * writes of that second waited (bench/README.md, "A snapshot no longer stops a manager").
+ * writes of that second waited (bench/README.md, "snapshots that leave the machine free").
  */
 const SNAPSHOT_STEP_MS = 4;
 
@@ -238,8 +238,7 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
           if (!result.applied) {
             refused = { code: result.error.code, message: result.error.message };
             refusals.set(command.opId, refused);
-          }
-          else {
+          } else {
             if (events.some((e) => e.type.startsWith('node.'))) changed.nodes = true;
             if (subscribers.length > 0 || options.onCommitted !== undefined) for (const e of events) turnEvents.push(e);
           }
@@ -296,9 +295,9 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
         if (snapshotting !== undefined || appliedIndex - lastSnapshotIndex < options.snapshotIntervalEntries) return;
         lastSnapshotIndex = appliedIndex;
         // The SnapshotData record around the store's bytes, in the writer's one buffer: they are not copied again.
-        const kept = applied.slice(-APPLIED_IDS_MAX);
-        const refused = refusals.size === 0 ? [] : kept.filter((id) => refusals.has(id)).map((id) => [id, refusals.get(id)!.code, refusals.get(id)!.message] as const);
-        const data = { v: 1, store: undefined, security, applied: kept, refused } satisfies Record<keyof SnapshotData, unknown>;
+        // Every refusal still remembered (a few may be older than the ids kept: harmless, never asked for).
+        const refused = [...refusals].map(([id, r]) => [id, r.code, r.message] as const);
+        const data = { v: 1, store: undefined, security, applied: applied.slice(-APPLIED_IDS_MAX), refused } satisfies Record<keyof SnapshotData, unknown>;
         snapshotting = { index: appliedIndex, conf, writer: store.snapshotWriter((length) => encodeAround(data, 'store', length)) };
         ctx.setTimer('snapshotStep', SNAPSHOT_STEP_MS, { type: 'manager.snapshotStep' } satisfies ManagerInput);
       };

@@ -80,8 +80,8 @@ export interface KvLogStorageOptions {
 /**
  * 256 KiB: a chunk is one synced write of the store, and the log's own writes issued meanwhile
  * wait for it (writes go one batch at a time), so its size bounds what a snapshot adds to a
- * commit's latency. 1 MiB chunks (before 2026-12-05) held writes up to 50-120 ms behind them at 1
- * client; sealing and framing one costs well under a millisecond of the event loop.
+ * commit's latency. With 1 MiB chunks (before 2026-12-05), writes at 1 client took up to 46-118 ms
+ * while the managers wrote them; sealing and framing a chunk costs well under a millisecond.
  */
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 /** The most chunks an unchecked record is believed to name (16 GiB of 256 KiB chunks). */
