@@ -73,14 +73,16 @@ describe('machineChart', () => {
     expect(chart.root.children[2]!.children.map((s) => s.id)).toEqual(['clock.ticking']);
 
     const followerToLeader = chart.transitions.find((t) => t.source === 'role.follower' && t.targets[0] === 'role.leader');
-    expect(followerToLeader).toEqual({ id: 'role.follower:4', source: 'role.follower', targets: ['role.leader'], event: 'always', guard: 'roleIsLeader', label: 'always [roleIsLeader]' });
+    expect(followerToLeader).toEqual({ id: 'role.follower:4', source: 'role.follower', targets: ['role.leader'], event: 'raft.roleChanged', guard: 'roleIsLeader', label: 'raft.roleChanged [roleIsLeader]' });
+    // The cycle region raises that event when the core's role is not the one shown.
+    expect(chart.transitions.find((t) => t.source === 'cycle.idle' && t.guard === 'roleShownStale')).toMatchObject({ event: 'always', targets: [] });
     const tick = chart.transitions.find((t) => t.source === 'clock.ticking');
     expect(tick).toEqual({ id: 'clock.ticking:0', source: 'clock.ticking', targets: ['clock.ticking'], event: 'after tick', delay: 'tick', label: 'after tick' });
     // The root's handlers run actions only: targetless.
     const message = chart.transitions.find((t) => t.event === 'raft.message');
     expect(message).toEqual({ id: ':0', source: '', targets: [], event: 'raft.message', label: 'raft.message' });
     // An action-only eventless transition keeps its guard.
-    expect(chart.transitions.filter((t) => t.source === 'cycle.idle').map((t) => t.label)).toEqual(['always [canTakeReady]', 'always [hasInflight]']);
+    expect(chart.transitions.filter((t) => t.source === 'cycle.idle').map((t) => t.label)).toEqual(['always [roleShownStale]', 'always [canTakeReady]', 'always [hasInflight]']);
     expect(new Set(chart.transitions.map((t) => t.id)).size).toBe(chart.transitions.length);
   });
 
