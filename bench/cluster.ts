@@ -279,29 +279,32 @@ async function waitQuiet(target: Running, running: readonly Running[]): Promise<
   else if (waited > 2 * QUIET_SAMPLE_MS) console.log(`  (waited ${(waited / 1000).toFixed(1)} s for the waiting targets to go quiet)`);
 }
 
-async function runWindow(target: Running, clients: number, window: number): Promise<void> {
+/**
+ * One window of `clients` writers, or the prewarm (the first level's load from the first write on,
+ * no warm-up of its own, `--prewarm-ms` long, its figures kept apart from the levels').
+ */
+async function runWindow(target: Running, clients: number, window: number | 'prewarm'): Promise<void> {
+  const prewarm = window === 'prewarm';
   globalThis.gc?.();
   try {
-    const r = await runLoad(target.started.target, { clients, warmupMs: WARMUP_MS, warmupMaxMs: WARMUP_MAX_MS, runMs: FLAGS.runMs, countMax: RUN_COUNT_MAX, payloadBytes: PAYLOAD_BYTES });
+    const r = await runLoad(target.started.target, {
+      clients,
+      warmupMs: prewarm ? 0 : WARMUP_MS,
+      warmupMaxMs: WARMUP_MAX_MS,
+      runMs: prewarm ? FLAGS.prewarmMs : FLAGS.runMs,
+      countMax: RUN_COUNT_MAX,
+      payloadBytes: PAYLOAD_BYTES,
+    });
     printLoad(target.source.label, r, window);
+    if (prewarm) {
+      target.figures.prewarm = r;
+      return;
+    }
     const list = target.figures.windows.get(clients) ?? [];
     list.push(r);
     target.figures.windows.set(clients, list);
   } catch (e) {
-    await fail(target, `${formatCount(clients)} clients, window ${window + 1}`, e);
-  }
-}
-
-/** The prewarm: the first level's load, from the first write on (no warm-up of its own), figures kept apart. */
-async function runPrewarm(target: Running): Promise<void> {
-  const clients = FLAGS.levels[0] as number;
-  globalThis.gc?.();
-  try {
-    const r = await runLoad(target.started.target, { clients, warmupMs: 0, warmupMaxMs: WARMUP_MAX_MS, runMs: FLAGS.prewarmMs, countMax: RUN_COUNT_MAX, payloadBytes: PAYLOAD_BYTES });
-    printLoad(target.source.label, r, 'prewarm');
-    target.figures.prewarm = r;
-  } catch (e) {
-    await fail(target, `prewarm, ${formatCount(clients)} clients`, e);
+    await fail(target, prewarm ? `prewarm, ${formatCount(clients)} clients` : `${formatCount(clients)} clients, window ${window + 1}`, e);
   }
 }
 
@@ -321,7 +324,7 @@ async function measure(running: readonly Running[]): Promise<void> {
       for (const target of running) {
         if (target.failed) continue;
         await waitQuiet(target, running);
-        await runPrewarm(target);
+        await runWindow(target, FLAGS.levels[0] as number, 'prewarm');
       }
       console.log();
     }
