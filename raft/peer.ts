@@ -198,12 +198,13 @@ export const peerMachine = setup({
     canTakeReady: ({ context }) => context.inflight.length < context.writesInFlightMax && context.core.hasReady(),
     hasInflight: ({ context }) => context.inflight.length > 0,
     noInflight: ({ context }) => context.inflight.length === 0,
-    roleIsFollower: ({ context }) => context.core.isMember() && !isLearner(context.core) && context.core.role === 'follower',
-    roleIsPreCandidate: ({ context }) => context.core.role === 'preCandidate',
-    roleIsCandidate: ({ context }) => context.core.role === 'candidate',
-    roleIsLeader: ({ context }) => context.core.role === 'leader',
-    roleIsLearner: ({ context }) => context.core.isMember() && isLearner(context.core),
-    roleIsRemoved: ({ context }) => !context.core.isMember(),
+    // The role region's guards, all read from roleOf: the region's state is always one roleOf gives.
+    roleIsFollower: ({ context }) => roleOf(context.core) === 'follower',
+    roleIsPreCandidate: ({ context }) => roleOf(context.core) === 'preCandidate',
+    roleIsCandidate: ({ context }) => roleOf(context.core) === 'candidate',
+    roleIsLeader: ({ context }) => roleOf(context.core) === 'leader',
+    roleIsLearner: ({ context }) => roleOf(context.core) === 'learner',
+    roleIsRemoved: ({ context }) => roleOf(context.core) === 'removed',
     roleShownStale: ({ context }) => roleOf(context.core) !== context.shownRole,
   },
   actions: {
@@ -341,14 +342,10 @@ export const peerMachine = setup({
   },
 });
 
-function isLearner(core: RaftCore): boolean {
-  return core.isLearner();
-}
-
-/** The role region's state for the core as it is now (the guards below, in their order). */
+/** The role region's state for the core as it is now: removed, learner, or the core's role. */
 function roleOf(core: RaftCore): string {
   if (!core.isMember()) return 'removed';
-  if (isLearner(core)) return 'learner';
+  if (core.isLearner()) return 'learner';
   return core.role;
 }
 
