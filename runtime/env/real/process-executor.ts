@@ -242,17 +242,25 @@ export class ProcessExecutor implements Executor {
    * its own: stdout's lines come before stderr's of the same read, and `tail` counts each file's
    * lines. Without follow, each file is read up to its end when first opened: lines printed after
    * that are not read (so `tail` gives at most that many lines, and a busy workload's read ends). A follow reads both every `logsPollMs` and ends once the workload has exited (or is
-   * removed) and both files are drained.
+   * removed) and both files are drained. A last line with no line end is given only when the
+   * workload had exited: before, it may still be being written.
    */
   async *logs(id: string, options: ExecutorLogsOptions): AsyncIterable<ExecutorLogLine> {
     if (options.tail !== undefined && !(Number.isInteger(options.tail) && options.tail >= 0)) throw new RangeError(`ProcessExecutor.logs: tail must be an integer >= 0, got ${options.tail}`);
     const dir = this.workload(id).dir;
     const readers = [new LogFileReader(path.join(dir, STDOUT_FILE), 'stdout', options), new LogFileReader(path.join(dir, STDERR_FILE), 'stderr', options)];
+    const hasExited = (): boolean => {
+      const state = this.held.get(id)?.state;
+      return state === undefined || state === 'exited';
+    };
+    // Whether the files were complete when read: without follow, as they were opened (before the
+    // first read); with follow, before the last read.
+    let exited = hasExited();
     try {
       for (;;) {
         // Looked at before the read: whatever was printed before the exit is in this read or the next.
-        const state = this.held.get(id)?.state;
-        const last = !options.follow || state === undefined || state === 'exited';
+        if (options.follow) exited = hasExited();
+        const last = !options.follow || exited;
         let read = false;
         for (const reader of readers) {
           for (const line of reader.read()) {
@@ -264,9 +272,14 @@ export class ProcessExecutor implements Executor {
         if (last) break;
         await new Promise<void>((resolve) => setTimeout(resolve, this.logsPollMs));
       }
-      for (const reader of readers) {
-        const rest = reader.rest();
-        if (rest !== null) yield rest;
+      // An unfinished last line is the workload's last word once it has exited. While it runs, the
+      // line may be half written where the read stopped (a busy workload's read ended mid-line in
+      // CI): it is left for a later read.
+      if (exited) {
+        for (const reader of readers) {
+          const rest = reader.rest();
+          if (rest !== null) yield rest;
+        }
       }
     } finally {
       for (const reader of readers) reader.close();
