@@ -278,10 +278,12 @@ export function managerActor(options: ManagerOptions): Props<ManagerInput> {
        * the snapshot does not hold may still come after it (or go again at the next leader change).
        */
       const settleBySnapshot = (index: number, refusalsKnown: boolean): void => {
-        for (const [opId, w] of writes) {
-          if (!refusalsKnown || !appliedIds.has(opId)) continue;
-          writes.delete(opId);
-          ctx.send(w.replyTo, { type: 'manager.applied', opId, index, refused: refusals.get(opId) ?? null } satisfies ManagerReply);
+        if (refusalsKnown) {
+          for (const [opId, w] of writes) {
+            if (!appliedIds.has(opId)) continue;
+            writes.delete(opId);
+            ctx.send(w.replyTo, { type: 'manager.applied', opId, index, refused: refusals.get(opId) ?? null } satisfies ManagerReply);
+          }
         }
         for (const [at, p] of proposedAt) {
           if (at > index) continue;
